@@ -1,0 +1,37 @@
+EXTENSION = credit_risk
+EXTVERSION = 0.1.0
+
+MODULE_big = credit_risk
+OBJS = \
+	src/credit_risk.o \
+	src/dataset.o \
+	src/logit.o \
+	src/metrics.o \
+	src/model.o \
+	src/predict.o \
+	src/registry.o \
+	src/train.o
+
+# The install script for a version is generated from sql/credit_risk.sql;
+# upgrade steps (credit_risk--A--B.sql) are kept as released files.
+DATA = $(wildcard sql/*--*--*.sql)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(CR_WERROR)
+SHLIB_LINK = -lopenblas -lm
+
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes
+REGRESS_OPTS = --inputdir=test
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = $(DATA_built) regression.diffs regression.out results tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
+	cp $< $@

@@ -1,0 +1,38 @@
+/*
+ * dataset.h
+ *	  Load a relation or a query into column-major float arrays and labels.
+ */
+#ifndef CR_DATASET_H
+#define CR_DATASET_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+
+typedef struct CrDataset
+{
+	int64		nrows;
+	int			nfeatures;
+	char	  **names;			/* feature names */
+	double	  **cols;			/* nfeatures arrays of nrows; NULL is NaN */
+	double	   *label;			/* nrows values, each 0 or 1 */
+	uint64	   *keyhash;		/* nrows hashes of the key, or NULL */
+	int64		capacity;
+} CrDataset;
+
+typedef struct CrDatasetSpec
+{
+	const char *source;			/* relation name or query */
+	const char *label;			/* label column */
+	const char *key;			/* key column, or NULL */
+	char	  **features;		/* feature columns, or NULL for all numeric */
+	int			nfeatures;
+	uint64		key_seed;		/* seed mixed into key hashes */
+} CrDatasetSpec;
+
+extern char *DatasetSourceQuery(const char *source);
+extern bool DatasetTypeIsNumeric(Oid typid);
+extern double DatasetDatumToDouble(Datum value, Oid typid);
+extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
+
+#endif							/* CR_DATASET_H */

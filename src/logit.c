@@ -1,0 +1,370 @@
+/*
+ * logit.c
+ *	  Logistic regression by Newton's method (iteratively reweighted least
+ *	  squares) on standardized features.
+ *
+ * Each iteration forms X'WX block by block with dsyrk (so the weighted
+ * copy of X never exceeds one block), the gradient X'(y - p) with dgemv,
+ * and solves with a LAPACK Cholesky factorisation.  A step that lowers the
+ * (penalised) log-likelihood is halved until it does not.  Coefficients and
+ * their covariance are mapped back to the original feature scale at the end.
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "logit.h"
+
+/* Fortran BLAS/LAPACK entry points from OpenBLAS (32-bit integers). */
+extern void dsyrk_(const char *uplo, const char *trans, const int *n, const int *k,
+				   const double *alpha, const double *a, const int *lda,
+				   const double *beta, double *c, const int *ldc,
+				   size_t uplo_len, size_t trans_len);
+extern void dgemv_(const char *trans, const int *m, const int *n,
+				   const double *alpha, const double *a, const int *lda,
+				   const double *x, const int *incx, const double *beta,
+				   double *y, const int *incy, size_t trans_len);
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
+					int *info, size_t uplo_len);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
+					const double *a, const int *lda, double *b, const int *ldb,
+					int *info, size_t uplo_len);
+extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda,
+					int *info, size_t uplo_len);
+
+#define LOGIT_BLOCK_ROWS		2048
+#define LOGIT_SEPARATION_COEF	20.0	/* standardized slope beyond which we call it separation */
+
+static inline double
+Log1pExp(double x)
+{
+	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+static double
+LogLikelihood(const double *eta, const double *y, int n)
+{
+	double		ll = 0.0;
+
+	for (int i = 0; i < n; i++)
+		ll += y[i] * eta[i] - Log1pExp(eta[i]);
+	return ll;
+}
+
+static double
+Penalty(const double *beta, int k, double l2)
+{
+	double		s = 0.0;
+
+	for (int j = 1; j < k; j++)
+		s += beta[j] * beta[j];
+	return 0.5 * l2 * s;
+}
+
+/* eta = X beta */
+static void
+LinearPredictor(const double *X, int n, int k, const double *beta, double *eta)
+{
+	const double one = 1.0,
+				zero = 0.0;
+	const int	inc = 1;
+
+	dgemv_("N", &n, &k, &one, X, &n, beta, &inc, &zero, eta, &inc, 1);
+}
+
+/*
+ * H = X' W X (upper triangle, k x k), with w = p(1-p) from eta; also the
+ * gradient g = X'(y - p) when g is not NULL.  work holds n doubles and
+ * block holds LOGIT_BLOCK_ROWS * k doubles.
+ */
+static void
+Curvature(const double *X, int n, int k, const double *eta, const double *y,
+		  double *H, double *g, double *work, double *block)
+{
+	const double one = 1.0,
+				zero = 0.0;
+	const int	inc = 1;
+
+	for (int i = 0; i < n; i++)
+	{
+		double		p = 1.0 / (1.0 + exp(-eta[i]));
+
+		work[i] = y[i] - p;
+	}
+	if (g != NULL)
+		dgemv_("T", &n, &k, &one, X, &n, work, &inc, &zero, g, &inc, 1);
+
+	for (int i = 0; i < n; i++)
+	{
+		double		p = 1.0 / (1.0 + exp(-eta[i]));
+
+		work[i] = sqrt(p * (1.0 - p));
+	}
+
+	memset(H, 0, sizeof(double) * k * k);
+	for (int start = 0; start < n; start += LOGIT_BLOCK_ROWS)
+	{
+		int			b = Min(LOGIT_BLOCK_ROWS, n - start);
+
+		for (int j = 0; j < k; j++)
+		{
+			const double *xc = X + (Size) j * n + start;
+			double	   *zc = block + (Size) j * b;
+
+			for (int i = 0; i < b; i++)
+				zc[i] = xc[i] * work[start + i];
+		}
+		dsyrk_("U", "T", &k, &b, &one, block, &b, &one, H, &k, 1, 1);
+		if ((start / LOGIT_BLOCK_ROWS) % 64 == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void pg_attribute_noreturn()
+Singular(int info, int k, char **names)
+{
+	/* info is the 1-based order of the failing pivot; column 0 is the intercept */
+	if (info >= 2 && info <= k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature \"%s\" is a linear combination of the intercept and earlier features",
+						names[info - 2]),
+				 errdetail("X'WX is singular, so the logistic regression has no unique solution."),
+				 errhint("Remove the feature, or set params.l2 above 0.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("X'WX is singular"),
+			 errhint("Remove linearly dependent features, or set params.l2 above 0.")));
+}
+
+CrLogitFit *
+LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
+		 const CrLogitOptions *opts)
+{
+	int			n;
+	int			k = p + 1;
+	double	   *X;
+	double	   *mean;
+	double	   *sd;
+	double	   *beta;
+	double	   *trial;
+	double	   *eta;
+	double	   *eta_trial;
+	double	   *work;
+	double	   *block;
+	double	   *H;
+	double	   *g;
+	double		ll;
+	double		ybar = 0.0;
+	bool		converged = false;
+	int			iter = 0;
+	int			info;
+	const int	nrhs = 1;
+	CrLogitFit *fit;
+
+	if (n64 > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logistic regression takes at most %d training rows, not " INT64_FORMAT,
+						INT_MAX, n64)));
+	n = (int) n64;
+
+	X = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) n * k);
+	mean = palloc0(sizeof(double) * k);
+	sd = palloc0(sizeof(double) * k);
+
+	/* standardize: column 0 is the intercept */
+	for (int i = 0; i < n; i++)
+	{
+		X[i] = 1.0;
+		ybar += y[i];
+	}
+	ybar /= n;
+	mean[0] = 0.0;
+	sd[0] = 1.0;
+	for (int j = 0; j < p; j++)
+	{
+		const double *x = cols[j];
+		double	   *xc = X + (Size) (j + 1) * n;
+		double		m = 0.0,
+					v = 0.0;
+
+		for (int i = 0; i < n; i++)
+			m += x[i];
+		m /= n;
+		for (int i = 0; i < n; i++)
+			v += (x[i] - m) * (x[i] - m);
+		v = sqrt(v / n);
+		if (!(v > 1e-12 * Max(1.0, fabs(m))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" is constant in the training rows", names[j]),
+					 errhint("Remove it from the features.")));
+		mean[j + 1] = m;
+		sd[j + 1] = v;
+		for (int i = 0; i < n; i++)
+			xc[i] = (x[i] - m) / v;
+	}
+
+	beta = palloc0(sizeof(double) * k);
+	trial = palloc0(sizeof(double) * k);
+	g = palloc0(sizeof(double) * k);
+	H = palloc0(sizeof(double) * k * k);
+	eta = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
+	eta_trial = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
+	work = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
+	block = palloc(sizeof(double) * LOGIT_BLOCK_ROWS * k);
+
+	fit = palloc0(sizeof(CrLogitFit));
+
+	/* start from the intercept-only model */
+	beta[0] = log(ybar / (1.0 - ybar));
+	LinearPredictor(X, n, k, beta, eta);
+	ll = LogLikelihood(eta, y, n);
+	fit->null_log_likelihood = ll;
+
+	while (iter < opts->max_iter)
+	{
+		double		step = 1.0;
+		double		ll_trial = ll;
+		bool		accepted = false;
+
+		CHECK_FOR_INTERRUPTS();
+		Curvature(X, n, k, eta, y, H, g, work, block);
+		for (int j = 1; j < k; j++)
+		{
+			g[j] -= opts->l2 * beta[j];
+			H[j * k + j] += opts->l2;
+		}
+		dpotrf_("U", &k, H, &k, &info, 1);
+		if (info > 0)
+			Singular(info, k, names);
+		else if (info < 0)
+			elog(ERROR, "dpotrf failed: illegal argument %d", -info);
+		dpotrs_("U", &k, &nrhs, H, &k, g, &k, &info, 1);
+		if (info != 0)
+			elog(ERROR, "dpotrs failed: %d", info);
+
+		for (int halvings = 0; halvings < 40; halvings++)
+		{
+			for (int j = 0; j < k; j++)
+				trial[j] = beta[j] + step * g[j];
+			LinearPredictor(X, n, k, trial, eta_trial);
+			ll_trial = LogLikelihood(eta_trial, y, n) - Penalty(trial, k, opts->l2);
+			if (ll_trial >= ll - 1e-12 * fabs(ll))
+			{
+				accepted = true;
+				break;
+			}
+			step *= 0.5;
+		}
+		iter++;
+		if (!accepted)
+		{
+			/* no step improves: we are at the optimum to machine precision */
+			converged = true;
+			break;
+		}
+
+		{
+			double		change = ll_trial - ll;
+			double	   *tmp;
+
+			memcpy(beta, trial, sizeof(double) * k);
+			tmp = eta;
+			eta = eta_trial;
+			eta_trial = tmp;
+			ll = ll_trial;
+			if (fabs(change) <= opts->tol * (fabs(ll) + opts->tol))
+			{
+				converged = true;
+				break;
+			}
+		}
+	}
+
+	if (!converged)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("logistic regression did not converge in %d iterations", opts->max_iter),
+				 errhint("Raise params.max_iter, or set params.l2 above 0 if the classes are (nearly) separable.")));
+
+	if (opts->l2 == 0.0)
+	{
+		int			worst = -1;
+
+		for (int j = 1; j < k; j++)
+			if (fabs(beta[j]) > LOGIT_SEPARATION_COEF &&
+				(worst < 0 || fabs(beta[j]) > fabs(beta[worst])))
+				worst = j;
+		if (worst > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" separates the classes (nearly) perfectly", names[worst - 1]),
+					 errdetail("Its coefficient grows without bound: %g per standard deviation.", beta[worst]),
+					 errhint("Remove the feature, or set params.l2 above 0.")));
+	}
+
+	/* covariance: inverse of the (penalised) Hessian at the solution */
+	Curvature(X, n, k, eta, y, H, NULL, work, block);
+	for (int j = 1; j < k; j++)
+		H[j * k + j] += opts->l2;
+	dpotrf_("U", &k, H, &k, &info, 1);
+	if (info > 0)
+		Singular(info, k, names);
+	dpotri_("U", &k, H, &k, &info, 1);
+	if (info != 0)
+		Singular(info, k, names);
+	/* fill the lower triangle: H[c*k + r] holds (r, c) for r <= c */
+	for (int c = 0; c < k; c++)
+		for (int r = c + 1; r < k; r++)
+			H[c * k + r] = H[r * k + c];
+
+	fit->coef = palloc(sizeof(double) * k);
+	fit->std_error = palloc(sizeof(double) * k);
+	fit->std_coef = palloc(sizeof(double) * k);
+	memcpy(fit->std_coef, beta, sizeof(double) * k);
+
+	/*
+	 * Original scale: b_j = s_j / sd_j and b_0 = s_0 - sum_j s_j mean_j / sd_j,
+	 * a linear map A of the standardized coefficients; cov = A C A'.
+	 */
+	fit->coef[0] = beta[0];
+	for (int j = 1; j < k; j++)
+	{
+		fit->coef[j] = beta[j] / sd[j];
+		fit->coef[0] -= beta[j] * mean[j] / sd[j];
+		fit->std_error[j] = sqrt(H[j * k + j]) / sd[j];
+	}
+	{
+		double		v = 0.0;
+
+		/* a = (1, -mean_1/sd_1, ..., -mean_p/sd_p) */
+		for (int r = 0; r < k; r++)
+		{
+			double		ar = r == 0 ? 1.0 : -mean[r] / sd[r];
+
+			for (int c = 0; c < k; c++)
+			{
+				double		ac = c == 0 ? 1.0 : -mean[c] / sd[c];
+
+				v += ar * H[c * k + r] * ac;
+			}
+		}
+		fit->std_error[0] = sqrt(Max(v, 0.0));
+	}
+
+	fit->iterations = iter;
+	fit->log_likelihood = LogLikelihood(eta, y, n);
+
+	pfree(X);
+	pfree(eta);
+	pfree(eta_trial);
+	pfree(work);
+	pfree(block);
+	return fit;
+}

@@ -1,0 +1,35 @@
+/*
+ * logit.h
+ *	  Logistic regression by Newton's method (IRLS) on standardized
+ *	  features, with OpenBLAS and LAPACK.
+ */
+#ifndef CR_LOGIT_H
+#define CR_LOGIT_H
+
+#include "postgres.h"
+
+typedef struct CrLogitOptions
+{
+	double		l2;				/* ridge penalty on standardized slopes */
+	int			max_iter;
+	double		tol;			/* convergence: relative change in log-likelihood */
+} CrLogitOptions;
+
+typedef struct CrLogitFit
+{
+	double	   *coef;			/* k = p + 1, original scale, [0] intercept */
+	double	   *std_error;		/* k */
+	double	   *std_coef;		/* k, on the standardized scale */
+	int			iterations;
+	double		log_likelihood;
+	double		null_log_likelihood;
+} CrLogitFit;
+
+/*
+ * cols: p arrays of n values with no missing values; y: n labels 0/1.
+ * names are used in error messages.
+ */
+extern CrLogitFit *LogitFit(int64 n, int p, double **cols, const double *y,
+							char **names, const CrLogitOptions *opts);
+
+#endif							/* CR_LOGIT_H */

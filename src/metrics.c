@@ -1,0 +1,189 @@
+/*
+ * metrics.c
+ *	  AUC (exact under ties), KS, Gini, log loss, Brier score and the
+ *	  confusion-matrix rates at a cut-off.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "metrics.h"
+
+typedef struct ScoredRow
+{
+	double		score;
+	double		label;
+} ScoredRow;
+
+static int
+ScoredRowCmp(const void *a, const void *b)
+{
+	double		x = ((const ScoredRow *) a)->score;
+	double		y = ((const ScoredRow *) b)->score;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Sort (score, label) pairs by score and walk the groups of tied scores
+ * once: the Mann-Whitney rank sum with mid-ranks gives the AUC exactly, and
+ * the cumulative class counts after each group give the KS statistic.
+ */
+static void
+RankStatistics(const double *score, const double *label, int64 n,
+			   double *auc, double *ks)
+{
+	ScoredRow  *rows;
+	int64		npos = 0;
+	int64		nneg;
+	double		ranksum = 0.0;
+	int64		cumpos = 0;
+	int64		cumneg = 0;
+	double		best = 0.0;
+	int64		i = 0;
+
+	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(ScoredRow) * n);
+	for (int64 r = 0; r < n; r++)
+	{
+		rows[r].score = score[r];
+		rows[r].label = label[r];
+		npos += label[r] > 0.5;
+	}
+	nneg = n - npos;
+	if (npos == 0 || nneg == 0)
+	{
+		*auc = NAN;
+		*ks = NAN;
+		pfree(rows);
+		return;
+	}
+
+	CHECK_FOR_INTERRUPTS();
+	qsort(rows, n, sizeof(ScoredRow), ScoredRowCmp);
+
+	while (i < n)
+	{
+		int64		j = i;
+		int64		gpos = 0;
+		double		midrank;
+		double		gap;
+
+		while (j < n && rows[j].score == rows[i].score)
+		{
+			gpos += rows[j].label > 0.5;
+			j++;
+		}
+		/* ranks i+1 .. j share the mid-rank */
+		midrank = ((double) (i + 1) + (double) j) / 2.0;
+		ranksum += midrank * gpos;
+		cumpos += gpos;
+		cumneg += (j - i) - gpos;
+		gap = fabs((double) cumpos / npos - (double) cumneg / nneg);
+		if (gap > best)
+			best = gap;
+		i = j;
+	}
+
+	*auc = (ranksum - (double) npos * (npos + 1) / 2.0) / ((double) npos * nneg);
+	*ks = best;
+	pfree(rows);
+}
+
+double
+MetricsAuc(const double *score, const double *label, int64 n)
+{
+	double		auc;
+	double		ks;
+
+	RankStatistics(score, label, n, &auc, &ks);
+	return auc;
+}
+
+void
+MetricsCompute(const double *prob, const double *label, int64 n,
+			   double threshold, CrMetrics *m)
+{
+	const double eps = 1e-15;
+	double		ll = 0.0;
+	double		brier = 0.0;
+	int64		tp = 0,
+				fp = 0,
+				tn = 0,
+				fn = 0;
+
+	memset(m, 0, sizeof(CrMetrics));
+	m->rows = n;
+	m->threshold = threshold;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		double		p = prob[i];
+		double		pc = Min(Max(p, eps), 1.0 - eps);
+		bool		pos = label[i] > 0.5;
+		bool		pred = p >= threshold;
+
+		ll -= pos ? log(pc) : log(1.0 - pc);
+		brier += (p - label[i]) * (p - label[i]);
+		if (pos)
+		{
+			m->positives++;
+			if (pred)
+				tp++;
+			else
+				fn++;
+		}
+		else
+		{
+			if (pred)
+				fp++;
+			else
+				tn++;
+		}
+	}
+
+	RankStatistics(prob, label, n, &m->auc, &m->ks);
+	m->gini = 2.0 * m->auc - 1.0;
+	m->base_rate = n > 0 ? (double) m->positives / n : NAN;
+	m->log_loss = n > 0 ? ll / n : NAN;
+	m->brier = n > 0 ? brier / n : NAN;
+	m->accuracy = n > 0 ? (double) (tp + tn) / n : NAN;
+	/* an empty denominator gives 0, as scikit-learn's zero_division default */
+	m->precision = (tp + fp) > 0 ? (double) tp / (tp + fp) : 0.0;
+	m->recall = (tp + fn) > 0 ? (double) tp / (tp + fn) : 0.0;
+	m->f1 = (m->precision + m->recall) > 0
+		? 2.0 * m->precision * m->recall / (m->precision + m->recall) : 0.0;
+}
+
+static void
+AppendNumber(StringInfo buf, const char *key, double v, bool comma)
+{
+	if (comma)
+		appendStringInfoString(buf, ", ");
+	if (isfinite(v))
+		appendStringInfo(buf, "\"%s\": %.17g", key, v);
+	else
+		appendStringInfo(buf, "\"%s\": null", key);
+}
+
+/* Append the metrics as "key": value pairs (no braces). */
+void
+MetricsAppendJson(StringInfo buf, const CrMetrics *m)
+{
+	AppendNumber(buf, "auc", m->auc, false);
+	AppendNumber(buf, "ks", m->ks, true);
+	AppendNumber(buf, "gini", m->gini, true);
+	AppendNumber(buf, "log_loss", m->log_loss, true);
+	AppendNumber(buf, "brier", m->brier, true);
+	AppendNumber(buf, "accuracy", m->accuracy, true);
+	AppendNumber(buf, "precision", m->precision, true);
+	AppendNumber(buf, "recall", m->recall, true);
+	AppendNumber(buf, "f1", m->f1, true);
+	AppendNumber(buf, "threshold", m->threshold, true);
+	AppendNumber(buf, "base_rate", m->base_rate, true);
+	appendStringInfo(buf, ", \"rows\": " INT64_FORMAT ", \"positives\": " INT64_FORMAT,
+					 m->rows, m->positives);
+}

@@ -1,0 +1,498 @@
+/*
+ * model.c
+ *	  Encode and decode model bytes.  The decoder treats its input as
+ *	  hostile: every read is bounds-checked, every count and value is
+ *	  validated, and anything out of place is an ERROR.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "port/pg_crc32c.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "model.h"
+
+PG_FUNCTION_INFO_V1(cr_model_info);
+
+const char *
+ModelAlgorithmName(CrAlgorithm algorithm)
+{
+	switch (algorithm)
+	{
+		case CR_ALGO_LOGISTIC:
+			return "logistic";
+		case CR_ALGO_GBM:
+			return "gbm";
+	}
+	return "unknown";
+}
+
+void
+ModelScoringDefaults(CrScoring *scoring)
+{
+	memset(scoring, 0, sizeof(CrScoring));
+	scoring->threshold = 0.5;
+	scoring->nbands = 3;
+	scoring->cutoffs[0] = 0.20;
+	scoring->cutoffs[1] = 0.50;
+	scoring->labels[0] = "low";
+	scoring->labels[1] = "medium";
+	scoring->labels[2] = "high";
+	scoring->points_base = 600.0;
+	scoring->odds_base = 50.0;
+	scoring->pdo = 20.0;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static void
+PutU16(StringInfo buf, uint16 v)
+{
+	uint8		b[2];
+
+	b[0] = v & 0xff;
+	b[1] = (v >> 8) & 0xff;
+	appendBinaryStringInfo(buf, (char *) b, 2);
+}
+
+static void
+PutU32(StringInfo buf, uint32 v)
+{
+	uint8		b[4];
+
+	for (int i = 0; i < 4; i++)
+		b[i] = (v >> (8 * i)) & 0xff;
+	appendBinaryStringInfo(buf, (char *) b, 4);
+}
+
+static void
+PutF8(StringInfo buf, double d)
+{
+	uint64		v;
+	uint8		b[8];
+
+	memcpy(&v, &d, sizeof(v));
+	for (int i = 0; i < 8; i++)
+		b[i] = (v >> (8 * i)) & 0xff;
+	appendBinaryStringInfo(buf, (char *) b, 8);
+}
+
+static void
+PutStr(StringInfo buf, const char *s)
+{
+	size_t		len = strlen(s);
+
+	Assert(len <= CR_MAX_NAME_LEN);
+	PutU16(buf, (uint16) len);
+	appendBinaryStringInfo(buf, s, len);
+}
+
+static void
+PatchU32(StringInfo buf, int offset, uint32 v)
+{
+	for (int i = 0; i < 4; i++)
+		buf->data[offset + i] = (char) ((v >> (8 * i)) & 0xff);
+}
+
+static int
+SectionBegin(StringInfo buf, CrSectionTag tag)
+{
+	int			start;
+
+	PutU16(buf, (uint16) tag);
+	PutU16(buf, 0);
+	start = buf->len;
+	PutU32(buf, 0);
+	return start;
+}
+
+static void
+SectionEnd(StringInfo buf, int start)
+{
+	PatchU32(buf, start, (uint32) (buf->len - start - 4));
+}
+
+static uint32
+ModelComputeChecksum(const char *data, Size len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, data, 16);
+	COMP_CRC32C(crc, data + CR_HEADER_SIZE, len - CR_HEADER_SIZE);
+	FIN_CRC32C(crc);
+	return (uint32) crc;
+}
+
+bytea *
+ModelEncode(const CrModel *model)
+{
+	StringInfoData buf;
+	int			s;
+	int			k;
+	bytea	   *result;
+	uint32		crc;
+
+	initStringInfo(&buf);
+	/* reserve room for the varlena header, filled in at the end */
+	appendBinaryStringInfo(&buf, "\0\0\0\0", VARHDRSZ);
+
+	/* header; length and checksum patched below */
+	PutU32(&buf, CR_MODEL_MAGIC);
+	PutU16(&buf, CR_FORMAT_VERSION);
+	PutU16(&buf, (uint16) model->algorithm);
+	PutU32(&buf, 0);
+	PutU32(&buf, 0);
+	PutU32(&buf, 0);
+
+	s = SectionBegin(&buf, CR_SECT_FEATURES);
+	PutU32(&buf, (uint32) model->nfeatures);
+	for (int i = 0; i < model->nfeatures; i++)
+		PutStr(&buf, model->features[i]);
+	SectionEnd(&buf, s);
+
+	s = SectionBegin(&buf, CR_SECT_IMPUTE);
+	for (int i = 0; i < model->nfeatures; i++)
+		PutF8(&buf, model->impute[i]);
+	SectionEnd(&buf, s);
+
+	s = SectionBegin(&buf, CR_SECT_SCORING);
+	PutF8(&buf, model->scoring.threshold);
+	PutF8(&buf, model->scoring.points_base);
+	PutF8(&buf, model->scoring.odds_base);
+	PutF8(&buf, model->scoring.pdo);
+	PutU32(&buf, (uint32) model->scoring.nbands);
+	for (int i = 0; i < model->scoring.nbands - 1; i++)
+		PutF8(&buf, model->scoring.cutoffs[i]);
+	for (int i = 0; i < model->scoring.nbands; i++)
+		PutStr(&buf, model->scoring.labels[i]);
+	SectionEnd(&buf, s);
+
+	if (model->algorithm == CR_ALGO_LOGISTIC)
+	{
+		k = model->nfeatures + 1;
+		s = SectionBegin(&buf, CR_SECT_LOGIT);
+		PutU32(&buf, (uint32) k);
+		for (int i = 0; i < k; i++)
+			PutF8(&buf, model->coef[i]);
+		for (int i = 0; i < k; i++)
+			PutF8(&buf, model->std_error[i]);
+		SectionEnd(&buf, s);
+	}
+	else
+		elog(ERROR, "cannot encode algorithm %d", (int) model->algorithm);
+
+	PatchU32(&buf, VARHDRSZ + 12, (uint32) (buf.len - VARHDRSZ));
+	crc = ModelComputeChecksum(buf.data + VARHDRSZ, buf.len - VARHDRSZ);
+	PatchU32(&buf, VARHDRSZ + 16, crc);
+
+	result = (bytea *) buf.data;
+	SET_VARSIZE(result, buf.len);
+	return result;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+typedef struct Reader
+{
+	const uint8 *data;
+	Size		len;
+	Size		pos;
+} Reader;
+
+static void pg_attribute_noreturn()
+BadModel(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid credit_risk model bytes"),
+			 errdetail("%s", detail)));
+}
+
+static void
+Need(Reader *r, Size n)
+{
+	if (n > r->len || r->pos > r->len - n)
+		BadModel("The model bytes end before the data they describe.");
+}
+
+static uint16
+GetU16(Reader *r)
+{
+	uint16		v;
+
+	Need(r, 2);
+	v = (uint16) r->data[r->pos] | ((uint16) r->data[r->pos + 1] << 8);
+	r->pos += 2;
+	return v;
+}
+
+static uint32
+GetU32(Reader *r)
+{
+	uint32		v = 0;
+
+	Need(r, 4);
+	for (int i = 0; i < 4; i++)
+		v |= (uint32) r->data[r->pos + i] << (8 * i);
+	r->pos += 4;
+	return v;
+}
+
+static double
+GetF8(Reader *r)
+{
+	uint64		v = 0;
+	double		d;
+
+	Need(r, 8);
+	for (int i = 0; i < 8; i++)
+		v |= (uint64) r->data[r->pos + i] << (8 * i);
+	r->pos += 8;
+	memcpy(&d, &v, sizeof(d));
+	return d;
+}
+
+static double
+GetFiniteF8(Reader *r, const char *what)
+{
+	double		d = GetF8(r);
+
+	if (!isfinite(d))
+		BadModel(psprintf("The model holds a non-finite %s.", what));
+	return d;
+}
+
+static char *
+GetStr(Reader *r)
+{
+	uint16		len = GetU16(r);
+	char	   *s;
+
+	if (len == 0 || len > CR_MAX_NAME_LEN)
+		BadModel("A name in the model has an invalid length.");
+	Need(r, len);
+	if (memchr(r->data + r->pos, '\0', len) != NULL ||
+		!pg_verifymbstr((const char *) r->data + r->pos, len, true))
+		BadModel("A name in the model is not valid text.");
+	s = palloc(len + 1);
+	memcpy(s, r->data + r->pos, len);
+	s[len] = '\0';
+	r->pos += len;
+	return s;
+}
+
+uint32
+ModelPeekChecksum(const char *data, Size len)
+{
+	Reader		r = {(const uint8 *) data, len, 16};
+
+	return GetU32(&r);
+}
+
+static void
+DecodeFeatures(Reader *r, CrModel *m)
+{
+	uint32		n = GetU32(r);
+
+	if (n == 0 || n > CR_MAX_FEATURES)
+		BadModel("The feature count is out of range.");
+	/* each name needs at least 3 bytes: do not allocate past the input */
+	Need(r, (Size) n * 3);
+	m->nfeatures = (int) n;
+	m->features = palloc(sizeof(char *) * n);
+	for (uint32 i = 0; i < n; i++)
+	{
+		m->features[i] = GetStr(r);
+		for (uint32 j = 0; j < i; j++)
+			if (strcmp(m->features[j], m->features[i]) == 0)
+				BadModel("The model names a feature twice.");
+	}
+}
+
+static void
+DecodeScoring(Reader *r, CrScoring *s)
+{
+	uint32		nbands;
+
+	s->threshold = GetFiniteF8(r, "threshold");
+	s->points_base = GetFiniteF8(r, "base score");
+	s->odds_base = GetFiniteF8(r, "base odds");
+	s->pdo = GetFiniteF8(r, "points to double the odds");
+	if (s->threshold < 0.0 || s->threshold > 1.0 ||
+		s->odds_base <= 0.0 || s->pdo <= 0.0)
+		BadModel("The model's scoring parameters are out of range.");
+	nbands = GetU32(r);
+	if (nbands < 1 || nbands > CR_MAX_BANDS)
+		BadModel("The number of risk categories is out of range.");
+	s->nbands = (int) nbands;
+	for (uint32 i = 0; i + 1 < nbands; i++)
+	{
+		s->cutoffs[i] = GetFiniteF8(r, "risk cut-off");
+		if (s->cutoffs[i] <= 0.0 || s->cutoffs[i] >= 1.0 ||
+			(i > 0 && s->cutoffs[i] <= s->cutoffs[i - 1]))
+			BadModel("The risk cut-offs are not increasing within (0, 1).");
+	}
+	for (uint32 i = 0; i < nbands; i++)
+		s->labels[i] = GetStr(r);
+}
+
+static void
+DecodeLogit(Reader *r, CrModel *m)
+{
+	uint32		k = GetU32(r);
+
+	if (m->features == NULL || k != (uint32) m->nfeatures + 1)
+		BadModel("The coefficient count does not match the features.");
+	m->coef = palloc(sizeof(double) * k);
+	m->std_error = palloc(sizeof(double) * k);
+	for (uint32 i = 0; i < k; i++)
+		m->coef[i] = GetFiniteF8(r, "coefficient");
+	for (uint32 i = 0; i < k; i++)
+	{
+		/* a standard error may be NaN (not estimable) but never negative */
+		m->std_error[i] = GetF8(r);
+		if (m->std_error[i] < 0.0 || isinf(m->std_error[i]))
+			BadModel("The model holds an invalid standard error.");
+	}
+}
+
+/*
+ * Decode model bytes (the payload of a bytea, without its varlena header).
+ * The result is palloc'd in CurrentMemoryContext.
+ */
+CrModel *
+ModelDecode(const char *data, Size len)
+{
+	Reader		r = {(const uint8 *) data, len, 0};
+	CrModel    *m;
+	uint32		magic;
+	uint16		version;
+	uint16		algorithm;
+	uint32		total;
+	uint32		crc;
+	bool		seen[CR_SECT_LOGIT + 1] = {false};
+
+	if (len < CR_HEADER_SIZE)
+		BadModel("The value is shorter than a model header.");
+	magic = GetU32(&r);
+	if (magic != CR_MODEL_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("value is not a credit_risk model"),
+				 errdetail("The bytes do not start with the model magic number.")));
+	version = GetU16(&r);
+	if (version == 0 || version > CR_FORMAT_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("unsupported credit_risk model format version %u", version),
+				 errdetail("This build reads format versions 1 to %d.", CR_FORMAT_VERSION),
+				 errhint("Upgrade the credit_risk extension.")));
+	algorithm = GetU16(&r);
+	if (algorithm != CR_ALGO_LOGISTIC)
+		BadModel(psprintf("Unknown algorithm code %u.", algorithm));
+	(void) GetU32(&r);			/* reserved */
+	total = GetU32(&r);
+	if (total != len)
+		BadModel("The length recorded in the header does not match the value.");
+	crc = GetU32(&r);
+	if (crc != ModelComputeChecksum(data, len))
+		BadModel("The checksum does not match: the bytes were truncated or altered.");
+
+	m = palloc0(sizeof(CrModel));
+	m->algorithm = (CrAlgorithm) algorithm;
+	m->format_version = version;
+	m->checksum = crc;
+	m->nbytes = len;
+
+	while (r.pos < r.len)
+	{
+		uint16		tag = GetU16(&r);
+		uint32		slen;
+		Reader		sub;
+
+		(void) GetU16(&r);
+		slen = GetU32(&r);
+		Need(&r, slen);
+		sub.data = r.data + r.pos;
+		sub.len = slen;
+		sub.pos = 0;
+		r.pos += slen;
+
+		if (tag == 0 || tag > CR_SECT_LOGIT)
+			BadModel(psprintf("Unknown section tag %u.", tag));
+		if (seen[tag])
+			BadModel(psprintf("Section %u appears twice.", tag));
+		seen[tag] = true;
+
+		switch ((CrSectionTag) tag)
+		{
+			case CR_SECT_FEATURES:
+				DecodeFeatures(&sub, m);
+				break;
+			case CR_SECT_IMPUTE:
+				if (m->features == NULL)
+					BadModel("The imputation section precedes the features.");
+				m->impute = palloc(sizeof(double) * m->nfeatures);
+				for (int i = 0; i < m->nfeatures; i++)
+					m->impute[i] = GetFiniteF8(&sub, "imputation value");
+				break;
+			case CR_SECT_SCORING:
+				DecodeScoring(&sub, &m->scoring);
+				break;
+			case CR_SECT_LOGIT:
+				DecodeLogit(&sub, m);
+				break;
+		}
+		if (sub.pos != sub.len)
+			BadModel(psprintf("Section %u has trailing bytes.", tag));
+	}
+
+	if (!seen[CR_SECT_FEATURES] || !seen[CR_SECT_IMPUTE] ||
+		!seen[CR_SECT_SCORING] ||
+		(algorithm == CR_ALGO_LOGISTIC && !seen[CR_SECT_LOGIT]))
+		BadModel("A required section is missing.");
+
+	return m;
+}
+
+/*
+ * cr_model_info(bytea) returns jsonb: what the bytes hold, after full
+ * validation.
+ */
+Datum
+cr_model_info(PG_FUNCTION_ARGS)
+{
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	CrModel    *m = ModelDecode(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"format_version\": %d, \"algorithm\": ",
+					 m->format_version);
+	escape_json(&buf, ModelAlgorithmName(m->algorithm));
+	appendStringInfo(&buf, ", \"bytes\": %zu, \"checksum\": %u, \"features\": [",
+					 m->nbytes, m->checksum);
+	for (int i = 0; i < m->nfeatures; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, m->features[i]);
+	}
+	appendStringInfoString(&buf, "], \"risk_labels\": [");
+	for (int i = 0; i < m->scoring.nbands; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, m->scoring.labels[i]);
+	}
+	appendStringInfoString(&buf, "]}");
+
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}

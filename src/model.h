@@ -1,0 +1,78 @@
+/*
+ * model.h
+ *	  The model struct and its self-describing byte format.
+ *
+ * Layout of the bytes (all integers and doubles little-endian):
+ *
+ *	header (20 bytes): magic "CRMD", format version (u16), algorithm (u16),
+ *		reserved (u32, zero), total length (u32), CRC-32C (u32)
+ *	sections, each: tag (u16), reserved (u16), length (u32), payload
+ *
+ * The checksum covers the header up to the checksum field and every byte
+ * after the header.  Required sections: FEATURES, IMPUTE, SCORING and the
+ * algorithm's own (LOGIT).  The decoder validates every count, length and
+ * value before use; any inconsistency is an ERROR.
+ */
+#ifndef CR_MODEL_H
+#define CR_MODEL_H
+
+#include "postgres.h"
+
+#define CR_MODEL_MAGIC			0x444D5243	/* "CRMD" read as little-endian */
+#define CR_FORMAT_VERSION		1
+#define CR_HEADER_SIZE			20
+
+#define CR_MAX_FEATURES			4096
+#define CR_MAX_NAME_LEN			(NAMEDATALEN - 1)
+#define CR_MAX_BANDS			16
+
+typedef enum CrAlgorithm
+{
+	CR_ALGO_LOGISTIC = 1,
+	CR_ALGO_GBM = 2
+} CrAlgorithm;
+
+typedef enum CrSectionTag
+{
+	CR_SECT_FEATURES = 1,
+	CR_SECT_IMPUTE = 2,
+	CR_SECT_SCORING = 3,
+	CR_SECT_LOGIT = 4
+} CrSectionTag;
+
+/* How a probability becomes a risk category and scorecard points. */
+typedef struct CrScoring
+{
+	double		threshold;		/* classification cut-off for metrics */
+	int			nbands;			/* number of risk categories */
+	double		cutoffs[CR_MAX_BANDS - 1];	/* PD < cutoffs[i] -> labels[i] */
+	char	   *labels[CR_MAX_BANDS];
+	double		points_base;	/* points at odds_base (good:bad) */
+	double		odds_base;
+	double		pdo;			/* points to double the odds */
+} CrScoring;
+
+typedef struct CrModel
+{
+	CrAlgorithm algorithm;
+	int			nfeatures;
+	char	  **features;		/* feature names */
+	double	   *impute;			/* value used for a missing feature */
+	CrScoring	scoring;
+
+	/* logistic regression, original feature scale; [0] is the intercept */
+	double	   *coef;
+	double	   *std_error;
+
+	int			format_version;
+	uint32		checksum;
+	Size		nbytes;
+} CrModel;
+
+extern const char *ModelAlgorithmName(CrAlgorithm algorithm);
+extern bytea *ModelEncode(const CrModel *model);
+extern CrModel *ModelDecode(const char *data, Size len);
+extern void ModelScoringDefaults(CrScoring *scoring);
+extern uint32 ModelPeekChecksum(const char *data, Size len);
+
+#endif							/* CR_MODEL_H */

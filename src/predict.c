@@ -1,0 +1,555 @@
+/*
+ * predict.c
+ *	  cr_predict in its array, row, jsonb and model-as-value forms.
+ *
+ * Each call site keeps its state in fn_extra: the model it resolved for the
+ * current statement, the mapping from the model's features to the columns
+ * of the applicant row type, and scratch arrays, so scoring a row
+ * allocates nothing.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
+
+#include "dataset.h"
+#include "predict.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(cr_predict_array);
+PG_FUNCTION_INFO_V1(cr_predict_record);
+PG_FUNCTION_INFO_V1(cr_predict_jsonb);
+PG_FUNCTION_INFO_V1(cr_predict_bytes_array);
+PG_FUNCTION_INFO_V1(cr_predict_bytes_record);
+
+typedef struct PredictState
+{
+	/* model resolved by name for the current statement */
+	char	   *name;
+	CrStamp		stamp;
+	CrCachedModel *entry;
+
+	/* model passed as a TOASTed value: the pointer it came from */
+	bool		have_toast;
+	struct varatt_external toast;
+
+	/* applicant row type and its mapping to the model's features */
+	Oid			rowtype;
+	int32		rowtypmod;
+	const CrModel *mapped_for;
+	int			natts;
+	int		   *attnum;			/* per feature: 0-based column */
+	Oid		   *atttype;		/* per feature */
+	TupleDesc	tupdesc;		/* copy of the applicant row's descriptor */
+	Datum	   *values;			/* natts */
+	bool	   *nulls;			/* natts */
+
+	double	   *x;				/* nfeatures scratch */
+	int			xcap;
+} PredictState;
+
+static PredictState *
+GetState(FunctionCallInfo fcinfo)
+{
+	PredictState *st = (PredictState *) fcinfo->flinfo->fn_extra;
+
+	if (st == NULL)
+	{
+		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictState));
+		fcinfo->flinfo->fn_extra = st;
+	}
+	return st;
+}
+
+static double *
+Scratch(FunctionCallInfo fcinfo, PredictState *st, int n)
+{
+	if (st->xcap < n)
+	{
+		st->x = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(double) * n);
+		st->xcap = n;
+	}
+	return st->x;
+}
+
+/* Resolve a model by name once per statement and call site. */
+static CrCachedModel *
+ResolveByName(FunctionCallInfo fcinfo, PredictState *st, text *name)
+{
+	CrStamp		now;
+	char	   *cname;
+
+	RegistryStamp(&now);
+	if (st->entry != NULL && RegistryStampEqual(&now, &st->stamp) &&
+		strlen(st->name) == VARSIZE_ANY_EXHDR(name) &&
+		memcmp(st->name, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
+		return st->entry;
+
+	cname = text_to_cstring(name);
+	st->entry = NULL;
+	st->entry = RegistryLookup(cname, 0);
+	if (st->name)
+		pfree(st->name);
+	st->name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, cname);
+	st->stamp = now;
+	return st->entry;
+}
+
+/* Resolve a model passed as bytes, skipping the detoast when possible. */
+static CrCachedModel *
+ResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
+{
+	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
+	CrStamp		now;
+	bytea	   *bytes;
+	CrCachedModel *entry;
+
+	RegistryStamp(&now);
+	if (VARATT_IS_EXTERNAL_ONDISK(raw))
+	{
+		struct varatt_external ptr;
+
+		VARATT_EXTERNAL_GET_POINTER(ptr, raw);
+		if (st->have_toast && st->entry != NULL &&
+			RegistryStampEqual(&now, &st->stamp) &&
+			ptr.va_valueid == st->toast.va_valueid &&
+			ptr.va_toastrelid == st->toast.va_toastrelid)
+			return st->entry;
+		bytes = DatumGetByteaPP(d);
+		entry = RegistryFromBytes(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+		st->toast = ptr;
+		st->have_toast = true;
+	}
+	else
+	{
+		bytes = DatumGetByteaPP(d);
+		entry = RegistryFromBytes(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+		st->have_toast = false;
+	}
+	if ((Pointer) bytes != DatumGetPointer(d))
+		pfree(bytes);
+	st->entry = entry;
+	st->stamp = now;
+	return entry;
+}
+
+double
+PredictProbability(const CrModel *model, const double *x)
+{
+	switch (model->algorithm)
+	{
+		case CR_ALGO_LOGISTIC:
+			{
+				const double *coef = model->coef;
+				double		eta = coef[0];
+
+				for (int j = 0; j < model->nfeatures; j++)
+				{
+					double		v = isnan(x[j]) ? model->impute[j] : x[j];
+
+					eta += coef[j + 1] * v;
+				}
+				return 1.0 / (1.0 + exp(-eta));
+			}
+		case CR_ALGO_GBM:
+			break;
+	}
+	elog(ERROR, "cannot score algorithm %d", (int) model->algorithm);
+	return 0.0;					/* keep compiler quiet */
+}
+
+const char *
+PredictCategory(const CrScoring *scoring, double p)
+{
+	for (int i = 0; i < scoring->nbands - 1; i++)
+		if (p < scoring->cutoffs[i])
+			return scoring->labels[i];
+	return scoring->labels[scoring->nbands - 1];
+}
+
+/*
+ * Scorecard points with points-to-double-odds scaling:
+ * points = offset + factor * ln(odds), odds = (1 - p) / p (good:bad),
+ * factor = pdo / ln 2, offset = points_base - factor * ln(odds_base).
+ */
+int
+PredictPoints(const CrScoring *scoring, double p)
+{
+	double		factor = scoring->pdo / M_LN2;
+	double		offset = scoring->points_base - factor * log(scoring->odds_base);
+	double		pc = Min(Max(p, 1e-15), 1.0 - 1e-15);
+	double		points = offset + factor * log((1.0 - pc) / pc);
+
+	points = rint(points);
+	if (points > PG_INT32_MAX)
+		return PG_INT32_MAX;
+	if (points < PG_INT32_MIN)
+		return PG_INT32_MIN;
+	return (int) points;
+}
+
+static void
+CheckFinite(const CrModel *model, int j, double v)
+{
+	if (isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature \"%s\" is %s", model->features[j],
+						v > 0 ? "Infinity" : "-Infinity"),
+				 errhint("Pass NULL (or NaN) for a missing value.")));
+}
+
+/* ------------------------------------------------------------ array form */
+
+static double
+ScoreArray(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
+		   ArrayType *arr)
+{
+	int			n = model->nfeatures;
+	int			len;
+	double	   *x;
+	const double *data;
+	bits8	   *bitmap;
+	int			bitmask = 1;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must be a one-dimensional array")));
+	len = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+	if (len != n)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features array has %d elements, but the model expects %d", len, n),
+				 errhint("The model's features, in order, are listed in credit_risk.models.features.")));
+
+	x = Scratch(fcinfo, st, n);
+	data = (const double *) ARR_DATA_PTR(arr);
+	bitmap = ARR_NULLBITMAP(arr);
+	for (int j = 0; j < n; j++)
+	{
+		if (bitmap && !(*bitmap & bitmask))
+			x[j] = NAN;
+		else
+		{
+			x[j] = *data++;
+			CheckFinite(model, j, x[j]);
+		}
+		if (bitmap)
+		{
+			bitmask <<= 1;
+			if (bitmask == 0x100)
+			{
+				bitmap++;
+				bitmask = 1;
+			}
+		}
+	}
+	return PredictProbability(model, x);
+}
+
+Datum
+cr_predict_array(PG_FUNCTION_ARGS)
+{
+	PredictState *st = GetState(fcinfo);
+	CrCachedModel *entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_FLOAT8(ScoreArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+}
+
+Datum
+cr_predict_bytes_array(PG_FUNCTION_ARGS)
+{
+	PredictState *st = GetState(fcinfo);
+	CrCachedModel *entry = ResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+
+	PG_RETURN_FLOAT8(ScoreArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+}
+
+/* -------------------------------------------------------------- row form */
+
+static void
+MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
+	   TupleDesc tupdesc)
+{
+	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+
+	if (st->attnum)
+		pfree(st->attnum);
+	if (st->atttype)
+		pfree(st->atttype);
+	if (st->values)
+		pfree(st->values);
+	if (st->nulls)
+		pfree(st->nulls);
+	if (st->tupdesc)
+		FreeTupleDesc(st->tupdesc);
+	st->tupdesc = NULL;
+	st->mapped_for = NULL;
+	st->attnum = MemoryContextAlloc(mcxt, sizeof(int) * model->nfeatures);
+	st->atttype = MemoryContextAlloc(mcxt, sizeof(Oid) * model->nfeatures);
+	st->natts = tupdesc->natts;
+	st->values = MemoryContextAlloc(mcxt, sizeof(Datum) * Max(tupdesc->natts, 1));
+	st->nulls = MemoryContextAlloc(mcxt, sizeof(bool) * Max(tupdesc->natts, 1));
+
+	for (int j = 0; j < model->nfeatures; j++)
+	{
+		int			found = -1;
+
+		for (int i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (!att->attisdropped &&
+				strcmp(NameStr(att->attname), model->features[j]) == 0)
+			{
+				found = i;
+				break;
+			}
+		}
+		if (found < 0)
+		{
+			StringInfoData need;
+
+			initStringInfo(&need);
+			for (int k = 0; k < model->nfeatures; k++)
+				appendStringInfo(&need, "%s%s", k > 0 ? ", " : "", model->features[k]);
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("applicant row has no column \"%s\"", model->features[j]),
+					 errdetail("The model needs the columns: %s.", need.data)));
+		}
+		st->atttype[j] = TupleDescAttr(tupdesc, found)->atttypid;
+		if (!DatasetTypeIsNumeric(st->atttype[j]) && st->atttype[j] != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("applicant column \"%s\" has type %s, not a number",
+							model->features[j], format_type_be(st->atttype[j]))));
+		st->attnum[j] = found;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(mcxt);
+
+		st->tupdesc = CreateTupleDescCopy(tupdesc);
+		MemoryContextSwitchTo(old);
+	}
+	st->mapped_for = model;
+}
+
+static double
+ScoreRecord(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
+			HeapTupleHeader td)
+{
+	Oid			rowtype = HeapTupleHeaderGetTypeId(td);
+	int32		rowtypmod = HeapTupleHeaderGetTypMod(td);
+	HeapTupleData tuple;
+	double	   *x;
+
+	if (st->mapped_for != model || st->rowtype != rowtype ||
+		st->rowtypmod != rowtypmod)
+	{
+		TupleDesc	tupdesc = lookup_rowtype_tupdesc(rowtype, rowtypmod);
+
+		MapRow(fcinfo, st, model, tupdesc);
+		ReleaseTupleDesc(tupdesc);
+		st->rowtype = rowtype;
+		st->rowtypmod = rowtypmod;
+	}
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = td;
+
+	heap_deform_tuple(&tuple, st->tupdesc, st->values, st->nulls);
+
+	x = Scratch(fcinfo, st, model->nfeatures);
+	for (int j = 0; j < model->nfeatures; j++)
+	{
+		int			a = st->attnum[j];
+
+		if (st->nulls[a])
+			x[j] = NAN;
+		else
+		{
+			x[j] = DatasetDatumToDouble(st->values[a], st->atttype[j]);
+			CheckFinite(model, j, x[j]);
+		}
+	}
+	return PredictProbability(model, x);
+}
+
+static HeapTupleHeader
+GetApplicantRow(FunctionCallInfo fcinfo)
+{
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+
+	if (!OidIsValid(argtype) || !type_is_rowtype(argtype))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("applicant must be a row, an array of float8 or a jsonb object, not %s",
+						OidIsValid(argtype) ? format_type_be(argtype) : "unknown"),
+				 errhint("Pass a table row, for example: SELECT credit_risk.cr_predict('m', t) FROM applicants t;")));
+	return PG_GETARG_HEAPTUPLEHEADER(1);
+}
+
+Datum
+cr_predict_record(PG_FUNCTION_ARGS)
+{
+	PredictState *st = GetState(fcinfo);
+	HeapTupleHeader td = GetApplicantRow(fcinfo);
+	CrCachedModel *entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_FLOAT8(ScoreRecord(fcinfo, st, entry->model, td));
+}
+
+Datum
+cr_predict_bytes_record(PG_FUNCTION_ARGS)
+{
+	PredictState *st = GetState(fcinfo);
+	HeapTupleHeader td = GetApplicantRow(fcinfo);
+	CrCachedModel *entry = ResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+
+	PG_RETURN_FLOAT8(ScoreRecord(fcinfo, st, entry->model, td));
+}
+
+/* ------------------------------------------------------------ jsonb form */
+
+static const char *
+ApplicantValueKind(const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return "a string";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return "an object or array";
+		default:
+			return "not a number";
+	}
+}
+
+static void
+PushKey(JsonbParseState **state, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+}
+
+Datum
+cr_predict_jsonb(PG_FUNCTION_ARGS)
+{
+	PredictState *st = GetState(fcinfo);
+	Jsonb	   *jb = PG_GETARG_JSONB_P(1);
+	CrCachedModel *entry;
+	const CrModel *model;
+	double	   *x;
+	double		p;
+	StringInfoData missing;
+	int			nmissing = 0;
+	JsonbValue	v;
+	JsonbValue *found;
+	JsonbValue *cust;
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("applicant must be a jsonb object"),
+				 errhint("Send one applicant as {\"customer_id\": \"...\", \"feature\": value, ...}.")));
+
+	entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	model = entry->model;
+	x = Scratch(fcinfo, st, model->nfeatures);
+	initStringInfo(&missing);
+
+	for (int j = 0; j < model->nfeatures; j++)
+	{
+		const char *f = model->features[j];
+
+		found = getKeyJsonValueFromContainer(&jb->root, f, strlen(f), &v);
+		if (found == NULL)
+		{
+			appendStringInfo(&missing, "%s%s", nmissing > 0 ? ", " : "", f);
+			nmissing++;
+			continue;
+		}
+		if (found->type == jbvNull)
+			x[j] = NAN;
+		else if (found->type == jbvNumeric)
+		{
+			x[j] = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													  NumericGetDatum(found->val.numeric)));
+			CheckFinite(model, j, x[j]);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("applicant field \"%s\" must be a number, not %s", f,
+							ApplicantValueKind(found)),
+					 errhint("Send numbers as JSON numbers, and null for a missing value.")));
+	}
+	if (nmissing > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("applicant is missing %d field%s the model needs: %s",
+						nmissing, nmissing == 1 ? "" : "s", missing.data),
+				 errhint("Send null for a field whose value is unknown; it is imputed.")));
+
+	p = PredictProbability(model, x);
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+
+	PushKey(&state, "customer_id");
+	cust = getKeyJsonValueFromContainer(&jb->root, "customer_id",
+										strlen("customer_id"), &v);
+	if (cust == NULL)
+	{
+		v.type = jbvNull;
+		cust = &v;
+	}
+	pushJsonbValue(&state, WJB_VALUE, cust);
+
+	PushKey(&state, "default_probability");
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(p)));
+	pushJsonbValue(&state, WJB_VALUE, &v);
+
+	PushKey(&state, "risk_category");
+	v.type = jbvString;
+	v.val.string.val = (char *) PredictCategory(&model->scoring, p);
+	v.val.string.len = strlen(v.val.string.val);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+
+	PushKey(&state, "score");
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(PredictPoints(&model->scoring, p));
+	pushJsonbValue(&state, WJB_VALUE, &v);
+
+	PushKey(&state, "model_version");
+	v.type = jbvString;
+	v.val.string.val = entry->version_label;
+	v.val.string.len = strlen(entry->version_label);
+	pushJsonbValue(&state, WJB_VALUE, &v);
+
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
+}

@@ -1,0 +1,346 @@
+/*
+ * registry.c
+ *	  Look models up in credit_risk.models and keep decoded models in a
+ *	  per-backend cache.
+ *
+ * The serving version of a name is resolved with one indexed query that
+ * returns the row's id and xmin only; the model bytes are read and decoded
+ * only when the cache has no entry for that id and row version.  So a
+ * promotion, a new version or an update of the row is seen by the next
+ * statement, while the decode cost is paid once per backend.
+ *
+ * Entries are never freed while the current statement may hold them: an
+ * entry is evicted only when its last lookup was in an earlier statement.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "registry.h"
+
+#define CR_CACHE_MAX_ENTRIES	64
+
+typedef struct CacheSlot
+{
+	int64		key;			/* registry id, or checksum for bytes */
+	CrCachedModel *entry;
+} CacheSlot;
+
+typedef struct CrCachedModelStamped
+{
+	CrCachedModel pub;
+	CrStamp		stamp;
+} CrCachedModelStamped;
+
+static MemoryContext CacheContext = NULL;
+static HTAB *RegistryCache = NULL;	/* by registry id */
+static HTAB *BytesCache = NULL; /* by checksum */
+static SPIPlanPtr ServingPlan = NULL;
+static SPIPlanPtr VersionPlan = NULL;
+static SPIPlanPtr BytesPlan = NULL;
+
+void
+RegistryStamp(CrStamp *stamp)
+{
+	stamp->lxid = MyProc->lxid;
+	stamp->stmt_start = GetCurrentStatementStartTimestamp();
+	stamp->cid = GetCurrentCommandId(false);
+}
+
+bool
+RegistryStampEqual(const CrStamp *a, const CrStamp *b)
+{
+	return a->lxid == b->lxid && a->stmt_start == b->stmt_start &&
+		a->cid == b->cid;
+}
+
+void
+RegistryCheckName(const char *name)
+{
+	size_t		len = strlen(name);
+	bool		ok = len > 0 && len <= 63 &&
+		(isalpha((unsigned char) name[0]) || name[0] == '_');
+
+	for (size_t i = 1; ok && i < len; i++)
+		ok = isalnum((unsigned char) name[i]) || name[i] == '_' ||
+			name[i] == '.' || name[i] == '-';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("invalid model name \"%s\"", name),
+				 errhint("A model name starts with a letter or underscore and holds at most 63 letters, digits, underscores, dots or hyphens.")));
+}
+
+static void
+CacheInit(void)
+{
+	HASHCTL		ctl;
+
+	if (CacheContext != NULL)
+		return;
+	CacheContext = AllocSetContextCreate(TopMemoryContext,
+										 "credit_risk model cache",
+										 ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(CacheSlot);
+	ctl.hcxt = CacheContext;
+	RegistryCache = hash_create("credit_risk registry cache", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	BytesCache = hash_create("credit_risk bytes cache", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * Drop an entry.  If the current statement may still use it, hand its
+ * memory to the transaction instead of freeing it now.
+ */
+static void
+EntryRelease(CrCachedModel *entry, const CrStamp *now)
+{
+	CrCachedModelStamped *e = (CrCachedModelStamped *) entry;
+
+	if (RegistryStampEqual(&e->stamp, now))
+		MemoryContextSetParent(entry->cxt, CurTransactionContext);
+	else
+		MemoryContextDelete(entry->cxt);
+}
+
+static void
+CacheEvict(HTAB *cache, const CrStamp *now)
+{
+	HASH_SEQ_STATUS status;
+	CacheSlot  *slot;
+
+	if (hash_get_num_entries(cache) < CR_CACHE_MAX_ENTRIES)
+		return;
+	hash_seq_init(&status, cache);
+	while ((slot = hash_seq_search(&status)) != NULL)
+	{
+		CrCachedModelStamped *e = (CrCachedModelStamped *) slot->entry;
+
+		if (!RegistryStampEqual(&e->stamp, now))
+		{
+			MemoryContextDelete(slot->entry->cxt);
+			hash_search(cache, &slot->key, HASH_REMOVE, NULL);
+		}
+	}
+}
+
+/*
+ * Decode bytes into a new cache entry.  The entry's context starts under
+ * the caller's context, so an ERROR while decoding leaks nothing into the
+ * cache; it is moved under the cache only once complete.
+ */
+static CrCachedModel *
+EntryCreate(const char *data, Size len, bool keep_bytes)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	CrCachedModelStamped *e;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk model",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	e = palloc0(sizeof(CrCachedModelStamped));
+	e->pub.cxt = cxt;
+	e->pub.model = ModelDecode(data, len);
+	if (keep_bytes)
+	{
+		e->pub.bytes = palloc(len);
+		memcpy(e->pub.bytes, data, len);
+	}
+	MemoryContextSwitchTo(old);
+	return &e->pub;
+}
+
+static void
+EntryTouch(CrCachedModel *entry, const CrStamp *now)
+{
+	((CrCachedModelStamped *) entry)->stamp = *now;
+}
+
+static SPIPlanPtr
+KeepPlan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+static void
+PreparePlans(void)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Oid			idtype[1] = {INT8OID};
+
+	if (ServingPlan == NULL)
+		ServingPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
+							   " WHERE name = $1"
+							   " ORDER BY (status = 'champion') DESC, version DESC LIMIT 1",
+							   1, types);
+	if (VersionPlan == NULL)
+		VersionPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
+							   " WHERE name = $1 AND version = $2",
+							   2, types);
+	if (BytesPlan == NULL)
+		BytesPlan = KeepPlan("SELECT model FROM credit_risk.models WHERE id = $1",
+							 1, idtype);
+}
+
+/*
+ * Find a model version in the registry (version 0: the serving version)
+ * and return its decoded form from the cache, decoding it on a miss.
+ */
+CrCachedModel *
+RegistryLookup(const char *name, int32 version)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	Datum		args[2];
+	bool		isnull;
+	int64		id;
+	int32		found_version;
+	TransactionId xmin;
+	CacheSlot  *slot;
+	bool		found;
+	CrStamp		now;
+	CrCachedModel *entry;
+	int			rc;
+
+	CacheInit();
+	RegistryStamp(&now);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PreparePlans();
+
+	args[0] = CStringGetTextDatum(name);
+	args[1] = Int32GetDatum(version);
+	rc = SPI_execute_plan(version == 0 ? ServingPlan : VersionPlan, args, NULL,
+						  true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		if (version != 0)
+		{
+			rc = SPI_execute_plan(ServingPlan, args, NULL, true, 1);
+			if (rc == SPI_OK_SELECT && SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("model \"%s\" has no version %d", name, version),
+						 errhint("List its versions with: SELECT version, status FROM credit_risk.models WHERE name = '%s';",
+								 name)));
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" does not exist", name),
+				 errhint("Train it with credit_risk.cr_train(), or list models with: SELECT DISTINCT name FROM credit_risk.models;")));
+	}
+
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+
+	slot = hash_search(RegistryCache, &id, HASH_FIND, &found);
+	if (found && slot->entry->xmin == xmin)
+	{
+		entry = slot->entry;
+		EntryTouch(entry, &now);
+		SPI_finish();
+		return entry;
+	}
+
+	args[0] = Int64GetDatum(id);
+	rc = SPI_execute_plan(BytesPlan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "model row " INT64_FORMAT " vanished", id);
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		bytea	   *bytes;
+		MemoryContext spicxt;
+
+		if (isnull)
+			elog(ERROR, "model row " INT64_FORMAT " has no bytes", id);
+		bytes = DatumGetByteaPP(d);
+		spicxt = MemoryContextSwitchTo(callercxt);
+		entry = EntryCreate(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), false);
+		MemoryContextSwitchTo(spicxt);
+	}
+	SPI_finish();
+
+	entry->id = id;
+	entry->version = found_version;
+	entry->xmin = xmin;
+	entry->name = MemoryContextStrdup(entry->cxt, name);
+	entry->version_label = MemoryContextStrdup(entry->cxt,
+											   psprintf("%s@%d", name, found_version));
+	EntryTouch(entry, &now);
+
+	if (found)
+	{
+		EntryRelease(slot->entry, &now);
+		hash_search(RegistryCache, &id, HASH_REMOVE, NULL);
+	}
+	CacheEvict(RegistryCache, &now);
+	MemoryContextSetParent(entry->cxt, CacheContext);
+	slot = hash_search(RegistryCache, &id, HASH_ENTER, NULL);
+	slot->entry = entry;
+	return entry;
+}
+
+/*
+ * A model passed as a value: cached by checksum, confirmed byte for byte.
+ */
+CrCachedModel *
+RegistryFromBytes(const char *data, Size len)
+{
+	CrStamp		now;
+	int64		key;
+	CacheSlot  *slot;
+	bool		found;
+	CrCachedModel *entry;
+
+	CacheInit();
+	RegistryStamp(&now);
+
+	if (len < CR_HEADER_SIZE)
+		(void) ModelDecode(data, len);	/* reports the error */
+	key = (int64) ModelPeekChecksum(data, len);
+
+	slot = hash_search(BytesCache, &key, HASH_FIND, &found);
+	if (found && slot->entry->model->nbytes == len &&
+		memcmp(slot->entry->bytes, data, len) == 0)
+	{
+		EntryTouch(slot->entry, &now);
+		return slot->entry;
+	}
+
+	entry = EntryCreate(data, len, true);
+	entry->version_label = MemoryContextStrdup(entry->cxt, "bytes");
+	EntryTouch(entry, &now);
+	if (found)
+	{
+		EntryRelease(slot->entry, &now);
+		hash_search(BytesCache, &key, HASH_REMOVE, NULL);
+	}
+	CacheEvict(BytesCache, &now);
+	MemoryContextSetParent(entry->cxt, CacheContext);
+	slot = hash_search(BytesCache, &key, HASH_ENTER, NULL);
+	slot->entry = entry;
+	return entry;
+}
