@@ -376,7 +376,7 @@ DatasetLoad(const CrDatasetSpec *spec)
 						ereport(ERROR,
 								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 								 errmsg("feature column \"%s\" holds %s in source row " INT64_FORMAT,
-										ds->names[j], isnan(x) ? "NaN" : "Infinity", row + 1),
+										ds->names[j], isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity"), row + 1),
 								 errhint("Use NULL for a missing value; it is imputed with the training mean.")));
 				}
 				ds->cols[j][row] = x;

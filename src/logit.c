@@ -141,6 +141,22 @@ Singular(int info, int k, char **names)
 			 errhint("Remove linearly dependent features, or set params.l2 above 0.")));
 }
 
+/* Report the feature whose coefficient runs away. */
+static void pg_attribute_noreturn()
+Separation(const double *beta, int k, char **names)
+{
+	int			worst = 1;
+
+	for (int j = 2; j < k; j++)
+		if (fabs(beta[j]) > fabs(beta[worst]))
+			worst = j;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("feature \"%s\" separates the classes (nearly) perfectly", names[worst - 1]),
+			 errdetail("Its coefficient grows without bound: %g per standard deviation.", beta[worst]),
+			 errhint("Remove the feature, or set params.l2 above 0.")));
+}
+
 CrLogitFit *
 LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 		 const CrLogitOptions *opts)
@@ -241,8 +257,10 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 			H[j * k + j] += opts->l2;
 		}
 		dpotrf_("U", &k, H, &k, &info, 1);
-		if (info > 0)
-			Singular(info, k, names);
+		if (info > 0 && iter == 0)
+			Singular(info, k, names);	/* equal weights: X itself is rank-deficient */
+		else if (info > 0)
+			Separation(beta, k, names);	/* the weights collapsed */
 		else if (info < 0)
 			elog(ERROR, "dpotrf failed: illegal argument %d", -info);
 		dpotrs_("U", &k, &nrhs, H, &k, g, &k, &info, 1);
@@ -302,11 +320,7 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 				(worst < 0 || fabs(beta[j]) > fabs(beta[worst])))
 				worst = j;
 		if (worst > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature \"%s\" separates the classes (nearly) perfectly", names[worst - 1]),
-					 errdetail("Its coefficient grows without bound: %g per standard deviation.", beta[worst]),
-					 errhint("Remove the feature, or set params.l2 above 0.")));
+			Separation(beta, k, names);
 	}
 
 	/* covariance: inverse of the (penalised) Hessian at the solution */
@@ -315,7 +329,7 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 		H[j * k + j] += opts->l2;
 	dpotrf_("U", &k, H, &k, &info, 1);
 	if (info > 0)
-		Singular(info, k, names);
+		Separation(beta, k, names);
 	dpotri_("U", &k, H, &k, &info, 1);
 	if (info != 0)
 		Singular(info, k, names);

@@ -7,6 +7,7 @@
 
 #include <math.h>
 
+#include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -158,15 +159,29 @@ MetricsCompute(const double *prob, const double *label, int64 n,
 		? 2.0 * m->precision * m->recall / (m->precision + m->recall) : 0.0;
 }
 
+/*
+ * Append a double as a JSON number in its shortest exact form (0.2, not
+ * 0.20000000000000001); null when not finite.
+ */
+void
+CrAppendDouble(StringInfo buf, double v)
+{
+	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(v))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(v, tmp);
+	appendStringInfoString(buf, tmp);
+}
+
 static void
 AppendNumber(StringInfo buf, const char *key, double v, bool comma)
 {
-	if (comma)
-		appendStringInfoString(buf, ", ");
-	if (isfinite(v))
-		appendStringInfo(buf, "\"%s\": %.17g", key, v);
-	else
-		appendStringInfo(buf, "\"%s\": null", key);
+	appendStringInfo(buf, "%s\"%s\": ", comma ? ", " : "", key);
+	CrAppendDouble(buf, v);
 }
 
 /* Append the metrics as "key": value pairs (no braces). */

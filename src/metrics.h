@@ -30,5 +30,6 @@ extern double MetricsAuc(const double *score, const double *label, int64 n);
 extern void MetricsCompute(const double *prob, const double *label, int64 n,
 						   double threshold, CrMetrics *m);
 extern void MetricsAppendJson(StringInfo buf, const CrMetrics *m);
+extern void CrAppendDouble(StringInfo buf, double v);
 
 #endif							/* CR_METRICS_H */

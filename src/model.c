@@ -16,6 +16,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
+#include "metrics.h"
 #include "model.h"
 
 PG_FUNCTION_INFO_V1(cr_model_info);
@@ -485,6 +486,12 @@ cr_model_info(PG_FUNCTION_ARGS)
 			appendStringInfoString(&buf, ", ");
 		escape_json(&buf, m->features[i]);
 	}
+	appendStringInfoString(&buf, "], \"impute\": [");
+	for (int i = 0; i < m->nfeatures; i++)
+	{
+		appendStringInfoString(&buf, i > 0 ? ", " : "");
+		CrAppendDouble(&buf, m->impute[i]);
+	}
 	appendStringInfoString(&buf, "], \"risk_labels\": [");
 	for (int i = 0; i < m->scoring.nbands; i++)
 	{
@@ -492,7 +499,21 @@ cr_model_info(PG_FUNCTION_ARGS)
 			appendStringInfoString(&buf, ", ");
 		escape_json(&buf, m->scoring.labels[i]);
 	}
-	appendStringInfoString(&buf, "]}");
+	appendStringInfoString(&buf, "], \"risk_cutoffs\": [");
+	for (int i = 0; i < m->scoring.nbands - 1; i++)
+	{
+		appendStringInfoString(&buf, i > 0 ? ", " : "");
+		CrAppendDouble(&buf, m->scoring.cutoffs[i]);
+	}
+	appendStringInfoString(&buf, "], \"threshold\": ");
+	CrAppendDouble(&buf, m->scoring.threshold);
+	appendStringInfoString(&buf, ", \"score_points\": ");
+	CrAppendDouble(&buf, m->scoring.points_base);
+	appendStringInfoString(&buf, ", \"score_odds\": ");
+	CrAppendDouble(&buf, m->scoring.odds_base);
+	appendStringInfoString(&buf, ", \"score_pdo\": ");
+	CrAppendDouble(&buf, m->scoring.pdo);
+	appendStringInfoChar(&buf, '}');
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

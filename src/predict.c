@@ -14,6 +14,7 @@
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -442,6 +443,18 @@ ApplicantValueKind(const JsonbValue *v)
 	}
 }
 
+/* A numeric that converts back to exactly the same double. */
+static Numeric
+Float8ToNumericExact(double d)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(d, buf);
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
 static void
 PushKey(JsonbParseState **state, const char *key)
 {
@@ -530,7 +543,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 
 	PushKey(&state, "default_probability");
 	v.type = jbvNumeric;
-	v.val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(p)));
+	v.val.numeric = Float8ToNumericExact(p);
 	pushJsonbValue(&state, WJB_VALUE, &v);
 
 	PushKey(&state, "risk_category");

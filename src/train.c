@@ -211,20 +211,30 @@ ParseParams(Jsonb *params, TrainParams *tp)
 	}
 }
 
+/* Append a JSON fragment: prefix (e.g. ", \"key\": ") then the number. */
+static void
+AppendKeyDouble(StringInfo buf, const char *prefix, double v)
+{
+	appendStringInfoString(buf, prefix);
+	CrAppendDouble(buf, v);
+}
+
 static void
 AppendParamsJson(StringInfo buf, const TrainParams *tp)
 {
-	appendStringInfo(buf, "{\"holdout\": %.17g, \"seed\": " INT64_FORMAT ", \"key\": ",
-					 tp->holdout, tp->seed);
+	AppendKeyDouble(buf, "{\"holdout\": ", tp->holdout);
+	appendStringInfo(buf, ", \"seed\": " INT64_FORMAT ", \"key\": ", tp->seed);
 	if (tp->key)
 		escape_json(buf, tp->key);
 	else
 		appendStringInfoString(buf, "null");
-	appendStringInfo(buf, ", \"l2\": %.17g, \"max_iter\": %d, \"tol\": %.17g, \"threshold\": %.17g",
-					 tp->logit.l2, tp->logit.max_iter, tp->logit.tol, tp->scoring.threshold);
+	AppendKeyDouble(buf, ", \"l2\": ", tp->logit.l2);
+	appendStringInfo(buf, ", \"max_iter\": %d", tp->logit.max_iter);
+	AppendKeyDouble(buf, ", \"tol\": ", tp->logit.tol);
+	AppendKeyDouble(buf, ", \"threshold\": ", tp->scoring.threshold);
 	appendStringInfoString(buf, ", \"risk_cutoffs\": [");
 	for (int i = 0; i < tp->scoring.nbands - 1; i++)
-		appendStringInfo(buf, "%s%.17g", i ? ", " : "", tp->scoring.cutoffs[i]);
+		AppendKeyDouble(buf, i ? ", " : "", tp->scoring.cutoffs[i]);
 	appendStringInfoString(buf, "], \"risk_labels\": [");
 	for (int i = 0; i < tp->scoring.nbands; i++)
 	{
@@ -232,8 +242,10 @@ AppendParamsJson(StringInfo buf, const TrainParams *tp)
 			appendStringInfoString(buf, ", ");
 		escape_json(buf, tp->scoring.labels[i]);
 	}
-	appendStringInfo(buf, "], \"score_points\": %.17g, \"score_odds\": %.17g, \"score_pdo\": %.17g}",
-					 tp->scoring.points_base, tp->scoring.odds_base, tp->scoring.pdo);
+	AppendKeyDouble(buf, "], \"score_points\": ", tp->scoring.points_base);
+	AppendKeyDouble(buf, ", \"score_odds\": ", tp->scoring.odds_base);
+	AppendKeyDouble(buf, ", \"score_pdo\": ", tp->scoring.pdo);
+	appendStringInfoChar(buf, '}');
 }
 
 /* -------------------------------------------------------------- helpers */
@@ -506,12 +518,13 @@ cr_train(PG_FUNCTION_ARGS)
 	appendStringInfo(&metrics_json, "{\"evaluated_on\": \"%s\", ",
 					 tp.holdout > 0 ? "holdout" : "train");
 	MetricsAppendJson(&metrics_json, &eval);
-	appendStringInfo(&metrics_json,
-					 ", \"train_auc\": %.17g, \"iterations\": %d, \"log_likelihood\": %.17g"
-					 ", \"null_log_likelihood\": %.17g, \"pseudo_r2\": %.17g}",
-					 train_auc, fit->iterations, fit->log_likelihood,
-					 fit->null_log_likelihood,
-					 1.0 - fit->log_likelihood / fit->null_log_likelihood);
+	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", train_auc);
+	appendStringInfo(&metrics_json, ", \"iterations\": %d", fit->iterations);
+	AppendKeyDouble(&metrics_json, ", \"log_likelihood\": ", fit->log_likelihood);
+	AppendKeyDouble(&metrics_json, ", \"null_log_likelihood\": ", fit->null_log_likelihood);
+	AppendKeyDouble(&metrics_json, ", \"pseudo_r2\": ",
+					1.0 - fit->log_likelihood / fit->null_log_likelihood);
+	appendStringInfoChar(&metrics_json, '}');
 
 	/* importance of a logistic model: |coefficient| per standard deviation */
 	initStringInfo(&importance_json);
@@ -521,7 +534,7 @@ cr_train(PG_FUNCTION_ARGS)
 		if (j)
 			appendStringInfoString(&importance_json, ", ");
 		escape_json(&importance_json, ds->names[j]);
-		appendStringInfo(&importance_json, ": %.17g", fabs(fit->std_coef[j + 1]));
+		AppendKeyDouble(&importance_json, ": ", fabs(fit->std_coef[j + 1]));
 	}
 	appendStringInfoChar(&importance_json, '}');
 

@@ -1,0 +1,132 @@
+-- Training a logistic model: registry row, split, metrics, coefficients.
+
+-- German credit, split by a hash of the applicant id.
+SELECT name, version, algorithm, status, source, label, train_rows, holdout_rows,
+       array_length(features, 1) AS n_features, created_by = current_user AS by_me,
+       train_seconds >= 0 AS timed, length(model) > 100 AS has_bytes
+  FROM credit_risk.cr_train('german', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"key": "applicant_id"}');
+
+-- features NULL: every numeric column but the label and the key, in order.
+SELECT features FROM credit_risk.models WHERE name = 'german' AND version = 1;
+
+-- The effective parameters, defaults filled in.
+SELECT params FROM credit_risk.models WHERE name = 'german' AND version = 1;
+
+-- Holdout metrics: every key present, values in range.
+SELECT metrics->>'evaluated_on' AS evaluated_on,
+       (metrics->>'rows')::int = holdout_rows AS rows_match,
+       (metrics->>'auc')::float8 BETWEEN 0.65 AND 0.90 AS auc_ok,
+       abs((metrics->>'gini')::float8 - (2 * (metrics->>'auc')::float8 - 1)) < 1e-12 AS gini_ok,
+       (metrics->>'ks')::float8 BETWEEN 0.2 AND 1 AS ks_ok,
+       (metrics->>'log_loss')::float8 BETWEEN 0.3 AND 0.7 AS log_loss_ok,
+       (metrics->>'brier')::float8 BETWEEN 0.1 AND 0.25 AS brier_ok,
+       (metrics->>'accuracy')::float8 BETWEEN 0.6 AND 1 AS accuracy_ok,
+       (metrics->>'threshold')::float8 AS threshold,
+       (metrics->>'f1')::float8 BETWEEN 0 AND 1 AS f1_ok,
+       (metrics->>'base_rate')::float8 BETWEEN 0.2 AND 0.4 AS base_rate_ok,
+       (metrics->>'train_auc')::float8 > 0.75 AS train_auc_ok
+  FROM credit_risk.models WHERE name = 'german' AND version = 1;
+
+-- The coefficient table: intercept first, then the features in order.
+SELECT feature, round(coefficient::numeric, 4) AS coefficient,
+       round(std_error::numeric, 4) AS std_error, round(z::numeric, 3) AS z,
+       round(p_value::numeric, 4) AS p_value
+  FROM credit_risk.cr_coefficients('german');
+
+-- z is coefficient / std_error and p is two-sided normal.
+SELECT bool_and(abs(z - coefficient / std_error) < 1e-12) AS z_ok,
+       bool_and(p_value BETWEEN 0 AND 1) AS p_ok
+  FROM credit_risk.cr_coefficients('german', 1);
+
+-- Determinism: the same source, seed and parameters give the same bytes.
+SELECT version FROM credit_risk.cr_train('german', 'german_credit', 'bad', 'logistic', NULL,
+                                         '{"key": "applicant_id"}');
+SELECT a.model = b.model AS same_bytes, a.metrics = b.metrics AS same_metrics
+  FROM credit_risk.models a, credit_risk.models b
+ WHERE a.name = 'german' AND b.name = 'german' AND a.version = 1 AND b.version = 2;
+
+-- With a key the split does not depend on the order rows arrive in.
+SELECT version, holdout_rows
+  FROM credit_risk.cr_train('german', 'SELECT * FROM german_credit ORDER BY md5(applicant_id::text)',
+                            'bad', 'logistic', NULL, '{"key": "applicant_id"}');
+SELECT bool_and(abs(a.coefficient - b.coefficient) < 1e-9 * (1 + abs(a.coefficient))) AS same_coefficients
+  FROM credit_risk.cr_coefficients('german', 1) a
+  JOIN credit_risk.cr_coefficients('german', 3) b USING (feature);
+
+-- A different seed moves the split.
+SELECT holdout_rows <> 207 AS other_split
+  FROM credit_risk.cr_train('german_seed7', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"key": "applicant_id", "seed": 7}');
+
+-- holdout = 0: every row trains, metrics are on the training rows.
+SELECT train_rows, holdout_rows, metrics->>'evaluated_on' AS evaluated_on,
+       (metrics->>'auc')::float8 = (metrics->>'train_auc')::float8 AS same_auc
+  FROM credit_risk.cr_train('german_full', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"holdout": 0}');
+
+-- ... so SQL can recompute the metrics from the model's own scores.
+WITH s AS (
+    SELECT bad, credit_risk.cr_predict('german_full', g) AS p FROM german_credit g
+), c AS (
+    SELECT count(*) FILTER (WHERE p >= 0.5 AND bad = 1) AS tp,
+           count(*) FILTER (WHERE p >= 0.5 AND bad = 0) AS fp,
+           count(*) FILTER (WHERE p < 0.5 AND bad = 1) AS fn,
+           count(*) FILTER (WHERE p < 0.5 AND bad = 0) AS tn,
+           avg((p - bad) ^ 2) AS brier,
+           -avg(bad * ln(p) + (1 - bad) * ln(1 - p)) AS log_loss
+      FROM s
+), m AS (
+    SELECT metrics FROM credit_risk.models WHERE name = 'german_full'
+)
+SELECT abs((metrics->>'brier')::float8 - brier) < 1e-12 AS brier_ok,
+       abs((metrics->>'log_loss')::float8 - log_loss) < 1e-12 AS log_loss_ok,
+       abs((metrics->>'accuracy')::float8 - (tp + tn)::float8 / 1000) < 1e-12 AS accuracy_ok,
+       abs((metrics->>'precision')::float8 - tp::float8 / (tp + fp)) < 1e-12 AS precision_ok,
+       abs((metrics->>'recall')::float8 - tp::float8 / (tp + fn)) < 1e-12 AS recall_ok,
+       (metrics->>'positives')::int = tp + fn AS positives_ok
+  FROM c, m;
+
+-- Explicit features, a query source, and no key (split by row order).
+SELECT features, train_rows + holdout_rows AS rows
+  FROM credit_risk.cr_train('german_small',
+                            'SELECT applicant_id, duration_months, age, checking_none, bad FROM german_credit',
+                            'bad', 'logistic', ARRAY['age', 'duration_months', 'checking_none']);
+SELECT feature FROM credit_risk.cr_coefficients('german_small');
+
+-- The synthetic mechanism is recovered: logit = -1 + 0.8 x1 - 0.5 x2 + 0.03 (income - 50).
+SELECT holdout_rows FROM credit_risk.cr_train('synth', 'synth', 'y', 'logistic', NULL,
+                                              '{"key": "id", "holdout": 0.25}');
+SELECT feature, round(coefficient::numeric, 2) AS coefficient,
+       abs(coefficient - CASE feature WHEN '(intercept)' THEN -2.5 WHEN 'x1' THEN 0.8
+                                      WHEN 'x2' THEN -0.5 WHEN 'income' THEN 0.03 END)
+         < 4 * std_error AS within_4_se
+  FROM credit_risk.cr_coefficients('synth');
+
+-- L2 shrinks the slopes.
+SELECT params->'l2' AS l2 FROM credit_risk.cr_train('synth_l2', 'synth', 'y', 'logistic', NULL,
+                                                   '{"key": "id", "holdout": 0.25, "l2": 5000}');
+SELECT bool_and(abs(r.coefficient) < abs(u.coefficient)) AS shrunk
+  FROM credit_risk.cr_coefficients('synth') u
+  JOIN credit_risk.cr_coefficients('synth_l2') r USING (feature)
+ WHERE feature <> '(intercept)';
+
+-- NULL features are imputed with the training mean, stored in the model.
+CREATE TABLE synth_nulls AS
+SELECT id, CASE WHEN id % 10 = 0 THEN NULL ELSE x1 END AS x1, x2, income, y FROM synth;
+SELECT train_rows FROM credit_risk.cr_train('synth_nulls', 'synth_nulls', 'y', 'logistic', NULL,
+                                            '{"key": "id"}');
+SELECT abs((credit_risk.cr_model_info(model)->'impute'->>0)::float8
+           - (SELECT avg(x1) FROM synth_nulls)) < 0.05 AS impute_near_mean,
+       (credit_risk.cr_model_info(model)->'impute'->>0)::float8
+         <> (SELECT avg(x1) FROM synth_nulls) AS from_training_rows_only
+  FROM credit_risk.models WHERE name = 'synth_nulls';
+
+-- Custom risk bands and scorecard scaling are kept in params and in the model.
+SELECT params->'risk_cutoffs' AS cutoffs, params->'risk_labels' AS labels,
+       params->'score_points' AS points, params->'score_pdo' AS pdo
+  FROM credit_risk.cr_train('german_bands', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"risk_cutoffs": [0.1, 0.3, 0.6],
+                              "risk_labels": ["A", "B", "C", "D"],
+                              "score_points": 500, "score_odds": 20, "score_pdo": 40,
+                              "threshold": 0.3}');
