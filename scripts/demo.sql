@@ -1,0 +1,92 @@
+-- credit_risk demo: train, inspect, promote and score a probability-of-default
+-- model on the German credit data, entirely inside PostgreSQL.
+-- Run from the repository root: psql -f scripts/demo.sql
+\set ON_ERROR_STOP 1
+\pset footer off
+SET client_min_messages = warning;
+\set QUIET 1
+
+\echo
+\echo '== 1. Install the extension and load 1,000 applicants (UCI Statlog German credit)'
+DROP EXTENSION IF EXISTS credit_risk CASCADE;
+CREATE EXTENSION credit_risk;
+\i test/data/german.sql
+SELECT count(*) AS applicants, sum(bad) AS defaults, round(avg(bad), 3) AS default_rate
+  FROM german_credit;
+
+\echo
+\echo '== 2. Train a logistic-regression PD model: 80% train / 20% holdout, split by a hash of applicant_id'
+\echo '   SELECT * FROM credit_risk.cr_train(''german_pd'', ''german_credit'', ''bad'', ''logistic'', NULL, ''{"key": "applicant_id"}'');'
+SELECT name, version, algorithm, status, train_rows, holdout_rows,
+       round(train_seconds::numeric, 4) AS train_seconds
+  FROM credit_risk.cr_train('german_pd', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"key": "applicant_id"}');
+
+\echo
+\echo '== 3. The coefficient table (original feature scale, as statsmodels Logit reports it)'
+SELECT feature, round(coefficient::numeric, 5) AS coefficient,
+       round(std_error::numeric, 5) AS std_error, round(z::numeric, 2) AS z,
+       round(p_value::numeric, 4) AS p_value,
+       CASE WHEN p_value < 0.01 THEN '**' WHEN p_value < 0.05 THEN '*' ELSE '' END AS sig
+  FROM credit_risk.cr_coefficients('german_pd');
+
+\echo
+\echo '== 4. Holdout metrics, stored with the model version in credit_risk.models.metrics'
+SELECT key AS metric, CASE WHEN jsonb_typeof(value) = 'number' AND value::text !~ '^[0-9]+$'
+                           THEN round(value::text::numeric, 4)::text ELSE value #>> '{}' END AS value
+  FROM credit_risk.models m, jsonb_each(m.metrics)
+ WHERE m.name = 'german_pd' AND m.version = 1
+   AND key IN ('evaluated_on', 'rows', 'base_rate', 'auc', 'gini', 'ks', 'log_loss', 'brier',
+               'accuracy', 'precision', 'recall', 'f1', 'threshold', 'train_auc')
+ ORDER BY array_position(ARRAY['evaluated_on', 'rows', 'base_rate', 'auc', 'gini', 'ks', 'log_loss',
+                               'brier', 'threshold', 'accuracy', 'precision', 'recall', 'f1',
+                               'train_auc'], key);
+
+\echo
+\echo '== 5. Promote version 1 to champion: cr_predict(''german_pd'', ...) now serves it'
+SELECT name, version, status FROM credit_risk.cr_promote('german_pd', 1);
+
+\echo
+\echo '== 6a. Score table rows directly (columns matched by name): five applicants'
+SELECT g.applicant_id, g.duration_months, g.credit_amount, g.age, g.bad AS actual_default,
+       round(credit_risk.cr_predict('german_pd', g)::numeric, 4) AS default_probability
+  FROM german_credit g
+ ORDER BY g.applicant_id
+ LIMIT 5;
+
+\echo
+\echo '== 6b. Score a features array (in the order of credit_risk.models.features)'
+SELECT round(credit_risk.cr_predict('german_pd',
+         ARRAY[24, 4000, 3, 2, 30, 1, 1,  1, 0, 0,  0, 0,  1, 0, 0,  1, 0,  1, 0, 0, 0, 0, 1]::float8[])::numeric, 4)
+       AS default_probability_new_car_loan;
+
+\echo
+\echo '== 6c. Score one applicant sent as JSON by an application (nulls are imputed with the training mean)'
+SELECT jsonb_pretty(credit_risk.cr_predict('german_pd', '{
+    "customer_id": "CUST_12345",
+    "duration_months": 12, "credit_amount": 2500, "installment_rate": 2,
+    "residence_years": 3, "age": 41, "existing_credits": 1, "dependents": 1,
+    "checking_negative": 0, "checking_low": 0, "checking_none": 1,
+    "history_all_paid": 0, "history_critical": 1,
+    "purpose_new_car": 0, "purpose_used_car": 1, "purpose_education": 0,
+    "savings_low": 0, "savings_unknown": 1, "employed_under_1y": 0,
+    "has_guarantor": 0, "no_property": 0, "other_installments": 0,
+    "owns_home": 1, "foreign_worker": null}'::jsonb)) AS response;
+
+\echo
+\echo '== 7. The whole book: risk categories (PD < 0.20 low, < 0.50 medium, else high) and scorecard points'
+\echo '      (600 points at 50:1 good:bad odds, 20 points to double the odds)'
+SELECT r->>'risk_category' AS risk_category, count(*) AS applicants,
+       round(avg((r->>'default_probability')::float8)::numeric, 3) AS mean_pd,
+       round(avg(bad), 3) AS observed_default_rate,
+       min((r->>'score')::int) AS min_score, max((r->>'score')::int) AS max_score
+  FROM (SELECT g.bad, credit_risk.cr_predict('german_pd', to_jsonb(g)) AS r FROM german_credit g) s
+ GROUP BY 1
+ ORDER BY mean_pd;
+
+\echo
+\echo '== 8. The registry row (model bytes are self-describing and checksummed)'
+SELECT name, version, status, created_by, array_length(features, 1) AS features,
+       length(model) AS model_bytes,
+       credit_risk.cr_model_info(model)->>'format_version' AS format_version
+  FROM credit_risk.models WHERE name = 'german_pd';
