@@ -3,8 +3,8 @@
 -- Run from the repository root: psql -f scripts/demo.sql
 \set ON_ERROR_STOP 1
 \pset footer off
-SET client_min_messages = warning;
 \set QUIET 1
+SET client_min_messages = warning;
 
 \echo
 \echo '== 1. Install the extension and load 1,000 applicants (UCI Statlog German credit)'

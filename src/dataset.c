@@ -13,6 +13,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -22,6 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "dataset.h"
 
@@ -51,12 +53,38 @@ SourceIsQuery(const char *source)
  * SELECT * FROM the relation (which must exist), anything that starts like
  * a query is wrapped as a subquery.
  */
-char *
-DatasetSourceQuery(const char *source)
+/*
+ * Row-count estimate for a source, from pg_class.reltuples when the source
+ * is an analyzed relation; sizing the arrays once avoids copying them as
+ * they grow.
+ */
+static int64
+SourceRowEstimate(Oid relid)
+{
+	HeapTuple	tup;
+	double		reltuples = -1;
+
+	if (!OidIsValid(relid))
+		return 0;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+	if (reltuples <= 0 || reltuples > 1e10)
+		return 0;
+	return (int64) (reltuples * 1.02) + 1024;
+}
+
+static char *
+SourceQuery(const char *source, Oid *relid_out)
 {
 	List	   *names;
 	RangeVar   *rv;
 	Oid			relid;
+
+	*relid_out = InvalidOid;
 
 	if (source == NULL || *source == '\0')
 		ereport(ERROR,
@@ -75,9 +103,18 @@ DatasetSourceQuery(const char *source)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("source relation \"%s\" does not exist", source),
 				 errhint("Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.")));
+	*relid_out = relid;
 	return psprintf("SELECT * FROM %s",
 					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 											   get_rel_name(relid)));
+}
+
+char *
+DatasetSourceQuery(const char *source)
+{
+	Oid			relid;
+
+	return SourceQuery(source, &relid);
 }
 
 bool
@@ -224,8 +261,11 @@ DatasetLoad(const CrDatasetSpec *spec)
 	Datum	   *values = NULL;
 	bool	   *nulls = NULL;
 	bool		first = true;
+	Oid			relid;
+	int64		estimate;
 
-	query = DatasetSourceQuery(spec->source);
+	query = SourceQuery(spec->source, &relid);
+	estimate = SourceRowEstimate(relid);
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for training source: %s",
@@ -336,7 +376,8 @@ DatasetLoad(const CrDatasetSpec *spec)
 		{
 			MemoryContext old = MemoryContextSwitchTo(callercxt);
 
-			DatasetGrow(ds, ds->nrows + (int64) nfetched, spec->key != NULL);
+			DatasetGrow(ds, Max(ds->nrows + (int64) nfetched, estimate),
+						spec->key != NULL);
 			MemoryContextSwitchTo(old);
 		}
 

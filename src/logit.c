@@ -158,10 +158,13 @@ Separation(const double *beta, int k, char **names)
 }
 
 CrLogitFit *
-LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
+LogitFit(int64 nrows, int p, double **cols, const double *label,
+		 const bool *exclude, const double *impute, char **names,
 		 const CrLogitOptions *opts)
 {
+	int64		n64 = 0;
 	int			n;
+	double	   *y;
 	int			k = p + 1;
 	double	   *X;
 	double	   *mean;
@@ -182,6 +185,8 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 	const int	nrhs = 1;
 	CrLogitFit *fit;
 
+	for (int64 i = 0; i < nrows; i++)
+		n64 += exclude == NULL || !exclude[i];
 	if (n64 > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -189,15 +194,27 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 						INT_MAX, n64)));
 	n = (int) n64;
 
+	/*
+	 * The design matrix is the only copy of the training data the fit
+	 * makes: rows gathered, imputed and standardized in place, column 0 the
+	 * intercept.
+	 */
 	X = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) n * k);
+	y = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) n);
 	mean = palloc0(sizeof(double) * k);
 	sd = palloc0(sizeof(double) * k);
 
-	/* standardize: column 0 is the intercept */
-	for (int i = 0; i < n; i++)
 	{
-		X[i] = 1.0;
-		ybar += y[i];
+		int			r = 0;
+
+		for (int64 i = 0; i < nrows; i++)
+			if (exclude == NULL || !exclude[i])
+			{
+				X[r] = 1.0;
+				y[r] = label[i];
+				ybar += y[r];
+				r++;
+			}
 	}
 	ybar /= n;
 	mean[0] = 0.0;
@@ -208,12 +225,20 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 		double	   *xc = X + (Size) (j + 1) * n;
 		double		m = 0.0,
 					v = 0.0;
+		int			r = 0;
 
-		for (int i = 0; i < n; i++)
-			m += x[i];
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < nrows; i++)
+			if (exclude == NULL || !exclude[i])
+			{
+				double		xi = isnan(x[i]) ? impute[j] : x[i];
+
+				xc[r++] = xi;
+				m += xi;
+			}
 		m /= n;
 		for (int i = 0; i < n; i++)
-			v += (x[i] - m) * (x[i] - m);
+			v += (xc[i] - m) * (xc[i] - m);
 		v = sqrt(v / n);
 		if (!(v > 1e-12 * Max(1.0, fabs(m))))
 			ereport(ERROR,
@@ -223,7 +248,7 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 		mean[j + 1] = m;
 		sd[j + 1] = v;
 		for (int i = 0; i < n; i++)
-			xc[i] = (x[i] - m) / v;
+			xc[i] = (xc[i] - m) / v;
 	}
 
 	beta = palloc0(sizeof(double) * k);
@@ -376,6 +401,7 @@ LogitFit(int64 n64, int p, double **cols, const double *y, char **names,
 	fit->log_likelihood = LogLikelihood(eta, y, n);
 
 	pfree(X);
+	pfree(y);
 	pfree(eta);
 	pfree(eta_trial);
 	pfree(work);

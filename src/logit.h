@@ -26,10 +26,13 @@ typedef struct CrLogitFit
 } CrLogitFit;
 
 /*
- * cols: p arrays of n values with no missing values; y: n labels 0/1.
- * names are used in error messages.
+ * cols: p arrays of nrows values, NaN where missing (replaced by impute[j]);
+ * label: nrows values 0/1; rows with exclude[i] set (e.g. the holdout) are
+ * left out; exclude may be NULL.  names are used in error messages.
  */
-extern CrLogitFit *LogitFit(int64 n, int p, double **cols, const double *y,
-							char **names, const CrLogitOptions *opts);
+extern CrLogitFit *LogitFit(int64 nrows, int p, double **cols,
+							const double *label, const bool *exclude,
+							const double *impute, char **names,
+							const CrLogitOptions *opts);
 
 #endif							/* CR_LOGIT_H */

@@ -330,8 +330,6 @@ cr_train(PG_FUNCTION_ARGS)
 	bool	   *holdout;
 	int64		ntrain = 0;
 	int64		nhold = 0;
-	double	  **tcols;
-	double	   *ty;
 	CrLogitFit *fit;
 	CrModel		model;
 	bytea	   *bytes;
@@ -342,6 +340,8 @@ cr_train(PG_FUNCTION_ARGS)
 	StringInfoData importance_json;
 	instr_time	start;
 	instr_time	elapsed;
+	instr_time	t_loaded;
+	instr_time	t_fitted;
 	Datum		result;
 
 	INSTR_TIME_SET_CURRENT(start);
@@ -389,6 +389,7 @@ cr_train(PG_FUNCTION_ARGS)
 
 	MemoryContextSwitchTo(traincxt);
 	ds = DatasetLoad(&spec);
+	INSTR_TIME_SET_CURRENT(t_loaded);
 	p = ds->nfeatures;
 	if (p > CR_MAX_FEATURES)
 		ereport(ERROR,
@@ -418,21 +419,13 @@ cr_train(PG_FUNCTION_ARGS)
 				 errmsg("holdout of %g selected no rows out of " INT64_FORMAT, tp.holdout, ds->nrows),
 				 errhint("Use more rows, a larger holdout, or params.holdout = 0 to train and evaluate on every row.")));
 
-	/* training rows, imputed with their own means */
-	model.impute = palloc(sizeof(double) * p);
-	tcols = palloc(sizeof(double *) * p);
-	ty = MemoryContextAllocHuge(traincxt, sizeof(double) * Max(ntrain, 1));
+	/* both classes among the training rows */
 	{
-		int64		r = 0;
 		int64		pos = 0;
 
 		for (int64 i = 0; i < ds->nrows; i++)
 			if (!holdout[i])
-			{
-				ty[r] = ds->label[i];
-				pos += ty[r] > 0.5;
-				r++;
-			}
+				pos += ds->label[i] > 0.5;
 		if (pos == 0 || pos == ntrain)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -440,11 +433,13 @@ cr_train(PG_FUNCTION_ARGS)
 							label, pos == 0 ? "all 0" : "all 1", ntrain),
 					 errhint("A model needs both defaults (1) and non-defaults (0).")));
 	}
+
+	/* missing values are imputed with the mean of the training rows */
+	model.impute = palloc(sizeof(double) * p);
 	for (int j = 0; j < p; j++)
 	{
 		double		sum = 0.0;
 		int64		cnt = 0;
-		int64		r = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		for (int64 i = 0; i < ds->nrows; i++)
@@ -458,19 +453,11 @@ cr_train(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature column \"%s\" is NULL in every training row", ds->names[j])));
 		model.impute[j] = sum / cnt;
-		tcols[j] = MemoryContextAllocHuge(traincxt, sizeof(double) * ntrain);
-		for (int64 i = 0; i < ds->nrows; i++)
-			if (!holdout[i])
-			{
-				double		x = ds->cols[j][i];
-
-				tcols[j][r++] = isnan(x) ? model.impute[j] : x;
-			}
 	}
 
-	fit = LogitFit(ntrain, p, tcols, ty, ds->names, &tp.logit);
-	for (int j = 0; j < p; j++)
-		pfree(tcols[j]);
+	fit = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model.impute,
+				   ds->names, &tp.logit);
+	INSTR_TIME_SET_CURRENT(t_fitted);
 
 	model.algorithm = CR_ALGO_LOGISTIC;
 	model.nfeatures = p;
@@ -482,11 +469,12 @@ cr_train(PG_FUNCTION_ARGS)
 	/* score every row once: holdout metrics (or training ones) and train AUC */
 	{
 		double	   *x = palloc(sizeof(double) * p);
-		int64		neval = tp.holdout > 0 ? nhold : ntrain;
-		double	   *ep = MemoryContextAllocHuge(traincxt, sizeof(double) * neval);
-		double	   *ey = MemoryContextAllocHuge(traincxt, sizeof(double) * neval);
-		double	   *tpb = MemoryContextAllocHuge(traincxt, sizeof(double) * ntrain);
-		int64		e = 0,
+		bool		has_holdout = tp.holdout > 0;
+		double	   *tp_prob = MemoryContextAllocHuge(traincxt, sizeof(double) * ntrain);
+		double	   *tp_label = MemoryContextAllocHuge(traincxt, sizeof(double) * ntrain);
+		double	   *hp_prob = has_holdout ? MemoryContextAllocHuge(traincxt, sizeof(double) * nhold) : NULL;
+		double	   *hp_label = has_holdout ? MemoryContextAllocHuge(traincxt, sizeof(double) * nhold) : NULL;
+		int64		h = 0,
 					t = 0;
 
 		for (int64 i = 0; i < ds->nrows; i++)
@@ -496,17 +484,27 @@ cr_train(PG_FUNCTION_ARGS)
 			for (int j = 0; j < p; j++)
 				x[j] = ds->cols[j][i];
 			prob = PredictProbability(&model, x);
-			if (!holdout[i])
-				tpb[t++] = prob;
-			if (holdout[i] == (tp.holdout > 0))
+			if (holdout[i])
 			{
-				ep[e] = prob;
-				ey[e] = ds->label[i];
-				e++;
+				hp_prob[h] = prob;
+				hp_label[h++] = ds->label[i];
+			}
+			else
+			{
+				tp_prob[t] = prob;
+				tp_label[t++] = ds->label[i];
 			}
 		}
-		MetricsCompute(ep, ey, neval, tp.scoring.threshold, &eval);
-		train_auc = MetricsAuc(tpb, ty, ntrain);
+		if (has_holdout)
+		{
+			MetricsCompute(hp_prob, hp_label, nhold, tp.scoring.threshold, &eval);
+			train_auc = MetricsAuc(tp_prob, tp_label, ntrain);
+		}
+		else
+		{
+			MetricsCompute(tp_prob, tp_label, ntrain, tp.scoring.threshold, &eval);
+			train_auc = eval.auc;
+		}
 	}
 
 	bytes = ModelEncode(&model);
@@ -524,6 +522,10 @@ cr_train(PG_FUNCTION_ARGS)
 	AppendKeyDouble(&metrics_json, ", \"null_log_likelihood\": ", fit->null_log_likelihood);
 	AppendKeyDouble(&metrics_json, ", \"pseudo_r2\": ",
 					1.0 - fit->log_likelihood / fit->null_log_likelihood);
+	INSTR_TIME_SUBTRACT(t_fitted, t_loaded);
+	INSTR_TIME_SUBTRACT(t_loaded, start);
+	AppendKeyDouble(&metrics_json, ", \"load_seconds\": ", INSTR_TIME_GET_DOUBLE(t_loaded));
+	AppendKeyDouble(&metrics_json, ", \"fit_seconds\": ", INSTR_TIME_GET_DOUBLE(t_fitted));
 	appendStringInfoChar(&metrics_json, '}');
 
 	/* importance of a logistic model: |coefficient| per standard deviation */
