@@ -1,0 +1,217 @@
+# Model bytes are hostile input: mutated and crafted models that carry a
+# VALID checksum (so the checksum cannot save the decoder) must each give
+# an ERROR or a well-formed answer, and never take the server down.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# CRC-32C (Castagnoli), reflected, as PostgreSQL's pg_crc32c computes it.
+my @crc_table;
+for my $i (0 .. 255)
+{
+	my $c = $i;
+	for (1 .. 8)
+	{
+		$c = ($c & 1) ? (($c >> 1) ^ 0x82F63B78) : ($c >> 1);
+	}
+	$crc_table[$i] = $c;
+}
+
+sub crc32c
+{
+	my ($data) = @_;
+	my $crc = 0xFFFFFFFF;
+	for my $byte (unpack('C*', $data))
+	{
+		$crc = $crc_table[($crc ^ $byte) & 0xFF] ^ ($crc >> 8);
+	}
+	return $crc ^ 0xFFFFFFFF;
+}
+
+# Fix up the length and checksum fields of a model byte string.
+sub seal
+{
+	my ($bytes) = @_;
+	substr($bytes, 12, 4) = pack('V', length($bytes));
+	my $crc = crc32c(substr($bytes, 0, 16) . substr($bytes, 20));
+	substr($bytes, 16, 4) = pack('V', $crc);
+	return $bytes;
+}
+
+my $node = PostgreSQL::Test::Cluster->new('hostile');
+$node->init;
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION credit_risk;
+	CREATE TABLE t AS
+	SELECT i AS id, (i % 17)::float8 AS a, ((i * 7) % 13)::float8 AS b,
+	       ((i * 3) % 5)::float8 AS c, ((i % 17) + (i % 5) > 12)::int AS y
+	  FROM generate_series(1, 500) i;
+	SELECT version FROM credit_risk.cr_train('m', 't', 'y', 'logistic',
+	                                         ARRAY['a', 'b', 'c'], '{"holdout": 0, "l2": 1}');
+});
+
+my $hex = $node->safe_psql('postgres',
+	q{SELECT encode(model, 'hex') FROM credit_risk.models WHERE name = 'm'});
+my $good = pack('H*', $hex);
+my $good_p = $node->safe_psql('postgres',
+	q{SELECT credit_risk.cr_predict('m', ARRAY[3, 4, 2]::float8[])});
+
+# Our own sealing reproduces the stored checksum: the harness is right.
+is(unpack('H*', seal($good)), $hex, 'resealing a good model leaves it unchanged');
+
+# A fresh server process would mean a crash: remember the postmaster's
+# view of the backends by checking for "terminated by signal" in the log.
+my $log_offset = -s $node->logfile;
+
+# Each case goes to the decoder and to the scorer; a plpgsql wrapper turns
+# an ERROR into text so that many cases run in one session.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION try_model(b bytea) RETURNS text LANGUAGE plpgsql AS $$
+	BEGIN
+		PERFORM credit_risk.cr_model_info(b);
+		PERFORM credit_risk.cr_predict(b, ARRAY[3, 4, 2]::float8[]);
+		RETURN 'answer';
+	EXCEPTION WHEN OTHERS THEN
+		RETURN 'ERROR: ' || SQLSTATE || ' ' || SQLERRM;
+	END;
+	$$;
+});
+
+# Run a list of [name, bytes] cases in batches; returns name => outcome.
+sub try_models
+{
+	my @cases = @_;
+	my %outcome;
+	while (my @batch = splice(@cases, 0, 100))
+	{
+		my $values = join(",\n", map {
+			my $i = $_;
+			"($i, decode('" . unpack('H*', $batch[$i][1]) . "', 'hex'))"
+		} 0 .. $#batch);
+		my ($rc, $out, $err) = $node->psql('postgres',
+			"SELECT try_model(b) FROM (VALUES $values) v(i, b) ORDER BY i");
+		is($rc, 0, "batch of " . scalar(@batch) . " models ran without losing the connection")
+		  or diag($err);
+		my @lines = split /\n/, $out;
+		for my $i (0 .. $#batch)
+		{
+			$outcome{ $batch[$i][0] } = $lines[$i] // 'missing';
+		}
+	}
+	return %outcome;
+}
+
+my @cases;
+# 1. Random single- and multi-byte mutations of the payload, resealed.
+srand(20261126);
+for my $round (1 .. 400)
+{
+	my $b = $good;
+	my $nmut = 1 + int(rand(4));
+	for (1 .. $nmut)
+	{
+		my $pos = 20 + int(rand(length($b) - 20));
+		substr($b, $pos, 1) = chr(int(rand(256)));
+	}
+	push @cases, ["mutation $round", seal($b)];
+}
+
+# 2. Truncations and extensions, resealed.
+for my $len (20 .. length($good) - 1)
+{
+	push @cases, ["truncated to $len", seal(substr($good, 0, $len))];
+}
+push @cases, ['zero bytes appended', seal($good . ("\0" x 9))];
+push @cases, ['huge section appended', seal($good . pack('vvV', 1, 0, 0xFFFFFFF0))];
+
+# 3. Crafted structures: the first section is FEATURES at offset 20.
+my $sect = 20;
+my $feat_len = unpack('V', substr($good, $sect + 4, 4));
+my $after_features = $sect + 8 + $feat_len;
+
+my %crafted = (
+	'feature count huge' => sub { my $b = shift; substr($b, $sect + 8, 4) = pack('V', 0xFFFFFFFF); $b },
+	'feature count zero' => sub { my $b = shift; substr($b, $sect + 8, 4) = pack('V', 0); $b },
+	'feature count too large for section' => sub { my $b = shift; substr($b, $sect + 8, 4) = pack('V', 4000); $b },
+	'section length past end' => sub { my $b = shift; substr($b, $sect + 4, 4) = pack('V', 0x7FFFFFFF); $b },
+	'section length wraps' => sub { my $b = shift; substr($b, $sect + 4, 4) = pack('V', 0xFFFFFFFF); $b },
+	'name length huge' => sub { my $b = shift; substr($b, $sect + 12, 2) = pack('v', 0xFFFF); $b },
+	'name length zero' => sub { my $b = shift; substr($b, $sect + 12, 2) = pack('v', 0); $b },
+	'name with NUL' => sub { my $b = shift; substr($b, $sect + 14, 1) = "\0"; $b },
+	'name not UTF-8' => sub { my $b = shift; substr($b, $sect + 14, 1) = "\xff"; $b },
+	'unknown section tag' => sub { my $b = shift; substr($b, $sect, 2) = pack('v', 99); $b },
+	'tag zero' => sub { my $b = shift; substr($b, $sect, 2) = pack('v', 0); $b },
+	'features section twice' => sub { my $b = shift; $b . substr($b, $sect, 8 + $feat_len) },
+	'features section missing' => sub { my $b = shift; substr($b, $sect, 8 + $feat_len) = ''; $b },
+	'impute before features' => sub {
+		my $b = shift;
+		my $f = substr($b, $sect, 8 + $feat_len);
+		my $rest = substr($b, $after_features);
+		substr($b, 0, 20) . $rest . $f;
+	},
+	'algorithm unknown' => sub { my $b = shift; substr($b, 6, 2) = pack('v', 7); $b },
+	'algorithm gbm without trees' => sub { my $b = shift; substr($b, 6, 2) = pack('v', 2); $b },
+);
+
+# Find the scoring and logit sections to poke at their values.
+my %offset;
+my $pos = 20;
+while ($pos + 8 <= length($good))
+{
+	my ($tag, undef, $len) = unpack('vvV', substr($good, $pos, 8));
+	$offset{$tag} = $pos;
+	$pos += 8 + $len;
+}
+my $nan = pack('H*', '000000000000f87f');
+my $inf = pack('H*', '000000000000f07f');
+$crafted{'coefficient NaN'} = sub { my $b = shift; substr($b, $offset{4} + 12, 8) = $nan; $b };
+$crafted{'coefficient Infinity'} = sub { my $b = shift; substr($b, $offset{4} + 12, 8) = $inf; $b };
+$crafted{'coefficient count wrong'} = sub { my $b = shift; substr($b, $offset{4} + 8, 4) = pack('V', 2); $b };
+$crafted{'coefficient count huge'} = sub { my $b = shift; substr($b, $offset{4} + 8, 4) = pack('V', 0x40000000); $b };
+$crafted{'impute NaN'} = sub { my $b = shift; substr($b, $offset{2} + 8, 8) = $nan; $b };
+$crafted{'threshold above 1'} = sub { my $b = shift; substr($b, $offset{3} + 8, 8) = pack('d<', 7); $b };
+$crafted{'pdo negative'} = sub { my $b = shift; substr($b, $offset{3} + 32, 8) = pack('d<', -20); $b };
+$crafted{'band count huge'} = sub { my $b = shift; substr($b, $offset{3} + 40, 4) = pack('V', 0xFFFFFFFF); $b };
+$crafted{'band count zero'} = sub { my $b = shift; substr($b, $offset{3} + 40, 4) = pack('V', 0); $b };
+$crafted{'cut-offs decreasing'} = sub { my $b = shift; substr($b, $offset{3} + 44, 8) = pack('d<', 0.9); $b };
+
+for my $name (sort keys %crafted)
+{
+	push @cases, ["crafted: $name", seal($crafted{$name}->($good))];
+}
+
+my %outcome = try_models(@cases);
+for my $name (sort keys %crafted)
+{
+	like($outcome{"crafted: $name"}, qr/^ERROR: (XX001|22P03|0A000) /,
+		"crafted model rejected: $name");
+}
+for my $len (20 .. length($good) - 1)
+{
+	like($outcome{"truncated to $len"}, qr/^ERROR: /, "truncated model rejected: $len bytes")
+	  if $len % 37 == 0;
+}
+my @all = values %outcome;
+my $errors = grep { /^ERROR: / } @all;
+my $answers = grep { /^answer$/ } @all;
+is($errors + $answers, scalar(@all), 'every case gave an ERROR or an answer');
+is(scalar(grep { /^ERROR: / && !/^ERROR: (XX001|22P03|0A000) / } @all), 0,
+	'every rejection carries a data errcode');
+cmp_ok($errors, '>', 300, "mutated models are rejected ($errors errors, $answers answers)");
+
+# The server never restarted and still scores the good model identically.
+my $log = slurp_file($node->logfile, $log_offset);
+unlike($log, qr/terminated by signal|server process .* was terminated/, 'no backend crashed');
+is($node->safe_psql('postgres', q{SELECT credit_risk.cr_predict('m', ARRAY[3, 4, 2]::float8[])}),
+	$good_p, 'the good model still scores the same');
+is($node->safe_psql('postgres',
+	"SELECT credit_risk.cr_predict('\\x$hex'::bytea, ARRAY[3, 4, 2]::float8[])"),
+	$good_p, 'the good bytes score like the registry model');
+
+$node->stop;
+done_testing();
