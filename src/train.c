@@ -481,6 +481,8 @@ cr_train(PG_FUNCTION_ARGS)
 		{
 			double		prob;
 
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 			for (int j = 0; j < p; j++)
 				x[j] = ds->cols[j][i];
 			prob = PredictProbability(&model, x);

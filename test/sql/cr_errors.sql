@@ -55,6 +55,12 @@ SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logisti
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'SELECT * FROM bad_data LIMIT 3', 'y', 'logistic', ARRAY['x1'], '{"holdout": 0.01}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train(NULL, 'bad_data', 'y', 'logistic')$$);
 
+-- a cancelled run (here by statement_timeout) stops and leaves nothing
+SET statement_timeout = '20ms';
+SELECT credit_risk.cr_train('cancelled', 'SELECT i, random() AS x, (random() < 0.3)::int AS y FROM generate_series(1, 5000000) i', 'y', 'logistic');
+RESET statement_timeout;
+SELECT count(*) AS cancelled_rows FROM credit_risk.models WHERE name = 'cancelled';
+
 -- no failed run left a row behind
 SELECT count(*) = :models_before AS nothing_registered FROM credit_risk.models;
 
