@@ -17,6 +17,8 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "tcop/dest.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
@@ -242,212 +244,251 @@ HashKey(Datum value, Oid typid, Oid outfunc, uint64 seed)
 	return hash_bytes_extended((const unsigned char *) &iv, sizeof(iv), seed);
 }
 
+/*
+ * The loader is a DestReceiver: the executor hands it each row of the
+ * source as a slot, and it writes the values straight into the column
+ * arrays, with no intermediate copy of the tuples.
+ */
+typedef struct LoadReceiver
+{
+	DestReceiver pub;
+	const CrDatasetSpec *spec;
+	CrDataset  *ds;
+	MemoryContext datacxt;		/* where the arrays live */
+	MemoryContext rowcxt;		/* conversions; reset every few thousand rows */
+	int64		estimate;
+	int			label_att;
+	int			key_att;
+	Oid			label_type;
+	Oid			key_type;
+	Oid			key_out;
+	int		   *feat_att;
+	Oid		   *feat_type;
+} LoadReceiver;
+
+static void
+LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
+{
+	LoadReceiver *lr = (LoadReceiver *) self;
+	const CrDatasetSpec *spec = lr->spec;
+	CrDataset  *ds = lr->ds;
+	MemoryContext old = MemoryContextSwitchTo(lr->datacxt);
+
+	lr->label_att = RequireColumn(tupdesc, spec->label, "label");
+	lr->label_type = TupleDescAttr(tupdesc, lr->label_att)->atttypid;
+	if (!DatasetTypeIsNumeric(lr->label_type) && lr->label_type != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("label column \"%s\" has type %s, not a number or boolean",
+						spec->label, format_type_be(lr->label_type)),
+				 errhint("The label must hold 1 for default and 0 for no default.")));
+
+	lr->key_att = -1;
+	if (spec->key != NULL)
+	{
+		bool		isvarlena;
+
+		lr->key_att = RequireColumn(tupdesc, spec->key, "key");
+		lr->key_type = TupleDescAttr(tupdesc, lr->key_att)->atttypid;
+		getTypeOutputInfo(lr->key_type, &lr->key_out, &isvarlena);
+	}
+
+	if (spec->features != NULL)
+	{
+		ds->nfeatures = spec->nfeatures;
+		ds->names = palloc(sizeof(char *) * ds->nfeatures);
+		lr->feat_att = palloc(sizeof(int) * ds->nfeatures);
+		for (int j = 0; j < ds->nfeatures; j++)
+		{
+			ds->names[j] = pstrdup(spec->features[j]);
+			lr->feat_att[j] = RequireColumn(tupdesc, spec->features[j], "feature");
+		}
+	}
+	else
+	{
+		ds->names = palloc(sizeof(char *) * Max(tupdesc->natts, 1));
+		lr->feat_att = palloc(sizeof(int) * Max(tupdesc->natts, 1));
+		for (int i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (att->attisdropped || i == lr->label_att || i == lr->key_att ||
+				!DatasetTypeIsNumeric(att->atttypid))
+				continue;
+			ds->names[ds->nfeatures] = pstrdup(NameStr(att->attname));
+			lr->feat_att[ds->nfeatures++] = i;
+		}
+		if (ds->nfeatures == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source has no numeric columns to use as features"),
+					 errhint("Cast the columns to a numeric type in a query, or list them in the features argument.")));
+	}
+
+	lr->feat_type = palloc(sizeof(Oid) * ds->nfeatures);
+	for (int j = 0; j < ds->nfeatures; j++)
+	{
+		Oid			t = TupleDescAttr(tupdesc, lr->feat_att[j])->atttypid;
+
+		if (lr->feat_att[j] == lr->label_att)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("label column \"%s\" cannot also be a feature",
+							spec->label)));
+		if (lr->feat_att[j] == lr->key_att)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key column \"%s\" cannot also be a feature",
+							spec->key)));
+		if (!DatasetTypeIsNumeric(t) && t != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature column \"%s\" has type %s, not a number",
+							ds->names[j], format_type_be(t)),
+					 errhint("Encode it as a number in a query, for example with CASE.")));
+		lr->feat_type[j] = t;
+	}
+	ds->cols = palloc0(sizeof(double *) * ds->nfeatures);
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+LoadReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	LoadReceiver *lr = (LoadReceiver *) self;
+	const CrDatasetSpec *spec = lr->spec;
+	CrDataset  *ds = lr->ds;
+	int64		row = ds->nrows;
+	Datum	   *values;
+	bool	   *nulls;
+	double		y;
+	MemoryContext old;
+
+	if (row >= ds->capacity)
+	{
+		old = MemoryContextSwitchTo(lr->datacxt);
+		DatasetGrow(ds, Max(row + 1, lr->estimate), spec->key != NULL);
+		MemoryContextSwitchTo(old);
+	}
+	if ((row % DATASET_BATCH_ROWS) == 0)
+	{
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(lr->rowcxt);
+	}
+
+	slot_getallattrs(slot);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
+	old = MemoryContextSwitchTo(lr->rowcxt);
+
+	if (nulls[lr->label_att])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("label column \"%s\" is NULL in source row " INT64_FORMAT,
+						spec->label, row + 1),
+				 errhint("Filter out applicants whose outcome is not known yet.")));
+	y = DatasetDatumToDouble(values[lr->label_att], lr->label_type);
+	if (y != 0.0 && y != 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label column \"%s\" holds %g in source row " INT64_FORMAT ", not 0 or 1",
+						spec->label, y, row + 1),
+				 errhint("The label must hold 1 for default and 0 for no default.")));
+	ds->label[row] = y;
+
+	for (int j = 0; j < ds->nfeatures; j++)
+	{
+		int			a = lr->feat_att[j];
+		double		x;
+
+		if (nulls[a])
+			x = NAN;
+		else
+		{
+			x = DatasetDatumToDouble(values[a], lr->feat_type[j]);
+			if (!isfinite(x))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature column \"%s\" holds %s in source row " INT64_FORMAT,
+								ds->names[j], isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity"), row + 1),
+						 errhint("Use NULL for a missing value; it is imputed with the training mean.")));
+		}
+		ds->cols[j][row] = x;
+	}
+
+	if (lr->key_att >= 0)
+	{
+		if (nulls[lr->key_att])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("key column \"%s\" is NULL in source row " INT64_FORMAT,
+							spec->key, row + 1)));
+		ds->keyhash[row] = HashKey(values[lr->key_att], lr->key_type, lr->key_out,
+								   spec->key_seed);
+	}
+	MemoryContextSwitchTo(old);
+	ds->nrows++;
+	return true;
+}
+
+static void
+LoadShutdown(DestReceiver *self)
+{
+}
+
+static void
+LoadDestroy(DestReceiver *self)
+{
+}
+
 CrDataset *
 DatasetLoad(const CrDatasetSpec *spec)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	MemoryContext batchcxt;
-	CrDataset  *ds;
+	LoadReceiver lr;
+	SPIExecuteOptions options;
 	SPIPlanPtr	plan;
-	Portal		portal;
 	char	   *query;
-	int			label_att = -1;
-	int			key_att = -1;
-	Oid			label_type = InvalidOid;
-	Oid			key_type = InvalidOid;
-	Oid			key_out = InvalidOid;
-	int		   *feat_att = NULL;
-	Oid		   *feat_type = NULL;
-	Datum	   *values = NULL;
-	bool	   *nulls = NULL;
-	bool		first = true;
 	Oid			relid;
-	int64		estimate;
+	int			rc;
 
 	query = SourceQuery(spec->source, &relid);
-	estimate = SourceRowEstimate(relid);
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for training source: %s",
 			 SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	if (!SPI_is_cursor_plan(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source must be a single query that returns rows"),
+				 errdetail("Source: %s", spec->source)));
 
-	ds = palloc0(sizeof(CrDataset));
-	batchcxt = AllocSetContextCreate(callercxt, "credit_risk load batch",
-									 ALLOCSET_DEFAULT_SIZES);
+	memset(&lr, 0, sizeof(lr));
+	lr.pub.receiveSlot = LoadReceive;
+	lr.pub.rStartup = LoadStartup;
+	lr.pub.rShutdown = LoadShutdown;
+	lr.pub.rDestroy = LoadDestroy;
+	lr.pub.mydest = DestNone;
+	lr.spec = spec;
+	lr.ds = palloc0(sizeof(CrDataset));
+	lr.datacxt = CurrentMemoryContext;
+	lr.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk load row",
+									  ALLOCSET_DEFAULT_SIZES);
+	lr.estimate = SourceRowEstimate(relid);
 
-	for (;;)
-	{
-		TupleDesc	tupdesc;
-		uint64		nfetched;
+	memset(&options, 0, sizeof(options));
+	options.read_only = false;
+	options.dest = &lr.pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc < 0)
+		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));
 
-		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, DATASET_BATCH_ROWS);
-		nfetched = SPI_processed;
-		tupdesc = SPI_tuptable->tupdesc;
-
-		if (first)
-		{
-			MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-			first = false;
-			label_att = RequireColumn(tupdesc, spec->label, "label");
-			label_type = TupleDescAttr(tupdesc, label_att)->atttypid;
-			if (!DatasetTypeIsNumeric(label_type) && label_type != BOOLOID)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("label column \"%s\" has type %s, not a number or boolean",
-								spec->label, format_type_be(label_type)),
-						 errhint("The label must hold 1 for default and 0 for no default.")));
-
-			if (spec->key != NULL)
-			{
-				bool		isvarlena;
-
-				key_att = RequireColumn(tupdesc, spec->key, "key");
-				key_type = TupleDescAttr(tupdesc, key_att)->atttypid;
-				getTypeOutputInfo(key_type, &key_out, &isvarlena);
-			}
-
-			if (spec->features != NULL)
-			{
-				ds->nfeatures = spec->nfeatures;
-				ds->names = palloc(sizeof(char *) * ds->nfeatures);
-				feat_att = palloc(sizeof(int) * ds->nfeatures);
-				for (int j = 0; j < ds->nfeatures; j++)
-				{
-					ds->names[j] = pstrdup(spec->features[j]);
-					feat_att[j] = RequireColumn(tupdesc, spec->features[j], "feature");
-				}
-			}
-			else
-			{
-				ds->names = palloc(sizeof(char *) * tupdesc->natts);
-				feat_att = palloc(sizeof(int) * tupdesc->natts);
-				for (int i = 0; i < tupdesc->natts; i++)
-				{
-					Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-
-					if (att->attisdropped || i == label_att || i == key_att ||
-						!DatasetTypeIsNumeric(att->atttypid))
-						continue;
-					ds->names[ds->nfeatures] = pstrdup(NameStr(att->attname));
-					feat_att[ds->nfeatures++] = i;
-				}
-				if (ds->nfeatures == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("source has no numeric columns to use as features"),
-							 errhint("Cast the columns to a numeric type in a query, or list them in the features argument.")));
-			}
-
-			feat_type = palloc(sizeof(Oid) * ds->nfeatures);
-			for (int j = 0; j < ds->nfeatures; j++)
-			{
-				Oid			t = TupleDescAttr(tupdesc, feat_att[j])->atttypid;
-
-				if (feat_att[j] == label_att)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("label column \"%s\" cannot also be a feature",
-									spec->label)));
-				if (feat_att[j] == key_att)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("key column \"%s\" cannot also be a feature",
-									spec->key)));
-				if (!DatasetTypeIsNumeric(t) && t != BOOLOID)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATATYPE_MISMATCH),
-							 errmsg("feature column \"%s\" has type %s, not a number",
-									ds->names[j], format_type_be(t)),
-							 errhint("Encode it as a number in a query, for example with CASE.")));
-				feat_type[j] = t;
-			}
-			ds->cols = palloc0(sizeof(double *) * ds->nfeatures);
-			values = palloc(sizeof(Datum) * tupdesc->natts);
-			nulls = palloc(sizeof(bool) * tupdesc->natts);
-			MemoryContextSwitchTo(old);
-		}
-
-		if (nfetched == 0)
-			break;
-
-		{
-			MemoryContext old = MemoryContextSwitchTo(callercxt);
-
-			DatasetGrow(ds, Max(ds->nrows + (int64) nfetched, estimate),
-						spec->key != NULL);
-			MemoryContextSwitchTo(old);
-		}
-
-		MemoryContextSwitchTo(batchcxt);
-		for (uint64 r = 0; r < nfetched; r++)
-		{
-			int64		row = ds->nrows;
-			double		y;
-
-			heap_deform_tuple(SPI_tuptable->vals[r], tupdesc, values, nulls);
-
-			if (nulls[label_att])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("label column \"%s\" is NULL in source row " INT64_FORMAT,
-								spec->label, row + 1),
-						 errhint("Filter out applicants whose outcome is not known yet.")));
-			y = DatasetDatumToDouble(values[label_att], label_type);
-			if (y != 0.0 && y != 1.0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("label column \"%s\" holds %g in source row " INT64_FORMAT ", not 0 or 1",
-								spec->label, y, row + 1),
-						 errhint("The label must hold 1 for default and 0 for no default.")));
-			ds->label[row] = y;
-
-			for (int j = 0; j < ds->nfeatures; j++)
-			{
-				double		x;
-
-				if (nulls[feat_att[j]])
-					x = NAN;
-				else
-				{
-					x = DatasetDatumToDouble(values[feat_att[j]], feat_type[j]);
-					if (!isfinite(x))
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("feature column \"%s\" holds %s in source row " INT64_FORMAT,
-										ds->names[j], isnan(x) ? "NaN" : (x > 0 ? "Infinity" : "-Infinity"), row + 1),
-								 errhint("Use NULL for a missing value; it is imputed with the training mean.")));
-				}
-				ds->cols[j][row] = x;
-			}
-
-			if (key_att >= 0)
-			{
-				if (nulls[key_att])
-					ereport(ERROR,
-							(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							 errmsg("key column \"%s\" is NULL in source row " INT64_FORMAT,
-									spec->key, row + 1)));
-				ds->keyhash[row] = HashKey(values[key_att], key_type, key_out,
-										   spec->key_seed);
-			}
-			ds->nrows++;
-		}
-		MemoryContextSwitchTo(callercxt);
-		MemoryContextReset(batchcxt);
-		SPI_freetuptable(SPI_tuptable);
-	}
-
-	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
-	MemoryContextDelete(batchcxt);
+	MemoryContextDelete(lr.rowcxt);
 
-	if (ds->nrows == 0)
+	if (lr.ds->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("training source returned no rows"),
 				 errdetail("Source: %s", spec->source)));
-	return ds;
+	return lr.ds;
 }
