@@ -11,6 +11,7 @@ SELECT expect_error($$SELECT credit_risk.cr_train('m', 'no_such_table', 'y', 'lo
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'SELECT * FROM bad_data WHERE false', 'y', 'logistic')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', '', 'y', 'logistic')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'SELECT * FROM bad_data; DROP TABLE bad_data', 'y', 'logistic')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'SELECT * FROM bad_data) AS a; DROP TABLE bad_data; SELECT * FROM (SELECT 1', 'y', 'logistic')$$);
 SELECT count(*) AS bad_data_still_there FROM bad_data;
 
 -- label problems
