@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages that building, testing and benchmarking
+# credit_risk need.  Idempotent: only missing packages are installed, and
+# apt-get update runs only when something is missing.
+set -euo pipefail
+
+packages=(
+	postgresql-15             # server and contrib modules (postgres_fdw, file_fdw)
+	postgresql-server-dev-15  # PGXS, server headers, TAP test modules
+	postgresql-15-cron        # schedules (optional at run time, preloaded by scripts/cluster.sh)
+	libopenblas-dev           # BLAS and LAPACK for the trainers
+	libipc-run-perl           # PostgreSQL::Test::Cluster needs IPC::Run
+	make
+	gcc
+	python3-numpy             # reference runs for the benchmarks
+	python3-statsmodels
+	python3-sklearn
+	python3-xgboost
+)
+# No separate postgresql-contrib: on Debian 12 it is a metapackage for
+# postgresql-contrib-15, which postgresql-15 provides.
+
+missing=()
+for pkg in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#packages[@]} packages are installed"
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: as root, run: apt-get update && apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}"
