@@ -268,7 +268,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	ll = LogLikelihood(eta, y, n);
 	fit->null_log_likelihood = ll;
 
-	while (iter < opts->max_iter)
+	while (iter < opts->max_iter || (converged && iter < opts->max_iter + 1))
 	{
 		double		step = 1.0;
 		double		ll_trial = ll;
@@ -322,11 +322,15 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 			eta = eta_trial;
 			eta_trial = tmp;
 			ll = ll_trial;
-			if (fabs(change) <= opts->tol * (fabs(ll) + opts->tol))
-			{
-				converged = true;
+			if (converged)
 				break;
-			}
+			/*
+			 * A small change in log-likelihood means the step just taken
+			 * landed close to the optimum; one more Newton step (quadratic
+			 * convergence) polishes the coefficients to machine precision.
+			 */
+			if (fabs(change) <= opts->tol * (fabs(ll) + opts->tol))
+				converged = true;
 		}
 	}
 
