@@ -243,8 +243,8 @@ RegistryLookup(const char *name, int32 version)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("model \"%s\" has no version %d", name, version),
-						 errhint("List its versions with: SELECT version, status FROM credit_risk.models WHERE name = '%s';",
-								 name)));
+						 errhint("List its versions with: SELECT version, status FROM credit_risk.models WHERE name = %s;",
+								 quote_literal_cstr(name))));
 		}
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
