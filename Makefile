@@ -4,12 +4,15 @@ EXTVERSION = 0.1.0
 MODULE_big = credit_risk
 OBJS = \
 	src/credit_risk.o \
+	src/binning.o \
 	src/dataset.o \
+	src/gbm.o \
 	src/logit.o \
 	src/metrics.o \
 	src/model.o \
 	src/predict.o \
 	src/registry.o \
+	src/threads.o \
 	src/train.o
 
 # The install script for a version is generated from sql/credit_risk.sql;
@@ -19,7 +22,7 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(CR_WERROR)
-SHLIB_LINK = -lopenblas -lm
+SHLIB_LINK = -lopenblas -lpthread -lm
 
 REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes
 REGRESS_OPTS = --inputdir=test

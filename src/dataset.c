@@ -187,6 +187,35 @@ RequireColumn(TupleDesc tupdesc, const char *name, const char *role)
 	return i;
 }
 
+/* Bytes a training run over nrows rows is expected to need at its peak. */
+static double
+TrainingBytes(const CrDatasetSpec *spec, int nfeatures, int64 nrows)
+{
+	double		per_row = (double) nfeatures * sizeof(double) + sizeof(double) +
+		(spec->key ? sizeof(uint64) : 0) + sizeof(bool) +
+		spec->trainer_bytes_per_row +
+		(double) nfeatures * spec->trainer_bytes_per_feature_row;
+
+	return per_row * (double) nrows;
+}
+
+static void
+CheckMemory(const CrDatasetSpec *spec, int nfeatures, int64 nrows, bool estimate)
+{
+	double		need;
+
+	if (spec->max_bytes == 0)
+		return;
+	need = TrainingBytes(spec, nfeatures, nrows);
+	if (need > (double) spec->max_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("training on %s" INT64_FORMAT " rows of %d features needs about %.0f MB, more than credit_risk.train_memory (%zu MB)",
+						estimate ? "about " : "more than ", nrows, nfeatures,
+						need / (1024.0 * 1024.0), spec->max_bytes / (1024 * 1024)),
+				 errhint("Raise credit_risk.train_memory, or train on a sample (TABLESAMPLE) or on fewer features.")));
+}
+
 static void
 DatasetGrow(CrDataset *ds, int64 need, bool haskey)
 {
@@ -195,6 +224,12 @@ DatasetGrow(CrDataset *ds, int64 need, bool haskey)
 	if (need <= ds->capacity)
 		return;
 	newcap = Max(ds->capacity * 2, Max(need, 1024));
+	/* a doubling may overshoot the limit: grow only as far as it allows */
+	if (ds->spec && ds->spec->max_bytes > 0 &&
+		TrainingBytes(ds->spec, ds->nfeatures, newcap) > (double) ds->spec->max_bytes)
+		newcap = Max(need, ds->capacity + ds->capacity / 8 + 1024);
+	if (ds->spec)
+		CheckMemory(ds->spec, ds->nfeatures, newcap, false);
 	if ((Size) newcap * sizeof(double) > MaxAllocHugeSize)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -350,6 +385,10 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	}
 	ds->cols = palloc0(sizeof(double *) * ds->nfeatures);
 	MemoryContextSwitchTo(old);
+
+	/* refuse before reading when the table's size already says no */
+	if (lr->estimate > 0)
+		CheckMemory(spec, ds->nfeatures, lr->estimate, true);
 }
 
 static bool
@@ -474,6 +513,7 @@ DatasetLoad(const CrDatasetSpec *spec)
 	lr.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk load row",
 									  ALLOCSET_DEFAULT_SIZES);
 	lr.estimate = SourceRowEstimate(relid);
+	lr.ds->spec = spec;
 
 	memset(&options, 0, sizeof(options));
 	options.read_only = false;

@@ -18,7 +18,10 @@ typedef struct CrDataset
 	double	   *label;			/* nrows values, each 0 or 1 */
 	uint64	   *keyhash;		/* nrows hashes of the key, or NULL */
 	int64		capacity;
+	const struct CrDatasetSpec *spec;
 } CrDataset;
+
+struct CrDatasetSpec;
 
 typedef struct CrDatasetSpec
 {
@@ -28,6 +31,14 @@ typedef struct CrDatasetSpec
 	char	  **features;		/* feature columns, or NULL for all numeric */
 	int			nfeatures;
 	uint64		key_seed;		/* seed mixed into key hashes */
+
+	/*
+	 * Memory limit for the whole training run: the loaded arrays plus what
+	 * the trainer will need per row and per feature and row.  0: no limit.
+	 */
+	Size		max_bytes;
+	Size		trainer_bytes_per_row;
+	Size		trainer_bytes_per_feature_row;
 } CrDatasetSpec;
 
 extern char *DatasetSourceQuery(const char *source);

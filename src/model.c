@@ -186,6 +186,27 @@ ModelEncode(const CrModel *model)
 			PutF8(&buf, model->std_error[i]);
 		SectionEnd(&buf, s);
 	}
+	else if (model->algorithm == CR_ALGO_GBM)
+	{
+		int			total = model->tree_start[model->ntrees];
+
+		s = SectionBegin(&buf, CR_SECT_GBM);
+		PutU32(&buf, (uint32) model->ntrees);
+		PutF8(&buf, model->base_margin);
+		for (int t = 0; t < model->ntrees; t++)
+			PutU32(&buf, (uint32) (model->tree_start[t + 1] - model->tree_start[t]));
+		for (int i = 0; i < total; i++)
+		{
+			PutU32(&buf, (uint32) model->node_feature[i]);
+			PutF8(&buf, model->node_threshold[i]);
+			PutU32(&buf, (uint32) model->node_left[i]);
+			PutU32(&buf, (uint32) model->node_right[i]);
+			appendStringInfoChar(&buf, model->node_default_left[i] ? 1 : 0);
+			PutF8(&buf, model->node_value[i]);
+			PutF8(&buf, model->node_cover[i]);
+		}
+		SectionEnd(&buf, s);
+	}
 	else
 		elog(ERROR, "cannot encode algorithm %d", (int) model->algorithm);
 
@@ -364,6 +385,95 @@ DecodeLogit(Reader *r, CrModel *m)
 	}
 }
 
+#define GBM_NODE_BYTES	37		/* feature, threshold, left, right, default, value, cover */
+
+static uint8
+GetU8(Reader *r)
+{
+	Need(r, 1);
+	return r->data[r->pos++];
+}
+
+/*
+ * Trees: each child index must be greater than its parent's and inside the
+ * tree, so every walk from the root ends at a leaf within the tree.
+ */
+static void
+DecodeGbm(Reader *r, CrModel *m)
+{
+	uint32		ntrees = GetU32(r);
+	int64		total = 0;
+
+	if (m->features == NULL)
+		BadModel("The trees precede the features.");
+	if (ntrees == 0 || ntrees > CR_MAX_TREES)
+		BadModel("The tree count is out of range.");
+	m->ntrees = (int) ntrees;
+	m->base_margin = GetFiniteF8(r, "base margin");
+	Need(r, (Size) ntrees * 4);
+	m->tree_start = palloc(sizeof(int32) * (ntrees + 1));
+	for (uint32 t = 0; t < ntrees; t++)
+	{
+		uint32		n = GetU32(r);
+
+		if (n == 0 || n > (uint32) (r->len / GBM_NODE_BYTES))
+			BadModel("A tree's node count is out of range.");
+		m->tree_start[t] = (int32) total;
+		total += n;
+		if (total > (int64) (r->len / GBM_NODE_BYTES))
+			BadModel("The trees have more nodes than the bytes hold.");
+	}
+	m->tree_start[ntrees] = (int32) total;
+	Need(r, (Size) total * GBM_NODE_BYTES);
+
+	m->node_feature = palloc(sizeof(int32) * total);
+	m->node_threshold = palloc(sizeof(double) * total);
+	m->node_left = palloc(sizeof(int32) * total);
+	m->node_right = palloc(sizeof(int32) * total);
+	m->node_default_left = palloc(sizeof(bool) * total);
+	m->node_value = palloc(sizeof(double) * total);
+	m->node_cover = palloc(sizeof(double) * total);
+
+	for (uint32 t = 0; t < ntrees; t++)
+	{
+		int32		start = m->tree_start[t];
+		int32		n = m->tree_start[t + 1] - start;
+
+		for (int32 k = 0; k < n; k++)
+		{
+			int32		i = start + k;
+			int32		feature = (int32) GetU32(r);
+			uint8		dl;
+
+			m->node_feature[i] = feature;
+			m->node_threshold[i] = GetF8(r);
+			m->node_left[i] = (int32) GetU32(r);
+			m->node_right[i] = (int32) GetU32(r);
+			dl = GetU8(r);
+			m->node_value[i] = GetFiniteF8(r, "node value");
+			m->node_cover[i] = GetFiniteF8(r, "node cover");
+			if (dl > 1 || m->node_cover[i] < 0.0)
+				BadModel("A tree node holds an invalid flag or cover.");
+			m->node_default_left[i] = dl == 1;
+			if (feature == -1)
+			{
+				if (m->node_left[i] != -1 || m->node_right[i] != -1)
+					BadModel("A leaf has children.");
+			}
+			else
+			{
+				if (feature < 0 || feature >= m->nfeatures)
+					BadModel("A tree node splits on a feature the model does not have.");
+				if (!isfinite(m->node_threshold[i]))
+					BadModel("A tree node has a non-finite threshold.");
+				if (m->node_left[i] <= k || m->node_left[i] >= n ||
+					m->node_right[i] <= k || m->node_right[i] >= n)
+					BadModel("A tree node points to a child outside its tree.");
+			}
+		}
+	}
+}
+
 /*
  * Decode model bytes (the payload of a bytea, without its varlena header).
  * The result is palloc'd in CurrentMemoryContext.
@@ -378,7 +488,7 @@ ModelDecode(const char *data, Size len)
 	uint16		algorithm;
 	uint32		total;
 	uint32		crc;
-	bool		seen[CR_SECT_LOGIT + 1] = {false};
+	bool		seen[CR_SECT_MAX + 1] = {false};
 
 	if (len < CR_HEADER_SIZE)
 		BadModel("The value is shorter than a model header.");
@@ -396,7 +506,7 @@ ModelDecode(const char *data, Size len)
 				 errdetail("This build reads format versions 1 to %d.", CR_FORMAT_VERSION),
 				 errhint("Upgrade the credit_risk extension.")));
 	algorithm = GetU16(&r);
-	if (algorithm != CR_ALGO_LOGISTIC)
+	if (algorithm != CR_ALGO_LOGISTIC && algorithm != CR_ALGO_GBM)
 		BadModel(psprintf("Unknown algorithm code %u.", algorithm));
 	(void) GetU32(&r);			/* reserved */
 	total = GetU32(&r);
@@ -426,7 +536,7 @@ ModelDecode(const char *data, Size len)
 		sub.pos = 0;
 		r.pos += slen;
 
-		if (tag == 0 || tag > CR_SECT_LOGIT)
+		if (tag == 0 || tag > CR_SECT_MAX)
 			BadModel(psprintf("Unknown section tag %u.", tag));
 		if (seen[tag])
 			BadModel(psprintf("Section %u appears twice.", tag));
@@ -448,7 +558,14 @@ ModelDecode(const char *data, Size len)
 				DecodeScoring(&sub, &m->scoring);
 				break;
 			case CR_SECT_LOGIT:
+				if (algorithm != CR_ALGO_LOGISTIC)
+					BadModel("A tree model holds coefficients.");
 				DecodeLogit(&sub, m);
+				break;
+			case CR_SECT_GBM:
+				if (algorithm != CR_ALGO_GBM)
+					BadModel("A logistic model holds trees.");
+				DecodeGbm(&sub, m);
 				break;
 		}
 		if (sub.pos != sub.len)
@@ -457,7 +574,8 @@ ModelDecode(const char *data, Size len)
 
 	if (!seen[CR_SECT_FEATURES] || !seen[CR_SECT_IMPUTE] ||
 		!seen[CR_SECT_SCORING] ||
-		(algorithm == CR_ALGO_LOGISTIC && !seen[CR_SECT_LOGIT]))
+		(algorithm == CR_ALGO_LOGISTIC && !seen[CR_SECT_LOGIT]) ||
+		(algorithm == CR_ALGO_GBM && !seen[CR_SECT_GBM]))
 		BadModel("A required section is missing.");
 
 	return m;
@@ -486,7 +604,11 @@ cr_model_info(PG_FUNCTION_ARGS)
 			appendStringInfoString(&buf, ", ");
 		escape_json(&buf, m->features[i]);
 	}
-	appendStringInfoString(&buf, "], \"impute\": [");
+	if (m->algorithm == CR_ALGO_GBM)
+		appendStringInfo(&buf, "], \"trees\": %d, \"nodes\": %d, \"impute\": [",
+						 m->ntrees, m->tree_start[m->ntrees]);
+	else
+		appendStringInfoString(&buf, "], \"impute\": [");
 	for (int i = 0; i < m->nfeatures; i++)
 	{
 		appendStringInfoString(&buf, i > 0 ? ", " : "");

@@ -37,8 +37,12 @@ typedef enum CrSectionTag
 	CR_SECT_FEATURES = 1,
 	CR_SECT_IMPUTE = 2,
 	CR_SECT_SCORING = 3,
-	CR_SECT_LOGIT = 4
+	CR_SECT_LOGIT = 4,
+	CR_SECT_GBM = 5
 } CrSectionTag;
+
+#define CR_SECT_MAX			CR_SECT_GBM
+#define CR_MAX_TREES		100000
 
 /* How a probability becomes a risk category and scorecard points. */
 typedef struct CrScoring
@@ -63,6 +67,18 @@ typedef struct CrModel
 	/* logistic regression, original feature scale; [0] is the intercept */
 	double	   *coef;
 	double	   *std_error;
+
+	/* gradient-boosted trees: flat node arrays, indexes relative to a tree */
+	int			ntrees;
+	double		base_margin;
+	int32	   *tree_start;		/* ntrees + 1 offsets */
+	int32	   *node_feature;	/* -1 for a leaf */
+	double	   *node_threshold; /* x < threshold goes left */
+	int32	   *node_left;
+	int32	   *node_right;
+	bool	   *node_default_left;	/* where a missing value goes */
+	double	   *node_value;
+	double	   *node_cover;
 
 	int			format_version;
 	uint32		checksum;

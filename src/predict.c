@@ -164,7 +164,29 @@ PredictProbability(const CrModel *model, const double *x)
 				return 1.0 / (1.0 + exp(-eta));
 			}
 		case CR_ALGO_GBM:
-			break;
+			{
+				double		margin = model->base_margin;
+
+				/* the decoder guarantees every walk ends at a leaf */
+				for (int t = 0; t < model->ntrees; t++)
+				{
+					int32		start = model->tree_start[t];
+					int32		node = 0;
+					int32		f;
+
+					while ((f = model->node_feature[start + node]) >= 0)
+					{
+						double		v = x[f];
+						bool		left = isnan(v) ? model->node_default_left[start + node]
+							: v < model->node_threshold[start + node];
+
+						node = left ? model->node_left[start + node]
+							: model->node_right[start + node];
+					}
+					margin += model->node_value[start + node];
+				}
+				return 1.0 / (1.0 + exp(-margin));
+			}
 	}
 	elog(ERROR, "cannot score algorithm %d", (int) model->algorithm);
 	return 0.0;					/* keep compiler quiet */

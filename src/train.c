@@ -22,7 +22,9 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
+#include "credit_risk.h"
 #include "dataset.h"
+#include "gbm.h"
 #include "logit.h"
 #include "metrics.h"
 #include "model.h"
@@ -34,17 +36,35 @@ PG_FUNCTION_INFO_V1(cr_coefficients);
 
 typedef struct TrainParams
 {
+	CrAlgorithm algorithm;
 	double		holdout;
 	int64		seed;
 	char	   *key;
 	CrLogitOptions logit;
+	CrGbmParams gbm;
+	JsonbValue	monotone;		/* jbvBinary object, or jbvNull */
 	CrScoring	scoring;
 } TrainParams;
 
-static const char *const LogisticParams[] = {
-	"holdout", "seed", "key", "l2", "max_iter", "tol", "threshold",
+static const char *const CommonParams[] = {
+	"holdout", "seed", "key", "threshold",
 	"risk_cutoffs", "risk_labels", "score_points", "score_odds", "score_pdo"
 };
+static const char *const LogisticParams[] = {"l2", "max_iter", "tol"};
+static const char *const GbmParams[] = {
+	"n_trees", "max_depth", "learning_rate", "lambda", "gamma",
+	"min_child_weight", "subsample", "colsample_bytree", "scale_pos_weight",
+	"max_bin", "base_score", "early_stopping_rounds", "monotone", "threads"
+};
+
+static bool
+InList(const char *key, const char *const *list, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(key, list[i]) == 0)
+			return true;
+	return false;
+}
 
 /* ------------------------------------------------------------ parameters */
 
@@ -133,6 +153,21 @@ ParseParams(Jsonb *params, TrainParams *tp)
 	tp->logit.l2 = 0.0;
 	tp->logit.max_iter = 100;
 	tp->logit.tol = 1e-10;
+	tp->gbm.n_trees = 100;
+	tp->gbm.max_depth = 6;
+	tp->gbm.learning_rate = 0.1;
+	tp->gbm.lambda = 1.0;
+	tp->gbm.gamma = 0.0;
+	tp->gbm.min_child_weight = 1.0;
+	tp->gbm.subsample = 1.0;
+	tp->gbm.colsample_bytree = 1.0;
+	tp->gbm.scale_pos_weight = 1.0;
+	tp->gbm.max_bin = 256;
+	tp->gbm.base_score = 0.0;
+	tp->gbm.early_stopping_rounds = 0;
+	tp->gbm.threads = cr_threads;
+	tp->gbm.monotone = NULL;
+	tp->monotone.type = jbvNull;
 	ModelScoringDefaults(&tp->scoring);
 
 	if (params == NULL)
@@ -147,16 +182,19 @@ ParseParams(Jsonb *params, TrainParams *tp)
 	{
 		if (tok == WJB_KEY)
 		{
-			bool		known = false;
+			bool		gbm = tp->algorithm == CR_ALGO_GBM;
 
 			key = pnstrdup(v.val.string.val, v.val.string.len);
-			for (int i = 0; i < lengthof(LogisticParams); i++)
-				known |= strcmp(key, LogisticParams[i]) == 0;
-			if (!known)
+			if (!InList(key, CommonParams, lengthof(CommonParams)) &&
+				!(gbm ? InList(key, GbmParams, lengthof(GbmParams))
+				  : InList(key, LogisticParams, lengthof(LogisticParams))))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown parameter \"%s\" for algorithm \"logistic\"", key),
-						 errhint("Known parameters: holdout, seed, key, l2, max_iter, tol, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo.")));
+						 errmsg("unknown parameter \"%s\" for algorithm \"%s\"", key,
+								ModelAlgorithmName(tp->algorithm)),
+						 errhint("Known parameters: holdout, seed, key, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo, %s.",
+								 gbm ? "n_trees, max_depth, learning_rate, lambda, gamma, min_child_weight, subsample, colsample_bytree, scale_pos_weight, max_bin, base_score, early_stopping_rounds, monotone, threads"
+								 : "l2, max_iter, tol")));
 			continue;
 		}
 		if (tok != WJB_VALUE)
@@ -186,7 +224,46 @@ ParseParams(Jsonb *params, TrainParams *tp)
 			tp->scoring.odds_base = ParamNumber(key, &v, 0.0, 1e9, true, false);
 		else if (strcmp(key, "score_pdo") == 0)
 			tp->scoring.pdo = ParamNumber(key, &v, 0.0, 1e6, true, false);
+		else if (strcmp(key, "n_trees") == 0)
+			tp->gbm.n_trees = (int) ParamInteger(key, &v, 1, CR_MAX_TREES);
+		else if (strcmp(key, "max_depth") == 0)
+			tp->gbm.max_depth = (int) ParamInteger(key, &v, 1, 12);
+		else if (strcmp(key, "learning_rate") == 0)
+			tp->gbm.learning_rate = ParamNumber(key, &v, 0.0, 1.0, true, false);
+		else if (strcmp(key, "lambda") == 0)
+			tp->gbm.lambda = ParamNumber(key, &v, 0.0, 1e9, false, false);
+		else if (strcmp(key, "gamma") == 0)
+			tp->gbm.gamma = ParamNumber(key, &v, 0.0, 1e12, false, false);
+		else if (strcmp(key, "min_child_weight") == 0)
+			tp->gbm.min_child_weight = ParamNumber(key, &v, 0.0, 1e12, false, false);
+		else if (strcmp(key, "subsample") == 0)
+			tp->gbm.subsample = ParamNumber(key, &v, 0.0, 1.0, true, false);
+		else if (strcmp(key, "colsample_bytree") == 0)
+			tp->gbm.colsample_bytree = ParamNumber(key, &v, 0.0, 1.0, true, false);
+		else if (strcmp(key, "scale_pos_weight") == 0)
+			tp->gbm.scale_pos_weight = ParamNumber(key, &v, 0.0, 1e9, true, false);
+		else if (strcmp(key, "max_bin") == 0)
+			tp->gbm.max_bin = (int) ParamInteger(key, &v, 2, 256);
+		else if (strcmp(key, "base_score") == 0)
+			tp->gbm.base_score = v.type == jbvNull ? 0.0
+				: ParamNumber(key, &v, 0.0, 1.0, true, true);
+		else if (strcmp(key, "early_stopping_rounds") == 0)
+			tp->gbm.early_stopping_rounds = (int) ParamInteger(key, &v, 0, CR_MAX_TREES);
+		else if (strcmp(key, "threads") == 0)
+			tp->gbm.threads = (int) ParamInteger(key, &v, 1, CR_MAX_THREADS);
+		else if (strcmp(key, "monotone") == 0)
+		{
+			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+				BadParam(key, "an object such as {\"credit_utilization\": 1, \"payment_history_score\": -1}");
+			tp->monotone = v;
+		}
 	}
+
+	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.early_stopping_rounds needs a holdout"),
+				 errhint("Set params.holdout above 0, or early_stopping_rounds to 0.")));
 
 	if (ncut >= 0 || nlab >= 0)
 	{
@@ -228,9 +305,38 @@ AppendParamsJson(StringInfo buf, const TrainParams *tp)
 		escape_json(buf, tp->key);
 	else
 		appendStringInfoString(buf, "null");
-	AppendKeyDouble(buf, ", \"l2\": ", tp->logit.l2);
-	appendStringInfo(buf, ", \"max_iter\": %d", tp->logit.max_iter);
-	AppendKeyDouble(buf, ", \"tol\": ", tp->logit.tol);
+	if (tp->algorithm == CR_ALGO_LOGISTIC)
+	{
+		AppendKeyDouble(buf, ", \"l2\": ", tp->logit.l2);
+		appendStringInfo(buf, ", \"max_iter\": %d", tp->logit.max_iter);
+		AppendKeyDouble(buf, ", \"tol\": ", tp->logit.tol);
+	}
+	else
+	{
+		const CrGbmParams *g = &tp->gbm;
+
+		appendStringInfo(buf, ", \"n_trees\": %d, \"max_depth\": %d", g->n_trees, g->max_depth);
+		AppendKeyDouble(buf, ", \"learning_rate\": ", g->learning_rate);
+		AppendKeyDouble(buf, ", \"lambda\": ", g->lambda);
+		AppendKeyDouble(buf, ", \"gamma\": ", g->gamma);
+		AppendKeyDouble(buf, ", \"min_child_weight\": ", g->min_child_weight);
+		AppendKeyDouble(buf, ", \"subsample\": ", g->subsample);
+		AppendKeyDouble(buf, ", \"colsample_bytree\": ", g->colsample_bytree);
+		AppendKeyDouble(buf, ", \"scale_pos_weight\": ", g->scale_pos_weight);
+		appendStringInfo(buf, ", \"max_bin\": %d", g->max_bin);
+		if (g->base_score > 0)
+			AppendKeyDouble(buf, ", \"base_score\": ", g->base_score);
+		else
+			appendStringInfoString(buf, ", \"base_score\": null");
+		appendStringInfo(buf, ", \"early_stopping_rounds\": %d, \"threads\": %d",
+						 g->early_stopping_rounds, g->threads);
+		appendStringInfoString(buf, ", \"monotone\": ");
+		if (tp->monotone.type == jbvBinary)
+			appendStringInfoString(buf, JsonbToCString(NULL, tp->monotone.val.binary.data,
+													   tp->monotone.val.binary.len));
+		else
+			appendStringInfoString(buf, "{}");
+	}
 	AppendKeyDouble(buf, ", \"threshold\": ", tp->scoring.threshold);
 	appendStringInfoString(buf, ", \"risk_cutoffs\": [");
 	for (int i = 0; i < tp->scoring.nbands - 1; i++)
@@ -311,6 +417,187 @@ JsonbFromText(const char *s)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s));
 }
 
+/* --------------------------------------------------------- the fitters */
+
+/* Logistic regression: fit, score every row, metrics and importance. */
+static void
+TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
+			  const TrainParams *tp, CrModel *model, CrMetrics *eval,
+			  double *train_auc, StringInfo extra, StringInfo importance)
+{
+	int			p = ds->nfeatures;
+	CrLogitFit *fit;
+	double	   *x = palloc(sizeof(double) * p);
+	bool		has_holdout = tp->holdout > 0;
+	double	   *tp_prob;
+	double	   *tp_label;
+	double	   *hp_prob = NULL;
+	double	   *hp_label = NULL;
+	int64		h = 0,
+				t = 0;
+
+	fit = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model->impute,
+				   ds->names, &tp->logit);
+	model->algorithm = CR_ALGO_LOGISTIC;
+	model->coef = fit->coef;
+	model->std_error = fit->std_error;
+
+	/* score every row once: holdout metrics (or training ones) and train AUC */
+	tp_prob = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * ntrain);
+	tp_label = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * ntrain);
+	if (has_holdout)
+	{
+		hp_prob = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nhold);
+		hp_label = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nhold);
+	}
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		double		prob;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < p; j++)
+			x[j] = ds->cols[j][i];
+		prob = PredictProbability(model, x);
+		if (holdout[i])
+		{
+			hp_prob[h] = prob;
+			hp_label[h++] = ds->label[i];
+		}
+		else
+		{
+			tp_prob[t] = prob;
+			tp_label[t++] = ds->label[i];
+		}
+	}
+	if (has_holdout)
+	{
+		MetricsCompute(hp_prob, hp_label, nhold, tp->scoring.threshold, eval);
+		*train_auc = MetricsAuc(tp_prob, tp_label, ntrain);
+	}
+	else
+	{
+		MetricsCompute(tp_prob, tp_label, ntrain, tp->scoring.threshold, eval);
+		*train_auc = eval->auc;
+	}
+
+	appendStringInfo(extra, ", \"iterations\": %d", fit->iterations);
+	AppendKeyDouble(extra, ", \"log_likelihood\": ", fit->log_likelihood);
+	AppendKeyDouble(extra, ", \"null_log_likelihood\": ", fit->null_log_likelihood);
+	AppendKeyDouble(extra, ", \"pseudo_r2\": ",
+					1.0 - fit->log_likelihood / fit->null_log_likelihood);
+
+	/* importance of a logistic model: |coefficient| per standard deviation */
+	appendStringInfoChar(importance, '{');
+	for (int j = 0; j < p; j++)
+	{
+		if (j)
+			appendStringInfoString(importance, ", ");
+		escape_json(importance, ds->names[j]);
+		AppendKeyDouble(importance, ": ", fabs(fit->std_coef[j + 1]));
+	}
+	appendStringInfoChar(importance, '}');
+}
+
+/* Resolve params.monotone against the loaded feature names. */
+static int8 *
+MonotoneVector(const TrainParams *tp, const CrDataset *ds)
+{
+	int8	   *mono;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			current = -1;
+
+	if (tp->monotone.type != jbvBinary)
+		return NULL;
+	mono = palloc0(sizeof(int8) * ds->nfeatures);
+	it = JsonbIteratorInit(tp->monotone.val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *f = pnstrdup(v.val.string.val, v.val.string.len);
+
+			current = -1;
+			for (int j = 0; j < ds->nfeatures; j++)
+				if (strcmp(ds->names[j], f) == 0)
+					current = j;
+			if (current < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("params.monotone names \"%s\", which is not a feature", f)));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			int64		c = ParamInteger("monotone", &v, -1, 1);
+
+			mono[current] = (int8) c;
+		}
+	}
+	return mono;
+}
+
+/* Gradient-boosted trees: fit, metrics from the trainer's own scores. */
+static void
+TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
+		 CrMetrics *eval, double *train_auc, StringInfo extra,
+		 StringInfo importance)
+{
+	int			p = ds->nfeatures;
+	CrGbmResult *res;
+
+	tp->gbm.seed = (uint64) tp->seed;
+	tp->gbm.monotone = MonotoneVector(tp, ds);
+	res = GbmFit(ds, holdout, &tp->gbm);
+
+	model->algorithm = CR_ALGO_GBM;
+	model->ntrees = res->forest.ntrees;
+	model->base_margin = res->forest.base_margin;
+	model->tree_start = res->forest.tree_start;
+	model->node_feature = res->forest.feature;
+	model->node_threshold = res->forest.threshold;
+	model->node_left = res->forest.left;
+	model->node_right = res->forest.right;
+	model->node_default_left = res->forest.default_left;
+	model->node_value = res->forest.value;
+	model->node_cover = res->forest.cover;
+
+	if (res->nholdout > 0)
+	{
+		MetricsCompute(res->holdout_prob, res->holdout_label, res->nholdout,
+					   tp->scoring.threshold, eval);
+		*train_auc = MetricsAuc(res->train_prob, res->train_label, res->ntrain);
+	}
+	else
+	{
+		MetricsCompute(res->train_prob, res->train_label, res->ntrain,
+					   tp->scoring.threshold, eval);
+		*train_auc = eval->auc;
+	}
+
+	appendStringInfo(extra, ", \"n_trees\": %d, \"trees_built\": %d, \"best_iteration\": %d",
+					 res->forest.ntrees, res->trees_built, res->best_iteration);
+	if (!isnan(res->best_score))
+		AppendKeyDouble(extra, ", \"best_holdout_log_loss\": ", res->best_score);
+	appendStringInfo(extra, ", \"nodes\": %d, \"threads\": %d",
+					 res->forest.tree_start[res->forest.ntrees], res->threads_used);
+	AppendKeyDouble(extra, ", \"bin_seconds\": ", res->bin_seconds);
+
+	/* importance: total gain, total cover and split count per feature */
+	appendStringInfoChar(importance, '{');
+	for (int j = 0; j < p; j++)
+	{
+		if (j)
+			appendStringInfoString(importance, ", ");
+		escape_json(importance, ds->names[j]);
+		AppendKeyDouble(importance, ": {\"gain\": ", res->gain[j]);
+		AppendKeyDouble(importance, ", \"cover\": ", res->cover[j]);
+		appendStringInfo(importance, ", \"splits\": " INT64_FORMAT "}", res->splits[j]);
+	}
+	appendStringInfoChar(importance, '}');
+}
+
 /* ------------------------------------------------------------- cr_train */
 
 Datum
@@ -330,7 +617,6 @@ cr_train(PG_FUNCTION_ARGS)
 	bool	   *holdout;
 	int64		ntrain = 0;
 	int64		nhold = 0;
-	CrLogitFit *fit;
 	CrModel		model;
 	bytea	   *bytes;
 	CrMetrics	eval;
@@ -338,6 +624,7 @@ cr_train(PG_FUNCTION_ARGS)
 	StringInfoData params_json;
 	StringInfoData metrics_json;
 	StringInfoData importance_json;
+	StringInfoData extra_json;
 	instr_time	start;
 	instr_time	elapsed;
 	instr_time	t_loaded;
@@ -359,20 +646,24 @@ cr_train(PG_FUNCTION_ARGS)
 	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(3));
 
 	RegistryCheckName(name);
+	memset(&tp, 0, sizeof(tp));
 	if (strcmp(algorithm, "gbm") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("algorithm \"gbm\" is not available in this version of credit_risk"),
-				 errhint("Train a logistic model: algorithm => 'logistic'.")));
-	if (strcmp(algorithm, "logistic") != 0)
+		tp.algorithm = CR_ALGO_GBM;
+	else if (strcmp(algorithm, "logistic") == 0)
+		tp.algorithm = CR_ALGO_LOGISTIC;
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown algorithm \"%s\"", algorithm),
-				 errhint("Use 'logistic'.")));
+				 errhint("Use 'gbm' (gradient-boosted trees) or 'logistic'.")));
 
 	ParseParams(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &tp);
 
 	memset(&spec, 0, sizeof(spec));
+	spec.max_bytes = (Size) cr_train_memory_kb * 1024;
+	spec.trainer_bytes_per_row = tp.algorithm == CR_ALGO_GBM
+		? GbmBytesPerRow(0) : sizeof(double) * 5;
+	spec.trainer_bytes_per_feature_row = tp.algorithm == CR_ALGO_GBM ? 1 : sizeof(double);
 	spec.source = source;
 	spec.label = label;
 	spec.key = tp.key;
@@ -455,59 +746,18 @@ cr_train(PG_FUNCTION_ARGS)
 		model.impute[j] = sum / cnt;
 	}
 
-	fit = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model.impute,
-				   ds->names, &tp.logit);
-	INSTR_TIME_SET_CURRENT(t_fitted);
-
-	model.algorithm = CR_ALGO_LOGISTIC;
 	model.nfeatures = p;
 	model.features = ds->names;
 	model.scoring = tp.scoring;
-	model.coef = fit->coef;
-	model.std_error = fit->std_error;
-
-	/* score every row once: holdout metrics (or training ones) and train AUC */
-	{
-		double	   *x = palloc(sizeof(double) * p);
-		bool		has_holdout = tp.holdout > 0;
-		double	   *tp_prob = MemoryContextAllocHuge(traincxt, sizeof(double) * ntrain);
-		double	   *tp_label = MemoryContextAllocHuge(traincxt, sizeof(double) * ntrain);
-		double	   *hp_prob = has_holdout ? MemoryContextAllocHuge(traincxt, sizeof(double) * nhold) : NULL;
-		double	   *hp_label = has_holdout ? MemoryContextAllocHuge(traincxt, sizeof(double) * nhold) : NULL;
-		int64		h = 0,
-					t = 0;
-
-		for (int64 i = 0; i < ds->nrows; i++)
-		{
-			double		prob;
-
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (int j = 0; j < p; j++)
-				x[j] = ds->cols[j][i];
-			prob = PredictProbability(&model, x);
-			if (holdout[i])
-			{
-				hp_prob[h] = prob;
-				hp_label[h++] = ds->label[i];
-			}
-			else
-			{
-				tp_prob[t] = prob;
-				tp_label[t++] = ds->label[i];
-			}
-		}
-		if (has_holdout)
-		{
-			MetricsCompute(hp_prob, hp_label, nhold, tp.scoring.threshold, &eval);
-			train_auc = MetricsAuc(tp_prob, tp_label, ntrain);
-		}
-		else
-		{
-			MetricsCompute(tp_prob, tp_label, ntrain, tp.scoring.threshold, &eval);
-			train_auc = eval.auc;
-		}
-	}
+	initStringInfo(&extra_json);
+	initStringInfo(&importance_json);
+	if (tp.algorithm == CR_ALGO_LOGISTIC)
+		TrainLogistic(ds, holdout, ntrain, nhold, &tp, &model, &eval, &train_auc,
+					  &extra_json, &importance_json);
+	else
+		TrainGbm(ds, holdout, &tp, &model, &eval, &train_auc,
+				 &extra_json, &importance_json);
+	INSTR_TIME_SET_CURRENT(t_fitted);
 
 	bytes = ModelEncode(&model);
 
@@ -519,28 +769,12 @@ cr_train(PG_FUNCTION_ARGS)
 					 tp.holdout > 0 ? "holdout" : "train");
 	MetricsAppendJson(&metrics_json, &eval);
 	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", train_auc);
-	appendStringInfo(&metrics_json, ", \"iterations\": %d", fit->iterations);
-	AppendKeyDouble(&metrics_json, ", \"log_likelihood\": ", fit->log_likelihood);
-	AppendKeyDouble(&metrics_json, ", \"null_log_likelihood\": ", fit->null_log_likelihood);
-	AppendKeyDouble(&metrics_json, ", \"pseudo_r2\": ",
-					1.0 - fit->log_likelihood / fit->null_log_likelihood);
+	appendStringInfoString(&metrics_json, extra_json.data);
 	INSTR_TIME_SUBTRACT(t_fitted, t_loaded);
 	INSTR_TIME_SUBTRACT(t_loaded, start);
 	AppendKeyDouble(&metrics_json, ", \"load_seconds\": ", INSTR_TIME_GET_DOUBLE(t_loaded));
 	AppendKeyDouble(&metrics_json, ", \"fit_seconds\": ", INSTR_TIME_GET_DOUBLE(t_fitted));
 	appendStringInfoChar(&metrics_json, '}');
-
-	/* importance of a logistic model: |coefficient| per standard deviation */
-	initStringInfo(&importance_json);
-	appendStringInfoChar(&importance_json, '{');
-	for (int j = 0; j < p; j++)
-	{
-		if (j)
-			appendStringInfoString(&importance_json, ", ");
-		escape_json(&importance_json, ds->names[j]);
-		AppendKeyDouble(&importance_json, ": ", fabs(fit->std_coef[j + 1]));
-	}
-	appendStringInfoChar(&importance_json, '}');
 
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);

@@ -44,7 +44,7 @@ SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logisti
 -- name, algorithm and parameter problems
 SELECT expect_error($$SELECT credit_risk.cr_train('bad name!', 'bad_data', 'y', 'logistic')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'forest')$$);
-SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'gbm')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'gbm', NULL, '{"max_depth": -1}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logistic', NULL, '{"holdot": 0.3}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logistic', NULL, '{"holdout": 1.5}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logistic', NULL, '{"holdout": "a lot"}')$$);

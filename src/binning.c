@@ -1,0 +1,101 @@
+/*
+ * binning.c
+ *	  Quantile cut points for histogram training and drift baselines.
+ *
+ * The cut points of a feature are quantiles of a uniform sample of its
+ * non-missing training values (all of them when there are few), with
+ * duplicates removed, so a feature with fewer distinct values than bins gets
+ * one bin per value.  Runs in worker threads: no PostgreSQL calls.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "binning.h"
+
+static int
+DoubleCmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+static inline uint64
+Mix64(uint64 x)
+{
+	x += UINT64CONST(0x9E3779B97F4A7C15);
+	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return x ^ (x >> 31);
+}
+
+int
+BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
+			int64 sample_max, uint64 seed, double *work, double *cuts)
+{
+	int64		nvalid = 0;
+	int64		m = 0;
+	int			ncuts = 0;
+
+	for (int64 i = 0; i < n; i++)
+		if ((exclude == NULL || !exclude[i]) && !isnan(x[i]))
+			nvalid++;
+	if (nvalid == 0)
+		return 0;
+
+	if (nvalid <= sample_max)
+	{
+		for (int64 i = 0; i < n; i++)
+			if ((exclude == NULL || !exclude[i]) && !isnan(x[i]))
+				work[m++] = x[i];
+	}
+	else
+	{
+		/* a deterministic Bernoulli sample, topped up to sample_max */
+		double		keep = (double) sample_max / (double) nvalid;
+		uint64		threshold = (uint64) (keep * 18446744073709551615.0);
+
+		for (int64 i = 0; i < n && m < sample_max; i++)
+			if ((exclude == NULL || !exclude[i]) && !isnan(x[i]) &&
+				Mix64(seed ^ (uint64) i) <= threshold)
+				work[m++] = x[i];
+	}
+	qsort(work, m, sizeof(double), DoubleCmp);
+
+	/* few distinct values: one bin each */
+	{
+		int64		distinct = 1;
+
+		for (int64 i = 1; i < m && distinct <= max_bins; i++)
+			distinct += work[i] != work[i - 1];
+		if (distinct <= max_bins)
+		{
+			for (int64 i = 1; i < m; i++)
+				if (work[i] != work[i - 1])
+					cuts[ncuts++] = work[i];
+			return ncuts;
+		}
+	}
+
+	/*
+	 * Cut at the values that start each of max_bins equal-count groups; a
+	 * cut equal to the smallest value would leave bin 0 empty, so skip it.
+	 */
+	for (int b = 1; b < max_bins; b++)
+	{
+		int64		pos = (int64) ((double) b * (double) m / (double) max_bins);
+		double		c;
+
+		if (pos <= 0 || pos >= m)
+			continue;
+		c = work[pos];
+		if (c <= work[0])
+			continue;
+		if (ncuts > 0 && c <= cuts[ncuts - 1])
+			continue;
+		cuts[ncuts++] = c;
+	}
+	return ncuts;
+}

@@ -1,0 +1,13 @@
+/*
+ * credit_risk.h
+ *	  Settings shared across modules.
+ */
+#ifndef CREDIT_RISK_H
+#define CREDIT_RISK_H
+
+#define CR_MAX_THREADS		64
+
+extern int	cr_threads;
+extern int	cr_train_memory_kb;
+
+#endif							/* CREDIT_RISK_H */

@@ -1,0 +1,1007 @@
+/*
+ * gbm.c
+ *	  Histogram gradient boosting for the logistic loss, grown depth-wise.
+ *
+ * The training columns are cut into at most 255 quantile bins (plus a bin
+ * for missing values) and kept as uint8, column-major; the float columns
+ * are freed.  Each tree:
+ *
+ *	- gradients and hessians of the logistic loss at the current margins;
+ *	- level by level: the best split of every node of the level, from its
+ *	  gradient/hessian histogram, trying missing values on either side;
+ *	  the rows of split nodes partitioned (stably) into the children; the
+ *	  histogram of the smaller child built from its rows and the larger
+ *	  child's obtained by subtraction from the parent's;
+ *	- leaves get -G / (H + lambda) times the learning rate, clamped to the
+ *	  bounds that monotone constraints impose;
+ *	- margins of training and holdout rows updated by walking the tree over
+ *	  their bins; holdout log loss drives early stopping.
+ *
+ * Work is split into tasks (a node and a feature; a chunk of rows) run by
+ * the pool in threads.c.  Tasks touch only plain memory; each writes its
+ * own output, and reductions are done by the backend in a fixed order, so
+ * the model does not depend on the number of threads.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/memutils.h"
+
+#include "binning.h"
+#include "gbm.h"
+#include "threads.h"
+
+#define GBM_NBINS			256		/* histogram slots per feature */
+#define GBM_SAMPLE_MAX		262144	/* values sampled to find cut points */
+#define GBM_CHUNK_ROWS		65536	/* rows per task for row-wise work */
+#define GBM_MIN_GAIN		1e-6
+
+typedef struct GradPair
+{
+	float		g;
+	float		h;
+} GradPair;
+
+typedef struct HistBin
+{
+	double		g;
+	double		h;
+} HistBin;
+
+/* A node while its tree grows. */
+typedef struct GrowNode
+{
+	int64		begin;			/* rows[begin .. end) are the node's rows */
+	int64		end;
+	double		G;
+	double		H;
+	double		lower;			/* bounds on the (unscaled) weight */
+	double		upper;
+	HistBin    *hist;			/* nfeatures * GBM_NBINS, or NULL */
+	struct GrowNode *sibling;	/* for the larger child: the one built */
+	int			out;			/* index in the tree's output arrays */
+	int64		nleft;			/* rows sent left by the partition */
+	/* the chosen split */
+	bool		split;
+	int			feature;
+	int			bin;
+	bool		default_left;
+	double		gain;
+	double		GL;
+	double		HL;
+	double		wl;
+	double		wr;
+} GrowNode;
+
+/* Best split found for one (node, feature). */
+typedef struct SplitCand
+{
+	double		gain;
+	int			bin;
+	bool		default_left;
+	double		GL;
+	double		HL;
+	double		wl;
+	double		wr;
+} SplitCand;
+
+typedef struct Gbm
+{
+	const CrGbmParams *params;
+	CrPool	   *pool;
+	int			p;
+	int64		ntr;
+	int64		nho;
+	uint8	  **bins;			/* p columns of ntr training bins */
+	uint8	  **hbins;			/* p columns of nho holdout bins */
+	CrBinEdges *edges;			/* p */
+	double	   *ytr;
+	double	   *yho;
+	double	   *mtr;			/* margins */
+	double	   *mho;
+	GradPair   *gp;				/* ntr */
+	uint32	   *rows;			/* node membership, ntr */
+	uint32	   *scratch;		/* ntr */
+	int		   *feats;			/* features of the current tree */
+	int			nfeats;
+
+	/* current level, for tasks */
+	GrowNode  **level;
+	int			nlevel;
+	SplitCand  *cands;			/* nlevel * nfeats */
+	GrowNode  **build;			/* nodes whose histogram is built */
+	int			nbuild;
+
+	/* histogram buffers, reused from tree to tree (their pages stay warm) */
+	MemoryContext histcxt;
+	HistBin   **free_hists;
+	int			nfree;
+	int			free_cap;
+
+	/* the tree being written */
+	int			tree_nodes;
+	int32	   *t_feature;
+	int32	   *t_bin;
+	double	   *t_threshold;
+	int32	   *t_left;
+	int32	   *t_right;
+	bool	   *t_default_left;
+	double	   *t_value;
+	double	   *t_cover;
+	double	   *t_gain;
+	int			t_cap;
+} Gbm;
+
+Size
+GbmBytesPerRow(int nfeatures)
+{
+	/* bins, gradients, margins, row lists, label */
+	return (Size) nfeatures + sizeof(GradPair) + 2 * sizeof(double) +
+		2 * sizeof(uint32) + sizeof(double);
+}
+
+static inline double
+Sigmoid(double m)
+{
+	return 1.0 / (1.0 + exp(-m));
+}
+
+static inline uint64
+Mix64(uint64 x)
+{
+	x += UINT64CONST(0x9E3779B97F4A7C15);
+	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return x ^ (x >> 31);
+}
+
+static inline double
+Unit(uint64 h)
+{
+	return (double) (h >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* ------------------------------------------------------------- binning */
+
+typedef struct BinTask
+{
+	Gbm		   *gbm;
+	CrDataset  *ds;
+	const bool *holdout;
+	double	  **work;			/* per worker */
+} BinTask;
+
+static void
+BinFeatureTask(void *arg, int f, int worker)
+{
+	BinTask    *bt = (BinTask *) arg;
+	Gbm		   *gbm = bt->gbm;
+	const double *x = bt->ds->cols[f];
+	CrBinEdges *e = &gbm->edges[f];
+	int64		t = 0,
+				h = 0;
+	int			maxbins = Min(gbm->params->max_bin, CR_MAX_VALUE_BINS);
+
+	e->ncuts = BinFindCuts(x, bt->holdout, bt->ds->nrows, maxbins,
+						   GBM_SAMPLE_MAX, gbm->params->seed + (uint64) f,
+						   bt->work[worker], e->cuts);
+	for (int64 i = 0; i < bt->ds->nrows; i++)
+	{
+		uint8		b = BinValue(e, x[i]);
+
+		if (bt->holdout[i])
+			gbm->hbins[f][h++] = b;
+		else
+			gbm->bins[f][t++] = b;
+	}
+}
+
+/* ----------------------------------------------------------- gradients */
+
+static void
+GradientTask(void *arg, int chunk, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
+	int64		end = Min(start + GBM_CHUNK_ROWS, gbm->ntr);
+	double		spw = gbm->params->scale_pos_weight;
+
+	for (int64 i = start; i < end; i++)
+	{
+		double		p = Sigmoid(gbm->mtr[i]);
+		double		w = gbm->ytr[i] > 0.5 ? spw : 1.0;
+
+		gbm->gp[i].g = (float) ((p - gbm->ytr[i]) * w);
+		gbm->gp[i].h = (float) (Max(p * (1.0 - p), 1e-16) * w);
+	}
+}
+
+/* ---------------------------------------------------------- histograms */
+
+static void
+HistTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	GrowNode   *node = gbm->build[task / gbm->nfeats];
+	int			f = gbm->feats[task % gbm->nfeats];
+	HistBin    *hist = node->hist + (Size) f * GBM_NBINS;
+	const uint8 *bins = gbm->bins[f];
+	const uint32 *rows = gbm->rows;
+	const GradPair *gp = gbm->gp;
+
+	memset(hist, 0, sizeof(HistBin) * GBM_NBINS);
+	if (node->begin == 0 && node->end == gbm->ntr)
+	{
+		/* every row, in order: no indirection */
+		for (int64 i = 0; i < gbm->ntr; i++)
+		{
+			hist[bins[i]].g += gp[i].g;
+			hist[bins[i]].h += gp[i].h;
+		}
+		return;
+	}
+	for (int64 i = node->begin; i < node->end; i++)
+	{
+		uint32		r = rows[i];
+		uint8		b = bins[r];
+
+		hist[b].g += gp[r].g;
+		hist[b].h += gp[r].h;
+	}
+}
+
+/* ------------------------------------------------------- split finding */
+
+static inline double
+LeafWeight(double G, double H, double lambda, double lower, double upper)
+{
+	double		w = -G / (H + lambda);
+
+	if (w < lower)
+		w = lower;
+	if (w > upper)
+		w = upper;
+	return w;
+}
+
+/* Loss reduction of a leaf with weight w: -(2 G w + (H + lambda) w^2). */
+static inline double
+GainGivenWeight(double G, double H, double lambda, double w)
+{
+	return -(2.0 * G * w + (H + lambda) * w * w);
+}
+
+static void
+SplitTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	int			ni = task / gbm->nfeats;
+	GrowNode   *node = gbm->level[ni];
+	int			f = gbm->feats[task % gbm->nfeats];
+	const CrGbmParams *params = gbm->params;
+	const HistBin *hist = node->hist + (Size) f * GBM_NBINS;
+	SplitCand  *best = &gbm->cands[task];
+	int			ncuts = gbm->edges[f].ncuts;
+	int			mono = params->monotone ? params->monotone[f] : 0;
+	double		lambda = params->lambda;
+	double		mcw = params->min_child_weight;
+	double		G = node->G;
+	double		H = node->H;
+	double		Gm = hist[CR_MISSING_BIN].g;
+	double		Hm = hist[CR_MISSING_BIN].h;
+	double		wp = LeafWeight(G, H, lambda, node->lower, node->upper);
+	double		parent_gain = GainGivenWeight(G, H, lambda, wp);
+	double		GL = 0.0,
+				HL = 0.0;
+
+	best->gain = -1.0;
+	best->bin = -1;
+
+	/* left = value bins 0..b; the last value bin cannot be a split point */
+	for (int b = 0; b < ncuts; b++)
+	{
+		GL += hist[b].g;
+		HL += hist[b].h;
+
+		for (int dir = 0; dir < 2; dir++)
+		{
+			/* dir 0: missing goes right; dir 1: missing goes left */
+			double		gl = dir ? GL + Gm : GL;
+			double		hl = dir ? HL + Hm : HL;
+			double		gr = G - gl;
+			double		hr = H - hl;
+			double		wl,
+						wr,
+						gain;
+
+			if (dir == 1 && Hm <= 0.0)
+				break;
+			if (hl < mcw || hr < mcw)
+				continue;
+			wl = LeafWeight(gl, hl, lambda, node->lower, node->upper);
+			wr = LeafWeight(gr, hr, lambda, node->lower, node->upper);
+			if ((mono > 0 && wl > wr) || (mono < 0 && wl < wr))
+				continue;
+			gain = GainGivenWeight(gl, hl, lambda, wl) +
+				GainGivenWeight(gr, hr, lambda, wr) - parent_gain;
+			if (gain > best->gain)
+			{
+				best->gain = gain;
+				best->bin = b;
+				best->default_left = dir == 1;
+				best->GL = gl;
+				best->HL = hl;
+				best->wl = wl;
+				best->wr = wr;
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------- partitions */
+
+static void
+PartitionTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	GrowNode   *node = gbm->level[task];
+	const uint8 *bins;
+	uint32	   *rows = gbm->rows;
+	uint32	   *scratch = gbm->scratch;
+	int64		nl = 0,
+				nr = 0;
+
+	if (!node->split)
+		return;
+	bins = gbm->bins[node->feature];
+	for (int64 i = node->begin; i < node->end; i++)
+	{
+		uint32		r = rows[i];
+		uint8		b = bins[r];
+		bool		left = b == CR_MISSING_BIN ? node->default_left : b <= node->bin;
+
+		if (left)
+			scratch[node->begin + nl++] = r;
+		else
+			scratch[node->end - 1 - nr++] = r;
+	}
+	/* left rows in order, then right rows (stored backwards) in order */
+	node->nleft = nl;
+	memcpy(rows + node->begin, scratch + node->begin, sizeof(uint32) * nl);
+	for (int64 k = 0; k < nr; k++)
+		rows[node->begin + nl + k] = scratch[node->end - 1 - k];
+}
+
+/* ------------------------------------------------------ margin updates */
+
+typedef struct UpdateTask
+{
+	Gbm		   *gbm;
+	uint8	  **bins;
+	double	   *margin;
+	int64		n;
+} UpdateTask;
+
+static void
+UpdateMarginTask(void *arg, int chunk, int worker)
+{
+	UpdateTask *ut = (UpdateTask *) arg;
+	Gbm		   *gbm = ut->gbm;
+	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
+	int64		end = Min(start + GBM_CHUNK_ROWS, ut->n);
+
+	for (int64 i = start; i < end; i++)
+	{
+		int			node = 0;
+
+		while (gbm->t_feature[node] >= 0)
+		{
+			uint8		b = ut->bins[gbm->t_feature[node]][i];
+			bool		left = b == CR_MISSING_BIN ? gbm->t_default_left[node]
+				: b <= gbm->t_bin[node];
+
+			node = left ? gbm->t_left[node] : gbm->t_right[node];
+		}
+		ut->margin[i] += gbm->t_value[node];
+	}
+}
+
+static void
+RunUpdate(Gbm *gbm, uint8 **bins, double *margin, int64 n)
+{
+	UpdateTask ut = {gbm, bins, margin, n};
+
+	PoolRun(gbm->pool, (int) ((n + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
+			UpdateMarginTask, &ut);
+}
+
+/* ------------------------------------------------------------- a tree */
+
+static int
+TreeAddNode(Gbm *gbm)
+{
+	int			i = gbm->tree_nodes++;
+
+	Assert(i < gbm->t_cap);
+	gbm->t_feature[i] = -1;
+	gbm->t_bin[i] = -1;
+	gbm->t_threshold[i] = 0.0;
+	gbm->t_left[i] = -1;
+	gbm->t_right[i] = -1;
+	gbm->t_default_left[i] = false;
+	gbm->t_value[i] = 0.0;
+	gbm->t_cover[i] = 0.0;
+	gbm->t_gain[i] = 0.0;
+	return i;
+}
+
+static HistBin *
+NewHist(Gbm *gbm)
+{
+	if (gbm->nfree > 0)
+		return gbm->free_hists[--gbm->nfree];
+	return MemoryContextAllocHuge(gbm->histcxt,
+								  sizeof(HistBin) * GBM_NBINS * (Size) gbm->p);
+}
+
+static void
+ReleaseHist(Gbm *gbm, GrowNode *node)
+{
+	if (node->hist == NULL)
+		return;
+	if (gbm->nfree == gbm->free_cap)
+	{
+		gbm->free_cap = Max(gbm->free_cap * 2, 64);
+		gbm->free_hists = gbm->free_hists == NULL
+			? MemoryContextAlloc(gbm->histcxt, sizeof(HistBin *) * gbm->free_cap)
+			: repalloc(gbm->free_hists, sizeof(HistBin *) * gbm->free_cap);
+	}
+	gbm->free_hists[gbm->nfree++] = node->hist;
+	node->hist = NULL;
+}
+
+/* Grow one tree over rows[0 .. nrows). Memory: the caller's per-tree context. */
+static void
+GrowTree(Gbm *gbm, int64 nrows)
+{
+	const CrGbmParams *params = gbm->params;
+	GrowNode   *root = palloc0(sizeof(GrowNode));
+	GrowNode  **level;
+	int			nlevel;
+
+	gbm->tree_nodes = 0;
+	root->begin = 0;
+	root->end = nrows;
+	root->lower = -INFINITY;
+	root->upper = INFINITY;
+	root->out = TreeAddNode(gbm);
+	for (int64 i = 0; i < nrows; i++)
+	{
+		root->G += gbm->gp[gbm->rows[i]].g;
+		root->H += gbm->gp[gbm->rows[i]].h;
+	}
+
+	level = palloc(sizeof(GrowNode *));
+	level[0] = root;
+	nlevel = 1;
+
+	if (params->max_depth > 0 && root->H >= 2 * params->min_child_weight)
+	{
+		root->hist = NewHist(gbm);
+		gbm->build = level;
+		gbm->nbuild = 1;
+		PoolRun(gbm->pool, gbm->nfeats, HistTask, gbm);
+	}
+
+	for (int depth = 0; nlevel > 0; depth++)
+	{
+		GrowNode  **next;
+		int			nnext = 0;
+		bool		last = depth >= params->max_depth;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* best split of every node of the level */
+		if (!last)
+		{
+			gbm->level = level;
+			gbm->nlevel = nlevel;
+			gbm->cands = palloc(sizeof(SplitCand) * nlevel * gbm->nfeats);
+			PoolRun(gbm->pool, nlevel * gbm->nfeats, SplitTask, gbm);
+		}
+
+		for (int n = 0; n < nlevel; n++)
+		{
+			GrowNode   *node = level[n];
+			SplitCand  *best = NULL;
+
+			node->split = false;
+			if (!last && node->hist != NULL)
+			{
+				/* lowest feature wins ties: the same model at any thread count */
+				for (int k = 0; k < gbm->nfeats; k++)
+				{
+					SplitCand  *c = &gbm->cands[n * gbm->nfeats + k];
+
+					if (c->bin >= 0 && (best == NULL || c->gain > best->gain))
+					{
+						best = c;
+						node->feature = gbm->feats[k];
+					}
+				}
+			}
+			if (best != NULL && best->gain > Max(params->gamma, GBM_MIN_GAIN))
+			{
+				node->split = true;
+				node->bin = best->bin;
+				node->default_left = best->default_left;
+				node->gain = best->gain;
+				node->GL = best->GL;
+				node->HL = best->HL;
+				node->wl = best->wl;
+				node->wr = best->wr;
+			}
+
+			gbm->t_cover[node->out] = node->H;
+			gbm->t_value[node->out] = params->learning_rate *
+				LeafWeight(node->G, node->H, params->lambda, node->lower, node->upper);
+		}
+
+		/* partition the rows of split nodes */
+		gbm->level = level;
+		gbm->nlevel = nlevel;
+		PoolRun(gbm->pool, nlevel, PartitionTask, gbm);
+
+		next = palloc(sizeof(GrowNode *) * 2 * nlevel);
+		gbm->build = palloc(sizeof(GrowNode *) * nlevel);
+		gbm->nbuild = 0;
+		for (int n = 0; n < nlevel; n++)
+		{
+			GrowNode   *node = level[n];
+			GrowNode   *l,
+					   *r;
+			int64		nl = 0;
+			int			mono;
+			bool		more;
+
+			if (!node->split)
+				continue;
+
+			nl = node->nleft;
+
+			l = palloc0(sizeof(GrowNode));
+			r = palloc0(sizeof(GrowNode));
+			l->begin = node->begin;
+			l->end = node->begin + nl;
+			r->begin = l->end;
+			r->end = node->end;
+			l->G = node->GL;
+			l->H = node->HL;
+			r->G = node->G - node->GL;
+			r->H = node->H - node->HL;
+			l->lower = r->lower = node->lower;
+			l->upper = r->upper = node->upper;
+			mono = params->monotone ? params->monotone[node->feature] : 0;
+			if (mono != 0)
+			{
+				double		mid = (node->wl + node->wr) / 2.0;
+
+				if (mono > 0)
+				{
+					l->upper = Min(l->upper, mid);
+					r->lower = Max(r->lower, mid);
+				}
+				else
+				{
+					l->lower = Max(l->lower, mid);
+					r->upper = Min(r->upper, mid);
+				}
+			}
+
+			l->out = TreeAddNode(gbm);
+			r->out = TreeAddNode(gbm);
+			gbm->t_feature[node->out] = node->feature;
+			gbm->t_bin[node->out] = node->bin;
+			gbm->t_threshold[node->out] = gbm->edges[node->feature].cuts[node->bin];
+			gbm->t_left[node->out] = l->out;
+			gbm->t_right[node->out] = r->out;
+			gbm->t_default_left[node->out] = node->default_left;
+			gbm->t_gain[node->out] = node->gain;
+
+			/* children that may split later need histograms */
+			more = depth + 1 < params->max_depth;
+			if (more)
+			{
+				GrowNode   *small = (l->end - l->begin) <= (r->end - r->begin) ? l : r;
+				GrowNode   *large = small == l ? r : l;
+
+				small->hist = NewHist(gbm);
+				large->hist = node->hist;	/* becomes parent - small below */
+				node->hist = NULL;
+				large->sibling = small;
+				gbm->build[gbm->nbuild++] = small;
+			}
+			else
+				ReleaseHist(gbm, node);
+			next[nnext++] = l;
+			next[nnext++] = r;
+		}
+
+		if (gbm->nbuild > 0)
+		{
+			PoolRun(gbm->pool, gbm->nbuild * gbm->nfeats, HistTask, gbm);
+			/* the larger sibling: parent minus the smaller one, in place */
+			for (int n = 0; n < nnext; n++)
+			{
+				GrowNode   *large = next[n];
+
+				if (large->sibling == NULL)
+					continue;
+				for (int k = 0; k < gbm->nfeats; k++)
+				{
+					int			f = gbm->feats[k];
+					HistBin    *hs = large->sibling->hist + (Size) f * GBM_NBINS;
+					HistBin    *hl = large->hist + (Size) f * GBM_NBINS;
+
+					for (int bb = 0; bb < GBM_NBINS; bb++)
+					{
+						hl[bb].g -= hs[bb].g;
+						hl[bb].h -= hs[bb].h;
+					}
+				}
+			}
+		}
+		for (int n = 0; n < nlevel; n++)
+			ReleaseHist(gbm, level[n]);
+
+		level = next;
+		nlevel = nnext;
+	}
+}
+
+/* ----------------------------------------------------------- training */
+
+static double
+HoldoutLogLoss(const Gbm *gbm)
+{
+	double		ll = 0.0;
+
+	for (int64 i = 0; i < gbm->nho; i++)
+	{
+		double		p = Min(Max(Sigmoid(gbm->mho[i]), 1e-15), 1.0 - 1e-15);
+
+		ll -= gbm->yho[i] > 0.5 ? log(p) : log(1.0 - p);
+	}
+	return ll / gbm->nho;
+}
+
+CrGbmResult *
+GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext treecxt;
+	Gbm			gbmdata;
+	Gbm		   *gbm = &gbmdata;
+	CrGbmResult *res;
+	int			p = ds->nfeatures;
+	int64		ntr = 0,
+				nho = 0;
+	double		ybar = 0.0;
+	double		base;
+	int			cap_nodes;
+	int			cap_total;
+	int			total_nodes = 0;
+	int			since_best = 0;
+	instr_time	t0,
+				t1;
+	/* the forest as it grows */
+	int32	   *f_start;
+	int32	   *f_feature;
+	int32	   *f_bin;
+	double	   *f_threshold;
+	int32	   *f_left;
+	int32	   *f_right;
+	bool	   *f_default_left;
+	double	   *f_value;
+	double	   *f_cover;
+	double	   *f_gain;
+
+	memset(gbm, 0, sizeof(Gbm));
+	gbm->params = params;
+	gbm->p = p;
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		if (holdout[i])
+			nho++;
+		else
+			ntr++;
+	}
+	if (ntr > (int64) PG_UINT32_MAX - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("gradient boosting takes at most %u training rows", PG_UINT32_MAX - 1)));
+	gbm->ntr = ntr;
+	gbm->nho = nho;
+
+	res = palloc0(sizeof(CrGbmResult));
+	gbm->pool = PoolCreate(params->threads);
+	res->threads_used = PoolSize(gbm->pool);
+
+	/* bin every feature, then drop the float columns */
+	INSTR_TIME_SET_CURRENT(t0);
+	gbm->edges = palloc(sizeof(CrBinEdges) * p);
+	gbm->bins = palloc(sizeof(uint8 *) * p);
+	gbm->hbins = palloc(sizeof(uint8 *) * p);
+	for (int f = 0; f < p; f++)
+	{
+		gbm->edges[f].cuts = palloc(sizeof(double) * CR_MAX_VALUE_BINS);
+		gbm->bins[f] = MemoryContextAllocHuge(cxt, Max(ntr, 1));
+		gbm->hbins[f] = MemoryContextAllocHuge(cxt, Max(nho, 1));
+	}
+	{
+		BinTask		bt;
+
+		bt.gbm = gbm;
+		bt.ds = ds;
+		bt.holdout = holdout;
+		bt.work = palloc(sizeof(double *) * res->threads_used);
+		for (int w = 0; w < res->threads_used; w++)
+			bt.work[w] = MemoryContextAllocHuge(cxt, sizeof(double) * Min(Max(ds->nrows, 1), GBM_SAMPLE_MAX));
+		CHECK_FOR_INTERRUPTS();
+		PoolRun(gbm->pool, p, BinFeatureTask, &bt);
+		for (int w = 0; w < res->threads_used; w++)
+			pfree(bt.work[w]);
+	}
+	for (int f = 0; f < p; f++)
+	{
+		pfree(ds->cols[f]);
+		ds->cols[f] = NULL;
+	}
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	res->bin_seconds = INSTR_TIME_GET_DOUBLE(t1);
+
+	gbm->ytr = MemoryContextAllocHuge(cxt, sizeof(double) * Max(ntr, 1));
+	gbm->yho = MemoryContextAllocHuge(cxt, sizeof(double) * Max(nho, 1));
+	{
+		int64		t = 0,
+					h = 0;
+
+		for (int64 i = 0; i < ds->nrows; i++)
+		{
+			if (holdout[i])
+				gbm->yho[h++] = ds->label[i];
+			else
+			{
+				gbm->ytr[t++] = ds->label[i];
+				ybar += ds->label[i];
+			}
+		}
+		ybar /= ntr;
+	}
+
+	base = params->base_score > 0 ? params->base_score : ybar;
+	res->forest.base_margin = log(base / (1.0 - base));
+	gbm->mtr = MemoryContextAllocHuge(cxt, sizeof(double) * Max(ntr, 1));
+	gbm->mho = MemoryContextAllocHuge(cxt, sizeof(double) * Max(nho, 1));
+	for (int64 i = 0; i < ntr; i++)
+		gbm->mtr[i] = res->forest.base_margin;
+	for (int64 i = 0; i < nho; i++)
+		gbm->mho[i] = res->forest.base_margin;
+	gbm->gp = MemoryContextAllocHuge(cxt, sizeof(GradPair) * Max(ntr, 1));
+	gbm->rows = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(ntr, 1));
+	gbm->scratch = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(ntr, 1));
+	gbm->feats = palloc(sizeof(int) * p);
+
+	/* node arrays: a tree has at most 2^(depth+1) - 1 nodes */
+	cap_nodes = (1 << (params->max_depth + 1)) - 1;
+	gbm->t_cap = cap_nodes;
+	gbm->t_feature = palloc(sizeof(int32) * cap_nodes);
+	gbm->t_bin = palloc(sizeof(int32) * cap_nodes);
+	gbm->t_threshold = palloc(sizeof(double) * cap_nodes);
+	gbm->t_left = palloc(sizeof(int32) * cap_nodes);
+	gbm->t_right = palloc(sizeof(int32) * cap_nodes);
+	gbm->t_default_left = palloc(sizeof(bool) * cap_nodes);
+	gbm->t_value = palloc(sizeof(double) * cap_nodes);
+	gbm->t_cover = palloc(sizeof(double) * cap_nodes);
+	gbm->t_gain = palloc(sizeof(double) * cap_nodes);
+
+	cap_total = 1024;
+	f_start = palloc(sizeof(int32) * (params->n_trees + 1));
+	f_feature = palloc(sizeof(int32) * cap_total);
+	f_bin = palloc(sizeof(int32) * cap_total);
+	f_threshold = palloc(sizeof(double) * cap_total);
+	f_left = palloc(sizeof(int32) * cap_total);
+	f_right = palloc(sizeof(int32) * cap_total);
+	f_default_left = palloc(sizeof(bool) * cap_total);
+	f_value = palloc(sizeof(double) * cap_total);
+	f_cover = palloc(sizeof(double) * cap_total);
+	f_gain = palloc(sizeof(double) * cap_total);
+
+	res->best_iteration = -1;
+	res->best_score = NAN;
+	treecxt = AllocSetContextCreate(cxt, "credit_risk gbm tree", ALLOCSET_DEFAULT_SIZES);
+	gbm->histcxt = AllocSetContextCreate(cxt, "credit_risk gbm histograms", ALLOCSET_DEFAULT_SIZES);
+
+	for (int t = 0; t < params->n_trees; t++)
+	{
+		uint64		tseed = Mix64(params->seed ^ ((uint64) (t + 1) << 32));
+		int64		nrows = 0;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		PoolRun(gbm->pool, (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
+				GradientTask, gbm);
+
+		/* rows of this tree */
+		if (params->subsample < 1.0)
+		{
+			for (int64 i = 0; i < ntr; i++)
+				if (Unit(Mix64(tseed ^ (uint64) i)) < params->subsample)
+					gbm->rows[nrows++] = (uint32) i;
+		}
+		else
+		{
+			for (int64 i = 0; i < ntr; i++)
+				gbm->rows[i] = (uint32) i;
+			nrows = ntr;
+		}
+
+		/* features of this tree */
+		gbm->nfeats = 0;
+		if (params->colsample_bytree < 1.0)
+		{
+			int			want = Max(1, (int) rint(params->colsample_bytree * p));
+			int		   *perm = palloc(sizeof(int) * p);
+
+			for (int f = 0; f < p; f++)
+				perm[f] = f;
+			for (int f = 0; f < want; f++)
+			{
+				int			k = f + (int) (Unit(Mix64(tseed + (uint64) f)) * (p - f));
+				int			tmp = perm[f];
+
+				perm[f] = perm[k];
+				perm[k] = tmp;
+			}
+			/* keep feature order, for ties */
+			for (int f = 0; f < p; f++)
+				for (int k = 0; k < want; k++)
+					if (perm[k] == f)
+						gbm->feats[gbm->nfeats++] = f;
+			pfree(perm);
+		}
+		else
+		{
+			for (int f = 0; f < p; f++)
+				gbm->feats[gbm->nfeats++] = f;
+		}
+
+		old = MemoryContextSwitchTo(treecxt);
+		GrowTree(gbm, nrows);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(treecxt);
+
+		/* append the tree to the forest */
+		if (total_nodes + gbm->tree_nodes > cap_total)
+		{
+			while (total_nodes + gbm->tree_nodes > cap_total)
+				cap_total *= 2;
+			f_feature = repalloc(f_feature, sizeof(int32) * cap_total);
+			f_bin = repalloc(f_bin, sizeof(int32) * cap_total);
+			f_threshold = repalloc(f_threshold, sizeof(double) * cap_total);
+			f_left = repalloc(f_left, sizeof(int32) * cap_total);
+			f_right = repalloc(f_right, sizeof(int32) * cap_total);
+			f_default_left = repalloc(f_default_left, sizeof(bool) * cap_total);
+			f_value = repalloc(f_value, sizeof(double) * cap_total);
+			f_cover = repalloc(f_cover, sizeof(double) * cap_total);
+			f_gain = repalloc(f_gain, sizeof(double) * cap_total);
+		}
+		f_start[t] = total_nodes;
+		memcpy(f_feature + total_nodes, gbm->t_feature, sizeof(int32) * gbm->tree_nodes);
+		memcpy(f_bin + total_nodes, gbm->t_bin, sizeof(int32) * gbm->tree_nodes);
+		memcpy(f_threshold + total_nodes, gbm->t_threshold, sizeof(double) * gbm->tree_nodes);
+		memcpy(f_left + total_nodes, gbm->t_left, sizeof(int32) * gbm->tree_nodes);
+		memcpy(f_right + total_nodes, gbm->t_right, sizeof(int32) * gbm->tree_nodes);
+		memcpy(f_default_left + total_nodes, gbm->t_default_left, sizeof(bool) * gbm->tree_nodes);
+		memcpy(f_value + total_nodes, gbm->t_value, sizeof(double) * gbm->tree_nodes);
+		memcpy(f_cover + total_nodes, gbm->t_cover, sizeof(double) * gbm->tree_nodes);
+		memcpy(f_gain + total_nodes, gbm->t_gain, sizeof(double) * gbm->tree_nodes);
+		total_nodes += gbm->tree_nodes;
+		res->trees_built = t + 1;
+
+		/* margins */
+		RunUpdate(gbm, gbm->bins, gbm->mtr, ntr);
+		if (nho > 0)
+			RunUpdate(gbm, gbm->hbins, gbm->mho, nho);
+
+		if (nho > 0)
+		{
+			double		ll = HoldoutLogLoss(gbm);
+
+			if (res->best_iteration < 0 || ll < res->best_score)
+			{
+				res->best_iteration = t;
+				res->best_score = ll;
+				since_best = 0;
+			}
+			else
+				since_best++;
+			if (params->early_stopping_rounds > 0 &&
+				since_best >= params->early_stopping_rounds)
+				break;
+		}
+		else
+			res->best_iteration = t;
+	}
+	f_start[res->trees_built] = total_nodes;
+	if (params->early_stopping_rounds <= 0)
+	{
+		/* no early stopping: every tree is kept */
+		res->best_iteration = res->trees_built - 1;
+		res->best_score = NAN;
+	}
+
+	/* keep trees 0 .. best_iteration */
+	res->forest.ntrees = res->best_iteration + 1;
+	total_nodes = f_start[res->forest.ntrees];
+	res->forest.tree_start = f_start;
+	res->forest.feature = f_feature;
+	res->forest.threshold = f_threshold;
+	res->forest.left = f_left;
+	res->forest.right = f_right;
+	res->forest.default_left = f_default_left;
+	res->forest.value = f_value;
+	res->forest.cover = f_cover;
+
+	res->gain = palloc0(sizeof(double) * p);
+	res->cover = palloc0(sizeof(double) * p);
+	res->splits = palloc0(sizeof(int64) * p);
+	for (int i = 0; i < total_nodes; i++)
+		if (f_feature[i] >= 0)
+		{
+			res->gain[f_feature[i]] += f_gain[i];
+			res->cover[f_feature[i]] += f_cover[i];
+			res->splits[f_feature[i]]++;
+		}
+
+	/* probabilities of the kept trees, from the bins */
+	{
+		res->ntrain = ntr;
+		res->nholdout = nho;
+		res->train_label = gbm->ytr;
+		res->holdout_label = gbm->yho;
+		res->train_prob = gbm->mtr;
+		res->holdout_prob = gbm->mho;
+		for (int64 i = 0; i < ntr; i++)
+			gbm->mtr[i] = res->forest.base_margin;
+		for (int64 i = 0; i < nho; i++)
+			gbm->mho[i] = res->forest.base_margin;
+		for (int t = 0; t < res->forest.ntrees; t++)
+		{
+			int			n = f_start[t + 1] - f_start[t];
+
+			CHECK_FOR_INTERRUPTS();
+			memcpy(gbm->t_feature, f_feature + f_start[t], sizeof(int32) * n);
+			memcpy(gbm->t_bin, f_bin + f_start[t], sizeof(int32) * n);
+			memcpy(gbm->t_left, f_left + f_start[t], sizeof(int32) * n);
+			memcpy(gbm->t_right, f_right + f_start[t], sizeof(int32) * n);
+			memcpy(gbm->t_default_left, f_default_left + f_start[t], sizeof(bool) * n);
+			memcpy(gbm->t_value, f_value + f_start[t], sizeof(double) * n);
+			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr);
+			if (nho > 0)
+				RunUpdate(gbm, gbm->hbins, gbm->mho, nho);
+		}
+		for (int64 i = 0; i < ntr; i++)
+			gbm->mtr[i] = Sigmoid(gbm->mtr[i]);
+		for (int64 i = 0; i < nho; i++)
+			gbm->mho[i] = Sigmoid(gbm->mho[i]);
+	}
+
+	MemoryContextDelete(treecxt);
+	MemoryContextDelete(gbm->histcxt);
+	return res;
+}
