@@ -34,22 +34,22 @@ extern int	BinFindCuts(const double *x, const bool *exclude, int64 n,
 static inline uint8
 BinValue(const CrBinEdges *e, double x)
 {
-	int			lo = 0,
-				hi = e->ncuts;
+	const double *base = e->cuts;
+	int			n = e->ncuts;
 
 	if (isnan(x))
 		return CR_MISSING_BIN;
-	/* number of cuts <= x */
-	while (lo < hi)
+	if (n == 0)
+		return 0;
+	/* number of cuts <= x: a binary search without branches to mispredict */
+	while (n > 1)
 	{
-		int			mid = (lo + hi) / 2;
+		int			half = n >> 1;
 
-		if (e->cuts[mid] <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
+		base = base[half - 1] <= x ? base + half : base;
+		n -= half;
 	}
-	return (uint8) lo;
+	return (uint8) ((base - e->cuts) + (base[0] <= x));
 }
 
 #endif							/* CR_BINNING_H */

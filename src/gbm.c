@@ -35,7 +35,7 @@
 #include "threads.h"
 
 #define GBM_NBINS			256		/* histogram slots per feature */
-#define GBM_SAMPLE_MAX		262144	/* values sampled to find cut points */
+#define GBM_SAMPLE_MAX		131072	/* values sampled to find cut points */
 #define GBM_CHUNK_ROWS		65536	/* rows per task for row-wise work */
 #define GBM_MIN_GAIN		1e-6
 
@@ -76,6 +76,22 @@ typedef struct GrowNode
 	double		wr;
 } GrowNode;
 
+/*
+ * A piece of a node's rows whose histogram one task builds.  A node is cut
+ * into a number of chunks that depends only on its size, and chunk sums are
+ * added in chunk order, so the histograms do not depend on the threads.
+ */
+typedef struct HistChunk
+{
+	GrowNode   *node;
+	int64		begin;
+	int64		end;
+	HistBin    *hist;			/* the node's own, or a partial to add up */
+} HistChunk;
+
+#define GBM_HIST_CHUNK_ROWS		32768
+#define GBM_HIST_MAX_CHUNKS		16
+
 /* Best split found for one (node, feature). */
 typedef struct SplitCand
 {
@@ -95,8 +111,8 @@ typedef struct Gbm
 	int			p;
 	int64		ntr;
 	int64		nho;
-	uint8	  **bins;			/* p columns of ntr training bins */
-	uint8	  **hbins;			/* p columns of nho holdout bins */
+	uint8	   *bins;			/* ntr rows of p bins, row-major */
+	uint8	   *hbins;			/* nho rows of p bins */
 	CrBinEdges *edges;			/* p */
 	double	   *ytr;
 	double	   *yho;
@@ -108,12 +124,21 @@ typedef struct Gbm
 	int		   *feats;			/* features of the current tree */
 	int			nfeats;
 
+	/* leaves of the tree just grown: their rows get the leaf value */
+	GrowNode  **leaves;
+	int			nleaves;
+	uint32	  **leaf_rows;		/* the row buffer each leaf's range is in */
+	bool		train_updated;	/* the leaves already updated the margins */
+
 	/* current level, for tasks */
 	GrowNode  **level;
 	int			nlevel;
 	SplitCand  *cands;			/* nlevel * nfeats */
 	GrowNode  **build;			/* nodes whose histogram is built */
 	int			nbuild;
+	struct HistChunk *chunks;	/* the row chunks of the nodes being built */
+	int			nchunks;
+	int		   *reduce_first;	/* first chunk of each node built in pieces */
 
 	/* histogram buffers, reused from tree to tree (their pages stay warm) */
 	MemoryContext histcxt;
@@ -172,30 +197,40 @@ typedef struct BinTask
 	CrDataset  *ds;
 	const bool *holdout;
 	double	  **work;			/* per worker */
+	int64	   *chunk_tr;		/* per chunk of dataset rows: first train position */
+	int64	   *chunk_ho;		/* ... and first holdout position */
 } BinTask;
 
 static void
-BinFeatureTask(void *arg, int f, int worker)
+CutsTask(void *arg, int f, int worker)
 {
 	BinTask    *bt = (BinTask *) arg;
 	Gbm		   *gbm = bt->gbm;
-	const double *x = bt->ds->cols[f];
-	CrBinEdges *e = &gbm->edges[f];
-	int64		t = 0,
-				h = 0;
-	int			maxbins = Min(gbm->params->max_bin, CR_MAX_VALUE_BINS);
 
-	e->ncuts = BinFindCuts(x, bt->holdout, bt->ds->nrows, maxbins,
-						   GBM_SAMPLE_MAX, gbm->params->seed + (uint64) f,
-						   bt->work[worker], e->cuts);
-	for (int64 i = 0; i < bt->ds->nrows; i++)
+	gbm->edges[f].ncuts = BinFindCuts(bt->ds->cols[f], bt->holdout, bt->ds->nrows,
+									  Min(gbm->params->max_bin, CR_MAX_VALUE_BINS),
+									  GBM_SAMPLE_MAX, gbm->params->seed + (uint64) f,
+									  bt->work[worker], gbm->edges[f].cuts);
+}
+
+/* Bin a chunk of dataset rows into the row-major train and holdout arrays. */
+static void
+BinRowsTask(void *arg, int chunk, int worker)
+{
+	BinTask    *bt = (BinTask *) arg;
+	Gbm		   *gbm = bt->gbm;
+	int			p = gbm->p;
+	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
+	int64		end = Min(start + GBM_CHUNK_ROWS, bt->ds->nrows);
+	int64		t = bt->chunk_tr[chunk];
+	int64		h = bt->chunk_ho[chunk];
+
+	for (int64 i = start; i < end; i++)
 	{
-		uint8		b = BinValue(e, x[i]);
+		uint8	   *out = bt->holdout[i] ? gbm->hbins + (h++) * p : gbm->bins + (t++) * p;
 
-		if (bt->holdout[i])
-			gbm->hbins[f][h++] = b;
-		else
-			gbm->bins[f][t++] = b;
+		for (int f = 0; f < p; f++)
+			out[f] = BinValue(&gbm->edges[f], bt->ds->cols[f][i]);
 	}
 }
 
@@ -225,31 +260,70 @@ static void
 HistTask(void *arg, int task, int worker)
 {
 	Gbm		   *gbm = (Gbm *) arg;
-	GrowNode   *node = gbm->build[task / gbm->nfeats];
-	int			f = gbm->feats[task % gbm->nfeats];
-	HistBin    *hist = node->hist + (Size) f * GBM_NBINS;
-	const uint8 *bins = gbm->bins[f];
+	HistChunk  *c = &gbm->chunks[task];
+	HistBin    *hist = c->hist;
+	int			p = gbm->p;
+	const uint8 *bins = gbm->bins;
 	const uint32 *rows = gbm->rows;
 	const GradPair *gp = gbm->gp;
+	bool		all_feats = gbm->nfeats == p;
 
-	memset(hist, 0, sizeof(HistBin) * GBM_NBINS);
-	if (node->begin == 0 && node->end == gbm->ntr)
-	{
-		/* every row, in order: no indirection */
-		for (int64 i = 0; i < gbm->ntr; i++)
-		{
-			hist[bins[i]].g += gp[i].g;
-			hist[bins[i]].h += gp[i].h;
-		}
-		return;
-	}
-	for (int64 i = node->begin; i < node->end; i++)
+	for (int k = 0; k < gbm->nfeats; k++)
+		memset(hist + (Size) gbm->feats[k] * GBM_NBINS, 0, sizeof(HistBin) * GBM_NBINS);
+
+	for (int64 i = c->begin; i < c->end; i++)
 	{
 		uint32		r = rows[i];
-		uint8		b = bins[r];
+		const uint8 *rb = bins + (Size) r * p;
+		double		g = gp[r].g;
+		double		h = gp[r].h;
 
-		hist[b].g += gp[r].g;
-		hist[b].h += gp[r].h;
+		if (all_feats)
+		{
+			for (int f = 0; f < p; f++)
+			{
+				HistBin    *hb = hist + (Size) f * GBM_NBINS + rb[f];
+
+				hb->g += g;
+				hb->h += h;
+			}
+		}
+		else
+		{
+			for (int k = 0; k < gbm->nfeats; k++)
+			{
+				int			f = gbm->feats[k];
+				HistBin    *hb = hist + (Size) f * GBM_NBINS + rb[f];
+
+				hb->g += g;
+				hb->h += h;
+			}
+		}
+	}
+}
+
+/* Add a node's chunk histograms, in chunk order, for one feature. */
+static void
+ReduceTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	int			ci = gbm->reduce_first[task / gbm->nfeats];
+	int			f = gbm->feats[task % gbm->nfeats];
+	GrowNode   *node = gbm->chunks[ci].node;
+	HistBin    *out = node->hist + (Size) f * GBM_NBINS;
+
+	for (int c = ci; c < gbm->nchunks && gbm->chunks[c].node == node; c++)
+	{
+		const HistBin *in = gbm->chunks[c].hist + (Size) f * GBM_NBINS;
+
+		if (c == ci)
+			memcpy(out, in, sizeof(HistBin) * GBM_NBINS);
+		else
+			for (int b = 0; b < GBM_NBINS; b++)
+			{
+				out[b].g += in[b].g;
+				out[b].h += in[b].h;
+			}
 	}
 }
 
@@ -343,36 +417,45 @@ SplitTask(void *arg, int task, int worker)
 
 /* ---------------------------------------------------------- partitions */
 
+/*
+ * Partition a split node's rows from the current row buffer into the other
+ * one: left rows from the front, right rows from the back (so in reverse
+ * order).  Without branches: each row is written to both ends and only one
+ * of the two cursors moves.
+ */
 static void
 PartitionTask(void *arg, int task, int worker)
 {
 	Gbm		   *gbm = (Gbm *) arg;
 	GrowNode   *node = gbm->level[task];
+	const uint32 *src = gbm->rows;
+	uint32	   *dst = gbm->scratch;
 	const uint8 *bins;
-	uint32	   *rows = gbm->rows;
-	uint32	   *scratch = gbm->scratch;
-	int64		nl = 0,
-				nr = 0;
+	int			p = gbm->p;
+	int			bin;
+	bool		dleft;
+	uint32	   *dl;
+	uint32	   *dr;
 
 	if (!node->split)
 		return;
-	bins = gbm->bins[node->feature];
+	bins = gbm->bins + node->feature;
+	bin = node->bin;
+	dleft = node->default_left;
+	dl = dst + node->begin;
+	dr = dst + node->end - 1;
 	for (int64 i = node->begin; i < node->end; i++)
 	{
-		uint32		r = rows[i];
-		uint8		b = bins[r];
-		bool		left = b == CR_MISSING_BIN ? node->default_left : b <= node->bin;
+		uint32		r = src[i];
+		int			b = bins[(Size) r * p];
+		int			left = b == CR_MISSING_BIN ? dleft : b <= bin;
 
-		if (left)
-			scratch[node->begin + nl++] = r;
-		else
-			scratch[node->end - 1 - nr++] = r;
+		*dl = r;
+		*dr = r;
+		dl += left;
+		dr -= 1 - left;
 	}
-	/* left rows in order, then right rows (stored backwards) in order */
-	node->nleft = nl;
-	memcpy(rows + node->begin, scratch + node->begin, sizeof(uint32) * nl);
-	for (int64 k = 0; k < nr; k++)
-		rows[node->begin + nl + k] = scratch[node->end - 1 - k];
+	node->nleft = dl - (dst + node->begin);
 }
 
 /* ------------------------------------------------------ margin updates */
@@ -380,7 +463,7 @@ PartitionTask(void *arg, int task, int worker)
 typedef struct UpdateTask
 {
 	Gbm		   *gbm;
-	uint8	  **bins;
+	uint8	   *bins;
 	double	   *margin;
 	int64		n;
 } UpdateTask;
@@ -395,11 +478,12 @@ UpdateMarginTask(void *arg, int chunk, int worker)
 
 	for (int64 i = start; i < end; i++)
 	{
+		const uint8 *rb = ut->bins + (Size) i * gbm->p;
 		int			node = 0;
 
 		while (gbm->t_feature[node] >= 0)
 		{
-			uint8		b = ut->bins[gbm->t_feature[node]][i];
+			uint8		b = rb[gbm->t_feature[node]];
 			bool		left = b == CR_MISSING_BIN ? gbm->t_default_left[node]
 				: b <= gbm->t_bin[node];
 
@@ -409,8 +493,21 @@ UpdateMarginTask(void *arg, int chunk, int worker)
 	}
 }
 
+/* Rows of the tree's sample: each leaf adds its value to its own rows. */
 static void
-RunUpdate(Gbm *gbm, uint8 **bins, double *margin, int64 n)
+LeafUpdateTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	GrowNode   *leaf = gbm->leaves[task];
+	const uint32 *rows = gbm->leaf_rows[task];
+	double		v = gbm->t_value[leaf->out];
+
+	for (int64 i = leaf->begin; i < leaf->end; i++)
+		gbm->mtr[rows[i]] += v;
+}
+
+static void
+RunUpdate(Gbm *gbm, uint8 *bins, double *margin, int64 n)
 {
 	UpdateTask ut = {gbm, bins, margin, n};
 
@@ -463,6 +560,58 @@ ReleaseHist(Gbm *gbm, GrowNode *node)
 	node->hist = NULL;
 }
 
+/* Build the histograms of nodes[0 .. n), each node in size-dependent chunks. */
+static void
+BuildHistograms(Gbm *gbm, GrowNode **nodes, int n)
+{
+	int			total = 0;
+	int			nmulti = 0;
+	int			c = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		int64		rows = nodes[i]->end - nodes[i]->begin;
+		int64		k = (rows + GBM_HIST_CHUNK_ROWS - 1) / GBM_HIST_CHUNK_ROWS;
+
+		total += (int) Min(Max(k, 1), GBM_HIST_MAX_CHUNKS);
+	}
+	gbm->chunks = palloc(sizeof(HistChunk) * total);
+	gbm->reduce_first = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		GrowNode   *node = nodes[i];
+		int64		rows = node->end - node->begin;
+		int			k = (int) Min(Max((rows + GBM_HIST_CHUNK_ROWS - 1) / GBM_HIST_CHUNK_ROWS, 1),
+								  GBM_HIST_MAX_CHUNKS);
+
+		if (k > 1)
+			gbm->reduce_first[nmulti++] = c;
+		for (int j = 0; j < k; j++)
+		{
+			HistChunk  *ch = &gbm->chunks[c++];
+
+			ch->node = node;
+			ch->begin = node->begin + rows * j / k;
+			ch->end = node->begin + rows * (j + 1) / k;
+			ch->hist = k == 1 ? node->hist : NewHist(gbm);
+		}
+	}
+	gbm->nchunks = total;
+	PoolRun(gbm->pool, total, HistTask, gbm);
+	if (nmulti > 0)
+	{
+		PoolRun(gbm->pool, nmulti * gbm->nfeats, ReduceTask, gbm);
+		for (int i = 0; i < total; i++)
+			if (gbm->chunks[i].hist != gbm->chunks[i].node->hist)
+			{
+				GrowNode	tmp;
+
+				tmp.hist = gbm->chunks[i].hist;
+				ReleaseHist(gbm, &tmp);
+			}
+	}
+}
+
 /* Grow one tree over rows[0 .. nrows). Memory: the caller's per-tree context. */
 static void
 GrowTree(Gbm *gbm, int64 nrows)
@@ -487,13 +636,14 @@ GrowTree(Gbm *gbm, int64 nrows)
 	level = palloc(sizeof(GrowNode *));
 	level[0] = root;
 	nlevel = 1;
+	gbm->leaves = palloc(sizeof(GrowNode *) * gbm->t_cap);
+	gbm->leaf_rows = palloc(sizeof(uint32 *) * gbm->t_cap);
+	gbm->nleaves = 0;
 
 	if (params->max_depth > 0 && root->H >= 2 * params->min_child_weight)
 	{
 		root->hist = NewHist(gbm);
-		gbm->build = level;
-		gbm->nbuild = 1;
-		PoolRun(gbm->pool, gbm->nfeats, HistTask, gbm);
+		BuildHistograms(gbm, level, 1);
 	}
 
 	for (int depth = 0; nlevel > 0; depth++)
@@ -548,12 +698,23 @@ GrowTree(Gbm *gbm, int64 nrows)
 			gbm->t_cover[node->out] = node->H;
 			gbm->t_value[node->out] = params->learning_rate *
 				LeafWeight(node->G, node->H, params->lambda, node->lower, node->upper);
+			if (!node->split)
+			{
+				gbm->leaf_rows[gbm->nleaves] = gbm->rows;
+				gbm->leaves[gbm->nleaves++] = node;
+			}
 		}
 
 		/* partition the rows of split nodes */
 		gbm->level = level;
 		gbm->nlevel = nlevel;
 		PoolRun(gbm->pool, nlevel, PartitionTask, gbm);
+		{
+			uint32	   *tmp = gbm->rows;
+
+			gbm->rows = gbm->scratch;
+			gbm->scratch = tmp;
+		}
 
 		next = palloc(sizeof(GrowNode *) * 2 * nlevel);
 		gbm->build = palloc(sizeof(GrowNode *) * nlevel);
@@ -632,7 +793,7 @@ GrowTree(Gbm *gbm, int64 nrows)
 
 		if (gbm->nbuild > 0)
 		{
-			PoolRun(gbm->pool, gbm->nbuild * gbm->nfeats, HistTask, gbm);
+			BuildHistograms(gbm, gbm->build, gbm->nbuild);
 			/* the larger sibling: parent minus the smaller one, in place */
 			for (int n = 0; n < nnext; n++)
 			{
@@ -660,6 +821,11 @@ GrowTree(Gbm *gbm, int64 nrows)
 		level = next;
 		nlevel = nnext;
 	}
+
+	/* every training row is in a leaf's range: no walk down the tree needed */
+	gbm->train_updated = nrows == gbm->ntr;
+	if (gbm->train_updated)
+		PoolRun(gbm->pool, gbm->nleaves, LeafUpdateTask, gbm);
 }
 
 /* ----------------------------------------------------------- training */
@@ -733,16 +899,15 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	/* bin every feature, then drop the float columns */
 	INSTR_TIME_SET_CURRENT(t0);
 	gbm->edges = palloc(sizeof(CrBinEdges) * p);
-	gbm->bins = palloc(sizeof(uint8 *) * p);
-	gbm->hbins = palloc(sizeof(uint8 *) * p);
+	gbm->bins = MemoryContextAllocHuge(cxt, (Size) Max(ntr, 1) * p);
+	gbm->hbins = MemoryContextAllocHuge(cxt, (Size) Max(nho, 1) * p);
 	for (int f = 0; f < p; f++)
-	{
 		gbm->edges[f].cuts = palloc(sizeof(double) * CR_MAX_VALUE_BINS);
-		gbm->bins[f] = MemoryContextAllocHuge(cxt, Max(ntr, 1));
-		gbm->hbins[f] = MemoryContextAllocHuge(cxt, Max(nho, 1));
-	}
 	{
 		BinTask		bt;
+		int			nchunks = (int) ((ds->nrows + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS);
+		int64		t = 0,
+					h = 0;
 
 		bt.gbm = gbm;
 		bt.ds = ds;
@@ -750,8 +915,26 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		bt.work = palloc(sizeof(double *) * res->threads_used);
 		for (int w = 0; w < res->threads_used; w++)
 			bt.work[w] = MemoryContextAllocHuge(cxt, sizeof(double) * Min(Max(ds->nrows, 1), GBM_SAMPLE_MAX));
+
+		bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
+		bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
+		for (int c = 0; c < nchunks; c++)
+		{
+			bt.chunk_tr[c] = t;
+			bt.chunk_ho[c] = h;
+			for (int64 i = (int64) c * GBM_CHUNK_ROWS;
+				 i < Min((int64) (c + 1) * GBM_CHUNK_ROWS, ds->nrows); i++)
+			{
+				if (holdout[i])
+					h++;
+				else
+					t++;
+			}
+		}
 		CHECK_FOR_INTERRUPTS();
-		PoolRun(gbm->pool, p, BinFeatureTask, &bt);
+		PoolRun(gbm->pool, p, CutsTask, &bt);
+		CHECK_FOR_INTERRUPTS();
+		PoolRun(gbm->pool, nchunks, BinRowsTask, &bt);
 		for (int w = 0; w < res->threads_used; w++)
 			pfree(bt.work[w]);
 	}
@@ -914,7 +1097,8 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		res->trees_built = t + 1;
 
 		/* margins */
-		RunUpdate(gbm, gbm->bins, gbm->mtr, ntr);
+		if (!gbm->train_updated)
+			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr);
 		if (nho > 0)
 			RunUpdate(gbm, gbm->hbins, gbm->mho, nho);
 
@@ -976,11 +1160,15 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		res->holdout_label = gbm->yho;
 		res->train_prob = gbm->mtr;
 		res->holdout_prob = gbm->mho;
-		for (int64 i = 0; i < ntr; i++)
-			gbm->mtr[i] = res->forest.base_margin;
-		for (int64 i = 0; i < nho; i++)
-			gbm->mho[i] = res->forest.base_margin;
-		for (int t = 0; t < res->forest.ntrees; t++)
+		/* early stopping dropped trees: add up the kept ones again */
+		if (res->forest.ntrees < res->trees_built)
+		{
+			for (int64 i = 0; i < ntr; i++)
+				gbm->mtr[i] = res->forest.base_margin;
+			for (int64 i = 0; i < nho; i++)
+				gbm->mho[i] = res->forest.base_margin;
+		}
+		for (int t = 0; res->forest.ntrees < res->trees_built && t < res->forest.ntrees; t++)
 		{
 			int			n = f_start[t + 1] - f_start[t];
 
