@@ -24,7 +24,7 @@ PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(CR_WERROR)
 SHLIB_LINK = -lopenblas -lpthread -lm
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm
 REGRESS_OPTS = --inputdir=test
 
 TAP_TESTS = 1

@@ -210,9 +210,9 @@ CheckMemory(const CrDatasetSpec *spec, int nfeatures, int64 nrows, bool estimate
 	if (need > (double) spec->max_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("training on %s" INT64_FORMAT " rows of %d features needs about %.0f MB, more than credit_risk.train_memory (%zu MB)",
+				 errmsg("training on %s" INT64_FORMAT " rows of %d features needs about %.1f MB, more than credit_risk.train_memory (%.1f MB)",
 						estimate ? "about " : "more than ", nrows, nfeatures,
-						need / (1024.0 * 1024.0), spec->max_bytes / (1024 * 1024)),
+						need / (1024.0 * 1024.0), spec->max_bytes / (1024.0 * 1024.0)),
 				 errhint("Raise credit_risk.train_memory, or train on a sample (TABLESAMPLE) or on fewer features.")));
 }
 

@@ -1,0 +1,175 @@
+-- Gradient-boosted trees: accuracy, determinism, missing values, monotone
+-- constraints, early stopping, importance, limits and errors.
+
+-- German credit, split by applicant id like the logistic model.
+SELECT version, algorithm, train_rows, holdout_rows,
+       (metrics->>'auc')::float8 > 0.70 AS auc_above_floor,
+       (metrics->>'train_auc')::float8 > 0.90 AS fits_training_rows,
+       (metrics->>'n_trees')::int AS n_trees, (metrics->>'best_iteration')::int AS best_iteration
+  FROM credit_risk.cr_train('german_gbm', 'german_credit', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id"}');
+
+-- The effective parameters.
+SELECT params - 'threads' AS params FROM credit_risk.models WHERE name = 'german_gbm';
+
+-- Same seed, same bytes; and the same bytes at any number of threads.
+SELECT version FROM credit_risk.cr_train('german_gbm', 'german_credit', 'bad', 'gbm', NULL,
+                                         '{"key": "applicant_id", "threads": 1}');
+SELECT version FROM credit_risk.cr_train('german_gbm', 'german_credit', 'bad', 'gbm', NULL,
+                                         '{"key": "applicant_id", "threads": 3}');
+SELECT count(DISTINCT model) AS distinct_models, count(*) AS versions,
+       count(DISTINCT params->'threads') AS thread_counts
+  FROM credit_risk.models WHERE name = 'german_gbm';
+
+-- A different seed with row subsampling gives a different model.
+SELECT a.model <> b.model AS differs
+  FROM credit_risk.models a,
+       credit_risk.cr_train('german_gbm_sub', 'german_credit', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id", "subsample": 0.8, "colsample_bytree": 0.7, "seed": 7}') b
+ WHERE a.name = 'german_gbm' AND a.version = 1;
+
+-- Scoring raw values through the stored thresholds gives exactly what the
+-- trainer computed from the bins: metrics recomputed in SQL agree.
+SELECT version FROM credit_risk.cr_train('german_gbm_full', 'german_credit', 'bad', 'gbm', NULL,
+                                         '{"holdout": 0, "n_trees": 30, "max_depth": 4}');
+WITH s AS (
+    SELECT bad, credit_risk.cr_predict('german_gbm_full', g) AS p FROM german_credit g
+)
+SELECT abs((m.metrics->>'brier')::float8 - avg((p - bad) ^ 2)) < 1e-12 AS brier_ok,
+       abs((m.metrics->>'log_loss')::float8 + avg(bad * ln(p) + (1 - bad) * ln(1 - p))) < 1e-12 AS log_loss_ok
+  FROM s, credit_risk.models m WHERE m.name = 'german_gbm_full'
+ GROUP BY m.metrics;
+
+-- The three forms and the model-as-value forms agree.
+SELECT count(*) FILTER (WHERE credit_risk.cr_predict('german_gbm', g)
+                              = (credit_risk.cr_predict('german_gbm', to_jsonb(g))->>'default_probability')::float8) AS jsonb_equal,
+       count(*) FILTER (WHERE credit_risk.cr_predict('german_gbm', g) = credit_risk.cr_predict(m.model, g)) AS bytes_equal
+  FROM german_credit g, credit_risk.models m
+ WHERE m.name = 'german_gbm' AND m.version = 3;
+
+-- Importance: every feature, with gain, cover and split count; the split
+-- counts add up to the internal nodes of the trees.
+SELECT count(*) AS features,
+       bool_and(value ? 'gain' AND value ? 'cover' AND value ? 'splits') AS complete,
+       sum((value->>'splits')::int) = ((m.metrics->>'nodes')::int - (m.metrics->>'n_trees')::int) / 2 AS splits_add_up,
+       (array_agg(key ORDER BY (value->>'gain')::float8 DESC))[1] AS top_feature
+  FROM credit_risk.models m, jsonb_each(m.importance)
+ WHERE m.name = 'german_gbm' AND m.version = 1
+ GROUP BY m.metrics;
+
+SELECT info->>'algorithm' AS algorithm, (info->>'trees')::int AS trees
+  FROM (SELECT credit_risk.cr_model_info(model) AS info FROM credit_risk.models
+         WHERE name = 'german_gbm' AND version = 1) s;
+
+-- Missing values take the direction learned in training, not an imputed
+-- value: here a missing x means a high risk, higher than any observed x.
+CREATE TABLE missing_data AS
+SELECT i AS id,
+       CASE WHEN i % 5 = 0 THEN NULL ELSE (i % 97) / 97.0 END AS x,
+       ((i * 7919) % 101) / 101.0 AS noise,
+       CASE WHEN i % 5 = 0 THEN (i % 25 <> 5)::int          -- missing: 80% default
+            WHEN (i % 97) / 97.0 > 0.7 THEN (i % 3 <> 0)::int -- high x: 67%
+            ELSE (i % 10 = 1)::int END AS y                  -- low x: 10%
+  FROM generate_series(1, 5000) i;
+SELECT version FROM credit_risk.cr_train('missing_gbm', 'missing_data', 'y', 'gbm', ARRAY['x', 'noise'],
+                                         '{"holdout": 0, "n_trees": 50, "max_depth": 3}');
+SELECT round(credit_risk.cr_predict('missing_gbm', ARRAY[NULL, 0.5]::float8[])::numeric, 1) AS pd_missing,
+       round(credit_risk.cr_predict('missing_gbm', ARRAY[0.9, 0.5]::float8[])::numeric, 1) AS pd_high_x,
+       round(credit_risk.cr_predict('missing_gbm', ARRAY[0.2, 0.5]::float8[])::numeric, 1) AS pd_low_x,
+       credit_risk.cr_predict('missing_gbm', ARRAY[NULL, 0.5]::float8[])
+         > (SELECT max(credit_risk.cr_predict('missing_gbm', ARRAY[v / 100.0, 0.5]::float8[]))
+              FROM generate_series(0, 100) v) AS missing_above_every_value;
+
+-- Monotone constraints: risk falls with u up to 0.5 and rises after (a U),
+-- and rises with v.  Constrained to increase in u, the model's PD never
+-- decreases along a sweep of u for any applicant; unconstrained it does.
+CREATE TABLE mono_data AS
+SELECT i AS id, u, v,
+       (((i * 2654435761::bigint) % 1000) / 1000.0 <
+        1 / (1 + exp(-(-1.5 + 8 * (u - 0.5) ^ 2 + 2 * v))))::int AS y
+  FROM (SELECT i, ((i * 7919) % 1009) / 1009.0 AS u, ((i * 104729) % 1013) / 1013.0 AS v
+          FROM generate_series(1, 20000) i) s;
+SELECT version FROM credit_risk.cr_train('mono_free', 'mono_data', 'y', 'gbm', ARRAY['u', 'v'],
+                                         '{"holdout": 0, "n_trees": 60, "max_depth": 4}');
+SELECT params->'monotone' AS monotone
+  FROM credit_risk.cr_train('mono_up', 'mono_data', 'y', 'gbm', ARRAY['u', 'v'],
+                            '{"holdout": 0, "n_trees": 60, "max_depth": 4, "monotone": {"u": 1, "v": 1}}');
+SELECT version FROM credit_risk.cr_train('mono_down', 'mono_data', 'y', 'gbm', ARRAY['u', 'v'],
+                                         '{"holdout": 0, "n_trees": 60, "max_depth": 4, "monotone": {"u": -1}}');
+WITH applicants AS (
+    SELECT id, v FROM mono_data WHERE id % 100 = 0          -- 200 applicants
+), sweep AS (
+    SELECT a.id, s.k,
+           credit_risk.cr_predict('mono_free', ARRAY[s.k / 50.0, a.v]::float8[]) AS p_free,
+           credit_risk.cr_predict('mono_up', ARRAY[s.k / 50.0, a.v]::float8[]) AS p_up,
+           credit_risk.cr_predict('mono_down', ARRAY[s.k / 50.0, a.v]::float8[]) AS p_down
+      FROM applicants a, generate_series(-5, 55) s(k)       -- u from -0.1 to 1.1
+), steps AS (
+    SELECT p_free - lag(p_free) OVER w AS d_free,
+           p_up - lag(p_up) OVER w AS d_up,
+           p_down - lag(p_down) OVER w AS d_down
+      FROM sweep WINDOW w AS (PARTITION BY id ORDER BY k)
+)
+SELECT count(*) AS steps,
+       count(*) FILTER (WHERE d_up < 0) AS up_violations,
+       count(*) FILTER (WHERE d_down > 0) AS down_violations,
+       count(*) FILTER (WHERE d_free < 0) > 0 AS free_model_falls,
+       count(*) FILTER (WHERE d_free > 0) > 0 AS free_model_rises
+  FROM steps WHERE d_free IS NOT NULL;
+
+-- ... and in v, for every applicant along a sweep of v.
+WITH sweep AS (
+    SELECT a.id, s.k, credit_risk.cr_predict('mono_up', ARRAY[a.u, s.k / 50.0]::float8[]) AS p
+      FROM (SELECT id, u FROM mono_data WHERE id % 100 = 0) a, generate_series(-5, 55) s(k)
+)
+SELECT count(*) FILTER (WHERE d < 0) AS v_violations
+  FROM (SELECT p - lag(p) OVER (PARTITION BY id ORDER BY k) AS d FROM sweep) s;
+
+-- Early stopping on the holdout log loss keeps the best iteration.
+SELECT (metrics->>'trees_built')::int < 400 AS stopped_early,
+       (metrics->>'n_trees')::int = (metrics->>'best_iteration')::int + 1 AS kept_best,
+       (metrics->>'trees_built')::int = (metrics->>'best_iteration')::int + 1 + 10 AS ten_more_tried,
+       abs((metrics->>'best_holdout_log_loss')::float8 - (metrics->>'log_loss')::float8) < 1e-12 AS loss_is_the_best,
+       credit_risk.cr_model_info(model)->'trees' = metrics->'n_trees' AS model_has_kept_trees
+  FROM credit_risk.cr_train('german_gbm_es', 'german_credit', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id", "n_trees": 400, "learning_rate": 0.3,
+                              "early_stopping_rounds": 10}');
+
+-- Coefficients exist only for logistic models.
+SELECT expect_error($$SELECT * FROM credit_risk.cr_coefficients('german_gbm')$$);
+
+-- Bad parameters.
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"max_depth": -1}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"max_depth": 2.5}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"learning_rate": 0}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"learning_rate": 1.5}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"n_trees": 0}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"max_bin": 300}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"threads": 0}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"subsample": 0}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"lambda": -1}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"l2": 1}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"n_tree": 10}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"monotone": {"nope": 1}}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"monotone": {"age": 2}}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"monotone": [1]}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'gbm', NULL, '{"holdout": 0, "early_stopping_rounds": 5}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'logistic', NULL, '{"n_trees": 5}')$$);
+
+-- The memory limit refuses before loading, with a hint.
+SET credit_risk.train_memory = '1MB';
+ANALYZE synth;
+SELECT credit_risk.cr_train('m', 'synth', 'y', 'gbm');
+-- a query source has no size estimate: the limit stops the load
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'SELECT * FROM synth, generate_series(1, 3)', 'y', 'gbm')$$);
+RESET credit_risk.train_memory;
+
+-- Threads: the setting's range is checked.
+SELECT expect_error($$SET credit_risk.threads = 0$$);
+SELECT expect_error($$SET credit_risk.threads = 65$$);
+SET credit_risk.threads = 2;
+SELECT (metrics->>'threads')::int AS threads, params->'threads' AS param
+  FROM credit_risk.cr_train('german_gbm_t2', 'german_credit', 'bad', 'gbm', NULL, '{"n_trees": 5}');
+RESET credit_risk.threads;
+
+SELECT count(*) AS nothing_registered FROM credit_risk.models WHERE name = 'm';
