@@ -22,7 +22,15 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(CR_WERROR)
+# OpenBLAS's single-threaded build: the pthreads build starts helper threads
+# in every backend that loads the library, and training runs its own
+# worker pool anyway.  Debian: libopenblas-serial-dev.
+OPENBLAS_SERIAL := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so))
+ifneq ($(OPENBLAS_SERIAL),)
+SHLIB_LINK = -L$(dir $(OPENBLAS_SERIAL)) -Wl,-rpath,$(dir $(OPENBLAS_SERIAL)) -lopenblas -lpthread -lm
+else
 SHLIB_LINK = -lopenblas -lpthread -lm
+endif
 
 REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm
 REGRESS_OPTS = --inputdir=test

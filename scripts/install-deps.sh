@@ -9,6 +9,7 @@ packages=(
 	postgresql-server-dev-15  # PGXS, server headers, TAP test modules
 	postgresql-15-cron        # schedules (optional at run time, preloaded by scripts/cluster.sh)
 	libopenblas-dev           # BLAS and LAPACK for the trainers
+	libopenblas-serial-dev    # ... the single-threaded build the extension links
 	libipc-run-perl           # PostgreSQL::Test::Cluster needs IPC::Run
 	make
 	gcc
