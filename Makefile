@@ -7,6 +7,7 @@ OBJS = \
 	src/binning.o \
 	src/dataset.o \
 	src/gbm.o \
+	src/hugemem.o \
 	src/logit.o \
 	src/metrics.o \
 	src/model.o \

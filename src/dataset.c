@@ -28,6 +28,7 @@
 #include "utils/syscache.h"
 
 #include "dataset.h"
+#include "hugemem.h"
 
 #define DATASET_BATCH_ROWS	10000
 
@@ -237,15 +238,15 @@ DatasetGrow(CrDataset *ds, int64 need, bool haskey)
 						ds->capacity)));
 	for (int j = 0; j < ds->nfeatures; j++)
 		ds->cols[j] = ds->cols[j] == NULL
-			? MemoryContextAllocHuge(CurrentMemoryContext, newcap * sizeof(double))
-			: repalloc_huge(ds->cols[j], newcap * sizeof(double));
+			? HugeAlloc(newcap * sizeof(double))
+			: HugeRealloc(ds->cols[j], newcap * sizeof(double));
 	ds->label = ds->label == NULL
-		? MemoryContextAllocHuge(CurrentMemoryContext, newcap * sizeof(double))
-		: repalloc_huge(ds->label, newcap * sizeof(double));
+		? HugeAlloc(newcap * sizeof(double))
+		: HugeRealloc(ds->label, newcap * sizeof(double));
 	if (haskey)
 		ds->keyhash = ds->keyhash == NULL
-			? MemoryContextAllocHuge(CurrentMemoryContext, newcap * sizeof(uint64))
-			: repalloc_huge(ds->keyhash, newcap * sizeof(uint64));
+			? HugeAlloc(newcap * sizeof(uint64))
+			: HugeRealloc(ds->keyhash, newcap * sizeof(uint64));
 	ds->capacity = newcap;
 }
 

@@ -14,7 +14,7 @@ typedef struct CrDataset
 	int64		nrows;
 	int			nfeatures;
 	char	  **names;			/* feature names */
-	double	  **cols;			/* nfeatures arrays of nrows; NULL is NaN */
+	double	  **cols;			/* nfeatures arrays of nrows; NULL is NaN (hugemem.c) */
 	double	   *label;			/* nrows values, each 0 or 1 */
 	uint64	   *keyhash;		/* nrows hashes of the key, or NULL */
 	int64		capacity;

@@ -32,6 +32,7 @@
 
 #include "binning.h"
 #include "gbm.h"
+#include "hugemem.h"
 #include "threads.h"
 
 #define GBM_NBINS			256		/* histogram slots per feature */
@@ -899,8 +900,8 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	/* bin every feature, then drop the float columns */
 	INSTR_TIME_SET_CURRENT(t0);
 	gbm->edges = palloc(sizeof(CrBinEdges) * p);
-	gbm->bins = MemoryContextAllocHuge(cxt, (Size) Max(ntr, 1) * p);
-	gbm->hbins = MemoryContextAllocHuge(cxt, (Size) Max(nho, 1) * p);
+	gbm->bins = HugeAlloc((Size) Max(ntr, 1) * p);
+	gbm->hbins = HugeAlloc((Size) Max(nho, 1) * p);
 	for (int f = 0; f < p; f++)
 		gbm->edges[f].cuts = palloc(sizeof(double) * CR_MAX_VALUE_BINS);
 	{
@@ -914,7 +915,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		bt.holdout = holdout;
 		bt.work = palloc(sizeof(double *) * res->threads_used);
 		for (int w = 0; w < res->threads_used; w++)
-			bt.work[w] = MemoryContextAllocHuge(cxt, sizeof(double) * Min(Max(ds->nrows, 1), GBM_SAMPLE_MAX));
+			bt.work[w] = HugeAlloc(sizeof(double) * Min(Max(ds->nrows, 1), GBM_SAMPLE_MAX));
 
 		bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
 		bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
@@ -936,19 +937,19 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		CHECK_FOR_INTERRUPTS();
 		PoolRun(gbm->pool, nchunks, BinRowsTask, &bt);
 		for (int w = 0; w < res->threads_used; w++)
-			pfree(bt.work[w]);
+			HugeFree(bt.work[w]);
 	}
 	for (int f = 0; f < p; f++)
 	{
-		pfree(ds->cols[f]);
+		HugeFree(ds->cols[f]);
 		ds->cols[f] = NULL;
 	}
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 	res->bin_seconds = INSTR_TIME_GET_DOUBLE(t1);
 
-	gbm->ytr = MemoryContextAllocHuge(cxt, sizeof(double) * Max(ntr, 1));
-	gbm->yho = MemoryContextAllocHuge(cxt, sizeof(double) * Max(nho, 1));
+	gbm->ytr = HugeAlloc(sizeof(double) * Max(ntr, 1));
+	gbm->yho = HugeAlloc(sizeof(double) * Max(nho, 1));
 	{
 		int64		t = 0,
 					h = 0;
@@ -968,15 +969,15 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 
 	base = params->base_score > 0 ? params->base_score : ybar;
 	res->forest.base_margin = log(base / (1.0 - base));
-	gbm->mtr = MemoryContextAllocHuge(cxt, sizeof(double) * Max(ntr, 1));
-	gbm->mho = MemoryContextAllocHuge(cxt, sizeof(double) * Max(nho, 1));
+	gbm->mtr = HugeAlloc(sizeof(double) * Max(ntr, 1));
+	gbm->mho = HugeAlloc(sizeof(double) * Max(nho, 1));
 	for (int64 i = 0; i < ntr; i++)
 		gbm->mtr[i] = res->forest.base_margin;
 	for (int64 i = 0; i < nho; i++)
 		gbm->mho[i] = res->forest.base_margin;
-	gbm->gp = MemoryContextAllocHuge(cxt, sizeof(GradPair) * Max(ntr, 1));
-	gbm->rows = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(ntr, 1));
-	gbm->scratch = MemoryContextAllocHuge(cxt, sizeof(uint32) * Max(ntr, 1));
+	gbm->gp = HugeAlloc(sizeof(GradPair) * Max(ntr, 1));
+	gbm->rows = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
+	gbm->scratch = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
 	gbm->feats = palloc(sizeof(int) * p);
 
 	/* node arrays: a tree has at most 2^(depth+1) - 1 nodes */

@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "hugemem.h"
 #include "logit.h"
 
 /* Fortran BLAS/LAPACK entry points from OpenBLAS (32-bit integers). */
@@ -199,8 +200,8 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	 * makes: rows gathered, imputed and standardized in place, column 0 the
 	 * intercept.
 	 */
-	X = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) n * k);
-	y = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (Size) n);
+	X = HugeAlloc(sizeof(double) * (Size) n * k);
+	y = HugeAlloc(sizeof(double) * (Size) n);
 	mean = palloc0(sizeof(double) * k);
 	sd = palloc0(sizeof(double) * k);
 
@@ -255,9 +256,9 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	trial = palloc0(sizeof(double) * k);
 	g = palloc0(sizeof(double) * k);
 	H = palloc0(sizeof(double) * k * k);
-	eta = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
-	eta_trial = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
-	work = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
+	eta = HugeAlloc(sizeof(double) * n);
+	eta_trial = HugeAlloc(sizeof(double) * n);
+	work = HugeAlloc(sizeof(double) * n);
 	block = palloc(sizeof(double) * LOGIT_BLOCK_ROWS * k);
 
 	fit = palloc0(sizeof(CrLogitFit));
@@ -404,11 +405,11 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	fit->iterations = iter;
 	fit->log_likelihood = LogLikelihood(eta, y, n);
 
-	pfree(X);
-	pfree(y);
-	pfree(eta);
-	pfree(eta_trial);
-	pfree(work);
+	HugeFree(X);
+	HugeFree(y);
+	HugeFree(eta);
+	HugeFree(eta_trial);
+	HugeFree(work);
 	pfree(block);
 	return fit;
 }

@@ -12,6 +12,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "hugemem.h"
 #include "metrics.h"
 
 typedef struct ScoredRow
@@ -47,7 +48,7 @@ RankStatistics(const double *score, const double *label, int64 n,
 	double		best = 0.0;
 	int64		i = 0;
 
-	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(ScoredRow) * n);
+	rows = HugeAlloc(sizeof(ScoredRow) * Max(n, 1));
 	for (int64 r = 0; r < n; r++)
 	{
 		rows[r].score = score[r];
@@ -59,7 +60,7 @@ RankStatistics(const double *score, const double *label, int64 n,
 	{
 		*auc = NAN;
 		*ks = NAN;
-		pfree(rows);
+		HugeFree(rows);
 		return;
 	}
 
@@ -91,7 +92,7 @@ RankStatistics(const double *score, const double *label, int64 n,
 
 	*auc = (ranksum - (double) npos * (npos + 1) / 2.0) / ((double) npos * nneg);
 	*ks = best;
-	pfree(rows);
+	HugeFree(rows);
 }
 
 double

@@ -25,6 +25,7 @@
 #include "credit_risk.h"
 #include "dataset.h"
 #include "gbm.h"
+#include "hugemem.h"
 #include "logit.h"
 #include "metrics.h"
 #include "model.h"
@@ -443,12 +444,12 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	model->std_error = fit->std_error;
 
 	/* score every row once: holdout metrics (or training ones) and train AUC */
-	tp_prob = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * ntrain);
-	tp_label = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * ntrain);
+	tp_prob = HugeAlloc(sizeof(double) * ntrain);
+	tp_label = HugeAlloc(sizeof(double) * ntrain);
 	if (has_holdout)
 	{
-		hp_prob = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nhold);
-		hp_label = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * nhold);
+		hp_prob = HugeAlloc(sizeof(double) * nhold);
+		hp_label = HugeAlloc(sizeof(double) * nhold);
 	}
 	for (int64 i = 0; i < ds->nrows; i++)
 	{

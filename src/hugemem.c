@@ -1,0 +1,94 @@
+/*
+ * hugemem.c
+ *	  See hugemem.h.
+ */
+#include "postgres.h"
+
+#include <sys/mman.h>
+
+#include "utils/memutils.h"
+
+#include "hugemem.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
+#define HUGE_HEADER		64		/* keeps the user pointer cache-line aligned */
+
+typedef struct HugeMapping
+{
+	MemoryContextCallback callback;
+	char	   *base;			/* NULL once unmapped */
+	Size		size;
+} HugeMapping;
+
+typedef struct HugeHeader
+{
+	HugeMapping *mapping;
+	Size		usable;
+} HugeHeader;
+
+static void
+HugeUnmap(void *arg)
+{
+	HugeMapping *m = (HugeMapping *) arg;
+
+	if (m->base != NULL)
+		munmap(m->base, m->size);
+	m->base = NULL;
+}
+
+void *
+HugeAlloc(Size size)
+{
+	HugeMapping *m;
+	HugeHeader *h;
+	Size		total = size + HUGE_HEADER;
+	char	   *base;
+
+	base = mmap(NULL, total, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed on a request of size %zu for training data.", size)));
+#ifdef MADV_HUGEPAGE
+	(void) madvise(base, total, MADV_HUGEPAGE);
+#endif
+	/* best effort: an older kernel just faults the pages in as they come */
+	(void) madvise(base, total, MADV_POPULATE_WRITE);
+
+	m = palloc(sizeof(HugeMapping));
+	m->base = base;
+	m->size = total;
+	m->callback.func = HugeUnmap;
+	m->callback.arg = m;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &m->callback);
+
+	h = (HugeHeader *) base;
+	h->mapping = m;
+	h->usable = size;
+	return base + HUGE_HEADER;
+}
+
+void
+HugeFree(void *ptr)
+{
+	HugeHeader *h = (HugeHeader *) ((char *) ptr - HUGE_HEADER);
+
+	HugeUnmap(h->mapping);
+}
+
+/* A new mapping in the current context; the old one is unmapped. */
+void *
+HugeRealloc(void *ptr, Size size)
+{
+	HugeHeader *h = (HugeHeader *) ((char *) ptr - HUGE_HEADER);
+	void	   *p = HugeAlloc(size);
+
+	memcpy(p, ptr, Min(size, h->usable));
+	HugeFree(ptr);
+	return p;
+}
