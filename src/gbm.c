@@ -245,13 +245,15 @@ GradientTask(void *arg, int chunk, int worker)
 	int64		end = Min(start + GBM_CHUNK_ROWS, gbm->ntr);
 	double		spw = gbm->params->scale_pos_weight;
 
+	/* single precision, as the gradient pairs are stored */
 	for (int64 i = start; i < end; i++)
 	{
-		double		p = Sigmoid(gbm->mtr[i]);
-		double		w = gbm->ytr[i] > 0.5 ? spw : 1.0;
+		float		p = 1.0f / (1.0f + expf((float) -gbm->mtr[i]));
+		float		y = (float) gbm->ytr[i];
+		float		w = y > 0.5f ? (float) spw : 1.0f;
 
-		gbm->gp[i].g = (float) ((p - gbm->ytr[i]) * w);
-		gbm->gp[i].h = (float) (Max(p * (1.0 - p), 1e-16) * w);
+		gbm->gp[i].g = (p - y) * w;
+		gbm->gp[i].h = Max(p * (1.0f - p), 1e-16f) * w;
 	}
 }
 

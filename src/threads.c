@@ -19,16 +19,32 @@ struct CrPool
 	pthread_mutex_t mutex;
 	pthread_cond_t work_cv;		/* a new job, or shutdown */
 	pthread_cond_t done_cv;		/* a worker finished its part */
-	uint64		generation;		/* bumped for each job */
+	uint64		generation;		/* bumped for each job (atomic) */
 	bool		shutdown;
 	/* the current job */
 	CrTaskFn	fn;
 	void	   *arg;
 	int			ntasks;
 	int			next_task;		/* under mutex */
-	int			busy;			/* workers still in the current job */
+	int			busy;			/* workers still in the current job (atomic) */
 	MemoryContextCallback callback;
 };
+
+/*
+ * Waits spin briefly before sleeping: jobs come in quick succession (a few
+ * per tree level), and waking a sleeping thread costs more than a short spin.
+ */
+#define POOL_SPIN		4000
+
+static inline void
+CpuRelax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
 
 typedef struct WorkerStart
 {
@@ -62,6 +78,10 @@ WorkerMain(void *p)
 
 	for (;;)
 	{
+		for (int spin = 0; spin < POOL_SPIN &&
+			 __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) == seen; spin++)
+			CpuRelax();
+
 		pthread_mutex_lock(&pool->mutex);
 		while (!pool->shutdown && pool->generation == seen)
 			pthread_cond_wait(&pool->work_cv, &pool->mutex);
@@ -76,7 +96,7 @@ WorkerMain(void *p)
 		RunTasks(pool, index);
 
 		pthread_mutex_lock(&pool->mutex);
-		if (--pool->busy == 0)
+		if (__atomic_sub_fetch(&pool->busy, 1, __ATOMIC_ACQ_REL) == 0)
 			pthread_cond_signal(&pool->done_cv);
 		pthread_mutex_unlock(&pool->mutex);
 	}
@@ -163,12 +183,16 @@ PoolRun(CrPool *pool, int ntasks, CrTaskFn fn, void *arg)
 	pool->arg = arg;
 	pool->ntasks = ntasks;
 	pool->next_task = 0;
-	pool->busy = pool->nworkers;
-	pool->generation++;
+	__atomic_store_n(&pool->busy, pool->nworkers, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&pool->generation, 1, __ATOMIC_ACQ_REL);
 	pthread_cond_broadcast(&pool->work_cv);
 	pthread_mutex_unlock(&pool->mutex);
 
 	RunTasks(pool, 0);
+
+	for (int spin = 0; spin < POOL_SPIN &&
+		 __atomic_load_n(&pool->busy, __ATOMIC_ACQUIRE) > 0; spin++)
+		CpuRelax();
 
 	pthread_mutex_lock(&pool->mutex);
 	while (pool->busy > 0)
