@@ -137,6 +137,8 @@ typedef struct Gbm
 	SplitCand  *cands;			/* nlevel * nfeats */
 	GrowNode  **build;			/* nodes whose histogram is built */
 	int			nbuild;
+	struct PartChunk *pchunks;	/* partition work of the current level */
+	uint8	   *flags;			/* ntr: row goes left, for chunked partitions */
 	struct HistChunk *chunks;	/* the row chunks of the nodes being built */
 	int			nchunks;
 	int		   *reduce_first;	/* first chunk of each node built in pieces */
@@ -461,6 +463,147 @@ PartitionTask(void *arg, int task, int worker)
 	node->nleft = dl - (dst + node->begin);
 }
 
+/*
+ * A big node is partitioned by several tasks in two steps that give the
+ * same order as PartitionTask: each chunk first marks and counts its left
+ * rows, then, once the backend has added up the counts, writes its rows to
+ * their final places.
+ */
+typedef struct PartChunk
+{
+	GrowNode   *node;
+	int64		begin;
+	int64		end;
+	int64		nleft;
+	int64		left_at;		/* where this chunk's first left row goes */
+	int64		right_at;		/* ... and its first right row (going down) */
+} PartChunk;
+
+#define GBM_PART_CHUNK_ROWS		65536
+
+static void
+PartFlagTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	PartChunk  *c = &gbm->pchunks[task];
+	GrowNode   *node = c->node;
+	const uint8 *bins;
+	int			p = gbm->p;
+	int64		nl = 0;
+
+	if (node == NULL)
+	{
+		/* a small node: partitioned whole, by one task */
+		PartitionTask(arg, (int) c->begin, worker);
+		return;
+	}
+	bins = gbm->bins + node->feature;
+	for (int64 i = c->begin; i < c->end; i++)
+	{
+		int			b = bins[(Size) gbm->rows[i] * p];
+		uint8		left = b == CR_MISSING_BIN ? node->default_left : b <= node->bin;
+
+		gbm->flags[i] = left;
+		nl += left;
+	}
+	c->nleft = nl;
+}
+
+static void
+PartScatterTask(void *arg, int task, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	PartChunk  *c = &gbm->pchunks[task];
+	const uint32 *src = gbm->rows;
+	uint32	   *dst = gbm->scratch;
+	int64		l = c->left_at;
+	int64		r = c->right_at;
+
+	if (c->node == NULL)
+		return;
+	for (int64 i = c->begin; i < c->end; i++)
+	{
+		int			f = gbm->flags[i];
+
+		dst[f ? l : r] = src[i];
+		l += f;
+		r -= 1 - f;
+	}
+}
+
+/* Partition the split nodes of a level from rows into scratch. */
+static void
+PartitionLevel(Gbm *gbm, GrowNode **level, int nlevel)
+{
+	int			ntasks = 0;
+	bool		chunked = PoolSize(gbm->pool) > 1;
+
+	gbm->level = level;
+	gbm->nlevel = nlevel;
+	if (!chunked)
+	{
+		PoolRun(gbm->pool, nlevel, PartitionTask, gbm);
+		return;
+	}
+
+	gbm->pchunks = palloc(sizeof(PartChunk) * (nlevel + gbm->ntr / GBM_PART_CHUNK_ROWS + 1));
+	for (int n = 0; n < nlevel; n++)
+	{
+		GrowNode   *node = level[n];
+		int64		rows = node->end - node->begin;
+		int64		k = rows / GBM_PART_CHUNK_ROWS;
+
+		if (!node->split)
+			continue;
+		if (k < 2)
+		{
+			PartChunk  *c = &gbm->pchunks[ntasks++];
+
+			c->node = NULL;
+			c->begin = n;		/* the level index, for PartitionTask */
+			continue;
+		}
+		for (int64 j = 0; j < k; j++)
+		{
+			PartChunk  *c = &gbm->pchunks[ntasks++];
+
+			c->node = node;
+			c->begin = node->begin + rows * j / k;
+			c->end = node->begin + rows * (j + 1) / k;
+		}
+	}
+	PoolRun(gbm->pool, ntasks, PartFlagTask, gbm);
+
+	/* offsets: left rows in order from the front, right rows from the back */
+	for (int t = 0; t < ntasks;)
+	{
+		GrowNode   *node = gbm->pchunks[t].node;
+		int64		left_at;
+		int64		right_at;
+		int64		nl = 0;
+
+		if (node == NULL)
+		{
+			t++;
+			continue;
+		}
+		left_at = node->begin;
+		right_at = node->end - 1;
+		for (; t < ntasks && gbm->pchunks[t].node == node; t++)
+		{
+			PartChunk  *c = &gbm->pchunks[t];
+
+			c->left_at = left_at;
+			c->right_at = right_at;
+			left_at += c->nleft;
+			right_at -= (c->end - c->begin) - c->nleft;
+			nl += c->nleft;
+		}
+		node->nleft = nl;
+	}
+	PoolRun(gbm->pool, ntasks, PartScatterTask, gbm);
+}
+
 /* ------------------------------------------------------ margin updates */
 
 typedef struct UpdateTask
@@ -630,11 +773,6 @@ GrowTree(Gbm *gbm, int64 nrows)
 	root->lower = -INFINITY;
 	root->upper = INFINITY;
 	root->out = TreeAddNode(gbm);
-	for (int64 i = 0; i < nrows; i++)
-	{
-		root->G += gbm->gp[gbm->rows[i]].g;
-		root->H += gbm->gp[gbm->rows[i]].h;
-	}
 
 	level = palloc(sizeof(GrowNode *));
 	level[0] = root;
@@ -643,11 +781,20 @@ GrowTree(Gbm *gbm, int64 nrows)
 	gbm->leaf_rows = palloc(sizeof(uint32 *) * gbm->t_cap);
 	gbm->nleaves = 0;
 
-	if (params->max_depth > 0 && root->H >= 2 * params->min_child_weight)
+	/* the root's sums are any one feature's histogram, added up */
+	root->hist = NewHist(gbm);
+	BuildHistograms(gbm, level, 1);
 	{
-		root->hist = NewHist(gbm);
-		BuildHistograms(gbm, level, 1);
+		const HistBin *h0 = root->hist + (Size) gbm->feats[0] * GBM_NBINS;
+
+		for (int b = 0; b < GBM_NBINS; b++)
+		{
+			root->G += h0[b].g;
+			root->H += h0[b].h;
+		}
 	}
+	if (root->H < 2 * params->min_child_weight)
+		ReleaseHist(gbm, root);
 
 	for (int depth = 0; nlevel > 0; depth++)
 	{
@@ -709,9 +856,7 @@ GrowTree(Gbm *gbm, int64 nrows)
 		}
 
 		/* partition the rows of split nodes */
-		gbm->level = level;
-		gbm->nlevel = nlevel;
-		PoolRun(gbm->pool, nlevel, PartitionTask, gbm);
+		PartitionLevel(gbm, level, nlevel);
 		{
 			uint32	   *tmp = gbm->rows;
 
@@ -980,6 +1125,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	gbm->gp = HugeAlloc(sizeof(GradPair) * Max(ntr, 1));
 	gbm->rows = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
 	gbm->scratch = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
+	gbm->flags = HugeAlloc(Max(ntr, 1));
 	gbm->feats = palloc(sizeof(int) * p);
 
 	/* node arrays: a tree has at most 2^(depth+1) - 1 nodes */

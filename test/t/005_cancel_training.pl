@@ -21,6 +21,18 @@ $node->safe_psql('postgres', q{
 	ANALYZE applicants;
 });
 
+# 0. On a table large enough that big nodes are partitioned and histograms
+# built in chunks by several tasks, the model is the same bytes at 1 and 2
+# threads (and at 2 threads twice).
+my $same = $node->safe_psql('postgres', q{
+	SELECT count(DISTINCT model), count(*)
+	  FROM (SELECT (credit_risk.cr_train('det', 'applicants', 'y', 'gbm', NULL,
+	                 jsonb_build_object('key', 'id', 'n_trees', 8, 'threads', t))).model
+	          FROM unnest(ARRAY[1, 2, 2]) AS t) s;
+	DELETE FROM credit_risk.models;
+});
+is($same, '1|3', 'the same model at 1 and 2 threads on 300,000 rows');
+
 # 1. statement_timeout during tree growth (a run far longer than the timeout)
 my $start = time();
 my ($rc, $out, $err) = $node->psql('postgres', q{
