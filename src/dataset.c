@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
@@ -490,6 +491,7 @@ DatasetLoad(const CrDatasetSpec *spec)
 	char	   *query;
 	Oid			relid;
 	int			rc;
+	int			gucnest;
 
 	query = SourceQuery(spec->source, &relid);
 	plan = SPI_prepare(query, 0, NULL);
@@ -519,7 +521,17 @@ DatasetLoad(const CrDatasetSpec *spec)
 	memset(&options, 0, sizeof(options));
 	options.read_only = false;
 	options.dest = &lr.pub;
+
+	/*
+	 * A synchronized scan starts wherever another scan of the table is:
+	 * rows would arrive in a different order from run to run, and with them
+	 * the split (without a key) and the model.  Read from the start.
+	 */
+	gucnest = NewGUCNestLevel();
+	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_plan_extended(plan, &options);
+	AtEOXact_GUC(true, gucnest);
 	if (rc < 0)
 		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));
 

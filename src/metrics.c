@@ -21,13 +21,57 @@ typedef struct ScoredRow
 	double		label;
 } ScoredRow;
 
-static int
-ScoredRowCmp(const void *a, const void *b)
+/* A double's bits, mapped so that unsigned order is numeric order. */
+static inline uint64
+SortKey(double d)
 {
-	double		x = ((const ScoredRow *) a)->score;
-	double		y = ((const ScoredRow *) b)->score;
+	uint64		u;
 
-	return (x > y) - (x < y);
+	memcpy(&u, &d, sizeof(u));
+	return (u & UINT64CONST(0x8000000000000000)) ? ~u : u | UINT64CONST(0x8000000000000000);
+}
+
+/*
+ * Sort rows by score: a least-significant-digit radix sort on the score's
+ * bits, 16 bits a pass (much faster than qsort on millions of rows).
+ */
+static void
+SortByScore(ScoredRow *rows, int64 n)
+{
+	ScoredRow  *tmp = HugeAlloc(sizeof(ScoredRow) * Max(n, 1));
+	int64	   *count = palloc(sizeof(int64) * 65536);
+	ScoredRow  *src = rows;
+	ScoredRow  *dst = tmp;
+
+	for (int pass = 0; pass < 4; pass++)
+	{
+		int			shift = pass * 16;
+		int64		sum = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		memset(count, 0, sizeof(int64) * 65536);
+		for (int64 i = 0; i < n; i++)
+			count[(SortKey(src[i].score) >> shift) & 0xFFFF]++;
+		for (int b = 0; b < 65536; b++)
+		{
+			int64		c = count[b];
+
+			count[b] = sum;
+			sum += c;
+		}
+		for (int64 i = 0; i < n; i++)
+			dst[count[(SortKey(src[i].score) >> shift) & 0xFFFF]++] = src[i];
+		{
+			ScoredRow  *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	/* four passes: the sorted rows are back in rows */
+	Assert(src == rows);
+	HugeFree(tmp);
+	pfree(count);
 }
 
 /*
@@ -64,8 +108,7 @@ RankStatistics(const double *score, const double *label, int64 n,
 		return;
 	}
 
-	CHECK_FOR_INTERRUPTS();
-	qsort(rows, n, sizeof(ScoredRow), ScoredRowCmp);
+	SortByScore(rows, n);
 
 	while (i < n)
 	{
