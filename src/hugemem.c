@@ -15,6 +15,7 @@
 #endif
 
 #define HUGE_HEADER		64		/* keeps the user pointer cache-line aligned */
+#define HUGE_MIN_MAP	(1024 * 1024)	/* smaller arrays come from palloc */
 
 typedef struct HugeMapping
 {
@@ -47,6 +48,15 @@ HugeAlloc(Size size)
 	Size		total = size + HUGE_HEADER;
 	char	   *base;
 
+	if (total < HUGE_MIN_MAP)
+	{
+		base = MemoryContextAllocZero(CurrentMemoryContext, total);
+		h = (HugeHeader *) base;
+		h->mapping = NULL;
+		h->usable = size;
+		return base + HUGE_HEADER;
+	}
+
 	base = mmap(NULL, total, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (base == MAP_FAILED)
@@ -78,7 +88,10 @@ HugeFree(void *ptr)
 {
 	HugeHeader *h = (HugeHeader *) ((char *) ptr - HUGE_HEADER);
 
-	HugeUnmap(h->mapping);
+	if (h->mapping == NULL)
+		pfree(h);
+	else
+		HugeUnmap(h->mapping);
 }
 
 /* A new mapping in the current context; the old one is unmapped. */
