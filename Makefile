@@ -33,7 +33,7 @@ else
 SHLIB_LINK = -lopenblas -lpthread -lm
 endif
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch
 REGRESS_OPTS = --inputdir=test
 
 TAP_TESTS = 1

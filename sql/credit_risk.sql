@@ -36,6 +36,21 @@ COMMENT ON TABLE credit_risk.models IS
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.models', '');
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.models_id_seq', '');
 
+-- Champion/challenger routing: a stable share of applicant keys goes to a
+-- challenger version.  One route per name.
+CREATE TABLE credit_risk.routes (
+    name                text PRIMARY KEY,
+    challenger_version  integer NOT NULL CHECK (challenger_version > 0),
+    share               float8 NOT NULL CHECK (share >= 0 AND share <= 1),
+    updated_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_by          name NOT NULL DEFAULT CURRENT_USER
+);
+
+COMMENT ON TABLE credit_risk.routes IS
+    'credit_risk champion/challenger routing: the share of applicant keys scored by a challenger';
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.routes', '');
+
 -- Training ------------------------------------------------------------------
 
 CREATE FUNCTION credit_risk.cr_train(name text, source text, label text,
@@ -105,6 +120,59 @@ AS $$
      LIMIT 1
 $$;
 
+-- Send a stable share of applicants (by a hash of their key) to a
+-- challenger version; share = 0 stops it.
+CREATE FUNCTION credit_risk.cr_route(name text, challenger_version integer, share float8)
+RETURNS credit_risk.routes
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target credit_risk.models;
+    result credit_risk.routes;
+BEGIN
+    IF name IS NULL OR challenger_version IS NULL OR share IS NULL THEN
+        RAISE EXCEPTION 'name, challenger_version and share must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF share < 0 OR share > 1 OR share <> share THEN
+        RAISE EXCEPTION 'share % is out of range', share
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The share of applicants sent to the challenger is between 0 and 1.';
+    END IF;
+
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('credit_risk:' || name));
+
+    SELECT * INTO target FROM credit_risk.models m
+     WHERE m.name = cr_route.name AND m.version = cr_route.challenger_version;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model "%" has no version %', name, challenger_version
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF target.status = 'champion' AND share > 0 THEN
+        RAISE EXCEPTION 'version % of model "%" is its champion', challenger_version, name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Route to a version that is not the champion.';
+    END IF;
+
+    -- the previous challenger, if another, is a candidate again
+    UPDATE credit_risk.models m SET status = 'candidate'
+     WHERE m.name = cr_route.name AND m.status = 'challenger'
+       AND (m.version <> cr_route.challenger_version OR share = 0);
+    IF share > 0 THEN
+        UPDATE credit_risk.models m SET status = 'challenger' WHERE m.id = target.id;
+    END IF;
+
+    INSERT INTO credit_risk.routes AS r (name, challenger_version, share)
+    VALUES (cr_route.name, cr_route.challenger_version, cr_route.share)
+    ON CONFLICT ON CONSTRAINT routes_pkey DO UPDATE
+       SET challenger_version = EXCLUDED.challenger_version, share = EXCLUDED.share,
+           updated_at = pg_catalog.now(), updated_by = CURRENT_USER
+    RETURNING * INTO result;
+    RETURN result;
+END;
+$$;
+
 CREATE FUNCTION credit_risk.cr_coefficients(name text, version integer DEFAULT NULL)
 RETURNS TABLE (feature text, coefficient float8, std_error float8,
                z float8, p_value float8)
@@ -145,6 +213,13 @@ RETURNS float8
 AS 'MODULE_PATHNAME', 'cr_predict_bytes_record'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+CREATE FUNCTION credit_risk.cr_predict_batch(name text, source text, key text DEFAULT NULL)
+RETURNS TABLE (key text, default_probability float8, risk_category text,
+               score integer, model_version text)
+AS 'MODULE_PATHNAME', 'cr_predict_batch'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 -- Training writes the registry: not for every role.
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;

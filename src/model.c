@@ -474,6 +474,76 @@ DecodeGbm(Reader *r, CrModel *m)
 	}
 }
 
+/* Fill the complete tree below dense position pos from node k (relative). */
+static void
+DenseFill(CrModel *m, int t, int32 k, int pos, int depth)
+{
+	int			D = m->dense_depth;
+	int			nint = (1 << D) - 1;
+	int32		i = m->tree_start[t] + k;
+
+	if (depth == D)
+	{
+		m->dense_leaf[(Size) t * (nint + 1) + (pos - nint)] = m->node_value[i];
+		return;
+	}
+	if (m->node_feature[i] < 0)
+	{
+		/* a leaf above the bottom: every value (and NaN) goes left */
+		m->dense_feature[(Size) t * nint + pos] = 0;
+		m->dense_threshold[(Size) t * nint + pos] = INFINITY;
+		m->dense_default_left[(Size) t * nint + pos] = true;
+		DenseFill(m, t, k, 2 * pos + 1, depth + 1);
+		DenseFill(m, t, k, 2 * pos + 2, depth + 1);
+		return;
+	}
+	m->dense_feature[(Size) t * nint + pos] = m->node_feature[i];
+	m->dense_threshold[(Size) t * nint + pos] = m->node_threshold[i];
+	m->dense_default_left[(Size) t * nint + pos] = m->node_default_left[i];
+	DenseFill(m, t, m->node_left[i], 2 * pos + 1, depth + 1);
+	DenseFill(m, t, m->node_right[i], 2 * pos + 2, depth + 1);
+}
+
+static void
+BuildDense(CrModel *m)
+{
+	int			D = 0;
+	int			nint;
+
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		int32		start = m->tree_start[t];
+		int32		n = m->tree_start[t + 1] - start;
+		int		   *depth = palloc0(sizeof(int) * n);
+
+		/* children come after their parents: one pass in index order */
+		for (int32 k = 0; k < n; k++)
+		{
+			if (depth[k] > D)
+				D = depth[k];
+			if (m->node_feature[start + k] >= 0)
+			{
+				depth[m->node_left[start + k]] = depth[k] + 1;
+				depth[m->node_right[start + k]] = depth[k] + 1;
+			}
+		}
+		pfree(depth);
+		if (D > CR_DENSE_MAX_DEPTH)
+		{
+			m->dense_depth = 0;
+			return;
+		}
+	}
+	m->dense_depth = D;
+	nint = (1 << D) - 1;
+	m->dense_feature = palloc(sizeof(int32) * Max((Size) m->ntrees * nint, 1));
+	m->dense_threshold = palloc(sizeof(double) * Max((Size) m->ntrees * nint, 1));
+	m->dense_default_left = palloc(sizeof(bool) * Max((Size) m->ntrees * nint, 1));
+	m->dense_leaf = palloc(sizeof(double) * (Size) m->ntrees * (nint + 1));
+	for (int t = 0; t < m->ntrees; t++)
+		DenseFill(m, t, 0, 0, 0);
+}
+
 /*
  * Decode model bytes (the payload of a bytea, without its varlena header).
  * The result is palloc'd in CurrentMemoryContext.
@@ -577,6 +647,9 @@ ModelDecode(const char *data, Size len)
 		(algorithm == CR_ALGO_LOGISTIC && !seen[CR_SECT_LOGIT]) ||
 		(algorithm == CR_ALGO_GBM && !seen[CR_SECT_GBM]))
 		BadModel("A required section is missing.");
+
+	if (algorithm == CR_ALGO_GBM)
+		BuildDense(m);
 
 	return m;
 }

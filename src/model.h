@@ -43,6 +43,7 @@ typedef enum CrSectionTag
 
 #define CR_SECT_MAX			CR_SECT_GBM
 #define CR_MAX_TREES		100000
+#define CR_DENSE_MAX_DEPTH	10
 
 /* How a probability becomes a risk category and scorecard points. */
 typedef struct CrScoring
@@ -79,6 +80,18 @@ typedef struct CrModel
 	bool	   *node_default_left;	/* where a missing value goes */
 	double	   *node_value;
 	double	   *node_cover;
+
+	/*
+	 * The same trees as complete binary trees of depth dense_depth (a leaf
+	 * above that depth is padded with nodes that send everything left), so
+	 * scoring walks a fixed number of levels without branches; built when
+	 * dense_depth <= CR_DENSE_MAX_DEPTH, else dense_depth is 0.
+	 */
+	int			dense_depth;
+	int32	   *dense_feature;	/* ntrees * (2^depth - 1) */
+	double	   *dense_threshold;
+	bool	   *dense_default_left;
+	double	   *dense_leaf;		/* ntrees * 2^depth */
 
 	int			format_version;
 	uint32		checksum;

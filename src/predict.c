@@ -16,12 +16,18 @@
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "fmgr.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/memutils.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
 #include "dataset.h"
@@ -33,6 +39,7 @@ PG_FUNCTION_INFO_V1(cr_predict_record);
 PG_FUNCTION_INFO_V1(cr_predict_jsonb);
 PG_FUNCTION_INFO_V1(cr_predict_bytes_array);
 PG_FUNCTION_INFO_V1(cr_predict_bytes_record);
+PG_FUNCTION_INFO_V1(cr_predict_batch);
 
 typedef struct PredictState
 {
@@ -58,6 +65,12 @@ typedef struct PredictState
 
 	double	   *x;				/* nfeatures scratch */
 	int			xcap;
+
+	/* champion/challenger route of the name, for the current statement */
+	CrStamp		route_stamp;
+	bool		route_valid;
+	CrCachedModel *challenger;
+	double		share;
 } PredictState;
 
 static PredictState *
@@ -105,6 +118,24 @@ ResolveByName(FunctionCallInfo fcinfo, PredictState *st, text *name)
 	st->name = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, cname);
 	st->stamp = now;
 	return st->entry;
+}
+
+/* The name's challenger route, once per statement (after ResolveByName). */
+static CrCachedModel *
+ResolveRoute(PredictState *st, double *share)
+{
+	CrStamp		now;
+
+	RegistryStamp(&now);
+	if (!st->route_valid || !RegistryStampEqual(&now, &st->route_stamp))
+	{
+		st->challenger = NULL;
+		st->challenger = RegistryRoute(st->name, &st->share);
+		st->route_stamp = now;
+		st->route_valid = true;
+	}
+	*share = st->share;
+	return st->challenger;
 }
 
 /* Resolve a model passed as bytes, skipping the detoast when possible. */
@@ -166,6 +197,30 @@ PredictProbability(const CrModel *model, const double *x)
 		case CR_ALGO_GBM:
 			{
 				double		margin = model->base_margin;
+
+				if (model->dense_depth > 0)
+				{
+					int			D = model->dense_depth;
+					int			nint = (1 << D) - 1;
+
+					for (int t = 0; t < model->ntrees; t++)
+					{
+						const int32 *feature = model->dense_feature + (Size) t * nint;
+						const double *threshold = model->dense_threshold + (Size) t * nint;
+						const bool *dleft = model->dense_default_left + (Size) t * nint;
+						int			idx = 0;
+
+						for (int d = 0; d < D; d++)
+						{
+							double		v = x[feature[idx]];
+							int			left = (v < threshold[idx]) | ((v != v) & dleft[idx]);
+
+							idx = 2 * idx + 2 - left;
+						}
+						margin += model->dense_leaf[(Size) t * (nint + 1) + (idx - nint)];
+					}
+					return 1.0 / (1.0 + exp(-margin));
+				}
 
 				/* the decoder guarantees every walk ends at a leaf */
 				for (int t = 0; t < model->ntrees; t++)
@@ -477,6 +532,25 @@ Float8ToNumericExact(double d)
 											   Int32GetDatum(-1)));
 }
 
+/* The text an applicant key is routed by: a string as is, anything else as JSON. */
+static char *
+JsonbKeyText(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvNull:
+			return pstrdup("null");
+		default:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	}
+}
+
 static void
 PushKey(JsonbParseState **state, const char *key)
 {
@@ -500,6 +574,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 	StringInfoData missing;
 	int			nmissing = 0;
 	JsonbValue	v;
+	JsonbValue	custval;
 	JsonbValue *found;
 	JsonbValue *cust;
 	JsonbParseState *state = NULL;
@@ -512,6 +587,20 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 				 errhint("Send one applicant as {\"customer_id\": \"...\", \"feature\": value, ...}.")));
 
 	entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	cust = getKeyJsonValueFromContainer(&jb->root, "customer_id",
+										strlen("customer_id"), &custval);
+	{
+		double		share;
+		CrCachedModel *challenger = ResolveRoute(st, &share);
+
+		if (challenger != NULL && cust != NULL)
+		{
+			char	   *key = JsonbKeyText(cust);
+
+			if (RegistryRouteToChallenger(key, strlen(key), share))
+				entry = challenger;
+		}
+	}
 	model = entry->model;
 	x = Scratch(fcinfo, st, model->nfeatures);
 	initStringInfo(&missing);
@@ -554,8 +643,6 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 
 	PushKey(&state, "customer_id");
-	cust = getKeyJsonValueFromContainer(&jb->root, "customer_id",
-										strlen("customer_id"), &v);
 	if (cust == NULL)
 	{
 		v.type = jbvNull;
@@ -587,4 +674,376 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
+}
+
+/* ----------------------------------------------------------- batch form */
+
+#define BATCH_BLOCK		1024
+
+/* One model's view of the source: its features' columns, and a block. */
+typedef struct BatchModel
+{
+	CrCachedModel *entry;
+	int		   *attnum;			/* per feature: source column */
+	Oid		   *atttype;
+	double	   *cols;			/* nfeatures * BATCH_BLOCK, column-major */
+	int		   *idx;			/* block positions scored by this model */
+	int			n;
+	double	   *margin;			/* BATCH_BLOCK */
+} BatchModel;
+
+typedef struct BatchReceiver
+{
+	DestReceiver pub;
+	ReturnSetInfo *rsinfo;
+	const char *keycol;
+	int			keyatt;
+	Oid			keyout;
+	double		share;
+	int			nmodels;		/* 1, or 2 with a challenger */
+	BatchModel	models[2];
+	int			n;				/* rows in the block */
+	char	   *keys[BATCH_BLOCK];
+	uint8		which[BATCH_BLOCK];
+	double		prob[BATCH_BLOCK];
+	MemoryContext blockcxt;		/* the block's keys */
+	MemoryContext cxt;			/* outlives the source query's executor */
+	int64		rows;
+} BatchReceiver;
+
+/*
+ * Score the block's rows of one model, tree by tree for trees (a tree's
+ * nodes stay in cache across the block).  The arithmetic is the same, in
+ * the same order, as PredictProbability's, so results are bit-identical.
+ */
+static void
+ScoreBlock(BatchModel *bm, double *prob)
+{
+	const CrModel *m = bm->entry->model;
+	int			p = m->nfeatures;
+
+	if (m->algorithm == CR_ALGO_LOGISTIC)
+	{
+		for (int k = 0; k < bm->n; k++)
+		{
+			int			i = bm->idx[k];
+			double		eta = m->coef[0];
+
+			for (int j = 0; j < p; j++)
+			{
+				double		v = bm->cols[j * BATCH_BLOCK + i];
+
+				eta += m->coef[j + 1] * (isnan(v) ? m->impute[j] : v);
+			}
+			prob[i] = 1.0 / (1.0 + exp(-eta));
+		}
+		return;
+	}
+
+	for (int k = 0; k < bm->n; k++)
+		bm->margin[k] = m->base_margin;
+	if (m->dense_depth > 0)
+	{
+		int			D = m->dense_depth;
+		int			nint = (1 << D) - 1;
+
+		for (int t = 0; t < m->ntrees; t++)
+		{
+			const int32 *feature = m->dense_feature + (Size) t * nint;
+			const double *threshold = m->dense_threshold + (Size) t * nint;
+			const bool *dleft = m->dense_default_left + (Size) t * nint;
+			const double *leaf = m->dense_leaf + (Size) t * (nint + 1);
+
+			int			k = 0;
+
+			/* eight rows at a time: independent walks the CPU overlaps */
+			for (; k + 8 <= bm->n; k += 8)
+			{
+				int			idx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+
+				for (int d = 0; d < D; d++)
+					for (int r = 0; r < 8; r++)
+					{
+						double		v = bm->cols[feature[idx[r]] * BATCH_BLOCK + bm->idx[k + r]];
+						int			left = (v < threshold[idx[r]]) | ((v != v) & dleft[idx[r]]);
+
+						idx[r] = 2 * idx[r] + 2 - left;
+					}
+				for (int r = 0; r < 8; r++)
+					bm->margin[k + r] += leaf[idx[r] - nint];
+			}
+			for (; k < bm->n; k++)
+			{
+				const double *cols = bm->cols + bm->idx[k];
+				int			idx = 0;
+
+				for (int d = 0; d < D; d++)
+				{
+					double		v = cols[feature[idx] * BATCH_BLOCK];
+					int			left = (v < threshold[idx]) | ((v != v) & dleft[idx]);
+
+					idx = 2 * idx + 2 - left;
+				}
+				bm->margin[k] += leaf[idx - nint];
+			}
+		}
+		for (int k = 0; k < bm->n; k++)
+			prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
+		return;
+	}
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		int32		start = m->tree_start[t];
+		const int32 *feature = m->node_feature + start;
+		const double *threshold = m->node_threshold + start;
+		const int32 *left = m->node_left + start;
+		const int32 *right = m->node_right + start;
+		const bool *dleft = m->node_default_left + start;
+		const double *value = m->node_value + start;
+
+		for (int k = 0; k < bm->n; k++)
+		{
+			int			i = bm->idx[k];
+			int32		node = 0;
+			int32		f;
+
+			while ((f = feature[node]) >= 0)
+			{
+				double		v = bm->cols[f * BATCH_BLOCK + i];
+				bool		goleft = isnan(v) ? dleft[node] : v < threshold[node];
+
+				node = goleft ? left[node] : right[node];
+			}
+			bm->margin[k] += value[node];
+		}
+	}
+	for (int k = 0; k < bm->n; k++)
+		prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
+}
+
+static void
+BatchFlush(BatchReceiver *br)
+{
+	MemoryContext old = MemoryContextSwitchTo(br->blockcxt);
+
+	for (int mi = 0; mi < br->nmodels; mi++)
+	{
+		ScoreBlock(&br->models[mi], br->prob);
+		br->models[mi].n = 0;
+	}
+	for (int i = 0; i < br->n; i++)
+	{
+		const CrModel *m = br->models[br->which[i]].entry->model;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		if (br->keys[i] != NULL)
+			values[0] = CStringGetTextDatum(br->keys[i]);
+		else
+			nulls[0] = true;
+		values[1] = Float8GetDatum(br->prob[i]);
+		values[2] = CStringGetTextDatum(PredictCategory(&m->scoring, br->prob[i]));
+		values[3] = Int32GetDatum(PredictPoints(&m->scoring, br->prob[i]));
+		values[4] = CStringGetTextDatum(br->models[br->which[i]].entry->version_label);
+		tuplestore_putvalues(br->rsinfo->setResult, br->rsinfo->setDesc, values, nulls);
+	}
+	br->n = 0;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(br->blockcxt);
+}
+
+static void
+BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
+{
+	BatchReceiver *br = (BatchReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(br->cxt);
+
+	br->keyatt = -1;
+	if (br->keycol != NULL)
+	{
+		bool		isvarlena;
+
+		for (int i = 0; i < tupdesc->natts; i++)
+			if (!TupleDescAttr(tupdesc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), br->keycol) == 0)
+				br->keyatt = i;
+		if (br->keyatt < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" does not exist in the source", br->keycol)));
+		getTypeOutputInfo(TupleDescAttr(tupdesc, br->keyatt)->atttypid, &br->keyout, &isvarlena);
+	}
+
+	for (int mi = 0; mi < br->nmodels; mi++)
+	{
+		BatchModel *bm = &br->models[mi];
+		const CrModel *m = bm->entry->model;
+		StringInfoData missing;
+		int			nmissing = 0;
+
+		initStringInfo(&missing);
+		bm->attnum = palloc(sizeof(int) * m->nfeatures);
+		bm->atttype = palloc(sizeof(Oid) * m->nfeatures);
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			bm->attnum[j] = -1;
+			for (int i = 0; i < tupdesc->natts; i++)
+				if (!TupleDescAttr(tupdesc, i)->attisdropped &&
+					strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), m->features[j]) == 0)
+					bm->attnum[j] = i;
+			if (bm->attnum[j] < 0)
+			{
+				appendStringInfo(&missing, "%s%s", nmissing++ ? ", " : "", m->features[j]);
+				continue;
+			}
+			bm->atttype[j] = TupleDescAttr(tupdesc, bm->attnum[j])->atttypid;
+			if (!DatasetTypeIsNumeric(bm->atttype[j]) && bm->atttype[j] != BOOLOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("source column \"%s\" has type %s, not a number",
+								m->features[j], format_type_be(bm->atttype[j]))));
+		}
+		if (nmissing > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("source lacks %d column%s that model %s needs: %s",
+							nmissing, nmissing == 1 ? "" : "s",
+							bm->entry->version_label, missing.data)));
+		bm->cols = palloc(sizeof(double) * m->nfeatures * BATCH_BLOCK);
+		bm->idx = palloc(sizeof(int) * BATCH_BLOCK);
+		bm->margin = palloc(sizeof(double) * BATCH_BLOCK);
+		bm->n = 0;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+static bool
+BatchReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	BatchReceiver *br = (BatchReceiver *) self;
+	int			i = br->n;
+	int			mi = 0;
+	BatchModel *bm;
+	const CrModel *m;
+
+	if ((br->rows++ & 0x3FF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+
+	br->keys[i] = NULL;
+	if (br->keyatt >= 0 && !slot->tts_isnull[br->keyatt])
+	{
+		MemoryContext old = MemoryContextSwitchTo(br->blockcxt);
+
+		br->keys[i] = OidOutputFunctionCall(br->keyout, slot->tts_values[br->keyatt]);
+		MemoryContextSwitchTo(old);
+		if (br->nmodels > 1 &&
+			RegistryRouteToChallenger(br->keys[i], strlen(br->keys[i]), br->share))
+			mi = 1;
+	}
+	br->which[i] = (uint8) mi;
+	bm = &br->models[mi];
+	m = bm->entry->model;
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		int			a = bm->attnum[j];
+		double		v;
+
+		if (slot->tts_isnull[a])
+			v = NAN;
+		else
+		{
+			v = DatasetDatumToDouble(slot->tts_values[a], bm->atttype[j]);
+			CheckFinite(m, j, v);
+		}
+		bm->cols[j * BATCH_BLOCK + i] = v;
+	}
+	bm->idx[bm->n++] = i;
+	if (++br->n == BATCH_BLOCK)
+		BatchFlush(br);
+	return true;
+}
+
+static void
+BatchShutdown(DestReceiver *self)
+{
+}
+
+static void
+BatchDestroy(DestReceiver *self)
+{
+}
+
+/*
+ * cr_predict_batch(name, source, key DEFAULT NULL): every row of a relation
+ * or query, scored in blocks by the serving version (and, with a key and a
+ * route, a stable share of keys by the challenger).
+ */
+Datum
+cr_predict_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	BatchReceiver br;
+	char	   *name;
+	char	   *source;
+	char	   *query;
+	SPIPlanPtr	plan;
+	SPIExecuteOptions options;
+	CrCachedModel *challenger;
+	int			rc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name and source must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	memset(&br, 0, sizeof(br));
+	br.pub.receiveSlot = BatchReceive;
+	br.pub.rStartup = BatchStartup;
+	br.pub.rShutdown = BatchShutdown;
+	br.pub.rDestroy = BatchDestroy;
+	br.pub.mydest = DestNone;
+	br.rsinfo = rsinfo;
+	br.keycol = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	br.models[0].entry = RegistryLookup(name, 0);
+	br.nmodels = 1;
+	challenger = br.keycol ? RegistryRoute(name, &br.share) : NULL;
+	if (challenger != NULL && challenger != br.models[0].entry)
+	{
+		br.models[1].entry = challenger;
+		br.nmodels = 2;
+	}
+	br.cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk batch",
+								   ALLOCSET_DEFAULT_SIZES);
+	br.blockcxt = AllocSetContextCreate(br.cxt, "credit_risk batch keys",
+										ALLOCSET_DEFAULT_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	query = DatasetSourceQuery(source);
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for scoring source: %s",
+			 SPI_result_code_string(SPI_result));
+	if (!SPI_is_cursor_plan(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source must be a single query that returns rows"),
+				 errdetail("Source: %s", source)));
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = &br.pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc < 0)
+		elog(ERROR, "could not read the scoring source: %s", SPI_result_code_string(rc));
+	if (br.n > 0)
+		BatchFlush(&br);
+	SPI_freeplan(plan);
+	SPI_finish();
+	MemoryContextDelete(br.cxt);
+	return (Datum) 0;
 }

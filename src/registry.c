@@ -16,6 +16,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -48,6 +49,7 @@ static HTAB *BytesCache = NULL; /* by checksum */
 static SPIPlanPtr ServingPlan = NULL;
 static SPIPlanPtr VersionPlan = NULL;
 static SPIPlanPtr BytesPlan = NULL;
+static SPIPlanPtr RoutePlan = NULL;
 
 void
 RegistryStamp(CrStamp *stamp)
@@ -200,6 +202,10 @@ PreparePlans(void)
 	if (BytesPlan == NULL)
 		BytesPlan = KeepPlan("SELECT model FROM credit_risk.models WHERE id = $1",
 							 1, idtype);
+	if (RoutePlan == NULL)
+		RoutePlan = KeepPlan("SELECT challenger_version, share FROM credit_risk.routes"
+							 " WHERE name = $1 AND share > 0",
+							 1, types);
 }
 
 /*
@@ -343,4 +349,45 @@ RegistryFromBytes(const char *data, Size len)
 	slot = hash_search(BytesCache, &key, HASH_ENTER, NULL);
 	slot->entry = entry;
 	return entry;
+}
+
+/*
+ * The challenger a name routes a share of its applicants to, or NULL when
+ * it has no active route.
+ */
+CrCachedModel *
+RegistryRoute(const char *name, double *share)
+{
+	Datum		args[1];
+	bool		isnull;
+	int32		version = 0;
+	int			rc;
+
+	*share = 0.0;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PreparePlans();
+	args[0] = CStringGetTextDatum(name);
+	rc = SPI_execute_plan(RoutePlan, args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "route lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+	{
+		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*share = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	if (version <= 0)
+		return NULL;
+	return RegistryLookup(name, version);
+}
+
+/* Stable assignment of an applicant key to the challenger. */
+bool
+RegistryRouteToChallenger(const char *key, Size len, double share)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) key, len,
+										UINT64CONST(0x63725f726f757465));
+
+	return (double) (h >> 11) * (1.0 / 9007199254740992.0) < share;
 }

@@ -42,5 +42,7 @@ extern bool RegistryStampEqual(const CrStamp *a, const CrStamp *b);
 extern CrCachedModel *RegistryLookup(const char *name, int32 version);
 extern CrCachedModel *RegistryFromBytes(const char *data, Size len);
 extern void RegistryCheckName(const char *name);
+extern CrCachedModel *RegistryRoute(const char *name, double *share);
+extern bool RegistryRouteToChallenger(const char *key, Size len, double share);
 
 #endif							/* CR_REGISTRY_H */
