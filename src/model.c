@@ -534,6 +534,15 @@ BuildDense(CrModel *m)
 			return;
 		}
 	}
+	/*
+	 * Padding can multiply a tree's size: keep the dense copy within a small
+	 * multiple of the real nodes, so crafted bytes cannot make it huge.
+	 */
+	if (((Size) m->ntrees << D) > (Size) 8 * m->tree_start[m->ntrees] + 65536)
+	{
+		m->dense_depth = 0;
+		return;
+	}
 	m->dense_depth = D;
 	nint = (1 << D) - 1;
 	m->dense_feature = palloc(sizeof(int32) * Max((Size) m->ntrees * nint, 1));
