@@ -6,6 +6,7 @@ OBJS = \
 	src/credit_risk.o \
 	src/binning.o \
 	src/dataset.o \
+	src/drift.o \
 	src/gbm.o \
 	src/hugemem.o \
 	src/logit.o \
@@ -33,7 +34,7 @@ else
 SHLIB_LINK = -lopenblas -lpthread -lm
 endif
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift
 REGRESS_OPTS = --inputdir=test
 
 TAP_TESTS = 1

@@ -219,6 +219,22 @@ RETURNS TABLE (key text, default_probability float8, risk_category text,
 AS 'MODULE_PATHNAME', 'cr_predict_batch'
 LANGUAGE C STABLE PARALLEL SAFE;
 
+-- Monitoring ----------------------------------------------------------------
+
+-- Population stability of a source against the serving version's training
+-- baselines: one row per feature, then '__score__'.
+CREATE FUNCTION credit_risk.cr_drift_score(name text, source text)
+RETURNS TABLE (feature text, psi float8, ks float8, severity text)
+AS 'MODULE_PATHNAME', 'cr_drift_score'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The stored baseline bins of the serving version.
+CREATE FUNCTION credit_risk.cr_drift_baseline(name text)
+RETURNS TABLE (feature text, bucket integer, is_missing boolean,
+               lower_bound float8, upper_bound float8, share float8)
+AS 'MODULE_PATHNAME', 'cr_drift_baseline'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 -- Training writes the registry: not for every role.
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;

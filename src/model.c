@@ -210,6 +210,24 @@ ModelEncode(const CrModel *model)
 	else
 		elog(ERROR, "cannot encode algorithm %d", (int) model->algorithm);
 
+	if (model->baseline != NULL)
+	{
+		s = SectionBegin(&buf, CR_SECT_BASELINE);
+		PutU32(&buf, (uint32) model->nfeatures + 1);
+		for (int f = 0; f <= model->nfeatures; f++)
+		{
+			const CrBaseline *b = &model->baseline[f];
+
+			PutU32(&buf, (uint32) b->ncuts);
+			for (int i = 0; i < b->ncuts; i++)
+				PutF8(&buf, b->cuts[i]);
+			for (int i = 0; i <= b->ncuts; i++)
+				PutF8(&buf, b->shares[i]);
+			PutF8(&buf, b->missing);
+		}
+		SectionEnd(&buf, s);
+	}
+
 	PatchU32(&buf, VARHDRSZ + 12, (uint32) (buf.len - VARHDRSZ));
 	crc = ModelComputeChecksum(buf.data + VARHDRSZ, buf.len - VARHDRSZ);
 	PatchU32(&buf, VARHDRSZ + 16, crc);
@@ -474,6 +492,42 @@ DecodeGbm(Reader *r, CrModel *m)
 	}
 }
 
+static void
+DecodeBaseline(Reader *r, CrModel *m)
+{
+	uint32		n = GetU32(r);
+
+	if (m->features == NULL || n != (uint32) m->nfeatures + 1)
+		BadModel("The drift baseline does not match the features.");
+	m->baseline = palloc0(sizeof(CrBaseline) * n);
+	for (uint32 f = 0; f < n; f++)
+	{
+		CrBaseline *b = &m->baseline[f];
+		uint32		ncuts = GetU32(r);
+
+		if (ncuts > CR_MAX_DRIFT_CUTS)
+			BadModel("A drift baseline has too many bins.");
+		b->ncuts = (int) ncuts;
+		b->cuts = palloc(sizeof(double) * Max(ncuts, 1));
+		b->shares = palloc(sizeof(double) * (ncuts + 1));
+		for (uint32 i = 0; i < ncuts; i++)
+		{
+			b->cuts[i] = GetFiniteF8(r, "baseline cut point");
+			if (i > 0 && b->cuts[i] <= b->cuts[i - 1])
+				BadModel("Baseline cut points are not increasing.");
+		}
+		for (uint32 i = 0; i <= ncuts; i++)
+		{
+			b->shares[i] = GetFiniteF8(r, "baseline share");
+			if (b->shares[i] < 0.0 || b->shares[i] > 1.0)
+				BadModel("A baseline share is out of range.");
+		}
+		b->missing = GetFiniteF8(r, "baseline missing share");
+		if (b->missing < 0.0 || b->missing > 1.0)
+			BadModel("A baseline share is out of range.");
+	}
+}
+
 /* Fill the complete tree below dense position pos from node k (relative). */
 static void
 DenseFill(CrModel *m, int t, int32 k, int pos, int depth)
@@ -646,6 +700,9 @@ ModelDecode(const char *data, Size len)
 					BadModel("A logistic model holds trees.");
 				DecodeGbm(&sub, m);
 				break;
+			case CR_SECT_BASELINE:
+				DecodeBaseline(&sub, m);
+				break;
 		}
 		if (sub.pos != sub.len)
 			BadModel(psprintf("Section %u has trailing bytes.", tag));
@@ -709,7 +766,8 @@ cr_model_info(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, i > 0 ? ", " : "");
 		CrAppendDouble(&buf, m->scoring.cutoffs[i]);
 	}
-	appendStringInfoString(&buf, "], \"threshold\": ");
+	appendStringInfo(&buf, "], \"drift_baseline\": %s, \"threshold\": ",
+					 m->baseline ? "true" : "false");
 	CrAppendDouble(&buf, m->scoring.threshold);
 	appendStringInfoString(&buf, ", \"score_points\": ");
 	CrAppendDouble(&buf, m->scoring.points_base);

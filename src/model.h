@@ -38,10 +38,12 @@ typedef enum CrSectionTag
 	CR_SECT_IMPUTE = 2,
 	CR_SECT_SCORING = 3,
 	CR_SECT_LOGIT = 4,
-	CR_SECT_GBM = 5
+	CR_SECT_GBM = 5,
+	CR_SECT_BASELINE = 6
 } CrSectionTag;
 
-#define CR_SECT_MAX			CR_SECT_GBM
+#define CR_SECT_MAX			CR_SECT_BASELINE
+#define CR_MAX_DRIFT_CUTS	63
 #define CR_MAX_TREES		100000
 #define CR_DENSE_MAX_DEPTH	10
 
@@ -56,6 +58,20 @@ typedef struct CrScoring
 	double		odds_base;
 	double		pdo;			/* points to double the odds */
 } CrScoring;
+
+/*
+ * The distribution of one feature (or of the score) in the training data:
+ * ncuts quantile cut points, the share of non-missing rows in each of the
+ * ncuts + 1 bins (a value x is in bin b when cuts[b-1] <= x < cuts[b]), and
+ * the share of rows missing.  Drift is measured against it.
+ */
+typedef struct CrBaseline
+{
+	int			ncuts;
+	double	   *cuts;
+	double	   *shares;			/* ncuts + 1, over all rows */
+	double		missing;		/* share of rows missing */
+} CrBaseline;
 
 typedef struct CrModel
 {
@@ -92,6 +108,9 @@ typedef struct CrModel
 	double	   *dense_threshold;
 	bool	   *dense_default_left;
 	double	   *dense_leaf;		/* ntrees * 2^depth */
+
+	/* drift baselines: nfeatures features, then the score; NULL in old models */
+	CrBaseline *baseline;
 
 	int			format_version;
 	uint32		checksum;

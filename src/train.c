@@ -24,6 +24,7 @@
 
 #include "credit_risk.h"
 #include "dataset.h"
+#include "binning.h"
 #include "gbm.h"
 #include "hugemem.h"
 #include "logit.h"
@@ -418,13 +419,58 @@ JsonbFromText(const char *s)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s));
 }
 
+/* --------------------------------------------------------- baselines */
+
+#define DRIFT_BINS		10		/* deciles */
+
+/*
+ * The distribution of one column over the rows not excluded: decile cut
+ * points (fewer when the column has few distinct values), the share of rows
+ * in each bin, and the share missing.
+ */
+static void
+BaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
+			  uint64 seed)
+{
+	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), 131072));
+	double		cuts[DRIFT_BINS];
+	CrBinEdges	e;
+	int64	   *count;
+	int64		rows = 0,
+				missing = 0;
+
+	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, 131072, seed, work, cuts);
+	HugeFree(work);
+	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
+	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
+	b->shares = palloc0(sizeof(double) * (b->ncuts + 1));
+	count = palloc0(sizeof(int64) * (b->ncuts + 1));
+	e.ncuts = b->ncuts;
+	e.cuts = b->cuts;
+	for (int64 i = 0; i < n; i++)
+	{
+		if (exclude != NULL && exclude[i])
+			continue;
+		rows++;
+		if (isnan(x[i]))
+			missing++;
+		else
+			count[BinValue(&e, x[i])]++;
+	}
+	for (int i = 0; i <= b->ncuts; i++)
+		b->shares[i] = rows > 0 ? (double) count[i] / rows : 0.0;
+	b->missing = rows > 0 ? (double) missing / rows : 0.0;
+	pfree(count);
+}
+
 /* --------------------------------------------------------- the fitters */
 
 /* Logistic regression: fit, score every row, metrics and importance. */
 static void
 TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 			  const TrainParams *tp, CrModel *model, CrMetrics *eval,
-			  double *train_auc, StringInfo extra, StringInfo importance)
+			  double *train_auc, StringInfo extra, StringInfo importance,
+			  double **eval_prob, int64 *neval)
 {
 	int			p = ds->nfeatures;
 	CrLogitFit *fit;
@@ -475,11 +521,15 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	{
 		MetricsCompute(hp_prob, hp_label, nhold, tp->scoring.threshold, eval);
 		*train_auc = MetricsAuc(tp_prob, tp_label, ntrain);
+		*eval_prob = hp_prob;
+		*neval = nhold;
 	}
 	else
 	{
 		MetricsCompute(tp_prob, tp_label, ntrain, tp->scoring.threshold, eval);
 		*train_auc = eval->auc;
+		*eval_prob = tp_prob;
+		*neval = ntrain;
 	}
 
 	appendStringInfo(extra, ", \"iterations\": %d", fit->iterations);
@@ -543,7 +593,7 @@ MonotoneVector(const TrainParams *tp, const CrDataset *ds)
 static void
 TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
 		 CrMetrics *eval, double *train_auc, StringInfo extra,
-		 StringInfo importance)
+		 StringInfo importance, double **eval_prob, int64 *neval)
 {
 	int			p = ds->nfeatures;
 	CrGbmResult *res;
@@ -569,12 +619,16 @@ TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
 		MetricsCompute(res->holdout_prob, res->holdout_label, res->nholdout,
 					   tp->scoring.threshold, eval);
 		*train_auc = MetricsAuc(res->train_prob, res->train_label, res->ntrain);
+		*eval_prob = res->holdout_prob;
+		*neval = res->nholdout;
 	}
 	else
 	{
 		MetricsCompute(res->train_prob, res->train_label, res->ntrain,
 					   tp->scoring.threshold, eval);
 		*train_auc = eval->auc;
+		*eval_prob = res->train_prob;
+		*neval = res->ntrain;
 	}
 
 	appendStringInfo(extra, ", \"n_trees\": %d, \"trees_built\": %d, \"best_iteration\": %d",
@@ -626,6 +680,8 @@ cr_train(PG_FUNCTION_ARGS)
 	StringInfoData metrics_json;
 	StringInfoData importance_json;
 	StringInfoData extra_json;
+	double	   *eval_prob = NULL;
+	int64		neval = 0;
 	instr_time	start;
 	instr_time	elapsed;
 	instr_time	t_loaded;
@@ -752,13 +808,24 @@ cr_train(PG_FUNCTION_ARGS)
 	model.scoring = tp.scoring;
 	initStringInfo(&extra_json);
 	initStringInfo(&importance_json);
+	/* drift baselines of the features, from the training rows (before a tree fit frees them) */
+	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
+	for (int j = 0; j < p; j++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		BaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
+	}
+
 	if (tp.algorithm == CR_ALGO_LOGISTIC)
 		TrainLogistic(ds, holdout, ntrain, nhold, &tp, &model, &eval, &train_auc,
-					  &extra_json, &importance_json);
+					  &extra_json, &importance_json, &eval_prob, &neval);
 	else
 		TrainGbm(ds, holdout, &tp, &model, &eval, &train_auc,
-				 &extra_json, &importance_json);
+				 &extra_json, &importance_json, &eval_prob, &neval);
 	INSTR_TIME_SET_CURRENT(t_fitted);
+
+	/* ... and of the score, on the rows the metrics were computed on */
+	BaselineBuild(&model.baseline[p], eval_prob, NULL, neval, tp.seed);
 
 	bytes = ModelEncode(&model);
 

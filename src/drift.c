@@ -1,0 +1,320 @@
+/*
+ * drift.c
+ *	  Population stability against the baselines stored in a model: PSI and
+ *	  KS per feature and for the score, in one pass over a source.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+
+#include "binning.h"
+#include "dataset.h"
+#include "predict.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(cr_drift_score);
+PG_FUNCTION_INFO_V1(cr_drift_baseline);
+
+#define DRIFT_EPSILON	1e-4	/* share used for an empty bucket */
+#define DRIFT_MODERATE	0.10
+#define DRIFT_MAJOR		0.25
+
+typedef struct DriftReceiver
+{
+	DestReceiver pub;
+	const CrModel *model;
+	const char *version_label;
+	MemoryContext cxt;
+	int		   *attnum;			/* per feature */
+	Oid		   *atttype;
+	double	   *x;
+	int64	  **counts;			/* per feature and the score: value bins, then missing */
+	int64		rows;
+} DriftReceiver;
+
+static void
+DriftStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
+{
+	DriftReceiver *dr = (DriftReceiver *) self;
+	const CrModel *m = dr->model;
+	MemoryContext old = MemoryContextSwitchTo(dr->cxt);
+	StringInfoData missing;
+	int			nmissing = 0;
+
+	initStringInfo(&missing);
+	dr->attnum = palloc(sizeof(int) * m->nfeatures);
+	dr->atttype = palloc(sizeof(Oid) * m->nfeatures);
+	dr->x = palloc(sizeof(double) * m->nfeatures);
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		dr->attnum[j] = -1;
+		for (int i = 0; i < tupdesc->natts; i++)
+			if (!TupleDescAttr(tupdesc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), m->features[j]) == 0)
+				dr->attnum[j] = i;
+		if (dr->attnum[j] < 0)
+		{
+			appendStringInfo(&missing, "%s%s", nmissing++ ? ", " : "", m->features[j]);
+			continue;
+		}
+		dr->atttype[j] = TupleDescAttr(tupdesc, dr->attnum[j])->atttypid;
+		if (!DatasetTypeIsNumeric(dr->atttype[j]) && dr->atttype[j] != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column \"%s\" has type %s, not a number",
+							m->features[j], format_type_be(dr->atttype[j]))));
+	}
+	if (nmissing > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source lacks %d column%s that model %s needs: %s",
+						nmissing, nmissing == 1 ? "" : "s", dr->version_label, missing.data)));
+	dr->counts = palloc(sizeof(int64 *) * (m->nfeatures + 1));
+	for (int j = 0; j <= m->nfeatures; j++)
+		dr->counts[j] = palloc0(sizeof(int64) * (m->baseline[j].ncuts + 2));
+	MemoryContextSwitchTo(old);
+}
+
+static inline void
+CountValue(const CrBaseline *b, int64 *counts, double v)
+{
+	CrBinEdges	e;
+
+	if (isnan(v))
+	{
+		counts[b->ncuts + 1]++;
+		return;
+	}
+	e.ncuts = b->ncuts;
+	e.cuts = b->cuts;
+	counts[BinValue(&e, v)]++;
+}
+
+static bool
+DriftReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	DriftReceiver *dr = (DriftReceiver *) self;
+	const CrModel *m = dr->model;
+
+	if ((dr->rows++ & 0x3FF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		int			a = dr->attnum[j];
+		double		v = NAN;
+
+		if (!slot->tts_isnull[a])
+		{
+			v = DatasetDatumToDouble(slot->tts_values[a], dr->atttype[j]);
+			if (isinf(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" is %s in source row " INT64_FORMAT,
+								m->features[j], v > 0 ? "Infinity" : "-Infinity", dr->rows)));
+		}
+		dr->x[j] = v;
+		CountValue(&m->baseline[j], dr->counts[j], v);
+	}
+	CountValue(&m->baseline[m->nfeatures], dr->counts[m->nfeatures],
+			   PredictProbability(m, dr->x));
+	return true;
+}
+
+static void
+DriftShutdown(DestReceiver *self)
+{
+}
+
+static void
+DriftDestroy(DestReceiver *self)
+{
+}
+
+/*
+ * PSI = sum over buckets (value bins, then missing) of (a - e) ln(a / e),
+ * with a and e the actual and expected shares, each at least DRIFT_EPSILON;
+ * KS = the largest gap between the cumulative shares over the same buckets.
+ */
+static void
+DriftStatistics(const CrBaseline *b, const int64 *counts, int64 rows,
+				double *psi, double *ks)
+{
+	double		cum_a = 0.0,
+				cum_e = 0.0;
+
+	*psi = 0.0;
+	*ks = 0.0;
+	for (int i = 0; i <= b->ncuts + 1; i++)
+	{
+		double		e = i <= b->ncuts ? b->shares[i] : b->missing;
+		double		a = (double) counts[i] / rows;
+		double		ea = Max(e, DRIFT_EPSILON);
+		double		aa = Max(a, DRIFT_EPSILON);
+
+		*psi += (aa - ea) * log(aa / ea);
+		cum_a += a;
+		cum_e += e;
+		if (fabs(cum_a - cum_e) > *ks)
+			*ks = fabs(cum_a - cum_e);
+	}
+}
+
+static const char *
+Severity(double psi)
+{
+	if (psi < DRIFT_MODERATE)
+		return "stable";
+	if (psi <= DRIFT_MAJOR)
+		return "moderate";
+	return "major";
+}
+
+static const CrCachedModel *
+ModelWithBaseline(const char *name)
+{
+	CrCachedModel *entry = RegistryLookup(name, 0);
+
+	if (entry->model->baseline == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model %s has no drift baseline", entry->version_label),
+				 errdetail("Its bytes were written before credit_risk stored baselines with each model."),
+				 errhint("Train a new version to measure drift against.")));
+	return entry;
+}
+
+/*
+ * cr_drift_score(name, source): one row per feature, then "__score__":
+ * feature, psi, ks, severity (stable < 0.10 <= moderate <= 0.25 < major).
+ */
+Datum
+cr_drift_score(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const CrCachedModel *entry;
+	const CrModel *m;
+	DriftReceiver dr;
+	SPIPlanPtr	plan;
+	SPIExecuteOptions options;
+	char	   *source;
+	int			rc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name and source must not be null")));
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	InitMaterializedSRF(fcinfo, 0);
+	entry = ModelWithBaseline(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	m = entry->model;
+
+	memset(&dr, 0, sizeof(dr));
+	dr.pub.receiveSlot = DriftReceive;
+	dr.pub.rStartup = DriftStartup;
+	dr.pub.rShutdown = DriftShutdown;
+	dr.pub.rDestroy = DriftDestroy;
+	dr.pub.mydest = DestNone;
+	dr.model = m;
+	dr.version_label = entry->version_label;
+	dr.cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(DatasetSourceQuery(source), 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for drift source: %s",
+			 SPI_result_code_string(SPI_result));
+	if (!SPI_is_cursor_plan(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source must be a single query that returns rows"),
+				 errdetail("Source: %s", source)));
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = &dr.pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc < 0)
+		elog(ERROR, "could not read the drift source: %s", SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+	SPI_finish();
+
+	if (dr.rows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("drift source returned no rows"),
+				 errdetail("Source: %s", source)));
+
+	for (int j = 0; j <= m->nfeatures; j++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		double		psi,
+					ks;
+
+		DriftStatistics(&m->baseline[j], dr.counts[j], dr.rows, &psi, &ks);
+		values[0] = CStringGetTextDatum(j < m->nfeatures ? m->features[j] : "__score__");
+		values[1] = Float8GetDatum(psi);
+		values[2] = Float8GetDatum(ks);
+		values[3] = CStringGetTextDatum(Severity(psi));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * cr_drift_baseline(name): the stored bins, one row per bucket: feature,
+ * bucket (0-based; the last one of each feature is "missing"), lower and
+ * upper bound (NULL where open), expected share.
+ */
+Datum
+cr_drift_baseline(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const CrModel *m;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+	m = ModelWithBaseline(text_to_cstring(PG_GETARG_TEXT_PP(0)))->model;
+
+	for (int j = 0; j <= m->nfeatures; j++)
+	{
+		const CrBaseline *b = &m->baseline[j];
+
+		for (int i = 0; i <= b->ncuts + 1; i++)
+		{
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+
+			values[0] = CStringGetTextDatum(j < m->nfeatures ? m->features[j] : "__score__");
+			values[1] = Int32GetDatum(i);
+			values[2] = BoolGetDatum(i > b->ncuts);
+			if (i == 0 || i > b->ncuts)
+				nulls[3] = true;
+			else
+				values[3] = Float8GetDatum(b->cuts[i - 1]);
+			if (i >= b->ncuts)
+				nulls[4] = true;
+			else
+				values[4] = Float8GetDatum(b->cuts[i]);
+			values[5] = Float8GetDatum(i <= b->ncuts ? b->shares[i] : b->missing);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
+}
