@@ -1,0 +1,155 @@
+#!/bin/bash
+# Scoring throughput and latency: credit_risk.cr_predict (row form) and
+# cr_predict_batch over a 1,000,000-row table, against a bare scan of the
+# same table and XGBoost's predict; then bench/latency (single calls over
+# libpq, against SELECT 1) with 1 and 8 clients.
+#
+#   PGHOST=... PGPORT=... PGUSER=... PGDATABASE=... bench/score.sh [ROWS]
+#
+# ROWS (or BENCH_ROWS): the synthetic table's size, 1,000,000 by default
+# (bench/synthetic_gbm.sql, built in schema credit_risk_bench_score; with
+# BENCH_REUSE=1 an existing table of that size is kept).  BENCH_REPS
+# (default 3): timed runs of each scorer, the best reported.
+# BENCH_CLIENTS (default "1 8") and BENCH_SECONDS (default 10): the latency
+# runs; BENCH_CLIENTS="" skips them.  PYTHON (default /usr/bin/python3,
+# Debian's, with python3-xgboost and python3-pandas).  BENCH_KEEP=1 keeps
+# the schema and the bench_score_* models afterwards.
+#
+# Needs bench/latency built (make -C bench) unless BENCH_CLIENTS is empty.
+# See bench/README.md.
+set -euo pipefail
+
+rows=${1:-${BENCH_ROWS:-1000000}}
+reps=${BENCH_REPS:-3}
+clients=${BENCH_CLIENTS-1 8}
+seconds=${BENCH_SECONDS:-10}
+python=${PYTHON:-/usr/bin/python3}
+schema=credit_risk_bench_score
+table=$schema.credit_gbm
+lr=bench_score_lr
+gbm=bench_score_gbm
+
+case $rows in
+	'' | *[!0-9]* | 0) echo "rows must be a positive integer, not \"$rows\"" >&2; exit 2 ;;
+esac
+case $reps in
+	'' | *[!0-9]* | 0) echo "BENCH_REPS must be a positive integer, not \"$reps\"" >&2; exit 2 ;;
+esac
+
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cr_bench_score.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+if [ -n "${clients// /}" ] && [ ! -x "$here/latency" ]; then
+	echo "$here/latency is missing: run make -C bench first" >&2
+	exit 1
+fi
+if ! "$python" -c 'import numpy, pandas, xgboost' 2>/dev/null; then
+	echo "$python cannot import numpy, pandas and xgboost" >&2
+	exit 1
+fi
+
+export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
+psql=(psql -X -q -v ON_ERROR_STOP=1)
+now() { date +%s.%N; }
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+"${psql[@]}" <<SQL
+CREATE EXTENSION IF NOT EXISTS credit_risk;
+CREATE SCHEMA IF NOT EXISTS $schema;
+DELETE FROM credit_risk.models WHERE name IN ('$lr', '$gbm');
+SQL
+
+have=$(psql -X -At -c "SELECT CASE WHEN to_regclass('$table') IS NULL THEN 0
+                                   ELSE (SELECT count(*) FROM $table) END")
+if [ "${BENCH_REUSE:-0}" = 1 ] && [ "$have" = "$rows" ]; then
+	build="table reused"
+else
+	t0=$(now)
+	"${psql[@]}" -v rows="$rows" -v schema="$schema" -f "$here/synthetic_gbm.sql"
+	build="table built in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
+fi
+
+features=$(psql -X -At -c "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum)
+                            FROM pg_catalog.pg_attribute
+                           WHERE attrelid = '$table'::regclass AND attnum > 0 AND NOT attisdropped
+                             AND attname NOT IN ('id', 'y')")
+plus=${features//, / + }
+
+# both models on the same 80% of the rows
+gbm_params='{"holdout": 0, "n_trees": 100, "max_depth": 6, "learning_rate": 0.1, "max_bin": 256, "threads": 2}'
+"${psql[@]}" -At > "$tmp/train.txt" <<SQL
+SELECT 'logistic: ' || train_rows || ' rows, trained in ' || round(train_seconds::numeric, 2) || ' s'
+  FROM credit_risk.cr_train('$lr', 'SELECT $features, y FROM $table WHERE id % 5 <> 0',
+                            'y', 'logistic', NULL, '{"holdout": 0}');
+SELECT 'GBM: ' || train_rows || ' rows, ' || (metrics->>'n_trees') || ' trees, '
+       || (metrics->>'nodes') || ' nodes, trained in ' || round(train_seconds::numeric, 2)
+       || ' s'
+  FROM credit_risk.cr_train('$gbm', 'SELECT $features, y FROM $table WHERE id % 5 <> 0',
+                            'y', 'gbm', NULL, '$gbm_params');
+SELECT 'model bytes: ' || string_agg(name || ' ' || length(model) || ' (' || pg_column_size(model)
+                                     || ' as stored)', ', ' ORDER BY name)
+  FROM credit_risk.models WHERE name IN ('$lr', '$gbm');
+SQL
+
+# XGBoost: the same training rows, and every row to score, in the GBM's
+# feature order (the table's), NULL as an empty field
+"${psql[@]}" <<SQL
+COPY (SELECT y, $features FROM $table WHERE id % 5 <> 0 ORDER BY id) TO STDOUT (FORMAT csv) \\g '$tmp/train.csv'
+COPY (SELECT $features FROM $table ORDER BY id) TO STDOUT (FORMAT csv) \\g '$tmp/all.csv'
+SQL
+"$python" "$here/score_xgb.py" xgb "$tmp" "$reps"
+rm -f "$tmp/train.csv" "$tmp/all.csv"
+
+# ONE session, no parallel workers; cr_predict_batch materializes its
+# result, so work_mem is raised to keep the 1M rows in memory
+{
+	echo "SET max_parallel_workers_per_gather = 0;"
+	echo "SET work_mem = '512MB';"
+	echo "SELECT sum($plus) FROM $table \\g /dev/null"
+	timed()
+	{
+		local name=$1 query=$2
+		for k in $(seq 1 "$reps"); do
+			echo "SELECT pg_catalog.clock_timestamp() AS t0 \\gset"
+			echo "$query \\gset"
+			echo "SELECT '$name', :n, :'s', extract(epoch FROM pg_catalog.clock_timestamp() - :'t0'::timestamptz);"
+		done
+	}
+	timed floor "SELECT count(*) AS n, sum($plus) AS s FROM $table"
+	timed lr_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$lr', t)) AS s FROM $table t"
+	timed lr_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$lr', '$table')"
+	timed gbm_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$gbm', t)) AS s FROM $table t"
+	timed gbm_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')"
+} > "$tmp/timed.sql"
+"${psql[@]}" -At -F $'\t' -f "$tmp/timed.sql" > "$tmp/runs.tsv"
+awk -F '\t' '{ if (!($1 in rows)) { order[++n] = $1; rows[$1] = $2; sum[$1] = $3 }
+               t[$1] = t[$1] "\t" $4 }
+             END { for (i = 1; i <= n; i++) print order[i] "\t" rows[order[i]] "\t" sum[order[i]] t[order[i]] }' \
+	"$tmp/runs.tsv" > "$tmp/sql.tsv"
+
+echo "credit_risk scoring benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
+echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); $rows rows x 20 features, $build; best of $reps run(s)"
+echo "load average (1, 5, 15 min) at the start: $load_start"
+cat "$tmp/train.txt"
+echo "one session: max_parallel_workers_per_gather = 0, work_mem = 512MB (cr_predict_batch materializes its result); every row of $table scored"
+echo
+"$python" "$here/score_xgb.py" report "$tmp"
+
+fresh=${BENCH_FRESH:-20}
+for c in $clients; do
+	echo
+	echo "\$ bench/latency -c $c -T $seconds -n $fresh -l $lr -g $gbm -t $table"
+	"$here/latency" -c "$c" -T "$seconds" -n "$fresh" -l "$lr" -g "$gbm" -t "$table"
+	fresh=0
+done
+echo
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ "${BENCH_KEEP:-0}" != 1 ]; then
+	"${psql[@]}" <<SQL
+DROP SCHEMA $schema CASCADE;
+DELETE FROM credit_risk.models WHERE name IN ('$lr', '$gbm');
+SQL
+fi
