@@ -228,6 +228,14 @@ RETURNS TABLE (feature text, psi float8, ks float8, severity text)
 AS 'MODULE_PATHNAME', 'cr_drift_score'
 LANGUAGE C STABLE PARALLEL SAFE;
 
+-- The holdout metric set of a version (default: the serving one) on any
+-- labelled rows: how the model does on recent outcomes.
+CREATE FUNCTION credit_risk.cr_evaluate(name text, source text, label text,
+                                        version integer DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'cr_evaluate'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 -- The stored baseline bins of the serving version.
 CREATE FUNCTION credit_risk.cr_drift_baseline(name text)
 RETURNS TABLE (feature text, bucket integer, is_missing boolean,

@@ -16,16 +16,20 @@
 #include "miscadmin.h"
 #include "tcop/dest.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "binning.h"
 #include "dataset.h"
+#include "metrics.h"
 #include "predict.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(cr_drift_score);
 PG_FUNCTION_INFO_V1(cr_drift_baseline);
+PG_FUNCTION_INFO_V1(cr_evaluate);
 
 #define DRIFT_EPSILON	1e-4	/* share used for an empty bucket */
 #define DRIFT_MODERATE	0.10
@@ -317,4 +321,184 @@ cr_drift_baseline(PG_FUNCTION_ARGS)
 		}
 	}
 	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------ evaluate */
+
+typedef struct EvalReceiver
+{
+	DestReceiver pub;
+	const CrModel *model;
+	const char *label;
+	const char *version_label;
+	MemoryContext cxt;
+	int		   *attnum;
+	Oid		   *atttype;
+	int			labelatt;
+	Oid			labeltype;
+	double	   *x;
+	double	   *prob;
+	double	   *y;
+	int64		n;
+	int64		cap;
+} EvalReceiver;
+
+static void
+EvalStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
+{
+	EvalReceiver *er = (EvalReceiver *) self;
+	DriftReceiver dr;
+
+	/* the features are mapped as for drift */
+	memset(&dr, 0, sizeof(dr));
+	dr.model = er->model;
+	dr.version_label = er->version_label;
+	dr.cxt = er->cxt;
+	er->labelatt = -1;
+	for (int i = 0; i < tupdesc->natts; i++)
+		if (!TupleDescAttr(tupdesc, i)->attisdropped &&
+			strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), er->label) == 0)
+			er->labelatt = i;
+	if (er->labelatt < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("label column \"%s\" does not exist in the source", er->label)));
+	er->labeltype = TupleDescAttr(tupdesc, er->labelatt)->atttypid;
+	if (!DatasetTypeIsNumeric(er->labeltype) && er->labeltype != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("label column \"%s\" has type %s, not a number or boolean",
+						er->label, format_type_be(er->labeltype))));
+	DriftStartup(&dr.pub, operation, tupdesc);
+	er->attnum = dr.attnum;
+	er->atttype = dr.atttype;
+	er->x = dr.x;
+	er->cap = 1024;
+	er->prob = MemoryContextAllocHuge(er->cxt, sizeof(double) * er->cap);
+	er->y = MemoryContextAllocHuge(er->cxt, sizeof(double) * er->cap);
+}
+
+static bool
+EvalReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	EvalReceiver *er = (EvalReceiver *) self;
+	const CrModel *m = er->model;
+	double		y;
+
+	if ((er->n & 0x3FF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	if (slot->tts_isnull[er->labelatt])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("label column \"%s\" is NULL in source row " INT64_FORMAT,
+						er->label, er->n + 1),
+				 errhint("Evaluate on applicants whose outcome is known.")));
+	y = DatasetDatumToDouble(slot->tts_values[er->labelatt], er->labeltype);
+	if (y != 0.0 && y != 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label column \"%s\" holds %g in source row " INT64_FORMAT ", not 0 or 1",
+						er->label, y, er->n + 1)));
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		int			a = er->attnum[j];
+
+		er->x[j] = slot->tts_isnull[a] ? NAN
+			: DatasetDatumToDouble(slot->tts_values[a], er->atttype[j]);
+		if (isinf(er->x[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" is Infinity in source row " INT64_FORMAT,
+							m->features[j], er->n + 1)));
+	}
+	if (er->n == er->cap)
+	{
+		er->cap *= 2;
+		er->prob = repalloc_huge(er->prob, sizeof(double) * er->cap);
+		er->y = repalloc_huge(er->y, sizeof(double) * er->cap);
+	}
+	er->prob[er->n] = PredictProbability(m, er->x);
+	er->y[er->n] = y;
+	er->n++;
+	return true;
+}
+
+/*
+ * cr_evaluate(name, source, label, version DEFAULT NULL) returns jsonb: the
+ * holdout metric set of a model version on any labelled rows.
+ */
+Datum
+cr_evaluate(PG_FUNCTION_ARGS)
+{
+	EvalReceiver er;
+	const CrCachedModel *entry;
+	SPIPlanPtr	plan;
+	SPIExecuteOptions options;
+	CrMetrics	metrics;
+	StringInfoData buf;
+	char	   *source;
+	int32		version = 0;
+	int			rc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name, source and label must not be null")));
+	if (!PG_ARGISNULL(3))
+	{
+		version = PG_GETARG_INT32(3);
+		if (version <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model version must be positive, not %d", version)));
+	}
+	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	entry = RegistryLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), version);
+
+	memset(&er, 0, sizeof(er));
+	er.pub.receiveSlot = EvalReceive;
+	er.pub.rStartup = EvalStartup;
+	er.pub.rShutdown = DriftShutdown;
+	er.pub.rDestroy = DriftDestroy;
+	er.pub.mydest = DestNone;
+	er.model = entry->model;
+	er.version_label = entry->version_label;
+	er.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	er.cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare(DatasetSourceQuery(source), 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for evaluation source: %s",
+			 SPI_result_code_string(SPI_result));
+	if (!SPI_is_cursor_plan(plan))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source must be a single query that returns rows"),
+				 errdetail("Source: %s", source)));
+	memset(&options, 0, sizeof(options));
+	options.read_only = true;
+	options.dest = &er.pub;
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (rc < 0)
+		elog(ERROR, "could not read the evaluation source: %s", SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+	SPI_finish();
+
+	if (er.n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("evaluation source returned no rows"),
+				 errdetail("Source: %s", source)));
+
+	MetricsCompute(er.prob, er.y, er.n, entry->model->scoring.threshold, &metrics);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"model_version\": ");
+	escape_json(&buf, entry->version_label);
+	appendStringInfoString(&buf, ", ");
+	MetricsAppendJson(&buf, &metrics);
+	appendStringInfoChar(&buf, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

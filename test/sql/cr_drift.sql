@@ -57,3 +57,30 @@ SELECT expect_error($$SELECT * FROM credit_risk.cr_drift_score('drift_m', 'SELEC
 SELECT expect_error($$SELECT * FROM credit_risk.cr_drift_score('drift_m', 'SELECT * FROM synth WHERE false')$$);
 SELECT expect_error($$SELECT * FROM credit_risk.cr_drift_score('drift_m', 'SELECT * FROM synth WHERE')$$);
 SELECT expect_error($$SELECT * FROM credit_risk.cr_drift_score(NULL, 'synth')$$);
+
+-- cr_evaluate: the metric set on any labelled rows.  On the training rows
+-- of a model trained with holdout = 0 it reproduces the stored metrics.
+SELECT credit_risk.cr_evaluate('german_full', 'german_credit', 'bad') - 'model_version'
+     = (SELECT jsonb_object_agg(key, value) FROM credit_risk.models m, jsonb_each(m.metrics)
+         WHERE m.name = 'german_full'
+           AND key IN ('auc', 'ks', 'gini', 'log_loss', 'brier', 'accuracy', 'precision',
+                       'recall', 'f1', 'threshold', 'base_rate', 'rows', 'positives')) AS same_as_stored;
+
+-- True outcomes against shuffled ones (an AUC floor of 0.75 tells them apart).
+SELECT (e->>'auc')::float8 > 0.75 AS true_labels_pass, e->>'model_version' AS version
+  FROM credit_risk.cr_evaluate('german_full', 'german_credit', 'bad') e;
+SELECT (e->>'auc')::float8 < 0.6 AS shuffled_labels_fail, (e->>'rows')::int AS rows
+  FROM credit_risk.cr_evaluate('german_full',
+         'SELECT g.*, s.bad AS shuffled FROM german_credit g
+            JOIN (SELECT applicant_id, bad FROM german_credit) s
+              ON s.applicant_id = 1 + (g.applicant_id * 389) % 1000', 'shuffled') e;
+
+-- A given version.
+SELECT e->>'model_version' AS version, (e->>'rows')::int AS rows
+  FROM credit_risk.cr_evaluate('german', 'german_credit', 'bad', 1) e;
+
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('german_full', 'german_credit', 'nope')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('german_full', 'SELECT g.*, NULLIF(bad, 1) AS y FROM german_credit g', 'y')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('german_full', 'SELECT g.*, bad + 1 AS y FROM german_credit g', 'y')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('german_full', 'german_credit', 'bad', 7)$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('german_full', 'SELECT * FROM german_credit WHERE false', 'bad')$$);
