@@ -26,6 +26,10 @@ CREATE TABLE credit_risk.models (
     UNIQUE (name, version)
 );
 
+-- Model bytes are read on every first use in a backend: keep them
+-- uncompressed (out of line), so reading needs no decompression.
+ALTER TABLE credit_risk.models ALTER COLUMN model SET STORAGE EXTERNAL;
+
 -- At most one champion per name.
 CREATE UNIQUE INDEX models_one_champion ON credit_risk.models (name)
     WHERE status = 'champion';

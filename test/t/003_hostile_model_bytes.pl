@@ -179,6 +179,22 @@ $crafted{'pdo negative'} = sub { my $b = shift; substr($b, $offset{3} + 32, 8) =
 $crafted{'band count huge'} = sub { my $b = shift; substr($b, $offset{3} + 40, 4) = pack('V', 0xFFFFFFFF); $b };
 $crafted{'band count zero'} = sub { my $b = shift; substr($b, $offset{3} + 40, 4) = pack('V', 0); $b };
 $crafted{'cut-offs decreasing'} = sub { my $b = shift; substr($b, $offset{3} + 44, 8) = pack('d<', 0.9); $b };
+# the drift baseline (section 6): count, then per column ncuts, cuts, shares, missing
+$crafted{'baseline column count wrong'} = sub { my $b = shift; substr($b, $offset{6} + 8, 4) = pack('V', 2); $b };
+$crafted{'baseline bins huge'} = sub { my $b = shift; substr($b, $offset{6} + 12, 4) = pack('V', 0xFFFFFFFF); $b };
+$crafted{'baseline share above 1'} = sub {
+	my $b = shift;
+	my $ncuts = unpack('V', substr($b, $offset{6} + 12, 4));
+	substr($b, $offset{6} + 16 + 8 * $ncuts, 8) = pack('d<', 2.5);
+	$b;
+};
+$crafted{'baseline cuts decreasing'} = sub {
+	my $b = shift;
+	my $ncuts = unpack('V', substr($b, $offset{6} + 12, 4));
+	return substr($b, 0, 6) . pack('v', 99) . substr($b, 8) if $ncuts < 2;
+	substr($b, $offset{6} + 16, 8) = pack('d<', 1e300);
+	$b;
+};
 
 for my $name (sort keys %crafted)
 {
