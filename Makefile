@@ -24,15 +24,13 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(CR_WERROR)
-# OpenBLAS's single-threaded build: the pthreads build starts helper threads
-# in every backend that loads the library, and training runs its own
-# worker pool anyway.  Debian: libopenblas-serial-dev.
-OPENBLAS_SERIAL := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so))
-ifneq ($(OPENBLAS_SERIAL),)
-SHLIB_LINK = -L$(dir $(OPENBLAS_SERIAL)) -Wl,-rpath,$(dir $(OPENBLAS_SERIAL)) -lopenblas -lpthread -lm
-else
-SHLIB_LINK = -lopenblas -lpthread -lm
-endif
+# OpenBLAS (BLAS and LAPACK for logistic regression) is loaded on the first
+# fit, not with the module.  Its single-threaded build is preferred: the
+# pthreads build starts helper threads in the backend.  Debian:
+# libopenblas-serial-dev (or libopenblas-dev).
+OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so.0) libopenblas.so.0)
+PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
+SHLIB_LINK = -lpthread -lm
 
 REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift
 REGRESS_OPTS = --inputdir=test

@@ -17,21 +17,12 @@ PG_MODULE_MAGIC;
 int			cr_threads = 1;
 int			cr_train_memory_kb = 4 * 1024 * 1024;	/* 4 GB */
 
-/* from OpenBLAS */
-extern void openblas_set_num_threads(int num_threads);
-
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
 	long		cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-	/*
-	 * BLAS work here is small next to the data load; one thread keeps
-	 * results reproducible and keeps OpenBLAS threads out of the backend.
-	 */
-	openblas_set_num_threads(1);
 
 	cr_threads = (int) Min(Max(cores, 1), CR_MAX_THREADS);
 	DefineCustomIntVariable("credit_risk.threads",

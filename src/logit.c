@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
 
@@ -20,22 +21,79 @@
 #include "hugemem.h"
 #include "logit.h"
 
-/* Fortran BLAS/LAPACK entry points from OpenBLAS (32-bit integers). */
-extern void dsyrk_(const char *uplo, const char *trans, const int *n, const int *k,
-				   const double *alpha, const double *a, const int *lda,
-				   const double *beta, double *c, const int *ldc,
-				   size_t uplo_len, size_t trans_len);
-extern void dgemv_(const char *trans, const int *m, const int *n,
-				   const double *alpha, const double *a, const int *lda,
-				   const double *x, const int *incx, const double *beta,
-				   double *y, const int *incy, size_t trans_len);
-extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
-					int *info, size_t uplo_len);
-extern void dpotrs_(const char *uplo, const int *n, const int *nrhs,
-					const double *a, const int *lda, double *b, const int *ldb,
-					int *info, size_t uplo_len);
-extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda,
-					int *info, size_t uplo_len);
+/*
+ * Fortran BLAS/LAPACK entry points of OpenBLAS (32-bit integers).  The
+ * library is loaded on the first fit rather than with the module: it is
+ * large, and scoring, which never needs it, should not pay for loading it
+ * in every backend.
+ */
+typedef void (*DsyrkFn) (const char *uplo, const char *trans, const int *n, const int *k,
+						 const double *alpha, const double *a, const int *lda,
+						 const double *beta, double *c, const int *ldc,
+						 size_t uplo_len, size_t trans_len);
+typedef void (*DgemvFn) (const char *trans, const int *m, const int *n,
+						 const double *alpha, const double *a, const int *lda,
+						 const double *x, const int *incx, const double *beta,
+						 double *y, const int *incy, size_t trans_len);
+typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
+						  int *info, size_t uplo_len);
+typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs,
+						  const double *a, const int *lda, double *b, const int *ldb,
+						  int *info, size_t uplo_len);
+typedef void (*DpotriFn) (const char *uplo, const int *n, double *a, const int *lda,
+						  int *info, size_t uplo_len);
+
+static struct
+{
+	DsyrkFn		dsyrk;
+	DgemvFn		dgemv;
+	DpotrfFn	dpotrf;
+	DpotrsFn	dpotrs;
+	DpotriFn	dpotri;
+}			Blas;
+
+#define dsyrk_	(*Blas.dsyrk)
+#define dgemv_	(*Blas.dgemv)
+#define dpotrf_ (*Blas.dpotrf)
+#define dpotrs_ (*Blas.dpotrs)
+#define dpotri_ (*Blas.dpotri)
+
+static void *
+BlasSymbol(void *lib, const char *name)
+{
+	void	   *sym = dlsym(lib, name);
+
+	if (sym == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("OpenBLAS library \"%s\" has no function %s", CR_OPENBLAS_LIB, name)));
+	return sym;
+}
+
+static void
+BlasLoad(void)
+{
+	void	   *lib;
+	void		(*set_threads) (int);
+
+	if (Blas.dpotri != NULL)
+		return;
+	lib = dlopen(CR_OPENBLAS_LIB, RTLD_NOW | RTLD_LOCAL);
+	if (lib == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("could not load OpenBLAS from \"%s\": %s", CR_OPENBLAS_LIB, dlerror()),
+				 errhint("Install Debian's libopenblas-serial-dev (or libopenblas-dev) and rebuild credit_risk.")));
+	/* a multi-threaded build would start threads in the backend: one is enough */
+	set_threads = (void (*) (int)) dlsym(lib, "openblas_set_num_threads");
+	if (set_threads != NULL)
+		set_threads(1);
+	Blas.dsyrk = (DsyrkFn) BlasSymbol(lib, "dsyrk_");
+	Blas.dgemv = (DgemvFn) BlasSymbol(lib, "dgemv_");
+	Blas.dpotrf = (DpotrfFn) BlasSymbol(lib, "dpotrf_");
+	Blas.dpotrs = (DpotrsFn) BlasSymbol(lib, "dpotrs_");
+	Blas.dpotri = (DpotriFn) BlasSymbol(lib, "dpotri_");
+}
 
 #define LOGIT_BLOCK_ROWS		2048
 #define LOGIT_SEPARATION_COEF	20.0	/* standardized slope beyond which we call it separation */
@@ -188,6 +246,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 
 	for (int64 i = 0; i < nrows; i++)
 		n64 += exclude == NULL || !exclude[i];
+	BlasLoad();
 	if (n64 > INT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

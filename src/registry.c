@@ -184,28 +184,54 @@ KeepPlan(const char *sql, int nargs, Oid *argtypes)
 	return plan;
 }
 
-static void
-PreparePlans(void)
+/* Plans are prepared on first use, each on its own: a fresh backend's first
+ * score should not pay for planning queries it does not run. */
+static SPIPlanPtr
+ServingPlanGet(void)
 {
-	Oid			types[2] = {TEXTOID, INT4OID};
-	Oid			idtype[1] = {INT8OID};
+	Oid			types[1] = {TEXTOID};
 
 	if (ServingPlan == NULL)
 		ServingPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
 							   " WHERE name = $1"
 							   " ORDER BY (status = 'champion') DESC, version DESC LIMIT 1",
 							   1, types);
+	return ServingPlan;
+}
+
+static SPIPlanPtr
+VersionPlanGet(void)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+
 	if (VersionPlan == NULL)
 		VersionPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
 							   " WHERE name = $1 AND version = $2",
 							   2, types);
+	return VersionPlan;
+}
+
+static SPIPlanPtr
+BytesPlanGet(void)
+{
+	Oid			types[1] = {INT8OID};
+
 	if (BytesPlan == NULL)
 		BytesPlan = KeepPlan("SELECT model FROM credit_risk.models WHERE id = $1",
-							 1, idtype);
+							 1, types);
+	return BytesPlan;
+}
+
+static SPIPlanPtr
+RoutePlanGet(void)
+{
+	Oid			types[1] = {TEXTOID};
+
 	if (RoutePlan == NULL)
 		RoutePlan = KeepPlan("SELECT challenger_version, share FROM credit_risk.routes"
 							 " WHERE name = $1 AND share > 0",
 							 1, types);
+	return RoutePlan;
 }
 
 /*
@@ -232,11 +258,9 @@ RegistryLookup(const char *name, int32 version)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	PreparePlans();
-
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(version);
-	rc = SPI_execute_plan(version == 0 ? ServingPlan : VersionPlan, args, NULL,
+	rc = SPI_execute_plan(version == 0 ? ServingPlanGet() : VersionPlanGet(), args, NULL,
 						  true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
@@ -244,7 +268,7 @@ RegistryLookup(const char *name, int32 version)
 	{
 		if (version != 0)
 		{
-			rc = SPI_execute_plan(ServingPlan, args, NULL, true, 1);
+			rc = SPI_execute_plan(ServingPlanGet(), args, NULL, true, 1);
 			if (rc == SPI_OK_SELECT && SPI_processed > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -272,7 +296,7 @@ RegistryLookup(const char *name, int32 version)
 	}
 
 	args[0] = Int64GetDatum(id);
-	rc = SPI_execute_plan(BytesPlan, args, NULL, true, 1);
+	rc = SPI_execute_plan(BytesPlanGet(), args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "model row " INT64_FORMAT " vanished", id);
 	{
@@ -366,9 +390,8 @@ RegistryRoute(const char *name, double *share)
 	*share = 0.0;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	PreparePlans();
 	args[0] = CStringGetTextDatum(name);
-	rc = SPI_execute_plan(RoutePlan, args, NULL, true, 1);
+	rc = SPI_execute_plan(RoutePlanGet(), args, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "route lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
