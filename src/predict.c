@@ -247,13 +247,19 @@ PredictProbability(const CrModel *model, const double *x)
 	return 0.0;					/* keep compiler quiet */
 }
 
-const char *
-PredictCategory(const CrScoring *scoring, double p)
+int
+PredictBand(const CrScoring *scoring, double p)
 {
 	for (int i = 0; i < scoring->nbands - 1; i++)
 		if (p < scoring->cutoffs[i])
-			return scoring->labels[i];
-	return scoring->labels[scoring->nbands - 1];
+			return i;
+	return scoring->nbands - 1;
+}
+
+const char *
+PredictCategory(const CrScoring *scoring, double p)
+{
+	return scoring->labels[PredictBand(scoring, p)];
 }
 
 /*
@@ -684,6 +690,8 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 typedef struct BatchModel
 {
 	CrCachedModel *entry;
+	Datum		version_text;	/* made once: no per-row allocation */
+	Datum	   *category_text;	/* per risk band */
 	int		   *attnum;			/* per feature: source column */
 	Oid		   *atttype;
 	double	   *cols;			/* nfeatures * BATCH_BLOCK, column-major */
@@ -842,9 +850,9 @@ BatchFlush(BatchReceiver *br)
 		else
 			nulls[0] = true;
 		values[1] = Float8GetDatum(br->prob[i]);
-		values[2] = CStringGetTextDatum(PredictCategory(&m->scoring, br->prob[i]));
+		values[2] = br->models[br->which[i]].category_text[PredictBand(&m->scoring, br->prob[i])];
 		values[3] = Int32GetDatum(PredictPoints(&m->scoring, br->prob[i]));
-		values[4] = CStringGetTextDatum(br->models[br->which[i]].entry->version_label);
+		values[4] = br->models[br->which[i]].version_text;
 		tuplestore_putvalues(br->rsinfo->setResult, br->rsinfo->setDesc, values, nulls);
 	}
 	br->n = 0;
@@ -909,6 +917,10 @@ BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 					 errmsg("source lacks %d column%s that model %s needs: %s",
 							nmissing, nmissing == 1 ? "" : "s",
 							bm->entry->version_label, missing.data)));
+		bm->version_text = CStringGetTextDatum(bm->entry->version_label);
+		bm->category_text = palloc(sizeof(Datum) * m->scoring.nbands);
+		for (int b = 0; b < m->scoring.nbands; b++)
+			bm->category_text[b] = CStringGetTextDatum(m->scoring.labels[b]);
 		bm->cols = palloc(sizeof(double) * m->nfeatures * BATCH_BLOCK);
 		bm->idx = palloc(sizeof(int) * BATCH_BLOCK);
 		bm->margin = palloc(sizeof(double) * BATCH_BLOCK);
