@@ -247,7 +247,237 @@ RETURNS TABLE (feature text, bucket integer, is_missing boolean,
 AS 'MODULE_PATHNAME', 'cr_drift_baseline'
 LANGUAGE C STABLE PARALLEL SAFE;
 
+-- Alert rules, monitoring runs, alerts ---------------------------------------
+
+-- Rules that cr_monitor checks.  The three built-in rules come with the
+-- extension; a DBA's changes to them are kept as rows of their own (an
+-- UPDATE or DELETE of a built-in rule writes an overriding row with the
+-- same name instead), so that pg_dump keeps exactly the DBA's rows and a
+-- restore, which recreates the built-ins, loses nothing.
+CREATE TABLE credit_risk.alert_rules (
+    id          serial PRIMARY KEY,
+    name        text NOT NULL,
+    metric      text NOT NULL CHECK (metric IN ('max_feature_psi', 'score_psi', 'auc', 'ks',
+                                                'gini', 'log_loss', 'brier', 'base_rate',
+                                                'p95_latency_ms')),
+    comparison  text NOT NULL CHECK (comparison IN ('>', '>=', '<', '<=')),
+    threshold   float8 NOT NULL,
+    severity    text NOT NULL DEFAULT 'warning' CHECK (severity IN ('info', 'warning', 'critical')),
+    model_name  text,                       -- NULL: every model
+    enabled     boolean NOT NULL DEFAULT true,
+    builtin     boolean NOT NULL DEFAULT false
+);
+
+INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity, builtin) VALUES
+    ('data_drift_detected', 'max_feature_psi', '>', 0.15, 'warning', true),
+    ('model_performance_degradation', 'auc', '<', 0.75, 'critical', true),
+    ('high_api_latency', 'p95_latency_ms', '>', 200, 'warning', true);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_rules', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_rules_id_seq', '');
+
+CREATE FUNCTION credit_risk.alert_rules_keep_builtin()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity,
+                                             model_name, enabled, builtin)
+        VALUES (NEW.name, NEW.metric, NEW.comparison, NEW.threshold, NEW.severity,
+                NEW.model_name, NEW.enabled, false);
+    ELSE
+        INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity,
+                                             model_name, enabled, builtin)
+        VALUES (OLD.name, OLD.metric, OLD.comparison, OLD.threshold, OLD.severity,
+                OLD.model_name, false, false);
+    END IF;
+    RETURN NULL;        -- the built-in row itself stays as shipped
+END;
+$$;
+
+CREATE TRIGGER alert_rules_keep_builtin
+    BEFORE UPDATE OR DELETE ON credit_risk.alert_rules
+    FOR EACH ROW WHEN (OLD.builtin)
+    EXECUTE FUNCTION credit_risk.alert_rules_keep_builtin();
+
+-- The rules in force: for each name, the DBA's row if there is one.
+CREATE VIEW credit_risk.effective_alert_rules AS
+SELECT DISTINCT ON (name) id, name, metric, comparison, threshold, severity,
+       model_name, enabled, builtin
+  FROM credit_risk.alert_rules
+ ORDER BY name, builtin, id DESC;
+
+CREATE TABLE credit_risk.monitoring_runs (
+    id                bigserial PRIMARY KEY,
+    model_name        text NOT NULL,
+    model_version     text NOT NULL,
+    run_at            timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    run_by            name NOT NULL DEFAULT CURRENT_USER,
+    source            text NOT NULL,
+    rows              bigint NOT NULL,
+    feature_psi       jsonb NOT NULL,       -- feature -> PSI
+    max_feature_psi   float8 NOT NULL,
+    score_psi         float8 NOT NULL,
+    metrics           jsonb,                -- cr_evaluate's, when labels were given
+    mean_pd           float8 NOT NULL,
+    pd_deciles        float8[] NOT NULL,    -- 10th .. 90th percentile of the PD
+    category_shares   jsonb NOT NULL,       -- risk category -> share of applicants
+    p95_latency_ms    float8,               -- NULL when it cannot be measured
+    unevaluated       jsonb NOT NULL DEFAULT '{}',  -- rule -> why it could not be checked
+    alerts            integer NOT NULL DEFAULT 0
+);
+
+CREATE TABLE credit_risk.alerts (
+    id          bigserial PRIMARY KEY,
+    run_id      bigint NOT NULL REFERENCES credit_risk.monitoring_runs ON DELETE CASCADE,
+    raised_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    rule_name   text NOT NULL,
+    model_name  text NOT NULL,
+    metric      text NOT NULL,
+    value       float8 NOT NULL,
+    comparison  text NOT NULL,
+    threshold   float8 NOT NULL,
+    severity    text NOT NULL,
+    message     text NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.monitoring_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.monitoring_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alerts_id_seq', '');
+
+-- One monitoring run: drift, and performance where labels exist; one alert
+-- per rule that fires, each also sent as NOTIFY credit_risk_alerts.
+CREATE FUNCTION credit_risk.cr_monitor(name text, source text, label text DEFAULT NULL)
+RETURNS credit_risk.monitoring_runs
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    run credit_risk.monitoring_runs;
+    r record;
+    value float8;
+    fired boolean;
+    msg text;
+    nalerts integer := 0;
+    skipped jsonb := '{}';
+    stats_ok boolean;
+BEGIN
+    IF name IS NULL OR source IS NULL THEN
+        RAISE EXCEPTION 'model name and source must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    run.model_name := name;
+    run.source := source;
+    SELECT pg_catalog.jsonb_object_agg(d.feature, d.psi) FILTER (WHERE d.feature <> '__score__'),
+           pg_catalog.max(d.psi) FILTER (WHERE d.feature <> '__score__'),
+           pg_catalog.max(d.psi) FILTER (WHERE d.feature = '__score__')
+      INTO run.feature_psi, run.max_feature_psi, run.score_psi
+      FROM credit_risk.cr_drift_score(name, source) d;
+
+    SELECT pg_catalog.count(*), pg_catalog.avg(b.default_probability),
+           pg_catalog.percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+               WITHIN GROUP (ORDER BY b.default_probability),
+           pg_catalog.min(b.model_version)
+      INTO run.rows, run.mean_pd, run.pd_deciles, run.model_version
+      FROM credit_risk.cr_predict_batch(name, source) b;
+    SELECT pg_catalog.jsonb_object_agg(c.risk_category, c.n::float8 / run.rows)
+      INTO run.category_shares
+      FROM (SELECT b.risk_category, pg_catalog.count(*) AS n
+              FROM credit_risk.cr_predict_batch(name, source) b GROUP BY 1) c;
+
+    IF label IS NOT NULL THEN
+        run.metrics := credit_risk.cr_evaluate(name, source, label);
+    END IF;
+
+    -- scoring latency from pg_stat_statements (mean + 1.645 sd, a normal
+    -- approximation: it keeps no percentiles), when it is installed
+    SELECT pg_catalog.count(*) > 0 INTO stats_ok
+      FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements';
+    IF stats_ok THEN
+        EXECUTE $q$SELECT pg_catalog.sum(calls * (mean_exec_time + 1.645 * stddev_exec_time))
+                          / pg_catalog.nullif(pg_catalog.sum(calls), 0)
+                     FROM pg_stat_statements WHERE query LIKE '%cr_predict%'
+                      AND query NOT LIKE '%cr_monitor%'$q$
+           INTO run.p95_latency_ms;
+    END IF;
+
+    run.run_at := pg_catalog.now();
+    run.run_by := CURRENT_USER;
+    INSERT INTO credit_risk.monitoring_runs (model_name, model_version, run_at, run_by, source,
+                                             rows, feature_psi, max_feature_psi, score_psi,
+                                             metrics, mean_pd, pd_deciles, category_shares,
+                                             p95_latency_ms)
+    VALUES (run.model_name, run.model_version, run.run_at, run.run_by, run.source,
+            run.rows, run.feature_psi, run.max_feature_psi, run.score_psi,
+            run.metrics, run.mean_pd, run.pd_deciles, run.category_shares,
+            run.p95_latency_ms)
+    RETURNING id INTO run.id;
+
+    FOR r IN SELECT * FROM credit_risk.effective_alert_rules e
+              WHERE e.enabled AND (e.model_name IS NULL OR e.model_name = cr_monitor.name)
+              ORDER BY e.name
+    LOOP
+        value := CASE r.metric
+                     WHEN 'max_feature_psi' THEN run.max_feature_psi
+                     WHEN 'score_psi' THEN run.score_psi
+                     WHEN 'p95_latency_ms' THEN run.p95_latency_ms
+                     ELSE (run.metrics ->> r.metric)::float8
+                 END;
+        IF value IS NULL THEN
+            skipped := skipped || pg_catalog.jsonb_build_object(r.name,
+                CASE WHEN r.metric = 'p95_latency_ms' AND NOT stats_ok
+                     THEN 'pg_stat_statements is not installed'
+                     WHEN r.metric = 'p95_latency_ms'
+                     THEN 'no cr_predict calls in pg_stat_statements'
+                     ELSE 'no labels: pass the label column to measure ' || r.metric END);
+            CONTINUE;
+        END IF;
+        fired := CASE r.comparison
+                     WHEN '>' THEN value > r.threshold
+                     WHEN '>=' THEN value >= r.threshold
+                     WHEN '<' THEN value < r.threshold
+                     ELSE value <= r.threshold
+                 END;
+        IF fired THEN
+            msg := pg_catalog.format('%s: %s of %s is %s (%s %s)', r.name, r.metric,
+                                     run.model_version, round(value::numeric, 4),
+                                     r.comparison, r.threshold);
+            INSERT INTO credit_risk.alerts (run_id, rule_name, model_name, metric, value,
+                                            comparison, threshold, severity, message)
+            VALUES (run.id, r.name, name, r.metric, value, r.comparison, r.threshold,
+                    r.severity, msg);
+            PERFORM pg_catalog.pg_notify('credit_risk_alerts',
+                pg_catalog.jsonb_build_object('rule', r.name, 'severity', r.severity,
+                    'model_version', run.model_version, 'metric', r.metric, 'value', value,
+                    'threshold', r.threshold, 'run_id', run.id, 'message', msg)::text);
+            nalerts := nalerts + 1;
+        END IF;
+    END LOOP;
+
+    IF skipped <> '{}' THEN
+        RAISE NOTICE 'rules not evaluated: %', skipped;
+    END IF;
+    UPDATE credit_risk.monitoring_runs m SET alerts = nalerts, unevaluated = skipped
+     WHERE m.id = run.id
+    RETURNING * INTO run;
+    RETURN run;
+END;
+$$;
+
+-- The book by monitoring run: per model version and day, the share of
+-- applicants in each risk category and the mean PD.
+CREATE VIEW credit_risk.portfolio_summary AS
+SELECT r.model_name, r.model_version, (r.run_at AT TIME ZONE 'UTC')::date AS day,
+       c.key AS risk_category, pg_catalog.avg(c.value::text::float8) AS share,
+       pg_catalog.avg(r.mean_pd) AS mean_pd, pg_catalog.count(DISTINCT r.id) AS runs
+  FROM credit_risk.monitoring_runs r, pg_catalog.jsonb_each(r.category_shares) c
+ GROUP BY 1, 2, 3, 4;
+
 -- Training writes the registry: not for every role.
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_monitor(text, text, text) FROM PUBLIC;
