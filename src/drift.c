@@ -32,8 +32,6 @@ PG_FUNCTION_INFO_V1(cr_drift_baseline);
 PG_FUNCTION_INFO_V1(cr_evaluate);
 
 #define DRIFT_EPSILON	1e-4	/* share used for an empty bucket */
-#define DRIFT_MODERATE	0.10
-#define DRIFT_MAJOR		0.25
 
 typedef struct DriftReceiver
 {
@@ -177,11 +175,11 @@ DriftStatistics(const CrBaseline *b, const int64 *counts, int64 rows,
 }
 
 static const char *
-Severity(double psi)
+Severity(const CrModel *m, double psi)
 {
-	if (psi < DRIFT_MODERATE)
+	if (psi < m->drift_moderate)
 		return "stable";
-	if (psi <= DRIFT_MAJOR)
+	if (psi <= m->drift_major)
 		return "moderate";
 	return "major";
 }
@@ -202,7 +200,8 @@ ModelWithBaseline(const char *name)
 
 /*
  * cr_drift_score(name, source): one row per feature, then "__score__":
- * feature, psi, ks, severity (stable < 0.10 <= moderate <= 0.25 < major).
+ * feature, psi, ks, severity (stable below the model's moderate threshold,
+ * 0.10 by default; major above its major one, 0.25 by default).
  */
 Datum
 cr_drift_score(PG_FUNCTION_ARGS)
@@ -272,7 +271,7 @@ cr_drift_score(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(j < m->nfeatures ? m->features[j] : "__score__");
 		values[1] = Float8GetDatum(psi);
 		values[2] = Float8GetDatum(ks);
-		values[3] = CStringGetTextDatum(Severity(psi));
+		values[3] = CStringGetTextDatum(Severity(m, psi));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -213,6 +213,8 @@ ModelEncode(const CrModel *model)
 	if (model->baseline != NULL)
 	{
 		s = SectionBegin(&buf, CR_SECT_BASELINE);
+		PutF8(&buf, model->drift_moderate);
+		PutF8(&buf, model->drift_major);
 		PutU32(&buf, (uint32) model->nfeatures + 1);
 		for (int f = 0; f <= model->nfeatures; f++)
 		{
@@ -495,7 +497,13 @@ DecodeGbm(Reader *r, CrModel *m)
 static void
 DecodeBaseline(Reader *r, CrModel *m)
 {
-	uint32		n = GetU32(r);
+	uint32		n;
+
+	m->drift_moderate = GetFiniteF8(r, "drift threshold");
+	m->drift_major = GetFiniteF8(r, "drift threshold");
+	if (!(m->drift_moderate > 0.0 && m->drift_moderate < m->drift_major))
+		BadModel("The drift thresholds are out of order.");
+	n = GetU32(r);
 
 	if (m->features == NULL || n != (uint32) m->nfeatures + 1)
 		BadModel("The drift baseline does not match the features.");

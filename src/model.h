@@ -111,6 +111,8 @@ typedef struct CrModel
 
 	/* drift baselines: nfeatures features, then the score; NULL in old models */
 	CrBaseline *baseline;
+	double		drift_moderate; /* PSI from which drift is moderate */
+	double		drift_major;	/* PSI above which it is major */
 
 	int			format_version;
 	uint32		checksum;

@@ -46,10 +46,12 @@ typedef struct TrainParams
 	CrGbmParams gbm;
 	JsonbValue	monotone;		/* jbvBinary object, or jbvNull */
 	CrScoring	scoring;
+	double		drift_moderate;
+	double		drift_major;
 } TrainParams;
 
 static const char *const CommonParams[] = {
-	"holdout", "seed", "key", "threshold",
+	"holdout", "seed", "key", "threshold", "drift_moderate", "drift_major",
 	"risk_cutoffs", "risk_labels", "score_points", "score_odds", "score_pdo"
 };
 static const char *const LogisticParams[] = {"l2", "max_iter", "tol"};
@@ -170,6 +172,8 @@ ParseParams(Jsonb *params, TrainParams *tp)
 	tp->gbm.threads = cr_threads;
 	tp->gbm.monotone = NULL;
 	tp->monotone.type = jbvNull;
+	tp->drift_moderate = 0.10;
+	tp->drift_major = 0.25;
 	ModelScoringDefaults(&tp->scoring);
 
 	if (params == NULL)
@@ -194,7 +198,7 @@ ParseParams(Jsonb *params, TrainParams *tp)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown parameter \"%s\" for algorithm \"%s\"", key,
 								ModelAlgorithmName(tp->algorithm)),
-						 errhint("Known parameters: holdout, seed, key, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo, %s.",
+						 errhint("Known parameters: holdout, seed, key, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo, drift_moderate, drift_major, %s.",
 								 gbm ? "n_trees, max_depth, learning_rate, lambda, gamma, min_child_weight, subsample, colsample_bytree, scale_pos_weight, max_bin, base_score, early_stopping_rounds, monotone, threads"
 								 : "l2, max_iter, tol")));
 			continue;
@@ -226,6 +230,10 @@ ParseParams(Jsonb *params, TrainParams *tp)
 			tp->scoring.odds_base = ParamNumber(key, &v, 0.0, 1e9, true, false);
 		else if (strcmp(key, "score_pdo") == 0)
 			tp->scoring.pdo = ParamNumber(key, &v, 0.0, 1e6, true, false);
+		else if (strcmp(key, "drift_moderate") == 0)
+			tp->drift_moderate = ParamNumber(key, &v, 0.0, 100.0, true, false);
+		else if (strcmp(key, "drift_major") == 0)
+			tp->drift_major = ParamNumber(key, &v, 0.0, 100.0, true, false);
 		else if (strcmp(key, "n_trees") == 0)
 			tp->gbm.n_trees = (int) ParamInteger(key, &v, 1, CR_MAX_TREES);
 		else if (strcmp(key, "max_depth") == 0)
@@ -261,6 +269,11 @@ ParseParams(Jsonb *params, TrainParams *tp)
 		}
 	}
 
+	if (tp->drift_moderate >= tp->drift_major)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.drift_moderate (%g) must be below params.drift_major (%g)",
+						tp->drift_moderate, tp->drift_major)));
 	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -350,7 +363,9 @@ AppendParamsJson(StringInfo buf, const TrainParams *tp)
 			appendStringInfoString(buf, ", ");
 		escape_json(buf, tp->scoring.labels[i]);
 	}
-	AppendKeyDouble(buf, "], \"score_points\": ", tp->scoring.points_base);
+	AppendKeyDouble(buf, "], \"drift_moderate\": ", tp->drift_moderate);
+	AppendKeyDouble(buf, ", \"drift_major\": ", tp->drift_major);
+	AppendKeyDouble(buf, ", \"score_points\": ", tp->scoring.points_base);
 	AppendKeyDouble(buf, ", \"score_odds\": ", tp->scoring.odds_base);
 	AppendKeyDouble(buf, ", \"score_pdo\": ", tp->scoring.pdo);
 	appendStringInfoChar(buf, '}');
@@ -810,6 +825,8 @@ cr_train(PG_FUNCTION_ARGS)
 	initStringInfo(&importance_json);
 	/* drift baselines of the features, from the training rows (before a tree fit frees them) */
 	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
+	model.drift_moderate = tp.drift_moderate;
+	model.drift_major = tp.drift_major;
 	for (int j = 0; j < p; j++)
 	{
 		CHECK_FOR_INTERRUPTS();

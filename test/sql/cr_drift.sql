@@ -46,6 +46,21 @@ SELECT r.feature, abs(r.psi - d.psi) < 1e-9 AS psi_matches, d.severity
   FROM reference r JOIN credit_risk.cr_drift_score('drift_m', 'drift_source') d USING (feature)
  ORDER BY r.feature;
 
+-- The severity thresholds come from the model's params.
+SELECT params->'drift_moderate' AS moderate, params->'drift_major' AS major
+  FROM credit_risk.cr_train('drift_strict', 'synth', 'y', 'logistic', NULL,
+                            '{"key": "id", "drift_moderate": 0.02, "drift_major": 0.05}');
+SELECT feature, severity
+  FROM credit_risk.cr_drift_score('drift_strict',
+       'SELECT id, x1 + 0.3 * (SELECT stddev(x1) FROM synth) AS x1, x2, income FROM synth')
+ WHERE feature = 'x1'
+UNION ALL
+SELECT feature, severity
+  FROM credit_risk.cr_drift_score('drift_m',
+       'SELECT id, x1 + 0.3 * (SELECT stddev(x1) FROM synth) AS x1, x2, income FROM synth')
+ WHERE feature = 'x1';
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'synth', 'y', 'logistic', NULL, '{"drift_moderate": 0.3, "drift_major": 0.2}')$$);
+
 -- Trees carry baselines too.
 SELECT count(*) AS rows, count(*) FILTER (WHERE severity = 'stable') AS stable
   FROM credit_risk.cr_drift_score('german_gbm', 'german_credit');

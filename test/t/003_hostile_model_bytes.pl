@@ -179,20 +179,22 @@ $crafted{'pdo negative'} = sub { my $b = shift; substr($b, $offset{3} + 32, 8) =
 $crafted{'band count huge'} = sub { my $b = shift; substr($b, $offset{3} + 40, 4) = pack('V', 0xFFFFFFFF); $b };
 $crafted{'band count zero'} = sub { my $b = shift; substr($b, $offset{3} + 40, 4) = pack('V', 0); $b };
 $crafted{'cut-offs decreasing'} = sub { my $b = shift; substr($b, $offset{3} + 44, 8) = pack('d<', 0.9); $b };
-# the drift baseline (section 6): count, then per column ncuts, cuts, shares, missing
-$crafted{'baseline column count wrong'} = sub { my $b = shift; substr($b, $offset{6} + 8, 4) = pack('V', 2); $b };
-$crafted{'baseline bins huge'} = sub { my $b = shift; substr($b, $offset{6} + 12, 4) = pack('V', 0xFFFFFFFF); $b };
+# the drift baseline (section 6): two thresholds, a column count, then per
+# column ncuts, cuts, shares, missing
+$crafted{'drift thresholds reversed'} = sub { my $b = shift; substr($b, $offset{6} + 8, 8) = pack('d<', 9); $b };
+$crafted{'baseline column count wrong'} = sub { my $b = shift; substr($b, $offset{6} + 24, 4) = pack('V', 2); $b };
+$crafted{'baseline bins huge'} = sub { my $b = shift; substr($b, $offset{6} + 28, 4) = pack('V', 0xFFFFFFFF); $b };
 $crafted{'baseline share above 1'} = sub {
 	my $b = shift;
-	my $ncuts = unpack('V', substr($b, $offset{6} + 12, 4));
-	substr($b, $offset{6} + 16 + 8 * $ncuts, 8) = pack('d<', 2.5);
+	my $ncuts = unpack('V', substr($b, $offset{6} + 28, 4));
+	substr($b, $offset{6} + 32 + 8 * $ncuts, 8) = pack('d<', 2.5);
 	$b;
 };
 $crafted{'baseline cuts decreasing'} = sub {
 	my $b = shift;
-	my $ncuts = unpack('V', substr($b, $offset{6} + 12, 4));
+	my $ncuts = unpack('V', substr($b, $offset{6} + 28, 4));
 	return substr($b, 0, 6) . pack('v', 99) . substr($b, 8) if $ncuts < 2;
-	substr($b, $offset{6} + 16, 8) = pack('d<', 1e300);
+	substr($b, $offset{6} + 32, 8) = pack('d<', 1e300);
 	$b;
 };
 
@@ -292,6 +294,16 @@ is($node->safe_psql('postgres', q{SELECT credit_risk.cr_predict('m', ARRAY[3, 4,
 is($node->safe_psql('postgres',
 	"SELECT credit_risk.cr_predict('\\x$hex'::bytea, ARRAY[3, 4, 2]::float8[])"),
 	$good_p, 'the good bytes score like the registry model');
+
+# A model written before baselines existed (the same bytes without the
+# baseline section) still loads and scores; drift says it has no baseline.
+my $old = seal(substr($good, 0, $offset{6}));
+my $oldhex = unpack('H*', $old);
+is($node->safe_psql('postgres', "SELECT credit_risk.cr_predict('\\x$oldhex'::bytea, ARRAY[3, 4, 2]::float8[])"),
+	$good_p, 'a model without a baseline scores like the one with it');
+$node->safe_psql('postgres', "UPDATE credit_risk.models SET model = '\\x$oldhex'::bytea WHERE name = 'm'");
+my ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM credit_risk.cr_drift_score('m', 't')});
+like($err, qr/ERROR:  model m\@1 has no drift baseline/, 'drift says the model has no baseline');
 
 $node->stop;
 done_testing();
