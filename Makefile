@@ -32,7 +32,7 @@ OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so
 PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
 SHLIB_LINK = -lpthread -lm
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline
 REGRESS_OPTS = --inputdir=test
 
 TAP_TESTS = 1

@@ -476,8 +476,97 @@ SELECT r.model_name, r.model_version, (r.run_at AT TIME ZONE 'UTC')::date AS day
   FROM credit_risk.monitoring_runs r, pg_catalog.jsonb_each(r.category_shares) c
  GROUP BY 1, 2, 3, 4;
 
+-- Pipeline -----------------------------------------------------------------
+
+CREATE TABLE credit_risk.pipeline_runs (
+    id             bigserial PRIMARY KEY,
+    job            text NOT NULL,
+    started_at     timestamptz NOT NULL,
+    finished_at    timestamptz,
+    status         text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+    rows_in        bigint,
+    rows_rejected  bigint,
+    detail         jsonb NOT NULL DEFAULT '{}'
+);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.pipeline_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.pipeline_runs_id_seq', '');
+
+-- Whether cr_train(..., params {key, seed, holdout}) puts the row with this
+-- key in the holdout: the same hash as training.
+CREATE FUNCTION credit_risk.cr_in_holdout(key anyelement, seed bigint, holdout float8)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'cr_in_holdout'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Register if better: train a candidate, score it and the current champion
+-- on the candidate's holdout rows (the same rows), and promote the candidate
+-- only if its AUC beats the champion's by at least params.min_gain.
+CREATE FUNCTION credit_risk.cr_retrain(name text, source text, label text,
+                                       algorithm text DEFAULT 'gbm',
+                                       params jsonb DEFAULT '{}')
+RETURNS credit_risk.pipeline_runs
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    run credit_risk.pipeline_runs;
+    cand credit_risk.models;
+    champ credit_risk.models;
+    train_params jsonb := COALESCE(params, '{}') - 'min_gain';
+    min_gain float8 := COALESCE((params ->> 'min_gain')::float8, 0);
+    started timestamptz := pg_catalog.clock_timestamp();
+    query text;
+    holdout_source text;
+    cand_auc float8;
+    champ_auc float8;
+    promote boolean;
+BEGIN
+    IF train_params ->> 'key' IS NULL THEN
+        RAISE EXCEPTION 'cr_retrain needs params.key'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name the applicant key column, so the candidate and the champion are compared on the same holdout rows.';
+    END IF;
+    IF COALESCE((train_params ->> 'holdout')::float8, 0.2) = 0 THEN
+        RAISE EXCEPTION 'cr_retrain needs a holdout'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO champ FROM credit_risk.models m
+     WHERE m.name = cr_retrain.name AND m.status = 'champion';
+
+    cand := credit_risk.cr_train(name, source, label, algorithm, NULL, train_params);
+
+    query := CASE WHEN source ~* '^[[:space:](]*(select|with|values|table)[[:space:](]'
+                  THEN source ELSE 'SELECT * FROM ' || source END;
+    holdout_source := pg_catalog.format(
+        'SELECT * FROM (%s) AS cr_retrain_source WHERE credit_risk.cr_in_holdout(%I, %s, %s)',
+        query, train_params ->> 'key', cand.params ->> 'seed', cand.params ->> 'holdout');
+    cand_auc := (credit_risk.cr_evaluate(name, holdout_source, label, cand.version) ->> 'auc')::float8;
+    IF champ.id IS NOT NULL THEN
+        champ_auc := (credit_risk.cr_evaluate(name, holdout_source, label, champ.version) ->> 'auc')::float8;
+    END IF;
+    promote := champ.id IS NULL OR cand_auc >= champ_auc + min_gain;
+    IF promote THEN
+        PERFORM credit_risk.cr_promote(name, cand.version);
+    END IF;
+
+    INSERT INTO credit_risk.pipeline_runs (job, started_at, finished_at, status, rows_in,
+                                           rows_rejected, detail)
+    VALUES ('retrain:' || name, started, pg_catalog.clock_timestamp(), 'succeeded',
+            cand.train_rows + cand.holdout_rows, 0,
+            pg_catalog.jsonb_build_object(
+                'candidate_version', cand.version, 'candidate_auc', cand_auc,
+                'champion_version', champ.version, 'champion_auc', champ_auc,
+                'min_gain', min_gain, 'promoted', promote,
+                'holdout_rows', cand.holdout_rows))
+    RETURNING * INTO run;
+    RETURN run;
+END;
+$$;
+
 -- Training writes the registry: not for every role.
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_monitor(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_retrain(text, text, text, text, jsonb) FROM PUBLIC;

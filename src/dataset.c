@@ -29,6 +29,7 @@
 #include "utils/syscache.h"
 
 #include "dataset.h"
+#include "fmgr.h"
 #include "hugemem.h"
 
 #define DATASET_BATCH_ROWS	10000
@@ -251,8 +252,8 @@ DatasetGrow(CrDataset *ds, int64 need, bool haskey)
 	ds->capacity = newcap;
 }
 
-static uint64
-HashKey(Datum value, Oid typid, Oid outfunc, uint64 seed)
+uint64
+DatasetKeyHash(Datum value, Oid typid, Oid outfunc, uint64 seed)
 {
 	int64		iv;
 
@@ -464,7 +465,7 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("key column \"%s\" is NULL in source row " INT64_FORMAT,
 							spec->key, row + 1)));
-		ds->keyhash[row] = HashKey(values[lr->key_att], lr->key_type, lr->key_out,
+		ds->keyhash[row] = DatasetKeyHash(values[lr->key_att], lr->key_type, lr->key_out,
 								   spec->key_seed);
 	}
 	MemoryContextSwitchTo(old);
@@ -544,4 +545,28 @@ DatasetLoad(const CrDatasetSpec *spec)
 				 errmsg("training source returned no rows"),
 				 errdetail("Source: %s", spec->source)));
 	return lr.ds;
+}
+
+PG_FUNCTION_INFO_V1(cr_in_holdout);
+
+/*
+ * cr_in_holdout(key, seed, holdout): whether cr_train with params.key, seed
+ * and holdout puts the row with this key in the holdout.  Lets SQL pick out
+ * a model's holdout rows, for example to score another model on them.
+ */
+Datum
+cr_in_holdout(PG_FUNCTION_ARGS)
+{
+	Oid			keytype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	int64		seed = PG_GETARG_INT64(1);
+	double		holdout = PG_GETARG_FLOAT8(2);
+	Oid			outfunc;
+	bool		isvarlena;
+	uint64		h;
+
+	if (!OidIsValid(keytype))
+		elog(ERROR, "could not determine the key's type");
+	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
+	h = DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc, (uint64) seed);
+	PG_RETURN_BOOL((double) (h >> 11) * (1.0 / 9007199254740992.0) < holdout);
 }

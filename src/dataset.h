@@ -45,5 +45,6 @@ extern char *DatasetSourceQuery(const char *source);
 extern bool DatasetTypeIsNumeric(Oid typid);
 extern double DatasetDatumToDouble(Datum value, Oid typid);
 extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
+extern uint64 DatasetKeyHash(Datum value, Oid typid, Oid outfunc, uint64 seed);
 
 #endif							/* CR_DATASET_H */
