@@ -492,6 +492,152 @@ CREATE TABLE credit_risk.pipeline_runs (
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.pipeline_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.pipeline_runs_id_seq', '');
 
+-- Where each mirrored source got to.  Sources are kept by name (OIDs do not
+-- survive a dump and restore).
+CREATE TABLE credit_risk.mirror_state (
+    source          text PRIMARY KEY,
+    target          text NOT NULL,
+    watermark       text,                  -- column, or NULL for full comparison
+    last_watermark  text,                  -- its largest value mirrored so far
+    last_run        timestamptz NOT NULL
+);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.mirror_state', '');
+
+-- Copy new and changed rows of a relation (a foreign table over a warehouse
+-- extract, say) into a local table: rows past the last watermark, upserted
+-- by key with MERGE, in the caller's transaction.
+CREATE FUNCTION credit_risk.cr_mirror(source regclass, target regclass, key text[],
+                                      watermark text DEFAULT NULL)
+RETURNS TABLE (rows_read bigint, inserted bigint, updated bigint, rejected bigint)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+-- the watermark is kept as text: write and read it in one unambiguous style
+SET datestyle = 'ISO, YMD'
+SET intervalstyle = 'iso_8601'
+SET extra_float_digits = 1
+AS $$
+DECLARE
+    src text := source::text;
+    tgt text := target::text;
+    cols text[];
+    k text;
+    wm_type text;
+    last text;
+    started timestamptz := pg_catalog.clock_timestamp();
+    on_keys text;
+    set_list text;
+    col_list text;
+    src_cols text;
+    changed text;
+    n_read bigint;
+    n_new bigint;
+    n_merged bigint;
+    new_last text;
+BEGIN
+    IF key IS NULL OR pg_catalog.cardinality(key) = 0 THEN
+        RAISE EXCEPTION 'cr_mirror needs the key columns'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- columns of the target that the source has too, in target order
+    SELECT pg_catalog.array_agg(t.attname::text ORDER BY t.attnum) INTO cols
+      FROM pg_catalog.pg_attribute t
+      JOIN pg_catalog.pg_attribute s ON s.attrelid = source AND s.attname = t.attname
+                                    AND s.attnum > 0 AND NOT s.attisdropped
+     WHERE t.attrelid = target AND t.attnum > 0 AND NOT t.attisdropped;
+    FOREACH k IN ARRAY key LOOP
+        IF k IS NULL OR NOT k = ANY (COALESCE(cols, '{}')) THEN
+            RAISE EXCEPTION 'key column "%" is not in both % and %', k, src, tgt
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END LOOP;
+    IF watermark IS NOT NULL THEN
+        SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) INTO wm_type
+          FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = source AND a.attname = watermark AND a.attnum > 0 AND NOT a.attisdropped;
+        IF wm_type IS NULL THEN
+            RAISE EXCEPTION 'watermark column "%" is not in %', watermark, src
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END IF;
+
+    SELECT m.last_watermark INTO last FROM credit_risk.mirror_state m WHERE m.source = src;
+
+    -- the rows to apply: past the watermark, the newest per key
+    IF pg_catalog.to_regclass('pg_temp.cr_mirror_stage') IS NOT NULL THEN
+        DROP TABLE pg_temp.cr_mirror_stage;
+    END IF;
+    EXECUTE pg_catalog.format(
+        'CREATE TEMP TABLE cr_mirror_stage ON COMMIT DROP AS
+         SELECT DISTINCT ON (%s) %s%s FROM %s s %s ORDER BY %s%s',
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM unnest(key) c),
+        (SELECT pg_catalog.string_agg('s.' || pg_catalog.quote_ident(c), ', ') FROM unnest(cols) c),
+        CASE WHEN watermark IS NOT NULL AND NOT watermark = ANY (cols)
+             THEN ', s.' || pg_catalog.quote_ident(watermark) ELSE '' END,
+        src,
+        CASE WHEN watermark IS NOT NULL AND last IS NOT NULL
+             THEN pg_catalog.format('WHERE s.%I > %L::%s', watermark, last, wm_type) ELSE '' END,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM unnest(key) c),
+        CASE WHEN watermark IS NOT NULL
+             THEN ', ' || pg_catalog.quote_ident(watermark) || ' DESC' ELSE '' END);
+    EXECUTE 'SELECT count(*) FROM pg_temp.cr_mirror_stage' INTO n_read;
+    IF watermark IS NULL THEN
+        -- without a watermark, two rows for one key leave no way to choose
+        EXECUTE pg_catalog.format('SELECT count(*) FROM %s s', src) INTO n_new;
+        IF n_new > n_read THEN
+            RAISE EXCEPTION '% has % rows with a key that another row also has', src, n_new - n_read
+                USING ERRCODE = 'unique_violation',
+                      HINT = 'Pass a watermark column, so the newest row of each key wins.';
+        END IF;
+    END IF;
+
+    on_keys := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = s.%1$I', c), ' AND ') FROM unnest(key) c);
+    col_list := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM unnest(cols) c);
+    src_cols := (SELECT pg_catalog.string_agg('s.' || pg_catalog.quote_ident(c), ', ') FROM unnest(cols) c);
+    set_list := (SELECT pg_catalog.string_agg(pg_catalog.format('%1$I = s.%1$I', c), ', ')
+                   FROM unnest(cols) c WHERE NOT c = ANY (key));
+    changed := (SELECT pg_catalog.format('ROW(%s) IS DISTINCT FROM ROW(%s)',
+                        pg_catalog.string_agg('t.' || pg_catalog.quote_ident(c), ', '),
+                        pg_catalog.string_agg('s.' || pg_catalog.quote_ident(c), ', '))
+                  FROM unnest(cols) c WHERE NOT c = ANY (key));
+
+    EXECUTE pg_catalog.format('SELECT count(*) FROM pg_temp.cr_mirror_stage s
+                                WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE %s)', tgt, on_keys)
+       INTO n_new;
+    EXECUTE pg_catalog.format(
+        'MERGE INTO %s t USING pg_temp.cr_mirror_stage s ON %s
+         %s
+         WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)',
+        tgt, on_keys,
+        CASE WHEN set_list IS NULL THEN ''
+             ELSE pg_catalog.format('WHEN MATCHED AND %s THEN UPDATE SET %s', changed, set_list) END,
+        col_list, src_cols);
+    GET DIAGNOSTICS n_merged = ROW_COUNT;
+
+    IF watermark IS NOT NULL THEN
+        EXECUTE pg_catalog.format('SELECT max(%I)::text FROM pg_temp.cr_mirror_stage', watermark)
+           INTO new_last;
+    END IF;
+    INSERT INTO credit_risk.mirror_state AS m (source, target, watermark, last_watermark, last_run)
+    VALUES (src, tgt, watermark, COALESCE(new_last, last), pg_catalog.now())
+    ON CONFLICT ON CONSTRAINT mirror_state_pkey DO UPDATE
+       SET target = EXCLUDED.target, watermark = EXCLUDED.watermark,
+           last_watermark = COALESCE(new_last, m.last_watermark), last_run = EXCLUDED.last_run;
+    DROP TABLE pg_temp.cr_mirror_stage;
+
+    rows_read := n_read;
+    inserted := n_new;
+    updated := n_merged - n_new;
+    rejected := 0;
+    INSERT INTO credit_risk.pipeline_runs (job, started_at, finished_at, status, rows_in,
+                                           rows_rejected, detail)
+    VALUES ('mirror:' || src, started, pg_catalog.clock_timestamp(), 'succeeded', n_read, 0,
+            pg_catalog.jsonb_build_object('target', tgt, 'inserted', inserted,
+                                          'updated', updated, 'watermark', COALESCE(new_last, last)));
+    RETURN NEXT;
+END;
+$$;
+
 -- Whether cr_train(..., params {key, seed, holdout}) puts the row with this
 -- key in the holdout: the same hash as training.
 CREATE FUNCTION credit_risk.cr_in_holdout(key anyelement, seed bigint, holdout float8)
@@ -570,3 +716,4 @@ REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_monitor(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_retrain(text, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text) FROM PUBLIC;

@@ -42,3 +42,24 @@ SELECT job, status, detail->>'candidate_version' AS candidate, detail->>'promote
 SELECT expect_error($$SELECT credit_risk.cr_retrain('pd', 'german_credit', 'bad')$$);
 SELECT expect_error($$SELECT credit_risk.cr_retrain('pd', 'german_credit', 'bad', 'gbm', '{"key": "applicant_id", "holdout": 0}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_retrain('pd', 'german_credit', 'bad', 'gbm', '{"key": "no_such_column"}')$$);
+
+-- Mirroring an extract (any relation; a foreign table in production).
+CREATE TABLE ext_loans (id int, amount numeric, updated_at timestamptz, note text);
+INSERT INTO ext_loans
+SELECT i, i * 10, '2026-01-01'::timestamptz + i * interval '1 hour', 'n' FROM generate_series(1, 5) i;
+CREATE TABLE loans (id int PRIMARY KEY, amount numeric, updated_at timestamptz);
+SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at');
+-- a changed row and a new one arrive; id 2 twice: its newest version wins
+UPDATE ext_loans SET amount = 21, updated_at = '2026-02-01' WHERE id = 2;
+INSERT INTO ext_loans VALUES (6, 60, '2026-02-02', 'x'), (2, 22, '2026-03-01', 'newer');
+SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at');
+SELECT * FROM loans ORDER BY id;
+SELECT source, target, watermark, last_watermark FROM credit_risk.mirror_state;
+-- nothing new past the watermark: nothing read
+SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at');
+SELECT job, status, rows_in, detail->'inserted' AS inserted, detail->'updated' AS updated
+  FROM credit_risk.pipeline_runs WHERE job LIKE 'mirror:%' ORDER BY id;
+SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'])$$);
+SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['note'], 'updated_at')$$);
+SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'nope')$$);
+SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('no_such_table', 'loans', ARRAY['id'])$$);
