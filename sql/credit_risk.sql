@@ -638,6 +638,120 @@ BEGIN
 END;
 $$;
 
+-- The daily and weekly pipeline: what each step runs (configured by the
+-- DBA), a runner that logs every step and skips one whose predecessor has
+-- not succeeded today, and the pg_cron schedule.
+CREATE TABLE credit_risk.pipeline_steps (
+    step     text PRIMARY KEY CHECK (step IN ('ingestion', 'features', 'training', 'monitoring')),
+    command  text NOT NULL,
+    enabled  boolean NOT NULL DEFAULT true
+);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.pipeline_steps', '');
+
+CREATE FUNCTION credit_risk.cr_run_pipeline_step(step text)
+RETURNS credit_risk.pipeline_runs
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    run credit_risk.pipeline_runs;
+    cmd text;
+    pred text;
+    started timestamptz := pg_catalog.clock_timestamp();
+    why text;
+    status text := 'succeeded';
+    detail jsonb := '{}';
+BEGIN
+    IF step IS NULL OR step NOT IN ('ingestion', 'features', 'training', 'monitoring') THEN
+        RAISE EXCEPTION 'unknown pipeline step "%"', step
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The steps are ingestion, features, training and monitoring.';
+    END IF;
+    pred := CASE step WHEN 'features' THEN 'ingestion' WHEN 'monitoring' THEN 'features' END;
+    SELECT s.command INTO cmd FROM credit_risk.pipeline_steps s
+     WHERE s.step = cr_run_pipeline_step.step AND s.enabled;
+
+    IF cmd IS NULL THEN
+        status := 'skipped';
+        why := 'no enabled command for this step in credit_risk.pipeline_steps';
+    ELSIF pred IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM credit_risk.pipeline_runs r
+             WHERE r.job = 'step:' || pred AND r.status = 'succeeded'
+               AND r.started_at >= pg_catalog.date_trunc('day', pg_catalog.now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') THEN
+        status := 'skipped';
+        why := pg_catalog.format('%s has not succeeded today (UTC)', pred);
+    ELSE
+        BEGIN
+            EXECUTE cmd;
+        EXCEPTION WHEN OTHERS THEN
+            status := 'failed';
+            why := SQLSTATE || ': ' || SQLERRM;
+        END;
+    END IF;
+    IF why IS NOT NULL THEN
+        detail := pg_catalog.jsonb_build_object('reason', why);
+    END IF;
+
+    INSERT INTO credit_risk.pipeline_runs (job, started_at, finished_at, status, detail)
+    VALUES ('step:' || step, started, pg_catalog.clock_timestamp(), status,
+            detail || pg_catalog.jsonb_build_object('command', cmd))
+    RETURNING * INTO run;
+    RETURN run;
+END;
+$$;
+
+-- The four pg_cron jobs (UTC): ingestion 02:00, features 04:00 and
+-- monitoring 06:00 daily, training Sunday 01:00.  Calling it again updates
+-- them.  Nothing is scheduled when the extension is installed.
+CREATE FUNCTION credit_risk.cr_schedule_pipeline()
+RETURNS TABLE (jobname text, schedule text, command text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    j record;
+BEGIN
+    IF pg_catalog.to_regproc('cron.schedule') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Add pg_cron to shared_preload_libraries, run CREATE EXTENSION pg_cron in the database named by cron.database_name, and call credit_risk.cr_schedule_pipeline() there.';
+    END IF;
+    FOR j IN SELECT * FROM (VALUES
+                ('credit_risk:daily_ingestion', '0 2 * * *', 'ingestion'),
+                ('credit_risk:feature_engineering', '0 4 * * *', 'features'),
+                ('credit_risk:model_training', '0 1 * * 0', 'training'),
+                ('credit_risk:model_monitoring', '0 6 * * *', 'monitoring')) v(name, sched, step)
+    LOOP
+        jobname := j.name;
+        schedule := j.sched;
+        command := pg_catalog.format('SELECT credit_risk.cr_run_pipeline_step(%L)', j.step);
+        EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING jobname, schedule, command;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+
+CREATE FUNCTION credit_risk.cr_unschedule_pipeline()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $$
+DECLARE
+    n integer := 0;
+    name text;
+BEGIN
+    IF pg_catalog.to_regproc('cron.unschedule') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Nothing can have been scheduled without pg_cron.';
+    END IF;
+    FOR name IN EXECUTE 'SELECT jobname FROM cron.job WHERE jobname LIKE ''credit_risk:%'''
+    LOOP
+        EXECUTE 'SELECT cron.unschedule($1)' USING name;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+
 -- Whether cr_train(..., params {key, seed, holdout}) puts the row with this
 -- key in the holdout: the same hash as training.
 CREATE FUNCTION credit_risk.cr_in_holdout(key anyelement, seed bigint, holdout float8)
@@ -717,3 +831,6 @@ REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_monitor(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_retrain(text, text, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_run_pipeline_step(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_schedule_pipeline() FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_unschedule_pipeline() FROM PUBLIC;

@@ -63,3 +63,25 @@ SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', 
 SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['note'], 'updated_at')$$);
 SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'nope')$$);
 SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('no_such_table', 'loans', ARRAY['id'])$$);
+
+-- Pipeline steps: each run is logged; a step whose predecessor has not
+-- succeeded today is skipped, with the reason.
+SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('ingestion');
+INSERT INTO credit_risk.pipeline_steps VALUES
+    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at')$$),
+    ('features', $$CREATE TABLE loan_features AS SELECT id, amount * 2 AS amount2 FROM loans$$),
+    ('monitoring', $$SELECT 1 / 0$$);
+SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('features');
+SELECT count(*) AS no_features_yet FROM pg_class WHERE relname = 'loan_features';
+INSERT INTO ext_loans VALUES (7, 70, '2026-04-01', 'y');
+SELECT job, status FROM credit_risk.cr_run_pipeline_step('ingestion');
+SELECT count(*) AS mirrored FROM loans;
+SELECT job, status FROM credit_risk.cr_run_pipeline_step('features');
+SELECT count(*) AS features FROM loan_features;
+-- a failing step is logged as failed, with the error
+SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('monitoring');
+SELECT expect_error($$SELECT credit_risk.cr_run_pipeline_step('lunch')$$);
+
+-- Without pg_cron in this database, scheduling says how to get it.
+SELECT expect_error($$SELECT * FROM credit_risk.cr_schedule_pipeline()$$);
+SELECT expect_error($$SELECT credit_risk.cr_unschedule_pipeline()$$);
