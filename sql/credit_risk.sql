@@ -710,7 +710,7 @@ AS $$
 DECLARE
     j record;
 BEGIN
-    IF pg_catalog.to_regproc('cron.schedule') IS NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database'
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Add pg_cron to shared_preload_libraries, run CREATE EXTENSION pg_cron in the database named by cron.database_name, and call credit_risk.cr_schedule_pipeline() there.';
@@ -738,7 +738,7 @@ DECLARE
     n integer := 0;
     name text;
 BEGIN
-    IF pg_catalog.to_regproc('cron.unschedule') IS NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database'
             USING ERRCODE = 'feature_not_supported',
                   HINT = 'Nothing can have been scheduled without pg_cron.';
