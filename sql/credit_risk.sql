@@ -504,6 +504,35 @@ CREATE TABLE credit_risk.mirror_state (
 
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.mirror_state', '');
 
+-- Data-quality gates for mirrored tables.  Row rules (not_null, range,
+-- allowed) send breaking rows to quarantine instead of the target; table
+-- rules (min_rows, max_null_share, unique, schema) fail the run and leave
+-- the target untouched.
+CREATE TABLE credit_risk.quality_rules (
+    id           serial PRIMARY KEY,
+    target       text NOT NULL,              -- the mirrored table, as cr_mirror's target names it
+    column_name  text,
+    rule         text NOT NULL CHECK (rule IN ('not_null', 'range', 'allowed',
+                                               'min_rows', 'max_null_share', 'unique', 'schema')),
+    args         jsonb NOT NULL DEFAULT '{}',
+    enabled      boolean NOT NULL DEFAULT true,
+    CHECK (rule IN ('min_rows', 'schema') OR column_name IS NOT NULL)
+);
+
+CREATE TABLE credit_risk.quarantine (
+    id           bigserial PRIMARY KEY,
+    target       text NOT NULL,
+    row_data     jsonb NOT NULL,
+    rule_id      integer NOT NULL,
+    rule         text NOT NULL,
+    quarantined_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.quality_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.quality_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.quarantine_id_seq', '');
+
 -- Copy new and changed rows of a relation (a foreign table over a warehouse
 -- extract, say) into a local table: rows past the last watermark, upserted
 -- by key with MERGE, in the caller's transaction.
@@ -532,6 +561,12 @@ DECLARE
     n_read bigint;
     n_new bigint;
     n_merged bigint;
+    n_rejected bigint;
+    n_bad bigint;
+    share float8;
+    q record;
+    breach text;
+    bad text;
     new_last text;
 BEGIN
     IF key IS NULL OR pg_catalog.cardinality(key) = 0 THEN
@@ -591,6 +626,74 @@ BEGIN
         END IF;
     END IF;
 
+    -- the watermark covers every row read, quarantined ones too (read once)
+    IF watermark IS NOT NULL THEN
+        EXECUTE pg_catalog.format('SELECT max(%I)::text FROM pg_temp.cr_mirror_stage', watermark)
+           INTO new_last;
+    END IF;
+
+    -- table-level rules: any breach fails the run, before the target is touched
+    FOR q IN SELECT * FROM credit_risk.quality_rules r
+              WHERE r.target = tgt AND r.enabled AND r.rule IN ('min_rows', 'max_null_share', 'unique', 'schema')
+              ORDER BY r.id
+    LOOP
+        breach := NULL;
+        IF q.rule = 'min_rows' AND n_read < (q.args ->> 'rows')::bigint THEN
+            breach := pg_catalog.format('%s rows, fewer than %s', n_read, q.args ->> 'rows');
+        ELSIF q.rule = 'max_null_share' THEN
+            EXECUTE pg_catalog.format('SELECT avg((%I IS NULL)::int) FROM pg_temp.cr_mirror_stage', q.column_name)
+               INTO share;
+            IF share > (q.args ->> 'share')::float8 THEN
+                breach := pg_catalog.format('%s of %s is NULL, more than %s',
+                                            round(share::numeric, 4), q.column_name, q.args ->> 'share');
+            END IF;
+        ELSIF q.rule = 'unique' THEN
+            EXECUTE pg_catalog.format('SELECT count(*) - count(DISTINCT %I) FROM pg_temp.cr_mirror_stage WHERE %I IS NOT NULL',
+                                      q.column_name, q.column_name)
+               INTO n_bad;
+            IF n_bad > 0 THEN
+                breach := pg_catalog.format('%s duplicate values of %s', n_bad, q.column_name);
+            END IF;
+        ELSIF q.rule = 'schema' THEN
+            SELECT pg_catalog.string_agg(pg_catalog.format('%s %s', e.key, e.value #>> '{}'), ', ')
+              INTO breach
+              FROM pg_catalog.jsonb_each(q.args -> 'columns') e
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                WHERE a.attrelid = source AND a.attname = e.key
+                                  AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND pg_catalog.format_type(a.atttypid, a.atttypmod) = e.value #>> '{}');
+            IF breach IS NOT NULL THEN
+                breach := 'the source lacks ' || breach;
+            END IF;
+        END IF;
+        IF breach IS NOT NULL THEN
+            RAISE EXCEPTION 'quality rule % (%) failed on %: %', q.id, q.rule, src, breach
+                USING ERRCODE = 'check_violation',
+                      HINT = pg_catalog.format('Nothing was written to %s. Fix the extract, or the rule in credit_risk.quality_rules.', tgt);
+        END IF;
+    END LOOP;
+
+    -- row-level rules: breaking rows go to quarantine, not to the target
+    n_rejected := 0;
+    FOR q IN SELECT * FROM credit_risk.quality_rules r
+              WHERE r.target = tgt AND r.enabled AND r.rule IN ('not_null', 'range', 'allowed')
+              ORDER BY r.id
+    LOOP
+        bad := CASE q.rule
+            WHEN 'not_null' THEN pg_catalog.format('s.%I IS NULL', q.column_name)
+            WHEN 'range' THEN pg_catalog.format('s.%1$I IS NOT NULL AND NOT (s.%1$I >= %2$L AND s.%1$I <= %3$L)',
+                                                q.column_name, q.args ->> 'min', q.args ->> 'max')
+            ELSE pg_catalog.format('s.%1$I IS NOT NULL AND NOT (s.%1$I::text = ANY (ARRAY(SELECT jsonb_array_elements_text(%2$L::jsonb))))',
+                                   q.column_name, q.args -> 'values')
+        END;
+        EXECUTE pg_catalog.format(
+            'WITH gone AS (DELETE FROM pg_temp.cr_mirror_stage s WHERE %s RETURNING s.*)
+             INSERT INTO credit_risk.quarantine (target, row_data, rule_id, rule)
+             SELECT %L, to_jsonb(gone), %s, %L FROM gone', bad, tgt, q.id, q.rule);
+        GET DIAGNOSTICS n_bad = ROW_COUNT;
+        n_rejected := n_rejected + n_bad;
+    END LOOP;
+
     on_keys := (SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = s.%1$I', c), ' AND ') FROM unnest(key) c);
     col_list := (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM unnest(cols) c);
     src_cols := (SELECT pg_catalog.string_agg('s.' || pg_catalog.quote_ident(c), ', ') FROM unnest(cols) c);
@@ -614,10 +717,6 @@ BEGIN
         col_list, src_cols);
     GET DIAGNOSTICS n_merged = ROW_COUNT;
 
-    IF watermark IS NOT NULL THEN
-        EXECUTE pg_catalog.format('SELECT max(%I)::text FROM pg_temp.cr_mirror_stage', watermark)
-           INTO new_last;
-    END IF;
     INSERT INTO credit_risk.mirror_state AS m (source, target, watermark, last_watermark, last_run)
     VALUES (src, tgt, watermark, COALESCE(new_last, last), pg_catalog.now())
     ON CONFLICT ON CONSTRAINT mirror_state_pkey DO UPDATE
@@ -628,10 +727,10 @@ BEGIN
     rows_read := n_read;
     inserted := n_new;
     updated := n_merged - n_new;
-    rejected := 0;
+    rejected := n_rejected;
     INSERT INTO credit_risk.pipeline_runs (job, started_at, finished_at, status, rows_in,
                                            rows_rejected, detail)
-    VALUES ('mirror:' || src, started, pg_catalog.clock_timestamp(), 'succeeded', n_read, 0,
+    VALUES ('mirror:' || src, started, pg_catalog.clock_timestamp(), 'succeeded', n_read, n_rejected,
             pg_catalog.jsonb_build_object('target', tgt, 'inserted', inserted,
                                           'updated', updated, 'watermark', COALESCE(new_last, last)));
     RETURN NEXT;

@@ -85,3 +85,35 @@ SELECT expect_error($$SELECT credit_risk.cr_run_pipeline_step('lunch')$$);
 -- Without pg_cron in this database, scheduling says how to get it.
 SELECT expect_error($$SELECT * FROM credit_risk.cr_schedule_pipeline()$$);
 SELECT expect_error($$SELECT credit_risk.cr_unschedule_pipeline()$$);
+
+-- Data-quality gates.
+CREATE TABLE ext_apps (id int, age int, income numeric, channel text, updated_at timestamptz);
+INSERT INTO ext_apps VALUES
+    (1, 35, 50000, 'web', '2026-01-01'), (2, NULL, 40000, 'branch', '2026-01-02'),
+    (3, 17, 30000, 'web', '2026-01-03'), (4, 45, 80000, 'fax', '2026-01-04'),
+    (5, 52, NULL, 'web', '2026-01-05');
+CREATE TABLE apps (id int PRIMARY KEY, age int, income numeric, channel text, updated_at timestamptz);
+INSERT INTO credit_risk.quality_rules (target, column_name, rule, args) VALUES
+    ('apps', 'age', 'not_null', '{}'),
+    ('apps', 'age', 'range', '{"min": 18, "max": 100}'),
+    ('apps', 'channel', 'allowed', '{"values": ["web", "branch", "phone"]}'),
+    ('apps', NULL, 'min_rows', '{"rows": 1}'),
+    ('apps', 'income', 'max_null_share', '{"share": 0.5}'),
+    ('apps', NULL, 'schema', '{"columns": {"age": "integer", "income": "numeric"}}');
+-- rows 2 (no age), 3 (under 18) and 4 (unknown channel) go to quarantine
+SELECT * FROM credit_risk.cr_mirror('ext_apps', 'apps', ARRAY['id'], 'updated_at');
+SELECT id FROM apps ORDER BY id;
+SELECT target, (row_data->>'id')::int AS id, rule FROM credit_risk.quarantine ORDER BY id;
+-- a table-level breach fails the run and leaves the target untouched
+INSERT INTO ext_apps VALUES (6, 30, NULL, 'web', '2026-02-01'), (7, 31, NULL, 'web', '2026-02-02'),
+                            (8, 32, NULL, 'web', '2026-02-03');
+SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_apps', 'apps', ARRAY['id'], 'updated_at')$$);
+SELECT count(*) AS unchanged FROM apps;
+SELECT last_watermark FROM credit_risk.mirror_state WHERE source = 'ext_apps';
+UPDATE credit_risk.quality_rules SET args = '{"columns": {"age": "bigint"}}' WHERE rule = 'schema';
+UPDATE credit_risk.quality_rules SET enabled = false WHERE rule = 'max_null_share';
+SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('ext_apps', 'apps', ARRAY['id'], 'updated_at')$$);
+UPDATE credit_risk.quality_rules SET enabled = false WHERE rule = 'schema';
+SELECT * FROM credit_risk.cr_mirror('ext_apps', 'apps', ARRAY['id'], 'updated_at');
+SELECT job, status, rows_in, rows_rejected FROM credit_risk.pipeline_runs
+ WHERE job = 'mirror:ext_apps' ORDER BY id;
