@@ -25,7 +25,7 @@
 \set customers 100000
 \endif
 SET client_min_messages = warning;
-SELECT setseed(0.2026);
+SELECT setseed(0.2026) AS seeded \gset
 DROP SCHEMA IF EXISTS ref CASCADE;
 CREATE SCHEMA ref;
 

@@ -113,3 +113,97 @@ SELECT name, version, algorithm, status, created_by, array_length(features, 1) A
        length(model) AS model_bytes,
        credit_risk.cr_model_info(model)->>'format_version' AS format_version
   FROM credit_risk.models WHERE name = 'german_pd' ORDER BY version;
+
+\echo
+\echo '== 11. The whole day. A second database stands in for the warehouse: raw tables for 20,000'
+\echo '       customers and their feature extract (one row broken on purpose: age 150)'
+DROP DATABASE IF EXISTS warehouse;
+CREATE DATABASE warehouse;
+\c warehouse
+\set customers 20000
+\i examples/reference_pipeline.sql
+CREATE TABLE ref.feature_extract AS SELECT f.*, now() AS updated_at FROM ref.features f;
+UPDATE ref.feature_extract SET age = 150 WHERE customer_id = 7;
+\c postgres
+\set QUIET 1
+SET client_min_messages = warning;
+
+\echo
+\echo '== 12. Mirror the extract through postgres_fdw, past a watermark, through a quality gate'
+CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+DROP SERVER IF EXISTS warehouse CASCADE;
+DO $$
+BEGIN
+    EXECUTE format('CREATE SERVER warehouse FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host %L, port %L, dbname %L)',
+                   split_part(current_setting('unix_socket_directories'), ',', 1),
+                   current_setting('port'), 'warehouse');
+    EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER warehouse OPTIONS (user %L)', current_user);
+END;
+$$;
+DROP SCHEMA IF EXISTS wh CASCADE;
+CREATE SCHEMA wh;
+IMPORT FOREIGN SCHEMA ref LIMIT TO (feature_extract) FROM SERVER warehouse INTO wh;
+DROP TABLE IF EXISTS applicants;
+CREATE TABLE applicants (LIKE wh.feature_extract);
+ALTER TABLE applicants ADD PRIMARY KEY (customer_id);
+INSERT INTO credit_risk.quality_rules (target, column_name, rule, args)
+VALUES ('applicants', 'age', 'range', '{"min": 18, "max": 100}'),
+       ('applicants', NULL, 'min_rows', '{"rows": 1000}');
+INSERT INTO credit_risk.pipeline_steps (step, command) VALUES
+    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('wh.feature_extract', 'applicants', ARRAY['customer_id'], 'updated_at')$$),
+    ('features', $$ANALYZE applicants$$),
+    ('training', $$SELECT credit_risk.cr_retrain('day_pd', 'applicants', 'defaulted', 'gbm', '{"key": "customer_id", "min_gain": 0.002}')$$),
+    ('monitoring', $$SELECT credit_risk.cr_monitor('day_pd', 'applicants', 'defaulted')$$);
+SELECT job, status FROM credit_risk.cr_run_pipeline_step('ingestion');
+SELECT job, rows_in, rows_rejected, detail->'inserted' AS inserted
+  FROM credit_risk.pipeline_runs WHERE job LIKE 'mirror:%' ORDER BY id DESC LIMIT 1;
+SELECT target, row_data->>'customer_id' AS customer_id, row_data->>'age' AS age, rule FROM credit_risk.quarantine;
+SELECT job, status FROM credit_risk.cr_run_pipeline_step('features');
+
+\echo
+\echo '== 13. Register-if-better: a logistic model first, then trees; each compared on the candidate''s holdout'
+SELECT detail->>'candidate_version' AS candidate, round((detail->>'candidate_auc')::numeric, 4) AS candidate_auc,
+       detail->>'champion_version' AS champion, round((detail->>'champion_auc')::numeric, 4) AS champion_auc,
+       detail->>'promoted' AS promoted
+  FROM credit_risk.cr_retrain('day_pd',
+         'SELECT customer_id, age, income, employment_years, payment_history_score, credit_utilization,
+                 delinquencies, recent_inquiries, total_debt, unemployment_rate, defaulted FROM applicants',
+         'defaulted', 'logistic', '{"key": "customer_id"}');
+SELECT job, status FROM credit_risk.cr_run_pipeline_step('training');
+SELECT detail->>'candidate_version' AS candidate, round((detail->>'candidate_auc')::numeric, 4) AS candidate_auc,
+       detail->>'champion_version' AS champion, round((detail->>'champion_auc')::numeric, 4) AS champion_auc,
+       detail->>'promoted' AS promoted
+  FROM credit_risk.pipeline_runs WHERE job = 'retrain:day_pd' ORDER BY id DESC LIMIT 1;
+
+\echo
+\echo '== 14. Batch scoring of every applicant with the champion'
+SELECT model_version, risk_category, count(*) AS applicants, round(avg(default_probability)::numeric, 3) AS mean_pd
+  FROM credit_risk.cr_predict_batch('day_pd', 'applicants', 'customer_id')
+ GROUP BY 1, 2 ORDER BY 1, mean_pd;
+
+\echo
+\echo '== 15. Monitoring: today''s applicants, then a month in which utilization crept up'
+SELECT job, status FROM credit_risk.cr_run_pipeline_step('monitoring');
+SELECT run_at::date AS day, model_version, rows, round(max_feature_psi::numeric, 4) AS max_psi,
+       round((metrics->>'auc')::numeric, 4) AS auc, alerts
+  FROM credit_risk.monitoring_runs ORDER BY id DESC LIMIT 1;
+SELECT feature, round(psi::numeric, 4) AS psi, severity
+  FROM credit_risk.cr_drift_score('day_pd',
+         'SELECT customer_id, age, income, employment_years, education, payment_history_score,
+                 least(1, credit_utilization * 1.6) AS credit_utilization, account_age_months,
+                 num_accounts, delinquencies, recent_inquiries, total_debt, interest_rate,
+                 unemployment_rate, gdp_growth FROM applicants')
+ WHERE severity <> 'stable';
+SELECT alerts FROM credit_risk.cr_monitor('day_pd',
+         'SELECT customer_id, age, income, employment_years, education, payment_history_score,
+                 least(1, credit_utilization * 1.6) AS credit_utilization, account_age_months,
+                 num_accounts, delinquencies, recent_inquiries, total_debt, interest_rate,
+                 unemployment_rate, gdp_growth FROM applicants');
+SELECT rule_name, severity, message FROM credit_risk.alerts ORDER BY id DESC LIMIT 3;
+
+\echo
+\echo '== 16. The schedule, as pg_cron lists it (UTC); every step above logged in credit_risk.pipeline_runs'
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+SELECT count(*) AS jobs FROM credit_risk.cr_schedule_pipeline();
+SELECT jobname, schedule, command FROM cron.job ORDER BY jobname;
+SELECT job, status, count(*) FROM credit_risk.pipeline_runs GROUP BY 1, 2 ORDER BY 1;
