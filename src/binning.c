@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "binning.h"
+#include "random.h"
 
 static int
 DoubleCmp(const void *a, const void *b)
@@ -20,15 +21,6 @@ DoubleCmp(const void *a, const void *b)
 	double		y = *(const double *) b;
 
 	return (x > y) - (x < y);
-}
-
-static inline uint64
-Mix64(uint64 x)
-{
-	x += UINT64CONST(0x9E3779B97F4A7C15);
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return x ^ (x >> 31);
 }
 
 int
@@ -59,7 +51,7 @@ BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 
 		for (int64 i = 0; i < n && m < sample_max; i++)
 			if ((exclude == NULL || !exclude[i]) && !isnan(x[i]) &&
-				Mix64(seed ^ (uint64) i) <= threshold)
+				CrMix64(seed ^ (uint64) i) <= threshold)
 				work[m++] = x[i];
 	}
 	qsort(work, m, sizeof(double), DoubleCmp);

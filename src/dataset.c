@@ -29,6 +29,7 @@
 #include "utils/syscache.h"
 
 #include "dataset.h"
+#include "random.h"
 #include "fmgr.h"
 #include "hugemem.h"
 
@@ -176,6 +177,42 @@ FindColumn(TupleDesc tupdesc, const char *name)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * Map names (a model's features) to the columns of a source: each must be
+ * a number or boolean.  The names the source lacks are reported together;
+ * owner (e.g. "pd@3") says who needs them.
+ */
+void
+DatasetMapColumns(TupleDesc tupdesc, char **names, int n, const char *owner,
+				  int *attnum, Oid *atttype)
+{
+	StringInfoData missing;
+	int			nmissing = 0;
+
+	initStringInfo(&missing);
+	for (int j = 0; j < n; j++)
+	{
+		attnum[j] = FindColumn(tupdesc, names[j]);
+		if (attnum[j] < 0)
+		{
+			appendStringInfo(&missing, "%s%s", nmissing++ ? ", " : "", names[j]);
+			continue;
+		}
+		atttype[j] = TupleDescAttr(tupdesc, attnum[j])->atttypid;
+		if (!DatasetTypeIsNumeric(atttype[j]) && atttype[j] != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source column \"%s\" has type %s, not a number",
+							names[j], format_type_be(atttype[j]))));
+	}
+	if (nmissing > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source lacks %d column%s that model %s needs: %s",
+						nmissing, nmissing == 1 ? "" : "s", owner, missing.data)));
+	pfree(missing.data);
 }
 
 static int
@@ -483,27 +520,56 @@ LoadDestroy(DestReceiver *self)
 {
 }
 
-CrDataset *
-DatasetLoad(const CrDatasetSpec *spec)
+/*
+ * Run a source query to completion, every row going to dest.  The caller is
+ * connected to SPI; source is what the user gave, for messages, and what
+ * says what the rows are for ("training", "scoring", ...).  With
+ * fixed_order, synchronized scans are off: such a scan starts wherever
+ * another scan of the table is, so rows would arrive in a different order
+ * from run to run.
+ */
+void
+DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
+				bool read_only, bool fixed_order, const char *what)
 {
-	LoadReceiver lr;
-	SPIExecuteOptions options;
 	SPIPlanPtr	plan;
-	char	   *query;
-	Oid			relid;
+	SPIExecuteOptions options;
 	int			rc;
-	int			gucnest;
+	int			gucnest = 0;
 
-	query = SourceQuery(spec->source, &relid);
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for training source: %s",
+		elog(ERROR, "SPI_prepare failed for %s source: %s", what,
 			 SPI_result_code_string(SPI_result));
 	if (!SPI_is_cursor_plan(plan))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source must be a single query that returns rows"),
-				 errdetail("Source: %s", spec->source)));
+				 errdetail("Source: %s", source)));
+
+	memset(&options, 0, sizeof(options));
+	options.read_only = read_only;
+	options.dest = dest;
+	if (fixed_order)
+	{
+		gucnest = NewGUCNestLevel();
+		(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+	rc = SPI_execute_plan_extended(plan, &options);
+	if (fixed_order)
+		AtEOXact_GUC(true, gucnest);
+	if (rc < 0)
+		elog(ERROR, "could not read the %s source: %s", what, SPI_result_code_string(rc));
+	SPI_freeplan(plan);
+}
+
+CrDataset *
+DatasetLoad(const CrDatasetSpec *spec)
+{
+	LoadReceiver lr;
+	Oid			relid;
+	char	   *query = SourceQuery(spec->source, &relid);
 
 	memset(&lr, 0, sizeof(lr));
 	lr.pub.receiveSlot = LoadReceive;
@@ -519,24 +585,8 @@ DatasetLoad(const CrDatasetSpec *spec)
 	lr.estimate = SourceRowEstimate(relid);
 	lr.ds->spec = spec;
 
-	memset(&options, 0, sizeof(options));
-	options.read_only = false;
-	options.dest = &lr.pub;
-
-	/*
-	 * A synchronized scan starts wherever another scan of the table is:
-	 * rows would arrive in a different order from run to run, and with them
-	 * the split (without a key) and the model.  Read from the start.
-	 */
-	gucnest = NewGUCNestLevel();
-	(void) set_config_option("synchronize_seqscans", "off", PGC_USERSET,
-							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	rc = SPI_execute_plan_extended(plan, &options);
-	AtEOXact_GUC(true, gucnest);
-	if (rc < 0)
-		elog(ERROR, "could not read the training source: %s", SPI_result_code_string(rc));
-
-	SPI_freeplan(plan);
+	/* rows always in the same order: the split (without a key) and the model depend on it */
+	DatasetRunQuery(query, spec->source, &lr.pub, false, true, "training");
 	MemoryContextDelete(lr.rowcxt);
 
 	if (lr.ds->nrows == 0)
@@ -568,5 +618,5 @@ cr_in_holdout(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not determine the key's type");
 	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
 	h = DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc, (uint64) seed);
-	PG_RETURN_BOOL((double) (h >> 11) * (1.0 / 9007199254740992.0) < holdout);
+	PG_RETURN_BOOL(CrUnit(h) < holdout);
 }

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
+#include "tcop/dest.h"
 
 typedef struct CrDataset
 {
@@ -45,6 +46,10 @@ extern char *DatasetSourceQuery(const char *source);
 extern bool DatasetTypeIsNumeric(Oid typid);
 extern double DatasetDatumToDouble(Datum value, Oid typid);
 extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
+extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
+							bool read_only, bool fixed_order, const char *what);
+extern void DatasetMapColumns(TupleDesc tupdesc, char **names, int n,
+							  const char *owner, int *attnum, Oid *atttype);
 extern uint64 DatasetKeyHash(Datum value, Oid typid, Oid outfunc, uint64 seed);
 
 #endif							/* CR_DATASET_H */

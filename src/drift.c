@@ -52,37 +52,11 @@ DriftStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	DriftReceiver *dr = (DriftReceiver *) self;
 	const CrModel *m = dr->model;
 	MemoryContext old = MemoryContextSwitchTo(dr->cxt);
-	StringInfoData missing;
-	int			nmissing = 0;
-
-	initStringInfo(&missing);
 	dr->attnum = palloc(sizeof(int) * m->nfeatures);
 	dr->atttype = palloc(sizeof(Oid) * m->nfeatures);
 	dr->x = palloc(sizeof(double) * m->nfeatures);
-	for (int j = 0; j < m->nfeatures; j++)
-	{
-		dr->attnum[j] = -1;
-		for (int i = 0; i < tupdesc->natts; i++)
-			if (!TupleDescAttr(tupdesc, i)->attisdropped &&
-				strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), m->features[j]) == 0)
-				dr->attnum[j] = i;
-		if (dr->attnum[j] < 0)
-		{
-			appendStringInfo(&missing, "%s%s", nmissing++ ? ", " : "", m->features[j]);
-			continue;
-		}
-		dr->atttype[j] = TupleDescAttr(tupdesc, dr->attnum[j])->atttypid;
-		if (!DatasetTypeIsNumeric(dr->atttype[j]) && dr->atttype[j] != BOOLOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("source column \"%s\" has type %s, not a number",
-							m->features[j], format_type_be(dr->atttype[j]))));
-	}
-	if (nmissing > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("source lacks %d column%s that model %s needs: %s",
-						nmissing, nmissing == 1 ? "" : "s", dr->version_label, missing.data)));
+	DatasetMapColumns(tupdesc, m->features, m->nfeatures, dr->version_label,
+					  dr->attnum, dr->atttype);
 	dr->counts = palloc(sizeof(int64 *) * (m->nfeatures + 1));
 	for (int j = 0; j <= m->nfeatures; j++)
 		dr->counts[j] = palloc0(sizeof(int64) * (m->baseline[j].ncuts + 2));
@@ -210,10 +184,7 @@ cr_drift_score(PG_FUNCTION_ARGS)
 	const CrCachedModel *entry;
 	const CrModel *m;
 	DriftReceiver dr;
-	SPIPlanPtr	plan;
-	SPIExecuteOptions options;
 	char	   *source;
-	int			rc;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -236,22 +207,7 @@ cr_drift_score(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(DatasetSourceQuery(source), 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for drift source: %s",
-			 SPI_result_code_string(SPI_result));
-	if (!SPI_is_cursor_plan(plan))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source must be a single query that returns rows"),
-				 errdetail("Source: %s", source)));
-	memset(&options, 0, sizeof(options));
-	options.read_only = true;
-	options.dest = &dr.pub;
-	rc = SPI_execute_plan_extended(plan, &options);
-	if (rc < 0)
-		elog(ERROR, "could not read the drift source: %s", SPI_result_code_string(rc));
-	SPI_freeplan(plan);
+	DatasetRunQuery(DatasetSourceQuery(source), source, &dr.pub, true, false, "drift");
 	SPI_finish();
 
 	if (dr.rows == 0)
@@ -432,13 +388,10 @@ cr_evaluate(PG_FUNCTION_ARGS)
 {
 	EvalReceiver er;
 	const CrCachedModel *entry;
-	SPIPlanPtr	plan;
-	SPIExecuteOptions options;
 	CrMetrics	metrics;
 	StringInfoData buf;
 	char	   *source;
 	int32		version = 0;
-	int			rc;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -468,22 +421,7 @@ cr_evaluate(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare(DatasetSourceQuery(source), 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for evaluation source: %s",
-			 SPI_result_code_string(SPI_result));
-	if (!SPI_is_cursor_plan(plan))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source must be a single query that returns rows"),
-				 errdetail("Source: %s", source)));
-	memset(&options, 0, sizeof(options));
-	options.read_only = true;
-	options.dest = &er.pub;
-	rc = SPI_execute_plan_extended(plan, &options);
-	if (rc < 0)
-		elog(ERROR, "could not read the evaluation source: %s", SPI_result_code_string(rc));
-	SPI_freeplan(plan);
+	DatasetRunQuery(DatasetSourceQuery(source), source, &er.pub, true, false, "evaluation");
 	SPI_finish();
 
 	if (er.n == 0)

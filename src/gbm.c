@@ -33,6 +33,7 @@
 #include "binning.h"
 #include "gbm.h"
 #include "hugemem.h"
+#include "random.h"
 #include "threads.h"
 
 #define GBM_NBINS			256		/* histogram slots per feature */
@@ -175,21 +176,6 @@ static inline double
 Sigmoid(double m)
 {
 	return 1.0 / (1.0 + exp(-m));
-}
-
-static inline uint64
-Mix64(uint64 x)
-{
-	x += UINT64CONST(0x9E3779B97F4A7C15);
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return x ^ (x >> 31);
-}
-
-static inline double
-Unit(uint64 h)
-{
-	return (double) (h >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* ------------------------------------------------------------- binning */
@@ -1160,7 +1146,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 
 	for (int t = 0; t < params->n_trees; t++)
 	{
-		uint64		tseed = Mix64(params->seed ^ ((uint64) (t + 1) << 32));
+		uint64		tseed = CrMix64(params->seed ^ ((uint64) (t + 1) << 32));
 		int64		nrows = 0;
 		MemoryContext old;
 
@@ -1172,7 +1158,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		if (params->subsample < 1.0)
 		{
 			for (int64 i = 0; i < ntr; i++)
-				if (Unit(Mix64(tseed ^ (uint64) i)) < params->subsample)
+				if (CrUnit(CrMix64(tseed ^ (uint64) i)) < params->subsample)
 					gbm->rows[nrows++] = (uint32) i;
 		}
 		else
@@ -1193,7 +1179,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 				perm[f] = f;
 			for (int f = 0; f < want; f++)
 			{
-				int			k = f + (int) (Unit(Mix64(tseed + (uint64) f)) * (p - f));
+				int			k = f + (int) (CrUnit(CrMix64(tseed + (uint64) f)) * (p - f));
 				int			tmp = perm[f];
 
 				perm[f] = perm[k];

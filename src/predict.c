@@ -176,6 +176,26 @@ ResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 	return entry;
 }
 
+/*
+ * Walk one complete (dense) tree of depth D for the features at x, x +
+ * stride, ...: the index of the leaf reached, counted among all nodes.
+ */
+static inline int
+DenseWalk(const int32 *feature, const double *threshold, const bool *dleft,
+		  int D, const double *x, int stride)
+{
+	int			idx = 0;
+
+	for (int d = 0; d < D; d++)
+	{
+		double		v = x[feature[idx] * stride];
+		int			left = (v < threshold[idx]) | ((v != v) & dleft[idx]);
+
+		idx = 2 * idx + 2 - left;
+	}
+	return idx;
+}
+
 double
 PredictProbability(const CrModel *model, const double *x)
 {
@@ -205,18 +225,11 @@ PredictProbability(const CrModel *model, const double *x)
 
 					for (int t = 0; t < model->ntrees; t++)
 					{
-						const int32 *feature = model->dense_feature + (Size) t * nint;
-						const double *threshold = model->dense_threshold + (Size) t * nint;
-						const bool *dleft = model->dense_default_left + (Size) t * nint;
-						int			idx = 0;
+						int			idx = DenseWalk(model->dense_feature + (Size) t * nint,
+													model->dense_threshold + (Size) t * nint,
+													model->dense_default_left + (Size) t * nint,
+													D, x, 1);
 
-						for (int d = 0; d < D; d++)
-						{
-							double		v = x[feature[idx]];
-							int			left = (v < threshold[idx]) | ((v != v) & dleft[idx]);
-
-							idx = 2 * idx + 2 - left;
-						}
 						margin += model->dense_leaf[(Size) t * (nint + 1) + (idx - nint)];
 					}
 					return 1.0 / (1.0 + exp(-margin));
@@ -781,19 +794,8 @@ ScoreBlock(BatchModel *bm, double *prob)
 					bm->margin[k + r] += leaf[idx[r] - nint];
 			}
 			for (; k < bm->n; k++)
-			{
-				const double *cols = bm->cols + bm->idx[k];
-				int			idx = 0;
-
-				for (int d = 0; d < D; d++)
-				{
-					double		v = cols[feature[idx] * BATCH_BLOCK];
-					int			left = (v < threshold[idx]) | ((v != v) & dleft[idx]);
-
-					idx = 2 * idx + 2 - left;
-				}
-				bm->margin[k] += leaf[idx - nint];
-			}
+				bm->margin[k] += leaf[DenseWalk(feature, threshold, dleft, D,
+												bm->cols + bm->idx[k], BATCH_BLOCK) - nint];
 		}
 		for (int k = 0; k < bm->n; k++)
 			prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
@@ -886,37 +888,10 @@ BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	{
 		BatchModel *bm = &br->models[mi];
 		const CrModel *m = bm->entry->model;
-		StringInfoData missing;
-		int			nmissing = 0;
-
-		initStringInfo(&missing);
 		bm->attnum = palloc(sizeof(int) * m->nfeatures);
 		bm->atttype = palloc(sizeof(Oid) * m->nfeatures);
-		for (int j = 0; j < m->nfeatures; j++)
-		{
-			bm->attnum[j] = -1;
-			for (int i = 0; i < tupdesc->natts; i++)
-				if (!TupleDescAttr(tupdesc, i)->attisdropped &&
-					strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), m->features[j]) == 0)
-					bm->attnum[j] = i;
-			if (bm->attnum[j] < 0)
-			{
-				appendStringInfo(&missing, "%s%s", nmissing++ ? ", " : "", m->features[j]);
-				continue;
-			}
-			bm->atttype[j] = TupleDescAttr(tupdesc, bm->attnum[j])->atttypid;
-			if (!DatasetTypeIsNumeric(bm->atttype[j]) && bm->atttype[j] != BOOLOID)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("source column \"%s\" has type %s, not a number",
-								m->features[j], format_type_be(bm->atttype[j]))));
-		}
-		if (nmissing > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("source lacks %d column%s that model %s needs: %s",
-							nmissing, nmissing == 1 ? "" : "s",
-							bm->entry->version_label, missing.data)));
+		DatasetMapColumns(tupdesc, m->features, m->nfeatures, bm->entry->version_label,
+						  bm->attnum, bm->atttype);
 		bm->version_text = CStringGetTextDatum(bm->entry->version_label);
 		bm->category_text = palloc(sizeof(Datum) * m->scoring.nbands);
 		for (int b = 0; b < m->scoring.nbands; b++)
@@ -998,11 +973,7 @@ cr_predict_batch(PG_FUNCTION_ARGS)
 	BatchReceiver br;
 	char	   *name;
 	char	   *source;
-	char	   *query;
-	SPIPlanPtr	plan;
-	SPIExecuteOptions options;
 	CrCachedModel *challenger;
-	int			rc;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -1036,25 +1007,9 @@ cr_predict_batch(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	query = DatasetSourceQuery(source);
-	plan = SPI_prepare(query, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for scoring source: %s",
-			 SPI_result_code_string(SPI_result));
-	if (!SPI_is_cursor_plan(plan))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("source must be a single query that returns rows"),
-				 errdetail("Source: %s", source)));
-	memset(&options, 0, sizeof(options));
-	options.read_only = true;
-	options.dest = &br.pub;
-	rc = SPI_execute_plan_extended(plan, &options);
-	if (rc < 0)
-		elog(ERROR, "could not read the scoring source: %s", SPI_result_code_string(rc));
+	DatasetRunQuery(DatasetSourceQuery(source), source, &br.pub, true, false, "scoring");
 	if (br.n > 0)
 		BatchFlush(&br);
-	SPI_freeplan(plan);
 	SPI_finish();
 	MemoryContextDelete(br.cxt);
 	return (Datum) 0;

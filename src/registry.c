@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "random.h"
 #include "registry.h"
 
 #define CR_CACHE_MAX_ENTRIES	64
@@ -412,5 +413,5 @@ RegistryRouteToChallenger(const char *key, Size len, double share)
 	uint64		h = hash_bytes_extended((const unsigned char *) key, len,
 										UINT64CONST(0x63725f726f757465));
 
-	return (double) (h >> 11) * (1.0 / 9007199254740992.0) < share;
+	return CrUnit(h) < share;
 }

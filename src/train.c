@@ -25,6 +25,7 @@
 #include "credit_risk.h"
 #include "dataset.h"
 #include "binning.h"
+#include "random.h"
 #include "gbm.h"
 #include "hugemem.h"
 #include "logit.h"
@@ -372,21 +373,6 @@ AppendParamsJson(StringInfo buf, const TrainParams *tp)
 }
 
 /* -------------------------------------------------------------- helpers */
-
-static uint64
-SplitMix64(uint64 x)
-{
-	x += UINT64CONST(0x9E3779B97F4A7C15);
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return x ^ (x >> 31);
-}
-
-static inline double
-UnitInterval(uint64 h)
-{
-	return (double) (h >> 11) * (1.0 / 9007199254740992.0);
-}
 
 static char **
 FeatureList(ArrayType *arr, int *n)
@@ -767,8 +753,8 @@ cr_train(PG_FUNCTION_ARGS)
 	for (int64 i = 0; i < ds->nrows; i++)
 	{
 		double		u = ds->keyhash
-			? UnitInterval(ds->keyhash[i])
-			: UnitInterval(SplitMix64(((uint64) tp.seed << 40) ^ (uint64) i));
+			? CrUnit(ds->keyhash[i])
+			: CrUnit(CrMix64(((uint64) tp.seed << 40) ^ (uint64) i));
 
 		holdout[i] = u < tp.holdout;
 		if (holdout[i])
