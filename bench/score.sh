@@ -60,8 +60,10 @@ CREATE SCHEMA IF NOT EXISTS $schema;
 DELETE FROM credit_risk.models WHERE name IN ('$lr', '$gbm');
 SQL
 
-have=$(psql -X -At -c "SELECT CASE WHEN to_regclass('$table') IS NULL THEN 0
-                                   ELSE (SELECT count(*) FROM $table) END")
+have=0
+if [ "$(psql -X -At -c "SELECT to_regclass('$table') IS NOT NULL")" = t ]; then
+	have=$(psql -X -At -c "SELECT count(*) FROM $table")
+fi
 if [ "${BENCH_REUSE:-0}" = 1 ] && [ "$have" = "$rows" ]; then
 	build="table reused"
 else

@@ -190,6 +190,16 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cr_model_info'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- A tree model's nodes, as the bytes hold them (node numbers within a tree;
+-- a row goes left when its value is below the threshold, a missing value
+-- the default way; leaves have no feature).
+CREATE FUNCTION credit_risk.cr_model_trees(model bytea)
+RETURNS TABLE (tree integer, node integer, feature text, threshold float8,
+               left_child integer, right_child integer, default_left boolean,
+               value float8, cover float8)
+AS 'MODULE_PATHNAME', 'cr_model_trees'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
+
 -- Scoring -------------------------------------------------------------------
 
 CREATE FUNCTION credit_risk.cr_predict(name text, features float8[])

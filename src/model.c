@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "port/pg_crc32c.h"
@@ -20,6 +21,7 @@
 #include "model.h"
 
 PG_FUNCTION_INFO_V1(cr_model_info);
+PG_FUNCTION_INFO_V1(cr_model_trees);
 
 const char *
 ModelAlgorithmName(CrAlgorithm algorithm)
@@ -543,27 +545,94 @@ DenseFill(CrModel *m, int t, int32 k, int pos, int depth)
 	int			D = m->dense_depth;
 	int			nint = (1 << D) - 1;
 	int32		i = m->tree_start[t] + k;
+	int32		f = m->node_feature[i];
+	uint32		j;
 
 	if (depth == D)
 	{
 		m->dense_leaf[(Size) t * (nint + 1) + (pos - nint)] = m->node_value[i];
 		return;
 	}
-	if (m->node_feature[i] < 0)
+	if (f < 0)
 	{
-		/* a leaf above the bottom: every value (and NaN) goes left */
-		m->dense_feature[(Size) t * nint + pos] = 0;
-		m->dense_threshold[(Size) t * nint + pos] = INFINITY;
-		m->dense_default_left[(Size) t * nint + pos] = true;
+		/* a leaf above the bottom: no code exceeds 0xFFFF, so all go left */
+		m->dense_node[(Size) t * nint + pos] = 0xFFFF;
 		DenseFill(m, t, k, 2 * pos + 1, depth + 1);
 		DenseFill(m, t, k, 2 * pos + 2, depth + 1);
 		return;
 	}
-	m->dense_feature[(Size) t * nint + pos] = m->node_feature[i];
-	m->dense_threshold[(Size) t * nint + pos] = m->node_threshold[i];
-	m->dense_default_left[(Size) t * nint + pos] = m->node_default_left[i];
+
+	/*
+	 * The threshold is cut number j (1-based): x < threshold is code <= j;
+	 * with missing values going right, code - 1 <= j - 1 with the missing
+	 * code 0 wrapping to 0xFFFF.
+	 */
+	j = ModelDenseCode(m, f, m->node_threshold[i]) - 1;
+	if (m->node_default_left[i])
+		m->dense_node[(Size) t * nint + pos] = ((uint32) f << 16) | j;
+	else
+		m->dense_node[(Size) t * nint + pos] =
+			((uint32) (m->nfeatures + f) << 16) | (j - 1);
 	DenseFill(m, t, m->node_left[i], 2 * pos + 1, depth + 1);
 	DenseFill(m, t, m->node_right[i], 2 * pos + 2, depth + 1);
+}
+
+static int
+DoubleCmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Sorted unique split thresholds per feature (dense_cuts); false when a
+ * feature has too many for 16-bit codes.
+ */
+static bool
+BuildDenseCuts(CrModel *m)
+{
+	int			F = m->nfeatures;
+	int32		total = m->tree_start[m->ntrees];
+	int32	   *count = palloc0(sizeof(int32) * (F + 1));
+	int32	   *fill;
+
+	for (int32 i = 0; i < total; i++)
+		if (m->node_feature[i] >= 0)
+			count[m->node_feature[i] + 1]++;
+	for (int f = 0; f < F; f++)
+		count[f + 1] += count[f];
+	m->dense_cut_start = count;
+	m->dense_cuts = palloc(sizeof(double) * Max(count[F], 1));
+	fill = palloc(sizeof(int32) * F);
+	memcpy(fill, count, sizeof(int32) * F);
+	for (int32 i = 0; i < total; i++)
+		if (m->node_feature[i] >= 0)
+			m->dense_cuts[fill[m->node_feature[i]]++] = m->node_threshold[i];
+	pfree(fill);
+
+	/* sort and deduplicate each feature's run, compacting in place */
+	{
+		int32		out = 0;
+
+		for (int f = 0; f < F; f++)
+		{
+			int32		lo = count[f];
+			int32		n = count[f + 1] - lo;
+			int32		first = out;
+
+			qsort(m->dense_cuts + lo, n, sizeof(double), DoubleCmp);
+			for (int32 k = 0; k < n; k++)
+				if (out == first || m->dense_cuts[lo + k] != m->dense_cuts[out - 1])
+					m->dense_cuts[out++] = m->dense_cuts[lo + k];
+			count[f] = first;
+			if (out - first > 0xFFFE)
+				return false;
+		}
+		count[F] = out;
+	}
+	return true;
 }
 
 static void
@@ -572,6 +641,9 @@ BuildDense(CrModel *m)
 	int			D = 0;
 	int			nint;
 
+	m->dense_depth = 0;
+	if (m->nfeatures > 0x8000)
+		return;
 	for (int t = 0; t < m->ntrees; t++)
 	{
 		int32		start = m->tree_start[t];
@@ -591,26 +663,21 @@ BuildDense(CrModel *m)
 		}
 		pfree(depth);
 		if (D > CR_DENSE_MAX_DEPTH)
-		{
-			m->dense_depth = 0;
 			return;
-		}
 	}
 	/*
 	 * Padding can multiply a tree's size: keep the dense copy within a small
 	 * multiple of the real nodes, so crafted bytes cannot make it huge.
 	 */
 	if (((Size) m->ntrees << D) > (Size) 8 * m->tree_start[m->ntrees] + 65536)
-	{
-		m->dense_depth = 0;
 		return;
-	}
+	if (!BuildDenseCuts(m))
+		return;
 	m->dense_depth = D;
 	nint = (1 << D) - 1;
-	m->dense_feature = palloc(sizeof(int32) * Max((Size) m->ntrees * nint, 1));
-	m->dense_threshold = palloc(sizeof(double) * Max((Size) m->ntrees * nint, 1));
-	m->dense_default_left = palloc(sizeof(bool) * Max((Size) m->ntrees * nint, 1));
+	m->dense_node = palloc(sizeof(uint32) * Max((Size) m->ntrees * nint, 1));
 	m->dense_leaf = palloc(sizeof(double) * (Size) m->ntrees * (nint + 1));
+	m->dense_code = palloc(sizeof(uint16) * 2 * Max(m->nfeatures, 1));
 	for (int t = 0; t < m->ntrees; t++)
 		DenseFill(m, t, 0, 0, 0);
 }
@@ -752,8 +819,12 @@ cr_model_info(PG_FUNCTION_ARGS)
 		escape_json(&buf, m->features[i]);
 	}
 	if (m->algorithm == CR_ALGO_GBM)
-		appendStringInfo(&buf, "], \"trees\": %d, \"nodes\": %d, \"impute\": [",
+	{
+		appendStringInfo(&buf, "], \"trees\": %d, \"nodes\": %d, \"base_margin\": ",
 						 m->ntrees, m->tree_start[m->ntrees]);
+		CrAppendDouble(&buf, m->base_margin);
+		appendStringInfoString(&buf, ", \"impute\": [");
+	}
 	else
 		appendStringInfoString(&buf, "], \"impute\": [");
 	for (int i = 0; i < m->nfeatures; i++)
@@ -786,4 +857,50 @@ cr_model_info(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&buf, '}');
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * cr_model_trees(bytea): a tree model's nodes, one row each, as the bytes
+ * hold them: a row goes left when its value is below the threshold, and a
+ * missing value goes the default way.  Leaves have no feature.
+ */
+Datum
+cr_model_trees(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
+	CrModel    *m = ModelDecode(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
+
+	if (m->algorithm != CR_ALGO_GBM)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model is not a tree model"),
+				 errdetail("Its algorithm is %s.", ModelAlgorithmName(m->algorithm))));
+	InitMaterializedSRF(fcinfo, 0);
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		for (int32 i = m->tree_start[t]; i < m->tree_start[t + 1]; i++)
+		{
+			Datum		values[9];
+			bool		nulls[9] = {false};
+			int32		f = m->node_feature[i];
+
+			values[0] = Int32GetDatum(t);
+			values[1] = Int32GetDatum(i - m->tree_start[t]);
+			if (f >= 0)
+			{
+				values[2] = CStringGetTextDatum(m->features[f]);
+				values[3] = Float8GetDatum(m->node_threshold[i]);
+				values[4] = Int32GetDatum(m->node_left[i]);
+				values[5] = Int32GetDatum(m->node_right[i]);
+				values[6] = BoolGetDatum(m->node_default_left[i]);
+			}
+			else
+				nulls[2] = nulls[3] = nulls[4] = nulls[5] = nulls[6] = true;
+			values[7] = Float8GetDatum(m->node_value[i]);
+			values[8] = Float8GetDatum(m->node_cover[i]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
 }

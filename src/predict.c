@@ -177,23 +177,50 @@ ResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 }
 
 /*
- * Walk one complete (dense) tree of depth D for the features at x, x +
- * stride, ...: the index of the leaf reached, counted among all nodes.
+ * base_margin plus the dense trees' leaf values for one row's codes, added
+ * in tree order.  Four trees are walked at once: one row's walk is a chain
+ * of dependent loads, and four independent chains let the CPU overlap them.
+ * (No straight-line vectorizing: see ScoreDenseBlock.)
  */
-static inline int
-DenseWalk(const int32 *feature, const double *threshold, const bool *dleft,
-		  int D, const double *x, int stride)
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static double
+DenseMargin(const CrModel *m, const uint16 *code)
 {
-	int			idx = 0;
+	int			D = m->dense_depth;
+	int			nint = (1 << D) - 1;
+	double		margin = m->base_margin;
+	int			t = 0;
 
-	for (int d = 0; d < D; d++)
+	for (; t + 4 <= m->ntrees; t += 4)
 	{
-		double		v = x[feature[idx] * stride];
-		int			left = (v < threshold[idx]) | ((v != v) & dleft[idx]);
+		const uint32 *n0 = m->dense_node + (Size) t * nint;
+		const uint32 *n1 = n0 + nint;
+		const uint32 *n2 = n1 + nint;
+		const uint32 *n3 = n2 + nint;
+		const double *leaf = m->dense_leaf + (Size) t * (nint + 1);
+		uint32		i0 = 0, i1 = 0, i2 = 0, i3 = 0;
 
-		idx = 2 * idx + 2 - left;
+		for (int d = 0; d < D; d++)
+		{
+			uint32		w0 = n0[i0], w1 = n1[i1], w2 = n2[i2], w3 = n3[i3];
+
+			i0 = 2 * i0 + 1 + (code[w0 >> 16] > (w0 & 0xFFFF));
+			i1 = 2 * i1 + 1 + (code[w1 >> 16] > (w1 & 0xFFFF));
+			i2 = 2 * i2 + 1 + (code[w2 >> 16] > (w2 & 0xFFFF));
+			i3 = 2 * i3 + 1 + (code[w3 >> 16] > (w3 & 0xFFFF));
+		}
+		/* leaf i of tree t + r is at r * (nint + 1) + i - nint */
+		margin += leaf[i0 - nint];
+		margin += leaf[i1 + 1];
+		margin += leaf[i2 + nint + 2];
+		margin += leaf[i3 + 2 * nint + 3];
 	}
-	return idx;
+	for (; t < m->ntrees; t++)
+		margin += m->dense_leaf[(Size) t * (nint + 1) +
+								ModelDenseWalk(m->dense_node + (Size) t * nint, D, code)];
+	return margin;
 }
 
 double
@@ -220,19 +247,11 @@ PredictProbability(const CrModel *model, const double *x)
 
 				if (model->dense_depth > 0)
 				{
-					int			D = model->dense_depth;
-					int			nint = (1 << D) - 1;
+					uint16	   *code = model->dense_code;
 
-					for (int t = 0; t < model->ntrees; t++)
-					{
-						int			idx = DenseWalk(model->dense_feature + (Size) t * nint,
-													model->dense_threshold + (Size) t * nint,
-													model->dense_default_left + (Size) t * nint,
-													D, x, 1);
-
-						margin += model->dense_leaf[(Size) t * (nint + 1) + (idx - nint)];
-					}
-					return 1.0 / (1.0 + exp(-margin));
+					for (int j = 0; j < model->nfeatures; j++)
+						ModelDenseSetCode(model, code, j, x[j]);
+					return 1.0 / (1.0 + exp(-DenseMargin(model, code)));
 				}
 
 				/* the decoder guarantees every walk ends at a leaf */
@@ -708,6 +727,7 @@ typedef struct BatchModel
 	int		   *attnum;			/* per feature: source column */
 	Oid		   *atttype;
 	double	   *cols;			/* nfeatures * BATCH_BLOCK, column-major */
+	uint16	   *codes;			/* dense trees: 2 * nfeatures codes a row */
 	int		   *idx;			/* block positions scored by this model */
 	int			n;
 	double	   *margin;			/* BATCH_BLOCK */
@@ -731,6 +751,79 @@ typedef struct BatchReceiver
 	MemoryContext cxt;			/* outlives the source query's executor */
 	int64		rows;
 } BatchReceiver;
+
+/*
+ * Add the dense trees' leaf values to the margins of n block rows, whose
+ * codes are laid out as BatchSetCode stores them.  GCC's straight-line
+ * vectorizer packs the eight walks below into SSE lanes, moving every value
+ * between vector and general registers at each level: twice as slow as
+ * plain scalar code, so it is off for this function.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static void
+ScoreDenseBlock(const CrModel *m, const uint16 *codes, int n, double *margin)
+{
+	int			D = m->dense_depth;
+	int			nint = (1 << D) - 1;
+	int			S = 2 * m->nfeatures;
+
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		const uint32 *node = m->dense_node + (Size) t * nint;
+		const double *leaf = m->dense_leaf + (Size) t * (nint + 1);
+
+		/*
+		 * Eight rows at a time, their walks independent so the CPU
+		 * overlaps them; a group's codes are slot-major (see
+		 * BatchSetCode), so one base pointer serves all eight.  Rows
+		 * past n in the last group walk stale codes, unused.
+		 */
+		for (int k = 0; k < n; k += 8)
+		{
+			const uint16 *c = codes + (Size) k * S;
+			uint32		i0 = 0, i1 = 0, i2 = 0, i3 = 0,
+						i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+
+#define BATCH_STEP(i, r) \
+	do { \
+		uint32		w = node[i]; \
+		i = 2 * i + 1 + (c[((w >> 13) & ~7u) + (r)] > (w & 0xFFFF)); \
+	} while (0)
+			for (int d = 0; d < D; d++)
+			{
+				BATCH_STEP(i0, 0);
+				BATCH_STEP(i1, 1);
+				BATCH_STEP(i2, 2);
+				BATCH_STEP(i3, 3);
+				BATCH_STEP(i4, 4);
+				BATCH_STEP(i5, 5);
+				BATCH_STEP(i6, 6);
+				BATCH_STEP(i7, 7);
+			}
+#undef BATCH_STEP
+			if (k + 8 <= n)
+			{
+				margin[k] += leaf[i0 - nint];
+				margin[k + 1] += leaf[i1 - nint];
+				margin[k + 2] += leaf[i2 - nint];
+				margin[k + 3] += leaf[i3 - nint];
+				margin[k + 4] += leaf[i4 - nint];
+				margin[k + 5] += leaf[i5 - nint];
+				margin[k + 6] += leaf[i6 - nint];
+				margin[k + 7] += leaf[i7 - nint];
+			}
+			else
+			{
+				uint32		last[8] = {i0, i1, i2, i3, i4, i5, i6, i7};
+
+				for (int r = 0; k + r < n; r++)
+					margin[k + r] += leaf[last[r] - nint];
+			}
+		}
+	}
+}
 
 /*
  * Score the block's rows of one model, tree by tree for trees (a tree's
@@ -765,38 +858,7 @@ ScoreBlock(BatchModel *bm, double *prob)
 		bm->margin[k] = m->base_margin;
 	if (m->dense_depth > 0)
 	{
-		int			D = m->dense_depth;
-		int			nint = (1 << D) - 1;
-
-		for (int t = 0; t < m->ntrees; t++)
-		{
-			const int32 *feature = m->dense_feature + (Size) t * nint;
-			const double *threshold = m->dense_threshold + (Size) t * nint;
-			const bool *dleft = m->dense_default_left + (Size) t * nint;
-			const double *leaf = m->dense_leaf + (Size) t * (nint + 1);
-
-			int			k = 0;
-
-			/* eight rows at a time: independent walks the CPU overlaps */
-			for (; k + 8 <= bm->n; k += 8)
-			{
-				int			idx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-
-				for (int d = 0; d < D; d++)
-					for (int r = 0; r < 8; r++)
-					{
-						double		v = bm->cols[feature[idx[r]] * BATCH_BLOCK + bm->idx[k + r]];
-						int			left = (v < threshold[idx[r]]) | ((v != v) & dleft[idx[r]]);
-
-						idx[r] = 2 * idx[r] + 2 - left;
-					}
-				for (int r = 0; r < 8; r++)
-					bm->margin[k + r] += leaf[idx[r] - nint];
-			}
-			for (; k < bm->n; k++)
-				bm->margin[k] += leaf[DenseWalk(feature, threshold, dleft, D,
-												bm->cols + bm->idx[k], BATCH_BLOCK) - nint];
-		}
+		ScoreDenseBlock(m, bm->codes, bm->n, bm->margin);
 		for (int k = 0; k < bm->n; k++)
 			prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
 		return;
@@ -829,6 +891,23 @@ ScoreBlock(BatchModel *bm, double *prob)
 	}
 	for (int k = 0; k < bm->n; k++)
 		prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
+}
+
+/*
+ * Store feature j's value for the model's next block row.  The block's
+ * codes go in groups of eight rows, slot-major within a group: slot s of
+ * row k is at (k / 8) * 8 * 2F + s * 8 + k % 8 (slots as in ModelDenseWalk).
+ */
+static inline void
+BatchSetCode(BatchModel *bm, int j, double v)
+{
+	const CrModel *m = bm->entry->model;
+	int			F = m->nfeatures;
+	uint16		c = ModelDenseCode(m, j, v);
+	uint16	   *g = bm->codes + (Size) (bm->n & ~7) * 2 * F + (bm->n & 7);
+
+	g[j * 8] = c;
+	g[(F + j) * 8] = (uint16) (c - 1);
 }
 
 static void
@@ -896,7 +975,10 @@ BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 		bm->category_text = palloc(sizeof(Datum) * m->scoring.nbands);
 		for (int b = 0; b < m->scoring.nbands; b++)
 			bm->category_text[b] = CStringGetTextDatum(m->scoring.labels[b]);
-		bm->cols = palloc(sizeof(double) * m->nfeatures * BATCH_BLOCK);
+		if (m->algorithm == CR_ALGO_GBM && m->dense_depth > 0)
+			bm->codes = palloc0(sizeof(uint16) * 2 * m->nfeatures * BATCH_BLOCK);
+		else
+			bm->cols = palloc(sizeof(double) * m->nfeatures * BATCH_BLOCK);
 		bm->idx = palloc(sizeof(int) * BATCH_BLOCK);
 		bm->margin = palloc(sizeof(double) * BATCH_BLOCK);
 		bm->n = 0;
@@ -943,7 +1025,10 @@ BatchReceive(TupleTableSlot *slot, DestReceiver *self)
 			v = DatasetDatumToDouble(slot->tts_values[a], bm->atttype[j]);
 			CheckFinite(m, j, v);
 		}
-		bm->cols[j * BATCH_BLOCK + i] = v;
+		if (bm->codes)
+			BatchSetCode(bm, j, v);
+		else
+			bm->cols[j * BATCH_BLOCK + i] = v;
 	}
 	bm->idx[bm->n++] = i;
 	if (++br->n == BATCH_BLOCK)

@@ -80,6 +80,67 @@ SELECT round(credit_risk.cr_predict('missing_gbm', ARRAY[NULL, 0.5]::float8[])::
          > (SELECT max(credit_risk.cr_predict('missing_gbm', ARRAY[v / 100.0, 0.5]::float8[]))
               FROM generate_series(0, 100) v) AS missing_above_every_value;
 
+-- The scorer against a plain-SQL walk of the trees (cr_model_trees): for
+-- values exactly at a split threshold (which go right), just below it, and
+-- missing, for every feature a model splits on.
+CREATE TEMP TABLE probe_nodes AS
+SELECT m.name, t.*, array_position(m.features, t.feature) AS j
+  FROM credit_risk.models m, credit_risk.cr_model_trees(m.model) t
+ WHERE (m.name, m.version) IN (('german_gbm', 3), ('missing_gbm', 1));
+CREATE TEMP TABLE probes AS
+WITH base AS (
+    SELECT m.name, m.features,
+           (SELECT array_agg((to_jsonb(g) ->> f)::float8 ORDER BY o)
+              FROM unnest(m.features) WITH ORDINALITY u(f, o)) AS x
+      FROM credit_risk.models m, german_credit g
+     WHERE m.name = 'german_gbm' AND m.version = 3 AND g.applicant_id IN (1, 2)
+    UNION ALL
+    SELECT 'missing_gbm', ARRAY['x', 'noise'], ARRAY[v, 0.5]::float8[]
+      FROM (VALUES (0.2::float8), (0.8)) v(v)
+), splits AS (
+    SELECT DISTINCT name, j, threshold FROM probe_nodes WHERE feature IS NOT NULL AND tree < 20
+), v AS (
+    SELECT b.name, b.x, s.j, val, kind
+      FROM base b JOIN splits s USING (name),
+           LATERAL (VALUES (s.threshold, 'at'),
+                           (s.threshold - (abs(s.threshold) + 1) * 1e-9, 'below'),
+                           (NULL, 'missing')) w(val, kind)
+)
+SELECT row_number() OVER () AS id, name, kind, x[:j - 1] || val || x[j + 1:] AS x FROM v;
+WITH RECURSIVE walk(id, tree, node) AS (
+    SELECT p.id, t.tree, 0 FROM probes p JOIN (SELECT DISTINCT name, tree FROM probe_nodes) t USING (name)
+    UNION ALL
+    SELECT w.id, w.tree,
+           CASE WHEN p.x[n.j] IS NULL THEN CASE WHEN n.default_left THEN n.left_child ELSE n.right_child END
+                WHEN p.x[n.j] < n.threshold THEN n.left_child ELSE n.right_child END
+      FROM walk w JOIN probes p USING (id)
+      JOIN probe_nodes n ON n.name = p.name AND n.tree = w.tree AND n.node = w.node
+     WHERE n.feature IS NOT NULL
+), ref AS (
+    SELECT p.id, p.name, p.kind, p.x, sum(n.value) AS leaves
+      FROM walk w JOIN probes p USING (id)
+      JOIN probe_nodes n ON n.name = p.name AND n.tree = w.tree AND n.node = w.node
+     WHERE n.feature IS NULL
+     GROUP BY p.id, p.name, p.kind, p.x
+)
+SELECT r.name, r.kind, count(*) AS probes,
+       count(*) FILTER (WHERE abs(credit_risk.cr_predict(r.name, r.x)
+                                  - 1 / (1 + exp(-((credit_risk.cr_model_info(m.model) ->> 'base_margin')::float8 + r.leaves))))
+                              > 1e-12) AS mismatches
+  FROM ref r JOIN credit_risk.models m ON m.name = r.name AND m.version = CASE r.name WHEN 'german_gbm' THEN 3 ELSE 1 END
+ GROUP BY r.name, r.kind ORDER BY 1, 2;
+-- Both default directions occur among the splits the missing probes cross.
+SELECT name, count(DISTINCT default_left) AS directions FROM probe_nodes WHERE feature IS NOT NULL GROUP BY name ORDER BY 1;
+
+-- cr_model_trees lists every node the bytes hold; it refuses logistic models.
+SELECT count(*) = (credit_risk.cr_model_info(m.model) ->> 'nodes')::int AS every_node,
+       count(*) FILTER (WHERE t.feature IS NULL) > count(*) / 2 AS more_leaves_than_splits,
+       count(DISTINCT t.tree) = (credit_risk.cr_model_info(m.model) ->> 'trees')::int AS every_tree
+  FROM credit_risk.models m, credit_risk.cr_model_trees(m.model) t
+ WHERE m.name = 'missing_gbm'
+ GROUP BY m.model;
+SELECT expect_error($$SELECT * FROM credit_risk.cr_model_trees((SELECT model FROM credit_risk.models WHERE algorithm = 'logistic' LIMIT 1))$$);
+
 -- Monotone constraints: risk falls with u up to 0.5 and rises after (a U),
 -- and rises with v.  Constrained to increase in u, the model's PD never
 -- decreases along a sweep of u for any applicant; unconstrained it does.
