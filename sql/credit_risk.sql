@@ -55,6 +55,24 @@ COMMENT ON TABLE credit_risk.routes IS
 
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.routes', '');
 
+-- Scoring keeps which version serves a name across statements; any change
+-- to the registry or the routes tells every backend to look again (a
+-- relcache invalidation of the table, seen by the next statement).  ALWAYS:
+-- also when rows arrive by logical replication.
+CREATE FUNCTION credit_risk.cr_registry_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'cr_registry_changed'
+LANGUAGE C;
+
+CREATE TRIGGER models_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credit_risk.models
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_risk.cr_registry_changed();
+CREATE TRIGGER routes_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credit_risk.routes
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_risk.cr_registry_changed();
+ALTER TABLE credit_risk.models ENABLE ALWAYS TRIGGER models_changed;
+ALTER TABLE credit_risk.routes ENABLE ALWAYS TRIGGER routes_changed;
+
 -- Training ------------------------------------------------------------------
 
 CREATE FUNCTION credit_risk.cr_train(name text, source text, label text,

@@ -11,19 +11,33 @@
  *
  * Entries are never freed while the current statement may hold them: an
  * entry is evicted only when its last lookup was in an earlier statement.
+ *
+ * Resolving a name costs a query, so in READ COMMITTED the answer (name and
+ * version to entry, name to route) is kept across statements until the
+ * registry changes.  A statement trigger on credit_risk.models and
+ * credit_risk.routes sends a relcache invalidation for the table; every
+ * backend receives it at its next statement (this one at once, others when
+ * the change commits), and the callback starts a new generation, which
+ * retires every kept answer.  Freeing a cache entry starts one too.  Under
+ * REPEATABLE READ and SERIALIZABLE each statement resolves afresh, since
+ * the answer depends on the transaction's snapshot.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "commands/trigger.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -44,7 +58,30 @@ typedef struct CrCachedModelStamped
 	CrStamp		stamp;
 } CrCachedModelStamped;
 
+/* A kept answer: version -1 is the name's route */
+typedef struct ResolvedKey
+{
+	char		name[NAMEDATALEN];
+	int32		version;
+} ResolvedKey;
+
+typedef struct Resolved
+{
+	ResolvedKey key;
+	uint64		generation;
+	CrCachedModel *entry;		/* NULL: a route with no challenger */
+	double		share;
+} Resolved;
+
+PG_FUNCTION_INFO_V1(cr_registry_changed);
+
 static MemoryContext CacheContext = NULL;
+static HTAB *ResolvedCache = NULL;
+static uint64 Generation = 1;
+static Oid	ModelsRelid = InvalidOid;
+static Oid	RoutesRelid = InvalidOid;
+static CrStamp AcceptedStamp;
+static bool AcceptedValid = false;
 static HTAB *RegistryCache = NULL;	/* by registry id */
 static HTAB *BytesCache = NULL; /* by checksum */
 static SPIPlanPtr ServingPlan = NULL;
@@ -85,6 +122,106 @@ RegistryCheckName(const char *name)
 }
 
 static void
+RegistryRelcacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == ModelsRelid || relid == RoutesRelid)
+	{
+		Generation++;
+		/* the tables may be gone (DROP EXTENSION): look them up again */
+		ModelsRelid = RoutesRelid = InvalidOid;
+	}
+}
+
+/*
+ * The generation at which kept answers may be used by this statement, or 0
+ * when they may not.  Invalidations are taken in once per statement, so a
+ * statement inside a transaction block sees changes committed before it.
+ */
+static uint64
+ReuseGeneration(const CrStamp *now)
+{
+	if (IsolationUsesXactSnapshot())
+		return 0;
+	if (!AcceptedValid || !RegistryStampEqual(now, &AcceptedStamp))
+	{
+		AcceptInvalidationMessages();
+		AcceptedStamp = *now;
+		AcceptedValid = true;
+	}
+	if (!OidIsValid(ModelsRelid) || !OidIsValid(RoutesRelid))
+	{
+		Oid			nsp = get_namespace_oid("credit_risk", true);
+
+		if (!OidIsValid(nsp))
+			return 0;
+		ModelsRelid = get_relname_relid("models", nsp);
+		RoutesRelid = get_relname_relid("routes", nsp);
+		if (!OidIsValid(ModelsRelid) || !OidIsValid(RoutesRelid))
+			return 0;
+	}
+	return Generation;
+}
+
+static Resolved *
+ResolvedFind(const char *name, int32 version, uint64 generation)
+{
+	ResolvedKey key;
+	Resolved   *r;
+
+	if (generation == 0 || strlen(name) >= NAMEDATALEN)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, name, NAMEDATALEN);
+	key.version = version;
+	r = hash_search(ResolvedCache, &key, HASH_FIND, NULL);
+	return (r != NULL && r->generation == generation) ? r : NULL;
+}
+
+static void
+ResolvedKeep(const char *name, int32 version, uint64 generation,
+			 CrCachedModel *entry, double share)
+{
+	ResolvedKey key;
+	Resolved   *r;
+
+	if (generation == 0 || generation != Generation ||
+		strlen(name) >= NAMEDATALEN)
+		return;
+	if (hash_get_num_entries(ResolvedCache) >= 4 * CR_CACHE_MAX_ENTRIES)
+	{
+		HASH_SEQ_STATUS status;
+
+		hash_seq_init(&status, ResolvedCache);
+		while ((r = hash_seq_search(&status)) != NULL)
+			hash_search(ResolvedCache, &r->key, HASH_REMOVE, NULL);
+	}
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, name, NAMEDATALEN);
+	key.version = version;
+	r = hash_search(ResolvedCache, &key, HASH_ENTER, NULL);
+	r->generation = generation;
+	r->entry = entry;
+	r->share = share;
+}
+
+/*
+ * Trigger on credit_risk.models and credit_risk.routes (FOR EACH
+ * STATEMENT): every backend's kept answers are retired (see above).
+ */
+Datum
+cr_registry_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("cr_registry_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(td->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+static void
 CacheInit(void)
 {
 	HASHCTL		ctl;
@@ -102,6 +239,11 @@ CacheInit(void)
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	BytesCache = hash_create("credit_risk bytes cache", 16, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(ResolvedKey);
+	ctl.entrysize = sizeof(Resolved);
+	ResolvedCache = hash_create("credit_risk resolved names", 16, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(RegistryRelcacheCallback, (Datum) 0);
 }
 
 /*
@@ -113,6 +255,7 @@ EntryRelease(CrCachedModel *entry, const CrStamp *now)
 {
 	CrCachedModelStamped *e = (CrCachedModelStamped *) entry;
 
+	Generation++;				/* kept answers may point to it */
 	if (RegistryStampEqual(&e->stamp, now))
 		MemoryContextSetParent(entry->cxt, CurTransactionContext);
 	else
@@ -134,6 +277,7 @@ CacheEvict(HTAB *cache, const CrStamp *now)
 
 		if (!RegistryStampEqual(&e->stamp, now))
 		{
+			Generation++;
 			MemoryContextDelete(slot->entry->cxt);
 			hash_search(cache, &slot->key, HASH_REMOVE, NULL);
 		}
@@ -254,8 +398,18 @@ RegistryLookup(const char *name, int32 version)
 	CrCachedModel *entry;
 	int			rc;
 
+	Resolved   *kept;
+	uint64		generation;
+
 	CacheInit();
 	RegistryStamp(&now);
+	generation = ReuseGeneration(&now);
+	kept = ResolvedFind(name, version, generation);
+	if (kept != NULL)
+	{
+		EntryTouch(kept->entry, &now);
+		return kept->entry;
+	}
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -293,6 +447,7 @@ RegistryLookup(const char *name, int32 version)
 		entry = slot->entry;
 		EntryTouch(entry, &now);
 		SPI_finish();
+		ResolvedKeep(name, version, generation, entry, 0.0);
 		return entry;
 	}
 
@@ -331,6 +486,7 @@ RegistryLookup(const char *name, int32 version)
 	MemoryContextSetParent(entry->cxt, CacheContext);
 	slot = hash_search(RegistryCache, &id, HASH_ENTER, NULL);
 	slot->entry = entry;
+	ResolvedKeep(name, version, generation, entry, 0.0);
 	return entry;
 }
 
@@ -387,6 +543,22 @@ RegistryRoute(const char *name, double *share)
 	bool		isnull;
 	int32		version = 0;
 	int			rc;
+	CrStamp		now;
+	uint64		generation;
+	Resolved   *kept;
+	CrCachedModel *entry;
+
+	CacheInit();
+	RegistryStamp(&now);
+	generation = ReuseGeneration(&now);
+	kept = ResolvedFind(name, -1, generation);
+	if (kept != NULL)
+	{
+		*share = kept->share;
+		if (kept->entry != NULL)
+			EntryTouch(kept->entry, &now);
+		return kept->entry;
+	}
 
 	*share = 0.0;
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -401,9 +573,9 @@ RegistryRoute(const char *name, double *share)
 		*share = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	SPI_finish();
-	if (version <= 0)
-		return NULL;
-	return RegistryLookup(name, version);
+	entry = version > 0 ? RegistryLookup(name, version) : NULL;
+	ResolvedKeep(name, -1, generation, entry, *share);
+	return entry;
 }
 
 /* Stable assignment of an applicant key to the challenger. */
