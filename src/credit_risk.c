@@ -16,6 +16,7 @@ PG_MODULE_MAGIC;
 
 int			cr_threads = 1;
 int			cr_train_memory_kb = 4 * 1024 * 1024;	/* 4 GB */
+bool		cr_simd = true;
 
 void		_PG_init(void);
 
@@ -44,6 +45,15 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("credit_risk.simd",
+							 "Score tree models in batch with AVX-512 when the CPU has it.",
+							 "Off, or on a CPU without AVX-512, batch scoring walks the trees with scalar code. Both give the same results to the last bit.",
+							 &cr_simd,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("credit_risk");
 }

@@ -9,5 +9,6 @@
 
 extern int	cr_threads;
 extern int	cr_train_memory_kb;
+extern bool cr_simd;
 
 #endif							/* CREDIT_RISK_H */

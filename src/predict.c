@@ -10,6 +10,10 @@
 #include "postgres.h"
 
 #include <math.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CR_AVX512_SCORER 1
+#endif
 
 #include "access/detoast.h"
 #include "access/htup_details.h"
@@ -30,6 +34,7 @@
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
+#include "credit_risk.h"
 #include "dataset.h"
 #include "predict.h"
 #include "registry.h"
@@ -753,11 +758,18 @@ typedef struct BatchReceiver
 } BatchReceiver;
 
 /*
- * Add the dense trees' leaf values to the margins of n block rows, whose
- * codes are laid out as BatchSetCode stores them.  GCC's straight-line
- * vectorizer packs the eight walks below into SSE lanes, moving every value
- * between vector and general registers at each level: twice as slow as
- * plain scalar code, so it is off for this function.
+ * Rows of a block are coded in groups of BATCH_GROUP, slot-major within a
+ * group: slot s of row k is at (k / G) * G * 2F + s * G + k % G (slots as
+ * in ModelDenseWalk).  A walk then finds every row of a group from one base
+ * pointer, and a group's codes for one slot are one vector.
+ */
+#define BATCH_GROUP		16
+
+/*
+ * Add the dense trees' leaf values to the margins of n block rows, coded
+ * as above.  GCC's straight-line vectorizer packs the eight walks below
+ * into SSE lanes, moving every value between vector and general registers
+ * at each level: twice as slow as plain scalar code, so it is off here.
  */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-slp-vectorize")))
@@ -776,21 +788,22 @@ ScoreDenseBlock(const CrModel *m, const uint16 *codes, int n, double *margin)
 
 		/*
 		 * Eight rows at a time, their walks independent so the CPU
-		 * overlaps them; a group's codes are slot-major (see
-		 * BatchSetCode), so one base pointer serves all eight.  Rows
-		 * past n in the last group walk stale codes, unused.
+		 * overlaps them.  Rows past n in the last group walk stale
+		 * codes, unused.
 		 */
 		for (int k = 0; k < n; k += 8)
 		{
-			const uint16 *c = codes + (Size) k * S;
+			const uint16 *c = codes + (Size) (k & ~(BATCH_GROUP - 1)) * S +
+				(k & (BATCH_GROUP - 1));
 			uint32		i0 = 0, i1 = 0, i2 = 0, i3 = 0,
 						i4 = 0, i5 = 0, i6 = 0, i7 = 0;
 
 #define BATCH_STEP(i, r) \
 	do { \
 		uint32		w = node[i]; \
-		i = 2 * i + 1 + (c[((w >> 13) & ~7u) + (r)] > (w & 0xFFFF)); \
+		i = 2 * i + 1 + (c[((w >> 12) & ~15u) + (r)] > (w & 0xFFFF)); \
 	} while (0)
+			StaticAssertStmt(BATCH_GROUP == 16, "BATCH_STEP assumes groups of 16");
 			for (int d = 0; d < D; d++)
 			{
 				BATCH_STEP(i0, 0);
@@ -825,6 +838,173 @@ ScoreDenseBlock(const CrModel *m, const uint16 *codes, int n, double *margin)
 	}
 }
 
+#ifdef CR_AVX512_SCORER
+
+/* One level of one tree's walk for a group's sixteen rows (see below). */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i
+Avx512Step(const uint32 *node, int d, __m512i p, const uint16 *c)
+{
+	const uint32 *level = node + (1 << d) - 1;
+	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
+										   8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+	__m512i		w;
+	__m512i		at;
+	__m512i		code;
+	__mmask16	right;
+
+	if (d <= 4)
+		w = _mm512_permutexvar_epi32(p,
+									 _mm512_maskz_loadu_epi32((__mmask16) ((1u << (1 << d)) - 1),
+															  level));
+	else if (d == 5)
+		w = _mm512_permutex2var_epi32(_mm512_loadu_si512(level), p,
+									  _mm512_loadu_si512(level + 16));
+	else
+		w = _mm512_i32gather_epi32(p, (const void *) level, 4);
+	at = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(w, 16), 4), lane);
+	code = _mm512_and_si512(_mm512_i32gather_epi32(at, (const void *) c, 2), low16);
+	right = _mm512_cmpgt_epu32_mask(code, _mm512_and_si512(w, low16));
+	p = _mm512_add_epi32(p, p);
+	return _mm512_mask_add_epi32(p, right, p, _mm512_set1_epi32(1));
+}
+
+/* Add tree t's leaf values, at positions p, to a group's margins. */
+__attribute__((target("avx512f"), always_inline))
+static inline void
+Avx512AddLeaves(const CrModel *m, int t, __m512i p, __m512d *lo, __m512d *hi)
+{
+	int			nint = (1 << m->dense_depth) - 1;
+	const double *leaf = m->dense_leaf + (Size) t * (nint + 1);
+
+	*lo = _mm512_add_pd(*lo, _mm512_i32gather_pd(_mm512_castsi512_si256(p), leaf, 8));
+	*hi = _mm512_add_pd(*hi, _mm512_i32gather_pd(_mm512_extracti64x4_epi64(p, 1), leaf, 8));
+}
+
+/*
+ * The same with AVX-512: a group's sixteen rows walk a tree together, one
+ * lane each, with p their node's position within the level.  A level's
+ * node words come from a permute of the level's nodes (up to 32; a gather
+ * deeper down), a row's code from a gather, and the leaf values from two
+ * gathers of doubles.  A level waits for the gather before it, so four
+ * trees are walked at once.  Each lane adds its trees' leaf values in tree
+ * order, so the margins equal ScoreDenseBlock's to the last bit.  The codes
+ * array must extend 2 bytes past the last group (the gathers read 4 bytes).
+ */
+__attribute__((target("avx512f")))
+static void
+ScoreDenseBlockAvx512(const CrModel *m, const uint16 *codes, int n,
+					  double *margin)
+{
+	int			D = m->dense_depth;
+	int			nint = (1 << D) - 1;
+	int			S = 2 * m->nfeatures;
+
+	for (int k = 0; k < n; k += BATCH_GROUP)
+	{
+		const uint16 *c = codes + (Size) k * S;
+		__m512d		lo = _mm512_loadu_pd(margin + k);
+		__m512d		hi = _mm512_loadu_pd(margin + k + 8);
+		int			t = 0;
+
+		for (; t + 4 <= m->ntrees; t += 4)
+		{
+			const uint32 *n0 = m->dense_node + (Size) t * nint;
+			__m512i		p0 = _mm512_setzero_si512();
+			__m512i		p1 = p0,
+						p2 = p0,
+						p3 = p0;
+
+			for (int d = 0; d < D; d++)
+			{
+				p0 = Avx512Step(n0, d, p0, c);
+				p1 = Avx512Step(n0 + nint, d, p1, c);
+				p2 = Avx512Step(n0 + 2 * nint, d, p2, c);
+				p3 = Avx512Step(n0 + 3 * nint, d, p3, c);
+			}
+			Avx512AddLeaves(m, t, p0, &lo, &hi);
+			Avx512AddLeaves(m, t + 1, p1, &lo, &hi);
+			Avx512AddLeaves(m, t + 2, p2, &lo, &hi);
+			Avx512AddLeaves(m, t + 3, p3, &lo, &hi);
+		}
+		for (; t < m->ntrees; t++)
+		{
+			__m512i		p = _mm512_setzero_si512();
+
+			for (int d = 0; d < D; d++)
+				p = Avx512Step(m->dense_node + (Size) t * nint, d, p, c);
+			Avx512AddLeaves(m, t, p, &lo, &hi);
+		}
+		_mm512_storeu_pd(margin + k, lo);
+		_mm512_storeu_pd(margin + k + 8, hi);
+	}
+}
+#endif
+
+/*
+ * Code a block's values of feature j (v[0..n-1]) into the model's codes
+ * (see BATCH_GROUP): the binary search of ModelDenseCode, step for step,
+ * for eight rows at once, since one row's search is a chain of dependent
+ * loads.  (No straight-line vectorizing: see ScoreDenseBlock.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static void
+BatchCodeFeature(const CrModel *m, int j, const double *v, int n, uint16 *codes)
+{
+	const double *cuts = m->dense_cuts + m->dense_cut_start[j];
+	int32		K = m->dense_cut_start[j + 1] - m->dense_cut_start[j];
+	int			F = m->nfeatures;
+
+	for (int k = 0; k < n; k += 8)
+	{
+		/* rows past n read stale values of the block: in bounds, unused */
+		const double *x = v + k;
+		int32		b0 = 0, b1 = 0, b2 = 0, b3 = 0,
+					b4 = 0, b5 = 0, b6 = 0, b7 = 0;
+		int32		b[8];
+		uint16	   *g = codes + (Size) (k & ~(BATCH_GROUP - 1)) * 2 * F +
+			(k & (BATCH_GROUP - 1));
+
+		if (K > 0)
+		{
+			for (int32 len = K; len > 1;)
+			{
+				int32		half = len / 2;
+
+				b0 += (cuts[b0 + half] <= x[0]) ? half : 0;
+				b1 += (cuts[b1 + half] <= x[1]) ? half : 0;
+				b2 += (cuts[b2 + half] <= x[2]) ? half : 0;
+				b3 += (cuts[b3 + half] <= x[3]) ? half : 0;
+				b4 += (cuts[b4 + half] <= x[4]) ? half : 0;
+				b5 += (cuts[b5 + half] <= x[5]) ? half : 0;
+				b6 += (cuts[b6 + half] <= x[6]) ? half : 0;
+				b7 += (cuts[b7 + half] <= x[7]) ? half : 0;
+				len -= half;
+			}
+			b0 += cuts[b0] <= x[0];
+			b1 += cuts[b1] <= x[1];
+			b2 += cuts[b2] <= x[2];
+			b3 += cuts[b3] <= x[3];
+			b4 += cuts[b4] <= x[4];
+			b5 += cuts[b5] <= x[5];
+			b6 += cuts[b6] <= x[6];
+			b7 += cuts[b7] <= x[7];
+		}
+		b[0] = b0, b[1] = b1, b[2] = b2, b[3] = b3;
+		b[4] = b4, b[5] = b5, b[6] = b6, b[7] = b7;
+		for (int r = 0; r < 8 && k + r < n; r++)
+		{
+			uint16		c = isnan(x[r]) ? 0 : (uint16) (b[r] + 1);
+
+			g[j * BATCH_GROUP + r] = c;
+			g[(F + j) * BATCH_GROUP + r] = (uint16) (c - 1);
+		}
+	}
+}
+
 /*
  * Score the block's rows of one model, tree by tree for trees (a tree's
  * nodes stay in cache across the block).  The arithmetic is the same, in
@@ -845,7 +1025,7 @@ ScoreBlock(BatchModel *bm, double *prob)
 
 			for (int j = 0; j < p; j++)
 			{
-				double		v = bm->cols[j * BATCH_BLOCK + i];
+				double		v = bm->cols[j * BATCH_BLOCK + k];
 
 				eta += m->coef[j + 1] * (isnan(v) ? m->impute[j] : v);
 			}
@@ -858,7 +1038,21 @@ ScoreBlock(BatchModel *bm, double *prob)
 		bm->margin[k] = m->base_margin;
 	if (m->dense_depth > 0)
 	{
-		ScoreDenseBlock(m, bm->codes, bm->n, bm->margin);
+#ifdef CR_AVX512_SCORER
+		static int	have_avx512 = -1;
+#endif
+
+		for (int j = 0; j < p; j++)
+			BatchCodeFeature(m, j, bm->cols + j * BATCH_BLOCK, bm->n, bm->codes);
+#ifdef CR_AVX512_SCORER
+
+		if (have_avx512 < 0)
+			have_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+		if (cr_simd && have_avx512)
+			ScoreDenseBlockAvx512(m, bm->codes, bm->n, bm->margin);
+		else
+#endif
+			ScoreDenseBlock(m, bm->codes, bm->n, bm->margin);
 		for (int k = 0; k < bm->n; k++)
 			prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
 		return;
@@ -875,13 +1069,12 @@ ScoreBlock(BatchModel *bm, double *prob)
 
 		for (int k = 0; k < bm->n; k++)
 		{
-			int			i = bm->idx[k];
 			int32		node = 0;
 			int32		f;
 
 			while ((f = feature[node]) >= 0)
 			{
-				double		v = bm->cols[f * BATCH_BLOCK + i];
+				double		v = bm->cols[f * BATCH_BLOCK + k];
 				bool		goleft = isnan(v) ? dleft[node] : v < threshold[node];
 
 				node = goleft ? left[node] : right[node];
@@ -891,23 +1084,6 @@ ScoreBlock(BatchModel *bm, double *prob)
 	}
 	for (int k = 0; k < bm->n; k++)
 		prob[bm->idx[k]] = 1.0 / (1.0 + exp(-bm->margin[k]));
-}
-
-/*
- * Store feature j's value for the model's next block row.  The block's
- * codes go in groups of eight rows, slot-major within a group: slot s of
- * row k is at (k / 8) * 8 * 2F + s * 8 + k % 8 (slots as in ModelDenseWalk).
- */
-static inline void
-BatchSetCode(BatchModel *bm, int j, double v)
-{
-	const CrModel *m = bm->entry->model;
-	int			F = m->nfeatures;
-	uint16		c = ModelDenseCode(m, j, v);
-	uint16	   *g = bm->codes + (Size) (bm->n & ~7) * 2 * F + (bm->n & 7);
-
-	g[j * 8] = c;
-	g[(F + j) * 8] = (uint16) (c - 1);
 }
 
 static void
@@ -976,11 +1152,10 @@ BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 		for (int b = 0; b < m->scoring.nbands; b++)
 			bm->category_text[b] = CStringGetTextDatum(m->scoring.labels[b]);
 		if (m->algorithm == CR_ALGO_GBM && m->dense_depth > 0)
-			bm->codes = palloc0(sizeof(uint16) * 2 * m->nfeatures * BATCH_BLOCK);
-		else
-			bm->cols = palloc(sizeof(double) * m->nfeatures * BATCH_BLOCK);
+			bm->codes = palloc0(sizeof(uint16) * (2 * m->nfeatures * BATCH_BLOCK + BATCH_GROUP));
+		bm->cols = palloc0(sizeof(double) * m->nfeatures * BATCH_BLOCK);
 		bm->idx = palloc(sizeof(int) * BATCH_BLOCK);
-		bm->margin = palloc(sizeof(double) * BATCH_BLOCK);
+		bm->margin = palloc0(sizeof(double) * BATCH_BLOCK);
 		bm->n = 0;
 	}
 	MemoryContextSwitchTo(old);
@@ -1025,10 +1200,7 @@ BatchReceive(TupleTableSlot *slot, DestReceiver *self)
 			v = DatasetDatumToDouble(slot->tts_values[a], bm->atttype[j]);
 			CheckFinite(m, j, v);
 		}
-		if (bm->codes)
-			BatchSetCode(bm, j, v);
-		else
-			bm->cols[j * BATCH_BLOCK + i] = v;
+		bm->cols[j * BATCH_BLOCK + bm->n] = v;
 	}
 	bm->idx[bm->n++] = i;
 	if (++br->n == BATCH_BLOCK)
