@@ -764,6 +764,7 @@ typedef struct BatchReceiver
  * pointer, and a group's codes for one slot are one vector.
  */
 #define BATCH_GROUP		16
+StaticAssertDecl(BATCH_GROUP == 16, "the tree scorers assume groups of sixteen rows");
 
 /*
  * Add the dense trees' leaf values to the margins of n block rows, coded
@@ -803,7 +804,6 @@ ScoreDenseBlock(const CrModel *m, const uint16 *codes, int n, double *margin)
 		uint32		w = node[i]; \
 		i = 2 * i + 1 + (c[((w >> 12) & ~15u) + (r)] > (w & 0xFFFF)); \
 	} while (0)
-			StaticAssertStmt(BATCH_GROUP == 16, "BATCH_STEP assumes groups of 16");
 			for (int d = 0; d < D; d++)
 			{
 				BATCH_STEP(i0, 0);
@@ -840,17 +840,22 @@ ScoreDenseBlock(const CrModel *m, const uint16 *codes, int n, double *margin)
 
 #ifdef CR_AVX512_SCORER
 
+/* The group's sixteen codes for the slot of node word w, one a lane. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i
+Avx512SlotCodes(const uint16 *c, uint32 w)
+{
+	return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *) (c + (w >> 16) * BATCH_GROUP)));
+}
+
 /* One level of one tree's walk for a group's sixteen rows (see below). */
 __attribute__((target("avx512f"), always_inline))
 static inline __m512i
 Avx512Step(const uint32 *node, int d, __m512i p, const uint16 *c)
 {
 	const uint32 *level = node + (1 << d) - 1;
-	const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
-										   8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+	const __m512i one = _mm512_set1_epi32(1);
 	__m512i		w;
-	__m512i		at;
 	__m512i		code;
 	__mmask16	right;
 
@@ -863,11 +868,42 @@ Avx512Step(const uint32 *node, int d, __m512i p, const uint16 *c)
 									  _mm512_loadu_si512(level + 16));
 	else
 		w = _mm512_i32gather_epi32(p, (const void *) level, 4);
-	at = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(w, 16), 4), lane);
-	code = _mm512_and_si512(_mm512_i32gather_epi32(at, (const void *) c, 2), low16);
-	right = _mm512_cmpgt_epu32_mask(code, _mm512_and_si512(w, low16));
+
+	/*
+	 * A row's code is a gather, except on the top levels, whose one, two or
+	 * four slots are plain loads of the group's codes, blended by position:
+	 * cheaper than a gather.
+	 */
+	if (d == 0)
+		code = Avx512SlotCodes(c, level[0]);
+	else if (d == 1)
+		code = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(p, one),
+									   Avx512SlotCodes(c, level[0]),
+									   Avx512SlotCodes(c, level[1]));
+	else if (d == 2)
+	{
+		__mmask16	odd = _mm512_test_epi32_mask(p, one);
+
+		code = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(p, _mm512_set1_epi32(2)),
+									   _mm512_mask_blend_epi32(odd,
+															   Avx512SlotCodes(c, level[0]),
+															   Avx512SlotCodes(c, level[1])),
+									   _mm512_mask_blend_epi32(odd,
+															   Avx512SlotCodes(c, level[2]),
+															   Avx512SlotCodes(c, level[3])));
+	}
+	else
+	{
+		__m512i		at = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(w, 16), 4),
+										 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
+														   8, 9, 10, 11, 12, 13, 14, 15));
+
+		code = _mm512_and_si512(_mm512_i32gather_epi32(at, (const void *) c, 2),
+								_mm512_set1_epi32(0xFFFF));
+	}
+	right = _mm512_cmpgt_epu32_mask(code, _mm512_and_si512(w, _mm512_set1_epi32(0xFFFF)));
 	p = _mm512_add_epi32(p, p);
-	return _mm512_mask_add_epi32(p, right, p, _mm512_set1_epi32(1));
+	return _mm512_mask_add_epi32(p, right, p, one);
 }
 
 /* Add tree t's leaf values, at positions p, to a group's margins. */
@@ -886,8 +922,8 @@ Avx512AddLeaves(const CrModel *m, int t, __m512i p, __m512d *lo, __m512d *hi)
  * The same with AVX-512: a group's sixteen rows walk a tree together, one
  * lane each, with p their node's position within the level.  A level's
  * node words come from a permute of the level's nodes (up to 32; a gather
- * deeper down), a row's code from a gather, and the leaf values from two
- * gathers of doubles.  A level waits for the gather before it, so four
+ * deeper down), a row's code from a gather (or loads, near the root), and
+ * the leaf values from two gathers of doubles.  A level waits for the gather before it, so four
  * trees are walked at once.  Each lane adds its trees' leaf values in tree
  * order, so the margins equal ScoreDenseBlock's to the last bit.  The codes
  * array must extend 2 bytes past the last group (the gathers read 4 bytes).
