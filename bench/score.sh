@@ -103,11 +103,13 @@ SQL
 "$python" "$here/score_xgb.py" xgb "$tmp" "$reps"
 rm -f "$tmp/train.csv" "$tmp/all.csv"
 
-# ONE session, no parallel workers; cr_predict_batch materializes its
-# result, so work_mem is raised to keep the 1M rows in memory
+# ONE session, no parallel workers.  cr_predict_batch materializes its
+# result in a tuplestore, which spills to a temporary file above work_mem;
+# BENCH_WORK_MEM sets work_mem (default: the server's setting)
+work_mem=${BENCH_WORK_MEM:-$(psql -X -At -c "SHOW work_mem")}
 {
 	echo "SET max_parallel_workers_per_gather = 0;"
-	echo "SET work_mem = '512MB';"
+	echo "SET work_mem = '$work_mem';"
 	echo "SELECT sum($plus) FROM $table \\g /dev/null"
 	timed()
 	{
@@ -135,9 +137,23 @@ echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
 echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); $rows rows x 20 features, $build; best of $reps run(s)"
 echo "load average (1, 5, 15 min) at the start: $load_start"
 cat "$tmp/train.txt"
-echo "one session: max_parallel_workers_per_gather = 0, work_mem = 512MB (cr_predict_batch materializes its result); every row of $table scored"
+echo "one session: max_parallel_workers_per_gather = 0, work_mem = $work_mem (cr_predict_batch materializes its result); every row of $table scored"
 echo
 "$python" "$here/score_xgb.py" report "$tmp"
+
+# Parallel scoring: the same row-form query with the server's parallel
+# settings; its plan, and its sum against the serial one
+echo
+echo "parallel plan of the GBM row form (server's max_parallel_workers_per_gather):"
+"${psql[@]}" -At -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON)
+  SELECT sum(credit_risk.cr_predict('$gbm', t)) FROM $table t" |
+	grep -E 'Gather|Workers|Parallel|Execution Time' | sed 's/^/  /'
+# a float sum depends on the order of its terms; a sum of hashes of each
+# probability's exact text does not
+check="SELECT count(*), sum(hashtextextended(p::text, 0)) FROM (SELECT credit_risk.cr_predict('$gbm', t) AS p FROM $table t) s"
+par=$(psql -X -At -c "$check")
+ser=$(PGOPTIONS="${PGOPTIONS:-} -c max_parallel_workers_per_gather=0" psql -X -At -c "$check")
+echo "  rows and checksum of every probability: parallel $par, serial $ser ($( [ "$par" = "$ser" ] && echo identical || echo DIFFERENT))"
 
 fresh=${BENCH_FRESH:-20}
 for c in $clients; do
