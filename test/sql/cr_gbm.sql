@@ -82,18 +82,34 @@ SELECT round(credit_risk.cr_predict('missing_gbm', ARRAY[NULL, 0.5]::float8[])::
 
 -- The scorer against a plain-SQL walk of the trees (cr_model_trees): for
 -- values exactly at a split threshold (which go right), just below it, and
--- missing, for every feature a model splits on.
+-- missing, for every feature a model splits on.  Trees deeper than 10 are
+-- scored by walking the nodes themselves rather than the complete-tree
+-- layout: deep_gbm's reach depth 12.
+SELECT version FROM credit_risk.cr_train('deep_gbm', 'german_credit', 'bad', 'gbm', NULL,
+                                         '{"holdout": 0, "n_trees": 5, "max_depth": 12,
+                                           "min_child_weight": 0.01, "lambda": 0.01}');
+WITH RECURSIVE t AS (
+    SELECT t.* FROM credit_risk.models m, credit_risk.cr_model_trees(m.model) t WHERE m.name = 'deep_gbm'
+), d(tree, node, depth) AS (
+    SELECT tree, 0, 0 FROM t WHERE node = 0
+    UNION ALL
+    SELECT t.tree, c, d.depth + 1
+      FROM d JOIN t USING (tree, node), LATERAL (VALUES (t.left_child), (t.right_child)) v(c)
+     WHERE t.feature IS NOT NULL
+)
+SELECT max(depth) > 10 AS deeper_than_10 FROM d;
 CREATE TEMP TABLE probe_nodes AS
 SELECT m.name, t.*, array_position(m.features, t.feature) AS j
   FROM credit_risk.models m, credit_risk.cr_model_trees(m.model) t
- WHERE (m.name, m.version) IN (('german_gbm', 3), ('missing_gbm', 1));
+ WHERE (m.name, m.version) IN (('german_gbm', 3), ('missing_gbm', 1), ('deep_gbm', 1));
 CREATE TEMP TABLE probes AS
 WITH base AS (
     SELECT m.name, m.features,
            (SELECT array_agg((to_jsonb(g) ->> f)::float8 ORDER BY o)
               FROM unnest(m.features) WITH ORDINALITY u(f, o)) AS x
       FROM credit_risk.models m, german_credit g
-     WHERE m.name = 'german_gbm' AND m.version = 3 AND g.applicant_id IN (1, 2)
+     WHERE ((m.name = 'german_gbm' AND m.version = 3) OR m.name = 'deep_gbm')
+       AND g.applicant_id IN (1, 2)
     UNION ALL
     SELECT 'missing_gbm', ARRAY['x', 'noise'], ARRAY[v, 0.5]::float8[]
       FROM (VALUES (0.2::float8), (0.8)) v(v)
@@ -131,6 +147,12 @@ SELECT r.name, r.kind, count(*) AS probes,
  GROUP BY r.name, r.kind ORDER BY 1, 2;
 -- Both default directions occur among the splits the missing probes cross.
 SELECT name, count(DISTINCT default_left) AS directions FROM probe_nodes WHERE feature IS NOT NULL GROUP BY name ORDER BY 1;
+
+-- Batch and row forms agree on the deep trees too.
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE b.default_probability = credit_risk.cr_predict('deep_gbm', g)) AS equal
+  FROM credit_risk.cr_predict_batch('deep_gbm', 'german_credit', 'applicant_id') b
+  JOIN german_credit g ON g.applicant_id::text = b.key;
 
 -- cr_model_trees lists every node the bytes hold; it refuses logistic models.
 SELECT count(*) = (credit_risk.cr_model_info(m.model) ->> 'nodes')::int AS every_node,
