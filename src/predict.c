@@ -228,6 +228,7 @@ DenseMargin(const CrModel *m, const uint16 *code)
 	return margin;
 }
 
+
 double
 PredictProbability(const CrModel *model, const double *x)
 {
@@ -840,6 +841,17 @@ ScoreDenseBlock(const CrModel *m, const uint16 *codes, int n, double *margin)
 
 #ifdef CR_AVX512_SCORER
 
+/* Whether to use the AVX-512 batch scorer: the CPU has it and it is not off. */
+static bool
+UseAvx512(void)
+{
+	static int	have_avx512 = -1;
+
+	if (have_avx512 < 0)
+		have_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	return cr_simd && have_avx512;
+}
+
 /* The group's sixteen codes for the slot of node word w, one a lane. */
 __attribute__((target("avx512f"), always_inline))
 static inline __m512i
@@ -1074,17 +1086,10 @@ ScoreBlock(BatchModel *bm, double *prob)
 		bm->margin[k] = m->base_margin;
 	if (m->dense_depth > 0)
 	{
-#ifdef CR_AVX512_SCORER
-		static int	have_avx512 = -1;
-#endif
-
 		for (int j = 0; j < p; j++)
 			BatchCodeFeature(m, j, bm->cols + j * BATCH_BLOCK, bm->n, bm->codes);
 #ifdef CR_AVX512_SCORER
-
-		if (have_avx512 < 0)
-			have_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
-		if (cr_simd && have_avx512)
+		if (UseAvx512())
 			ScoreDenseBlockAvx512(m, bm->codes, bm->n, bm->margin);
 		else
 #endif
