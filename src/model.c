@@ -12,6 +12,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "port/pg_crc32c.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -879,6 +880,7 @@ cr_model_trees(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (int t = 0; t < m->ntrees; t++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		for (int32 i = m->tree_start[t]; i < m->tree_start[t + 1]; i++)
 		{
 			Datum		values[9];

@@ -228,7 +228,6 @@ DenseMargin(const CrModel *m, const uint16 *code)
 	return margin;
 }
 
-
 double
 PredictProbability(const CrModel *model, const double *x)
 {
@@ -935,10 +934,11 @@ Avx512AddLeaves(const CrModel *m, int t, __m512i p, __m512d *lo, __m512d *hi)
  * lane each, with p their node's position within the level.  A level's
  * node words come from a permute of the level's nodes (up to 32; a gather
  * deeper down), a row's code from a gather (or loads, near the root), and
- * the leaf values from two gathers of doubles.  A level waits for the gather before it, so four
- * trees are walked at once.  Each lane adds its trees' leaf values in tree
- * order, so the margins equal ScoreDenseBlock's to the last bit.  The codes
- * array must extend 2 bytes past the last group (the gathers read 4 bytes).
+ * the leaf values from two gathers of doubles.  A level waits for the
+ * gather before it, so four trees are walked at once.  Each lane adds its
+ * trees' leaf values in tree order, so the margins equal ScoreDenseBlock's
+ * to the last bit.  The codes array must extend 2 bytes past the last
+ * group (the gathers read 4 bytes).
  */
 __attribute__((target("avx512f")))
 static void
