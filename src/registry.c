@@ -20,25 +20,38 @@
  * the change commits), and the callback starts a new generation, which
  * retires every kept answer.  Freeing a cache entry starts one too.  Under
  * REPEATABLE READ and SERIALIZABLE each statement resolves afresh, since
- * the answer depends on the transaction's snapshot.
+ * the answer depends on the transaction's snapshot; so does a user who may
+ * not read the registry tables whole (see RegistryReadable), whose every
+ * statement asks through queries that apply its privileges.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "commands/trigger.h"
+#include "parser/parse_relation.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "random.h"
@@ -80,6 +93,8 @@ static HTAB *ResolvedCache = NULL;
 static uint64 Generation = 1;
 static Oid	ModelsRelid = InvalidOid;
 static Oid	RoutesRelid = InvalidOid;
+static Oid	ModelsByNameVersion = InvalidOid;	/* UNIQUE (name, version) */
+static Oid	ModelsChampion = InvalidOid;	/* UNIQUE (name) WHERE champion */
 static CrStamp AcceptedStamp;
 static bool AcceptedValid = false;
 static HTAB *RegistryCache = NULL;	/* by registry id */
@@ -129,7 +144,47 @@ RegistryRelcacheCallback(Datum arg, Oid relid)
 		Generation++;
 		/* the tables may be gone (DROP EXTENSION): look them up again */
 		ModelsRelid = RoutesRelid = InvalidOid;
+		ModelsByNameVersion = ModelsChampion = InvalidOid;
 	}
+}
+
+/* Find the registry's tables and indexes; false when they are not there. */
+static bool
+RegistryOids(void)
+{
+	Oid			nsp;
+
+	if (OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
+		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion))
+		return true;
+	nsp = get_namespace_oid("credit_risk", true);
+	if (!OidIsValid(nsp))
+		return false;
+	ModelsRelid = get_relname_relid("models", nsp);
+	RoutesRelid = get_relname_relid("routes", nsp);
+	ModelsByNameVersion = get_relname_relid("models_name_version_key", nsp);
+	ModelsChampion = get_relname_relid("models_one_champion", nsp);
+	return OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
+		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion);
+}
+
+/*
+ * Whether the current user may read the registry's tables whole: SELECT on
+ * the tables, and no row-level security.  Only then are they read through
+ * their indexes and answers kept across statements; otherwise every
+ * statement asks through queries, which apply column privileges and
+ * policies as the user's own queries would.
+ */
+static bool
+RegistryReadable(void)
+{
+	Oid			user = GetUserId();
+
+	return RegistryOids() &&
+		pg_class_aclcheck(ModelsRelid, user, ACL_SELECT) == ACLCHECK_OK &&
+		pg_class_aclcheck(RoutesRelid, user, ACL_SELECT) == ACLCHECK_OK &&
+		check_enable_rls(ModelsRelid, InvalidOid, true) == RLS_NONE &&
+		check_enable_rls(RoutesRelid, InvalidOid, true) == RLS_NONE;
 }
 
 /*
@@ -148,17 +203,8 @@ ReuseGeneration(const CrStamp *now)
 		AcceptedStamp = *now;
 		AcceptedValid = true;
 	}
-	if (!OidIsValid(ModelsRelid) || !OidIsValid(RoutesRelid))
-	{
-		Oid			nsp = get_namespace_oid("credit_risk", true);
-
-		if (!OidIsValid(nsp))
-			return 0;
-		ModelsRelid = get_relname_relid("models", nsp);
-		RoutesRelid = get_relname_relid("routes", nsp);
-		if (!OidIsValid(ModelsRelid) || !OidIsValid(RoutesRelid))
-			return 0;
-	}
+	if (!RegistryReadable())
+		return 0;
 	return Generation;
 }
 
@@ -380,6 +426,105 @@ RoutePlanGet(void)
 }
 
 /*
+ * The registry row of a name's version (0: the serving version: the
+ * champion, else the newest), read through the registry's indexes rather
+ * than a query: a fresh backend's first score then plans nothing.  Returns
+ * -1 when this path may not be used (see RegistryReadable), 0 when there
+ * is no such row, 1 when found.  The bytes are read
+ * only when the backend cache holds no entry for the row's id and xmin.
+ */
+static int
+DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
+			 TransactionId *xmin, bytea **bytes)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	Datum		name_text;
+	bool		found = false;
+	bool		isnull;
+
+	*bytes = NULL;
+	if (!RegistryReadable())
+		return -1;
+
+	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	name_text = CStringGetTextDatum(name);
+	rel = table_open(ModelsRelid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+
+	/* the champion, through the partial index of champions; else by version */
+	for (int pass = (version == 0 ? 0 : 1); pass < 2 && !found; pass++)
+	{
+		Relation	idx = index_open(pass == 0 ? ModelsChampion : ModelsByNameVersion,
+									 AccessShareLock);
+		ScanKeyData keys[2];
+		int			nkeys = 1;
+		IndexScanDesc scan;
+
+		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   idx->rd_indcollation[0], F_TEXTEQ, name_text);
+		if (version != 0)
+		{
+			ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+								   idx->rd_indcollation[1], F_INT4EQ,
+								   Int32GetDatum(version));
+			nkeys = 2;
+		}
+		scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
+		index_rescan(scan, keys, nkeys, NULL, 0);
+		/* backward by (name, version): the newest version first */
+		found = index_getnext_slot(scan, pass == 0 ? ForwardScanDirection : BackwardScanDirection,
+								   slot);
+		index_endscan(scan);
+		index_close(idx, NoLock);
+	}
+
+	if (found)
+	{
+		CacheSlot  *cached;
+
+		*id = DatumGetInt64(slot_getattr(slot, attnameAttNum(rel, "id", false), &isnull));
+		*found_version = DatumGetInt32(slot_getattr(slot, attnameAttNum(rel, "version", false),
+													&isnull));
+		*xmin = DatumGetTransactionId(slot_getsysattr(slot, MinTransactionIdAttributeNumber,
+													  &isnull));
+		cached = hash_search(RegistryCache, id, HASH_FIND, NULL);
+		if (cached == NULL || cached->entry->xmin != *xmin)
+		{
+			Datum		d = slot_getattr(slot, attnameAttNum(rel, "model", false), &isnull);
+
+			if (isnull)
+				elog(ERROR, "model row " INT64_FORMAT " has no bytes", *id);
+			*bytes = DatumGetByteaPCopy(d);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	return found ? 1 : 0;
+}
+
+/*
+ * Find a model version in the registry (version 0: the serving version)
+ * and return its decoded form from the cache, decoding it on a miss.
+ */
+/* No row for the name (and version): the error says which is missing. */
+static void
+RegistryNotFound(const char *name, int32 version, bool name_exists)
+{
+	if (version != 0 && name_exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, version),
+				 errhint("List its versions with: SELECT version, status FROM credit_risk.models WHERE name = %s;",
+						 quote_literal_cstr(name))));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("model \"%s\" does not exist", name),
+			 errhint("Train it with credit_risk.cr_train(), or list models with: SELECT DISTINCT name FROM credit_risk.models;")));
+}
+
+/*
  * Find a model version in the registry (version 0: the serving version)
  * and return its decoded form from the cache, decoding it on a miss.
  */
@@ -387,8 +532,6 @@ CrCachedModel *
 RegistryLookup(const char *name, int32 version)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	Datum		args[2];
-	bool		isnull;
 	int64		id;
 	int32		found_version;
 	TransactionId xmin;
@@ -396,10 +539,10 @@ RegistryLookup(const char *name, int32 version)
 	bool		found;
 	CrStamp		now;
 	CrCachedModel *entry;
-	int			rc;
-
 	Resolved   *kept;
 	uint64		generation;
+	bytea	   *bytes;
+	int			direct;
 
 	CacheInit();
 	RegistryStamp(&now);
@@ -411,63 +554,72 @@ RegistryLookup(const char *name, int32 version)
 		return kept->entry;
 	}
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	args[0] = CStringGetTextDatum(name);
-	args[1] = Int32GetDatum(version);
-	rc = SPI_execute_plan(version == 0 ? ServingPlanGet() : VersionPlanGet(), args, NULL,
-						  true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	direct = DirectLookup(name, version, &id, &found_version, &xmin, &bytes);
+	if (direct == 0)
 	{
-		if (version != 0)
-		{
-			rc = SPI_execute_plan(ServingPlanGet(), args, NULL, true, 1);
-			if (rc == SPI_OK_SELECT && SPI_processed > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("model \"%s\" has no version %d", name, version),
-						 errhint("List its versions with: SELECT version, status FROM credit_risk.models WHERE name = %s;",
-								 quote_literal_cstr(name))));
-		}
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("model \"%s\" does not exist", name),
-				 errhint("Train it with credit_risk.cr_train(), or list models with: SELECT DISTINCT name FROM credit_risk.models;")));
-	}
+		int64		other_id;
+		int32		other_version;
+		TransactionId other_xmin;
+		bytea	   *other_bytes;
 
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		RegistryNotFound(name, version,
+						 version != 0 &&
+						 DirectLookup(name, 0, &other_id, &other_version, &other_xmin,
+									  &other_bytes) == 1);
+	}
+	if (direct < 0)
+	{
+		/* through queries, which apply column privileges and row security */
+		Datum		args[2];
+		bool		isnull;
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		args[0] = CStringGetTextDatum(name);
+		args[1] = Int32GetDatum(version);
+		rc = SPI_execute_plan(version == 0 ? ServingPlanGet() : VersionPlanGet(), args, NULL,
+							  true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed == 0)
+			RegistryNotFound(name, version,
+							 version != 0 &&
+							 SPI_execute_plan(ServingPlanGet(), args, NULL, true, 1) == SPI_OK_SELECT &&
+							 SPI_processed > 0);
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		slot = hash_search(RegistryCache, &id, HASH_FIND, &found);
+		if (!found || slot->entry->xmin != xmin)
+		{
+			Datum		d;
+
+			args[0] = Int64GetDatum(id);
+			rc = SPI_execute_plan(BytesPlanGet(), args, NULL, true, 1);
+			if (rc != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "model row " INT64_FORMAT " vanished", id);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (isnull)
+				elog(ERROR, "model row " INT64_FORMAT " has no bytes", id);
+			bytes = (bytea *) SPI_datumTransfer(d, false, -1);
+		}
+		SPI_finish();
+		MemoryContextSwitchTo(callercxt);
+	}
 
 	slot = hash_search(RegistryCache, &id, HASH_FIND, &found);
 	if (found && slot->entry->xmin == xmin)
 	{
 		entry = slot->entry;
 		EntryTouch(entry, &now);
-		SPI_finish();
 		ResolvedKeep(name, version, generation, entry, 0.0);
 		return entry;
 	}
-
-	args[0] = Int64GetDatum(id);
-	rc = SPI_execute_plan(BytesPlanGet(), args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "model row " INT64_FORMAT " vanished", id);
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		bytea	   *bytes;
-		MemoryContext spicxt;
-
-		if (isnull)
-			elog(ERROR, "model row " INT64_FORMAT " has no bytes", id);
-		bytes = DatumGetByteaPP(d);
-		spicxt = MemoryContextSwitchTo(callercxt);
-		entry = EntryCreate(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), false);
-		MemoryContextSwitchTo(spicxt);
-	}
-	SPI_finish();
+	Assert(bytes != NULL);
+	bytes = DatumGetByteaPP(PointerGetDatum(bytes));
+	entry = EntryCreate(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), false);
+	pfree(bytes);
 
 	entry->id = id;
 	entry->version = found_version;

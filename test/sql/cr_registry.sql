@@ -55,3 +55,34 @@ SELECT name, max(version) AS versions, count(*) FILTER (WHERE status = 'champion
 -- Deleting a version: the cache does not keep serving it.
 DELETE FROM credit_risk.models WHERE name = 'german_seed7';
 SELECT expect_error($$SELECT credit_risk.cr_predict('german_seed7', ARRAY[1]::float8[])$$);
+
+-- Privileges and row security.  A role with SELECT on the registry scores
+-- through its indexes and keeps its answer across statements; a role
+-- without SELECT is refused, even right after a role that could read the
+-- registry scored the same name in this session; under a row security
+-- policy, scoring sees the rows the policy lets the role see.
+CREATE ROLE regress_cr_scorer;
+CREATE ROLE regress_cr_nothing;
+GRANT USAGE ON SCHEMA credit_risk TO regress_cr_scorer, regress_cr_nothing;
+GRANT SELECT ON credit_risk.models, credit_risk.routes, german_credit TO regress_cr_scorer;
+GRANT SELECT ON credit_risk.routes, german_credit TO regress_cr_nothing;
+SELECT credit_risk.cr_predict('german', g) AS owner_pd FROM german_credit g WHERE applicant_id = 1 \gset
+SET ROLE regress_cr_scorer;
+SELECT credit_risk.cr_predict('german', g) = :owner_pd AS table_privilege
+  FROM german_credit g WHERE applicant_id = 1;
+RESET ROLE;
+SET ROLE regress_cr_nothing;
+SELECT expect_error($$SELECT credit_risk.cr_predict('german', g) FROM german_credit g WHERE applicant_id = 1$$);
+RESET ROLE;
+ALTER TABLE credit_risk.models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY regress_only_german ON credit_risk.models TO regress_cr_scorer USING (name = 'german');
+SET ROLE regress_cr_scorer;
+SELECT credit_risk.cr_predict('german', g) = :owner_pd AS under_policy
+  FROM german_credit g WHERE applicant_id = 1;
+SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', ARRAY[1, 2, 3]::float8[])$$);
+RESET ROLE;
+SELECT credit_risk.cr_predict('german_small', ARRAY[30, 12, 0]::float8[]) > 0 AS owner_sees_it;
+DROP POLICY regress_only_german ON credit_risk.models;
+ALTER TABLE credit_risk.models DISABLE ROW LEVEL SECURITY;
+DROP OWNED BY regress_cr_scorer, regress_cr_nothing;
+DROP ROLE regress_cr_scorer, regress_cr_nothing;
