@@ -95,6 +95,7 @@ static Oid	ModelsRelid = InvalidOid;
 static Oid	RoutesRelid = InvalidOid;
 static Oid	ModelsByNameVersion = InvalidOid;	/* UNIQUE (name, version) */
 static Oid	ModelsChampion = InvalidOid;	/* UNIQUE (name) WHERE champion */
+static Oid	RoutesByName = InvalidOid;	/* PRIMARY KEY (name) */
 static CrStamp AcceptedStamp;
 static bool AcceptedValid = false;
 static HTAB *RegistryCache = NULL;	/* by registry id */
@@ -144,7 +145,7 @@ RegistryRelcacheCallback(Datum arg, Oid relid)
 		Generation++;
 		/* the tables may be gone (DROP EXTENSION): look them up again */
 		ModelsRelid = RoutesRelid = InvalidOid;
-		ModelsByNameVersion = ModelsChampion = InvalidOid;
+		ModelsByNameVersion = ModelsChampion = RoutesByName = InvalidOid;
 	}
 }
 
@@ -155,7 +156,8 @@ RegistryOids(void)
 	Oid			nsp;
 
 	if (OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
-		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion))
+		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion) &&
+		OidIsValid(RoutesByName))
 		return true;
 	nsp = get_namespace_oid("credit_risk", true);
 	if (!OidIsValid(nsp))
@@ -164,8 +166,10 @@ RegistryOids(void)
 	RoutesRelid = get_relname_relid("routes", nsp);
 	ModelsByNameVersion = get_relname_relid("models_name_version_key", nsp);
 	ModelsChampion = get_relname_relid("models_one_champion", nsp);
+	RoutesByName = get_relname_relid("routes_pkey", nsp);
 	return OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
-		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion);
+		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion) &&
+		OidIsValid(RoutesByName);
 }
 
 /*
@@ -462,6 +466,15 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 		int			nkeys = 1;
 		IndexScanDesc scan;
 
+		if (!idx->rd_index->indisvalid)
+		{
+			/* being rebuilt (REINDEX CONCURRENTLY): ask through a query */
+			index_close(idx, NoLock);
+			ExecDropSingleTupleTableSlot(slot);
+			table_close(rel, NoLock);
+			return -1;
+		}
+
 		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
 							   idx->rd_indcollation[0], F_TEXTEQ, name_text);
 		if (version != 0)
@@ -685,6 +698,54 @@ RegistryFromBytes(const char *data, Size len)
 }
 
 /*
+ * A name's active route (share > 0) through the routes' primary key, as
+ * DirectLookup reads models: -1 when this path may not be used, 0 when
+ * there is none, 1 when found.
+ */
+static int
+DirectRoute(const char *name, int32 *version, double *share)
+{
+	Relation	rel;
+	Relation	idx;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+	bool		isnull;
+
+	if (!RegistryReadable())
+		return -1;
+	rel = table_open(RoutesRelid, AccessShareLock);
+	idx = index_open(RoutesByName, AccessShareLock);
+	if (!idx->rd_index->indisvalid)
+	{
+		index_close(idx, NoLock);
+		table_close(rel, NoLock);
+		return -1;
+	}
+	slot = table_slot_create(rel, NULL);
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, CStringGetTextDatum(name));
+	scan = index_beginscan(rel, idx,
+						   ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+						   1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		*version = DatumGetInt32(slot_getattr(slot, attnameAttNum(rel, "challenger_version", false),
+											  &isnull));
+		*share = DatumGetFloat8(slot_getattr(slot, attnameAttNum(rel, "share", false), &isnull));
+		found = *share > 0;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return found ? 1 : 0;
+}
+
+/*
  * The challenger a name routes a share of its applicants to, or NULL when
  * it has no active route.
  */
@@ -699,6 +760,7 @@ RegistryRoute(const char *name, double *share)
 	uint64		generation;
 	Resolved   *kept;
 	CrCachedModel *entry;
+	int			direct;
 
 	CacheInit();
 	RegistryStamp(&now);
@@ -713,18 +775,28 @@ RegistryRoute(const char *name, double *share)
 	}
 
 	*share = 0.0;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	args[0] = CStringGetTextDatum(name);
-	rc = SPI_execute_plan(RoutePlanGet(), args, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "route lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
+	direct = DirectRoute(name, &version, share);
+	if (direct == 0)
 	{
-		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*share = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		version = 0;
+		*share = 0.0;
 	}
-	SPI_finish();
+	else if (direct < 0)
+	{
+		/* through a query, which applies the user's privileges */
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		args[0] = CStringGetTextDatum(name);
+		rc = SPI_execute_plan(RoutePlanGet(), args, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "route lookup failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+		{
+			version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			*share = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SPI_finish();
+	}
 	entry = version > 0 ? RegistryLookup(name, version) : NULL;
 	ResolvedKeep(name, -1, generation, entry, *share);
 	return entry;
