@@ -3,16 +3,18 @@
  *	  Look models up in credit_risk.models and keep decoded models in a
  *	  per-backend cache.
  *
- * The serving version of a name is resolved with one indexed query that
- * returns the row's id and xmin only; the model bytes are read and decoded
- * only when the cache has no entry for that id and row version.  So a
- * promotion, a new version or an update of the row is seen by the next
- * statement, while the decode cost is paid once per backend.
+ * The serving version of a name is found through the registry's indexes
+ * (the partial index of champions, else the newest by (name, version)), or,
+ * for a user who may not read the registry whole, through a query that
+ * applies the user's privileges.  The model bytes are read and decoded only
+ * when the cache has no entry for the row's id and xmin.  So a promotion, a
+ * new version or an update of the row is seen by the next statement, while
+ * the decode cost is paid once per backend.
  *
  * Entries are never freed while the current statement may hold them: an
  * entry is evicted only when its last lookup was in an earlier statement.
  *
- * Resolving a name costs a query, so in READ COMMITTED the answer (name and
+ * Even an index lookup costs, so in READ COMMITTED the answer (name and
  * version to entry, name to route) is kept across statements until the
  * registry changes.  A statement trigger on credit_risk.models and
  * credit_risk.routes sends a relcache invalidation for the table; every
