@@ -432,12 +432,52 @@ RoutePlanGet(void)
 }
 
 /*
+ * Fetch into slot the first row of rel, in direction dir through index
+ * indexid, whose name (the index's first column) equals name and, when
+ * version is not 0, whose version (its second) equals version.  Returns -1
+ * when the index is being rebuilt (REINDEX CONCURRENTLY), so the caller
+ * asks through a query instead; else whether a row was found.
+ */
+static int
+IndexFetch(Relation rel, Oid indexid, const char *name, int32 version,
+		   ScanDirection dir, TupleTableSlot *slot)
+{
+	Relation	idx = index_open(indexid, AccessShareLock);
+	ScanKeyData keys[2];
+	int			nkeys = 1;
+	IndexScanDesc scan;
+	bool		found;
+
+	if (!idx->rd_index->indisvalid)
+	{
+		index_close(idx, NoLock);
+		return -1;
+	}
+	ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, CStringGetTextDatum(name));
+	if (version != 0)
+	{
+		ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+							   idx->rd_indcollation[1], F_INT4EQ, Int32GetDatum(version));
+		nkeys = 2;
+	}
+	scan = index_beginscan(rel, idx,
+						   ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+						   nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	found = index_getnext_slot(scan, dir, slot);
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	return found ? 1 : 0;
+}
+
+/*
  * The registry row of a name's version (0: the serving version: the
  * champion, else the newest), read through the registry's indexes rather
  * than a query: a fresh backend's first score then plans nothing.  Returns
- * -1 when this path may not be used (see RegistryReadable), 0 when there
- * is no such row, 1 when found.  The bytes are read
- * only when the backend cache holds no entry for the row's id and xmin.
+ * -1 when this path may not be used (see RegistryReadable, IndexFetch), 0
+ * when there is no such row, 1 when found.  The bytes are read only when
+ * the backend cache holds no entry for the row's id and xmin.
  */
 static int
 DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
@@ -445,57 +485,25 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 {
 	Relation	rel;
 	TupleTableSlot *slot;
-	Snapshot	snapshot;
-	Datum		name_text;
-	bool		found = false;
+	int			found;
 	bool		isnull;
 
 	*bytes = NULL;
 	if (!RegistryReadable())
 		return -1;
-
-	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
-	name_text = CStringGetTextDatum(name);
 	rel = table_open(ModelsRelid, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 
-	/* the champion, through the partial index of champions; else by version */
-	for (int pass = (version == 0 ? 0 : 1); pass < 2 && !found; pass++)
-	{
-		Relation	idx = index_open(pass == 0 ? ModelsChampion : ModelsByNameVersion,
-									 AccessShareLock);
-		ScanKeyData keys[2];
-		int			nkeys = 1;
-		IndexScanDesc scan;
-
-		if (!idx->rd_index->indisvalid)
-		{
-			/* being rebuilt (REINDEX CONCURRENTLY): ask through a query */
-			index_close(idx, NoLock);
-			ExecDropSingleTupleTableSlot(slot);
-			table_close(rel, NoLock);
-			return -1;
-		}
-
-		ScanKeyEntryInitialize(&keys[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-							   idx->rd_indcollation[0], F_TEXTEQ, name_text);
-		if (version != 0)
-		{
-			ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-								   idx->rd_indcollation[1], F_INT4EQ,
-								   Int32GetDatum(version));
-			nkeys = 2;
-		}
-		scan = index_beginscan(rel, idx, snapshot, nkeys, 0);
-		index_rescan(scan, keys, nkeys, NULL, 0);
-		/* backward by (name, version): the newest version first */
-		found = index_getnext_slot(scan, pass == 0 ? ForwardScanDirection : BackwardScanDirection,
-								   slot);
-		index_endscan(scan);
-		index_close(idx, NoLock);
-	}
-
-	if (found)
+	/*
+	 * The champion, through the partial index of champions; else backward
+	 * by (name, version): the newest version first.
+	 */
+	found = version == 0 ?
+		IndexFetch(rel, ModelsChampion, name, 0, ForwardScanDirection, slot) : 0;
+	if (found == 0)
+		found = IndexFetch(rel, ModelsByNameVersion, name, version,
+						   version == 0 ? BackwardScanDirection : ForwardScanDirection, slot);
+	if (found == 1)
 	{
 		CacheSlot  *cached;
 
@@ -516,13 +524,9 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, NoLock);
-	return found ? 1 : 0;
+	return found;
 }
 
-/*
- * Find a model version in the registry (version 0: the serving version)
- * and return its decoded form from the cache, decoding it on a miss.
- */
 /* No row for the name (and version): the error says which is missing. */
 static void
 RegistryNotFound(const char *name, int32 version, bool name_exists)
@@ -708,43 +712,26 @@ static int
 DirectRoute(const char *name, int32 *version, double *share)
 {
 	Relation	rel;
-	Relation	idx;
 	TupleTableSlot *slot;
-	ScanKeyData key;
-	IndexScanDesc scan;
-	bool		found;
+	int			found;
 	bool		isnull;
 
 	if (!RegistryReadable())
 		return -1;
 	rel = table_open(RoutesRelid, AccessShareLock);
-	idx = index_open(RoutesByName, AccessShareLock);
-	if (!idx->rd_index->indisvalid)
-	{
-		index_close(idx, NoLock);
-		table_close(rel, NoLock);
-		return -1;
-	}
 	slot = table_slot_create(rel, NULL);
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   idx->rd_indcollation[0], F_TEXTEQ, CStringGetTextDatum(name));
-	scan = index_beginscan(rel, idx,
-						   ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
-						   1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	if (found)
+	found = IndexFetch(rel, RoutesByName, name, 0, ForwardScanDirection, slot);
+	if (found == 1)
 	{
 		*version = DatumGetInt32(slot_getattr(slot, attnameAttNum(rel, "challenger_version", false),
 											  &isnull));
 		*share = DatumGetFloat8(slot_getattr(slot, attnameAttNum(rel, "share", false), &isnull));
-		found = *share > 0;
+		if (!(*share > 0))
+			found = 0;
 	}
-	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, NoLock);
 	table_close(rel, NoLock);
-	return found ? 1 : 0;
+	return found;
 }
 
 /*
