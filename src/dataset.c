@@ -166,8 +166,9 @@ DatasetDatumToDouble(Datum value, Oid typid)
 	return 0.0;					/* keep compiler quiet */
 }
 
-static int
-FindColumn(TupleDesc tupdesc, const char *name)
+/* The 0-based column of tupdesc named name, or -1. */
+int
+DatasetFindColumn(TupleDesc tupdesc, const char *name)
 {
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -194,7 +195,7 @@ DatasetMapColumns(TupleDesc tupdesc, char **names, int n, const char *owner,
 	initStringInfo(&missing);
 	for (int j = 0; j < n; j++)
 	{
-		attnum[j] = FindColumn(tupdesc, names[j]);
+		attnum[j] = DatasetFindColumn(tupdesc, names[j]);
 		if (attnum[j] < 0)
 		{
 			appendStringInfo(&missing, "%s%s", nmissing++ ? ", " : "", names[j]);
@@ -215,10 +216,11 @@ DatasetMapColumns(TupleDesc tupdesc, char **names, int n, const char *owner,
 	pfree(missing.data);
 }
 
-static int
-RequireColumn(TupleDesc tupdesc, const char *name, const char *role)
+/* The same, or an ERROR naming the column's role ("label", "key", ...). */
+int
+DatasetRequireColumn(TupleDesc tupdesc, const char *name, const char *role)
 {
-	int			i = FindColumn(tupdesc, name);
+	int			i = DatasetFindColumn(tupdesc, name);
 
 	if (i < 0)
 		ereport(ERROR,
@@ -349,7 +351,7 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	CrDataset  *ds = lr->ds;
 	MemoryContext old = MemoryContextSwitchTo(lr->datacxt);
 
-	lr->label_att = RequireColumn(tupdesc, spec->label, "label");
+	lr->label_att = DatasetRequireColumn(tupdesc, spec->label, "label");
 	lr->label_type = TupleDescAttr(tupdesc, lr->label_att)->atttypid;
 	if (!DatasetTypeIsNumeric(lr->label_type) && lr->label_type != BOOLOID)
 		ereport(ERROR,
@@ -363,7 +365,7 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	{
 		bool		isvarlena;
 
-		lr->key_att = RequireColumn(tupdesc, spec->key, "key");
+		lr->key_att = DatasetRequireColumn(tupdesc, spec->key, "key");
 		lr->key_type = TupleDescAttr(tupdesc, lr->key_att)->atttypid;
 		getTypeOutputInfo(lr->key_type, &lr->key_out, &isvarlena);
 	}
@@ -376,7 +378,7 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 		for (int j = 0; j < ds->nfeatures; j++)
 		{
 			ds->names[j] = pstrdup(spec->features[j]);
-			lr->feat_att[j] = RequireColumn(tupdesc, spec->features[j], "feature");
+			lr->feat_att[j] = DatasetRequireColumn(tupdesc, spec->features[j], "feature");
 		}
 	}
 	else

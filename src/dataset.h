@@ -48,6 +48,8 @@ extern double DatasetDatumToDouble(Datum value, Oid typid);
 extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
 extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
 							bool read_only, bool fixed_order, const char *what);
+extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);
+extern int	DatasetRequireColumn(TupleDesc tupdesc, const char *name, const char *role);
 extern void DatasetMapColumns(TupleDesc tupdesc, char **names, int n,
 							  const char *owner, int *attnum, Oid *atttype);
 extern uint64 DatasetKeyHash(Datum value, Oid typid, Oid outfunc, uint64 seed);

@@ -309,15 +309,7 @@ EvalStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	dr.model = er->model;
 	dr.version_label = er->version_label;
 	dr.cxt = er->cxt;
-	er->labelatt = -1;
-	for (int i = 0; i < tupdesc->natts; i++)
-		if (!TupleDescAttr(tupdesc, i)->attisdropped &&
-			strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), er->label) == 0)
-			er->labelatt = i;
-	if (er->labelatt < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("label column \"%s\" does not exist in the source", er->label)));
+	er->labelatt = DatasetRequireColumn(tupdesc, er->label, "label");
 	er->labeltype = TupleDescAttr(tupdesc, er->labelatt)->atttypid;
 	if (!DatasetTypeIsNumeric(er->labeltype) && er->labeltype != BOOLOID)
 		ereport(ERROR,

@@ -426,19 +426,8 @@ MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 
 	for (int j = 0; j < model->nfeatures; j++)
 	{
-		int			found = -1;
+		int			found = DatasetFindColumn(tupdesc, model->features[j]);
 
-		for (int i = 0; i < tupdesc->natts; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-
-			if (!att->attisdropped &&
-				strcmp(NameStr(att->attname), model->features[j]) == 0)
-			{
-				found = i;
-				break;
-			}
-		}
 		if (found < 0)
 		{
 			StringInfoData need;
@@ -1169,14 +1158,7 @@ BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	{
 		bool		isvarlena;
 
-		for (int i = 0; i < tupdesc->natts; i++)
-			if (!TupleDescAttr(tupdesc, i)->attisdropped &&
-				strcmp(NameStr(TupleDescAttr(tupdesc, i)->attname), br->keycol) == 0)
-				br->keyatt = i;
-		if (br->keyatt < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("key column \"%s\" does not exist in the source", br->keycol)));
+		br->keyatt = DatasetRequireColumn(tupdesc, br->keycol, "key");
 		getTypeOutputInfo(TupleDescAttr(tupdesc, br->keyatt)->atttypid, &br->keyout, &isvarlena);
 	}
 
