@@ -29,29 +29,15 @@ table=$schema.credit_gbm
 lr=bench_score_lr
 gbm=bench_score_gbm
 
-case $rows in
-	'' | *[!0-9]* | 0) echo "rows must be a positive integer, not \"$rows\"" >&2; exit 2 ;;
-esac
-case $reps in
-	'' | *[!0-9]* | 0) echo "BENCH_REPS must be a positive integer, not \"$reps\"" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/common.sh" score
 
-here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cr_bench_score.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
+bench_positive rows "$rows"
+bench_positive BENCH_REPS "$reps"
 if [ -n "${clients// /}" ] && [ ! -x "$here/latency" ]; then
 	echo "$here/latency is missing: run make -C bench first" >&2
 	exit 1
 fi
-if ! "$python" -c 'import numpy, pandas, xgboost' 2>/dev/null; then
-	echo "$python cannot import numpy, pandas and xgboost" >&2
-	exit 1
-fi
-
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-psql=(psql -X -q -v ON_ERROR_STOP=1)
-now() { date +%s.%N; }
+bench_python "$python" "numpy pandas xgboost" "python3-xgboost python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 "${psql[@]}" <<SQL

@@ -26,34 +26,15 @@ python=${PYTHON:-/usr/bin/python3}
 schema=credit_risk_bench_gbm
 table=$schema.credit_gbm
 
-case $rows in
-	'' | *[!0-9]* | 0) echo "rows must be a positive integer, not \"$rows\"" >&2; exit 2 ;;
-esac
-case $reps in
-	'' | *[!0-9]* | 0) echo "BENCH_REPS must be a positive integer, not \"$reps\"" >&2; exit 2 ;;
-esac
+. "$(dirname "$0")/common.sh" gbm
+
+bench_positive rows "$rows"
+bench_positive BENCH_REPS "$reps"
 for t in $threads; do
-	case $t in
-		*[!0-9]* | 0) echo "BENCH_THREADS must list positive integers, not \"$t\"" >&2; exit 2 ;;
-	esac
+	bench_positive "each of BENCH_THREADS" "$t"
 done
 [ -n "${threads// /}" ] || { echo "BENCH_THREADS is empty" >&2; exit 2; }
-
-here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cr_bench_gbm.XXXXXX")
-# psql, not the server, writes the exported CSV files here
-trap 'rm -rf "$tmp"' EXIT
-
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-psql=(psql -X -q -v ON_ERROR_STOP=1)
-
-if ! "$python" -c 'import numpy, pandas, sklearn, xgboost' 2>/dev/null; then
-	echo "$python cannot import numpy, pandas, sklearn and xgboost" >&2
-	echo "install them with: apt-get install python3-xgboost python3-sklearn python3-pandas" >&2
-	exit 1
-fi
-
-now() { date +%s.%N; }
+bench_python "$python" "numpy pandas sklearn xgboost" "python3-xgboost python3-sklearn python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 "${psql[@]}" <<SQL

@@ -21,32 +21,13 @@ reps_small=${BENCH_REPS_SMALL:-20}
 python=${PYTHON:-/usr/bin/python3}
 schema=credit_risk_bench
 
-case $rows in
-	'' | *[!0-9]* | 0) echo "rows must be a positive integer, not \"$rows\"" >&2; exit 2 ;;
-esac
-for n in "$reps" "$reps_small"; do
-	case $n in
-		'' | *[!0-9]* | 0) echo "BENCH_REPS and BENCH_REPS_SMALL must be positive integers, not \"$n\"" >&2; exit 2 ;;
-	esac
-done
-
-here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/common.sh" logistic
 root=$(dirname "$here")
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cr_bench.XXXXXX")
-# psql, not the server, writes the exported CSV files here: the server may
-# be on another machine
-trap 'rm -rf "$tmp"' EXIT
 
-export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
-psql=(psql -X -q -v ON_ERROR_STOP=1)
-
-if ! "$python" -c 'import numpy, sklearn, statsmodels' 2>/dev/null; then
-	echo "$python cannot import numpy, sklearn and statsmodels" >&2
-	echo "install them with: apt-get install python3-sklearn python3-statsmodels" >&2
-	exit 1
-fi
-
-now() { date +%s.%N; }
+bench_positive rows "$rows"
+bench_positive BENCH_REPS "$reps"
+bench_positive BENCH_REPS_SMALL "$reps_small"
+bench_python "$python" "numpy sklearn statsmodels" "python3-sklearn python3-statsmodels"
 
 "${psql[@]}" <<SQL
 CREATE EXTENSION IF NOT EXISTS credit_risk;
