@@ -323,8 +323,12 @@ ReduceTask(void *arg, int task, int worker)
 static inline double
 LeafWeight(double G, double H, double lambda, double lower, double upper)
 {
-	double		w = -G / (H + lambda);
+	double		w;
 
+	/* no rows, or no curvature and no L2: nothing to move the margin by */
+	if (!(H + lambda > 0.0))
+		return Min(Max(0.0, lower), upper);
+	w = -G / (H + lambda);
 	if (w < lower)
 		w = lower;
 	if (w > upper)
@@ -347,23 +351,32 @@ SplitTask(void *arg, int task, int worker)
 	GrowNode   *node = gbm->level[ni];
 	int			f = gbm->feats[task % gbm->nfeats];
 	const CrGbmParams *params = gbm->params;
-	const HistBin *hist = node->hist + (Size) f * GBM_NBINS;
 	SplitCand  *best = &gbm->cands[task];
+	const HistBin *hist;
 	int			ncuts = gbm->edges[f].ncuts;
 	int			mono = params->monotone ? params->monotone[f] : 0;
 	double		lambda = params->lambda;
 	double		mcw = params->min_child_weight;
 	double		G = node->G;
 	double		H = node->H;
-	double		Gm = hist[CR_MISSING_BIN].g;
-	double		Hm = hist[CR_MISSING_BIN].h;
-	double		wp = LeafWeight(G, H, lambda, node->lower, node->upper);
-	double		parent_gain = GainGivenWeight(G, H, lambda, wp);
+	double		Gm,
+				Hm,
+				wp,
+				parent_gain;
 	double		GL = 0.0,
 				HL = 0.0;
 
 	best->gain = -1.0;
 	best->bin = -1;
+
+	/* a node that cannot split (too little hessian) has no histogram */
+	if (node->hist == NULL)
+		return;
+	hist = node->hist + (Size) f * GBM_NBINS;
+	Gm = hist[CR_MISSING_BIN].g;
+	Hm = hist[CR_MISSING_BIN].h;
+	wp = LeafWeight(G, H, lambda, node->lower, node->upper);
+	parent_gain = GainGivenWeight(G, H, lambda, wp);
 
 	/* left = value bins 0..b; the last value bin cannot be a split point */
 	for (int b = 0; b < ncuts; b++)

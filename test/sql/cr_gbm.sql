@@ -256,3 +256,31 @@ SELECT (metrics->>'threads')::int AS threads, params->'threads' AS param
 RESET credit_risk.threads;
 
 SELECT count(*) AS nothing_registered FROM credit_risk.models WHERE name = 'm';
+
+-- A node whose hessian sum is below twice min_child_weight cannot split: its
+-- tree is a single leaf, and training goes on (this once crashed the server).
+-- Two rows, one event: no tree can split, so every score is the base rate.
+SELECT train_rows, (metrics->>'trees_built')::int AS trees_built
+  FROM credit_risk.cr_train('tiny', $$VALUES (0.1::float8, 0), (0.9, 1)$$, 'column2', 'gbm', NULL,
+                            '{"holdout": 0}');
+SELECT credit_risk.cr_predict('tiny', ARRAY[0.1]::float8[]) AS low,
+       credit_risk.cr_predict('tiny', ARRAY[0.9]::float8[]) AS high;
+SELECT count(*) AS nodes, count(*) FILTER (WHERE left_child IS NULL) AS leaves
+  FROM credit_risk.models m, credit_risk.cr_model_trees(m.model) t WHERE m.name = 'tiny';
+-- A feature that separates the classes: later trees see hessians near zero.
+SELECT (metrics->>'trees_built')::int AS trees_built, (metrics->>'auc')::float8 AS auc
+  FROM credit_risk.cr_train('separable', 'SELECT g AS id, (g % 2)::float8 AS x, g % 2 AS y FROM generate_series(1, 1000) g', 'y');
+SELECT round(credit_risk.cr_predict('separable', ARRAY[500, 0]::float8[])::numeric, 3) AS even,
+       round(credit_risk.cr_predict('separable', ARRAY[501, 1]::float8[])::numeric, 3) AS odd;
+-- A few events in a thousand, a strong min_child_weight, a small subsample,
+-- no L2: every root too light to split, some samples empty.
+SELECT (metrics->>'trees_built')::int AS trees_built
+  FROM credit_risk.cr_train('rare', 'SELECT (g % 7)::float8 AS x, (g % 333 = 0)::int AS y FROM generate_series(1, 1000) g', 'y',
+                            'gbm', NULL, '{"holdout": 0, "min_child_weight": 50, "lambda": 0}');
+SELECT abs(credit_risk.cr_predict('rare', ARRAY[1]::float8[]) - 3.0 / 1000) < 1e-6 AS scores_base_rate,
+       (SELECT count(*) FROM credit_risk.models m, credit_risk.cr_model_trees(m.model) t
+         WHERE m.name = 'rare' AND t.left_child IS NOT NULL) AS splits;
+SELECT (metrics->>'trees_built')::int AS trees_built
+  FROM credit_risk.cr_train('rare_sub', 'SELECT (g % 7)::float8 AS x, (g % 333 = 0)::int AS y FROM generate_series(1, 1000) g', 'y',
+                            'gbm', NULL, '{"holdout": 0, "subsample": 0.001, "lambda": 0, "n_trees": 20}');
+SELECT credit_risk.cr_predict('rare_sub', ARRAY[1]::float8[]) BETWEEN 0 AND 1 AS finite;
