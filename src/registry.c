@@ -151,27 +151,47 @@ RegistryRelcacheCallback(Datum arg, Oid relid)
 	}
 }
 
+/*
+ * The registry's tables and indexes.  Callers work on a copy: opening or
+ * checking a relation takes in invalidations, and the callback then forgets
+ * the OIDs cached here.
+ */
+typedef struct RegistryRels
+{
+	Oid			models;
+	Oid			routes;
+	Oid			models_by_name_version;
+	Oid			models_champion;
+	Oid			routes_by_name;
+} RegistryRels;
+
 /* Find the registry's tables and indexes; false when they are not there. */
 static bool
-RegistryOids(void)
+RegistryOids(RegistryRels *rels)
 {
 	Oid			nsp;
 
-	if (OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
-		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion) &&
-		OidIsValid(RoutesByName))
-		return true;
-	nsp = get_namespace_oid("credit_risk", true);
-	if (!OidIsValid(nsp))
-		return false;
-	ModelsRelid = get_relname_relid("models", nsp);
-	RoutesRelid = get_relname_relid("routes", nsp);
-	ModelsByNameVersion = get_relname_relid("models_name_version_key", nsp);
-	ModelsChampion = get_relname_relid("models_one_champion", nsp);
-	RoutesByName = get_relname_relid("routes_pkey", nsp);
-	return OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
-		OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion) &&
-		OidIsValid(RoutesByName);
+	if (!(OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
+		  OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion) &&
+		  OidIsValid(RoutesByName)))
+	{
+		nsp = get_namespace_oid("credit_risk", true);
+		if (!OidIsValid(nsp))
+			return false;
+		ModelsRelid = get_relname_relid("models", nsp);
+		RoutesRelid = get_relname_relid("routes", nsp);
+		ModelsByNameVersion = get_relname_relid("models_name_version_key", nsp);
+		ModelsChampion = get_relname_relid("models_one_champion", nsp);
+		RoutesByName = get_relname_relid("routes_pkey", nsp);
+	}
+	rels->models = ModelsRelid;
+	rels->routes = RoutesRelid;
+	rels->models_by_name_version = ModelsByNameVersion;
+	rels->models_champion = ModelsChampion;
+	rels->routes_by_name = RoutesByName;
+	return OidIsValid(rels->models) && OidIsValid(rels->routes) &&
+		OidIsValid(rels->models_by_name_version) &&
+		OidIsValid(rels->models_champion) && OidIsValid(rels->routes_by_name);
 }
 
 /*
@@ -179,18 +199,18 @@ RegistryOids(void)
  * the tables, and no row-level security.  Only then are they read through
  * their indexes and answers kept across statements; otherwise every
  * statement asks through queries, which apply column privileges and
- * policies as the user's own queries would.
+ * policies as the user's own queries would.  rels gets the OIDs to use.
  */
 static bool
-RegistryReadable(void)
+RegistryReadable(RegistryRels *rels)
 {
 	Oid			user = GetUserId();
 
-	return RegistryOids() &&
-		pg_class_aclcheck(ModelsRelid, user, ACL_SELECT) == ACLCHECK_OK &&
-		pg_class_aclcheck(RoutesRelid, user, ACL_SELECT) == ACLCHECK_OK &&
-		check_enable_rls(ModelsRelid, InvalidOid, true) == RLS_NONE &&
-		check_enable_rls(RoutesRelid, InvalidOid, true) == RLS_NONE;
+	return RegistryOids(rels) &&
+		pg_class_aclcheck(rels->models, user, ACL_SELECT) == ACLCHECK_OK &&
+		pg_class_aclcheck(rels->routes, user, ACL_SELECT) == ACLCHECK_OK &&
+		check_enable_rls(rels->models, InvalidOid, true) == RLS_NONE &&
+		check_enable_rls(rels->routes, InvalidOid, true) == RLS_NONE;
 }
 
 /*
@@ -201,6 +221,8 @@ RegistryReadable(void)
 static uint64
 ReuseGeneration(const CrStamp *now)
 {
+	RegistryRels rels;
+
 	if (IsolationUsesXactSnapshot())
 		return 0;
 	if (!AcceptedValid || !RegistryStampEqual(now, &AcceptedStamp))
@@ -209,7 +231,7 @@ ReuseGeneration(const CrStamp *now)
 		AcceptedStamp = *now;
 		AcceptedValid = true;
 	}
-	if (!RegistryReadable())
+	if (!RegistryReadable(&rels))
 		return 0;
 	return Generation;
 }
@@ -487,11 +509,12 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 	TupleTableSlot *slot;
 	int			found;
 	bool		isnull;
+	RegistryRels rels;
 
 	*bytes = NULL;
-	if (!RegistryReadable())
+	if (!RegistryReadable(&rels))
 		return -1;
-	rel = table_open(ModelsRelid, AccessShareLock);
+	rel = table_open(rels.models, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 
 	/*
@@ -499,9 +522,9 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 	 * by (name, version): the newest version first.
 	 */
 	found = version == 0 ?
-		IndexFetch(rel, ModelsChampion, name, 0, ForwardScanDirection, slot) : 0;
+		IndexFetch(rel, rels.models_champion, name, 0, ForwardScanDirection, slot) : 0;
 	if (found == 0)
-		found = IndexFetch(rel, ModelsByNameVersion, name, version,
+		found = IndexFetch(rel, rels.models_by_name_version, name, version,
 						   version == 0 ? BackwardScanDirection : ForwardScanDirection, slot);
 	if (found == 1)
 	{
@@ -716,11 +739,13 @@ DirectRoute(const char *name, int32 *version, double *share)
 	int			found;
 	bool		isnull;
 
-	if (!RegistryReadable())
+	RegistryRels rels;
+
+	if (!RegistryReadable(&rels))
 		return -1;
-	rel = table_open(RoutesRelid, AccessShareLock);
+	rel = table_open(rels.routes, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	found = IndexFetch(rel, RoutesByName, name, 0, ForwardScanDirection, slot);
+	found = IndexFetch(rel, rels.routes_by_name, name, 0, ForwardScanDirection, slot);
 	if (found == 1)
 	{
 		*version = DatumGetInt32(slot_getattr(slot, attnameAttNum(rel, "challenger_version", false),

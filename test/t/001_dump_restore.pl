@@ -10,6 +10,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 # german.sql loads the data with a \copy relative to the repository root,
 # which is where make runs the TAP tests from.
 my $root = $ENV{TESTDIR} || '.';
@@ -112,5 +116,6 @@ is($out, '2 ' . ($id_a + 1), 'new row in b is version 2 with the next id');
 is(scalar @diff, 0, 'the restored champion still serves in b after a new version')
   or diag(join("\n", @diff[ 0 .. ($#diff < 9 ? $#diff : 9) ]));
 
+no_crashes($node);
 $node->stop;
 done_testing();

@@ -16,6 +16,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 # Debian's interpreter: the packages live there, not in whatever python3
 # comes first on PATH.
 my $python = '/usr/bin/python3';
@@ -304,6 +308,7 @@ check_model(
 	expect_features     => ['flag'],
 	max_distinct_scores => 2);
 
+no_crashes($node);
 $node->stop;
 
 done_testing();

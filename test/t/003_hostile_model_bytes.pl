@@ -8,6 +8,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 # CRC-32C (Castagnoli), reflected, as PostgreSQL's pg_crc32c computes it.
 my @crc_table;
 for my $i (0 .. 255)
@@ -305,5 +309,6 @@ $node->safe_psql('postgres', "UPDATE credit_risk.models SET model = '\\x$oldhex'
 my ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM credit_risk.cr_drift_score('m', 't')});
 like($err, qr/ERROR:  model m\@1 has no drift baseline/, 'drift says the model has no baseline');
 
+no_crashes($node);
 $node->stop;
 done_testing();

@@ -32,6 +32,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 # Debian's interpreter: the packages live there, not in whatever python3
 # comes first on PATH.
 my $python = '/usr/bin/python3';
@@ -241,6 +245,7 @@ my $most = $node->safe_psql('postgres',
 cmp_ok($most, '<=', 255, 'the second model\'s features have at most 255 distinct values');
 check_parity('xgb_exact_bins', $exact, 1);
 
+no_crashes($node);
 $node->stop;
 
 done_testing();

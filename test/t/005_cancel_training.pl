@@ -6,6 +6,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
 use Time::HiRes qw(time);
 
 my $node = PostgreSQL::Test::Cluster->new('cancel');
@@ -83,5 +87,6 @@ is($bg->query_safe(q{SELECT version FROM credit_risk.cr_train('ok', 'applicants'
 	'1', 'the backend trains again after a cancel');
 $bg->quit;
 
+no_crashes($node);
 $node->stop;
 done_testing();

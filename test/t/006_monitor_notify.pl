@@ -7,6 +7,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 my $node = PostgreSQL::Test::Cluster->new('monitor');
 $node->init;
 $node->start;
@@ -57,5 +61,6 @@ is($node->safe_psql('restored', q{SELECT count(*) || ',' || sum(alerts) FROM cre
 is($node->safe_psql('restored', q{SELECT rule_name FROM credit_risk.alerts}),
 	'data_drift_detected', 'alerts are restored');
 
+no_crashes($node);
 $node->stop;
 done_testing();

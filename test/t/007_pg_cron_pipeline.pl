@@ -8,6 +8,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 my $node = PostgreSQL::Test::Cluster->new('cron');
 $node->init;
 $node->append_conf('postgresql.conf', q{
@@ -66,5 +70,6 @@ is($node->safe_psql('postgres', q{SELECT credit_risk.cr_unschedule_pipeline()}),
 	'unscheduling removes every credit_risk job');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cron.job}), '0', 'no job is left');
 
+no_crashes($node);
 $node->stop;
 done_testing();

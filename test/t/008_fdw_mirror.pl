@@ -8,6 +8,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 my $warehouse = PostgreSQL::Test::Cluster->new('warehouse');
 $warehouse->init;
 $warehouse->start;
@@ -72,6 +76,8 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.quarantine WHERE target = 'payments'}),
 	'10', 'the quarantined rows are kept');
 
+no_crashes($node);
 $node->stop;
+no_crashes($warehouse);
 $warehouse->stop;
 done_testing();

@@ -8,6 +8,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 my $node = PostgreSQL::Test::Cluster->new('reference');
 $node->init;
 $node->start;
@@ -32,5 +36,6 @@ my $auc = $node->safe_psql('postgres', q{
 	                                                 '{"key": "customer_id"}')});
 cmp_ok($auc, '>=', 0.80, "holdout AUC $auc on 100,000 customers");
 
+no_crashes($node);
 $node->stop;
 done_testing();

@@ -9,6 +9,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
 my $node = PostgreSQL::Test::Cluster->new('registry_cache');
 $node->init;
 $node->start;
@@ -85,5 +89,6 @@ is($a->query_safe($score), $node->safe_psql('postgres', $score),
 	'after CREATE EXTENSION the session scores with the new registry');
 
 $a->quit;
+no_crashes($node);
 $node->stop;
 done_testing();
