@@ -12,8 +12,10 @@ OBJS = \
 	src/logit.o \
 	src/metrics.o \
 	src/model.o \
+	src/pipeline.o \
 	src/predict.o \
 	src/registry.o \
+	src/registry_write.o \
 	src/threads.o \
 	src/train.o
 

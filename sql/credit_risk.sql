@@ -73,6 +73,33 @@ CREATE TRIGGER routes_changed
 ALTER TABLE credit_risk.models ENABLE ALWAYS TRIGGER models_changed;
 ALTER TABLE credit_risk.routes ENABLE ALWAYS TRIGGER routes_changed;
 
+-- The registry is changed only through the extension's functions, which
+-- write as the tables' owner: any other role's INSERT, UPDATE, DELETE or
+-- TRUNCATE is refused, even with the table privilege granted.
+CREATE FUNCTION credit_risk.cr_registry_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'cr_registry_guard'
+LANGUAGE C;
+
+CREATE TRIGGER models_guard
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON credit_risk.models
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_risk.cr_registry_guard();
+CREATE TRIGGER routes_guard
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON credit_risk.routes
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_risk.cr_registry_guard();
+
+-- DROP EXTENSION credit_risk would drop every model version with the
+-- registry (CASCADE or not): refused while any exists, unless
+-- credit_risk.allow_drop is on.
+CREATE FUNCTION credit_risk.cr_drop_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'cr_drop_guard'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER credit_risk_drop_guard ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
+    EXECUTE FUNCTION credit_risk.cr_drop_guard();
+
 -- Training ------------------------------------------------------------------
 
 CREATE FUNCTION credit_risk.cr_train(name text, source text, label text,
@@ -88,7 +115,10 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Registry ------------------------------------------------------------------
 
-CREATE FUNCTION credit_risk.cr_promote(name text, version integer)
+-- cr_promote and cr_route are C functions that call these as the
+-- registry's owner (see registry_write.c), passing the caller's name as
+-- actor.  Only the owner may call them directly.
+CREATE FUNCTION credit_risk.cr_promote_internal(name text, version integer, actor text)
 RETURNS credit_risk.models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -105,10 +135,10 @@ BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('credit_risk:' || name));
 
     SELECT * INTO target FROM credit_risk.models m
-     WHERE m.name = cr_promote.name AND m.version = cr_promote.version
+     WHERE m.name = cr_promote_internal.name AND m.version = cr_promote_internal.version
        FOR UPDATE;
     IF NOT FOUND THEN
-        IF NOT EXISTS (SELECT 1 FROM credit_risk.models m WHERE m.name = cr_promote.name) THEN
+        IF NOT EXISTS (SELECT 1 FROM credit_risk.models m WHERE m.name = cr_promote_internal.name) THEN
             RAISE EXCEPTION 'model "%" does not exist', name
                 USING ERRCODE = 'undefined_object',
                       HINT = 'Train it first with credit_risk.cr_train().';
@@ -119,8 +149,8 @@ BEGIN
     END IF;
 
     UPDATE credit_risk.models m SET status = 'retired'
-     WHERE m.name = cr_promote.name AND m.status = 'champion'
-       AND m.version <> cr_promote.version;
+     WHERE m.name = cr_promote_internal.name AND m.status = 'champion'
+       AND m.version <> cr_promote_internal.version;
 
     UPDATE credit_risk.models m SET status = 'champion'
      WHERE m.id = target.id
@@ -129,6 +159,11 @@ BEGIN
     RETURN target;
 END;
 $$;
+
+CREATE FUNCTION credit_risk.cr_promote(name text, version integer)
+RETURNS credit_risk.models
+AS 'MODULE_PATHNAME', 'cr_promote'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The version that serves a name: its champion, else its newest version.
 CREATE FUNCTION credit_risk.cr_serving_version(name text)
@@ -144,7 +179,8 @@ $$;
 
 -- Send a stable share of applicants (by a hash of their key) to a
 -- challenger version; share = 0 stops it.
-CREATE FUNCTION credit_risk.cr_route(name text, challenger_version integer, share float8)
+CREATE FUNCTION credit_risk.cr_route_internal(name text, challenger_version integer, share float8,
+                                              actor text)
 RETURNS credit_risk.routes
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
@@ -166,7 +202,7 @@ BEGIN
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('credit_risk:' || name));
 
     SELECT * INTO target FROM credit_risk.models m
-     WHERE m.name = cr_route.name AND m.version = cr_route.challenger_version;
+     WHERE m.name = cr_route_internal.name AND m.version = cr_route_internal.challenger_version;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'model "%" has no version %', name, challenger_version
             USING ERRCODE = 'undefined_object';
@@ -179,21 +215,26 @@ BEGIN
 
     -- the previous challenger, if another, is a candidate again
     UPDATE credit_risk.models m SET status = 'candidate'
-     WHERE m.name = cr_route.name AND m.status = 'challenger'
-       AND (m.version <> cr_route.challenger_version OR share = 0);
+     WHERE m.name = cr_route_internal.name AND m.status = 'challenger'
+       AND (m.version <> cr_route_internal.challenger_version OR share = 0);
     IF share > 0 THEN
         UPDATE credit_risk.models m SET status = 'challenger' WHERE m.id = target.id;
     END IF;
 
-    INSERT INTO credit_risk.routes AS r (name, challenger_version, share)
-    VALUES (cr_route.name, cr_route.challenger_version, cr_route.share)
+    INSERT INTO credit_risk.routes AS r (name, challenger_version, share, updated_by)
+    VALUES (cr_route_internal.name, cr_route_internal.challenger_version, cr_route_internal.share, actor)
     ON CONFLICT ON CONSTRAINT routes_pkey DO UPDATE
        SET challenger_version = EXCLUDED.challenger_version, share = EXCLUDED.share,
-           updated_at = pg_catalog.now(), updated_by = CURRENT_USER
+           updated_at = pg_catalog.now(), updated_by = EXCLUDED.updated_by
     RETURNING * INTO result;
     RETURN result;
 END;
 $$;
+
+CREATE FUNCTION credit_risk.cr_route(name text, challenger_version integer, share float8)
+RETURNS credit_risk.routes
+AS 'MODULE_PATHNAME', 'cr_route'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION credit_risk.cr_coefficients(name text, version integer DEFAULT NULL)
 RETURNS TABLE (feature text, coefficient float8, std_error float8,
@@ -249,7 +290,7 @@ CREATE FUNCTION credit_risk.cr_predict_batch(name text, source text, key text DE
 RETURNS TABLE (key text, default_probability float8, risk_category text,
                score integer, model_version text)
 AS 'MODULE_PATHNAME', 'cr_predict_batch'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Monitoring ----------------------------------------------------------------
 
@@ -258,7 +299,7 @@ LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION credit_risk.cr_drift_score(name text, source text)
 RETURNS TABLE (feature text, psi float8, ks float8, severity text)
 AS 'MODULE_PATHNAME', 'cr_drift_score'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The holdout metric set of a version (default: the serving one) on any
 -- labelled rows: how the model does on recent outcomes.
@@ -266,7 +307,7 @@ CREATE FUNCTION credit_risk.cr_evaluate(name text, source text, label text,
                                         version integer DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cr_evaluate'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The stored baseline bins of the serving version.
 CREATE FUNCTION credit_risk.cr_drift_baseline(name text)
@@ -376,13 +417,23 @@ SELECT pg_catalog.pg_extension_config_dump('credit_risk.monitoring_runs_id_seq',
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.alerts_id_seq', '');
 
+-- The caller's search_path, for the few statements of a function with a
+-- pinned search_path that run the caller's SQL (see pipeline.c).
+CREATE FUNCTION credit_risk.cr_caller_search_path()
+RETURNS text
+AS 'MODULE_PATHNAME', 'cr_caller_search_path'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
 -- One monitoring run: drift, and performance where labels exist; one alert
 -- per rule that fires, each also sent as NOTIFY credit_risk_alerts.
 CREATE FUNCTION credit_risk.cr_monitor(name text, source text, label text DEFAULT NULL)
 RETURNS credit_risk.monitoring_runs
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    caller_path text := credit_risk.cr_caller_search_path();
+    stats_schema name;
     run credit_risk.monitoring_runs;
     r record;
     value float8;
@@ -399,6 +450,8 @@ BEGIN
 
     run.model_name := name;
     run.source := source;
+    -- the source is the caller's SQL: resolved in the caller's search_path
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     SELECT pg_catalog.jsonb_object_agg(d.feature, d.psi) FILTER (WHERE d.feature <> '__score__'),
            pg_catalog.max(d.psi) FILTER (WHERE d.feature <> '__score__'),
            pg_catalog.max(d.psi) FILTER (WHERE d.feature = '__score__')
@@ -419,16 +472,20 @@ BEGIN
     IF label IS NOT NULL THEN
         run.metrics := credit_risk.cr_evaluate(name, source, label);
     END IF;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 
     -- scoring latency from pg_stat_statements (mean + 1.645 sd, a normal
     -- approximation: it keeps no percentiles), when it is installed
-    SELECT pg_catalog.count(*) > 0 INTO stats_ok
-      FROM pg_catalog.pg_extension WHERE extname = 'pg_stat_statements';
+    SELECT n.nspname INTO stats_schema
+      FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_stat_statements';
+    stats_ok := stats_schema IS NOT NULL;
     IF stats_ok THEN
-        EXECUTE $q$SELECT pg_catalog.sum(calls * (mean_exec_time + 1.645 * stddev_exec_time))
-                          / pg_catalog.nullif(pg_catalog.sum(calls), 0)
-                     FROM pg_stat_statements WHERE query LIKE '%cr_predict%'
-                      AND query NOT LIKE '%cr_monitor%'$q$
+        EXECUTE pg_catalog.format(
+            $q$SELECT pg_catalog.sum(s.calls * (s.mean_exec_time + 1.645 * s.stddev_exec_time))
+                      / pg_catalog.nullif(pg_catalog.sum(s.calls), 0)
+                 FROM %I.pg_stat_statements s WHERE s.query LIKE '%%cr_predict%%'
+                  AND s.query NOT LIKE '%%cr_monitor%%'$q$, stats_schema)
            INTO run.p95_latency_ms;
     END IF;
 
@@ -568,14 +625,26 @@ CREATE FUNCTION credit_risk.cr_mirror(source regclass, target regclass, key text
                                       watermark text DEFAULT NULL)
 RETURNS TABLE (rows_read bigint, inserted bigint, updated bigint, rejected bigint)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 -- the watermark is kept as text: write and read it in one unambiguous style
 SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'iso_8601'
 SET extra_float_digits = 1
 AS $$
 DECLARE
-    src text := source::text;
-    tgt text := target::text;
+    -- names as the caller writes them (the keys of mirror_state and
+    -- quality_rules), and as the statements below must write them
+    caller_path text := credit_risk.cr_caller_search_path();
+    src text;
+    tgt text;
+    src_q text := pg_catalog.format('%I.%I', (SELECT n.nspname FROM pg_catalog.pg_class c
+                                               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                                              WHERE c.oid = source),
+                                    (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = source));
+    tgt_q text := pg_catalog.format('%I.%I', (SELECT n.nspname FROM pg_catalog.pg_class c
+                                               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                                              WHERE c.oid = target),
+                                    (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = target));
     cols text[];
     k text;
     wm_type text;
@@ -597,6 +666,10 @@ DECLARE
     bad text;
     new_last text;
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    src := source::text;
+    tgt := target::text;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     IF key IS NULL OR pg_catalog.cardinality(key) = 0 THEN
         RAISE EXCEPTION 'cr_mirror needs the key columns'
             USING ERRCODE = 'invalid_parameter_value';
@@ -637,7 +710,7 @@ BEGIN
         (SELECT pg_catalog.string_agg('s.' || pg_catalog.quote_ident(c), ', ') FROM unnest(cols) c),
         CASE WHEN watermark IS NOT NULL AND NOT watermark = ANY (cols)
              THEN ', s.' || pg_catalog.quote_ident(watermark) ELSE '' END,
-        src,
+        src_q,
         CASE WHEN watermark IS NOT NULL AND last IS NOT NULL
              THEN pg_catalog.format('WHERE s.%I > %L::%s', watermark, last, wm_type) ELSE '' END,
         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM unnest(key) c),
@@ -646,7 +719,7 @@ BEGIN
     EXECUTE 'SELECT count(*) FROM pg_temp.cr_mirror_stage' INTO n_read;
     IF watermark IS NULL THEN
         -- without a watermark, two rows for one key leave no way to choose
-        EXECUTE pg_catalog.format('SELECT count(*) FROM %s s', src) INTO n_new;
+        EXECUTE pg_catalog.format('SELECT count(*) FROM %s s', src_q) INTO n_new;
         IF n_new > n_read THEN
             RAISE EXCEPTION '% has % rows with a key that another row also has', src, n_new - n_read
                 USING ERRCODE = 'unique_violation',
@@ -733,13 +806,13 @@ BEGIN
                   FROM unnest(cols) c WHERE NOT c = ANY (key));
 
     EXECUTE pg_catalog.format('SELECT count(*) FROM pg_temp.cr_mirror_stage s
-                                WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE %s)', tgt, on_keys)
+                                WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE %s)', tgt_q, on_keys)
        INTO n_new;
     EXECUTE pg_catalog.format(
         'MERGE INTO %s t USING pg_temp.cr_mirror_stage s ON %s
          %s
          WHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)',
-        tgt, on_keys,
+        tgt_q, on_keys,
         CASE WHEN set_list IS NULL THEN ''
              ELSE pg_catalog.format('WHEN MATCHED AND %s THEN UPDATE SET %s', changed, set_list) END,
         col_list, src_cols);
@@ -771,18 +844,64 @@ $$;
 CREATE TABLE credit_risk.pipeline_steps (
     step     text PRIMARY KEY CHECK (step IN ('ingestion', 'features', 'training', 'monitoring')),
     command  text NOT NULL,
-    enabled  boolean NOT NULL DEFAULT true
+    enabled  boolean NOT NULL DEFAULT true,
+    -- the role the command runs as (see cr_run_as); a superuser only when
+    -- allow_superuser says so
+    run_as   name NOT NULL DEFAULT CURRENT_USER,
+    allow_superuser boolean NOT NULL DEFAULT false
 );
 
 SELECT pg_catalog.pg_extension_config_dump('credit_risk.pipeline_steps', '');
 
+-- Run SQL as a role the caller is a member of, with that role's rights only
+-- (it cannot SET ROLE back); a superuser role only when allowed.
+CREATE FUNCTION credit_risk.cr_run_as(role name, command text, allow_superuser boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'cr_run_as'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Who writes a step decides what runs as run_as: only a member of that
+-- role may name it, and a superuser only with allow_superuser.
+CREATE FUNCTION credit_risk.pipeline_steps_check_run_as()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.run_as) THEN
+        RAISE EXCEPTION 'role "%" does not exist', NEW.run_as
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT pg_catalog.pg_has_role(CURRENT_USER, NEW.run_as, 'MEMBER') THEN
+        RAISE EXCEPTION 'role "%" may not set up a step that runs as role "%"', CURRENT_USER, NEW.run_as
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Name a role you are a member of.';
+    END IF;
+    IF NOT NEW.allow_superuser AND
+       (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.run_as) THEN
+        RAISE EXCEPTION 'pipeline step "%" would run as superuser "%"', NEW.step, NEW.run_as
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A step run as a superuser runs every function and view it touches with a superuser''s rights.',
+                  HINT = 'Set run_as to a role without superuser, or allow_superuser to true.';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER pipeline_steps_run_as
+    BEFORE INSERT OR UPDATE ON credit_risk.pipeline_steps
+    FOR EACH ROW EXECUTE FUNCTION credit_risk.pipeline_steps_check_run_as();
+
 CREATE FUNCTION credit_risk.cr_run_pipeline_step(step text)
 RETURNS credit_risk.pipeline_runs
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     run credit_risk.pipeline_runs;
     cmd text;
+    who name;
+    allow_su boolean;
     pred text;
     started timestamptz := pg_catalog.clock_timestamp();
     why text;
@@ -795,7 +914,8 @@ BEGIN
                   HINT = 'The steps are ingestion, features, training and monitoring.';
     END IF;
     pred := CASE step WHEN 'features' THEN 'ingestion' WHEN 'monitoring' THEN 'features' END;
-    SELECT s.command INTO cmd FROM credit_risk.pipeline_steps s
+    SELECT s.command, s.run_as, s.allow_superuser INTO cmd, who, allow_su
+      FROM credit_risk.pipeline_steps s
      WHERE s.step = cr_run_pipeline_step.step AND s.enabled;
 
     IF cmd IS NULL THEN
@@ -809,7 +929,7 @@ BEGIN
         why := pg_catalog.format('%s has not succeeded today (UTC)', pred);
     ELSE
         BEGIN
-            EXECUTE cmd;
+            PERFORM credit_risk.cr_run_as(who, cmd, allow_su);
         EXCEPTION WHEN OTHERS THEN
             status := 'failed';
             why := SQLSTATE || ': ' || SQLERRM;
@@ -821,7 +941,7 @@ BEGIN
 
     INSERT INTO credit_risk.pipeline_runs (job, started_at, finished_at, status, detail)
     VALUES ('step:' || step, started, pg_catalog.clock_timestamp(), status,
-            detail || pg_catalog.jsonb_build_object('command', cmd))
+            detail || pg_catalog.jsonb_build_object('command', cmd, 'run_as', who))
     RETURNING * INTO run;
     RETURN run;
 END;
@@ -833,6 +953,7 @@ $$;
 CREATE FUNCTION credit_risk.cr_schedule_pipeline()
 RETURNS TABLE (jobname text, schedule text, command text)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     j record;
@@ -860,6 +981,7 @@ $$;
 CREATE FUNCTION credit_risk.cr_unschedule_pipeline()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n integer := 0;
@@ -894,8 +1016,10 @@ CREATE FUNCTION credit_risk.cr_retrain(name text, source text, label text,
                                        params jsonb DEFAULT '{}')
 RETURNS credit_risk.pipeline_runs
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+    caller_path text := credit_risk.cr_caller_search_path();
     run credit_risk.pipeline_runs;
     cand credit_risk.models;
     champ credit_risk.models;
@@ -921,6 +1045,8 @@ BEGIN
     SELECT * INTO champ FROM credit_risk.models m
      WHERE m.name = cr_retrain.name AND m.status = 'champion';
 
+    -- the source is the caller's SQL: resolved in the caller's search_path
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
     cand := credit_risk.cr_train(name, source, label, algorithm, NULL, train_params);
 
     query := CASE WHEN source ~* '^[[:space:](]*(select|with|values|table)[[:space:](]'
@@ -932,6 +1058,7 @@ BEGIN
     IF champ.id IS NOT NULL THEN
         champ_auc := (credit_risk.cr_evaluate(name, holdout_source, label, champ.version) ->> 'auc')::float8;
     END IF;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     promote := champ.id IS NULL OR cand_auc >= champ_auc + min_gain;
     IF promote THEN
         PERFORM credit_risk.cr_promote(name, cand.version);
@@ -955,6 +1082,8 @@ $$;
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_promote_internal(text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_route_internal(text, integer, float8, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_monitor(text, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_retrain(text, text, text, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text) FROM PUBLIC;

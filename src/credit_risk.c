@@ -9,6 +9,8 @@
 
 #include "fmgr.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/memutils.h"
 
 #include "credit_risk.h"
 
@@ -17,13 +19,70 @@ PG_MODULE_MAGIC;
 int			cr_threads = 1;
 int			cr_train_memory_kb = 4 * 1024 * 1024;	/* 4 GB */
 bool		cr_simd = true;
+bool		cr_allow_drop = false;
+
+/*
+ * A value set before the module was loaded (in postgresql.conf, or by SET
+ * in the session) waits as a placeholder; when the setting is defined, an
+ * invalid value, or one the role may not set, is dropped with a WARNING and
+ * the default takes its place.  Training refuses to run on such a default
+ * (CrCheckSettings) until the setting is given a value again.
+ */
+static const char *const CrSettingNames[] = {"credit_risk.threads", "credit_risk.train_memory"};
+static char *CrRejected[lengthof(CrSettingNames)];
 
 void		_PG_init(void);
+
+static struct config_generic *
+FindSetting(const char *name)
+{
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(vars[i]->name, name) == 0)
+			return vars[i];
+	return NULL;
+}
+
+/* Any later assignment (SET, RESET, a reload) replaces a rejected value. */
+static void
+ThreadsAssign(int newval, void *extra)
+{
+	CrRejected[0] = NULL;
+}
+
+static void
+TrainMemoryAssign(int newval, void *extra)
+{
+	CrRejected[1] = NULL;
+}
+
+void
+CrCheckSettings(void)
+{
+	for (int i = 0; i < lengthof(CrSettingNames); i++)
+		if (CrRejected[i] != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s was set to \"%s\" before credit_risk was loaded, and that value was not accepted",
+							CrSettingNames[i], CrRejected[i]),
+					 errdetail("The value is invalid, or the role that set it may not set it; training does not run on the default in its place."),
+					 errhint("Set %s again, or remove the value from the configuration.", CrSettingNames[i])));
+}
 
 void
 _PG_init(void)
 {
 	long		cores = sysconf(_SC_NPROCESSORS_ONLN);
+	char	   *pending[lengthof(CrSettingNames)];
+
+	for (int i = 0; i < lengthof(CrSettingNames); i++)
+	{
+		const char *v = GetConfigOption(CrSettingNames[i], true, false);
+
+		pending[i] = v ? MemoryContextStrdup(TopMemoryContext, v) : NULL;
+	}
 
 	cr_threads = (int) Min(Max(cores, 1), CR_MAX_THREADS);
 	DefineCustomIntVariable("credit_risk.threads",
@@ -32,9 +91,9 @@ _PG_init(void)
 							&cr_threads,
 							cr_threads,
 							1, CR_MAX_THREADS,
-							PGC_USERSET,
+							PGC_SUSET,
 							0,
-							NULL, NULL, NULL);
+							NULL, ThreadsAssign, NULL);
 
 	DefineCustomIntVariable("credit_risk.train_memory",
 							"Memory one training run may use.",
@@ -42,9 +101,9 @@ _PG_init(void)
 							&cr_train_memory_kb,
 							cr_train_memory_kb,
 							1024, INT_MAX,
-							PGC_USERSET,
+							PGC_SUSET,
 							GUC_UNIT_KB,
-							NULL, NULL, NULL);
+							NULL, TrainMemoryAssign, NULL);
 
 	DefineCustomBoolVariable("credit_risk.simd",
 							 "Score tree models in batch with AVX-512 when the CPU has it.",
@@ -55,5 +114,23 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("credit_risk.allow_drop",
+							 "Allow DROP EXTENSION credit_risk while the registry holds models.",
+							 "Dropping the extension drops every model version with it; off, the drop is refused while any exists.",
+							 &cr_allow_drop,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("credit_risk");
+
+	/* a pending value that left the setting at its default was rejected */
+	for (int i = 0; i < lengthof(CrSettingNames); i++)
+	{
+		struct config_generic *gen = FindSetting(CrSettingNames[i]);
+
+		if (pending[i] != NULL && gen != NULL && gen->source == PGC_S_DEFAULT)
+			CrRejected[i] = pending[i];
+	}
 }

@@ -10,5 +10,8 @@
 extern int	cr_threads;
 extern int	cr_train_memory_kb;
 extern bool cr_simd;
+extern bool cr_allow_drop;
+
+extern void CrCheckSettings(void);
 
 #endif							/* CREDIT_RISK_H */

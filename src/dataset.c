@@ -140,6 +140,37 @@ DatasetTypeIsNumeric(Oid typid)
 	}
 }
 
+/*
+ * A numeric as a double.  What numeric_float8 refuses (beyond the range of
+ * double, or so small it would become 0) is refused here too, but the
+ * message shows at most the first 20 characters of the value: a jsonb
+ * number such as 1e-400 prints with 400 digits.  what names the value.
+ */
+double
+DatasetNumericToDouble(Numeric num, const char *what)
+{
+	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+	char	   *end;
+	double		d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (end == s || *end != '\0')
+		elog(ERROR, "unexpected numeric text \"%s\"", s);
+	if (errno == ERANGE && (d == 0.0 || isinf(d)))
+	{
+		size_t		len = strlen(s);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s %s%.20s%s is out of range for type double precision", what,
+						len > 20 ? "\"" : "\"", s, len > 20 ? "...\"" : "\""),
+				 len > 20 ? errdetail("The value has %zu characters.", len) : 0));
+	}
+	pfree(s);
+	return d;
+}
+
 /* Convert a non-null numeric or boolean datum to double. */
 double
 DatasetDatumToDouble(Datum value, Oid typid)
@@ -157,13 +188,27 @@ DatasetDatumToDouble(Datum value, Oid typid)
 		case FLOAT8OID:
 			return DatumGetFloat8(value);
 		case NUMERICOID:
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, value));
+			return DatasetNumericToDouble(DatumGetNumeric(value), "value");
 		case BOOLOID:
 			return DatumGetBool(value) ? 1.0 : 0.0;
 		default:
 			elog(ERROR, "unexpected type %u", typid);
 	}
 	return 0.0;					/* keep compiler quiet */
+}
+
+/*
+ * A key is hashed from its value (integers) or its text form: a row or an
+ * array has no stable text form to split by, so it is refused.
+ */
+void
+DatasetCheckKeyType(Oid keytype, const char *name)
+{
+	if (type_is_rowtype(keytype) || OidIsValid(get_element_type(keytype)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("key \"%s\" has type %s, not a scalar", name, format_type_be(keytype)),
+				 errhint("Use an applicant id column: an integer or text.")));
 }
 
 /* The 0-based column of tupdesc named name, or -1. */
@@ -367,6 +412,7 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 
 		lr->key_att = DatasetRequireColumn(tupdesc, spec->key, "key");
 		lr->key_type = TupleDescAttr(tupdesc, lr->key_att)->atttypid;
+		DatasetCheckKeyType(lr->key_type, spec->key);
 		getTypeOutputInfo(lr->key_type, &lr->key_out, &isvarlena);
 	}
 
@@ -618,6 +664,12 @@ cr_in_holdout(PG_FUNCTION_ARGS)
 
 	if (!OidIsValid(keytype))
 		elog(ERROR, "could not determine the key's type");
+	DatasetCheckKeyType(keytype, "key");
+	if (isnan(holdout) || holdout < 0.0 || holdout >= 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("holdout is %g, out of range", holdout),
+				 errdetail("It must be at least 0 and below 1, as params.holdout of cr_train.")));
 	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
 	h = DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc, (uint64) seed);
 	PG_RETURN_BOOL(CrUnit(h) < holdout);

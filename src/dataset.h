@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "utils/numeric.h"
+
 #include "access/tupdesc.h"
 #include "tcop/dest.h"
 
@@ -49,6 +51,8 @@ extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
 extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
 							bool read_only, bool fixed_order, const char *what);
 extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);
+extern void DatasetCheckKeyType(Oid keytype, const char *name);
+extern double DatasetNumericToDouble(Numeric num, const char *what);
 extern int	DatasetRequireColumn(TupleDesc tupdesc, const char *name, const char *role);
 extern void DatasetMapColumns(TupleDesc tupdesc, char **names, int n,
 							  const char *owner, int *attnum, Oid *atttype);

@@ -8,6 +8,9 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
 #include "model.h"
 
 /*
@@ -44,5 +47,23 @@ extern CrCachedModel *RegistryFromBytes(const char *data, Size len);
 extern void RegistryCheckName(const char *name);
 extern CrCachedModel *RegistryRoute(const char *name, double *share);
 extern bool RegistryRouteToChallenger(const char *key, Size len, double share);
+
+/*
+ * Writing the registry as its owner (registry_write.c): between Begin and
+ * End the user id is the owner of credit_risk.models and search_path is
+ * pg_catalog; run only the extension's own statements in between.
+ */
+typedef struct CrAsOwner
+{
+	Oid			owner;
+	Oid			save_user;
+	int			save_sec;
+	int			save_nest;
+	char	   *caller;			/* the calling role's name */
+} CrAsOwner;
+
+extern void RegistryBeginAsOwner(CrAsOwner *state);
+extern void RegistryEndAsOwner(CrAsOwner *state);
+extern HeapTuple RegistryResultTuple(TupleDesc want, HeapTuple spitup, TupleDesc spidesc);
 
 #endif							/* CR_REGISTRY_H */

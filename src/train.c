@@ -89,7 +89,7 @@ ParamNumber(const char *key, JsonbValue *v, double lo, double hi,
 
 	if (v->type != jbvNumeric)
 		BadParam(key, psprintf("a number between %g and %g", lo, hi));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	d = DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key));
 	if (isnan(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -281,12 +281,49 @@ ParseParams(Jsonb *params, TrainParams *tp)
 				 errmsg("params.early_stopping_rounds needs a holdout"),
 				 errhint("Set params.holdout above 0, or early_stopping_rounds to 0.")));
 
-	if (ncut >= 0 || nlab >= 0)
+	/*
+	 * risk_cutoffs alone keeps the default labels, risk_labels alone the
+	 * default cutoffs, when the counts fit: n cutoffs make n + 1 bands.
+	 */
+	if (ncut >= 0 && nlab < 0)
 	{
-		if (ncut < 0 || nlab < 0 || nlab != ncut + 1)
+		if (ncut + 1 != tp->scoring.nbands)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("params.risk_labels must have one more element than params.risk_cutoffs"),
+					 errmsg("params.risk_cutoffs has %d cutoffs, so it needs params.risk_labels with %d labels",
+							ncut, ncut + 1),
+					 errdetail("The default labels (low, medium, high) fit 2 cutoffs.")));
+		nlab = tp->scoring.nbands;
+		for (int i = 0; i < nlab; i++)
+		{
+			lab[i].type = jbvString;
+			lab[i].val.string.val = (char *) tp->scoring.labels[i];
+			lab[i].val.string.len = strlen(tp->scoring.labels[i]);
+		}
+	}
+	else if (nlab >= 0 && ncut < 0)
+	{
+		if (nlab != tp->scoring.nbands)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("params.risk_labels has %d labels, so it needs params.risk_cutoffs with %d cutoffs",
+							nlab, nlab - 1),
+					 errdetail("The default cutoffs (0.2, 0.5) fit 3 labels.")));
+		ncut = tp->scoring.nbands - 1;
+		for (int i = 0; i < ncut; i++)
+		{
+			cut[i].type = jbvNumeric;
+			cut[i].val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+																	 Float8GetDatum(tp->scoring.cutoffs[i])));
+		}
+	}
+	if (ncut >= 0 || nlab >= 0)
+	{
+		if (nlab != ncut + 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("params.risk_labels has %d labels and params.risk_cutoffs %d cutoffs, but %d cutoffs need %d labels",
+							nlab, ncut, ncut, ncut + 1),
 					 errhint("For example: {\"risk_cutoffs\": [0.1, 0.3], \"risk_labels\": [\"low\", \"medium\", \"high\"]}.")));
 		tp->scoring.nbands = nlab;
 		for (int i = 0; i < ncut; i++)
@@ -691,6 +728,7 @@ cr_train(PG_FUNCTION_ARGS)
 
 	INSTR_TIME_SET_CURRENT(start);
 
+	CrCheckSettings();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -762,6 +800,11 @@ cr_train(PG_FUNCTION_ARGS)
 		else
 			ntrain++;
 	}
+	if (ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("holdout of %g leaves no training rows out of " INT64_FORMAT, tp.holdout, ds->nrows),
+				 errhint("Use a smaller params.holdout.")));
 	if (tp.holdout > 0 && nhold == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -850,27 +893,23 @@ cr_train(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 
-	/* register the version */
+	/*
+	 * Register the version, as the registry's owner (see registry_write.c).
+	 * The first version of a name becomes its champion; a later one is a
+	 * candidate until promoted, so training never changes which version
+	 * serves.  A name registered before that rule, with versions but no
+	 * champion, first gets the version that serves it now (the newest) as
+	 * its champion.
+	 */
 	{
-		Oid			lockargtypes[1] = {TEXTOID};
-		Datum		lockargs[1];
-		Oid			argtypes[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-		JSONBOID, JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID};
-		Datum		args[12];
+		Oid			argtypes[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+			JSONBOID, JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID, TEXTOID};
+		Datum		args[13];
 		Datum	   *fnames = palloc(sizeof(Datum) * p);
 		int			rc;
+		CrAsOwner	as_owner;
 		HeapTuple	spitup;
 		TupleDesc	spidesc;
-		Datum	   *values;
-		bool	   *nulls;
-		HeapTuple	rettup;
-
-		lockargs[0] = CStringGetTextDatum(name);
-		rc = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
-								   "pg_catalog.hashtext('credit_risk:' OPERATOR(pg_catalog.||) $1))",
-								   1, lockargtypes, lockargs, NULL, false, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "could not lock model name: %s", SPI_result_code_string(rc));
 
 		for (int j = 0; j < p; j++)
 			fnames[j] = CStringGetTextDatum(ds->names[j]);
@@ -887,38 +926,44 @@ cr_train(PG_FUNCTION_ARGS)
 		args[10] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(elapsed));
 		args[11] = PointerGetDatum(bytes);
 
+		RegistryBeginAsOwner(&as_owner);
+		args[12] = CStringGetTextDatum(as_owner.caller);
+		rc = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
+								   "pg_catalog.hashtext('credit_risk:' OPERATOR(pg_catalog.||) $1))",
+								   1, argtypes, args, NULL, false, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not lock model name: %s", SPI_result_code_string(rc));
+		rc = SPI_execute_with_args("UPDATE credit_risk.models m SET status = 'champion'"
+								   " WHERE m.id OPERATOR(pg_catalog.=) (SELECT n.id FROM credit_risk.models n"
+								   "   WHERE n.name OPERATOR(pg_catalog.=) $1"
+								   "   ORDER BY n.version DESC LIMIT 1)"
+								   " AND NOT EXISTS (SELECT FROM credit_risk.models c"
+								   "   WHERE c.name OPERATOR(pg_catalog.=) $1"
+								   "   AND c.status OPERATOR(pg_catalog.=) 'champion')",
+								   1, argtypes, args, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "could not register the model: %s", SPI_result_code_string(rc));
 		rc = SPI_execute_with_args("INSERT INTO credit_risk.models"
 								   " (name, version, algorithm, source, label, features, params,"
-								   "  metrics, importance, train_rows, holdout_rows, train_seconds, model)"
+								   "  metrics, importance, train_rows, holdout_rows, train_seconds, model,"
+								   "  status, created_by)"
 								   " SELECT $1, COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1,"
-								   " $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
+								   " $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+								   " CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 0"
+								   "  THEN 'champion' ELSE 'candidate' END, $13"
 								   " FROM credit_risk.models m WHERE m.name OPERATOR(pg_catalog.=) $1"
 								   " RETURNING *",
-								   12, argtypes, args, NULL, false, 0);
+								   13, argtypes, args, NULL, false, 0);
+		RegistryEndAsOwner(&as_owner);
 		if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 			elog(ERROR, "could not register the model: %s", SPI_result_code_string(rc));
 
-		/* build the result in the caller's context, matching columns by name */
+		/* the result in the caller's context, columns matched by name */
 		spitup = SPI_tuptable->vals[0];
 		spidesc = SPI_tuptable->tupdesc;
 		MemoryContextSwitchTo(callercxt);
-		rettupdesc = BlessTupleDesc(rettupdesc);
-		values = palloc0(sizeof(Datum) * rettupdesc->natts);
-		nulls = palloc(sizeof(bool) * rettupdesc->natts);
-		for (int i = 0; i < rettupdesc->natts; i++)
-		{
-			Form_pg_attribute att = TupleDescAttr(rettupdesc, i);
-			int			fno;
-
-			nulls[i] = true;
-			if (att->attisdropped)
-				continue;
-			fno = SPI_fnumber(spidesc, NameStr(att->attname));
-			if (fno > 0)
-				values[i] = SPI_getbinval(spitup, spidesc, fno, &nulls[i]);
-		}
-		rettup = heap_form_tuple(rettupdesc, values, nulls);
-		result = HeapTupleGetDatum(rettup);
+		result = HeapTupleGetDatum(RegistryResultTuple(BlessTupleDesc(rettupdesc),
+													   spitup, spidesc));
 	}
 
 	SPI_finish();

@@ -67,10 +67,33 @@ SELECT expect_error($$SELECT * FROM credit_risk.cr_mirror('no_such_table', 'loan
 -- Pipeline steps: each run is logged; a step whose predecessor has not
 -- succeeded today is skipped, with the reason.
 SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('ingestion');
-INSERT INTO credit_risk.pipeline_steps VALUES
-    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at')$$),
-    ('features', $$CREATE TABLE loan_features AS SELECT id, amount * 2 AS amount2 FROM loans$$),
-    ('monitoring', $$SELECT 1 / 0$$);
+-- Steps run as a named role, never as the superuser that pg_cron runs
+-- the job as: the default run_as (the creating role, here a superuser) is
+-- refused.
+SELECT expect_error($$INSERT INTO credit_risk.pipeline_steps (step, command) VALUES ('features', 'SELECT 1')$$);
+SELECT expect_error($$INSERT INTO credit_risk.pipeline_steps (step, command, run_as) VALUES ('features', 'SELECT 1', 'no_such_role')$$);
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'regress_cr_runner') THEN
+        CREATE ROLE regress_cr_runner;
+    END IF;
+END
+$$;
+-- the grants the README lists for a role that runs mirroring steps
+GRANT USAGE ON SCHEMA credit_risk TO regress_cr_runner;
+GRANT EXECUTE ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text) TO regress_cr_runner;
+GRANT SELECT ON credit_risk.quality_rules TO regress_cr_runner;
+GRANT SELECT, INSERT, UPDATE ON credit_risk.mirror_state TO regress_cr_runner;
+GRANT INSERT ON credit_risk.pipeline_runs, credit_risk.quarantine TO regress_cr_runner;
+GRANT USAGE ON SEQUENCE credit_risk.pipeline_runs_id_seq, credit_risk.quarantine_id_seq TO regress_cr_runner;
+-- and what its steps read and write
+GRANT CREATE ON SCHEMA public TO regress_cr_runner;
+GRANT SELECT ON ext_loans TO regress_cr_runner;
+GRANT SELECT, INSERT, UPDATE ON loans TO regress_cr_runner;
+INSERT INTO credit_risk.pipeline_steps (step, command, run_as) VALUES
+    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at')$$, 'regress_cr_runner'),
+    ('features', $$CREATE TABLE loan_features AS SELECT id, amount * 2 AS amount2 FROM loans$$, 'regress_cr_runner'),
+    ('monitoring', $$SELECT 1 / 0$$, 'regress_cr_runner');
 SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('features');
 SELECT count(*) AS no_features_yet FROM pg_class WHERE relname = 'loan_features';
 INSERT INTO ext_loans VALUES (7, 70, '2026-04-01', 'y');
@@ -81,6 +104,33 @@ SELECT count(*) AS features FROM loan_features;
 -- a failing step is logged as failed, with the error
 SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('monitoring');
 SELECT expect_error($$SELECT credit_risk.cr_run_pipeline_step('lunch')$$);
+-- the step ran as its role: it owns what it created
+SELECT pg_get_userbyid(relowner) AS features_owner FROM pg_class WHERE relname = 'loan_features';
+SELECT DISTINCT detail->>'run_as' AS run_as FROM credit_risk.pipeline_runs WHERE job LIKE 'step:%';
+-- a step cannot take the superuser's rights back, nor use them
+UPDATE credit_risk.pipeline_steps SET command = 'RESET ROLE; CREATE TABLE escaped (x int)' WHERE step = 'monitoring';
+SELECT status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('monitoring');
+UPDATE credit_risk.pipeline_steps SET command = 'SET ROLE ' || quote_ident(current_user) WHERE step = 'monitoring';
+SELECT status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('monitoring');
+UPDATE credit_risk.pipeline_steps SET command = 'ALTER ROLE regress_cr_runner SUPERUSER' WHERE step = 'monitoring';
+SELECT status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('monitoring');
+SELECT rolsuper AS runner_is_superuser FROM pg_roles WHERE rolname = 'regress_cr_runner';
+SELECT count(*) AS escaped FROM pg_class WHERE relname = 'escaped';
+-- a superuser step only when allowed, explicitly
+SELECT expect_error($$UPDATE credit_risk.pipeline_steps SET run_as = current_user WHERE step = 'monitoring'$$);
+UPDATE credit_risk.pipeline_steps SET run_as = current_user, allow_superuser = true, command = 'SELECT 1'
+ WHERE step = 'monitoring';
+SELECT status FROM credit_risk.cr_run_pipeline_step('monitoring');
+-- only a member of a role may make a step run as it
+CREATE ROLE regress_cr_other;
+GRANT SELECT, UPDATE ON credit_risk.pipeline_steps TO regress_cr_other;
+SET ROLE regress_cr_other;
+SELECT expect_error($$UPDATE credit_risk.pipeline_steps SET run_as = 'regress_cr_runner' WHERE step = 'monitoring'$$);
+SELECT expect_error($$SELECT credit_risk.cr_run_as('regress_cr_runner', 'SELECT 1')$$);
+RESET ROLE;
+REVOKE ALL ON credit_risk.pipeline_steps FROM regress_cr_other;
+DROP ROLE regress_cr_other;
+DELETE FROM credit_risk.pipeline_steps WHERE step = 'monitoring';
 
 -- Without pg_cron in this database, scheduling says how to get it.
 SELECT expect_error($$SELECT * FROM credit_risk.cr_schedule_pipeline()$$);

@@ -1,6 +1,7 @@
 -- The three cr_predict forms, the model-as-value forms, categories and points.
 
--- The serving version of german is its newest (no champion yet): german@3.
+-- The serving version of german is its champion: its first version, german@1
+-- (later versions are candidates until promoted).
 SELECT version FROM credit_risk.cr_serving_version('german');
 
 -- Row form vs array form (features in model order) vs jsonb form: same PD.
@@ -17,7 +18,7 @@ SELECT count(*) AS applicants,
        count(*) FILTER (WHERE p_row = p_array) AS array_equal,
        count(*) FILTER (WHERE p_row = (j->>'default_probability')::float8) AS jsonb_equal,
        count(*) FILTER (WHERE j->>'customer_id' = 'C' || applicant_id) AS id_echoed,
-       count(*) FILTER (WHERE j->>'model_version' = 'german@3') AS version_named,
+       count(*) FILTER (WHERE j->>'model_version' = 'german@1') AS version_named,
        count(*) FILTER (WHERE p_row > 0 AND p_row < 1) AS in_unit_interval
   FROM scored;
 
@@ -98,7 +99,7 @@ SELECT credit_risk.cr_predict('german_small', NULL::float8[]) IS NULL AS null_ar
 -- like the model by name.
 SELECT count(*) FILTER (WHERE credit_risk.cr_predict(m.model, g) = credit_risk.cr_predict('german', g)) AS row_equal
   FROM german_credit g, credit_risk.models m
- WHERE m.name = 'german' AND m.version = 3;
+ WHERE m.name = 'german' AND m.version = 1;
 SELECT count(*) FILTER (WHERE credit_risk.cr_predict(m.model, ARRAY[g.age, g.duration_months, g.checking_none])
                               = credit_risk.cr_predict('german_small', ARRAY[g.age, g.duration_months, g.checking_none])) AS array_equal
   FROM german_credit g, credit_risk.models m

@@ -1,7 +1,8 @@
 -- Versions, champion and challenger status, the serving version.
 SELECT name, version, status FROM credit_risk.models WHERE name = 'german' ORDER BY version;
 
--- Without a champion the newest version serves.
+-- The first version of a name is its champion; the later ones are
+-- candidates, and training them did not change which version serves.
 SELECT credit_risk.cr_predict('german', to_jsonb(g))->>'model_version' AS serving
   FROM german_credit g WHERE applicant_id = 1;
 

@@ -28,8 +28,36 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE ext_loans (id int, amount numeric, updated_at timestamptz);
 	INSERT INTO ext_loans SELECT i, i * 10, now() FROM generate_series(1, 3) i;
 	CREATE TABLE loans (id int PRIMARY KEY, amount numeric, updated_at timestamptz);
-	INSERT INTO credit_risk.pipeline_steps VALUES
-	    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('ext_loans', 'loans', ARRAY['id'], 'updated_at')$$);
+
+	-- An analyst's view over the extract calls the analyst's function, which
+	-- makes the analyst a superuser if whoever reads the view is one.
+	CREATE ROLE analyst;
+	GRANT CREATE ON SCHEMA public TO analyst;
+	GRANT SELECT ON ext_loans TO analyst;
+	SET ROLE analyst;
+	CREATE FUNCTION public.trap() RETURNS boolean LANGUAGE plpgsql AS $f$
+	BEGIN
+	    ALTER ROLE analyst SUPERUSER;
+	    RETURN true;
+	EXCEPTION WHEN insufficient_privilege THEN
+	    RETURN true;
+	END $f$;
+	CREATE VIEW public.ext_loans_v AS SELECT * FROM ext_loans WHERE public.trap();
+	RESET ROLE;
+
+	-- The step runs as "pipeline", with the grants the README lists.
+	CREATE ROLE pipeline;
+	GRANT USAGE ON SCHEMA credit_risk TO pipeline;
+	GRANT EXECUTE ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text) TO pipeline;
+	GRANT SELECT ON credit_risk.quality_rules TO pipeline;
+	GRANT SELECT, INSERT, UPDATE ON credit_risk.mirror_state TO pipeline;
+	GRANT INSERT ON credit_risk.pipeline_runs, credit_risk.quarantine TO pipeline;
+	GRANT USAGE ON SEQUENCE credit_risk.pipeline_runs_id_seq, credit_risk.quarantine_id_seq TO pipeline;
+	GRANT SELECT ON public.ext_loans_v TO pipeline;
+	GRANT SELECT, INSERT, UPDATE ON loans TO pipeline;
+	INSERT INTO credit_risk.pipeline_steps (step, command, run_as) VALUES
+	    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('ext_loans_v', 'loans', ARRAY['id'], 'updated_at')$$,
+	     'pipeline');
 });
 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cron.job}), '0',
@@ -65,6 +93,12 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM loans}), '3', 'the job mi
 is($node->safe_psql('postgres',
 	q{SELECT status FROM credit_risk.pipeline_runs WHERE job = 'step:ingestion' ORDER BY id LIMIT 1}),
 	'succeeded', 'the step logged its run');
+is($node->safe_psql('postgres', q{SELECT username FROM cron.job j WHERE j.jobname = 'credit_risk:test_ingestion'}),
+	'postgres', 'pg_cron ran the job as a superuser');
+is($node->safe_psql('postgres', q{SELECT detail->>'run_as' FROM credit_risk.pipeline_runs WHERE job = 'step:ingestion' LIMIT 1}),
+	'pipeline', 'the step ran as its run_as role');
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'analyst'}), 'f',
+	"the analyst's function in the step's view ran without a superuser's rights");
 
 is($node->safe_psql('postgres', q{SELECT credit_risk.cr_unschedule_pipeline()}), '5',
 	'unscheduling removes every credit_risk job');

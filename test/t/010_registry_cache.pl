@@ -78,8 +78,13 @@ $node->safe_psql('postgres', q{
 my $replaced = $a->query_safe($score);
 is((split / /, $replaced)[1], (split / /, $v1)[1], 'replaced bytes are scored at the next statement');
 
-# The extension dropped and created again: nothing stale is used.
-$node->safe_psql('postgres', 'DROP EXTENSION credit_risk');
+# The extension dropped and created again: nothing stale is used.  Dropping
+# it while the registry holds models needs credit_risk.allow_drop.
+my ($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP EXTENSION credit_risk CASCADE');
+like($stderr, qr/cannot drop extension credit_risk: its registry holds 2 model versions/,
+	'DROP EXTENSION is refused while models exist');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models}), '2', 'and no model was lost');
+$node->safe_psql('postgres', 'SET credit_risk.allow_drop = on; DROP EXTENSION credit_risk');
 my (undef, $failed) = $a->query($score);
 ok($failed && $a->{stderr} =~ /does not exist/, 'scoring after DROP EXTENSION is an error, not a crash');
 $a->{stderr} = '';

@@ -1,0 +1,269 @@
+/*
+ * registry_write.c
+ *	  Every change to credit_risk.models and credit_risk.routes: registering
+ *	  a trained version, promotion and routing.
+ *
+ * No role but the registry's owner may write the registry directly (a
+ * statement trigger refuses everyone else), so which version serves changes
+ * only through these functions.  They write with the owner's rights, the
+ * way a SECURITY DEFINER function would: the user id is switched to the
+ * owner of credit_risk.models for the extension's own fixed statements
+ * only, with search_path pinned to pg_catalog, and switched back before
+ * anything of the caller's runs.  User SQL (the training source, labels,
+ * features) is never run under the owner's id.  The caller's name is
+ * recorded as created_by / updated_by.
+ *
+ * An error inside restores the user id and settings through transaction
+ * (or subtransaction) abort, so no cleanup block is needed.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "credit_risk.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(cr_promote);
+PG_FUNCTION_INFO_V1(cr_route);
+PG_FUNCTION_INFO_V1(cr_registry_guard);
+PG_FUNCTION_INFO_V1(cr_drop_guard);
+
+/* The owner of credit_risk.models: the role the registry is written as. */
+static Oid
+RegistryOwner(void)
+{
+	Oid			nsp = get_namespace_oid("credit_risk", false);
+	Oid			relid = get_relname_relid("models", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"credit_risk.models\" does not exist")));
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+void
+RegistryBeginAsOwner(CrAsOwner *state)
+{
+	GetUserIdAndSecContext(&state->save_user, &state->save_sec);
+	state->caller = pstrdup(GetUserNameFromId(state->save_user, false));
+	state->owner = RegistryOwner();
+	state->save_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	SetUserIdAndSecContext(state->owner,
+						   state->save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+RegistryEndAsOwner(CrAsOwner *state)
+{
+	SetUserIdAndSecContext(state->save_user, state->save_sec);
+	AtEOXact_GUC(false, state->save_nest);
+}
+
+/*
+ * A tuple of the composite type want, its columns taken by name from the
+ * SPI result row (spitup, spidesc), built in the current memory context
+ * (heap_form_tuple copies the values: call it before SPI_finish).
+ */
+HeapTuple
+RegistryResultTuple(TupleDesc want, HeapTuple spitup, TupleDesc spidesc)
+{
+	Datum	   *values = palloc0(sizeof(Datum) * want->natts);
+	bool	   *nulls = palloc(sizeof(bool) * want->natts);
+
+	for (int i = 0; i < want->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(want, i);
+		int			fno;
+
+		nulls[i] = true;
+		if (att->attisdropped)
+			continue;
+		fno = SPI_fnumber(spidesc, NameStr(att->attname));
+		if (fno > 0)
+			values[i] = SPI_getbinval(spitup, spidesc, fno, &nulls[i]);
+	}
+	return heap_form_tuple(want, values, nulls);
+}
+
+/*
+ * Call one of the registry's internal functions (sql, with the caller's
+ * arguments as $1..$nargs and the caller's name as the last one) as the
+ * registry's owner, and return its one row as the caller's result type.
+ */
+static Datum
+CallAsOwner(FunctionCallInfo fcinfo, const char *sql, int nargs, const Oid *argtypes)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	TupleDesc	rettupdesc;
+	Oid			types[FUNC_MAX_ARGS];
+	Datum		values[FUNC_MAX_ARGS];
+	char		nulls[FUNC_MAX_ARGS];
+	CrAsOwner	as_owner;
+	HeapTuple	result;
+	int			rc;
+
+	if (get_call_result_type(fcinfo, NULL, &rettupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rettupdesc = BlessTupleDesc(rettupdesc);
+
+	for (int i = 0; i < nargs; i++)
+	{
+		types[i] = argtypes[i];
+		values[i] = fcinfo->args[i].value;
+		nulls[i] = fcinfo->args[i].isnull ? 'n' : ' ';
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	RegistryBeginAsOwner(&as_owner);
+	types[nargs] = TEXTOID;
+	values[nargs] = CStringGetTextDatum(as_owner.caller);
+	nulls[nargs] = ' ';
+	rc = SPI_execute_with_args(sql, nargs + 1, types, values, nulls, false, 1);
+	RegistryEndAsOwner(&as_owner);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "registry call failed: %s", SPI_result_code_string(rc));
+
+	MemoryContextSwitchTo(callercxt);
+	result = RegistryResultTuple(rettupdesc, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	SPI_finish();
+	return HeapTupleGetDatum(result);
+}
+
+/* cr_promote(name text, version integer): the version becomes the champion */
+Datum
+cr_promote(PG_FUNCTION_ARGS)
+{
+	static const Oid types[2] = {TEXTOID, INT4OID};
+
+	return CallAsOwner(fcinfo,
+					   "SELECT * FROM credit_risk.cr_promote_internal($1, $2, $3)",
+					   2, types);
+}
+
+/* cr_route(name text, challenger_version integer, share float8) */
+Datum
+cr_route(PG_FUNCTION_ARGS)
+{
+	static const Oid types[3] = {TEXTOID, INT4OID, FLOAT8OID};
+
+	return CallAsOwner(fcinfo,
+					   "SELECT * FROM credit_risk.cr_route_internal($1, $2, $3, $4)",
+					   3, types);
+}
+
+/*
+ * Trigger on credit_risk.models and credit_risk.routes (BEFORE, FOR EACH
+ * STATEMENT): only the owner of the table (and roles with its privileges,
+ * superusers among them) may write it.  Everyone else goes through
+ * cr_train, cr_promote and cr_route, which write as the owner; so a GRANT
+ * of INSERT or UPDATE to a trainer cannot put a version into service.
+ */
+Datum
+cr_registry_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Oid			owner;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("cr_registry_guard() must be called as a trigger")));
+	owner = td->tg_relation->rd_rel->relowner;
+	if (!has_privs_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("credit_risk.%s is changed only through the extension's functions",
+						RelationGetRelationName(td->tg_relation)),
+				 errdetail("Role \"%s\" may not write it directly.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Use credit_risk.cr_train() to register a version, and credit_risk.cr_promote() or credit_risk.cr_route() to change which version serves.")));
+	return PointerGetDatum(NULL);
+}
+
+/* Whether a DROP EXTENSION or DROP SCHEMA statement names credit_risk. */
+static bool
+DropNamesCreditRisk(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_EXTENSION && stmt->removeType != OBJECT_SCHEMA)
+		return false;
+	foreach(lc, stmt->objects)
+	{
+		Node	   *obj = lfirst(lc);
+
+		if (IsA(obj, String) && strcmp(strVal(obj), "credit_risk") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Event trigger (ddl_command_start, DROP EXTENSION and DROP SCHEMA):
+ * dropping the extension drops the registry with it, every model version
+ * included, and CASCADE or not makes no difference (the tables belong to
+ * the extension).  So the drop is refused while the registry holds models,
+ * unless credit_risk.allow_drop is on.
+ */
+Datum
+cr_drop_guard(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata = (EventTriggerData *) fcinfo->context;
+	int64		nmodels;
+	bool		isnull;
+	int			rc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("cr_drop_guard() must be called as an event trigger")));
+	if (cr_allow_drop || !IsA(trigdata->parsetree, DropStmt) ||
+		!DropNamesCreditRisk((DropStmt *) trigdata->parsetree))
+		PG_RETURN_VOID();
+	if (!OidIsValid(get_namespace_oid("credit_risk", true)))
+		PG_RETURN_VOID();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT pg_catalog.count(*) FROM credit_risk.models", true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count models: %s", SPI_result_code_string(rc));
+	nmodels = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	if (nmodels > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot drop extension credit_risk: its registry holds " INT64_FORMAT " model versions", nmodels),
+				 errdetail("Dropping the extension drops credit_risk.models and every model version in it, with or without CASCADE."),
+				 errhint("Back the models up first (pg_dump keeps them), then SET credit_risk.allow_drop = on and drop it again.")));
+	PG_RETURN_VOID();
+}
