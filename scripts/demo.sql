@@ -8,7 +8,10 @@ SET client_min_messages = warning;
 
 \echo
 \echo '== 1. Install the extension and load 1,000 applicants (UCI Statlog German credit)'
+-- a re-run starts afresh: dropping the registry needs this (it holds models)
+SET credit_risk.allow_drop = on;
 DROP EXTENSION IF EXISTS credit_risk CASCADE;
+RESET credit_risk.allow_drop;
 CREATE EXTENSION credit_risk;
 \i test/data/german.sql
 SELECT count(*) AS applicants, sum(bad) AS defaults, round(avg(bad), 3) AS default_rate
@@ -138,6 +141,32 @@ BEGIN
                    split_part(current_setting('unix_socket_directories'), ',', 1),
                    current_setting('port'), 'warehouse');
     EXECUTE format('CREATE USER MAPPING FOR CURRENT_USER SERVER warehouse OPTIONS (user %L)', current_user);
+    -- the pipeline's own role (see README, Roles and privileges): the steps
+    -- run as it, not as the superuser pg_cron runs jobs as; on this local
+    -- cluster it reads the warehouse as the same user, without a password
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cr_demo_pipeline') THEN
+        CREATE ROLE cr_demo_pipeline;
+    END IF;
+    EXECUTE format('CREATE USER MAPPING FOR cr_demo_pipeline SERVER warehouse OPTIONS (user %L, password_required %L)',
+                   current_user, 'false');
+END;
+$$;
+-- the grants a pipeline role needs: mirroring, training and promoting,
+-- monitoring (README, Roles and privileges)
+DO $$
+BEGIN
+    GRANT USAGE ON SCHEMA credit_risk TO cr_demo_pipeline;
+    GRANT EXECUTE ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text),
+                              credit_risk.cr_train(text, text, text, text, text[], jsonb),
+                              credit_risk.cr_promote(text, integer),
+                              credit_risk.cr_retrain(text, text, text, text, jsonb),
+                              credit_risk.cr_monitor(text, text, text) TO cr_demo_pipeline;
+    GRANT SELECT ON credit_risk.models, credit_risk.routes, credit_risk.quality_rules,
+                    credit_risk.alert_rules, credit_risk.effective_alert_rules TO cr_demo_pipeline;
+    GRANT SELECT, INSERT, UPDATE ON credit_risk.mirror_state, credit_risk.monitoring_runs TO cr_demo_pipeline;
+    GRANT INSERT ON credit_risk.pipeline_runs, credit_risk.quarantine, credit_risk.alerts TO cr_demo_pipeline;
+    GRANT USAGE ON SEQUENCE credit_risk.pipeline_runs_id_seq, credit_risk.quarantine_id_seq,
+                            credit_risk.monitoring_runs_id_seq, credit_risk.alerts_id_seq TO cr_demo_pipeline;
 END;
 $$;
 DROP SCHEMA IF EXISTS wh CASCADE;
@@ -146,14 +175,17 @@ IMPORT FOREIGN SCHEMA ref LIMIT TO (feature_extract) FROM SERVER warehouse INTO 
 DROP TABLE IF EXISTS applicants;
 CREATE TABLE applicants (LIKE wh.feature_extract);
 ALTER TABLE applicants ADD PRIMARY KEY (customer_id);
+ALTER TABLE applicants OWNER TO cr_demo_pipeline;
+GRANT USAGE ON SCHEMA wh TO cr_demo_pipeline;
+GRANT SELECT ON wh.feature_extract TO cr_demo_pipeline;
 INSERT INTO credit_risk.quality_rules (target, column_name, rule, args)
 VALUES ('applicants', 'age', 'range', '{"min": 18, "max": 100}'),
        ('applicants', NULL, 'min_rows', '{"rows": 1000}');
-INSERT INTO credit_risk.pipeline_steps (step, command) VALUES
-    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('wh.feature_extract', 'applicants', ARRAY['customer_id'], 'updated_at')$$),
-    ('features', $$ANALYZE applicants$$),
-    ('training', $$SELECT credit_risk.cr_retrain('day_pd', 'applicants', 'defaulted', 'gbm', '{"key": "customer_id", "min_gain": 0.002}')$$),
-    ('monitoring', $$SELECT credit_risk.cr_monitor('day_pd', 'applicants', 'defaulted')$$);
+INSERT INTO credit_risk.pipeline_steps (step, command, run_as) VALUES
+    ('ingestion', $$SELECT * FROM credit_risk.cr_mirror('wh.feature_extract', 'applicants', ARRAY['customer_id'], 'updated_at')$$, 'cr_demo_pipeline'),
+    ('features', $$ANALYZE applicants$$, 'cr_demo_pipeline'),
+    ('training', $$SELECT credit_risk.cr_retrain('day_pd', 'applicants', 'defaulted', 'gbm', '{"key": "customer_id", "min_gain": 0.002}')$$, 'cr_demo_pipeline'),
+    ('monitoring', $$SELECT credit_risk.cr_monitor('day_pd', 'applicants', 'defaulted')$$, 'cr_demo_pipeline');
 SELECT job, status FROM credit_risk.cr_run_pipeline_step('ingestion');
 SELECT job, rows_in, rows_rejected, detail->'inserted' AS inserted
   FROM credit_risk.pipeline_runs WHERE job LIKE 'mirror:%' ORDER BY id DESC LIMIT 1;

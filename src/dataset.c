@@ -207,7 +207,8 @@ DatasetCheckKeyType(Oid keytype, const char *name)
 	if (type_is_rowtype(keytype) || OidIsValid(get_element_type(keytype)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("key \"%s\" has type %s, not a scalar", name, format_type_be(keytype)),
+				 name ? errmsg("key column \"%s\" has type %s, not a scalar", name, format_type_be(keytype))
+				 : errmsg("key has type %s, not a scalar", format_type_be(keytype)),
 				 errhint("Use an applicant id column: an integer or text.")));
 }
 
@@ -664,7 +665,7 @@ cr_in_holdout(PG_FUNCTION_ARGS)
 
 	if (!OidIsValid(keytype))
 		elog(ERROR, "could not determine the key's type");
-	DatasetCheckKeyType(keytype, "key");
+	DatasetCheckKeyType(keytype, NULL);
 	if (isnan(holdout) || holdout < 0.0 || holdout >= 1.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

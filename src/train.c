@@ -803,7 +803,7 @@ cr_train(PG_FUNCTION_ARGS)
 	if (ntrain == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("holdout of %g leaves no training rows out of " INT64_FORMAT, tp.holdout, ds->nrows),
+				 errmsg("holdout of %.15g leaves no training rows out of " INT64_FORMAT, tp.holdout, ds->nrows),
 				 errhint("Use a smaller params.holdout.")));
 	if (tp.holdout > 0 && nhold == 0)
 		ereport(ERROR,

@@ -53,6 +53,25 @@ SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logisti
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logistic', NULL, '{"risk_cutoffs": [0.5, 0.2], "risk_labels": ["a", "b", "c"]}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logistic', NULL, '{"risk_cutoffs": [0.2], "risk_labels": ["a"]}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'bad_data', 'y', 'logistic', NULL, '{"score_pdo": 0}')$$);
+-- risk_cutoffs alone keeps the default labels and risk_labels alone the
+-- default cutoffs when the counts fit; otherwise the message says what fits
+SELECT params->'risk_cutoffs' AS cutoffs, params->'risk_labels' AS labels
+  FROM credit_risk.cr_train('m_cuts', 'german_credit', 'bad', 'logistic', ARRAY['age'], '{"risk_cutoffs": [0.1, 0.3]}');
+SELECT params->'risk_cutoffs' AS cutoffs, params->'risk_labels' AS labels
+  FROM credit_risk.cr_train('m_labels', 'german_credit', 'bad', 'logistic', ARRAY['age'], '{"risk_labels": ["A", "B", "C"]}');
+-- (the registry's owner may delete rows directly)
+DELETE FROM credit_risk.models WHERE name IN ('m_cuts', 'm_labels');
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'logistic', ARRAY['age'], '{"risk_cutoffs": [0.5]}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'logistic', ARRAY['age'], '{"risk_labels": ["good", "bad"]}')$$);
+-- a holdout that leaves no training rows says so
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'logistic', ARRAY['age'], '{"holdout": 0.9999999}')$$);
+-- a number too large or too small for double precision is named in short
+SELECT expect_error($$SELECT credit_risk.cr_train('m', 'german_credit', 'bad', 'logistic', ARRAY['age'], '{"l2": 1e-400}')$$);
+-- cr_in_holdout takes what cr_train takes
+SELECT expect_error($$SELECT credit_risk.cr_in_holdout(1, 42, 'NaN')$$);
+SELECT expect_error($$SELECT credit_risk.cr_in_holdout(1, 42, 2)$$);
+SELECT expect_error($$SELECT credit_risk.cr_in_holdout(ROW(1, 2), 42, 0.2)$$);
+SELECT expect_error($$SELECT credit_risk.cr_in_holdout(ARRAY[1, 2], 42, 0.2)$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('m', 'SELECT * FROM bad_data LIMIT 3', 'y', 'logistic', ARRAY['x1'], '{"holdout": 0.01}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train(NULL, 'bad_data', 'y', 'logistic')$$);
 
@@ -78,6 +97,10 @@ SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', '[30, 12, 1]
 SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', b) FROM bad_data b LIMIT 1$$);
 SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', r) FROM (SELECT 'x'::text AS age, 1 AS duration_months, 0 AS checking_none) r$$);
 SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', 42)$$);
+SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', '{"age": 1e-400, "duration_months": 12, "checking_none": 1}'::jsonb)$$);
+SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', '{"age": 1e400, "duration_months": 12, "checking_none": 1}'::jsonb)$$);
+-- two columns of one name: which one is meant is not guessed
+SELECT expect_error($$SELECT credit_risk.cr_predict('german_small', r) FROM (SELECT 30 AS age, 12 AS duration_months, 0 AS checking_none, 31 AS age) r$$);
 
 -- registry problems
 SELECT expect_error($$SELECT credit_risk.cr_promote('no_such_model', 1)$$);

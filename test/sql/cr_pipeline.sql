@@ -106,7 +106,8 @@ SELECT job, status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline
 SELECT expect_error($$SELECT credit_risk.cr_run_pipeline_step('lunch')$$);
 -- the step ran as its role: it owns what it created
 SELECT pg_get_userbyid(relowner) AS features_owner FROM pg_class WHERE relname = 'loan_features';
-SELECT DISTINCT detail->>'run_as' AS run_as FROM credit_risk.pipeline_runs WHERE job LIKE 'step:%';
+SELECT DISTINCT detail->>'run_as' AS run_as FROM credit_risk.pipeline_runs
+ WHERE job LIKE 'step:%' AND detail->>'command' IS NOT NULL;
 -- a step cannot take the superuser's rights back, nor use them
 UPDATE credit_risk.pipeline_steps SET command = 'RESET ROLE; CREATE TABLE escaped (x int)' WHERE step = 'monitoring';
 SELECT status, detail->>'reason' AS reason FROM credit_risk.cr_run_pipeline_step('monitoring');
@@ -123,12 +124,14 @@ UPDATE credit_risk.pipeline_steps SET run_as = current_user, allow_superuser = t
 SELECT status FROM credit_risk.cr_run_pipeline_step('monitoring');
 -- only a member of a role may make a step run as it
 CREATE ROLE regress_cr_other;
+GRANT USAGE ON SCHEMA credit_risk TO regress_cr_other;
 GRANT SELECT, UPDATE ON credit_risk.pipeline_steps TO regress_cr_other;
 SET ROLE regress_cr_other;
 SELECT expect_error($$UPDATE credit_risk.pipeline_steps SET run_as = 'regress_cr_runner' WHERE step = 'monitoring'$$);
 SELECT expect_error($$SELECT credit_risk.cr_run_as('regress_cr_runner', 'SELECT 1')$$);
 RESET ROLE;
 REVOKE ALL ON credit_risk.pipeline_steps FROM regress_cr_other;
+REVOKE USAGE ON SCHEMA credit_risk FROM regress_cr_other;
 DROP ROLE regress_cr_other;
 DELETE FROM credit_risk.pipeline_steps WHERE step = 'monitoring';
 
