@@ -164,7 +164,8 @@ BEGIN
     GRANT SELECT ON credit_risk.models, credit_risk.routes, credit_risk.quality_rules,
                     credit_risk.alert_rules, credit_risk.effective_alert_rules TO cr_demo_pipeline;
     GRANT SELECT, INSERT, UPDATE ON credit_risk.mirror_state, credit_risk.monitoring_runs TO cr_demo_pipeline;
-    GRANT INSERT ON credit_risk.pipeline_runs, credit_risk.quarantine, credit_risk.alerts TO cr_demo_pipeline;
+    GRANT SELECT, INSERT ON credit_risk.pipeline_runs TO cr_demo_pipeline;
+    GRANT INSERT ON credit_risk.quarantine, credit_risk.alerts TO cr_demo_pipeline;
     GRANT USAGE ON SEQUENCE credit_risk.pipeline_runs_id_seq, credit_risk.quarantine_id_seq,
                             credit_risk.monitoring_runs_id_seq, credit_risk.alerts_id_seq TO cr_demo_pipeline;
 END;
