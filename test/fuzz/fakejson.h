@@ -1,0 +1,30 @@
+/*
+ * fakejson.h
+ *	  JSON text to a tree, and a stand-in for the jsonb functions the
+ *	  params parser uses (JsonbIteratorInit/Next, JsonbToCString, jsonb_in,
+ *	  numeric_float8, escape_json).  See fakejson.c for what is and is not
+ *	  like the real thing.
+ */
+#ifndef CR_FUZZ_FAKEJSON_H
+#define CR_FUZZ_FAKEJSON_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+typedef struct FjNode FjNode;
+
+/*
+ * Parse len bytes of JSON text (which must be valid UTF-8).  NULL, with
+ * *error set, for text jsonb_in would reject.
+ */
+extern FjNode *FjParse(const char *text, int len, const char **error);
+
+/* A Jsonb datum whose containers the stand-in iterator can walk. */
+extern Jsonb *FjToJsonb(FjNode *root);
+
+/* The tree as JSON text. */
+extern void FjAppend(StringInfo out, const FjNode *node);
+
+#endif							/* CR_FUZZ_FAKEJSON_H */

@@ -1,0 +1,466 @@
+/*
+ * fuzz_decoder.c
+ *	  libFuzzer harness for the model-bytes decoder (src/model.c):
+ *	  ModelDecode, ModelPeekChecksum, and the SQL functions cr_model_info
+ *	  and cr_model_trees that report on decoded bytes.
+ *
+ * Each input is decoded twice: as it is, and with the header's length and
+ * CRC-32C rewritten to match it.  Without the second pass almost every
+ * mutation would stop at the checksum and the section decoders would go
+ * untested; with it, seeds that are real models (corpus/decoder) mutate
+ * into bytes that get all the way through.
+ *
+ * An ERROR is the expected answer to bad bytes.  A crash, a sanitizer
+ * report, an ERROR without a proper errcode, or a decoded model that
+ * breaks what its readers rely on (checked below, and by walking every
+ * tree as the scorers do) is a finding.  With CR_FUZZ_DENSE_ORACLE=1 the
+ * harness also checks that the complete-tree copy the scorers use
+ * (dense_node, dense_leaf) gives every test row the same leaf as a walk
+ * of the node arrays.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "nodes/execnodes.h"
+#include "port/pg_crc32c.h"
+#include "utils/builtins.h"
+
+#include "model.h"
+#include "pgstub.h"
+
+extern Datum cr_model_info(PG_FUNCTION_ARGS);
+extern Datum cr_model_trees(PG_FUNCTION_ARGS);
+
+int			LLVMFuzzerInitialize(int *argc, char ***argv);
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Larger inputs only slow the fuzzer down; the format has no use for them. */
+#define FUZZ_MAX_INPUT			(4 * 1024 * 1024)
+#define NROWS				8
+
+static bool dense_oracle = false;
+
+/* Reads through a volatile sink, so checks that only touch memory stay. */
+static volatile double sink;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *v = getenv("CR_FUZZ_DENSE_ORACLE");
+
+	FuzzInit();
+	dense_oracle = v != NULL && v[0] != '\0' && v[0] != '0';
+	return 0;
+}
+
+static void
+CheckName(const char *what, const char *s)
+{
+	size_t		len;
+
+	if (s == NULL)
+		FuzzFail("decoded %s is NULL", what);
+	len = strlen(s);
+	if (len == 0 || len > CR_MAX_NAME_LEN)
+		FuzzFail("decoded %s has length %zu", what, len);
+}
+
+static void
+CheckScoring(const CrScoring *s)
+{
+	if (!(s->threshold >= 0.0 && s->threshold <= 1.0) ||
+		!(s->odds_base > 0.0) || !(s->pdo > 0.0) || !isfinite(s->points_base))
+		FuzzFail("decoded scoring parameters out of range");
+	if (s->nbands < 1 || s->nbands > CR_MAX_BANDS)
+		FuzzFail("decoded band count %d", s->nbands);
+	for (int i = 0; i + 1 < s->nbands; i++)
+		if (!(s->cutoffs[i] > 0.0 && s->cutoffs[i] < 1.0) ||
+			(i > 0 && !(s->cutoffs[i] > s->cutoffs[i - 1])))
+			FuzzFail("decoded risk cut-offs not increasing in (0, 1)");
+	for (int i = 0; i < s->nbands; i++)
+		CheckName("risk label", s->labels[i]);
+}
+
+static void
+CheckBaseline(const CrModel *m)
+{
+	if (!(m->drift_moderate > 0.0 && m->drift_moderate < m->drift_major) ||
+		!isfinite(m->drift_major))
+		FuzzFail("decoded drift thresholds out of order");
+	for (int f = 0; f <= m->nfeatures; f++)
+	{
+		const CrBaseline *b = &m->baseline[f];
+
+		if (b->ncuts < 0 || b->ncuts > CR_MAX_DRIFT_CUTS)
+			FuzzFail("decoded baseline %d has %d cuts", f, b->ncuts);
+		for (int i = 0; i < b->ncuts; i++)
+			if (!isfinite(b->cuts[i]) || (i > 0 && !(b->cuts[i] > b->cuts[i - 1])))
+				FuzzFail("decoded baseline %d cut points not increasing", f);
+		for (int i = 0; i <= b->ncuts; i++)
+			if (!(b->shares[i] >= 0.0 && b->shares[i] <= 1.0))
+				FuzzFail("decoded baseline %d share out of range", f);
+		if (!(b->missing >= 0.0 && b->missing <= 1.0))
+			FuzzFail("decoded baseline %d missing share out of range", f);
+	}
+}
+
+/* The structure every tree walk relies on (see DecodeGbm). */
+static void
+CheckTreeArrays(const CrModel *m)
+{
+	if (m->ntrees < 1 || m->ntrees > CR_MAX_TREES || m->tree_start[0] != 0)
+		FuzzFail("decoded tree count %d or first offset wrong", m->ntrees);
+	if (!isfinite(m->base_margin))
+		FuzzFail("decoded base margin not finite");
+	for (int t = 0; t < m->ntrees; t++)
+	{
+		int32		start = m->tree_start[t];
+		int32		n = m->tree_start[t + 1] - start;
+
+		if (n < 1)
+			FuzzFail("decoded tree %d has %d nodes", t, n);
+		for (int32 k = 0; k < n; k++)
+		{
+			int32		i = start + k;
+			int32		f = m->node_feature[i];
+
+			if (!isfinite(m->node_value[i]) || !(m->node_cover[i] >= 0.0) ||
+				!isfinite(m->node_cover[i]))
+				FuzzFail("decoded tree %d node %d: bad value or cover", t, k);
+			sink += m->node_default_left[i];
+			if (f == -1)
+			{
+				if (m->node_left[i] != -1 || m->node_right[i] != -1)
+					FuzzFail("decoded tree %d leaf %d has children", t, k);
+				continue;
+			}
+			if (f < 0 || f >= m->nfeatures)
+				FuzzFail("decoded tree %d node %d splits on feature %d", t, k, f);
+			if (!isfinite(m->node_threshold[i]))
+				FuzzFail("decoded tree %d node %d: threshold not finite", t, k);
+			if (m->node_left[i] <= k || m->node_left[i] >= n ||
+				m->node_right[i] <= k || m->node_right[i] >= n)
+				FuzzFail("decoded tree %d node %d: child outside (node, tree end)", t, k);
+		}
+	}
+}
+
+/* The complete-tree copy: cut lists, and every node word within bounds. */
+static void
+CheckDenseArrays(const CrModel *m)
+{
+	int			D = m->dense_depth;
+	int			F = m->nfeatures;
+	int			nint = (1 << D) - 1;
+
+	if (D < 0 || D > CR_DENSE_MAX_DEPTH)
+		FuzzFail("decoded dense depth %d", D);
+	if (D == 0)
+		return;
+	if (m->dense_cut_start[0] != 0)
+		FuzzFail("dense cut offsets do not start at 0");
+	for (int f = 0; f < F; f++)
+	{
+		int32		lo = m->dense_cut_start[f];
+		int32		hi = m->dense_cut_start[f + 1];
+
+		if (hi < lo || hi - lo > 0xFFFE)
+			FuzzFail("dense cuts of feature %d: %d..%d", f, lo, hi);
+		for (int32 c = lo; c < hi; c++)
+			if (!isfinite(m->dense_cuts[c]) || (c > lo && !(m->dense_cuts[c] > m->dense_cuts[c - 1])))
+				FuzzFail("dense cuts of feature %d not increasing", f);
+	}
+	for (Size i = 0; i < (Size) m->ntrees * nint; i++)
+	{
+		uint32		w = m->dense_node[i];
+
+		if ((w >> 16) >= (uint32) (2 * F))
+			FuzzFail("dense node word %u names code slot %u of %d", w, w >> 16, 2 * F);
+	}
+	for (Size i = 0; i < (Size) m->ntrees * (nint + 1); i++)
+		sink += m->dense_leaf[i];
+}
+
+/*
+ * Test rows built from the model's own thresholds (at, just below, and
+ * missing) and its imputation values, so walks take both ways at splits.
+ */
+static void
+MakeRow(const CrModel *m, int r, double *x)
+{
+	int32		total = m->tree_start[m->ntrees];
+
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		uint32		h = (uint32) r * 2654435761u + (uint32) j * 40503u + 12345u;
+		int32		i = (int32) (h % (uint32) total);
+		double		thr = m->node_feature[i] >= 0 ? m->node_threshold[i] : m->impute[j];
+
+		switch (r)
+		{
+			case 0:
+				x[j] = NAN;
+				break;
+			case 1:
+				x[j] = -1e308;
+				break;
+			case 2:
+				x[j] = 1e308;
+				break;
+			default:
+				switch ((h >> 8) % 4)
+				{
+					case 0:
+						x[j] = thr;
+						break;
+					case 1:
+						x[j] = nextafter(thr, -INFINITY);
+						break;
+					case 2:
+						x[j] = NAN;
+						break;
+					default:
+						x[j] = m->impute[j];
+						break;
+				}
+		}
+	}
+}
+
+/*
+ * Walk every tree for a few rows as the scorers do (PredictProbability's
+ * node walk and ModelDenseWalk), with a step bound that a well-formed
+ * tree never reaches.
+ */
+static void
+WalkTrees(const CrModel *m)
+{
+	int			D = m->dense_depth;
+	int			nint = (1 << D) - 1;
+	double	   *x = palloc(sizeof(double) * m->nfeatures);
+
+	for (int r = 0; r < NROWS; r++)
+	{
+		MakeRow(m, r, x);
+		if (D > 0)
+			for (int j = 0; j < m->nfeatures; j++)
+				ModelDenseSetCode(m, m->dense_code, j, x[j]);
+		for (int t = 0; t < m->ntrees; t++)
+		{
+			int32		start = m->tree_start[t];
+			int32		n = m->tree_start[t + 1] - start;
+			int32		node = 0;
+			int32		steps = 0;
+			int32		f;
+
+			while ((f = m->node_feature[start + node]) >= 0)
+			{
+				double		v = x[f];
+				bool		left = isnan(v) ? m->node_default_left[start + node]
+					: v < m->node_threshold[start + node];
+
+				node = left ? m->node_left[start + node] : m->node_right[start + node];
+				if (node < 0 || node >= n || ++steps > n)
+					FuzzFail("walk of tree %d left the tree at node %d", t, node);
+			}
+			if (D > 0)
+			{
+				int			leaf = ModelDenseWalk(m->dense_node + (Size) t * nint, D,
+												  m->dense_code);
+				double		dv;
+
+				if (leaf < 0 || leaf > nint)
+					FuzzFail("dense walk of tree %d ended at leaf %d of %d", t, leaf, nint + 1);
+				dv = m->dense_leaf[(Size) t * (nint + 1) + leaf];
+				if (dense_oracle && dv != m->node_value[start + node])
+					FuzzFail("tree %d, row %d: dense leaf value %.17g, node walk reaches node %d with %.17g",
+							 t, r, dv, node, m->node_value[start + node]);
+				sink += dv;
+			}
+			sink += m->node_value[start + node];
+		}
+	}
+	pfree(x);
+}
+
+static void
+CheckModel(const CrModel *m, const char *bytes, size_t size)
+{
+	if (m->algorithm != CR_ALGO_LOGISTIC && m->algorithm != CR_ALGO_GBM)
+		FuzzFail("decoded algorithm %d", (int) m->algorithm);
+	if (m->format_version < 1 || m->format_version > CR_FORMAT_VERSION ||
+		m->nbytes != size || ModelPeekChecksum(bytes, size) != m->checksum)
+		FuzzFail("decoded header fields do not match the bytes");
+	if (m->nfeatures < 1 || m->nfeatures > CR_MAX_FEATURES)
+		FuzzFail("decoded feature count %d", m->nfeatures);
+	for (int f = 0; f < m->nfeatures; f++)
+	{
+		CheckName("feature name", m->features[f]);
+		if (!isfinite(m->impute[f]))
+			FuzzFail("decoded imputation value %d not finite", f);
+	}
+	CheckScoring(&m->scoring);
+	if (m->baseline != NULL)
+		CheckBaseline(m);
+
+	if (m->algorithm == CR_ALGO_LOGISTIC)
+	{
+		for (int i = 0; i <= m->nfeatures; i++)
+		{
+			if (!isfinite(m->coef[i]) || m->std_error[i] < 0.0 || isinf(m->std_error[i]))
+				FuzzFail("decoded coefficient %d or its standard error invalid", i);
+			sink += m->coef[i];
+		}
+		return;
+	}
+	CheckTreeArrays(m);
+	CheckDenseArrays(m);
+	WalkTrees(m);
+}
+
+/* ------------------------------------------- the SQL-callable reporters */
+
+static const CrModel *rows_model;
+static int64 rows_seen;
+
+/* One cr_model_trees row: (tree, node, feature, threshold, left, right, default_left, value, cover). */
+static void
+CheckTreeRow(TupleDesc desc, Datum *values, bool *isnull)
+{
+	int32		t = DatumGetInt32(values[0]);
+	int32		k = DatumGetInt32(values[1]);
+	int32		i;
+
+	if (isnull[0] || isnull[1] || isnull[7] || isnull[8] ||
+		t < 0 || t >= rows_model->ntrees || k < 0 ||
+		k >= rows_model->tree_start[t + 1] - rows_model->tree_start[t])
+		FuzzFail("cr_model_trees row names tree %d node %d", t, k);
+	i = rows_model->tree_start[t] + k;
+	if (isnull[2] != (rows_model->node_feature[i] < 0))
+		FuzzFail("cr_model_trees row for tree %d node %d: leaf and feature disagree", t, k);
+	if (!isnull[2])
+	{
+		text	   *name = DatumGetTextPP(values[2]);
+
+		if (VARSIZE_ANY_EXHDR(name) != strlen(rows_model->features[rows_model->node_feature[i]]))
+			FuzzFail("cr_model_trees row for tree %d node %d: wrong feature name", t, k);
+		sink += DatumGetFloat8(values[3]) + DatumGetInt32(values[4]) +
+			DatumGetInt32(values[5]) + DatumGetBool(values[6]);
+	}
+	sink += DatumGetFloat8(values[7]) + DatumGetFloat8(values[8]);
+	rows_seen++;
+}
+
+/*
+ * Whatever ModelDecode accepts, cr_model_info must describe (as JSON that
+ * jsonb_in takes) and cr_model_trees must list, node for node.
+ */
+static void
+CheckSqlFunctions(const CrModel *m, const char *bytes, size_t size)
+{
+	bytea	   *value = palloc(size + VARHDRSZ);
+	sigjmp_buf	jb;
+	LOCAL_FCINFO(fcinfo, 1);
+	ReturnSetInfo rsinfo;
+
+	SET_VARSIZE(value, size + VARHDRSZ);
+	memcpy(VARDATA(value), bytes, size);
+
+	fuzz_catch = &jb;
+	if (sigsetjmp(jb, 0) != 0)
+		FuzzFail("cr_model_info failed on bytes ModelDecode accepted: %s (%s)",
+				 fuzz_error.message, fuzz_error.detail);
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = PointerGetDatum(value);
+	fcinfo->args[0].isnull = false;
+	(void) cr_model_info(fcinfo);
+	fuzz_catch = NULL;
+
+	memset(&rsinfo, 0, sizeof(rsinfo));
+	rsinfo.type = T_ReturnSetInfo;
+	rsinfo.allowedModes = SFRM_Materialize;
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, (Node *) &rsinfo);
+	fcinfo->args[0].value = PointerGetDatum(value);
+	fcinfo->args[0].isnull = false;
+	rows_model = m;
+	rows_seen = 0;
+	fuzz_row_hook = CheckTreeRow;
+	fuzz_catch = &jb;
+	if (sigsetjmp(jb, 0) == 0)
+	{
+		(void) cr_model_trees(fcinfo);
+		fuzz_catch = NULL;
+		if (m->algorithm != CR_ALGO_GBM)
+			FuzzFail("cr_model_trees listed a model without trees");
+		if (rows_seen != m->tree_start[m->ntrees])
+			FuzzFail("cr_model_trees gave " INT64_FORMAT " rows for %d nodes",
+					 rows_seen, m->tree_start[m->ntrees]);
+	}
+	else
+	{
+		fuzz_catch = NULL;
+		if (m->algorithm == CR_ALGO_GBM)
+			FuzzFail("cr_model_trees failed on a tree model ModelDecode accepted: %s",
+					 fuzz_error.message);
+	}
+	fuzz_row_hook = NULL;
+}
+
+static void
+DecodeAndCheck(const char *bytes, size_t size)
+{
+	CrModel    *volatile m = NULL;
+	sigjmp_buf	jb;
+
+	fuzz_catch = &jb;
+	if (sigsetjmp(jb, 0) == 0)
+		m = ModelDecode(bytes, size);
+	fuzz_catch = NULL;
+	if (m != NULL)
+	{
+		CheckModel(m, bytes, size);
+		CheckSqlFunctions(m, bytes, size);
+	}
+	FuzzMemReset();
+}
+
+/* Rewrite the header's length and checksum to match the bytes. */
+static void
+FixHeader(uint8 *b, size_t size)
+{
+	pg_crc32c	crc;
+
+	for (int i = 0; i < 4; i++)
+		b[12 + i] = (uint8) ((uint32) size >> (8 * i));
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, b, 16);
+	COMP_CRC32C(crc, b + CR_HEADER_SIZE, size - CR_HEADER_SIZE);
+	FIN_CRC32C(crc);
+	for (int i = 0; i < 4; i++)
+		b[16 + i] = (uint8) ((uint32) crc >> (8 * i));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8	   *fixed;
+
+	if (size > FUZZ_MAX_INPUT)
+		return 0;
+	DecodeAndCheck((const char *) data, size);
+	if (size < CR_HEADER_SIZE)
+		return 0;
+
+	/* an exact-size copy, so a read past the end is still caught */
+	fixed = malloc(size);
+	memcpy(fixed, data, size);
+	FixHeader(fixed, size);
+	if (memcmp(fixed + 12, data + 12, 8) != 0)
+		DecodeAndCheck((const char *) fixed, size);
+	free(fixed);
+	return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * unreached.c
+ *	  Functions the linked sources name but the harnesses never reach:
+ *	  training (loading a source, the trainers, the registry) and the
+ *	  backend's SPI, catalog, GUC, tuple and array machinery.  Each one aborts, so if a change
+ *	  ever makes a harness reach one, the fuzzer reports it instead of
+ *	  running on a stub that does nothing.
+ *
+ * They are declared here without their real prototypes (nothing in this
+ * file includes the headers that declare them): they are never called,
+ * only linked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+static void
+Unreached(const char *name)
+{
+	fprintf(stderr, "credit_risk fuzz: %s was called, but no harness should reach it\n", name);
+	abort();
+}
+
+#define UNREACHED(name) \
+	void name(void); \
+	void name(void) { Unreached(#name); }
+
+/*
+ * The project's other modules: what src/train.c's cr_train and
+ * cr_coefficients, and src/dataset.c's loaders, call.
+ */
+UNREACHED(BinFindCuts)
+UNREACHED(CrCheckSettings)
+UNREACHED(GbmBytesPerRow)
+UNREACHED(GbmFit)
+UNREACHED(HugeAlloc)
+UNREACHED(HugeFree)
+UNREACHED(HugeRealloc)
+UNREACHED(LogitFit)
+UNREACHED(PredictProbability)
+UNREACHED(RegistryBeginAsOwner)
+UNREACHED(RegistryCheckName)
+UNREACHED(RegistryEndAsOwner)
+UNREACHED(RegistryLookup)
+UNREACHED(RegistryResultTuple)
+
+/* memory contexts */
+UNREACHED(AllocSetContextCreateInternal)
+UNREACHED(MemoryContextAllocHuge)
+UNREACHED(MemoryContextDelete)
+UNREACHED(MemoryContextReset)
+
+/* SPI */
+UNREACHED(SPI_connect)
+UNREACHED(SPI_execute_plan_extended)
+UNREACHED(SPI_execute_with_args)
+UNREACHED(SPI_finish)
+UNREACHED(SPI_fnumber)
+UNREACHED(SPI_freeplan)
+UNREACHED(SPI_getbinval)
+UNREACHED(SPI_is_cursor_plan)
+UNREACHED(SPI_prepare)
+UNREACHED(SPI_result_code_string)
+
+/* catalogs, names, types */
+UNREACHED(RangeVarGetRelidExtended)
+UNREACHED(ReleaseSysCache)
+UNREACHED(SearchSysCache1)
+UNREACHED(format_type_be)
+UNREACHED(getTypeOutputInfo)
+UNREACHED(get_element_type)
+UNREACHED(get_namespace_name)
+UNREACHED(get_rel_name)
+UNREACHED(get_rel_namespace)
+UNREACHED(makeRangeVarFromNameList)
+UNREACHED(quote_qualified_identifier)
+UNREACHED(stringToQualifiedNameList)
+UNREACHED(type_is_rowtype)
+
+/* settings */
+UNREACHED(AtEOXact_GUC)
+UNREACHED(NewGUCNestLevel)
+UNREACHED(set_config_option)
+
+/* functions, tuples, arrays */
+UNREACHED(BlessTupleDesc)
+UNREACHED(HeapTupleHeaderGetDatum)
+UNREACHED(OidOutputFunctionCall)
+UNREACHED(construct_array)
+UNREACHED(deconstruct_array)
+UNREACHED(get_call_result_type)
+UNREACHED(get_fn_expr_argtype)
+UNREACHED(heap_form_tuple)
+UNREACHED(slot_getsomeattrs_int)
