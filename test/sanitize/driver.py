@@ -115,7 +115,7 @@ NUMERIC_PARAMS = {
     'l2': (0.0, 1e12, False, False, False, [0, 1e-6, 0.1, 1, 100, 1e6]),
     'max_iter': (1, 10000, False, False, True, [1, 2, 5, 25, 100, 200]),
     'tol': (0.0, 1.0, True, False, False, [1e-12, 1e-8, 1e-4, 0.1, 1]),
-    'n_trees': (1, 100000, False, False, True, [1, 2, 3, 5, 8, 12, 20]),
+    'n_trees': (1, 100000, False, False, True, [1, 2, 3, 5, 8, 12, 20, 20]),
     'max_depth': (1, 12, False, False, True, [1, 2, 3, 4, 6, 8, 12]),
     'learning_rate': (0.0, 1.0, True, False, False, [1e-6, 0.01, 0.1, 0.3, 1]),
     'lambda': (0.0, 1e9, False, False, False, [0, 0, 1e-9, 0.5, 1, 10, 1e9]),
@@ -152,13 +152,14 @@ class Case:
         self.r = random.Random('credit_risk-sanitize/%d/%d' % (seed, number))
         self.tags = set()
         self.settings = settings
+        self.inject = None
         self.generate()
 
     # -- data
     def pick_rows(self):
         r = self.r
         x = r.random()
-        if x < 0.08:
+        if x < 0.04:
             return r.randint(1, 4)
         if x < 0.25:
             return r.randint(5, 40)
@@ -178,19 +179,19 @@ class Case:
     def labels(self, n):
         r = self.r
         x = r.random()
-        if x < 0.70:
-            rate = r.choice([0.5, 0.3, 0.2, 0.1, 0.05, 0.01, 0.002, r.random()])
+        if x < 0.76:
+            rate = r.choice([0.5, 0.3, 0.2, 0.1, 0.05, 0.02, r.uniform(0.01, 0.99)])
             y = [1 if r.random() < rate else 0 for _ in range(n)]
             self.tags.add('balance-rate')
-        elif x < 0.80:
+        elif x < 0.84:
             y = [0] * n
             y[r.randrange(n)] = 1
             self.tags.add('balance-one-event')
-        elif x < 0.85:
+        elif x < 0.88:
             y = [1] * n
             y[r.randrange(n)] = 0
             self.tags.add('balance-one-nonevent')
-        elif x < 0.93:
+        elif x < 0.95:
             y = [0] * n
             self.tags.add('balance-all-0')
         else:
@@ -268,21 +269,26 @@ class Case:
 
     KINDS = [('normal', 20), ('signal', 12), ('uniform', 8), ('huge', 5), ('tiny', 5),
              ('negative', 4), ('extremes', 5), ('discrete', 8), ('binary', 4), ('ties', 4),
-             ('constant', 6), ('duplicate', 6), ('int', 8), ('bigint_extreme', 2),
+             ('constant', 3), ('duplicate', 5), ('int', 8), ('bigint_extreme', 2),
              ('bool', 2), ('text', 1)]
+
+    TAME_KINDS = [('normal', 20), ('signal', 12), ('uniform', 8), ('negative', 4), ('discrete', 8),
+                  ('binary', 4), ('ties', 2), ('int', 8)]
 
     def null_share(self):
         r = self.r
         x = r.random()
+        if not self.wild:
+            return 0.0 if x < 0.6 else -1.0 if x < 0.7 else r.uniform(0, 0.5)
         if x < 0.55:
             return 0.0
         if x < 0.65:
             return -1.0     # exactly one NULL
         if x < 0.80:
             return r.uniform(0, 0.5)
-        if x < 0.90:
+        if x < 0.96:
             return r.uniform(0.5, 0.99)
-        if x < 0.95:
+        if x < 0.98:
             return 1.0
         return -2.0         # all but one NULL
 
@@ -315,7 +321,6 @@ class Case:
 
     def generate(self):
         r = self.r
-        s = self.settings
         n = self.pick_rows()
         nf = self.pick_features()
         self.nrows = n
@@ -359,10 +364,15 @@ class Case:
             self.key = Column(key_name, kt, ids, 'key')
 
         # features
+        # a wild case draws columns of every kind; a tame one only columns a
+        # fit can use, so that more cases get as far as training
+        self.wild = r.random() < 0.6
+        if not self.wild:
+            self.tags.add('tame')
         odd = r.random() < 0.1
         used = {self.label.name} | ({self.key.name} if self.key else set())
         feats = []
-        kinds, weights = zip(*self.KINDS)
+        kinds, weights = zip(*(self.KINDS if self.wild else self.TAME_KINDS))
         bad_column = r.randrange(nf) if r.random() < 0.04 else -1
         for i in range(nf):
             kind = 'nan_inf' if i == bad_column else r.choices(kinds, weights)[0]
@@ -380,6 +390,11 @@ class Case:
                     self.tags.add('odd-names')
             used.add(name)
             self.tags.add('kind-' + kind)
+            if t not in ('boolean', 'text'):
+                finite = [float(v) for v in vals if v is not None and math.isfinite(float(v))]
+                if math.isinf(sum(abs(v) for v in finite)):
+                    # the sum of some of its values may leave the double range
+                    self.tags.add('overflowing-mean')
             feats.append(Column(name, t, vals, kind))
         self.features = feats
 
@@ -411,10 +426,17 @@ class Case:
         self.params = self.pick_params(self.algorithm, self.fault)
         self.session = self.pick_session()
         self.retrain = None
-        if r.random() < 0.08:
+        if r.random() < 0.1:
+            # a second version, then served to everyone or to a share of keys
             algo2 = r.choice(['gbm', 'logistic'])
             self.retrain = (algo2, self.pick_params(algo2, None))
+            share = r.choice([None, 0.0, 0.5, 1.0, 0.999])
+            self.serve2 = ('SELECT version FROM credit_risk.cr_promote(%s, 2)' % lit(self.name)
+                           if share is None else
+                           'SELECT challenger_version FROM credit_risk.cr_route(%s, 2, %r)' % (lit(self.name), share))
             self.tags.add('retrain')
+        # drawn now, so that the case's SQL is the same however often it is written
+        self.step_list = self.steps()
 
     def pick_source(self):
         r = self.r
@@ -438,7 +460,7 @@ class Case:
             ('WITH s AS (SELECT * FROM %s) SELECT * FROM s' % q, 4),
             ('TABLE %s' % q, 4),
             ('  select * from %s limit 1' % q, 2),
-            ('SELECT *, random() AS extra FROM %s' % q, 2),
+            ('SELECT *, row_number() OVER () AS extra FROM %s' % q, 2),
         ]
         vals, weights = zip(*choices)
         return r.choices(vals, weights)[0]
@@ -581,9 +603,25 @@ class Case:
                 keys.append(want)     # a gbm key in a logistic call: also a fault
             elif want not in keys:
                 keys.append(want)
+        forced = {}
+        if algorithm == 'gbm' and r.random() < 0.15:
+            # leaves with no hessian and no L2, deep trees over few bins
+            forced = {'lambda': '0', 'min_child_weight': '0',
+                      'gamma': r.choice(['0', '0', '1e-300']),
+                      'max_depth': str(r.randint(6, 12)), 'max_bin': str(r.randint(2, 4)),
+                      'subsample': r.choice(['1', '0.5', '0.05', '1e-9']),
+                      'scale_pos_weight': r.choice(['1', '1e-9', '1e9']),
+                      'base_score': r.choice(['null', '1e-9', '0.999999999'])}
+            for k in r.sample(sorted(forced), r.randint(3, len(forced))):
+                if k not in keys and k != bad_key:
+                    keys.append(k)
+            self.tags.add('gbm-edge')
         entries = []
         for k in keys:
-            if k in NUMERIC_PARAMS:
+            if k in forced and k != bad_key:
+                entries.append((k, forced[k]))
+                self.tags.add('param-' + k)
+            elif k in NUMERIC_PARAMS:
                 v = self.numeric_value(k, fault if k == bad_key else None)
                 if k == 'n_trees':
                     # keep training quick: a valid count above max_trees is cut down
@@ -727,8 +765,10 @@ class Case:
         if r.random() < 0.2:
             out.append(('predict_jsonb', "SELECT credit_risk.cr_predict(%s, %s::jsonb)" % (
                 nm, lit(r.choice(['{}', '[1, 2]', '"x"', 'null', '{"customer_id": 5}'])))))
+        # the table's row type, or an anonymous record
+        rows = q if r.random() < 0.7 else '(SELECT * FROM %s LIMIT 7)' % q
         out.append(('predict_row', 'SELECT count(*), sum(credit_risk.cr_predict(%s, t)) FROM %s t'
-                    % (nm, q) + ' WHERE random() < 0.5' * (r.random() < 0.3)))
+                    % (nm, rows)))
         out.append(('predict_bytes', 'SELECT credit_risk.cr_predict(m.model, %s) FROM %s'
                     % (self.float_array(), sv)))
         out.append(('predict_bytes_row', 'SELECT count(*), sum(credit_risk.cr_predict(m.model, t)) FROM %s, %s t'
@@ -782,12 +822,19 @@ class Case:
             out.append('\\if :trained')
             out.append(self.train_call(*self.retrain) + ';')
             mark('retrain')
+            out.append(self.serve2 + ';')
+            mark('serve_version_2')
             out.append('\\endif')
         out.append('\\if :trained')
-        for step, stmt in self.steps():
+        for step, stmt in self.step_list:
             out.append(stmt + ';')
             mark(step)
         out.append('\\endif')
+        if self.inject:
+            # a deliberate bug (--inject), to check that the driver finds it
+            out.append("SELECT %s;" % ('pg_sleep(3600)' if self.inject == 'sleep'
+                                       else 'cr_sanitize_canary(%s)' % lit(self.inject)))
+            mark('injected')
         out.append('DROP TABLE IF EXISTS %s;' % self.qtable)
         if markers:
             out.append('\\echo @@END %d' % n)
@@ -884,9 +931,15 @@ def sanitizer_blocks(log):
     while i < len(lines):
         if SANITIZER_RE.search(lines[i]):
             j = i + 1
-            while j < len(lines) and j - i < 80 and not re.match(r'^\d{4}-\d\d-\d\d ', lines[j]):
+            while j < len(lines) and not re.match(r'^\d{4}-\d\d-\d\d ', lines[j]):
                 j += 1
-            blocks.append('\n'.join(lines[max(0, i - 1):j]))
+            # the report and its stacks, without the shadow memory dump
+            block = []
+            for line in lines[i:j]:
+                if line.startswith('Shadow bytes around'):
+                    break
+                block.append(line)
+            blocks.append('\n'.join(block[:70]))
             i = j
         else:
             i += 1
@@ -905,6 +958,7 @@ class Outcome:
         self.timeouts = 0
         self.load_errors = collections.Counter()
         self.verbose = False
+        self.trained_by = collections.Counter()
 
 
 def run_batch(server, cases, args, out):
@@ -958,16 +1012,16 @@ def run_batch(server, cases, args, out):
         kind = []
         if blocks:
             kind.append('sanitizer report')
-        if crashes or lost:
+        if crashes or (lost and not timed_out):
             kind.append('crash')
         if timed_out:
             kind.append('hang')
         detail = '\n'.join(blocks) if blocks else ''
         if crashes:
             detail += '\n' + '\n'.join(crashes)
-        tail = '\n'.join(stderr.strip().splitlines()[-8:])
+        tail = '\n'.join(stderr.strip().splitlines()[-4:])
         detail += '\npsql: ' + tail
-        out.failures.append((culprit, ' + '.join(kind), 'after ' + (steps[-1] if steps else 'start'),
+        out.failures.append((culprit, ' + '.join(kind), 'in the statement after ' + (steps[-1] if steps else 'the table load'),
                              detail.strip(), c))
         if not server.wait_ready():
             raise SystemExit('driver: the server did not come back after case %d' % culprit)
@@ -998,16 +1052,18 @@ def record(out, case, results):
             if step in ('load', 'train', 'retrain') or state != '00000':
                 print('   case %d %s %s %s' % (case.number, step, state,
                                           msg.replace('\n', ' ')[:200] if state != '00000' else ''))
+    internal = []
     for step, state, msg in results:
         if step == 'load':
             if state != '00000':
                 out.load_errors[state] += 1
             continue
         if state.startswith('XX'):
-            out.failures.append((case.number, 'internal error', step, '%s: %s' % (state, msg), case))
+            internal.append('%s: %s: %s' % (step, state, msg))
         if step == 'train':
             if state == '00000':
                 out.trained += 1
+                out.trained_by[case.algorithm] += 1
             else:
                 out.train_errors[state] += 1
             if state == '57014':
@@ -1017,6 +1073,9 @@ def record(out, case, results):
                 out.step_ok += 1
             else:
                 out.step_errors[state] += 1
+    if internal:
+        out.failures.append((case.number, 'internal error', ', '.join(sorted(set(i.split(':')[0] for i in internal))),
+                             '\n'.join(internal), case))
 
 
 def canary(server, args):
@@ -1055,6 +1114,16 @@ def canary(server, args):
         raise SystemExit('driver: the sanitizer setup does not report deliberate bugs')
 
 
+def script(case):
+    """A failing case as a psql script of its own."""
+    return ('-- credit_risk sanitize case %d, seed %d; tags: %s\n'
+            '-- psql -X -d DB -f THIS (in a database with CREATE EXTENSION credit_risk)\n'
+            '\\set ON_ERROR_STOP off\n\\set VERBOSITY verbose\n'
+            % (case.number, case.seed, ' '.join(sorted(case.tags)))
+            + case.sql(markers=False).replace(' \\gset', ';').replace('\\if :trained\n', '')
+            .replace('\\endif\n', '').replace('\\set trained 0\n', ''))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--host', help='server socket directory')
@@ -1071,9 +1140,12 @@ def main():
     ap.add_argument('--batch-timeout', type=int, default=900)
     ap.add_argument('--max-rows', type=int, default=2000)
     ap.add_argument('--max-features', type=int, default=30)
-    ap.add_argument('--max-trees', type=int, default=12)
+    ap.add_argument('--max-trees', type=int, default=20)
     ap.add_argument('--canary', help='canary library: check first that deliberate bugs are reported')
     ap.add_argument('--verbose', action='store_true', help='print every training outcome and failed call')
+    ap.add_argument('--inject', default='',
+                    help='N:KIND[,N:KIND...]: run canary KIND (heap-overflow, segv, ...; or sleep) '
+                    'at the end of case N, to check that the driver reports it')
     ap.add_argument('--dump', type=int, help='print case N as a psql script and exit')
     ap.add_argument('--tags', type=int, help='print the tags of case N and exit')
     ap.add_argument('--failures-dir', help='where to write the SQL of failing cases')
@@ -1081,13 +1153,7 @@ def main():
     args = ap.parse_args()
 
     if args.dump is not None:
-        c = Case(args.seed, args.dump, args)
-        sys.stdout.write('-- credit_risk sanitize case %d, seed %d; tags: %s\n'
-                         '-- psql -X -d DB -f THIS (the database needs CREATE EXTENSION credit_risk)\n'
-                         '\\set ON_ERROR_STOP off\n\\set VERBOSITY verbose\n'
-                         % (c.number, c.seed, ' '.join(sorted(c.tags))))
-        sys.stdout.write(c.sql(markers=False).replace(' \\gset', ';').replace('\\if :trained\n', '')
-                         .replace('\\endif\n', '').replace('\\set trained 0\n', ''))
+        sys.stdout.write(script(Case(args.seed, args.dump, args)))
         return 0
     if args.tags is not None:
         print(' '.join(sorted(Case(args.seed, args.tags, args).tags)))
@@ -1107,6 +1173,10 @@ def main():
         raise SystemExit('driver: cannot create the extension: ' + p.stderr)
     if args.canary:
         canary(server, args)
+    inject = dict((int(x.split(':')[0]), x.split(':')[1]) for x in args.inject.split(',') if x)
+    if inject:
+        server.psql("CREATE OR REPLACE FUNCTION cr_sanitize_canary(text) RETURNS int LANGUAGE c STRICT AS %s;"
+                    % lit(args.canary))
 
     if args.only:
         numbers = [int(x) for x in args.only.split(',') if x]
@@ -1119,6 +1189,7 @@ def main():
     queue = []
     for n in numbers:
         c = Case(args.seed, n, args)
+        c.inject = inject.get(n)
         if skip & c.tags:
             out.skipped += 1
             continue
@@ -1149,6 +1220,7 @@ def main():
     def counts(c):
         return ', '.join('%s x%d' % kv for kv in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) or 'none'
 
+    print('   trained: %s' % counts(out.trained_by))
     print('   training errors by SQLSTATE: %s' % counts(out.train_errors))
     print('   scoring and reading calls: %d answered, errors by SQLSTATE: %s'
           % (out.step_ok, counts(out.step_errors)))
@@ -1170,13 +1242,13 @@ def main():
             os.makedirs(args.failures_dir, exist_ok=True)
             path = os.path.join(args.failures_dir, 'case-%d.sql' % number)
             with open(path, 'w') as f:
-                subprocess.run([sys.executable, os.path.abspath(__file__), '--seed', str(args.seed),
-                                '--dump', str(number), '--max-rows', str(args.max_rows),
-                                '--max-features', str(args.max_features),
-                                '--max-trees', str(args.max_trees)], stdout=f, check=True)
+                f.write(script(case))
             print('   reproducer: %s' % path)
     if failing:
-        print('\nreplay: %s --seed %d --only %s' % (args.replay, args.seed, ','.join(map(str, failing))))
+        cases = [f[4] for f in out.failures if f[4] is not None]
+        shared = set.intersection(*(c.tags for c in cases)) if cases else set()
+        print('\ntags every failing case has: %s' % (' '.join(sorted(shared)) or 'none'))
+        print('replay: %s --seed %d --only %s' % (args.replay, args.seed, ','.join(map(str, failing))))
 
     print('sanitize: %d cases (seed %d), %d trained ok, clean errors: %s; '
           '%d crashes, %d sanitizer reports, %d internal errors, %d hangs, %.0f seconds'

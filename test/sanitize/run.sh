@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
 		-*) DRIVER_ARGS+=("$1")
 			# options with a value
 			case $1 in
-				--only | --start | --skip | --batch | --statement-timeout | --batch-timeout | \
+				--only | --start | --skip | --inject | --batch | --statement-timeout | --batch-timeout | \
 					--max-rows | --max-features | --max-trees)
 					DRIVER_ARGS+=("$2"); shift ;;
 			esac ;;
@@ -113,7 +113,9 @@ if git -c safe.directory="$ROOT" -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1;
 		tar -C "$ROOT" --null -T - -cf - | tar -C "$SRC" -xf -
 	echo "   at $(git -c safe.directory="$ROOT" -C "$ROOT" log -1 --format='%h %s' | cut -c1-100)"
 else
-	tar -C "$ROOT" --exclude=./.git --exclude=./.cluster -cf - . | tar -C "$SRC" -xf -
+	# a copy such as scripts/test.sh's: leave its clusters and test output behind
+	tar -C "$ROOT" --exclude=./.git --exclude=./.cluster --exclude=./tmp_check --exclude=./results \
+		--exclude=./log -cf - . | tar -C "$SRC" -xf -
 	make -s -C "$SRC" clean PG_CONFIG="$PG_CONFIG" >/dev/null
 fi
 
@@ -150,7 +152,6 @@ unix_socket_directories = '$RUN'
 shared_preload_libraries = ''
 jit = off
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 max_connections = 20
 log_line_prefix = '%m [%p] '
@@ -159,7 +160,7 @@ EOF
 # ASan and UBSan write their reports to stderr, which is the server log.
 # preload.c explains the second preloaded library.
 as_owner env LD_PRELOAD="$ASAN_LIB $WORK/san/preload.so" \
-	ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:disable_coredump=1:max_malloc_fill_size=262144:print_summary=1" \
+	ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:disable_coredump=1:detect_stack_use_after_return=1:max_malloc_fill_size=262144" \
 	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:abort_on_error=1:disable_coredump=1" \
 	"$PGBIN/pg_ctl" -D "$WORK/data" -l "$LOG" -w -t 60 start >/dev/null </dev/null ||
 	{ cat "$LOG"; die "the server did not start"; }
