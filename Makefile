@@ -51,3 +51,17 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 
 # PGXS tracks no header dependencies: every object depends on every header.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# Searching for crashes by machine (each has a README in its directory):
+# random training under ASan/UBSan, pg_regress under valgrind memcheck, and
+# the libFuzzer harnesses (decoder, params).  None touches the installed
+# PostgreSQL.
+.PHONY: sanitize-check valgrind-check fuzz fuzz-smoke
+sanitize-check:
+	$(MAKE) -C test/sanitize check
+valgrind-check:
+	$(MAKE) -C test/valgrind check PG_CONFIG=$(PG_CONFIG)
+fuzz:
+	$(MAKE) -C test/fuzz run
+fuzz-smoke:
+	$(MAKE) -C test/fuzz smoke

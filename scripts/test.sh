@@ -5,9 +5,10 @@
 #
 # It builds a copy of the checkout with warnings as errors, installs it, runs
 # the pg_regress tests against a throwaway cluster and the TAP tests (which
-# make their own clusters), and ends with the line "N passed, N failed",
-# counting pg_regress tests and TAP test files.  CR_TEST_PORT sets the
-# throwaway cluster's port (default 55438).
+# make their own clusters), then the sanitizer slice (test/sanitize), and
+# ends with the line "N passed, N failed", counting pg_regress tests, TAP
+# test files and the slice.  CR_TEST_PORT sets the throwaway cluster's port
+# (default 55438).
 set -euo pipefail
 
 BIN=/usr/lib/postgresql/15/bin
@@ -87,9 +88,10 @@ regress_tests=$(make -s -C "$WORK" --no-print-directory PG_CONFIG="$PG_CONFIG" \
 tap_files=$(cd "$WORK" && ls test/t/*.pl 2>/dev/null || true)
 n_regress=$(wc -w <<<"$regress_tests")
 n_tap=$(wc -w <<<"$tap_files")
-planned=$((n_regress + n_tap))
+planned=$((n_regress + n_tap + 1))
 echo "   $n_regress pg_regress tests: $regress_tests"
 echo "   $n_tap TAP test files:" $tap_files
+echo "   1 sanitizer slice: 300 random training sets under ASan/UBSan (test/sanitize)"
 for t in $regress_tests; do
 	# pg_regress reads test/sql/NAME.sql (--inputdir=test) and expected/NAME.out
 	[ -f "$WORK/test/sql/$t.sql" ] || echo "   warning: test/sql/$t.sql does not exist" >&2
@@ -188,5 +190,21 @@ if [ "$tap_rc" -ne 0 ]; then
 	done
 fi
 
+# Random training sets through cr_train on a server that loads an
+# ASan/UBSan build of its own, in a private copy of PostgreSQL under /tmp
+# (the installed build is not touched).
+STEP="running the sanitizer slice"
+echo "== sanitizer slice (test/sanitize/run.sh 300 1)"
+set +e
+bash "$WORK/test/sanitize/run.sh" 300 1
+san_rc=$?
+set -e
+if [ "$san_rc" -eq 0 ]; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+reported=$((reported + 1))
+
 STEP=
-[ "$regress_rc" -eq 0 ] && [ "$tap_rc" -eq 0 ]
+[ "$regress_rc" -eq 0 ] && [ "$tap_rc" -eq 0 ] && [ "$san_rc" -eq 0 ]

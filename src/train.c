@@ -845,6 +845,25 @@ cr_train(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature column \"%s\" is NULL in every training row", ds->names[j])));
 		model.impute[j] = sum / cnt;
+		if (!isfinite(model.impute[j]))
+		{
+			/*
+			 * Values near the limits of double precision overflow the sum;
+			 * their mean does not, added up as x / cnt.  A model must not
+			 * be stored with a value its own decoder refuses.
+			 */
+			sum = 0.0;
+			for (int64 i = 0; i < ds->nrows; i++)
+				if (!holdout[i] && !isnan(ds->cols[j][i]))
+					sum += ds->cols[j][i] / cnt;
+			model.impute[j] = sum;
+			if (!isfinite(model.impute[j]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
+								ds->names[j]),
+						 errhint("Scale the column down.")));
+		}
 	}
 
 	model.nfeatures = p;

@@ -284,3 +284,12 @@ SELECT (metrics->>'trees_built')::int AS trees_built
   FROM credit_risk.cr_train('rare_sub', 'SELECT (g % 7)::float8 AS x, (g % 333 = 0)::int AS y FROM generate_series(1, 1000) g', 'y',
                             'gbm', NULL, '{"holdout": 0, "subsample": 0.001, "lambda": 0, "n_trees": 20}');
 SELECT credit_risk.cr_predict('rare_sub', ARRAY[1]::float8[]) BETWEEN 0 AND 1 AS finite;
+
+-- Values near the limits of double precision: their sum overflows, their
+-- mean (the imputation value) does not; the model is stored readable.
+CREATE TABLE huge AS
+SELECT i AS id, CASE WHEN i % 3 = 0 THEN -1.7e308 ELSE 1.7e308 END::float8 AS x, (i % 2)::int AS y
+  FROM generate_series(1, 10) i;
+SELECT version FROM credit_risk.cr_train('huge', 'huge', 'y', 'gbm', ARRAY['x'], '{"n_trees": 2, "holdout": 0}');
+SELECT credit_risk.cr_predict('huge', ARRAY[NULL]::float8[]) BETWEEN 0 AND 1 AS scores_missing,
+       (SELECT credit_risk.cr_model_info(model)->>'algorithm' FROM credit_risk.models WHERE name = 'huge') AS readable;
