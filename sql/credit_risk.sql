@@ -452,9 +452,9 @@ BEGIN
     run.source := source;
     -- the source is the caller's SQL: resolved in the caller's search_path
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
-    SELECT pg_catalog.jsonb_object_agg(d.feature, d.psi) FILTER (WHERE d.feature <> '__score__'),
-           pg_catalog.max(d.psi) FILTER (WHERE d.feature <> '__score__'),
-           pg_catalog.max(d.psi) FILTER (WHERE d.feature = '__score__')
+    SELECT pg_catalog.jsonb_object_agg(d.feature, d.psi) FILTER (WHERE d.feature OPERATOR(pg_catalog.<>) '__score__'),
+           pg_catalog.max(d.psi) FILTER (WHERE d.feature OPERATOR(pg_catalog.<>) '__score__'),
+           pg_catalog.max(d.psi) FILTER (WHERE d.feature OPERATOR(pg_catalog.=) '__score__')
       INTO run.feature_psi, run.max_feature_psi, run.score_psi
       FROM credit_risk.cr_drift_score(name, source) d;
 
@@ -464,7 +464,9 @@ BEGIN
            pg_catalog.min(b.model_version)
       INTO run.rows, run.mean_pd, run.pd_deciles, run.model_version
       FROM credit_risk.cr_predict_batch(name, source) b;
-    SELECT pg_catalog.jsonb_object_agg(c.risk_category, c.n::float8 / run.rows)
+    -- (the caller's search_path is in force here: operators named with their schema)
+    SELECT pg_catalog.jsonb_object_agg(c.risk_category,
+               c.n::pg_catalog.float8 OPERATOR(pg_catalog./) run.rows::pg_catalog.float8)
       INTO run.category_shares
       FROM (SELECT b.risk_category, pg_catalog.count(*) AS n
               FROM credit_risk.cr_predict_batch(name, source) b GROUP BY 1) c;
@@ -877,8 +879,10 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'Name a role you are a member of.';
     END IF;
+    -- a superuser, or a member of one (its rights are a superuser's)
     IF NOT NEW.allow_superuser AND
-       (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = NEW.run_as) THEN
+       EXISTS (SELECT 1 FROM pg_catalog.pg_roles s
+                WHERE s.rolsuper AND pg_catalog.pg_has_role(NEW.run_as, s.oid, 'MEMBER')) THEN
         RAISE EXCEPTION 'pipeline step "%" would run as superuser "%"', NEW.step, NEW.run_as
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'A step run as a superuser runs every function and view it touches with a superuser''s rights.',

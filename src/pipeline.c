@@ -14,10 +14,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
@@ -40,6 +42,57 @@ RoleIsSuperuser(Oid role)
 }
 
 /*
+ * The names of the session's open cursors, holdable or not, as a text[]
+ * datum (SPI connected); with before, how many of them are not in it.
+ */
+static Datum
+OpenCursors(Datum before, int64 *added)
+{
+	bool		isnull;
+	Oid			argtype = TEXTARRAYOID;
+	int			rc;
+
+	if (added == NULL)
+	{
+		rc = SPI_execute("SELECT pg_catalog.array_agg(c.name) FROM pg_catalog.pg_cursors c", true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not list cursors: %s", SPI_result_code_string(rc));
+		before = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		return isnull ? PointerGetDatum(construct_empty_array(TEXTOID))
+			: PointerGetDatum(DatumGetArrayTypePCopy(before));
+	}
+	rc = SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors c"
+							   " WHERE c.name OPERATOR(pg_catalog.<>) ALL ($1)",
+							   1, &argtype, &before, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not list cursors: %s", SPI_result_code_string(rc));
+	*added = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return before;
+}
+
+/*
+ * A superuser, or a role with membership in one: either has a superuser's
+ * rights in a step.
+ */
+static bool
+RoleIsSuperuserLike(Oid role)
+{
+	bool		isnull;
+	Datum		arg = ObjectIdGetDatum(role);
+	Oid			argtype = OIDOID;
+	int			rc;
+
+	if (RoleIsSuperuser(role))
+		return true;
+	rc = SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles s"
+							   " WHERE s.rolsuper AND pg_catalog.pg_has_role($1, s.oid, 'MEMBER'))",
+							   1, &argtype, &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check role membership: %s", SPI_result_code_string(rc));
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * cr_run_as(role name, command text, allow_superuser boolean DEFAULT false)
  *
  * Runs command as role, with the session's default search_path.  The
@@ -57,6 +110,8 @@ cr_run_as(PG_FUNCTION_ARGS)
 	int			save_sec;
 	int			save_nest;
 	int			rc;
+	Datum		cursors;
+	int64		added;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -74,12 +129,16 @@ cr_run_as(PG_FUNCTION_ARGS)
 				 errmsg("role \"%s\" may not run SQL as role \"%s\"",
 						GetUserNameFromId(save_user, false), rolename),
 				 errdetail("Running a step as a role needs membership in that role, as SET ROLE does.")));
-	if (RoleIsSuperuser(role) && !allow_superuser)
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!allow_superuser && RoleIsSuperuserLike(role))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("pipeline steps do not run as superuser \"%s\"", rolename),
+				 errmsg("pipeline steps do not run as superuser \"%s\" or a member of a superuser role", rolename),
 				 errdetail("A step run as a superuser runs every function and view it touches with a superuser's rights."),
 				 errhint("Set credit_risk.pipeline_steps.run_as to a role without superuser, or set allow_superuser to true for the step.")));
+
+	cursors = OpenCursors((Datum) 0, NULL);
 
 	save_nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", GetConfigOptionResetString("search_path"),
@@ -87,15 +146,39 @@ cr_run_as(PG_FUNCTION_ARGS)
 							 true, 0, false);
 	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute(command, false, 0);
+	if (rc == SPI_ERROR_TRANSACTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a step cannot control the transaction"),
+				 errdetail("The step runs inside the transaction of its caller; COMMIT, ROLLBACK and savepoints are not allowed in it.")));
+	if (rc == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a step cannot COPY to or from the client"),
+				 errhint("COPY to or from a file or a program on the server, or use INSERT ... SELECT.")));
 	if (rc < 0)
 		elog(ERROR, "could not run the step: %s", SPI_result_code_string(rc));
-	SPI_finish();
 
+	/*
+	 * Work the step queued for later must run now, as role: at commit the
+	 * user id is the caller's again (a superuser's, under pg_cron).  So
+	 * deferred triggers fire here, and a cursor the step left open (a WITH
+	 * HOLD cursor is run to completion at commit) is refused.
+	 */
+	rc = SPI_execute("SET CONSTRAINTS ALL IMMEDIATE", false, 0);
+	if (rc < 0)
+		elog(ERROR, "could not fire deferred triggers: %s", SPI_result_code_string(rc));
 	SetUserIdAndSecContext(save_user, save_sec);
 	AtEOXact_GUC(false, save_nest);
+	(void) OpenCursors(cursors, &added);
+	if (added > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_CURSOR_STATE),
+				 errmsg("a step must not leave a cursor open"),
+				 errdetail("An open cursor would go on running after the step, with its caller's rights."),
+				 errhint("Close the cursor (CLOSE) before the step ends.")));
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 

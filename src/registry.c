@@ -404,7 +404,10 @@ KeepPlan(const char *sql, int nargs, Oid *argtypes)
 }
 
 /* Plans are prepared on first use, each on its own: a fresh backend's first
- * score should not pay for planning queries it does not run. */
+ * score should not pay for planning queries it does not run.  They run in
+ * the caller's search_path (and are planned again when it changes), so
+ * every operator is named with its schema: no operator of another role's
+ * can stand in for one of these. */
 static SPIPlanPtr
 ServingPlanGet(void)
 {
@@ -412,8 +415,8 @@ ServingPlanGet(void)
 
 	if (ServingPlan == NULL)
 		ServingPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
-							   " WHERE name = $1"
-							   " ORDER BY (status = 'champion') DESC, version DESC LIMIT 1",
+							   " WHERE name OPERATOR(pg_catalog.=) $1"
+							   " ORDER BY (status OPERATOR(pg_catalog.=) 'champion') DESC, version DESC LIMIT 1",
 							   1, types);
 	return ServingPlan;
 }
@@ -425,7 +428,7 @@ VersionPlanGet(void)
 
 	if (VersionPlan == NULL)
 		VersionPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
-							   " WHERE name = $1 AND version = $2",
+							   " WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
 							   2, types);
 	return VersionPlan;
 }
@@ -436,7 +439,7 @@ BytesPlanGet(void)
 	Oid			types[1] = {INT8OID};
 
 	if (BytesPlan == NULL)
-		BytesPlan = KeepPlan("SELECT model FROM credit_risk.models WHERE id = $1",
+		BytesPlan = KeepPlan("SELECT model FROM credit_risk.models WHERE id OPERATOR(pg_catalog.=) $1",
 							 1, types);
 	return BytesPlan;
 }
@@ -448,7 +451,8 @@ RoutePlanGet(void)
 
 	if (RoutePlan == NULL)
 		RoutePlan = KeepPlan("SELECT challenger_version, share FROM credit_risk.routes"
-							 " WHERE name = $1 AND share > 0",
+							 " WHERE name OPERATOR(pg_catalog.=) $1"
+							 " AND share OPERATOR(pg_catalog.>) 0::pg_catalog.float8",
 							 1, types);
 	return RoutePlan;
 }

@@ -64,9 +64,40 @@ RegistryOwner(void)
 	return owner;
 }
 
+/*
+ * The registry's tables carry the extension's own triggers only.  A role
+ * granted TRIGGER on them could otherwise add one whose function runs when
+ * the functions below write, with the owner's rights.
+ */
+static void
+RegistryCheckTriggers(void)
+{
+	int			rc = SPI_execute("SELECT c.relname, t.tgname FROM pg_catalog.pg_trigger t"
+								 " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid"
+								 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+								 " WHERE n.nspname OPERATOR(pg_catalog.=) 'credit_risk'"
+								 " AND c.relname OPERATOR(pg_catalog.=) ANY ('{models,routes}'::pg_catalog.text[])"
+								 " AND NOT t.tgisinternal"
+								 " AND NOT t.tgname OPERATOR(pg_catalog.=) ANY ('{models_changed,routes_changed,models_guard,routes_guard}'::pg_catalog.text[])"
+								 " LIMIT 1", true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not list the registry's triggers: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("credit_risk.%s has a trigger \"%s\" that is not the extension's",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				 errdetail("The registry is written with its owner's rights; a trigger on it would run with them."),
+				 errhint("Drop the trigger, and grant no one TRIGGER on the registry's tables.")));
+}
+
+/* Call with SPI connected. */
 void
 RegistryBeginAsOwner(CrAsOwner *state)
 {
+	RegistryCheckTriggers();
 	GetUserIdAndSecContext(&state->save_user, &state->save_sec);
 	state->caller = pstrdup(GetUserNameFromId(state->save_user, false));
 	state->owner = RegistryOwner();
@@ -208,19 +239,28 @@ cr_registry_guard(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* Whether a DROP EXTENSION or DROP SCHEMA statement names credit_risk. */
+/*
+ * Whether a DROP EXTENSION statement names credit_risk, or a DROP SCHEMA
+ * statement names the schema it lives in (schema, looked up by the
+ * extension, so a renamed schema is still seen).
+ */
 static bool
-DropNamesCreditRisk(DropStmt *stmt)
+DropNamesCreditRisk(DropStmt *stmt, const char *schema)
 {
 	ListCell   *lc;
+	const char *want;
 
-	if (stmt->removeType != OBJECT_EXTENSION && stmt->removeType != OBJECT_SCHEMA)
+	if (stmt->removeType == OBJECT_EXTENSION)
+		want = "credit_risk";
+	else if (stmt->removeType == OBJECT_SCHEMA)
+		want = schema;
+	else
 		return false;
 	foreach(lc, stmt->objects)
 	{
 		Node	   *obj = lfirst(lc);
 
-		if (IsA(obj, String) && strcmp(strVal(obj), "credit_risk") == 0)
+		if (IsA(obj, String) && strcmp(strVal(obj), want) == 0)
 			return true;
 	}
 	return false;
@@ -240,20 +280,35 @@ cr_drop_guard(PG_FUNCTION_ARGS)
 	int64		nmodels;
 	bool		isnull;
 	int			rc;
+	char	   *schema;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("cr_drop_guard() must be called as an event trigger")));
-	if (cr_allow_drop || !IsA(trigdata->parsetree, DropStmt) ||
-		!DropNamesCreditRisk((DropStmt *) trigdata->parsetree))
-		PG_RETURN_VOID();
-	if (!OidIsValid(get_namespace_oid("credit_risk", true)))
+	if (cr_allow_drop || !IsA(trigdata->parsetree, DropStmt))
 		PG_RETURN_VOID();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute("SELECT pg_catalog.count(*) FROM credit_risk.models", true, 1);
+	rc = SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e"
+					 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+					 " WHERE e.extname OPERATOR(pg_catalog.=) 'credit_risk'", true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not find the extension's schema: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+	schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (!DropNamesCreditRisk((DropStmt *) trigdata->parsetree, schema))
+	{
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+	rc = SPI_execute(psprintf("SELECT pg_catalog.count(*) FROM %s.models", quote_identifier(schema)),
+					 true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count models: %s", SPI_result_code_string(rc));
 	nmodels = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
