@@ -7,12 +7,13 @@
 # of the PostgreSQL 15 tree (the system installation is never written to),
 # starts that tree's postgres under valgrind with --trace-children=yes so
 # that every forked backend and worker is covered, runs the pg_regress tests
-# (REGRESS in the Makefile, or the tests named on the command line) one
-# pg_regress call at a time in one database, stops the server and prints a
-# summary: per-test results and times, errors with a credit_risk.so frame in
-# their stack (with the stacks), errors elsewhere, and suppressed noise.
-# Exit status 0 only when every test passed and valgrind reported no
-# unsuppressed error.  See test/valgrind/README.md.
+# (REGRESS in the Makefile, or the tests named on the command line, which
+# need the tests before them in REGRESS) one pg_regress call at a time in one
+# database, stops the server and prints a summary: per-test results and
+# times, the errors with a credit_risk.so frame in their stack (with the
+# stacks), errors elsewhere, and suppressed noise.  Exit status 0 only when
+# every test passed and valgrind reported no unsuppressed error.  See
+# test/valgrind/README.md.
 #
 # Environment:
 #   CR_VG_REV            a commit to test (git archive) instead of the
@@ -26,55 +27,90 @@
 #   CR_VG_COPT           compiler flags added to PGXS's (default -O1 -g
 #                        -fno-omit-frame-pointer)
 #   CR_VG_ERROR_EXITCODE valgrind --error-exitcode (default 1: see README.md)
+#   CR_VG_SUPPRESSIONS   suppressions file (default postgres.supp here;
+#                        /dev/null shows everything)
 #   CR_VG_VALGRIND_OPTS  extra valgrind options, appended
 #   CR_VG_KEEP           1 keeps the work directory after a clean run
 #   PG_CONFIG            default /usr/lib/postgresql/15/bin/pg_config
 set -euo pipefail
 
-# Bash reads a script as it runs it; inside a function the whole run is
-# parsed before it starts, so editing this file cannot break a run under way.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PORT=${CR_VG_PORT:-56300}
+TEST_TIMEOUT=${CR_VG_TEST_TIMEOUT:-7200}
+TRACK_ORIGINS=${CR_VG_TRACK_ORIGINS:-yes}
+PRELOAD=${CR_VG_PRELOAD:-}
+ERROR_EXITCODE=${CR_VG_ERROR_EXITCODE:-1}
+COPT_VG=${CR_VG_COPT:--O1 -g -fno-omit-frame-pointer}
+SUPPRESSIONS=${CR_VG_SUPPRESSIONS:-$HERE/postgres.supp}
+STARTUP_TIMEOUT=600
+
+T=
+VG_PID=
+SERVER_UP=
+
+die() { echo "valgrind run: $*" >&2; exit 1; }
+
+# initdb refuses to run as root: as root, everything in the work directory
+# is built, owned and run by "postgres"; otherwise by the current user.
+if [ "$(id -u)" -eq 0 ]; then
+	as_tester() { (cd / && runuser -u postgres -- "$@"); }
+else
+	as_tester() { "$@"; }
+fi
+
+git_root() { git -c safe.directory="$ROOT" -C "$ROOT" "$@"; }
+
+psql_vg() {
+	as_tester "$DEST$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"
+}
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+	local rc=$1
+	trap - EXIT
+	if [ -n "$SERVER_UP" ]; then
+		echo "valgrind run: stopping the server after a failure" >&2
+		as_tester "$DEST$BINDIR/pg_ctl" -D "$DATA" -m immediate -w -t 120 stop >/dev/null 2>&1 || true
+	fi
+	if [ -n "$VG_PID" ]; then
+		wait "$VG_PID" 2>/dev/null || true
+	fi
+	if [ -n "$T" ]; then
+		if [ "$rc" -eq 0 ] && [ "${CR_VG_KEEP:-0}" != 1 ]; then
+			rm -rf "$T"
+		else
+			echo "valgrind run: work directory kept: $T" >&2
+		fi
+	fi
+	exit "$rc"
+}
+
+# Bash reads a script while it runs it; the body is a function so that the
+# whole run is parsed first, and editing this file cannot upset a run.
 main() {
-
-	HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-	ROOT=$(cd "$HERE/../.." && pwd)
-	PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-	PORT=${CR_VG_PORT:-56300}
-	TEST_TIMEOUT=${CR_VG_TEST_TIMEOUT:-7200}
-	TRACK_ORIGINS=${CR_VG_TRACK_ORIGINS:-yes}
-	PRELOAD=${CR_VG_PRELOAD:-}
-	ERROR_EXITCODE=${CR_VG_ERROR_EXITCODE:-1}
-	COPT_VG=${CR_VG_COPT:--O1 -g -fno-omit-frame-pointer}
-	STARTUP_TIMEOUT=600
-	DB=contrib_regression
-
-	die() { echo "valgrind run: $*" >&2; exit 1; }
-
 	case $PORT in '' | *[!0-9]*) die "CR_VG_PORT must be a port number, not \"$PORT\"" ;; esac
 	case $TEST_TIMEOUT in '' | *[!0-9]*) die "CR_VG_TEST_TIMEOUT must be a number of seconds" ;; esac
 	case $ERROR_EXITCODE in '' | *[!0-9]*) die "CR_VG_ERROR_EXITCODE must be a number" ;; esac
 	case $TRACK_ORIGINS in yes | no) ;; *) die "CR_VG_TRACK_ORIGINS must be yes or no" ;; esac
+	[ -r "$SUPPRESSIONS" ] || die "cannot read the suppressions file $SUPPRESSIONS"
 	command -v valgrind >/dev/null || die "valgrind is not installed (Debian: apt-get install valgrind)"
 	[ -x "$PG_CONFIG" ] || die "no pg_config at $PG_CONFIG"
-
-	# initdb refuses to run as root: as root, everything in the work directory
-	# is built, owned and run by "postgres"; otherwise by the current user.
-	if [ "$(id -u)" -eq 0 ]; then
-		TESTER=postgres
-		as_tester() { (cd / && runuser -u postgres -- "$@"); }
-	else
-		TESTER=$(id -un)
-		as_tester() { "$@"; }
-	fi
 
 	BINDIR=$("$PG_CONFIG" --bindir)
 	PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 	SHAREDIR=$("$PG_CONFIG" --sharedir)
 	PGHOME=$(dirname "$BINDIR")
-	# PostgreSQL finds its lib and share directories relative to its binary, so
-	# a copy of the two trees under another root is a complete installation.
+	# PostgreSQL finds its lib and share directories relative to its binary,
+	# so a copy of the two trees under another root is a whole installation.
 	case $PKGLIBDIR in "$PGHOME"/*) ;; *) die "$PKGLIBDIR is not under $PGHOME: cannot relocate this layout" ;; esac
 
+	RUN_START=$(date +%s)
 	T=$(mktemp -d /tmp/credit_risk-valgrind.XXXXXX)
+	trap 'cleanup $?' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	BUILD=$T/build
 	DEST=$T/root
 	SOCK=$T/sock
@@ -83,47 +119,21 @@ main() {
 	DATA=$T/data
 	SERVER_LOG=$T/postgres.log
 	TESTS_TSV=$T/tests.tsv
-	RUN_START=$(date +%s)
-	VG_PID=
-	SERVER_UP=
-
-	psql_vg() {
-		as_tester "$DEST$BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres "$@"
-	}
-
-	cleanup() {
-		local rc=$1
-		trap - EXIT
-		if [ -n "$SERVER_UP" ]; then
-			echo "valgrind run: stopping the server after a failure" >&2
-			as_tester "$DEST$BINDIR/pg_ctl" -D "$DATA" -m immediate -w -t 120 stop >/dev/null 2>&1 || true
-		fi
-		if [ -n "$VG_PID" ]; then
-			wait "$VG_PID" 2>/dev/null || true
-		fi
-		if [ "$rc" -eq 0 ] && [ "${CR_VG_KEEP:-0}" != 1 ]; then
-			rm -rf "$T"
-		else
-			echo "valgrind run: work directory kept: $T" >&2
-		fi
-		exit "$rc"
-	}
-	trap 'cleanup $?' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-
 	echo "== work directory $T"
 	mkdir -p "$BUILD" "$DEST" "$SOCK" "$VGDIR" "$OUT"
+	# a copy: readable by the server's user, and fixed for the whole run
+	cp "$SUPPRESSIONS" "$T/suppressions.supp"
 
 	if [ -n "${CR_VG_REV:-}" ]; then
-		rev=$(git -c safe.directory="$ROOT" -C "$ROOT" rev-parse --verify "${CR_VG_REV}^{commit}") ||
+		local rev
+		rev=$(git_root rev-parse --verify "${CR_VG_REV}^{commit}") ||
 			die "CR_VG_REV=$CR_VG_REV is not a commit"
 		echo "== copy $ROOT at $rev"
-		git -c safe.directory="$ROOT" -C "$ROOT" archive "$rev" | tar -C "$BUILD" -xf -
+		git_root archive "$rev" | tar -C "$BUILD" -xf -
 	else
 		echo "== copy $ROOT (working tree)"
 		# tracked and untracked-but-not-ignored files, as scripts/test.sh does
-		git -c safe.directory="$ROOT" -C "$ROOT" ls-files -z -co --exclude-standard |
+		git_root ls-files -z -co --exclude-standard |
 			while IFS= read -r -d '' f; do [ -e "$ROOT/$f" ] && printf '%s\0' "$f"; done |
 			tar -C "$ROOT" --null -T - -cf - | tar -C "$BUILD" -xf -
 	fi
@@ -132,10 +142,11 @@ main() {
 	mkdir -p "$DEST$(dirname "$PGHOME")" "$DEST$(dirname "$SHAREDIR")"
 	cp -a "$PGHOME" "$DEST$(dirname "$PGHOME")/"
 	cp -a "$SHAREDIR" "$DEST$(dirname "$SHAREDIR")/"
-	# whatever credit_risk the system has goes, so only this build can load
+	# whatever credit_risk the system has goes, so that only this build loads
 	rm -rf "$DEST$PKGLIBDIR/credit_risk.so" "$DEST$PKGLIBDIR/bitcode/credit_risk" \
 		"$DEST$PKGLIBDIR/bitcode/credit_risk.index.bc" "$DEST$SHAREDIR"/extension/credit_risk[.-]*
-	[ -z "$PRELOAD" ] || for lib in ${PRELOAD//,/ }; do
+	local lib
+	for lib in ${PRELOAD//,/ }; do
 		[ -f "$DEST$PKGLIBDIR/$lib.so" ] || die "preload library $lib.so is not in $PKGLIBDIR"
 	done
 	[ "$(id -u)" -ne 0 ] || chown -R postgres: "$T"
@@ -148,12 +159,13 @@ main() {
 	cmp -s "$BUILD/credit_risk.so" "$DEST$PKGLIBDIR/credit_risk.so" ||
 		die "$DEST$PKGLIBDIR/credit_risk.so is not this build"
 
-	regress_tests=$(make -s -C "$BUILD" --no-print-directory PG_CONFIG="$PG_CONFIG" \
-		--eval 'cr-print-regress: ; @echo $(REGRESS)' cr-print-regress)
+	local tests t
 	if [ $# -gt 0 ]; then
 		tests=("$@")
 	else
-		read -r -a tests <<<"$regress_tests"
+		# shellcheck disable=SC2016  # $(REGRESS) is make's
+		read -r -a tests <<<"$(make -s -C "$BUILD" --no-print-directory PG_CONFIG="$PG_CONFIG" \
+			--eval 'cr-print-regress: ; @echo $(REGRESS)' cr-print-regress)"
 	fi
 	for t in "${tests[@]}"; do
 		[ -f "$BUILD/test/sql/$t.sql" ] || die "no test named $t (test/sql/$t.sql)"
@@ -164,10 +176,10 @@ main() {
 	as_tester "$DEST$BINDIR/initdb" -D "$DATA" -U postgres --auth=trust \
 		--encoding=UTF8 --locale=C.UTF-8 >"$T/initdb.log" 2>&1 ||
 		{ cat "$T/initdb.log" >&2; die "initdb failed"; }
-	# As scripts/cluster.sh configures its cluster, except: unix socket only, no
-	# preload unless asked (no regression test needs pg_cron loaded), no JIT
-	# (LLVM under valgrind is slow and is not our code), and logging that lets
-	# the summary tell which test a backend ran.
+	# As scripts/cluster.sh configures its cluster, except: unix socket only;
+	# no preload unless asked (no regression test needs pg_cron loaded); no
+	# JIT (LLVM under valgrind is slow and is not our code); and logging that
+	# lets the summary tell which test a process served.
 	as_tester tee -a "$DATA/postgresql.conf" >/dev/null <<-EOF
 
 		# written by test/valgrind/run.sh
@@ -186,13 +198,14 @@ main() {
 		log_connections = on
 	EOF
 
-	VG_OPTS=(
+	# shellcheck disable=SC2054  # the commas belong to --error-markers
+	local vg_opts=(
 		--tool=memcheck
 		--trace-children=yes
 		--leak-check=no
 		--error-exitcode="$ERROR_EXITCODE"
 		--gen-suppressions=all
-		--suppressions="$HERE/postgres.supp"
+		--suppressions="$T/suppressions.supp"
 		--error-markers=VALGRINDERROR-BEGIN,VALGRINDERROR-END
 		--show-error-list=yes
 		--time-stamp=yes
@@ -203,17 +216,17 @@ main() {
 		--fullpath-after="$BUILD/"
 		--log-file="$VGDIR/vg.%p.log"
 	)
-	# shellcheck disable=SC2206
-	VG_OPTS+=(${CR_VG_VALGRIND_OPTS:-})
+	# shellcheck disable=SC2206  # split into words on purpose
+	vg_opts+=(${CR_VG_VALGRIND_OPTS:-})
 
 	echo "== postgres under valgrind on port $PORT (socket in $SOCK)"
-	echo "   valgrind ${VG_OPTS[*]}"
+	echo "   valgrind ${vg_opts[*]}"
 	VG_START=$(date +%s.%N)
-	as_tester valgrind "${VG_OPTS[@]}" "$DEST$BINDIR/postgres" -D "$DATA" >"$SERVER_LOG" 2>&1 &
+	as_tester valgrind "${vg_opts[@]}" "$DEST$BINDIR/postgres" -D "$DATA" >"$SERVER_LOG" 2>&1 &
 	VG_PID=$!
 	SERVER_UP=1
-	waited=0
-	until as_tester "$BINDIR/pg_isready" -q -h "$SOCK" -p "$PORT" -U postgres -d postgres; do
+	local waited=0
+	until as_tester "$DEST$BINDIR/pg_isready" -q -h "$SOCK" -p "$PORT" -U postgres -d postgres; do
 		kill -0 "$VG_PID" 2>/dev/null || { tail -n 20 "$SERVER_LOG" >&2; die "the server exited during startup"; }
 		[ "$waited" -lt "$STARTUP_TIMEOUT" ] || die "the server did not accept connections in ${STARTUP_TIMEOUT}s"
 		sleep 1
@@ -221,11 +234,11 @@ main() {
 	done
 	echo "   ready after ${waited}s"
 
-	# A backend maps this build, and nothing from the system tree.
-	maps=$(psql_vg -At -d postgres \
-		-c "LOAD 'credit_risk'" \
-		-c "SELECT pg_backend_pid() || ' ' || line FROM regexp_split_to_table(pg_read_file('/proc/self/maps'), E'\\n') AS line WHERE line ~ 'credit_risk|/bin/postgres'")
-	echo "$maps" >"$T/maps.txt"
+	# A backend maps this build, and nothing from the system's tree.
+	psql_vg -At -d postgres -c "LOAD 'credit_risk'" \
+		-c "SELECT pg_backend_pid() || ' ' || line
+		      FROM regexp_split_to_table(pg_read_file('/proc/self/maps'), E'\\n') AS line
+		     WHERE line ~ 'credit_risk|/bin/postgres'" >"$T/maps.txt"
 	grep -q " $DEST$PKGLIBDIR/credit_risk.so\$" "$T/maps.txt" ||
 		die "the backend did not map $DEST$PKGLIBDIR/credit_risk.so (see $T/maps.txt)"
 	! grep -q " $PKGLIBDIR/credit_risk.so\$" "$T/maps.txt" ||
@@ -234,12 +247,12 @@ main() {
 	echo "   backend $(head -n1 "$T/maps.txt" | cut -d' ' -f1) maps $DEST$PKGLIBDIR/credit_risk.so"
 
 	# One pg_regress call per test, through PGXS's installcheck as in
-	# scripts/test.sh: the first creates the database, the others reuse it.  The
-	# windows in tests.tsv let the summary place errors of processes that are not
-	# a test's own backend (parallel and autovacuum workers).
+	# scripts/test.sh: the first creates the database, the others reuse it.
+	# The windows in tests.tsv place errors of processes that are no test's
+	# own backend (parallel and autovacuum workers).
 	echo "== pg_regress under valgrind (timeout ${TEST_TIMEOUT}s a test)"
 	printf 'test\tresult\tms\tstart\tend\n' >"$TESTS_TSV"
-	extra=
+	local extra='' start end rc line ms result
 	for t in "${tests[@]}"; do
 		start=$(date +%s.%N)
 		set +e
@@ -254,7 +267,7 @@ main() {
 		ms=$(sed -nE 's/.* ([0-9]+) ms$/\1/p' <<<"$line")
 		if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
 			result=timeout
-			# the backend does not notice its client is gone until it writes
+			# a backend notices that its client is gone only when it writes
 			psql_vg -d postgres -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 				WHERE application_name = 'pg_regress/$t'" >/dev/null 2>&1 || true
 		elif grep -q '\.\.\. ok' <<<"$line"; then
@@ -264,10 +277,12 @@ main() {
 		else
 			result=error
 		fi
-		[ -f "$BUILD/regression.diffs" ] && cp "$BUILD/regression.diffs" "$OUT/$t.diffs"
-		rm -f "$BUILD/regression.diffs"
+		if [ -f "$BUILD/regression.diffs" ]; then
+			cp "$BUILD/regression.diffs" "$OUT/$t.diffs"
+			rm -f "$BUILD/regression.diffs"
+		fi
 		printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$result" "${ms:--}" "$start" "$end" >>"$TESTS_TSV"
-		printf "   %-16s %-8s %8.1f s\n" "$t" "$result" "$(awk "BEGIN { print $end - $start }")"
+		printf '   %-16s %-8s %8.1f s\n' "$t" "$result" "$(awk "BEGIN { print $end - $start }")"
 		extra=--use-existing
 	done
 
@@ -275,20 +290,21 @@ main() {
 	as_tester "$DEST$BINDIR/pg_ctl" -D "$DATA" -m fast -w -t 900 stop >/dev/null ||
 		die "the server did not stop"
 	SERVER_UP=
+	# the postmaster's valgrind writes its summary after the pid file is gone
 	set +e
 	wait "$VG_PID"
-	postmaster_rc=$?
+	rc=$?
 	set -e
 	VG_PID=
-	echo "   postmaster exit status $postmaster_rc"
+	echo "   postmaster (under valgrind) exit status $rc"
 
 	set +e
 	perl "$HERE/summarize.pl" --vgdir "$VGDIR" --server-log "$SERVER_LOG" --tests "$TESTS_TSV" \
 		--src "$BUILD/src" --vg-start "$VG_START" --run-start "$RUN_START" --workdir "$T" |
 		tee "$T/summary.txt"
-	summary_rc=${PIPESTATUS[0]}
+	rc=${PIPESTATUS[0]}
 	set -e
-	exit "$summary_rc"
+	exit "$rc"
 }
 
 main "$@"

@@ -49,10 +49,18 @@ while (<$tfh>)
 close $tfh;
 
 # Which test (or which kind of process) each pid was, from the server log.
-my (%pid_test, %pid_type);
+my (%pid_test, %pid_type, @server_events, $shutting_down);
 open(my $sfh, '<', $server_log) or die "summarize: $server_log: $!\n";
 while (<$sfh>)
 {
+	# processes the postmaster saw end badly (with run.sh's
+	# --error-exitcode=1, a background worker that valgrind reported errors
+	# in ends with status 1)
+	$shutting_down = 1 if /received (fast|smart|immediate) shutdown request/;
+	# PostgreSQL 15's launcher always leaves with status 1 at shutdown
+	next if $shutting_down && /"logical replication launcher" \(PID \d+\) exited with exit code 1$/;
+	push @server_events, $_
+	  if /terminated by signal|exited with exit code|terminated by exception|PANIC:|abnormal database system shutdown/;
 	next unless /^\S+ \S+ \S+ \[(\d+)\] (.*?)  ?(?:LOG|FATAL|ERROR|WARNING|PANIC|DEBUG\d|NOTICE|INFO|DETAIL|HINT|STATEMENT|CONTEXT):/;
 	my ($pid, $rest) = ($1, $2);
 	if (/connection authorized: .* application_name=(\S+)/)
@@ -62,6 +70,7 @@ while (<$sfh>)
 		  : $app eq 'pg_regress' ? 'pg_regress (database setup)'
 		  : "client $app";
 	}
+	$pid_type{$2} //= $1 if /background worker "([^"]+)" \(PID (\d+)\)/;
 	$pid_type{$pid} //= $1 if $rest =~ /^(client backend|parallel worker|autovacuum worker|autovacuum launcher|postmaster|startup|checkpointer|background writer|walwriter|logical replication launcher|archiver|pg_cron launcher|pg_cron scheduler)\b/;
 }
 close $sfh;
@@ -73,15 +82,26 @@ sub test_at
 	{
 		return $test->{name} if $t >= $test->{start} && $t <= $test->{end};
 	}
-	return 'between tests';
+	return 'no test';
 }
 
-# Stack lines without addresses, so that the same error in two processes
-# has the same key.
-sub normalize
+# Where an error block's description of the memory involved starts: the
+# lines before it are the kind of error and the erring stack.
+my $description = qr/^ (Address |Uninitialised value was created|Block was alloc'd|.* is on thread )/;
+
+# The kind of error and the erring stack without addresses, so that the
+# same error in two processes, or on another chunk, has the same key.
+sub error_key
 {
-	my @lines = @_;
-	return join("\n", map { my $l = $_; $l =~ s/0x[0-9A-Fa-f]+/0x?/g; $l =~ s/\s+$//; $l } @lines);
+	my @key;
+	for my $l (@_)
+	{
+		last if $l =~ $description;
+		(my $k = $l) =~ s/0x[0-9A-Fa-f]+/0x?/g;
+		$k =~ s/\s+$//;
+		push @key, $k;
+	}
+	return join("\n", @key);
 }
 
 sub elapsed_seconds
@@ -147,7 +167,7 @@ for my $log (sort glob("$vgdir/vg.*.log"))
 		{
 			$in_block = 0;
 			pop @block while @block && $block[-1] =~ /^\s*$/;
-			my $key = normalize(@block);
+			my $key = error_key(@block);
 			if ($after_summary)
 			{
 				push @listed, [$key, $context_count // 1, [@block]];
@@ -215,7 +235,7 @@ for my $log (sort glob("$vgdir/vg.*.log"))
 		my $in_stack = 1;
 		for my $l (@$block[1 .. $#$block])
 		{
-			$in_stack = 0 if $l =~ /^ (Address|Uninitialised value was created|Block was alloc'd|.* is on thread|.*was created by)/;
+			$in_stack = 0 if $l =~ $description;
 			if (is_our_frame($l))
 			{
 				$e->{ours} = 1 if $in_stack;
@@ -280,6 +300,11 @@ if (%signals)
 		my $who = $pid_test{$pid} // $pid_type{$pid} // 'process';
 		print "pid $pid ($who):\n", map { "    $_\n" } split /\n/, $signals{$pid};
 	}
+}
+if (@server_events)
+{
+	print "\n== server log: processes that ended badly\n";
+	print @server_events;
 }
 if (@valgrind_warnings)
 {
