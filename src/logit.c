@@ -300,6 +300,12 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 		for (int i = 0; i < n; i++)
 			v += (xc[i] - m) * (xc[i] - m);
 		v = sqrt(v / n);
+		if (!isfinite(m) || !isfinite(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the values of feature \"%s\" are too large to standardise in double precision",
+							names[j]),
+					 errhint("Scale the column down.")));
 		if (!(v > 1e-12 * Max(1.0, fabs(m))))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
