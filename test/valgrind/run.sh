@@ -31,7 +31,8 @@
 #                        /dev/null shows everything)
 #   CR_VG_VALGRIND_OPTS  extra valgrind options, appended
 #   CR_VG_KEEP           1 keeps the work directory after a clean run
-#   PG_CONFIG            default /usr/lib/postgresql/15/bin/pg_config
+#   PG_CONFIG            a path or a command on PATH (default
+#                        /usr/lib/postgresql/15/bin/pg_config)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -96,7 +97,8 @@ main() {
 	case $TRACK_ORIGINS in yes | no) ;; *) die "CR_VG_TRACK_ORIGINS must be yes or no" ;; esac
 	[ -r "$SUPPRESSIONS" ] || die "cannot read the suppressions file $SUPPRESSIONS"
 	command -v valgrind >/dev/null || die "valgrind is not installed (Debian: apt-get install valgrind)"
-	[ -x "$PG_CONFIG" ] || die "no pg_config at $PG_CONFIG"
+	# the top-level Makefile passes its PG_CONFIG, "pg_config" by default
+	PG_CONFIG=$(command -v "$PG_CONFIG") || die "no pg_config: $PG_CONFIG"
 
 	BINDIR=$("$PG_CONFIG" --bindir)
 	PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
