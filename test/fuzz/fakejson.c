@@ -43,6 +43,11 @@
 #include "fakejson.h"
 #include "pgstub.h"
 
+/*
+ * Deeper nesting is refused (the input is skipped).  jsonb_in allows more,
+ * but the params parser never descends into nested values, and this bounds
+ * the recursion here.
+ */
 #define FJ_MAX_DEPTH		200
 #define FJ_CONTAINER_MAGIC	0x464A434Eu	/* "FJCN" */
 #define FJ_NUMERIC_MAGIC	0x464A4E4Du	/* "FJNM" */

@@ -1,9 +1,9 @@
 /*
  * fakejson.h
- *	  JSON text to a tree, and a stand-in for the jsonb functions the
- *	  params parser uses (JsonbIteratorInit/Next, JsonbToCString, jsonb_in,
- *	  numeric_float8, escape_json).  See fakejson.c for what is and is not
- *	  like the real thing.
+ *	  JSON text to a tree, and stand-ins for the jsonb and numeric functions
+ *	  the params parser and the model reporters use (JsonbIteratorInit/Next,
+ *	  JsonbToCString, jsonb_in, numeric_out, float8_numeric, escape_json).
+ *	  See fakejson.c for what is and is not like the real thing.
  */
 #ifndef CR_FUZZ_FAKEJSON_H
 #define CR_FUZZ_FAKEJSON_H

@@ -7,10 +7,11 @@
  * rest of train.c (loading, fitting, the registry) is linked against
  * unreached.c and never runs.
  *
- * The input is JSON text, the params argument of cr_train.  It is parsed by
- * fakejson.c into containers that the stand-in JsonbIteratorInit/Next walk
- * (see that file for how they match the real ones), and given to
- * ParseParams for each algorithm.  When ParseParams accepts it:
+ * The input is JSON text, the params argument of cr_train (empty for SQL
+ * NULL).  It is parsed by fakejson.c into containers that the stand-in
+ * JsonbIteratorInit/Next walk (see that file for how they match the real
+ * ones), and given to ParseParams for each algorithm.  When ParseParams
+ * accepts it:
  *
  *	- MonotoneVector resolves params.monotone against a fixed feature list;
  *	- the effective-params JSON (AppendParamsJson, stored in the registry)
@@ -21,7 +22,7 @@
  *	  no one can read.
  *
  * An ERROR from ParseParams or MonotoneVector is the expected answer to bad
- * params; the other two failing is a finding.
+ * params; the other two checks failing is a finding.
  */
 #include "train.c"
 
@@ -186,6 +187,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *text = (const char *) data;
 	const char *error = NULL;
 	FjNode	   *root;
+
+	/* the empty input stands for SQL NULL params */
+	if (size == 0)
+	{
+		TryParams(NULL, CR_ALGO_LOGISTIC);
+		TryParams(NULL, CR_ALGO_GBM);
+		FuzzMemReset();
+		return 0;
+	}
 
 	/* jsonb_in takes a C string in the database encoding */
 	if (size > FUZZ_MAX_INPUT || memchr(text, '\0', size) != NULL ||
