@@ -426,6 +426,7 @@ DecodeGbm(Reader *r, CrModel *m)
 {
 	uint32		ntrees = GetU32(r);
 	int64		total = 0;
+	bool	   *has_parent;
 
 	if (m->features == NULL)
 		BadModel("The trees precede the features.");
@@ -457,11 +458,20 @@ DecodeGbm(Reader *r, CrModel *m)
 	m->node_value = palloc(sizeof(double) * total);
 	m->node_cover = palloc(sizeof(double) * total);
 
+	/*
+	 * Each tree must be a tree: every node but the root has exactly one
+	 * parent, which comes before it (so every node is reached from the
+	 * root).  The dense copy takes a node's depth from its parent; a node
+	 * with two parents at different depths was once scored from an
+	 * internal node's value.
+	 */
+	has_parent = palloc(sizeof(bool) * Max(total, 1));
 	for (uint32 t = 0; t < ntrees; t++)
 	{
 		int32		start = m->tree_start[t];
 		int32		n = m->tree_start[t + 1] - start;
 
+		memset(has_parent, 0, sizeof(bool) * n);
 		for (int32 k = 0; k < n; k++)
 		{
 			int32		i = start + k;
@@ -492,9 +502,18 @@ DecodeGbm(Reader *r, CrModel *m)
 				if (m->node_left[i] <= k || m->node_left[i] >= n ||
 					m->node_right[i] <= k || m->node_right[i] >= n)
 					BadModel("A tree node points to a child outside its tree.");
+				if (m->node_left[i] == m->node_right[i] ||
+					has_parent[m->node_left[i]] || has_parent[m->node_right[i]])
+					BadModel("A tree node has two parents.");
+				has_parent[m->node_left[i]] = true;
+				has_parent[m->node_right[i]] = true;
 			}
 		}
+		for (int32 k = 1; k < n; k++)
+			if (!has_parent[k])
+				BadModel("A tree node is not reachable from the root.");
 	}
+	pfree(has_parent);
 }
 
 static void
