@@ -12,7 +12,9 @@ packages=(
 	libopenblas-serial-dev    # ... the single-threaded build the extension links
 	libipc-run-perl           # PostgreSQL::Test::Cluster needs IPC::Run
 	make
-	gcc
+	gcc                       # also the ASan/UBSan runtimes of the sanitizer slice
+	clang                     # libFuzzer harnesses (test/fuzz) ...
+	libclang-rt-14-dev        # ... and their fuzzer and sanitizer runtimes
 	python3-numpy             # reference runs for the benchmarks
 	python3-statsmodels
 	python3-sklearn

@@ -5,9 +5,9 @@
 #
 # It builds a copy of the checkout with warnings as errors, installs it, runs
 # the pg_regress tests against a throwaway cluster and the TAP tests (which
-# make their own clusters), then the sanitizer slice (test/sanitize), and
-# ends with the line "N passed, N failed", counting pg_regress tests, TAP
-# test files and the slice.  CR_TEST_PORT sets the throwaway cluster's port
+# make their own clusters), then the sanitizer slice (test/sanitize) and a
+# fuzz smoke run (test/fuzz), and ends with the line "N passed, N failed",
+# counting pg_regress tests, TAP test files, the slice and the smoke run.  CR_TEST_PORT sets the throwaway cluster's port
 # (default 55438).
 set -euo pipefail
 
@@ -88,10 +88,11 @@ regress_tests=$(make -s -C "$WORK" --no-print-directory PG_CONFIG="$PG_CONFIG" \
 tap_files=$(cd "$WORK" && ls test/t/*.pl 2>/dev/null || true)
 n_regress=$(wc -w <<<"$regress_tests")
 n_tap=$(wc -w <<<"$tap_files")
-planned=$((n_regress + n_tap + 1))
+planned=$((n_regress + n_tap + 2))
 echo "   $n_regress pg_regress tests: $regress_tests"
 echo "   $n_tap TAP test files:" $tap_files
 echo "   1 sanitizer slice: 300 random training sets under ASan/UBSan (test/sanitize)"
+echo "   1 fuzz smoke run: each libFuzzer harness from its corpus (test/fuzz)"
 for t in $regress_tests; do
 	# pg_regress reads test/sql/NAME.sql (--inputdir=test) and expected/NAME.out
 	[ -f "$WORK/test/sql/$t.sql" ] || echo "   warning: test/sql/$t.sql does not exist" >&2
@@ -206,5 +207,20 @@ else
 fi
 reported=$((reported + 1))
 
+# The libFuzzer harnesses (model decoder, params) from their corpus of real
+# models, a short run each; no server needed.
+STEP="running the fuzz smoke run"
+echo "== fuzz smoke run (make -C test/fuzz smoke)"
+set +e
+as_tester make -C "$WORK/test/fuzz" smoke PG_CONFIG="$PG_CONFIG"
+fuzz_rc=$?
+set -e
+if [ "$fuzz_rc" -eq 0 ]; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+reported=$((reported + 1))
+
 STEP=
-[ "$regress_rc" -eq 0 ] && [ "$tap_rc" -eq 0 ] && [ "$san_rc" -eq 0 ]
+[ "$regress_rc" -eq 0 ] && [ "$tap_rc" -eq 0 ] && [ "$san_rc" -eq 0 ] && [ "$fuzz_rc" -eq 0 ]
