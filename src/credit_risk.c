@@ -33,8 +33,9 @@ static char *CrRejected[lengthof(CrSettingNames)];
 
 void		_PG_init(void);
 
-static struct config_generic *
-FindSetting(const char *name)
+/* A setting's entry in the GUC table, or NULL. */
+struct config_generic *
+CrFindSetting(const char *name)
 {
 	struct config_generic **vars = get_guc_variables();
 	int			n = GetNumConfigOptions();
@@ -128,7 +129,7 @@ _PG_init(void)
 	/* a pending value that left the setting at its default was rejected */
 	for (int i = 0; i < lengthof(CrSettingNames); i++)
 	{
-		struct config_generic *gen = FindSetting(CrSettingNames[i]);
+		struct config_generic *gen = CrFindSetting(CrSettingNames[i]);
 
 		if (pending[i] != NULL && gen != NULL && gen->source == PGC_S_DEFAULT)
 			CrRejected[i] = pending[i];

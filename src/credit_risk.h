@@ -13,5 +13,6 @@ extern bool cr_simd;
 extern bool cr_allow_drop;
 
 extern void CrCheckSettings(void);
+extern struct config_generic *CrFindSetting(const char *name);
 
 #endif							/* CREDIT_RISK_H */

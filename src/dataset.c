@@ -144,10 +144,11 @@ DatasetTypeIsNumeric(Oid typid)
  * A numeric as a double.  What numeric_float8 refuses (beyond the range of
  * double, or so small it would become 0) is refused here too, but the
  * message shows at most the first 20 characters of the value: a jsonb
- * number such as 1e-400 prints with 400 digits.  what names the value.
+ * number such as 1e-400 prints with 400 digits.  what names the value, and
+ * name, when not NULL, follows it in quotes (applicant field "age").
  */
 double
-DatasetNumericToDouble(Numeric num, const char *what)
+DatasetNumericToDouble(Numeric num, const char *what, const char *name)
 {
 	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
 	char	   *end;
@@ -160,11 +161,13 @@ DatasetNumericToDouble(Numeric num, const char *what)
 	if (errno == ERANGE && (d == 0.0 || isinf(d)))
 	{
 		size_t		len = strlen(s);
+		const char *more = len > 20 ? "..." : "";
 
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("%s %s%.20s%s is out of range for type double precision", what,
-						len > 20 ? "\"" : "\"", s, len > 20 ? "...\"" : "\""),
+				 name ? errmsg("%s \"%s\" \"%.20s%s\" is out of range for type double precision",
+							   what, name, s, more)
+				 : errmsg("%s \"%.20s%s\" is out of range for type double precision", what, s, more),
 				 len > 20 ? errdetail("The value has %zu characters.", len) : 0));
 	}
 	pfree(s);
@@ -188,7 +191,7 @@ DatasetDatumToDouble(Datum value, Oid typid)
 		case FLOAT8OID:
 			return DatumGetFloat8(value);
 		case NUMERICOID:
-			return DatasetNumericToDouble(DatumGetNumeric(value), "value");
+			return DatasetNumericToDouble(DatumGetNumeric(value), "value", NULL);
 		case BOOLOID:
 			return DatumGetBool(value) ? 1.0 : 0.0;
 		default:
@@ -216,7 +219,14 @@ DatasetCheckKeyType(Oid keytype, const char *name)
 int
 DatasetFindColumn(TupleDesc tupdesc, const char *name)
 {
-	for (int i = 0; i < tupdesc->natts; i++)
+	return DatasetFindColumnFrom(tupdesc, name, 0);
+}
+
+/* The same, looking at columns start and after only. */
+int
+DatasetFindColumnFrom(TupleDesc tupdesc, const char *name, int start)
+{
+	for (int i = start; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 

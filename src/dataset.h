@@ -51,8 +51,9 @@ extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
 extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
 							bool read_only, bool fixed_order, const char *what);
 extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);
+extern int	DatasetFindColumnFrom(TupleDesc tupdesc, const char *name, int start);
 extern void DatasetCheckKeyType(Oid keytype, const char *name);
-extern double DatasetNumericToDouble(Numeric num, const char *what);
+extern double DatasetNumericToDouble(Numeric num, const char *what, const char *name);
 extern int	DatasetRequireColumn(TupleDesc tupdesc, const char *name, const char *role);
 extern void DatasetMapColumns(TupleDesc tupdesc, char **names, int n,
 							  const char *owner, int *attnum, Oid *atttype);

@@ -13,7 +13,6 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -23,56 +22,46 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
-#include "utils/syscache.h"
+
+#include "credit_risk.h"
 
 PG_FUNCTION_INFO_V1(cr_run_as);
 PG_FUNCTION_INFO_V1(cr_caller_search_path);
 
-static bool
-RoleIsSuperuser(Oid role)
+/* The names of the session's open cursors, as a text[] (SPI connected). */
+static Datum
+CursorNames(void)
 {
-	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
-	bool		result;
+	bool		isnull;
+	Datum		names;
+	int			rc = SPI_execute("SELECT pg_catalog.array_agg(c.name) FROM pg_catalog.pg_cursors c",
+								 true, 1);
 
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for role %u", role);
-	result = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
-	ReleaseSysCache(tup);
-	return result;
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not list cursors: %s", SPI_result_code_string(rc));
+	names = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? PointerGetDatum(construct_empty_array(TEXTOID))
+		: PointerGetDatum(DatumGetArrayTypePCopy(names));
 }
 
-/*
- * The names of the session's open cursors, holdable or not, as a text[]
- * datum (SPI connected); with before, how many of them are not in it.
- */
-static Datum
-OpenCursors(Datum before, int64 *added)
+/* How many of the session's open cursors are not among names. */
+static int64
+CursorsOpenedSince(Datum names)
 {
 	bool		isnull;
 	Oid			argtype = TEXTARRAYOID;
-	int			rc;
+	int			rc = SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors c"
+										   " WHERE c.name OPERATOR(pg_catalog.<>) ALL ($1)",
+										   1, &argtype, &names, NULL, true, 1);
 
-	if (added == NULL)
-	{
-		rc = SPI_execute("SELECT pg_catalog.array_agg(c.name) FROM pg_catalog.pg_cursors c", true, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not list cursors: %s", SPI_result_code_string(rc));
-		before = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		return isnull ? PointerGetDatum(construct_empty_array(TEXTOID))
-			: PointerGetDatum(DatumGetArrayTypePCopy(before));
-	}
-	rc = SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors c"
-							   " WHERE c.name OPERATOR(pg_catalog.<>) ALL ($1)",
-							   1, &argtype, &before, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not list cursors: %s", SPI_result_code_string(rc));
-	*added = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return before;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /*
- * A superuser, or a role with membership in one: either has a superuser's
- * rights in a step.
+ * A superuser, or a role with membership in one (pg_has_role counts a role
+ * as a member of itself): either has a superuser's rights in a step.
  */
 static bool
 RoleIsSuperuserLike(Oid role)
@@ -82,8 +71,6 @@ RoleIsSuperuserLike(Oid role)
 	Oid			argtype = OIDOID;
 	int			rc;
 
-	if (RoleIsSuperuser(role))
-		return true;
 	rc = SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles s"
 							   " WHERE s.rolsuper AND pg_catalog.pg_has_role($1, s.oid, 'MEMBER'))",
 							   1, &argtype, &arg, NULL, true, 1);
@@ -111,7 +98,6 @@ cr_run_as(PG_FUNCTION_ARGS)
 	int			save_nest;
 	int			rc;
 	Datum		cursors;
-	int64		added;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -138,7 +124,7 @@ cr_run_as(PG_FUNCTION_ARGS)
 				 errdetail("A step run as a superuser runs every function and view it touches with a superuser's rights."),
 				 errhint("Set credit_risk.pipeline_steps.run_as to a role without superuser, or set allow_superuser to true for the step.")));
 
-	cursors = OpenCursors((Datum) 0, NULL);
+	cursors = CursorNames();
 
 	save_nest = NewGUCNestLevel();
 	(void) set_config_option("search_path", GetConfigOptionResetString("search_path"),
@@ -171,8 +157,7 @@ cr_run_as(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not fire deferred triggers: %s", SPI_result_code_string(rc));
 	SetUserIdAndSecContext(save_user, save_sec);
 	AtEOXact_GUC(false, save_nest);
-	(void) OpenCursors(cursors, &added);
-	if (added > 0)
+	if (CursorsOpenedSince(cursors) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_CURSOR_STATE),
 				 errmsg("a step must not leave a cursor open"),
@@ -198,19 +183,10 @@ cr_run_as(PG_FUNCTION_ARGS)
 Datum
 cr_caller_search_path(PG_FUNCTION_ARGS)
 {
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
+	struct config_generic *gen = CrFindSetting("search_path");
 
-	for (int i = 0; i < n; i++)
-	{
-		struct config_generic *gen = vars[i];
-
-		if (strcmp(gen->name, "search_path") != 0)
-			continue;
-		if (gen->vartype == PGC_STRING && gen->stack != NULL &&
-			gen->stack->prior.val.stringval != NULL)
-			PG_RETURN_TEXT_P(cstring_to_text(gen->stack->prior.val.stringval));
-		break;
-	}
+	if (gen != NULL && gen->vartype == PGC_STRING && gen->stack != NULL &&
+		gen->stack->prior.val.stringval != NULL)
+		PG_RETURN_TEXT_P(cstring_to_text(gen->stack->prior.val.stringval));
 	PG_RETURN_TEXT_P(cstring_to_text(GetConfigOption("search_path", false, false)));
 }

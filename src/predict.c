@@ -428,16 +428,11 @@ MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 	{
 		int			found = DatasetFindColumn(tupdesc, model->features[j]);
 
-		for (int k = found + 1; found >= 0 && k < tupdesc->natts; k++)
-		{
-			Form_pg_attribute dup = TupleDescAttr(tupdesc, k);
-
-			if (!dup->attisdropped && strcmp(NameStr(dup->attname), model->features[j]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_AMBIGUOUS_COLUMN),
-						 errmsg("applicant row has two columns named \"%s\"", model->features[j]),
-						 errhint("Give the columns distinct names: the row form matches the model's features by name.")));
-		}
+		if (found >= 0 && DatasetFindColumnFrom(tupdesc, model->features[j], found + 1) >= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("applicant row has two columns named \"%s\"", model->features[j]),
+					 errhint("Give the columns distinct names: the row form matches the model's features by name.")));
 		if (found < 0)
 		{
 			StringInfoData need;
@@ -662,8 +657,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 			x[j] = NAN;
 		else if (found->type == jbvNumeric)
 		{
-			x[j] = DatasetNumericToDouble(found->val.numeric,
-										  psprintf("applicant field \"%s\"", f));
+			x[j] = DatasetNumericToDouble(found->val.numeric, "applicant field", f);
 			CheckFinite(model, j, x[j]);
 		}
 		else

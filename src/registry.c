@@ -88,16 +88,26 @@ typedef struct Resolved
 	double		share;
 } Resolved;
 
+/*
+ * The registry's tables and indexes.  Callers work on a copy: opening or
+ * checking a relation takes in invalidations, and the callback then forgets
+ * the OIDs cached here.
+ */
+typedef struct RegistryRels
+{
+	Oid			models;
+	Oid			routes;
+	Oid			models_by_name_version; /* UNIQUE (name, version) */
+	Oid			models_champion;	/* UNIQUE (name) WHERE champion */
+	Oid			routes_by_name; /* PRIMARY KEY (name) */
+} RegistryRels;
+
 PG_FUNCTION_INFO_V1(cr_registry_changed);
 
 static MemoryContext CacheContext = NULL;
 static HTAB *ResolvedCache = NULL;
 static uint64 Generation = 1;
-static Oid	ModelsRelid = InvalidOid;
-static Oid	RoutesRelid = InvalidOid;
-static Oid	ModelsByNameVersion = InvalidOid;	/* UNIQUE (name, version) */
-static Oid	ModelsChampion = InvalidOid;	/* UNIQUE (name) WHERE champion */
-static Oid	RoutesByName = InvalidOid;	/* PRIMARY KEY (name) */
+static RegistryRels Registry;	/* all InvalidOid until looked up */
 static CrStamp AcceptedStamp;
 static bool AcceptedValid = false;
 static HTAB *RegistryCache = NULL;	/* by registry id */
@@ -142,56 +152,40 @@ RegistryCheckName(const char *name)
 static void
 RegistryRelcacheCallback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == ModelsRelid || relid == RoutesRelid)
+	if (relid == InvalidOid || relid == Registry.models || relid == Registry.routes)
 	{
 		Generation++;
 		/* the tables may be gone (DROP EXTENSION): look them up again */
-		ModelsRelid = RoutesRelid = InvalidOid;
-		ModelsByNameVersion = ModelsChampion = RoutesByName = InvalidOid;
+		memset(&Registry, 0, sizeof(Registry));
 	}
 }
 
-/*
- * The registry's tables and indexes.  Callers work on a copy: opening or
- * checking a relation takes in invalidations, and the callback then forgets
- * the OIDs cached here.
- */
-typedef struct RegistryRels
+static bool
+RegistryRelsValid(const RegistryRels *rels)
 {
-	Oid			models;
-	Oid			routes;
-	Oid			models_by_name_version;
-	Oid			models_champion;
-	Oid			routes_by_name;
-} RegistryRels;
+	return OidIsValid(rels->models) && OidIsValid(rels->routes) &&
+		OidIsValid(rels->models_by_name_version) &&
+		OidIsValid(rels->models_champion) && OidIsValid(rels->routes_by_name);
+}
 
 /* Find the registry's tables and indexes; false when they are not there. */
 static bool
 RegistryOids(RegistryRels *rels)
 {
-	Oid			nsp;
-
-	if (!(OidIsValid(ModelsRelid) && OidIsValid(RoutesRelid) &&
-		  OidIsValid(ModelsByNameVersion) && OidIsValid(ModelsChampion) &&
-		  OidIsValid(RoutesByName)))
+	if (!RegistryRelsValid(&Registry))
 	{
-		nsp = get_namespace_oid("credit_risk", true);
+		Oid			nsp = get_namespace_oid("credit_risk", true);
+
 		if (!OidIsValid(nsp))
 			return false;
-		ModelsRelid = get_relname_relid("models", nsp);
-		RoutesRelid = get_relname_relid("routes", nsp);
-		ModelsByNameVersion = get_relname_relid("models_name_version_key", nsp);
-		ModelsChampion = get_relname_relid("models_one_champion", nsp);
-		RoutesByName = get_relname_relid("routes_pkey", nsp);
+		Registry.models = get_relname_relid("models", nsp);
+		Registry.routes = get_relname_relid("routes", nsp);
+		Registry.models_by_name_version = get_relname_relid("models_name_version_key", nsp);
+		Registry.models_champion = get_relname_relid("models_one_champion", nsp);
+		Registry.routes_by_name = get_relname_relid("routes_pkey", nsp);
 	}
-	rels->models = ModelsRelid;
-	rels->routes = RoutesRelid;
-	rels->models_by_name_version = ModelsByNameVersion;
-	rels->models_champion = ModelsChampion;
-	rels->routes_by_name = RoutesByName;
-	return OidIsValid(rels->models) && OidIsValid(rels->routes) &&
-		OidIsValid(rels->models_by_name_version) &&
-		OidIsValid(rels->models_champion) && OidIsValid(rels->routes_by_name);
+	*rels = Registry;
+	return RegistryRelsValid(rels);
 }
 
 /*

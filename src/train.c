@@ -89,7 +89,7 @@ ParamNumber(const char *key, JsonbValue *v, double lo, double hi,
 
 	if (v->type != jbvNumeric)
 		BadParam(key, psprintf("a number between %g and %g", lo, hi));
-	d = DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key));
+	d = DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key), NULL);
 	if (isnan(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -12,19 +12,18 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
+use CrRoles;
 
-my $readme = slurp_file("$FindBin::RealBin/../../README.md");
-my ($grants) = $readme =~ /<!-- roles:begin -->\s*```sql\n(.*?)```\s*<!-- roles:end -->/s;
+my $grants = readme_grants();
 ok(defined $grants && $grants =~ /GRANT/, 'the README lists the grants');
 
 my $node = PostgreSQL::Test::Cluster->new('roles');
 $node->init;
 $node->start;
 
+$node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
+create_readme_roles($node);
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION credit_risk;
-	CREATE ROLE cr_app; CREATE ROLE cr_trainer; CREATE ROLE cr_approver;
-	CREATE ROLE cr_monitor; CREATE ROLE cr_pipeline;
 	CREATE TABLE apps AS
 	SELECT i AS id, (i % 17)::float8 AS a, ((i * 7) % 13)::float8 AS b,
 	       ((i % 17) + (i % 5) > 12)::int AS y
@@ -37,7 +36,6 @@ $node->safe_psql('postgres', q{
 	GRANT SELECT ON ext TO cr_pipeline;
 	GRANT SELECT, INSERT, UPDATE ON mirrored TO cr_pipeline;
 });
-$node->safe_psql('postgres', $grants);
 
 # Run sql as role; returns the SQLSTATE of its error ('' when none) and output.
 sub as_role

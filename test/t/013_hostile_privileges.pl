@@ -14,18 +14,15 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
-
-my $readme = slurp_file("$FindBin::RealBin/../../README.md");
-my ($grants) = $readme =~ /<!-- roles:begin -->\s*```sql\n(.*?)```\s*<!-- roles:end -->/s;
+use CrRoles;
 
 my $node = PostgreSQL::Test::Cluster->new('hostile_privileges');
 $node->init;
 $node->start;
 
+$node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
+create_readme_roles($node);
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION credit_risk;
-	CREATE ROLE cr_app; CREATE ROLE cr_trainer; CREATE ROLE cr_approver;
-	CREATE ROLE cr_monitor; CREATE ROLE cr_pipeline;
 	CREATE ROLE mallory;
 	GRANT CREATE ON SCHEMA public TO mallory;
 	CREATE TABLE apps AS
@@ -36,7 +33,6 @@ $node->safe_psql('postgres', q{
 	SELECT version FROM credit_risk.cr_train('m', 'apps', 'y', 'logistic', NULL, '{"key": "id"}');
 	SELECT version FROM credit_risk.cr_train('m', 'apps', 'y', 'logistic', NULL, '{"key": "id", "l2": 10}');
 });
-$node->safe_psql('postgres', $grants);
 
 sub state_of
 {
