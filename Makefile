@@ -4,11 +4,14 @@ EXTVERSION = 0.1.0
 MODULE_big = credit_risk
 OBJS = \
 	src/credit_risk.o \
+	src/batch.o \
 	src/binning.o \
 	src/dataset.o \
 	src/drift.o \
+	src/forest.o \
 	src/gbm.o \
 	src/hugemem.o \
+	src/inspect.o \
 	src/logit.o \
 	src/metrics.o \
 	src/model.o \

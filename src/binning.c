@@ -12,16 +12,8 @@
 #include <math.h>
 
 #include "binning.h"
+#include "credit_risk.h"
 #include "random.h"
-
-static int
-DoubleCmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
 
 int
 BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
@@ -54,7 +46,7 @@ BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 				CrMix64(seed ^ (uint64) i) <= threshold)
 				work[m++] = x[i];
 	}
-	qsort(work, m, sizeof(double), DoubleCmp);
+	qsort(work, m, sizeof(double), CrDoubleCmp);
 
 	/* few distinct values: one bin each */
 	{

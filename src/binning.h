@@ -14,6 +14,7 @@
 
 #define CR_MISSING_BIN		255
 #define CR_MAX_VALUE_BINS	255
+#define BIN_SAMPLE_MAX		131072	/* values sampled to find a column's cut points */
 
 typedef struct CrBinEdges
 {

@@ -1,9 +1,11 @@
 /*
  * credit_risk.h
- *	  Settings shared across modules.
+ *	  Settings and small numeric helpers shared across modules.
  */
 #ifndef CREDIT_RISK_H
 #define CREDIT_RISK_H
+
+#include <math.h>
 
 #define CR_MAX_THREADS		64
 
@@ -11,6 +13,32 @@ extern int	cr_threads;
 extern int	cr_train_memory_kb;
 extern bool cr_simd;
 extern bool cr_allow_drop;
+
+/* the probability of a margin (log-odds) */
+static inline double
+CrSigmoid(double margin)
+{
+	return 1.0 / (1.0 + exp(-margin));
+}
+
+/* a probability kept this far from 0 and 1 wherever its log is taken */
+#define CR_PROB_EPS			1e-15
+
+static inline double
+CrClampProbability(double p)
+{
+	return Min(Max(p, CR_PROB_EPS), 1.0 - CR_PROB_EPS);
+}
+
+/* qsort comparator for doubles, ascending */
+static inline int
+CrDoubleCmp(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
 
 extern void CrCheckSettings(void);
 extern struct config_generic *CrFindSetting(const char *name);

@@ -570,13 +570,24 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 }
 
 static void
-LoadShutdown(DestReceiver *self)
+ReceiverNoOp(DestReceiver *self)
 {
 }
 
-static void
-LoadDestroy(DestReceiver *self)
+/*
+ * Make dest a receiver of a query's rows (DatasetRunQuery): startup sees
+ * the row type, receive each row; nothing to do at shutdown.
+ */
+void
+DatasetInitReceiver(DestReceiver *dest,
+					void (*startup) (DestReceiver *self, int operation, TupleDesc tupdesc),
+					bool (*receive) (TupleTableSlot *slot, DestReceiver *self))
 {
+	dest->receiveSlot = receive;
+	dest->rStartup = startup;
+	dest->rShutdown = ReceiverNoOp;
+	dest->rDestroy = ReceiverNoOp;
+	dest->mydest = DestNone;
 }
 
 /*
@@ -631,11 +642,7 @@ DatasetLoad(const CrDatasetSpec *spec)
 	char	   *query = SourceQuery(spec->source, &relid);
 
 	memset(&lr, 0, sizeof(lr));
-	lr.pub.receiveSlot = LoadReceive;
-	lr.pub.rStartup = LoadStartup;
-	lr.pub.rShutdown = LoadShutdown;
-	lr.pub.rDestroy = LoadDestroy;
-	lr.pub.mydest = DestNone;
+	DatasetInitReceiver(&lr.pub, LoadStartup, LoadReceive);
 	lr.spec = spec;
 	lr.ds = palloc0(sizeof(CrDataset));
 	lr.datacxt = CurrentMemoryContext;

@@ -48,6 +48,9 @@ extern char *DatasetSourceQuery(const char *source);
 extern bool DatasetTypeIsNumeric(Oid typid);
 extern double DatasetDatumToDouble(Datum value, Oid typid);
 extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
+extern void DatasetInitReceiver(DestReceiver *dest,
+								void (*startup) (DestReceiver *self, int operation, TupleDesc tupdesc),
+								bool (*receive) (TupleTableSlot *slot, DestReceiver *self));
 extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
 							bool read_only, bool fixed_order, const char *what);
 extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);

@@ -109,16 +109,6 @@ DriftReceive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
-static void
-DriftShutdown(DestReceiver *self)
-{
-}
-
-static void
-DriftDestroy(DestReceiver *self)
-{
-}
-
 /*
  * PSI = sum over buckets (value bins, then missing) of (a - e) ln(a / e),
  * with a and e the actual and expected shares, each at least DRIFT_EPSILON;
@@ -196,11 +186,7 @@ cr_drift_score(PG_FUNCTION_ARGS)
 	m = entry->model;
 
 	memset(&dr, 0, sizeof(dr));
-	dr.pub.receiveSlot = DriftReceive;
-	dr.pub.rStartup = DriftStartup;
-	dr.pub.rShutdown = DriftShutdown;
-	dr.pub.rDestroy = DriftDestroy;
-	dr.pub.mydest = DestNone;
+	DatasetInitReceiver(&dr.pub, DriftStartup, DriftReceive);
 	dr.model = m;
 	dr.version_label = entry->version_label;
 	dr.cxt = CurrentMemoryContext;
@@ -401,11 +387,7 @@ cr_evaluate(PG_FUNCTION_ARGS)
 	entry = RegistryLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), version);
 
 	memset(&er, 0, sizeof(er));
-	er.pub.receiveSlot = EvalReceive;
-	er.pub.rStartup = EvalStartup;
-	er.pub.rShutdown = DriftShutdown;
-	er.pub.rDestroy = DriftDestroy;
-	er.pub.mydest = DestNone;
+	DatasetInitReceiver(&er.pub, EvalStartup, EvalReceive);
 	er.model = entry->model;
 	er.version_label = entry->version_label;
 	er.label = text_to_cstring(PG_GETARG_TEXT_PP(2));

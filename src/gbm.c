@@ -3,7 +3,7 @@
  *	  Histogram gradient boosting for the logistic loss, grown depth-wise.
  *
  * The training columns are cut into at most 255 quantile bins (plus a bin
- * for missing values) and kept as uint8, column-major; the float columns
+ * for missing values) and kept as uint8, row-major (a row's bins together); the float columns
  * are freed.  Each tree:
  *
  *	- gradients and hessians of the logistic loss at the current margins;
@@ -31,13 +31,13 @@
 #include "utils/memutils.h"
 
 #include "binning.h"
+#include "credit_risk.h"
 #include "gbm.h"
 #include "hugemem.h"
 #include "random.h"
 #include "threads.h"
 
 #define GBM_NBINS			256		/* histogram slots per feature */
-#define GBM_SAMPLE_MAX		131072	/* values sampled to find cut points */
 #define GBM_CHUNK_ROWS		65536	/* rows per task for row-wise work */
 #define GBM_MIN_GAIN		1e-6
 
@@ -150,18 +150,17 @@ typedef struct Gbm
 	int			nfree;
 	int			free_cap;
 
-	/* the tree being written */
+	/*
+	 * The forest as it grows.  The tree being written is the forest's nodes
+	 * from tree_base on, node indexes relative to it; each node's bin and
+	 * gain are kept alongside, for the trainer only.
+	 */
+	CrForest   *forest;
+	int32		tree_base;
 	int			tree_nodes;
-	int32	   *t_feature;
-	int32	   *t_bin;
-	double	   *t_threshold;
-	int32	   *t_left;
-	int32	   *t_right;
-	bool	   *t_default_left;
-	double	   *t_value;
-	double	   *t_cover;
-	double	   *t_gain;
-	int			t_cap;
+	int			tree_cap;		/* the most nodes a tree can have */
+	int32	   *node_bin;		/* forest->capacity */
+	double	   *node_gain;
 } Gbm;
 
 Size
@@ -170,12 +169,6 @@ GbmBytesPerRow(int nfeatures)
 	/* bins, gradients, margins, row lists, label */
 	return (Size) nfeatures + sizeof(GradPair) + 2 * sizeof(double) +
 		2 * sizeof(uint32) + sizeof(double);
-}
-
-static inline double
-Sigmoid(double m)
-{
-	return 1.0 / (1.0 + exp(-m));
 }
 
 /* ------------------------------------------------------------- binning */
@@ -198,7 +191,7 @@ CutsTask(void *arg, int f, int worker)
 
 	gbm->edges[f].ncuts = BinFindCuts(bt->ds->cols[f], bt->holdout, bt->ds->nrows,
 									  Min(gbm->params->max_bin, CR_MAX_VALUE_BINS),
-									  GBM_SAMPLE_MAX, gbm->params->seed + (uint64) f,
+									  BIN_SAMPLE_MAX, gbm->params->seed + (uint64) f,
 									  bt->work[worker], gbm->edges[f].cuts);
 }
 
@@ -621,20 +614,26 @@ UpdateMarginTask(void *arg, int chunk, int worker)
 	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
 	int64		end = Min(start + GBM_CHUNK_ROWS, ut->n);
 
+	const int32 *feature = gbm->forest->feature + gbm->tree_base;
+	const int32 *bin = gbm->node_bin + gbm->tree_base;
+	const bool *dleft = gbm->forest->default_left + gbm->tree_base;
+	const int32 *left = gbm->forest->left + gbm->tree_base;
+	const int32 *right = gbm->forest->right + gbm->tree_base;
+	const double *value = gbm->forest->value + gbm->tree_base;
+
 	for (int64 i = start; i < end; i++)
 	{
 		const uint8 *rb = ut->bins + (Size) i * gbm->p;
 		int			node = 0;
 
-		while (gbm->t_feature[node] >= 0)
+		while (feature[node] >= 0)
 		{
-			uint8		b = rb[gbm->t_feature[node]];
-			bool		left = b == CR_MISSING_BIN ? gbm->t_default_left[node]
-				: b <= gbm->t_bin[node];
+			uint8		b = rb[feature[node]];
+			bool		goleft = b == CR_MISSING_BIN ? dleft[node] : b <= bin[node];
 
-			node = left ? gbm->t_left[node] : gbm->t_right[node];
+			node = goleft ? left[node] : right[node];
 		}
-		ut->margin[i] += gbm->t_value[node];
+		ut->margin[i] += value[node];
 	}
 }
 
@@ -645,7 +644,7 @@ LeafUpdateTask(void *arg, int task, int worker)
 	Gbm		   *gbm = (Gbm *) arg;
 	GrowNode   *leaf = gbm->leaves[task];
 	const uint32 *rows = gbm->leaf_rows[task];
-	double		v = gbm->t_value[leaf->out];
+	double		v = gbm->forest->value[gbm->tree_base + leaf->out];
 
 	for (int64 i = leaf->begin; i < leaf->end; i++)
 		gbm->mtr[rows[i]] += v;
@@ -662,22 +661,44 @@ RunUpdate(Gbm *gbm, uint8 *bins, double *margin, int64 n)
 
 /* ------------------------------------------------------------- a tree */
 
+/* A new leaf in the tree being written: its index within the tree. */
 static int
 TreeAddNode(Gbm *gbm)
 {
+	CrForest   *f = gbm->forest;
 	int			i = gbm->tree_nodes++;
+	int32		k = gbm->tree_base + i;
 
-	Assert(i < gbm->t_cap);
-	gbm->t_feature[i] = -1;
-	gbm->t_bin[i] = -1;
-	gbm->t_threshold[i] = 0.0;
-	gbm->t_left[i] = -1;
-	gbm->t_right[i] = -1;
-	gbm->t_default_left[i] = false;
-	gbm->t_value[i] = 0.0;
-	gbm->t_cover[i] = 0.0;
-	gbm->t_gain[i] = 0.0;
+	Assert(i < gbm->tree_cap && k < f->capacity);
+	f->feature[k] = -1;
+	f->threshold[k] = 0.0;
+	f->left[k] = -1;
+	f->right[k] = -1;
+	f->default_left[k] = false;
+	f->value[k] = 0.0;
+	f->cover[k] = 0.0;
+	gbm->node_bin[k] = -1;
+	gbm->node_gain[k] = 0.0;
 	return i;
+}
+
+/* Room in the forest (and the trainer's per-node arrays) for one more tree. */
+static void
+TreeReserve(Gbm *gbm)
+{
+	int32		had = gbm->forest->capacity;
+
+	ForestReserve(gbm->forest, gbm->tree_base + gbm->tree_cap);
+	if (gbm->node_bin == NULL)
+	{
+		gbm->node_bin = palloc(sizeof(int32) * gbm->forest->capacity);
+		gbm->node_gain = palloc(sizeof(double) * gbm->forest->capacity);
+	}
+	else if (gbm->forest->capacity > had)
+	{
+		gbm->node_bin = repalloc(gbm->node_bin, sizeof(int32) * gbm->forest->capacity);
+		gbm->node_gain = repalloc(gbm->node_gain, sizeof(double) * gbm->forest->capacity);
+	}
 }
 
 static HistBin *
@@ -776,8 +797,8 @@ GrowTree(Gbm *gbm, int64 nrows)
 	level = palloc(sizeof(GrowNode *));
 	level[0] = root;
 	nlevel = 1;
-	gbm->leaves = palloc(sizeof(GrowNode *) * gbm->t_cap);
-	gbm->leaf_rows = palloc(sizeof(uint32 *) * gbm->t_cap);
+	gbm->leaves = palloc(sizeof(GrowNode *) * gbm->tree_cap);
+	gbm->leaf_rows = palloc(sizeof(uint32 *) * gbm->tree_cap);
 	gbm->nleaves = 0;
 
 	/* the root's sums are any one feature's histogram, added up */
@@ -844,8 +865,8 @@ GrowTree(Gbm *gbm, int64 nrows)
 				node->wr = best->wr;
 			}
 
-			gbm->t_cover[node->out] = node->H;
-			gbm->t_value[node->out] = params->learning_rate *
+			gbm->forest->cover[gbm->tree_base + node->out] = node->H;
+			gbm->forest->value[gbm->tree_base + node->out] = params->learning_rate *
 				LeafWeight(node->G, node->H, params->lambda, node->lower, node->upper);
 			if (!node->split)
 			{
@@ -911,13 +932,18 @@ GrowTree(Gbm *gbm, int64 nrows)
 
 			l->out = TreeAddNode(gbm);
 			r->out = TreeAddNode(gbm);
-			gbm->t_feature[node->out] = node->feature;
-			gbm->t_bin[node->out] = node->bin;
-			gbm->t_threshold[node->out] = gbm->edges[node->feature].cuts[node->bin];
-			gbm->t_left[node->out] = l->out;
-			gbm->t_right[node->out] = r->out;
-			gbm->t_default_left[node->out] = node->default_left;
-			gbm->t_gain[node->out] = node->gain;
+			{
+				CrForest   *f = gbm->forest;
+				int32		k = gbm->tree_base + node->out;
+
+				f->feature[k] = node->feature;
+				f->threshold[k] = gbm->edges[node->feature].cuts[node->bin];
+				f->left[k] = l->out;
+				f->right[k] = r->out;
+				f->default_left[k] = node->default_left;
+				gbm->node_bin[k] = node->bin;
+				gbm->node_gain[k] = node->gain;
+			}
 
 			/* children that may split later need histograms */
 			more = depth + 1 < params->max_depth;
@@ -984,7 +1010,7 @@ HoldoutLogLoss(const Gbm *gbm)
 
 	for (int64 i = 0; i < gbm->nho; i++)
 	{
-		double		p = Min(Max(Sigmoid(gbm->mho[i]), 1e-15), 1.0 - 1e-15);
+		double		p = CrClampProbability(CrSigmoid(gbm->mho[i]));
 
 		ll -= gbm->yho[i] > 0.5 ? log(p) : log(1.0 - p);
 	}
@@ -1004,23 +1030,11 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 				nho = 0;
 	double		ybar = 0.0;
 	double		base;
-	int			cap_nodes;
-	int			cap_total;
 	int			total_nodes = 0;
 	int			since_best = 0;
 	instr_time	t0,
 				t1;
-	/* the forest as it grows */
-	int32	   *f_start;
-	int32	   *f_feature;
-	int32	   *f_bin;
-	double	   *f_threshold;
-	int32	   *f_left;
-	int32	   *f_right;
-	bool	   *f_default_left;
-	double	   *f_value;
-	double	   *f_cover;
-	double	   *f_gain;
+	CrForest   *forest;
 
 	memset(gbm, 0, sizeof(Gbm));
 	gbm->params = params;
@@ -1040,6 +1054,9 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	gbm->nho = nho;
 
 	res = palloc0(sizeof(CrGbmResult));
+	forest = &res->forest;
+	ForestInit(forest, p, params->n_trees);
+	gbm->forest = forest;
 	gbm->pool = PoolCreate(params->threads);
 	res->threads_used = PoolSize(gbm->pool);
 
@@ -1061,7 +1078,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		bt.holdout = holdout;
 		bt.work = palloc(sizeof(double *) * res->threads_used);
 		for (int w = 0; w < res->threads_used; w++)
-			bt.work[w] = HugeAlloc(sizeof(double) * Min(Max(ds->nrows, 1), GBM_SAMPLE_MAX));
+			bt.work[w] = HugeAlloc(sizeof(double) * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
 
 		bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
 		bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
@@ -1127,30 +1144,8 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	gbm->flags = HugeAlloc(Max(ntr, 1));
 	gbm->feats = palloc(sizeof(int) * p);
 
-	/* node arrays: a tree has at most 2^(depth+1) - 1 nodes */
-	cap_nodes = (1 << (params->max_depth + 1)) - 1;
-	gbm->t_cap = cap_nodes;
-	gbm->t_feature = palloc(sizeof(int32) * cap_nodes);
-	gbm->t_bin = palloc(sizeof(int32) * cap_nodes);
-	gbm->t_threshold = palloc(sizeof(double) * cap_nodes);
-	gbm->t_left = palloc(sizeof(int32) * cap_nodes);
-	gbm->t_right = palloc(sizeof(int32) * cap_nodes);
-	gbm->t_default_left = palloc(sizeof(bool) * cap_nodes);
-	gbm->t_value = palloc(sizeof(double) * cap_nodes);
-	gbm->t_cover = palloc(sizeof(double) * cap_nodes);
-	gbm->t_gain = palloc(sizeof(double) * cap_nodes);
-
-	cap_total = 1024;
-	f_start = palloc(sizeof(int32) * (params->n_trees + 1));
-	f_feature = palloc(sizeof(int32) * cap_total);
-	f_bin = palloc(sizeof(int32) * cap_total);
-	f_threshold = palloc(sizeof(double) * cap_total);
-	f_left = palloc(sizeof(int32) * cap_total);
-	f_right = palloc(sizeof(int32) * cap_total);
-	f_default_left = palloc(sizeof(bool) * cap_total);
-	f_value = palloc(sizeof(double) * cap_total);
-	f_cover = palloc(sizeof(double) * cap_total);
-	f_gain = palloc(sizeof(double) * cap_total);
+	/* a tree has at most 2^(depth+1) - 1 nodes */
+	gbm->tree_cap = (1 << (params->max_depth + 1)) - 1;
 
 	res->best_iteration = -1;
 	res->best_score = NAN;
@@ -1211,36 +1206,14 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 				gbm->feats[gbm->nfeats++] = f;
 		}
 
+		gbm->tree_base = total_nodes;
+		TreeReserve(gbm);
 		old = MemoryContextSwitchTo(treecxt);
 		GrowTree(gbm, nrows);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(treecxt);
 
-		/* append the tree to the forest */
-		if (total_nodes + gbm->tree_nodes > cap_total)
-		{
-			while (total_nodes + gbm->tree_nodes > cap_total)
-				cap_total *= 2;
-			f_feature = repalloc(f_feature, sizeof(int32) * cap_total);
-			f_bin = repalloc(f_bin, sizeof(int32) * cap_total);
-			f_threshold = repalloc(f_threshold, sizeof(double) * cap_total);
-			f_left = repalloc(f_left, sizeof(int32) * cap_total);
-			f_right = repalloc(f_right, sizeof(int32) * cap_total);
-			f_default_left = repalloc(f_default_left, sizeof(bool) * cap_total);
-			f_value = repalloc(f_value, sizeof(double) * cap_total);
-			f_cover = repalloc(f_cover, sizeof(double) * cap_total);
-			f_gain = repalloc(f_gain, sizeof(double) * cap_total);
-		}
-		f_start[t] = total_nodes;
-		memcpy(f_feature + total_nodes, gbm->t_feature, sizeof(int32) * gbm->tree_nodes);
-		memcpy(f_bin + total_nodes, gbm->t_bin, sizeof(int32) * gbm->tree_nodes);
-		memcpy(f_threshold + total_nodes, gbm->t_threshold, sizeof(double) * gbm->tree_nodes);
-		memcpy(f_left + total_nodes, gbm->t_left, sizeof(int32) * gbm->tree_nodes);
-		memcpy(f_right + total_nodes, gbm->t_right, sizeof(int32) * gbm->tree_nodes);
-		memcpy(f_default_left + total_nodes, gbm->t_default_left, sizeof(bool) * gbm->tree_nodes);
-		memcpy(f_value + total_nodes, gbm->t_value, sizeof(double) * gbm->tree_nodes);
-		memcpy(f_cover + total_nodes, gbm->t_cover, sizeof(double) * gbm->tree_nodes);
-		memcpy(f_gain + total_nodes, gbm->t_gain, sizeof(double) * gbm->tree_nodes);
+		forest->tree_start[t] = total_nodes;
 		total_nodes += gbm->tree_nodes;
 		res->trees_built = t + 1;
 
@@ -1269,7 +1242,7 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 		else
 			res->best_iteration = t;
 	}
-	f_start[res->trees_built] = total_nodes;
+	forest->tree_start[res->trees_built] = total_nodes;
 	if (params->early_stopping_rounds <= 0)
 	{
 		/* no early stopping: every tree is kept */
@@ -1278,26 +1251,18 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	}
 
 	/* keep trees 0 .. best_iteration */
-	res->forest.ntrees = res->best_iteration + 1;
-	total_nodes = f_start[res->forest.ntrees];
-	res->forest.tree_start = f_start;
-	res->forest.feature = f_feature;
-	res->forest.threshold = f_threshold;
-	res->forest.left = f_left;
-	res->forest.right = f_right;
-	res->forest.default_left = f_default_left;
-	res->forest.value = f_value;
-	res->forest.cover = f_cover;
+	forest->ntrees = res->best_iteration + 1;
+	total_nodes = forest->tree_start[forest->ntrees];
 
 	res->gain = palloc0(sizeof(double) * p);
 	res->cover = palloc0(sizeof(double) * p);
 	res->splits = palloc0(sizeof(int64) * p);
 	for (int i = 0; i < total_nodes; i++)
-		if (f_feature[i] >= 0)
+		if (forest->feature[i] >= 0)
 		{
-			res->gain[f_feature[i]] += f_gain[i];
-			res->cover[f_feature[i]] += f_cover[i];
-			res->splits[f_feature[i]]++;
+			res->gain[forest->feature[i]] += gbm->node_gain[i];
+			res->cover[forest->feature[i]] += forest->cover[i];
+			res->splits[forest->feature[i]]++;
 		}
 
 	/* probabilities of the kept trees, from the bins */
@@ -1316,25 +1281,18 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 			for (int64 i = 0; i < nho; i++)
 				gbm->mho[i] = res->forest.base_margin;
 		}
-		for (int t = 0; res->forest.ntrees < res->trees_built && t < res->forest.ntrees; t++)
+		for (int t = 0; forest->ntrees < res->trees_built && t < forest->ntrees; t++)
 		{
-			int			n = f_start[t + 1] - f_start[t];
-
 			CHECK_FOR_INTERRUPTS();
-			memcpy(gbm->t_feature, f_feature + f_start[t], sizeof(int32) * n);
-			memcpy(gbm->t_bin, f_bin + f_start[t], sizeof(int32) * n);
-			memcpy(gbm->t_left, f_left + f_start[t], sizeof(int32) * n);
-			memcpy(gbm->t_right, f_right + f_start[t], sizeof(int32) * n);
-			memcpy(gbm->t_default_left, f_default_left + f_start[t], sizeof(bool) * n);
-			memcpy(gbm->t_value, f_value + f_start[t], sizeof(double) * n);
+			gbm->tree_base = forest->tree_start[t];
 			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr);
 			if (nho > 0)
 				RunUpdate(gbm, gbm->hbins, gbm->mho, nho);
 		}
 		for (int64 i = 0; i < ntr; i++)
-			gbm->mtr[i] = Sigmoid(gbm->mtr[i]);
+			gbm->mtr[i] = CrSigmoid(gbm->mtr[i]);
 		for (int64 i = 0; i < nho; i++)
-			gbm->mho[i] = Sigmoid(gbm->mho[i]);
+			gbm->mho[i] = CrSigmoid(gbm->mho[i]);
 	}
 
 	MemoryContextDelete(treecxt);

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "dataset.h"
+#include "forest.h"
 
 typedef struct CrGbmParams
 {
@@ -28,24 +29,9 @@ typedef struct CrGbmParams
 	int8	   *monotone;		/* per feature: -1, 0 or 1; NULL for none */
 } CrGbmParams;
 
-/* The trees, as flat node arrays; node indexes are relative to the tree. */
-typedef struct CrGbmForest
-{
-	int			ntrees;
-	double		base_margin;
-	int32	   *tree_start;		/* ntrees + 1 offsets into the node arrays */
-	int32	   *feature;		/* -1 for a leaf */
-	double	   *threshold;		/* x < threshold goes left */
-	int32	   *left;
-	int32	   *right;
-	bool	   *default_left;	/* where a missing value goes */
-	double	   *value;			/* leaf value (internal nodes: their weight) */
-	double	   *cover;			/* sum of hessians of the node's rows */
-} CrGbmForest;
-
 typedef struct CrGbmResult
 {
-	CrGbmForest forest;
+	CrForest	forest;			/* the kept trees */
 	double	   *gain;			/* per feature, over kept trees */
 	double	   *cover;
 	int64	   *splits;

@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "credit_risk.h"
 #include "hugemem.h"
 #include "logit.h"
 
@@ -150,7 +151,7 @@ Curvature(const double *X, int n, int k, const double *eta, const double *y,
 
 	for (int i = 0; i < n; i++)
 	{
-		double		p = 1.0 / (1.0 + exp(-eta[i]));
+		double		p = CrSigmoid(eta[i]);
 
 		work[i] = y[i] - p;
 	}
@@ -159,7 +160,7 @@ Curvature(const double *X, int n, int k, const double *eta, const double *y,
 
 	for (int i = 0; i < n; i++)
 	{
-		double		p = 1.0 / (1.0 + exp(-eta[i]));
+		double		p = CrSigmoid(eta[i]);
 
 		work[i] = sqrt(p * (1.0 - p));
 	}

@@ -12,6 +12,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
+#include "credit_risk.h"
 #include "hugemem.h"
 #include "metrics.h"
 
@@ -152,7 +153,6 @@ void
 MetricsCompute(const double *prob, const double *label, int64 n,
 			   double threshold, CrMetrics *m)
 {
-	const double eps = 1e-15;
 	double		ll = 0.0;
 	double		brier = 0.0;
 	int64		tp = 0,
@@ -167,7 +167,7 @@ MetricsCompute(const double *prob, const double *label, int64 n,
 	for (int64 i = 0; i < n; i++)
 	{
 		double		p = prob[i];
-		double		pc = Min(Max(p, eps), 1.0 - eps);
+		double		pc = CrClampProbability(p);
 		bool		pos = label[i] > 0.5;
 		bool		pred = p >= threshold;
 

@@ -8,21 +8,11 @@
 
 #include <math.h>
 
-#include "fmgr.h"
-#include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
-#include "miscadmin.h"
 #include "port/pg_crc32c.h"
-#include "utils/builtins.h"
-#include "utils/json.h"
-#include "utils/jsonb.h"
 
-#include "metrics.h"
 #include "model.h"
-
-PG_FUNCTION_INFO_V1(cr_model_info);
-PG_FUNCTION_INFO_V1(cr_model_trees);
 
 const char *
 ModelAlgorithmName(CrAlgorithm algorithm)
@@ -191,22 +181,22 @@ ModelEncode(const CrModel *model)
 	}
 	else if (model->algorithm == CR_ALGO_GBM)
 	{
-		int			total = model->tree_start[model->ntrees];
+		int			total = model->forest.tree_start[model->forest.ntrees];
 
 		s = SectionBegin(&buf, CR_SECT_GBM);
-		PutU32(&buf, (uint32) model->ntrees);
-		PutF8(&buf, model->base_margin);
-		for (int t = 0; t < model->ntrees; t++)
-			PutU32(&buf, (uint32) (model->tree_start[t + 1] - model->tree_start[t]));
+		PutU32(&buf, (uint32) model->forest.ntrees);
+		PutF8(&buf, model->forest.base_margin);
+		for (int t = 0; t < model->forest.ntrees; t++)
+			PutU32(&buf, (uint32) (model->forest.tree_start[t + 1] - model->forest.tree_start[t]));
 		for (int i = 0; i < total; i++)
 		{
-			PutU32(&buf, (uint32) model->node_feature[i]);
-			PutF8(&buf, model->node_threshold[i]);
-			PutU32(&buf, (uint32) model->node_left[i]);
-			PutU32(&buf, (uint32) model->node_right[i]);
-			appendStringInfoChar(&buf, model->node_default_left[i] ? 1 : 0);
-			PutF8(&buf, model->node_value[i]);
-			PutF8(&buf, model->node_cover[i]);
+			PutU32(&buf, (uint32) model->forest.feature[i]);
+			PutF8(&buf, model->forest.threshold[i]);
+			PutU32(&buf, (uint32) model->forest.left[i]);
+			PutU32(&buf, (uint32) model->forest.right[i]);
+			appendStringInfoChar(&buf, model->forest.default_left[i] ? 1 : 0);
+			PutF8(&buf, model->forest.value[i]);
+			PutF8(&buf, model->forest.cover[i]);
 		}
 		SectionEnd(&buf, s);
 	}
@@ -432,31 +422,31 @@ DecodeGbm(Reader *r, CrModel *m)
 		BadModel("The trees precede the features.");
 	if (ntrees == 0 || ntrees > CR_MAX_TREES)
 		BadModel("The tree count is out of range.");
-	m->ntrees = (int) ntrees;
-	m->base_margin = GetFiniteF8(r, "base margin");
+	m->forest.ntrees = (int) ntrees;
+	m->forest.base_margin = GetFiniteF8(r, "base margin");
 	Need(r, (Size) ntrees * 4);
-	m->tree_start = palloc(sizeof(int32) * (ntrees + 1));
+	m->forest.tree_start = palloc(sizeof(int32) * (ntrees + 1));
 	for (uint32 t = 0; t < ntrees; t++)
 	{
 		uint32		n = GetU32(r);
 
 		if (n == 0 || n > (uint32) (r->len / GBM_NODE_BYTES))
 			BadModel("A tree's node count is out of range.");
-		m->tree_start[t] = (int32) total;
+		m->forest.tree_start[t] = (int32) total;
 		total += n;
 		if (total > (int64) (r->len / GBM_NODE_BYTES))
 			BadModel("The trees have more nodes than the bytes hold.");
 	}
-	m->tree_start[ntrees] = (int32) total;
+	m->forest.tree_start[ntrees] = (int32) total;
 	Need(r, (Size) total * GBM_NODE_BYTES);
 
-	m->node_feature = palloc(sizeof(int32) * total);
-	m->node_threshold = palloc(sizeof(double) * total);
-	m->node_left = palloc(sizeof(int32) * total);
-	m->node_right = palloc(sizeof(int32) * total);
-	m->node_default_left = palloc(sizeof(bool) * total);
-	m->node_value = palloc(sizeof(double) * total);
-	m->node_cover = palloc(sizeof(double) * total);
+	m->forest.feature = palloc(sizeof(int32) * total);
+	m->forest.threshold = palloc(sizeof(double) * total);
+	m->forest.left = palloc(sizeof(int32) * total);
+	m->forest.right = palloc(sizeof(int32) * total);
+	m->forest.default_left = palloc(sizeof(bool) * total);
+	m->forest.value = palloc(sizeof(double) * total);
+	m->forest.cover = palloc(sizeof(double) * total);
 
 	/*
 	 * Each tree must be a tree: every node but the root has exactly one
@@ -468,8 +458,8 @@ DecodeGbm(Reader *r, CrModel *m)
 	has_parent = palloc(sizeof(bool) * Max(total, 1));
 	for (uint32 t = 0; t < ntrees; t++)
 	{
-		int32		start = m->tree_start[t];
-		int32		n = m->tree_start[t + 1] - start;
+		int32		start = m->forest.tree_start[t];
+		int32		n = m->forest.tree_start[t + 1] - start;
 
 		memset(has_parent, 0, sizeof(bool) * n);
 		for (int32 k = 0; k < n; k++)
@@ -478,35 +468,35 @@ DecodeGbm(Reader *r, CrModel *m)
 			int32		feature = (int32) GetU32(r);
 			uint8		dl;
 
-			m->node_feature[i] = feature;
-			m->node_threshold[i] = GetF8(r);
-			m->node_left[i] = (int32) GetU32(r);
-			m->node_right[i] = (int32) GetU32(r);
+			m->forest.feature[i] = feature;
+			m->forest.threshold[i] = GetF8(r);
+			m->forest.left[i] = (int32) GetU32(r);
+			m->forest.right[i] = (int32) GetU32(r);
 			dl = GetU8(r);
-			m->node_value[i] = GetFiniteF8(r, "node value");
-			m->node_cover[i] = GetFiniteF8(r, "node cover");
-			if (dl > 1 || m->node_cover[i] < 0.0)
+			m->forest.value[i] = GetFiniteF8(r, "node value");
+			m->forest.cover[i] = GetFiniteF8(r, "node cover");
+			if (dl > 1 || m->forest.cover[i] < 0.0)
 				BadModel("A tree node holds an invalid flag or cover.");
-			m->node_default_left[i] = dl == 1;
+			m->forest.default_left[i] = dl == 1;
 			if (feature == -1)
 			{
-				if (m->node_left[i] != -1 || m->node_right[i] != -1)
+				if (m->forest.left[i] != -1 || m->forest.right[i] != -1)
 					BadModel("A leaf has children.");
 			}
 			else
 			{
 				if (feature < 0 || feature >= m->nfeatures)
 					BadModel("A tree node splits on a feature the model does not have.");
-				if (!isfinite(m->node_threshold[i]))
+				if (!isfinite(m->forest.threshold[i]))
 					BadModel("A tree node has a non-finite threshold.");
-				if (m->node_left[i] <= k || m->node_left[i] >= n ||
-					m->node_right[i] <= k || m->node_right[i] >= n)
+				if (m->forest.left[i] <= k || m->forest.left[i] >= n ||
+					m->forest.right[i] <= k || m->forest.right[i] >= n)
 					BadModel("A tree node points to a child outside its tree.");
-				if (m->node_left[i] == m->node_right[i] ||
-					has_parent[m->node_left[i]] || has_parent[m->node_right[i]])
+				if (m->forest.left[i] == m->forest.right[i] ||
+					has_parent[m->forest.left[i]] || has_parent[m->forest.right[i]])
 					BadModel("A tree node has two parents.");
-				has_parent[m->node_left[i]] = true;
-				has_parent[m->node_right[i]] = true;
+				has_parent[m->forest.left[i]] = true;
+				has_parent[m->forest.right[i]] = true;
 			}
 		}
 		for (int32 k = 1; k < n; k++)
@@ -556,150 +546,6 @@ DecodeBaseline(Reader *r, CrModel *m)
 		if (b->missing < 0.0 || b->missing > 1.0)
 			BadModel("A baseline share is out of range.");
 	}
-}
-
-/* Fill the complete tree below dense position pos from node k (relative). */
-static void
-DenseFill(CrModel *m, int t, int32 k, int pos, int depth)
-{
-	int			D = m->dense_depth;
-	int			nint = (1 << D) - 1;
-	int32		i = m->tree_start[t] + k;
-	int32		f = m->node_feature[i];
-	uint32		j;
-
-	if (depth == D)
-	{
-		m->dense_leaf[(Size) t * (nint + 1) + (pos - nint)] = m->node_value[i];
-		return;
-	}
-	if (f < 0)
-	{
-		/* a leaf above the bottom: no code exceeds 0xFFFF, so all go left */
-		m->dense_node[(Size) t * nint + pos] = 0xFFFF;
-		DenseFill(m, t, k, 2 * pos + 1, depth + 1);
-		DenseFill(m, t, k, 2 * pos + 2, depth + 1);
-		return;
-	}
-
-	/*
-	 * The threshold is cut number j (1-based): x < threshold is code <= j;
-	 * with missing values going right, code - 1 <= j - 1 with the missing
-	 * code 0 wrapping to 0xFFFF.
-	 */
-	j = ModelDenseCode(m, f, m->node_threshold[i]) - 1;
-	if (m->node_default_left[i])
-		m->dense_node[(Size) t * nint + pos] = ((uint32) f << 16) | j;
-	else
-		m->dense_node[(Size) t * nint + pos] =
-			((uint32) (m->nfeatures + f) << 16) | (j - 1);
-	DenseFill(m, t, m->node_left[i], 2 * pos + 1, depth + 1);
-	DenseFill(m, t, m->node_right[i], 2 * pos + 2, depth + 1);
-}
-
-static int
-DoubleCmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-/*
- * Sorted unique split thresholds per feature (dense_cuts); false when a
- * feature has too many for 16-bit codes.
- */
-static bool
-BuildDenseCuts(CrModel *m)
-{
-	int			F = m->nfeatures;
-	int32		total = m->tree_start[m->ntrees];
-	int32	   *count = palloc0(sizeof(int32) * (F + 1));
-	int32	   *fill;
-
-	for (int32 i = 0; i < total; i++)
-		if (m->node_feature[i] >= 0)
-			count[m->node_feature[i] + 1]++;
-	for (int f = 0; f < F; f++)
-		count[f + 1] += count[f];
-	m->dense_cut_start = count;
-	m->dense_cuts = palloc(sizeof(double) * Max(count[F], 1));
-	fill = palloc(sizeof(int32) * F);
-	memcpy(fill, count, sizeof(int32) * F);
-	for (int32 i = 0; i < total; i++)
-		if (m->node_feature[i] >= 0)
-			m->dense_cuts[fill[m->node_feature[i]]++] = m->node_threshold[i];
-	pfree(fill);
-
-	/* sort and deduplicate each feature's run, compacting in place */
-	{
-		int32		out = 0;
-
-		for (int f = 0; f < F; f++)
-		{
-			int32		lo = count[f];
-			int32		n = count[f + 1] - lo;
-			int32		first = out;
-
-			qsort(m->dense_cuts + lo, n, sizeof(double), DoubleCmp);
-			for (int32 k = 0; k < n; k++)
-				if (out == first || m->dense_cuts[lo + k] != m->dense_cuts[out - 1])
-					m->dense_cuts[out++] = m->dense_cuts[lo + k];
-			count[f] = first;
-			if (out - first > 0xFFFE)
-				return false;
-		}
-		count[F] = out;
-	}
-	return true;
-}
-
-static void
-BuildDense(CrModel *m)
-{
-	int			D = 0;
-	int			nint;
-
-	m->dense_depth = 0;
-	if (m->nfeatures > 0x8000)
-		return;
-	for (int t = 0; t < m->ntrees; t++)
-	{
-		int32		start = m->tree_start[t];
-		int32		n = m->tree_start[t + 1] - start;
-		int		   *depth = palloc0(sizeof(int) * n);
-
-		/* children come after their parents: one pass in index order */
-		for (int32 k = 0; k < n; k++)
-		{
-			if (depth[k] > D)
-				D = depth[k];
-			if (m->node_feature[start + k] >= 0)
-			{
-				depth[m->node_left[start + k]] = depth[k] + 1;
-				depth[m->node_right[start + k]] = depth[k] + 1;
-			}
-		}
-		pfree(depth);
-		if (D > CR_DENSE_MAX_DEPTH)
-			return;
-	}
-	/*
-	 * Padding can multiply a tree's size: keep the dense copy within a small
-	 * multiple of the real nodes, so crafted bytes cannot make it huge.
-	 */
-	if (((Size) m->ntrees << D) > (Size) 8 * m->tree_start[m->ntrees] + 65536)
-		return;
-	if (!BuildDenseCuts(m))
-		return;
-	m->dense_depth = D;
-	nint = (1 << D) - 1;
-	m->dense_node = palloc(sizeof(uint32) * Max((Size) m->ntrees * nint, 1));
-	m->dense_leaf = palloc(sizeof(double) * (Size) m->ntrees * (nint + 1));
-	m->dense_code = palloc(sizeof(uint16) * 2 * Max(m->nfeatures, 1));
-	for (int t = 0; t < m->ntrees; t++)
-		DenseFill(m, t, 0, 0, 0);
 }
 
 /*
@@ -810,118 +656,10 @@ ModelDecode(const char *data, Size len)
 		BadModel("A required section is missing.");
 
 	if (algorithm == CR_ALGO_GBM)
-		BuildDense(m);
+	{
+		m->forest.nfeatures = m->nfeatures;
+		ForestBuildDense(&m->forest);
+	}
 
 	return m;
-}
-
-/*
- * cr_model_info(bytea) returns jsonb: what the bytes hold, after full
- * validation.
- */
-Datum
-cr_model_info(PG_FUNCTION_ARGS)
-{
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	CrModel    *m = ModelDecode(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"format_version\": %d, \"algorithm\": ",
-					 m->format_version);
-	escape_json(&buf, ModelAlgorithmName(m->algorithm));
-	appendStringInfo(&buf, ", \"bytes\": %zu, \"checksum\": %u, \"features\": [",
-					 m->nbytes, m->checksum);
-	for (int i = 0; i < m->nfeatures; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, m->features[i]);
-	}
-	if (m->algorithm == CR_ALGO_GBM)
-	{
-		appendStringInfo(&buf, "], \"trees\": %d, \"nodes\": %d, \"base_margin\": ",
-						 m->ntrees, m->tree_start[m->ntrees]);
-		CrAppendDouble(&buf, m->base_margin);
-		appendStringInfoString(&buf, ", \"impute\": [");
-	}
-	else
-		appendStringInfoString(&buf, "], \"impute\": [");
-	for (int i = 0; i < m->nfeatures; i++)
-	{
-		appendStringInfoString(&buf, i > 0 ? ", " : "");
-		CrAppendDouble(&buf, m->impute[i]);
-	}
-	appendStringInfoString(&buf, "], \"risk_labels\": [");
-	for (int i = 0; i < m->scoring.nbands; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, m->scoring.labels[i]);
-	}
-	appendStringInfoString(&buf, "], \"risk_cutoffs\": [");
-	for (int i = 0; i < m->scoring.nbands - 1; i++)
-	{
-		appendStringInfoString(&buf, i > 0 ? ", " : "");
-		CrAppendDouble(&buf, m->scoring.cutoffs[i]);
-	}
-	appendStringInfo(&buf, "], \"drift_baseline\": %s, \"threshold\": ",
-					 m->baseline ? "true" : "false");
-	CrAppendDouble(&buf, m->scoring.threshold);
-	appendStringInfoString(&buf, ", \"score_points\": ");
-	CrAppendDouble(&buf, m->scoring.points_base);
-	appendStringInfoString(&buf, ", \"score_odds\": ");
-	CrAppendDouble(&buf, m->scoring.odds_base);
-	appendStringInfoString(&buf, ", \"score_pdo\": ");
-	CrAppendDouble(&buf, m->scoring.pdo);
-	appendStringInfoChar(&buf, '}');
-
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-}
-
-/*
- * cr_model_trees(bytea): a tree model's nodes, one row each, as the bytes
- * hold them: a row goes left when its value is below the threshold, and a
- * missing value goes the default way.  Leaves have no feature.
- */
-Datum
-cr_model_trees(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bytea	   *bytes = PG_GETARG_BYTEA_PP(0);
-	CrModel    *m = ModelDecode(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
-
-	if (m->algorithm != CR_ALGO_GBM)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model is not a tree model"),
-				 errdetail("Its algorithm is %s.", ModelAlgorithmName(m->algorithm))));
-	InitMaterializedSRF(fcinfo, 0);
-	for (int t = 0; t < m->ntrees; t++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		for (int32 i = m->tree_start[t]; i < m->tree_start[t + 1]; i++)
-		{
-			Datum		values[9];
-			bool		nulls[9] = {false};
-			int32		f = m->node_feature[i];
-
-			values[0] = Int32GetDatum(t);
-			values[1] = Int32GetDatum(i - m->tree_start[t]);
-			if (f >= 0)
-			{
-				values[2] = CStringGetTextDatum(m->features[f]);
-				values[3] = Float8GetDatum(m->node_threshold[i]);
-				values[4] = Int32GetDatum(m->node_left[i]);
-				values[5] = Int32GetDatum(m->node_right[i]);
-				values[6] = BoolGetDatum(m->node_default_left[i]);
-			}
-			else
-				nulls[2] = nulls[3] = nulls[4] = nulls[5] = nulls[6] = true;
-			values[7] = Float8GetDatum(m->node_value[i]);
-			values[8] = Float8GetDatum(m->node_cover[i]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	return (Datum) 0;
 }

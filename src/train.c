@@ -1,7 +1,7 @@
 /*
  * train.c
  *	  cr_train: load, split, impute, fit, evaluate, encode and register a
- *	  model version, all in the caller's transaction; and cr_coefficients.
+ *	  model version, all in the caller's transaction.
  */
 #include "postgres.h"
 
@@ -35,7 +35,6 @@
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(cr_train);
-PG_FUNCTION_INFO_V1(cr_coefficients);
 
 typedef struct TrainParams
 {
@@ -470,14 +469,14 @@ static void
 BaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
 			  uint64 seed)
 {
-	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), 131072));
+	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), BIN_SAMPLE_MAX));
 	double		cuts[DRIFT_BINS];
 	CrBinEdges	e;
 	int64	   *count;
 	int64		rows = 0,
 				missing = 0;
 
-	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, 131072, seed, work, cuts);
+	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
 	HugeFree(work);
 	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
 	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
@@ -641,16 +640,7 @@ TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
 	res = GbmFit(ds, holdout, &tp->gbm);
 
 	model->algorithm = CR_ALGO_GBM;
-	model->ntrees = res->forest.ntrees;
-	model->base_margin = res->forest.base_margin;
-	model->tree_start = res->forest.tree_start;
-	model->node_feature = res->forest.feature;
-	model->node_threshold = res->forest.threshold;
-	model->node_left = res->forest.left;
-	model->node_right = res->forest.right;
-	model->node_default_left = res->forest.default_left;
-	model->node_value = res->forest.value;
-	model->node_cover = res->forest.cover;
+	model->forest = res->forest;
 
 	if (res->nholdout > 0)
 	{
@@ -988,64 +978,4 @@ cr_train(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextDelete(traincxt);
 	PG_RETURN_DATUM(result);
-}
-
-/* ------------------------------------------------------ cr_coefficients */
-
-Datum
-cr_coefficients(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name;
-	int32		version = 0;
-	CrCachedModel *entry;
-	const CrModel *m;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (!PG_ARGISNULL(1))
-	{
-		version = PG_GETARG_INT32(1);
-		if (version <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model version must be positive, not %d", version)));
-	}
-
-	InitMaterializedSRF(fcinfo, 0);
-	entry = RegistryLookup(name, version);
-	m = entry->model;
-	if (m->algorithm != CR_ALGO_LOGISTIC)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a %s model; coefficients exist only for logistic models",
-						entry->version_label, ModelAlgorithmName(m->algorithm))));
-
-	for (int j = 0; j <= m->nfeatures; j++)
-	{
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
-		double		b = m->coef[j];
-		double		se = m->std_error[j];
-
-		values[0] = CStringGetTextDatum(j == 0 ? "(intercept)" : m->features[j - 1]);
-		values[1] = Float8GetDatum(b);
-		if (isnan(se) || se <= 0.0)
-		{
-			nulls[2] = nulls[3] = nulls[4] = true;
-		}
-		else
-		{
-			double		z = b / se;
-
-			values[2] = Float8GetDatum(se);
-			values[3] = Float8GetDatum(z);
-			values[4] = Float8GetDatum(erfc(fabs(z) / M_SQRT2));
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
 }

@@ -1,0 +1,673 @@
+/*
+ * forest.c
+ *	  The scoring forest: growing the node arrays, building the dense copy
+ *	  from them, and every walk: one row (ForestMargin), a block of rows
+ *	  (ForestScoreBlock, scalar or AVX-512), and the node arrays themselves
+ *	  for forests too deep for the dense copy.
+ *
+ * Every walk adds the trees' leaf values to base_margin one tree at a time,
+ * in tree order, so every path gives the same margin to the last bit.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CR_AVX512_SCORER 1
+#endif
+
+#include "credit_risk.h"
+#include "forest.h"
+
+/*
+ * The dense copy holds forests over at most this many features, so that a
+ * row's codes fit on the stack of ForestMargin; model bytes never hold more
+ * (CR_MAX_FEATURES).
+ */
+#define FOREST_DENSE_MAX_FEATURES	4096
+
+StaticAssertDecl(FOREST_GROUP == 16, "the tree scorers assume groups of sixteen rows");
+
+/* ---------------------------------------------------------------- growing */
+
+/* An empty forest for up to ntrees_max trees, node arrays grown as needed. */
+void
+ForestInit(CrForest *f, int nfeatures, int ntrees_max)
+{
+	memset(f, 0, sizeof(CrForest));
+	f->nfeatures = nfeatures;
+	f->tree_start = palloc0(sizeof(int32) * (ntrees_max + 1));
+	ForestReserve(f, 1024);
+}
+
+/* Room for at least `nodes` nodes in every node array. */
+void
+ForestReserve(CrForest *f, int32 nodes)
+{
+	int32		cap = Max(f->capacity, 1024);
+
+	if (nodes <= f->capacity)
+		return;
+	while (cap < nodes)
+		cap *= 2;
+	if (f->capacity == 0)
+	{
+		f->feature = palloc(sizeof(int32) * cap);
+		f->threshold = palloc(sizeof(double) * cap);
+		f->left = palloc(sizeof(int32) * cap);
+		f->right = palloc(sizeof(int32) * cap);
+		f->default_left = palloc(sizeof(bool) * cap);
+		f->value = palloc(sizeof(double) * cap);
+		f->cover = palloc(sizeof(double) * cap);
+	}
+	else
+	{
+		f->feature = repalloc(f->feature, sizeof(int32) * cap);
+		f->threshold = repalloc(f->threshold, sizeof(double) * cap);
+		f->left = repalloc(f->left, sizeof(int32) * cap);
+		f->right = repalloc(f->right, sizeof(int32) * cap);
+		f->default_left = repalloc(f->default_left, sizeof(bool) * cap);
+		f->value = repalloc(f->value, sizeof(double) * cap);
+		f->cover = repalloc(f->cover, sizeof(double) * cap);
+	}
+	f->capacity = cap;
+}
+
+/* ------------------------------------------------------- the dense copy */
+
+/* Fill the complete tree below dense position pos from node k (relative). */
+static void
+DenseFill(CrForest *f, int t, int32 k, int pos, int depth)
+{
+	CrDenseForest *d = &f->dense;
+	int			D = d->depth;
+	int			nint = (1 << D) - 1;
+	int32		i = f->tree_start[t] + k;
+	int32		feat = f->feature[i];
+	uint32		j;
+
+	if (depth == D)
+	{
+		d->leaf[(Size) t * (nint + 1) + (pos - nint)] = f->value[i];
+		return;
+	}
+	if (feat < 0)
+	{
+		d->node[(Size) t * nint + pos] = FOREST_WORD_LEFT;
+		DenseFill(f, t, k, 2 * pos + 1, depth + 1);
+		DenseFill(f, t, k, 2 * pos + 2, depth + 1);
+		return;
+	}
+
+	/* the threshold is cut number j (1-based): see FOREST_WORD */
+	j = ForestCode(d, feat, f->threshold[i]) - 1;
+	if (f->default_left[i])
+		d->node[(Size) t * nint + pos] = FOREST_WORD(feat, j);
+	else
+		d->node[(Size) t * nint + pos] = FOREST_WORD(f->nfeatures + feat, j - 1);
+	DenseFill(f, t, f->left[i], 2 * pos + 1, depth + 1);
+	DenseFill(f, t, f->right[i], 2 * pos + 2, depth + 1);
+}
+
+/*
+ * Sorted unique split thresholds per feature (dense.cuts); false when a
+ * feature has too many for 16-bit codes.
+ */
+static bool
+BuildDenseCuts(CrForest *f)
+{
+	CrDenseForest *d = &f->dense;
+	int			F = f->nfeatures;
+	int32		total = f->tree_start[f->ntrees];
+	int32	   *count = palloc0(sizeof(int32) * (F + 1));
+	int32	   *fill;
+
+	for (int32 i = 0; i < total; i++)
+		if (f->feature[i] >= 0)
+			count[f->feature[i] + 1]++;
+	for (int j = 0; j < F; j++)
+		count[j + 1] += count[j];
+	d->cut_start = count;
+	d->cuts = palloc(sizeof(double) * Max(count[F], 1));
+	fill = palloc(sizeof(int32) * F);
+	memcpy(fill, count, sizeof(int32) * F);
+	for (int32 i = 0; i < total; i++)
+		if (f->feature[i] >= 0)
+			d->cuts[fill[f->feature[i]]++] = f->threshold[i];
+	pfree(fill);
+
+	/* sort and deduplicate each feature's run, compacting in place */
+	{
+		int32		out = 0;
+
+		for (int j = 0; j < F; j++)
+		{
+			int32		lo = count[j];
+			int32		n = count[j + 1] - lo;
+			int32		first = out;
+
+			qsort(d->cuts + lo, n, sizeof(double), CrDoubleCmp);
+			for (int32 k = 0; k < n; k++)
+				if (out == first || d->cuts[lo + k] != d->cuts[out - 1])
+					d->cuts[out++] = d->cuts[lo + k];
+			count[j] = first;
+			if (out - first > 0xFFFE)
+				return false;
+		}
+		count[F] = out;
+	}
+	return true;
+}
+
+/*
+ * Build the dense copy of a complete, validated forest (every child after
+ * its parent, one parent a node), or leave dense.depth 0 when the forest is
+ * too deep, its codes do not fit in 16 bits, or padding would make the copy
+ * much larger than the trees.
+ */
+void
+ForestBuildDense(CrForest *f)
+{
+	CrDenseForest *d = &f->dense;
+	int			D = 0;
+	int			nint;
+
+	memset(d, 0, sizeof(CrDenseForest));
+	if (f->nfeatures > FOREST_DENSE_MAX_FEATURES)
+		return;
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		int32		start = f->tree_start[t];
+		int32		n = f->tree_start[t + 1] - start;
+		int		   *depth = palloc0(sizeof(int) * n);
+
+		/* children come after their parents: one pass in index order */
+		for (int32 k = 0; k < n; k++)
+		{
+			if (depth[k] > D)
+				D = depth[k];
+			if (f->feature[start + k] >= 0)
+			{
+				depth[f->left[start + k]] = depth[k] + 1;
+				depth[f->right[start + k]] = depth[k] + 1;
+			}
+		}
+		pfree(depth);
+		if (D > FOREST_DENSE_MAX_DEPTH)
+			return;
+	}
+
+	/*
+	 * Padding can multiply a tree's size: keep the dense copy within a small
+	 * multiple of the real nodes, so crafted bytes cannot make it huge.
+	 */
+	if (((Size) f->ntrees << D) > (Size) 8 * f->tree_start[f->ntrees] + 65536)
+		return;
+	if (!BuildDenseCuts(f))
+	{
+		d->cut_start = NULL;
+		d->cuts = NULL;
+		return;
+	}
+	d->depth = D;
+	nint = (1 << D) - 1;
+	d->node = palloc(sizeof(uint32) * Max((Size) f->ntrees * nint, 1));
+	d->leaf = palloc(sizeof(double) * (Size) f->ntrees * (nint + 1));
+	for (int t = 0; t < f->ntrees; t++)
+		DenseFill(f, t, 0, 0, 0);
+}
+
+/* ---------------------------------------------------------- one row */
+
+/*
+ * base_margin plus the dense trees' leaf values for one row's codes, added
+ * in tree order.  Four trees are walked at once: one row's walk is a chain
+ * of dependent loads, and four independent chains let the CPU overlap them.
+ * (No straight-line vectorizing: see ScoreDenseBlock.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static double
+DenseMargin(const CrForest *f, const uint16 *code)
+{
+	const CrDenseForest *dn = &f->dense;
+	int			D = dn->depth;
+	int			nint = (1 << D) - 1;
+	double		margin = f->base_margin;
+	int			t = 0;
+
+	for (; t + 4 <= f->ntrees; t += 4)
+	{
+		const uint32 *n0 = dn->node + (Size) t * nint;
+		const uint32 *n1 = n0 + nint;
+		const uint32 *n2 = n1 + nint;
+		const uint32 *n3 = n2 + nint;
+		const double *leaf = dn->leaf + (Size) t * (nint + 1);
+		uint32		i0 = 0, i1 = 0, i2 = 0, i3 = 0;
+
+		for (int d = 0; d < D; d++)
+		{
+			uint32		w0 = n0[i0], w1 = n1[i1], w2 = n2[i2], w3 = n3[i3];
+
+			i0 = FOREST_STEP(i0, w0, code);
+			i1 = FOREST_STEP(i1, w1, code);
+			i2 = FOREST_STEP(i2, w2, code);
+			i3 = FOREST_STEP(i3, w3, code);
+		}
+		/* leaf i of tree t + r is at r * (nint + 1) + i - nint */
+		margin += leaf[i0 - nint];
+		margin += leaf[i1 + 1];
+		margin += leaf[i2 + nint + 2];
+		margin += leaf[i3 + 2 * nint + 3];
+	}
+	for (; t < f->ntrees; t++)
+		margin += dn->leaf[(Size) t * (nint + 1) +
+						   ForestDenseWalk(dn->node + (Size) t * nint, D, code)];
+	return margin;
+}
+
+/*
+ * The margin of one row (x in feature order, NaN for missing).  The row's
+ * codes live on this stack frame: the forest may be shared by every call
+ * site that scores with the same cached model.
+ */
+double
+ForestMargin(const CrForest *f, const double *x)
+{
+	double		margin = f->base_margin;
+
+	if (f->dense.depth > 0)
+	{
+		uint16		code[2 * FOREST_DENSE_MAX_FEATURES];
+		int			F = f->nfeatures;
+
+		for (int j = 0; j < F; j++)
+		{
+			uint16		c = ForestCode(&f->dense, j, x[j]);
+
+			code[j] = c;
+			code[F + j] = (uint16) (c - 1);
+		}
+		return DenseMargin(f, code);
+	}
+
+	/* the decoder guarantees every walk ends at a leaf */
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		int32		start = f->tree_start[t];
+		int32		node = 0;
+		int32		feat;
+
+		while ((feat = f->feature[start + node]) >= 0)
+		{
+			double		v = x[feat];
+			bool		left = isnan(v) ? f->default_left[start + node]
+				: v < f->threshold[start + node];
+
+			node = left ? f->left[start + node] : f->right[start + node];
+		}
+		margin += f->value[start + node];
+	}
+	return margin;
+}
+
+/* ------------------------------------------------------- a block of rows */
+
+/*
+ * A block's rows are coded in groups of FOREST_GROUP, slot-major within a
+ * group: slot s of row k is at (k / G) * G * 2F + s * G + k % G.  A walk
+ * then finds every row of a group from one base pointer, and a group's
+ * codes for one slot are one vector.
+ */
+
+/* bytes of a block's codes (0: the forest has no dense copy) */
+Size
+ForestBlockCodesSize(const CrForest *f)
+{
+	if (f->dense.depth == 0)
+		return 0;
+	/* the AVX-512 gathers read 2 bytes past the last group */
+	return sizeof(uint16) * (2 * (Size) f->nfeatures * FOREST_BLOCK + FOREST_GROUP);
+}
+
+/*
+ * Add the dense trees' leaf values to the margins of n block rows, coded
+ * as above.  GCC's straight-line vectorizer packs the eight walks below
+ * into SSE lanes, moving every value between vector and general registers
+ * at each level: twice as slow as plain scalar code, so it is off here.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static void
+ScoreDenseBlock(const CrForest *f, const uint16 *codes, int n, double *margin)
+{
+	int			D = f->dense.depth;
+	int			nint = (1 << D) - 1;
+	int			S = 2 * f->nfeatures;
+
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		const uint32 *node = f->dense.node + (Size) t * nint;
+		const double *leaf = f->dense.leaf + (Size) t * (nint + 1);
+
+		/*
+		 * Eight rows at a time, their walks independent so the CPU
+		 * overlaps them.  Rows past n in the last group walk stale
+		 * codes, unused.
+		 */
+		for (int k = 0; k < n; k += 8)
+		{
+			const uint16 *c = codes + (Size) (k & ~(FOREST_GROUP - 1)) * S +
+				(k & (FOREST_GROUP - 1));
+			uint32		i0 = 0, i1 = 0, i2 = 0, i3 = 0,
+						i4 = 0, i5 = 0, i6 = 0, i7 = 0;
+
+			/* row r of the group reads slot s at c[s * FOREST_GROUP + r] */
+#define BLOCK_STEP(i, r) \
+	do { \
+		uint32		w = node[i]; \
+		i = 2 * i + 1 + (c[FOREST_WORD_SLOT(w) * FOREST_GROUP + (r)] > FOREST_WORD_CUT(w)); \
+	} while (0)
+			for (int d = 0; d < D; d++)
+			{
+				BLOCK_STEP(i0, 0);
+				BLOCK_STEP(i1, 1);
+				BLOCK_STEP(i2, 2);
+				BLOCK_STEP(i3, 3);
+				BLOCK_STEP(i4, 4);
+				BLOCK_STEP(i5, 5);
+				BLOCK_STEP(i6, 6);
+				BLOCK_STEP(i7, 7);
+			}
+#undef BLOCK_STEP
+			if (k + 8 <= n)
+			{
+				margin[k] += leaf[i0 - nint];
+				margin[k + 1] += leaf[i1 - nint];
+				margin[k + 2] += leaf[i2 - nint];
+				margin[k + 3] += leaf[i3 - nint];
+				margin[k + 4] += leaf[i4 - nint];
+				margin[k + 5] += leaf[i5 - nint];
+				margin[k + 6] += leaf[i6 - nint];
+				margin[k + 7] += leaf[i7 - nint];
+			}
+			else
+			{
+				uint32		last[8] = {i0, i1, i2, i3, i4, i5, i6, i7};
+
+				for (int r = 0; k + r < n; r++)
+					margin[k + r] += leaf[last[r] - nint];
+			}
+		}
+	}
+}
+
+#ifdef CR_AVX512_SCORER
+
+/* Whether to use the AVX-512 block scorer: the CPU has it and it is not off. */
+static bool
+UseAvx512(void)
+{
+	static int	have_avx512 = -1;
+
+	if (have_avx512 < 0)
+		have_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	return cr_simd && have_avx512;
+}
+
+/* The group's sixteen codes for the slot of node word w, one a lane. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i
+Avx512SlotCodes(const uint16 *c, uint32 w)
+{
+	return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *) (c + FOREST_WORD_SLOT(w) * FOREST_GROUP)));
+}
+
+/* One level of one tree's walk for a group's sixteen rows (see below). */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512i
+Avx512Step(const uint32 *node, int d, __m512i p, const uint16 *c)
+{
+	const uint32 *level = node + (1 << d) - 1;
+	const __m512i one = _mm512_set1_epi32(1);
+	__m512i		w;
+	__m512i		code;
+	__mmask16	right;
+
+	if (d <= 4)
+		w = _mm512_permutexvar_epi32(p,
+									 _mm512_maskz_loadu_epi32((__mmask16) ((1u << (1 << d)) - 1),
+															  level));
+	else if (d == 5)
+		w = _mm512_permutex2var_epi32(_mm512_loadu_si512(level), p,
+									  _mm512_loadu_si512(level + 16));
+	else
+		w = _mm512_i32gather_epi32(p, (const void *) level, 4);
+
+	/*
+	 * A row's code is a gather, except on the top levels, whose one, two or
+	 * four slots are plain loads of the group's codes, blended by position:
+	 * cheaper than a gather.
+	 */
+	if (d == 0)
+		code = Avx512SlotCodes(c, level[0]);
+	else if (d == 1)
+		code = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(p, one),
+									   Avx512SlotCodes(c, level[0]),
+									   Avx512SlotCodes(c, level[1]));
+	else if (d == 2)
+	{
+		__mmask16	odd = _mm512_test_epi32_mask(p, one);
+
+		code = _mm512_mask_blend_epi32(_mm512_test_epi32_mask(p, _mm512_set1_epi32(2)),
+									   _mm512_mask_blend_epi32(odd,
+															   Avx512SlotCodes(c, level[0]),
+															   Avx512SlotCodes(c, level[1])),
+									   _mm512_mask_blend_epi32(odd,
+															   Avx512SlotCodes(c, level[2]),
+															   Avx512SlotCodes(c, level[3])));
+	}
+	else
+	{
+		/* the code of slot s of lane r is at c[s * FOREST_GROUP + r] */
+		__m512i		at = _mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(w, 16), 4),
+										 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7,
+														   8, 9, 10, 11, 12, 13, 14, 15));
+
+		code = _mm512_and_si512(_mm512_i32gather_epi32(at, (const void *) c, 2),
+								_mm512_set1_epi32(0xFFFF));
+	}
+	/* the cut of each lane's node word (FOREST_WORD_CUT) */
+	right = _mm512_cmpgt_epu32_mask(code, _mm512_and_si512(w, _mm512_set1_epi32(0xFFFF)));
+	p = _mm512_add_epi32(p, p);
+	return _mm512_mask_add_epi32(p, right, p, one);
+}
+
+/* Add tree t's leaf values, at positions p, to a group's margins. */
+__attribute__((target("avx512f"), always_inline))
+static inline void
+Avx512AddLeaves(const CrForest *f, int t, __m512i p, __m512d *lo, __m512d *hi)
+{
+	int			nint = (1 << f->dense.depth) - 1;
+	const double *leaf = f->dense.leaf + (Size) t * (nint + 1);
+
+	*lo = _mm512_add_pd(*lo, _mm512_i32gather_pd(_mm512_castsi512_si256(p), leaf, 8));
+	*hi = _mm512_add_pd(*hi, _mm512_i32gather_pd(_mm512_extracti64x4_epi64(p, 1), leaf, 8));
+}
+
+/*
+ * The same with AVX-512: a group's sixteen rows walk a tree together, one
+ * lane each, with p their node's position within the level.  A level's
+ * node words come from a permute of the level's nodes (up to 32; a gather
+ * deeper down), a row's code from a gather (or loads, near the root), and
+ * the leaf values from two gathers of doubles.  A level waits for the
+ * gather before it, so four trees are walked at once.  Each lane adds its
+ * trees' leaf values in tree order, so the margins equal ScoreDenseBlock's
+ * to the last bit.  The codes array must extend 2 bytes past the last
+ * group (the gathers read 4 bytes).
+ */
+__attribute__((target("avx512f")))
+static void
+ScoreDenseBlockAvx512(const CrForest *f, const uint16 *codes, int n,
+					  double *margin)
+{
+	int			D = f->dense.depth;
+	int			nint = (1 << D) - 1;
+	int			S = 2 * f->nfeatures;
+
+	for (int k = 0; k < n; k += FOREST_GROUP)
+	{
+		const uint16 *c = codes + (Size) k * S;
+		__m512d		lo = _mm512_loadu_pd(margin + k);
+		__m512d		hi = _mm512_loadu_pd(margin + k + 8);
+		int			t = 0;
+
+		for (; t + 4 <= f->ntrees; t += 4)
+		{
+			const uint32 *n0 = f->dense.node + (Size) t * nint;
+			__m512i		p0 = _mm512_setzero_si512();
+			__m512i		p1 = p0,
+						p2 = p0,
+						p3 = p0;
+
+			for (int d = 0; d < D; d++)
+			{
+				p0 = Avx512Step(n0, d, p0, c);
+				p1 = Avx512Step(n0 + nint, d, p1, c);
+				p2 = Avx512Step(n0 + 2 * nint, d, p2, c);
+				p3 = Avx512Step(n0 + 3 * nint, d, p3, c);
+			}
+			Avx512AddLeaves(f, t, p0, &lo, &hi);
+			Avx512AddLeaves(f, t + 1, p1, &lo, &hi);
+			Avx512AddLeaves(f, t + 2, p2, &lo, &hi);
+			Avx512AddLeaves(f, t + 3, p3, &lo, &hi);
+		}
+		for (; t < f->ntrees; t++)
+		{
+			__m512i		p = _mm512_setzero_si512();
+
+			for (int d = 0; d < D; d++)
+				p = Avx512Step(f->dense.node + (Size) t * nint, d, p, c);
+			Avx512AddLeaves(f, t, p, &lo, &hi);
+		}
+		_mm512_storeu_pd(margin + k, lo);
+		_mm512_storeu_pd(margin + k + 8, hi);
+	}
+}
+#endif
+
+/*
+ * Code a block's values of feature j (v[0..n-1]) into the block's codes:
+ * the binary search of ForestCode, step for step, for eight rows at once,
+ * since one row's search is a chain of dependent loads.  (No straight-line
+ * vectorizing: see ScoreDenseBlock.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-slp-vectorize")))
+#endif
+static void
+CodeFeature(const CrForest *f, int j, const double *v, int n, uint16 *codes)
+{
+	const double *cuts = f->dense.cuts + f->dense.cut_start[j];
+	int32		K = f->dense.cut_start[j + 1] - f->dense.cut_start[j];
+	int			F = f->nfeatures;
+
+	for (int k = 0; k < n; k += 8)
+	{
+		/* rows past n read stale values of the block: in bounds, unused */
+		const double *x = v + k;
+		int32		b0 = 0, b1 = 0, b2 = 0, b3 = 0,
+					b4 = 0, b5 = 0, b6 = 0, b7 = 0;
+		int32		b[8];
+		uint16	   *g = codes + (Size) (k & ~(FOREST_GROUP - 1)) * 2 * F +
+			(k & (FOREST_GROUP - 1));
+
+		if (K > 0)
+		{
+			for (int32 len = K; len > 1;)
+			{
+				int32		half = len / 2;
+
+				b0 += (cuts[b0 + half] <= x[0]) ? half : 0;
+				b1 += (cuts[b1 + half] <= x[1]) ? half : 0;
+				b2 += (cuts[b2 + half] <= x[2]) ? half : 0;
+				b3 += (cuts[b3 + half] <= x[3]) ? half : 0;
+				b4 += (cuts[b4 + half] <= x[4]) ? half : 0;
+				b5 += (cuts[b5 + half] <= x[5]) ? half : 0;
+				b6 += (cuts[b6 + half] <= x[6]) ? half : 0;
+				b7 += (cuts[b7 + half] <= x[7]) ? half : 0;
+				len -= half;
+			}
+			b0 += cuts[b0] <= x[0];
+			b1 += cuts[b1] <= x[1];
+			b2 += cuts[b2] <= x[2];
+			b3 += cuts[b3] <= x[3];
+			b4 += cuts[b4] <= x[4];
+			b5 += cuts[b5] <= x[5];
+			b6 += cuts[b6] <= x[6];
+			b7 += cuts[b7] <= x[7];
+		}
+		b[0] = b0, b[1] = b1, b[2] = b2, b[3] = b3;
+		b[4] = b4, b[5] = b5, b[6] = b6, b[7] = b7;
+		for (int r = 0; r < 8 && k + r < n; r++)
+		{
+			uint16		c = isnan(x[r]) ? 0 : (uint16) (b[r] + 1);
+
+			g[j * FOREST_GROUP + r] = c;
+			g[(F + j) * FOREST_GROUP + r] = (uint16) (c - 1);
+		}
+	}
+}
+
+/*
+ * The margins of n <= FOREST_BLOCK rows whose values are column-major in
+ * cols (feature j of row k at cols[j * FOREST_BLOCK + k], NaN for missing),
+ * tree by tree, so a tree's nodes stay in cache across the block.  codes
+ * is ForestBlockCodesSize bytes of scratch.
+ */
+void
+ForestScoreBlock(const CrForest *f, const double *cols, int n,
+				 uint16 *codes, double *margin)
+{
+	for (int k = 0; k < n; k++)
+		margin[k] = f->base_margin;
+	if (f->dense.depth > 0)
+	{
+		for (int j = 0; j < f->nfeatures; j++)
+			CodeFeature(f, j, cols + j * FOREST_BLOCK, n, codes);
+#ifdef CR_AVX512_SCORER
+		if (UseAvx512())
+			ScoreDenseBlockAvx512(f, codes, n, margin);
+		else
+#endif
+			ScoreDenseBlock(f, codes, n, margin);
+		return;
+	}
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		int32		start = f->tree_start[t];
+		const int32 *feature = f->feature + start;
+		const double *threshold = f->threshold + start;
+		const int32 *left = f->left + start;
+		const int32 *right = f->right + start;
+		const bool *dleft = f->default_left + start;
+		const double *value = f->value + start;
+
+		for (int k = 0; k < n; k++)
+		{
+			int32		node = 0;
+			int32		feat;
+
+			while ((feat = feature[node]) >= 0)
+			{
+				double		v = cols[feat * FOREST_BLOCK + k];
+				bool		goleft = isnan(v) ? dleft[node] : v < threshold[node];
+
+				node = goleft ? left[node] : right[node];
+			}
+			margin[k] += value[node];
+		}
+	}
+}

@@ -1,0 +1,132 @@
+/*
+ * forest.h
+ *	  The trees of a gradient-boosted model and how they score: the node
+ *	  arrays the trainer writes and the model bytes hold, and the dense copy
+ *	  the scorers walk (one row at a time, or a block of rows at once).
+ */
+#ifndef CR_FOREST_H
+#define CR_FOREST_H
+
+#include "postgres.h"
+
+#include <math.h>
+
+/* the deepest tree the dense copy holds; deeper forests walk the node arrays */
+#define FOREST_DENSE_MAX_DEPTH	10
+
+/*
+ * Block scoring: rows are scored FOREST_BLOCK at a time, coded in groups of
+ * FOREST_GROUP rows (see ForestScoreBlock).
+ */
+#define FOREST_BLOCK			1024
+#define FOREST_GROUP			16
+
+/*
+ * The dense copy: every tree as a complete binary tree of depth `depth` (a
+ * leaf above that depth is padded with nodes that send everything left)
+ * over features coded as small integers, so a walk is a fixed number of
+ * levels of one load and one compare each.  Feature f's split thresholds,
+ * sorted and unique, are cuts[cut_start[f] .. cut_start[f + 1]); a value's
+ * code is 1 + the number of them at or below it, and 0 when it is missing.
+ * A row's codes fill 2F slots: slots 0..F-1 hold the codes and slots F..2F-1
+ * the codes minus one, wrapped, which sends a missing value right (see
+ * FOREST_WORD).  Built when depth <= FOREST_DENSE_MAX_DEPTH and the codes
+ * fit in 16 bits; else depth is 0 and scoring walks the node arrays.
+ */
+typedef struct CrDenseForest
+{
+	int			depth;
+	uint32	   *node;			/* ntrees * (2^depth - 1) node words */
+	double	   *leaf;			/* ntrees * 2^depth */
+	int32	   *cut_start;		/* nfeatures + 1 */
+	double	   *cuts;
+} CrDenseForest;
+
+/*
+ * The trees as flat node arrays, node indexes relative to their tree; a
+ * child always comes after its parent.  The trainer grows them, the model
+ * bytes hold them, the decoder validates them before ForestBuildDense.
+ */
+typedef struct CrForest
+{
+	int			nfeatures;		/* features the nodes split on */
+	int			ntrees;
+	double		base_margin;
+	int32	   *tree_start;		/* ntrees + 1 offsets into the node arrays */
+	int32	   *feature;		/* -1 for a leaf */
+	double	   *threshold;		/* x < threshold goes left */
+	int32	   *left;
+	int32	   *right;
+	bool	   *default_left;	/* where a missing value goes */
+	double	   *value;			/* leaf value (internal nodes: their weight) */
+	double	   *cover;			/* sum of hessians of the node's rows */
+	int32		capacity;		/* nodes allocated, while growing */
+	CrDenseForest dense;
+} CrForest;
+
+/*
+ * A dense node word: the code slot it reads and the cut it compares with; a
+ * row goes right when code[slot] > cut.  "x < threshold number j" is
+ * "code <= j"; with the missing value going right, the node reads slot F + f
+ * (code - 1, the missing code 0 wrapping to 0xFFFF) against j - 1.
+ */
+#define FOREST_WORD(slot, cut)	(((uint32) (slot) << 16) | ((uint32) (cut) & 0xFFFF))
+#define FOREST_WORD_SLOT(w)		((w) >> 16)
+#define FOREST_WORD_CUT(w)		((w) & 0xFFFF)
+/* a padding node: no code exceeds 0xFFFF, so every row goes left */
+#define FOREST_WORD_LEFT		FOREST_WORD(0, 0xFFFF)
+
+/* one level of a dense walk: the child of node idx that the row's codes pick */
+#define FOREST_STEP(idx, w, code) \
+	(2 * (idx) + 1 + ((code)[FOREST_WORD_SLOT(w)] > FOREST_WORD_CUT(w)))
+
+/*
+ * The code of value v of feature f (see CrDenseForest): 1 + the number of
+ * f's thresholds at or below v, 0 for NaN.  Branch-free binary search.
+ */
+static inline uint16
+ForestCode(const CrDenseForest *d, int f, double v)
+{
+	const double *c = d->cuts + d->cut_start[f];
+	const double *b = c;
+	int32		n = d->cut_start[f + 1] - d->cut_start[f];
+
+	if (isnan(v))
+		return 0;
+	if (n == 0)
+		return 1;
+	while (n > 1)
+	{
+		int32		half = n / 2;
+
+		b = (b[half] <= v) ? b + half : b;
+		n -= half;
+	}
+	return (uint16) ((b - c) + (*b <= v) + 1);
+}
+
+/* Walk one dense tree for a row's codes: the leaf's index among 2^D. */
+static inline int
+ForestDenseWalk(const uint32 *node, int D, const uint16 *code)
+{
+	uint32		idx = 0;
+
+	for (int d = 0; d < D; d++)
+		idx = FOREST_STEP(idx, node[idx], code);
+	return (int) idx - ((1 << D) - 1);
+}
+
+/* growing (the trainer) */
+extern void ForestInit(CrForest *f, int nfeatures, int ntrees_max);
+extern void ForestReserve(CrForest *f, int32 nodes);
+
+/* the dense copy, after the node arrays are complete and valid */
+extern void ForestBuildDense(CrForest *f);
+
+/* scoring: margins (log-odds), base_margin included */
+extern double ForestMargin(const CrForest *f, const double *x);
+extern Size ForestBlockCodesSize(const CrForest *f);
+extern void ForestScoreBlock(const CrForest *f, const double *cols, int n,
+							 uint16 *codes, double *margin);
+
+#endif							/* CR_FOREST_H */
