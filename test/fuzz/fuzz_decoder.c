@@ -112,38 +112,38 @@ CheckBaseline(const CrModel *m)
 static void
 CheckTreeArrays(const CrModel *m)
 {
-	if (m->ntrees < 1 || m->ntrees > CR_MAX_TREES || m->tree_start[0] != 0)
-		FuzzFail("decoded tree count %d or first offset wrong", m->ntrees);
-	if (!isfinite(m->base_margin))
+	if (m->forest.ntrees < 1 || m->forest.ntrees > CR_MAX_TREES || m->forest.tree_start[0] != 0)
+		FuzzFail("decoded tree count %d or first offset wrong", m->forest.ntrees);
+	if (!isfinite(m->forest.base_margin))
 		FuzzFail("decoded base margin not finite");
-	for (int t = 0; t < m->ntrees; t++)
+	for (int t = 0; t < m->forest.ntrees; t++)
 	{
-		int32		start = m->tree_start[t];
-		int32		n = m->tree_start[t + 1] - start;
+		int32		start = m->forest.tree_start[t];
+		int32		n = m->forest.tree_start[t + 1] - start;
 
 		if (n < 1)
 			FuzzFail("decoded tree %d has %d nodes", t, n);
 		for (int32 k = 0; k < n; k++)
 		{
 			int32		i = start + k;
-			int32		f = m->node_feature[i];
+			int32		f = m->forest.feature[i];
 
-			if (!isfinite(m->node_value[i]) || !(m->node_cover[i] >= 0.0) ||
-				!isfinite(m->node_cover[i]))
+			if (!isfinite(m->forest.value[i]) || !(m->forest.cover[i] >= 0.0) ||
+				!isfinite(m->forest.cover[i]))
 				FuzzFail("decoded tree %d node %d: bad value or cover", t, k);
-			sink += m->node_default_left[i];
+			sink += m->forest.default_left[i];
 			if (f == -1)
 			{
-				if (m->node_left[i] != -1 || m->node_right[i] != -1)
+				if (m->forest.left[i] != -1 || m->forest.right[i] != -1)
 					FuzzFail("decoded tree %d leaf %d has children", t, k);
 				continue;
 			}
 			if (f < 0 || f >= m->nfeatures)
 				FuzzFail("decoded tree %d node %d splits on feature %d", t, k, f);
-			if (!isfinite(m->node_threshold[i]))
+			if (!isfinite(m->forest.threshold[i]))
 				FuzzFail("decoded tree %d node %d: threshold not finite", t, k);
-			if (m->node_left[i] <= k || m->node_left[i] >= n ||
-				m->node_right[i] <= k || m->node_right[i] >= n)
+			if (m->forest.left[i] <= k || m->forest.left[i] >= n ||
+				m->forest.right[i] <= k || m->forest.right[i] >= n)
 				FuzzFail("decoded tree %d node %d: child outside (node, tree end)", t, k);
 		}
 	}
@@ -153,36 +153,36 @@ CheckTreeArrays(const CrModel *m)
 static void
 CheckDenseArrays(const CrModel *m)
 {
-	int			D = m->dense_depth;
+	int			D = m->forest.dense.depth;
 	int			F = m->nfeatures;
 	int			nint = (1 << D) - 1;
 
-	if (D < 0 || D > CR_DENSE_MAX_DEPTH)
+	if (D < 0 || D > FOREST_DENSE_MAX_DEPTH)
 		FuzzFail("decoded dense depth %d", D);
 	if (D == 0)
 		return;
-	if (m->dense_cut_start[0] != 0)
+	if (m->forest.dense.cut_start[0] != 0)
 		FuzzFail("dense cut offsets do not start at 0");
 	for (int f = 0; f < F; f++)
 	{
-		int32		lo = m->dense_cut_start[f];
-		int32		hi = m->dense_cut_start[f + 1];
+		int32		lo = m->forest.dense.cut_start[f];
+		int32		hi = m->forest.dense.cut_start[f + 1];
 
 		if (hi < lo || hi - lo > 0xFFFE)
 			FuzzFail("dense cuts of feature %d: %d..%d", f, lo, hi);
 		for (int32 c = lo; c < hi; c++)
-			if (!isfinite(m->dense_cuts[c]) || (c > lo && !(m->dense_cuts[c] > m->dense_cuts[c - 1])))
+			if (!isfinite(m->forest.dense.cuts[c]) || (c > lo && !(m->forest.dense.cuts[c] > m->forest.dense.cuts[c - 1])))
 				FuzzFail("dense cuts of feature %d not increasing", f);
 	}
-	for (Size i = 0; i < (Size) m->ntrees * nint; i++)
+	for (Size i = 0; i < (Size) m->forest.ntrees * nint; i++)
 	{
-		uint32		w = m->dense_node[i];
+		uint32		w = m->forest.dense.node[i];
 
-		if ((w >> 16) >= (uint32) (2 * F))
-			FuzzFail("dense node word %u names code slot %u of %d", w, w >> 16, 2 * F);
+		if (FOREST_WORD_SLOT(w) >= (uint32) (2 * F))
+			FuzzFail("dense node word %u names code slot %u of %d", w, FOREST_WORD_SLOT(w), 2 * F);
 	}
-	for (Size i = 0; i < (Size) m->ntrees * (nint + 1); i++)
-		sink += m->dense_leaf[i];
+	for (Size i = 0; i < (Size) m->forest.ntrees * (nint + 1); i++)
+		sink += m->forest.dense.leaf[i];
 }
 
 /*
@@ -192,13 +192,13 @@ CheckDenseArrays(const CrModel *m)
 static void
 MakeRow(const CrModel *m, int r, double *x)
 {
-	int32		total = m->tree_start[m->ntrees];
+	int32		total = m->forest.tree_start[m->forest.ntrees];
 
 	for (int j = 0; j < m->nfeatures; j++)
 	{
 		uint32		h = (uint32) r * 2654435761u + (uint32) j * 40503u + 12345u;
 		int32		i = (int32) (h % (uint32) total);
-		double		thr = m->node_feature[i] >= 0 ? m->node_threshold[i] : m->impute[j];
+		double		thr = m->forest.feature[i] >= 0 ? m->forest.threshold[i] : m->impute[j];
 
 		switch (r)
 		{
@@ -233,58 +233,63 @@ MakeRow(const CrModel *m, int r, double *x)
 
 /*
  * Walk every tree for a few rows as the scorers do (PredictProbability's
- * node walk and ModelDenseWalk), with a step bound that a well-formed
+ * node walk and ForestDenseWalk), with a step bound that a well-formed
  * tree never reaches.
  */
 static void
 WalkTrees(const CrModel *m)
 {
-	int			D = m->dense_depth;
+	int			D = m->forest.dense.depth;
 	int			nint = (1 << D) - 1;
 	double	   *x = palloc(sizeof(double) * m->nfeatures);
+	uint16	   *code = palloc(sizeof(uint16) * 2 * m->nfeatures);
 
 	for (int r = 0; r < NROWS; r++)
 	{
 		MakeRow(m, r, x);
 		if (D > 0)
 			for (int j = 0; j < m->nfeatures; j++)
-				ModelDenseSetCode(m, m->dense_code, j, x[j]);
-		for (int t = 0; t < m->ntrees; t++)
+			{
+				code[j] = ForestCode(&m->forest.dense, j, x[j]);
+				code[m->nfeatures + j] = (uint16) (code[j] - 1);
+			}
+		for (int t = 0; t < m->forest.ntrees; t++)
 		{
-			int32		start = m->tree_start[t];
-			int32		n = m->tree_start[t + 1] - start;
+			int32		start = m->forest.tree_start[t];
+			int32		n = m->forest.tree_start[t + 1] - start;
 			int32		node = 0;
 			int32		steps = 0;
 			int32		f;
 
-			while ((f = m->node_feature[start + node]) >= 0)
+			while ((f = m->forest.feature[start + node]) >= 0)
 			{
 				double		v = x[f];
-				bool		left = isnan(v) ? m->node_default_left[start + node]
-					: v < m->node_threshold[start + node];
+				bool		left = isnan(v) ? m->forest.default_left[start + node]
+					: v < m->forest.threshold[start + node];
 
-				node = left ? m->node_left[start + node] : m->node_right[start + node];
+				node = left ? m->forest.left[start + node] : m->forest.right[start + node];
 				if (node < 0 || node >= n || ++steps > n)
 					FuzzFail("walk of tree %d left the tree at node %d", t, node);
 			}
 			if (D > 0)
 			{
-				int			leaf = ModelDenseWalk(m->dense_node + (Size) t * nint, D,
-												  m->dense_code);
+				int			leaf = ForestDenseWalk(m->forest.dense.node + (Size) t * nint, D,
+												   code);
 				double		dv;
 
 				if (leaf < 0 || leaf > nint)
 					FuzzFail("dense walk of tree %d ended at leaf %d of %d", t, leaf, nint + 1);
-				dv = m->dense_leaf[(Size) t * (nint + 1) + leaf];
-				if (dense_oracle && dv != m->node_value[start + node])
+				dv = m->forest.dense.leaf[(Size) t * (nint + 1) + leaf];
+				if (dense_oracle && dv != m->forest.value[start + node])
 					FuzzFail("tree %d, row %d: dense leaf value %.17g, node walk reaches node %d with %.17g",
-							 t, r, dv, node, m->node_value[start + node]);
+							 t, r, dv, node, m->forest.value[start + node]);
 				sink += dv;
 			}
-			sink += m->node_value[start + node];
+			sink += m->forest.value[start + node];
 		}
 	}
 	pfree(x);
+	pfree(code);
 }
 
 static void
@@ -336,17 +341,17 @@ CheckTreeRow(TupleDesc desc, Datum *values, bool *isnull)
 	int32		i;
 
 	if (isnull[0] || isnull[1] || isnull[7] || isnull[8] ||
-		t < 0 || t >= rows_model->ntrees || k < 0 ||
-		k >= rows_model->tree_start[t + 1] - rows_model->tree_start[t])
+		t < 0 || t >= rows_model->forest.ntrees || k < 0 ||
+		k >= rows_model->forest.tree_start[t + 1] - rows_model->forest.tree_start[t])
 		FuzzFail("cr_model_trees row names tree %d node %d", t, k);
-	i = rows_model->tree_start[t] + k;
-	if (isnull[2] != (rows_model->node_feature[i] < 0))
+	i = rows_model->forest.tree_start[t] + k;
+	if (isnull[2] != (rows_model->forest.feature[i] < 0))
 		FuzzFail("cr_model_trees row for tree %d node %d: leaf and feature disagree", t, k);
 	if (!isnull[2])
 	{
 		text	   *name = DatumGetTextPP(values[2]);
 
-		if (VARSIZE_ANY_EXHDR(name) != strlen(rows_model->features[rows_model->node_feature[i]]))
+		if (VARSIZE_ANY_EXHDR(name) != strlen(rows_model->features[rows_model->forest.feature[i]]))
 			FuzzFail("cr_model_trees row for tree %d node %d: wrong feature name", t, k);
 		sink += DatumGetFloat8(values[3]) + DatumGetInt32(values[4]) +
 			DatumGetInt32(values[5]) + DatumGetBool(values[6]);
@@ -396,9 +401,9 @@ CheckSqlFunctions(const CrModel *m, const char *bytes, size_t size)
 		fuzz_catch = NULL;
 		if (m->algorithm != CR_ALGO_GBM)
 			FuzzFail("cr_model_trees listed a model without trees");
-		if (rows_seen != m->tree_start[m->ntrees])
+		if (rows_seen != m->forest.tree_start[m->forest.ntrees])
 			FuzzFail("cr_model_trees gave " INT64_FORMAT " rows for %d nodes",
-					 rows_seen, m->tree_start[m->ntrees]);
+					 rows_seen, m->forest.tree_start[m->forest.ntrees]);
 	}
 	else
 	{

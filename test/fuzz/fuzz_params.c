@@ -111,15 +111,15 @@ CheckModelRoundTrip(TrainParams *tp)
 	model.scoring = tp->scoring;
 	model.coef = coef;
 	model.std_error = std_error;
-	model.ntrees = 1;
-	model.tree_start = tree_start;
-	model.node_feature = leaf_feature;
-	model.node_threshold = zero;
-	model.node_left = no_child;
-	model.node_right = no_child;
-	model.node_default_left = dleft;
-	model.node_value = zero;
-	model.node_cover = one;
+	model.forest.ntrees = 1;
+	model.forest.tree_start = tree_start;
+	model.forest.feature = leaf_feature;
+	model.forest.threshold = zero;
+	model.forest.left = no_child;
+	model.forest.right = no_child;
+	model.forest.default_left = dleft;
+	model.forest.value = zero;
+	model.forest.cover = one;
 	for (int i = 0; i < 2; i++)
 	{
 		baseline[i].ncuts = 0;
