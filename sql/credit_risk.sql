@@ -115,9 +115,9 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- Registry ------------------------------------------------------------------
 
--- cr_promote and cr_route are C functions that call these as the
--- registry's owner (see registry_write.c), passing the caller's name as
--- actor.  Only the owner may call them directly.
+-- cr_promote and cr_route are C functions that take the name's lock and
+-- call these as the registry's owner (see registry_write.c), passing the
+-- caller's name as actor.  Only the owner may call them directly.
 CREATE FUNCTION credit_risk.cr_promote_internal(name text, version integer, actor text)
 RETURNS credit_risk.models
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
@@ -130,9 +130,6 @@ BEGIN
         RAISE EXCEPTION 'model name and version must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-
-    -- serialise promotions of one name
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('credit_risk:' || name));
 
     SELECT * INTO target FROM credit_risk.models m
      WHERE m.name = cr_promote_internal.name AND m.version = cr_promote_internal.version
@@ -198,8 +195,6 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The share of applicants sent to the challenger is between 0 and 1.';
     END IF;
-
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('credit_risk:' || name));
 
     SELECT * INTO target FROM credit_risk.models m
      WHERE m.name = cr_route_internal.name AND m.version = cr_route_internal.challenger_version;

@@ -112,10 +112,47 @@ static CrStamp AcceptedStamp;
 static bool AcceptedValid = false;
 static HTAB *RegistryCache = NULL;	/* by registry id */
 static HTAB *BytesCache = NULL; /* by checksum */
-static SPIPlanPtr ServingPlan = NULL;
-static SPIPlanPtr VersionPlan = NULL;
-static SPIPlanPtr BytesPlan = NULL;
-static SPIPlanPtr RoutePlan = NULL;
+/*
+ * The registry's queries, for when the index path cannot be taken (see
+ * DirectLookup).  They run in the caller's search_path (and are planned
+ * again when it changes), so every operator is named with its schema: no
+ * operator of another role's can stand in for one of these.
+ */
+typedef enum RegistryQuery
+{
+	QUERY_SERVING,				/* the serving version of $1 */
+	QUERY_VERSION,				/* version $2 of $1 */
+	QUERY_BYTES,				/* the bytes of row id $1 */
+	QUERY_ROUTE,				/* the live challenger route of $1 */
+	QUERY_COUNT
+} RegistryQuery;
+
+static const struct
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[2];
+}			RegistryQueries[QUERY_COUNT] =
+{
+	[QUERY_SERVING] = {
+		"SELECT id, version, xmin FROM credit_risk.models"
+		" WHERE id OPERATOR(pg_catalog.=) (credit_risk.cr_serving_version($1)).id",
+	1, {TEXTOID}},
+	[QUERY_VERSION] = {
+		"SELECT id, version, xmin FROM credit_risk.models"
+		" WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
+	2, {TEXTOID, INT4OID}},
+	[QUERY_BYTES] = {
+		"SELECT model FROM credit_risk.models WHERE id OPERATOR(pg_catalog.=) $1",
+	1, {INT8OID}},
+	[QUERY_ROUTE] = {
+		"SELECT challenger_version, share FROM credit_risk.routes"
+		" WHERE name OPERATOR(pg_catalog.=) $1"
+		" AND share OPERATOR(pg_catalog.>) 0::pg_catalog.float8",
+	1, {TEXTOID}},
+};
+
+static SPIPlanPtr RegistryPlans[QUERY_COUNT];
 
 void
 RegistryStamp(CrStamp *stamp)
@@ -385,70 +422,25 @@ EntryTouch(CrCachedModel *entry, const CrStamp *now)
 	((CrCachedModelStamped *) entry)->stamp = *now;
 }
 
+/*
+ * A query's kept plan, prepared on first use, each on its own: a fresh
+ * backend's first score should not pay for planning queries it does not run.
+ */
 static SPIPlanPtr
-KeepPlan(const char *sql, int nargs, Oid *argtypes)
+PlanGet(RegistryQuery q)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	if (RegistryPlans[q] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(RegistryQueries[q].sql, RegistryQueries[q].nargs,
+									   (Oid *) RegistryQueries[q].argtypes);
 
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return plan;
-}
-
-/* Plans are prepared on first use, each on its own: a fresh backend's first
- * score should not pay for planning queries it does not run.  They run in
- * the caller's search_path (and are planned again when it changes), so
- * every operator is named with its schema: no operator of another role's
- * can stand in for one of these. */
-static SPIPlanPtr
-ServingPlanGet(void)
-{
-	Oid			types[1] = {TEXTOID};
-
-	if (ServingPlan == NULL)
-		ServingPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
-							   " WHERE name OPERATOR(pg_catalog.=) $1"
-							   " ORDER BY (status OPERATOR(pg_catalog.=) 'champion') DESC, version DESC LIMIT 1",
-							   1, types);
-	return ServingPlan;
-}
-
-static SPIPlanPtr
-VersionPlanGet(void)
-{
-	Oid			types[2] = {TEXTOID, INT4OID};
-
-	if (VersionPlan == NULL)
-		VersionPlan = KeepPlan("SELECT id, version, xmin FROM credit_risk.models"
-							   " WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
-							   2, types);
-	return VersionPlan;
-}
-
-static SPIPlanPtr
-BytesPlanGet(void)
-{
-	Oid			types[1] = {INT8OID};
-
-	if (BytesPlan == NULL)
-		BytesPlan = KeepPlan("SELECT model FROM credit_risk.models WHERE id OPERATOR(pg_catalog.=) $1",
-							 1, types);
-	return BytesPlan;
-}
-
-static SPIPlanPtr
-RoutePlanGet(void)
-{
-	Oid			types[1] = {TEXTOID};
-
-	if (RoutePlan == NULL)
-		RoutePlan = KeepPlan("SELECT challenger_version, share FROM credit_risk.routes"
-							 " WHERE name OPERATOR(pg_catalog.=) $1"
-							 " AND share OPERATOR(pg_catalog.>) 0::pg_catalog.float8",
-							 1, types);
-	return RoutePlan;
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		RegistryPlans[q] = plan;
+	}
+	return RegistryPlans[q];
 }
 
 /*
@@ -618,14 +610,14 @@ RegistryLookup(const char *name, int32 version)
 			elog(ERROR, "SPI_connect failed");
 		args[0] = CStringGetTextDatum(name);
 		args[1] = Int32GetDatum(version);
-		rc = SPI_execute_plan(version == 0 ? ServingPlanGet() : VersionPlanGet(), args, NULL,
+		rc = SPI_execute_plan(version == 0 ? PlanGet(QUERY_SERVING) : PlanGet(QUERY_VERSION), args, NULL,
 							  true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "registry lookup failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed == 0)
 			RegistryNotFound(name, version,
 							 version != 0 &&
-							 SPI_execute_plan(ServingPlanGet(), args, NULL, true, 1) == SPI_OK_SELECT &&
+							 SPI_execute_plan(PlanGet(QUERY_SERVING), args, NULL, true, 1) == SPI_OK_SELECT &&
 							 SPI_processed > 0);
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		found_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -636,7 +628,7 @@ RegistryLookup(const char *name, int32 version)
 			Datum		d;
 
 			args[0] = Int64GetDatum(id);
-			rc = SPI_execute_plan(BytesPlanGet(), args, NULL, true, 1);
+			rc = SPI_execute_plan(PlanGet(QUERY_BYTES), args, NULL, true, 1);
 			if (rc != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "model row " INT64_FORMAT " vanished", id);
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -799,7 +791,7 @@ RegistryRoute(const char *name, double *share)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		args[0] = CStringGetTextDatum(name);
-		rc = SPI_execute_plan(RoutePlanGet(), args, NULL, true, 1);
+		rc = SPI_execute_plan(PlanGet(QUERY_ROUTE), args, NULL, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "route lookup failed: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)

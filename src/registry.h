@@ -63,6 +63,27 @@ typedef struct CrAsOwner
 	char	   *caller;			/* the calling role's name */
 } CrAsOwner;
 
+/* a trained version to register */
+typedef struct CrNewVersion
+{
+	const char *name;
+	const char *algorithm;
+	const char *source;
+	const char *label;
+	char	  **features;
+	int			nfeatures;
+	Datum		params;			/* jsonb */
+	Datum		metrics;		/* jsonb */
+	Datum		importance;		/* jsonb */
+	int64		train_rows;
+	int64		holdout_rows;
+	double		train_seconds;
+	bytea	   *model;
+} CrNewVersion;
+
+extern void RegistryLockName(const char *name);
+extern HeapTuple RegistryInsertVersion(const CrNewVersion *v, TupleDesc want,
+									   MemoryContext resultcxt);
 extern void RegistryBeginAsOwner(CrAsOwner *state);
 extern void RegistryEndAsOwner(CrAsOwner *state);
 extern HeapTuple RegistryResultTuple(TupleDesc want, HeapTuple spitup, TupleDesc spidesc);

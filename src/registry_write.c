@@ -1,7 +1,8 @@
 /*
  * registry_write.c
  *	  Every change to credit_risk.models and credit_risk.routes: registering
- *	  a trained version, promotion and routing.
+ *	  a trained version (with its version number and status), promotion and
+ *	  routing, each under the name's lock (RegistryLockName).
  *
  * No role but the registry's owner may write the registry directly (a
  * statement trigger refuses everyone else), so which version serves changes
@@ -20,6 +21,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
@@ -29,7 +31,9 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -144,6 +148,92 @@ RegistryResultTuple(TupleDesc want, HeapTuple spitup, TupleDesc spidesc)
 }
 
 /*
+ * Serialise the changes to one name's versions (registering a version,
+ * promotion, routing) until the end of the transaction: an advisory lock
+ * on the hash of 'credit_risk:' || name, the one key every writer takes.
+ */
+void
+RegistryLockName(const char *name)
+{
+	Datum		key = CStringGetTextDatum(psprintf("credit_risk:%s", name));
+	int32		hash = DatumGetInt32(DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID, key));
+
+	DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum((int64) hash));
+}
+
+/*
+ * Register a trained version, as the registry's owner, and return its row
+ * as a tuple of want, built in resultcxt.  Version numbers follow the
+ * name's highest.  The first version of a name becomes its champion; a
+ * later one is a candidate until promoted, so training never changes which
+ * version serves.  A name registered before that rule, with versions but no
+ * champion, first gets the version that serves it now (the newest) as its
+ * champion.  The caller is connected to SPI.
+ */
+HeapTuple
+RegistryInsertVersion(const CrNewVersion *v, TupleDesc want, MemoryContext resultcxt)
+{
+	Oid			argtypes[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+		JSONBOID, JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID, TEXTOID};
+	Datum		args[13];
+	Datum	   *fnames = palloc(sizeof(Datum) * v->nfeatures);
+	CrAsOwner	as_owner;
+	MemoryContext old;
+	HeapTuple	result;
+	int			rc;
+
+	for (int j = 0; j < v->nfeatures; j++)
+		fnames[j] = CStringGetTextDatum(v->features[j]);
+	args[0] = CStringGetTextDatum(v->name);
+	args[1] = CStringGetTextDatum(v->algorithm);
+	args[2] = CStringGetTextDatum(v->source);
+	args[3] = CStringGetTextDatum(v->label);
+	args[4] = PointerGetDatum(construct_array(fnames, v->nfeatures, TEXTOID, -1, false, TYPALIGN_INT));
+	args[5] = v->params;
+	args[6] = v->metrics;
+	args[7] = v->importance;
+	args[8] = Int64GetDatum(v->train_rows);
+	args[9] = Int64GetDatum(v->holdout_rows);
+	args[10] = Float8GetDatum(v->train_seconds);
+	args[11] = PointerGetDatum(v->model);
+
+	RegistryLockName(v->name);
+	RegistryBeginAsOwner(&as_owner);
+	args[12] = CStringGetTextDatum(as_owner.caller);
+	rc = SPI_execute_with_args("UPDATE credit_risk.models m SET status = 'champion'"
+							   " WHERE m.id OPERATOR(pg_catalog.=) (SELECT n.id FROM credit_risk.models n"
+							   "   WHERE n.name OPERATOR(pg_catalog.=) $1"
+							   "   ORDER BY n.version DESC LIMIT 1)"
+							   " AND NOT EXISTS (SELECT FROM credit_risk.models c"
+							   "   WHERE c.name OPERATOR(pg_catalog.=) $1"
+							   "   AND c.status OPERATOR(pg_catalog.=) 'champion')",
+							   1, argtypes, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "could not register the model: %s", SPI_result_code_string(rc));
+	rc = SPI_execute_with_args("INSERT INTO credit_risk.models"
+							   " (name, version, algorithm, source, label, features, params,"
+							   "  metrics, importance, train_rows, holdout_rows, train_seconds, model,"
+							   "  status, created_by)"
+							   " SELECT $1, COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1,"
+							   " $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+							   " CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 0"
+							   "  THEN 'champion' ELSE 'candidate' END, $13"
+							   " FROM credit_risk.models m WHERE m.name OPERATOR(pg_catalog.=) $1"
+							   " RETURNING *",
+							   13, argtypes, args, NULL, false, 0);
+	RegistryEndAsOwner(&as_owner);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "could not register the model: %s", SPI_result_code_string(rc));
+
+	/* columns matched by name: the table may have been altered since */
+	old = MemoryContextSwitchTo(resultcxt);
+	result = RegistryResultTuple(BlessTupleDesc(want), SPI_tuptable->vals[0],
+								 SPI_tuptable->tupdesc);
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/*
  * Call one of the registry's internal functions (sql, with the caller's
  * arguments as $1..$nargs and the caller's name as the last one) as the
  * registry's owner, and return its one row as the caller's result type.
@@ -194,6 +284,8 @@ cr_promote(PG_FUNCTION_ARGS)
 {
 	static const Oid types[2] = {TEXTOID, INT4OID};
 
+	if (!PG_ARGISNULL(0))
+		RegistryLockName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	return CallAsOwner(fcinfo,
 					   "SELECT * FROM credit_risk.cr_promote_internal($1, $2, $3)",
 					   2, types);
@@ -205,6 +297,8 @@ cr_route(PG_FUNCTION_ARGS)
 {
 	static const Oid types[3] = {TEXTOID, INT4OID, FLOAT8OID};
 
+	if (!PG_ARGISNULL(0))
+		RegistryLockName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	return CallAsOwner(fcinfo,
 					   "SELECT * FROM credit_risk.cr_route_internal($1, $2, $3, $4)",
 					   3, types);

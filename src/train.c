@@ -902,77 +902,24 @@ cr_train(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 
-	/*
-	 * Register the version, as the registry's owner (see registry_write.c).
-	 * The first version of a name becomes its champion; a later one is a
-	 * candidate until promoted, so training never changes which version
-	 * serves.  A name registered before that rule, with versions but no
-	 * champion, first gets the version that serves it now (the newest) as
-	 * its champion.
-	 */
+	/* register it (see registry_write.c); the row in the caller's context */
 	{
-		Oid			argtypes[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-			JSONBOID, JSONBOID, JSONBOID, INT8OID, INT8OID, FLOAT8OID, BYTEAOID, TEXTOID};
-		Datum		args[13];
-		Datum	   *fnames = palloc(sizeof(Datum) * p);
-		int			rc;
-		CrAsOwner	as_owner;
-		HeapTuple	spitup;
-		TupleDesc	spidesc;
+		CrNewVersion nv;
 
-		for (int j = 0; j < p; j++)
-			fnames[j] = CStringGetTextDatum(ds->names[j]);
-		args[0] = CStringGetTextDatum(name);
-		args[1] = CStringGetTextDatum(algorithm);
-		args[2] = CStringGetTextDatum(source);
-		args[3] = CStringGetTextDatum(label);
-		args[4] = PointerGetDatum(construct_array(fnames, p, TEXTOID, -1, false, TYPALIGN_INT));
-		args[5] = JsonbFromText(params_json.data);
-		args[6] = JsonbFromText(metrics_json.data);
-		args[7] = JsonbFromText(importance_json.data);
-		args[8] = Int64GetDatum(ntrain);
-		args[9] = Int64GetDatum(nhold);
-		args[10] = Float8GetDatum(INSTR_TIME_GET_DOUBLE(elapsed));
-		args[11] = PointerGetDatum(bytes);
-
-		RegistryBeginAsOwner(&as_owner);
-		args[12] = CStringGetTextDatum(as_owner.caller);
-		rc = SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
-								   "pg_catalog.hashtext('credit_risk:' OPERATOR(pg_catalog.||) $1))",
-								   1, argtypes, args, NULL, false, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "could not lock model name: %s", SPI_result_code_string(rc));
-		rc = SPI_execute_with_args("UPDATE credit_risk.models m SET status = 'champion'"
-								   " WHERE m.id OPERATOR(pg_catalog.=) (SELECT n.id FROM credit_risk.models n"
-								   "   WHERE n.name OPERATOR(pg_catalog.=) $1"
-								   "   ORDER BY n.version DESC LIMIT 1)"
-								   " AND NOT EXISTS (SELECT FROM credit_risk.models c"
-								   "   WHERE c.name OPERATOR(pg_catalog.=) $1"
-								   "   AND c.status OPERATOR(pg_catalog.=) 'champion')",
-								   1, argtypes, args, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "could not register the model: %s", SPI_result_code_string(rc));
-		rc = SPI_execute_with_args("INSERT INTO credit_risk.models"
-								   " (name, version, algorithm, source, label, features, params,"
-								   "  metrics, importance, train_rows, holdout_rows, train_seconds, model,"
-								   "  status, created_by)"
-								   " SELECT $1, COALESCE(pg_catalog.max(m.version), 0) OPERATOR(pg_catalog.+) 1,"
-								   " $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-								   " CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 0"
-								   "  THEN 'champion' ELSE 'candidate' END, $13"
-								   " FROM credit_risk.models m WHERE m.name OPERATOR(pg_catalog.=) $1"
-								   " RETURNING *",
-								   13, argtypes, args, NULL, false, 0);
-		RegistryEndAsOwner(&as_owner);
-		if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-			elog(ERROR, "could not register the model: %s", SPI_result_code_string(rc));
-
-		/* the result in the caller's context, columns matched by name */
-		spitup = SPI_tuptable->vals[0];
-		spidesc = SPI_tuptable->tupdesc;
-		MemoryContextSwitchTo(callercxt);
-		result = HeapTupleGetDatum(RegistryResultTuple(BlessTupleDesc(rettupdesc),
-													   spitup, spidesc));
+		nv.name = name;
+		nv.algorithm = algorithm;
+		nv.source = source;
+		nv.label = label;
+		nv.features = ds->names;
+		nv.nfeatures = p;
+		nv.params = JsonbFromText(params_json.data);
+		nv.metrics = JsonbFromText(metrics_json.data);
+		nv.importance = JsonbFromText(importance_json.data);
+		nv.train_rows = ntrain;
+		nv.holdout_rows = nhold;
+		nv.train_seconds = INSTR_TIME_GET_DOUBLE(elapsed);
+		nv.model = bytes;
+		result = HeapTupleGetDatum(RegistryInsertVersion(&nv, rettupdesc, callercxt));
 	}
 
 	SPI_finish();
