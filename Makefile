@@ -8,8 +8,10 @@ OBJS = \
 	src/binning.o \
 	src/dataset.o \
 	src/drift.o \
+	src/evaluate.o \
 	src/forest.o \
 	src/gbm.o \
+	src/holdout.o \
 	src/hugemem.o \
 	src/inspect.o \
 	src/logit.o \

@@ -662,33 +662,3 @@ DatasetLoad(const CrDatasetSpec *spec)
 				 errdetail("Source: %s", spec->source)));
 	return lr.ds;
 }
-
-PG_FUNCTION_INFO_V1(cr_in_holdout);
-
-/*
- * cr_in_holdout(key, seed, holdout): whether cr_train with params.key, seed
- * and holdout puts the row with this key in the holdout.  Lets SQL pick out
- * a model's holdout rows, for example to score another model on them.
- */
-Datum
-cr_in_holdout(PG_FUNCTION_ARGS)
-{
-	Oid			keytype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	int64		seed = PG_GETARG_INT64(1);
-	double		holdout = PG_GETARG_FLOAT8(2);
-	Oid			outfunc;
-	bool		isvarlena;
-	uint64		h;
-
-	if (!OidIsValid(keytype))
-		elog(ERROR, "could not determine the key's type");
-	DatasetCheckKeyType(keytype, NULL);
-	if (isnan(holdout) || holdout < 0.0 || holdout >= 1.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("holdout is %g, out of range", holdout),
-				 errdetail("It must be at least 0 and below 1, as params.holdout of cr_train.")));
-	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
-	h = DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc, (uint64) seed);
-	PG_RETURN_BOOL(CrUnit(h) < holdout);
-}

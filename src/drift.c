@@ -1,7 +1,8 @@
 /*
  * drift.c
- *	  Population stability against the baselines stored in a model: PSI and
- *	  KS per feature and for the score, in one pass over a source.
+ *	  Drift baselines, built from the training rows and stored in the model,
+ *	  and population stability against them: PSI and KS per feature and for
+ *	  the score, in one pass over a source.
  */
 #include "postgres.h"
 
@@ -22,6 +23,8 @@
 #include "utils/tuplestore.h"
 
 #include "binning.h"
+#include "drift.h"
+#include "hugemem.h"
 #include "dataset.h"
 #include "metrics.h"
 #include "predict.h"
@@ -29,9 +32,54 @@
 
 PG_FUNCTION_INFO_V1(cr_drift_score);
 PG_FUNCTION_INFO_V1(cr_drift_baseline);
-PG_FUNCTION_INFO_V1(cr_evaluate);
 
 #define DRIFT_EPSILON	1e-4	/* share used for an empty bucket */
+
+/* ------------------------------------------------------------ baselines */
+
+#define DRIFT_BINS		10		/* deciles */
+
+/*
+ * The distribution of one column over the rows not excluded: decile cut
+ * points (fewer when the column has few distinct values), the share of rows
+ * in each bin, and the share missing.
+ */
+void
+DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
+			  uint64 seed)
+{
+	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), BIN_SAMPLE_MAX));
+	double		cuts[DRIFT_BINS];
+	CrBinEdges	e;
+	int64	   *count;
+	int64		rows = 0,
+				missing = 0;
+
+	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
+	HugeFree(work);
+	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
+	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
+	b->shares = palloc0(sizeof(double) * (b->ncuts + 1));
+	count = palloc0(sizeof(int64) * (b->ncuts + 1));
+	e.ncuts = b->ncuts;
+	e.cuts = b->cuts;
+	for (int64 i = 0; i < n; i++)
+	{
+		if (exclude != NULL && exclude[i])
+			continue;
+		rows++;
+		if (isnan(x[i]))
+			missing++;
+		else
+			count[BinValue(&e, x[i])]++;
+	}
+	for (int i = 0; i <= b->ncuts; i++)
+		b->shares[i] = rows > 0 ? (double) count[i] / rows : 0.0;
+	b->missing = rows > 0 ? (double) missing / rows : 0.0;
+	pfree(count);
+}
+
+/* --------------------------------------------------------------- drift */
 
 typedef struct DriftReceiver
 {
@@ -262,154 +310,4 @@ cr_drift_baseline(PG_FUNCTION_ARGS)
 		}
 	}
 	return (Datum) 0;
-}
-
-/* ------------------------------------------------------------ evaluate */
-
-typedef struct EvalReceiver
-{
-	DestReceiver pub;
-	const CrModel *model;
-	const char *label;
-	const char *version_label;
-	MemoryContext cxt;
-	int		   *attnum;
-	Oid		   *atttype;
-	int			labelatt;
-	Oid			labeltype;
-	double	   *x;
-	double	   *prob;
-	double	   *y;
-	int64		n;
-	int64		cap;
-} EvalReceiver;
-
-static void
-EvalStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
-{
-	EvalReceiver *er = (EvalReceiver *) self;
-	DriftReceiver dr;
-
-	/* the features are mapped as for drift */
-	memset(&dr, 0, sizeof(dr));
-	dr.model = er->model;
-	dr.version_label = er->version_label;
-	dr.cxt = er->cxt;
-	er->labelatt = DatasetRequireColumn(tupdesc, er->label, "label");
-	er->labeltype = TupleDescAttr(tupdesc, er->labelatt)->atttypid;
-	if (!DatasetTypeIsNumeric(er->labeltype) && er->labeltype != BOOLOID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("label column \"%s\" has type %s, not a number or boolean",
-						er->label, format_type_be(er->labeltype))));
-	DriftStartup(&dr.pub, operation, tupdesc);
-	er->attnum = dr.attnum;
-	er->atttype = dr.atttype;
-	er->x = dr.x;
-	er->cap = 1024;
-	er->prob = MemoryContextAllocHuge(er->cxt, sizeof(double) * er->cap);
-	er->y = MemoryContextAllocHuge(er->cxt, sizeof(double) * er->cap);
-}
-
-static bool
-EvalReceive(TupleTableSlot *slot, DestReceiver *self)
-{
-	EvalReceiver *er = (EvalReceiver *) self;
-	const CrModel *m = er->model;
-	double		y;
-
-	if ((er->n & 0x3FF) == 0)
-		CHECK_FOR_INTERRUPTS();
-	slot_getallattrs(slot);
-	if (slot->tts_isnull[er->labelatt])
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("label column \"%s\" is NULL in source row " INT64_FORMAT,
-						er->label, er->n + 1),
-				 errhint("Evaluate on applicants whose outcome is known.")));
-	y = DatasetDatumToDouble(slot->tts_values[er->labelatt], er->labeltype);
-	if (y != 0.0 && y != 1.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("label column \"%s\" holds %g in source row " INT64_FORMAT ", not 0 or 1",
-						er->label, y, er->n + 1)));
-	for (int j = 0; j < m->nfeatures; j++)
-	{
-		int			a = er->attnum[j];
-
-		er->x[j] = slot->tts_isnull[a] ? NAN
-			: DatasetDatumToDouble(slot->tts_values[a], er->atttype[j]);
-		if (isinf(er->x[j]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature \"%s\" is Infinity in source row " INT64_FORMAT,
-							m->features[j], er->n + 1)));
-	}
-	if (er->n == er->cap)
-	{
-		er->cap *= 2;
-		er->prob = repalloc_huge(er->prob, sizeof(double) * er->cap);
-		er->y = repalloc_huge(er->y, sizeof(double) * er->cap);
-	}
-	er->prob[er->n] = PredictProbability(m, er->x);
-	er->y[er->n] = y;
-	er->n++;
-	return true;
-}
-
-/*
- * cr_evaluate(name, source, label, version DEFAULT NULL) returns jsonb: the
- * holdout metric set of a model version on any labelled rows.
- */
-Datum
-cr_evaluate(PG_FUNCTION_ARGS)
-{
-	EvalReceiver er;
-	const CrCachedModel *entry;
-	CrMetrics	metrics;
-	StringInfoData buf;
-	char	   *source;
-	int32		version = 0;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name, source and label must not be null")));
-	if (!PG_ARGISNULL(3))
-	{
-		version = PG_GETARG_INT32(3);
-		if (version <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model version must be positive, not %d", version)));
-	}
-	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	entry = RegistryLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), version);
-
-	memset(&er, 0, sizeof(er));
-	DatasetInitReceiver(&er.pub, EvalStartup, EvalReceive);
-	er.model = entry->model;
-	er.version_label = entry->version_label;
-	er.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	er.cxt = CurrentMemoryContext;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	DatasetRunQuery(DatasetSourceQuery(source), source, &er.pub, true, false, "evaluation");
-	SPI_finish();
-
-	if (er.n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("evaluation source returned no rows"),
-				 errdetail("Source: %s", source)));
-
-	MetricsCompute(er.prob, er.y, er.n, entry->model->scoring.threshold, &metrics);
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"model_version\": ");
-	escape_json(&buf, entry->version_label);
-	appendStringInfoString(&buf, ", ");
-	MetricsAppendJson(&buf, &metrics);
-	appendStringInfoChar(&buf, '}');
-	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

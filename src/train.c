@@ -25,6 +25,8 @@
 #include "credit_risk.h"
 #include "dataset.h"
 #include "binning.h"
+#include "drift.h"
+#include "holdout.h"
 #include "random.h"
 #include "gbm.h"
 #include "hugemem.h"
@@ -456,61 +458,51 @@ JsonbFromText(const char *s)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s));
 }
 
-/* --------------------------------------------------------- baselines */
+/* --------------------------------------------------------- the fitters */
 
-#define DRIFT_BINS		10		/* deciles */
+/* What a trainer hands back besides the model it fills in. */
+typedef struct TrainFit
+{
+	CrMetrics	eval;			/* on the holdout, or on the training rows without one */
+	double		train_auc;
+	double	   *eval_prob;		/* the probabilities eval is computed on */
+	int64		neval;
+	StringInfoData extra;		/* the algorithm's own metrics: , "key": value ... */
+	StringInfoData importance;	/* a JSON object, feature -> importance */
+} TrainFit;
 
 /*
- * The distribution of one column over the rows not excluded: decile cut
- * points (fewer when the column has few distinct values), the share of rows
- * in each bin, and the share missing.
+ * The metrics of a fit: on the holdout's probabilities when there is a
+ * holdout (and the training AUC apart), else on the training rows'.
  */
 static void
-BaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
-			  uint64 seed)
+FitEvaluate(TrainFit *fit, double threshold,
+			double *hold_prob, double *hold_label, int64 nhold,
+			double *train_prob, double *train_label, int64 ntrain)
 {
-	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), BIN_SAMPLE_MAX));
-	double		cuts[DRIFT_BINS];
-	CrBinEdges	e;
-	int64	   *count;
-	int64		rows = 0,
-				missing = 0;
-
-	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
-	HugeFree(work);
-	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
-	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
-	b->shares = palloc0(sizeof(double) * (b->ncuts + 1));
-	count = palloc0(sizeof(int64) * (b->ncuts + 1));
-	e.ncuts = b->ncuts;
-	e.cuts = b->cuts;
-	for (int64 i = 0; i < n; i++)
+	if (nhold > 0)
 	{
-		if (exclude != NULL && exclude[i])
-			continue;
-		rows++;
-		if (isnan(x[i]))
-			missing++;
-		else
-			count[BinValue(&e, x[i])]++;
+		MetricsCompute(hold_prob, hold_label, nhold, threshold, &fit->eval);
+		fit->train_auc = MetricsAuc(train_prob, train_label, ntrain);
+		fit->eval_prob = hold_prob;
+		fit->neval = nhold;
 	}
-	for (int i = 0; i <= b->ncuts; i++)
-		b->shares[i] = rows > 0 ? (double) count[i] / rows : 0.0;
-	b->missing = rows > 0 ? (double) missing / rows : 0.0;
-	pfree(count);
+	else
+	{
+		MetricsCompute(train_prob, train_label, ntrain, threshold, &fit->eval);
+		fit->train_auc = fit->eval.auc;
+		fit->eval_prob = train_prob;
+		fit->neval = ntrain;
+	}
 }
-
-/* --------------------------------------------------------- the fitters */
 
 /* Logistic regression: fit, score every row, metrics and importance. */
 static void
 TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
-			  const TrainParams *tp, CrModel *model, CrMetrics *eval,
-			  double *train_auc, StringInfo extra, StringInfo importance,
-			  double **eval_prob, int64 *neval)
+			  const TrainParams *tp, CrModel *model, TrainFit *fit)
 {
 	int			p = ds->nfeatures;
-	CrLogitFit *fit;
+	CrLogitFit *lf;
 	double	   *x = palloc(sizeof(double) * p);
 	bool		has_holdout = tp->holdout > 0;
 	double	   *tp_prob;
@@ -520,11 +512,11 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	int64		h = 0,
 				t = 0;
 
-	fit = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model->impute,
+	lf = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model->impute,
 				   ds->names, &tp->logit);
 	model->algorithm = CR_ALGO_LOGISTIC;
-	model->coef = fit->coef;
-	model->std_error = fit->std_error;
+	model->coef = lf->coef;
+	model->std_error = lf->std_error;
 
 	/* score every row once: holdout metrics (or training ones) and train AUC */
 	tp_prob = HugeAlloc(sizeof(double) * ntrain);
@@ -554,37 +546,25 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 			tp_label[t++] = ds->label[i];
 		}
 	}
-	if (has_holdout)
-	{
-		MetricsCompute(hp_prob, hp_label, nhold, tp->scoring.threshold, eval);
-		*train_auc = MetricsAuc(tp_prob, tp_label, ntrain);
-		*eval_prob = hp_prob;
-		*neval = nhold;
-	}
-	else
-	{
-		MetricsCompute(tp_prob, tp_label, ntrain, tp->scoring.threshold, eval);
-		*train_auc = eval->auc;
-		*eval_prob = tp_prob;
-		*neval = ntrain;
-	}
+	FitEvaluate(fit, tp->scoring.threshold, hp_prob, hp_label, has_holdout ? nhold : 0,
+				tp_prob, tp_label, ntrain);
 
-	appendStringInfo(extra, ", \"iterations\": %d", fit->iterations);
-	AppendKeyDouble(extra, ", \"log_likelihood\": ", fit->log_likelihood);
-	AppendKeyDouble(extra, ", \"null_log_likelihood\": ", fit->null_log_likelihood);
-	AppendKeyDouble(extra, ", \"pseudo_r2\": ",
-					1.0 - fit->log_likelihood / fit->null_log_likelihood);
+	appendStringInfo(&fit->extra, ", \"iterations\": %d", lf->iterations);
+	AppendKeyDouble(&fit->extra, ", \"log_likelihood\": ", lf->log_likelihood);
+	AppendKeyDouble(&fit->extra, ", \"null_log_likelihood\": ", lf->null_log_likelihood);
+	AppendKeyDouble(&fit->extra, ", \"pseudo_r2\": ",
+					1.0 - lf->log_likelihood / lf->null_log_likelihood);
 
 	/* importance of a logistic model: |coefficient| per standard deviation */
-	appendStringInfoChar(importance, '{');
+	appendStringInfoChar(&fit->importance, '{');
 	for (int j = 0; j < p; j++)
 	{
 		if (j)
-			appendStringInfoString(importance, ", ");
-		escape_json(importance, ds->names[j]);
-		AppendKeyDouble(importance, ": ", fabs(fit->std_coef[j + 1]));
+			appendStringInfoString(&fit->importance, ", ");
+		escape_json(&fit->importance, ds->names[j]);
+		AppendKeyDouble(&fit->importance, ": ", fabs(lf->std_coef[j + 1]));
 	}
-	appendStringInfoChar(importance, '}');
+	appendStringInfoChar(&fit->importance, '}');
 }
 
 /* Resolve params.monotone against the loaded feature names. */
@@ -629,8 +609,7 @@ MonotoneVector(const TrainParams *tp, const CrDataset *ds)
 /* Gradient-boosted trees: fit, metrics from the trainer's own scores. */
 static void
 TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
-		 CrMetrics *eval, double *train_auc, StringInfo extra,
-		 StringInfo importance, double **eval_prob, int64 *neval)
+		 TrainFit *fit)
 {
 	int			p = ds->nfeatures;
 	CrGbmResult *res;
@@ -642,43 +621,29 @@ TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
 	model->algorithm = CR_ALGO_GBM;
 	model->forest = res->forest;
 
-	if (res->nholdout > 0)
-	{
-		MetricsCompute(res->holdout_prob, res->holdout_label, res->nholdout,
-					   tp->scoring.threshold, eval);
-		*train_auc = MetricsAuc(res->train_prob, res->train_label, res->ntrain);
-		*eval_prob = res->holdout_prob;
-		*neval = res->nholdout;
-	}
-	else
-	{
-		MetricsCompute(res->train_prob, res->train_label, res->ntrain,
-					   tp->scoring.threshold, eval);
-		*train_auc = eval->auc;
-		*eval_prob = res->train_prob;
-		*neval = res->ntrain;
-	}
+	FitEvaluate(fit, tp->scoring.threshold, res->holdout_prob, res->holdout_label,
+				res->nholdout, res->train_prob, res->train_label, res->ntrain);
 
-	appendStringInfo(extra, ", \"n_trees\": %d, \"trees_built\": %d, \"best_iteration\": %d",
+	appendStringInfo(&fit->extra, ", \"n_trees\": %d, \"trees_built\": %d, \"best_iteration\": %d",
 					 res->forest.ntrees, res->trees_built, res->best_iteration);
 	if (!isnan(res->best_score))
-		AppendKeyDouble(extra, ", \"best_holdout_log_loss\": ", res->best_score);
-	appendStringInfo(extra, ", \"nodes\": %d, \"threads\": %d",
+		AppendKeyDouble(&fit->extra, ", \"best_holdout_log_loss\": ", res->best_score);
+	appendStringInfo(&fit->extra, ", \"nodes\": %d, \"threads\": %d",
 					 res->forest.tree_start[res->forest.ntrees], res->threads_used);
-	AppendKeyDouble(extra, ", \"bin_seconds\": ", res->bin_seconds);
+	AppendKeyDouble(&fit->extra, ", \"bin_seconds\": ", res->bin_seconds);
 
 	/* importance: total gain, total cover and split count per feature */
-	appendStringInfoChar(importance, '{');
+	appendStringInfoChar(&fit->importance, '{');
 	for (int j = 0; j < p; j++)
 	{
 		if (j)
-			appendStringInfoString(importance, ", ");
-		escape_json(importance, ds->names[j]);
-		AppendKeyDouble(importance, ": {\"gain\": ", res->gain[j]);
-		AppendKeyDouble(importance, ", \"cover\": ", res->cover[j]);
-		appendStringInfo(importance, ", \"splits\": " INT64_FORMAT "}", res->splits[j]);
+			appendStringInfoString(&fit->importance, ", ");
+		escape_json(&fit->importance, ds->names[j]);
+		AppendKeyDouble(&fit->importance, ": {\"gain\": ", res->gain[j]);
+		AppendKeyDouble(&fit->importance, ", \"cover\": ", res->cover[j]);
+		appendStringInfo(&fit->importance, ", \"splits\": " INT64_FORMAT "}", res->splits[j]);
 	}
-	appendStringInfoChar(importance, '}');
+	appendStringInfoChar(&fit->importance, '}');
 }
 
 /* ------------------------------------------------------------- cr_train */
@@ -702,14 +667,9 @@ cr_train(PG_FUNCTION_ARGS)
 	int64		nhold = 0;
 	CrModel		model;
 	bytea	   *bytes;
-	CrMetrics	eval;
-	double		train_auc;
 	StringInfoData params_json;
 	StringInfoData metrics_json;
-	StringInfoData importance_json;
-	StringInfoData extra_json;
-	double	   *eval_prob = NULL;
-	int64		neval = 0;
+	TrainFit	fit;
 	instr_time	start;
 	instr_time	elapsed;
 	instr_time	t_loaded;
@@ -776,20 +736,7 @@ cr_train(PG_FUNCTION_ARGS)
 		if (strlen(ds->names[j]) > CR_MAX_NAME_LEN)
 			elog(ERROR, "feature name too long: %s", ds->names[j]);
 
-	/* holdout split: by key hash when a key is given, else by row order */
-	holdout = MemoryContextAllocHuge(traincxt, sizeof(bool) * ds->nrows);
-	for (int64 i = 0; i < ds->nrows; i++)
-	{
-		double		u = ds->keyhash
-			? CrUnit(ds->keyhash[i])
-			: CrUnit(CrMix64(((uint64) tp.seed << 40) ^ (uint64) i));
-
-		holdout[i] = u < tp.holdout;
-		if (holdout[i])
-			nhold++;
-		else
-			ntrain++;
-	}
+	holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
 	if (ntrain == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -859,8 +806,9 @@ cr_train(PG_FUNCTION_ARGS)
 	model.nfeatures = p;
 	model.features = ds->names;
 	model.scoring = tp.scoring;
-	initStringInfo(&extra_json);
-	initStringInfo(&importance_json);
+	memset(&fit, 0, sizeof(fit));
+	initStringInfo(&fit.extra);
+	initStringInfo(&fit.importance);
 	/* drift baselines of the features, from the training rows (before a tree fit frees them) */
 	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
 	model.drift_moderate = tp.drift_moderate;
@@ -868,19 +816,17 @@ cr_train(PG_FUNCTION_ARGS)
 	for (int j = 0; j < p; j++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		BaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
+		DriftBaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
 	}
 
 	if (tp.algorithm == CR_ALGO_LOGISTIC)
-		TrainLogistic(ds, holdout, ntrain, nhold, &tp, &model, &eval, &train_auc,
-					  &extra_json, &importance_json, &eval_prob, &neval);
+		TrainLogistic(ds, holdout, ntrain, nhold, &tp, &model, &fit);
 	else
-		TrainGbm(ds, holdout, &tp, &model, &eval, &train_auc,
-				 &extra_json, &importance_json, &eval_prob, &neval);
+		TrainGbm(ds, holdout, &tp, &model, &fit);
 	INSTR_TIME_SET_CURRENT(t_fitted);
 
 	/* ... and of the score, on the rows the metrics were computed on */
-	BaselineBuild(&model.baseline[p], eval_prob, NULL, neval, tp.seed);
+	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp.seed);
 
 	bytes = ModelEncode(&model);
 
@@ -890,9 +836,9 @@ cr_train(PG_FUNCTION_ARGS)
 	initStringInfo(&metrics_json);
 	appendStringInfo(&metrics_json, "{\"evaluated_on\": \"%s\", ",
 					 tp.holdout > 0 ? "holdout" : "train");
-	MetricsAppendJson(&metrics_json, &eval);
-	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", train_auc);
-	appendStringInfoString(&metrics_json, extra_json.data);
+	MetricsAppendJson(&metrics_json, &fit.eval);
+	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", fit.train_auc);
+	appendStringInfoString(&metrics_json, fit.extra.data);
 	INSTR_TIME_SUBTRACT(t_fitted, t_loaded);
 	INSTR_TIME_SUBTRACT(t_loaded, start);
 	AppendKeyDouble(&metrics_json, ", \"load_seconds\": ", INSTR_TIME_GET_DOUBLE(t_loaded));
@@ -914,7 +860,7 @@ cr_train(PG_FUNCTION_ARGS)
 		nv.nfeatures = p;
 		nv.params = JsonbFromText(params_json.data);
 		nv.metrics = JsonbFromText(metrics_json.data);
-		nv.importance = JsonbFromText(importance_json.data);
+		nv.importance = JsonbFromText(fit.importance.data);
 		nv.train_rows = ntrain;
 		nv.holdout_rows = nhold;
 		nv.train_seconds = INSTR_TIME_GET_DOUBLE(elapsed);
