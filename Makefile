@@ -40,6 +40,7 @@ PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
 SHLIB_LINK = -lpthread -lm
 
 REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline
+# inputs in test/sql, expected outputs in test/expected
 REGRESS_OPTS = --inputdir=test
 
 TAP_TESTS = 1

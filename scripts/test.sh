@@ -94,9 +94,9 @@ echo "   $n_tap TAP test files:" $tap_files
 echo "   1 sanitizer slice: 300 random training sets under ASan/UBSan (test/sanitize)"
 echo "   1 fuzz smoke run: each libFuzzer harness from its corpus (test/fuzz)"
 for t in $regress_tests; do
-	# pg_regress reads test/sql/NAME.sql (--inputdir=test) and expected/NAME.out
+	# pg_regress reads test/sql/NAME.sql and test/expected/NAME.out (--inputdir=test)
 	[ -f "$WORK/test/sql/$t.sql" ] || echo "   warning: test/sql/$t.sql does not exist" >&2
-	[ -f "$WORK/expected/$t.out" ] || echo "   warning: expected/$t.out does not exist" >&2
+	[ -f "$WORK/test/expected/$t.out" ] || echo "   warning: test/expected/$t.out does not exist" >&2
 done
 
 STEP="building (make CR_WERROR=-Werror)"
