@@ -247,12 +247,9 @@ cr_predict_batch(PG_FUNCTION_ARGS)
 	br.blockcxt = AllocSetContextCreate(br.cxt, "credit_risk batch keys",
 										ALLOCSET_DEFAULT_SIZES);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	DatasetRunQuery(DatasetSourceQuery(source), source, &br.pub, true, false, "scoring");
+	DatasetScanSource(source, &br.pub, "scoring");
 	if (br.n > 0)
 		BatchFlush(&br);
-	SPI_finish();
 	MemoryContextDelete(br.cxt);
 	return (Datum) 0;
 }

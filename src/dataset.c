@@ -575,6 +575,20 @@ ReceiverNoOp(DestReceiver *self)
 }
 
 /*
+ * Run source (a relation's name or a query, see DatasetSourceQuery),
+ * read-only, into dest, in an SPI connection of its own.  what names the
+ * work in errors ("scoring", "drift").
+ */
+void
+DatasetScanSource(const char *source, DestReceiver *dest, const char *what)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	DatasetRunQuery(DatasetSourceQuery(source), source, dest, true, false, what);
+	SPI_finish();
+}
+
+/*
  * Make dest a receiver of a query's rows (DatasetRunQuery): startup sees
  * the row type, receive each row; nothing to do at shutdown.
  */

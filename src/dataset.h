@@ -51,6 +51,7 @@ extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
 extern void DatasetInitReceiver(DestReceiver *dest,
 								void (*startup) (DestReceiver *self, int operation, TupleDesc tupdesc),
 								bool (*receive) (TupleTableSlot *slot, DestReceiver *self));
+extern void DatasetScanSource(const char *source, DestReceiver *dest, const char *what);
 extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,
 							bool read_only, bool fixed_order, const char *what);
 extern int	DatasetFindColumn(TupleDesc tupdesc, const char *name);

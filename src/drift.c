@@ -239,10 +239,7 @@ cr_drift_score(PG_FUNCTION_ARGS)
 	dr.version_label = entry->version_label;
 	dr.cxt = CurrentMemoryContext;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	DatasetRunQuery(DatasetSourceQuery(source), source, &dr.pub, true, false, "drift");
-	SPI_finish();
+	DatasetScanSource(source, &dr.pub, "drift");
 
 	if (dr.rows == 0)
 		ereport(ERROR,

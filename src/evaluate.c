@@ -127,20 +127,13 @@ cr_evaluate(PG_FUNCTION_ARGS)
 	CrMetrics	metrics;
 	StringInfoData buf;
 	char	   *source;
-	int32		version = 0;
+	int32		version;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name, source and label must not be null")));
-	if (!PG_ARGISNULL(3))
-	{
-		version = PG_GETARG_INT32(3);
-		if (version <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model version must be positive, not %d", version)));
-	}
+	version = RegistryVersionArg(fcinfo, 3);
 	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	entry = RegistryLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), version);
 
@@ -151,10 +144,7 @@ cr_evaluate(PG_FUNCTION_ARGS)
 	er.label = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	er.cxt = CurrentMemoryContext;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	DatasetRunQuery(DatasetSourceQuery(source), source, &er.pub, true, false, "evaluation");
-	SPI_finish();
+	DatasetScanSource(source, &er.pub, "evaluation");
 
 	if (er.n == 0)
 		ereport(ERROR,

@@ -33,7 +33,7 @@ cr_coefficients(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *name;
-	int32		version = 0;
+	int32		version;
 	CrCachedModel *entry;
 	const CrModel *m;
 
@@ -42,14 +42,7 @@ cr_coefficients(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (!PG_ARGISNULL(1))
-	{
-		version = PG_GETARG_INT32(1);
-		if (version <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model version must be positive, not %d", version)));
-	}
+	version = RegistryVersionArg(fcinfo, 1);
 
 	InitMaterializedSRF(fcinfo, 0);
 	entry = RegistryLookup(name, version);

@@ -540,6 +540,22 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 	return found;
 }
 
+/* A function's version argument: 0 (the serving version) when NULL. */
+int32
+RegistryVersionArg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		version;
+
+	if (PG_ARGISNULL(argno))
+		return 0;
+	version = PG_GETARG_INT32(argno);
+	if (version <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model version must be positive, not %d", version)));
+	return version;
+}
+
 /* No row for the name (and version): the error says which is missing. */
 static void
 RegistryNotFound(const char *name, int32 version, bool name_exists)

@@ -11,6 +11,7 @@
 #include "access/htup.h"
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 #include "model.h"
 
@@ -43,6 +44,7 @@ extern void RegistryStamp(CrStamp *stamp);
 extern bool RegistryStampEqual(const CrStamp *a, const CrStamp *b);
 
 /* version 0 means the serving version */
+extern int32 RegistryVersionArg(FunctionCallInfo fcinfo, int argno);
 extern CrCachedModel *RegistryLookup(const char *name, int32 version);
 extern CrCachedModel *RegistryFromBytes(const char *data, Size len);
 extern void RegistryCheckName(const char *name);

@@ -235,8 +235,9 @@ RegistryInsertVersion(const CrNewVersion *v, TupleDesc want, MemoryContext resul
 
 /*
  * Call one of the registry's internal functions (sql, with the caller's
- * arguments as $1..$nargs and the caller's name as the last one) as the
- * registry's owner, and return its one row as the caller's result type.
+ * arguments as $1..$nargs, the first the model name, and the caller's name
+ * as the last one) as the registry's owner, under the name's lock, and
+ * return its one row as the caller's result type.
  */
 static Datum
 CallAsOwner(FunctionCallInfo fcinfo, const char *sql, int nargs, const Oid *argtypes)
@@ -261,6 +262,8 @@ CallAsOwner(FunctionCallInfo fcinfo, const char *sql, int nargs, const Oid *argt
 		nulls[i] = fcinfo->args[i].isnull ? 'n' : ' ';
 	}
 
+	if (!fcinfo->args[0].isnull)
+		RegistryLockName(TextDatumGetCString(fcinfo->args[0].value));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	RegistryBeginAsOwner(&as_owner);
@@ -284,8 +287,6 @@ cr_promote(PG_FUNCTION_ARGS)
 {
 	static const Oid types[2] = {TEXTOID, INT4OID};
 
-	if (!PG_ARGISNULL(0))
-		RegistryLockName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	return CallAsOwner(fcinfo,
 					   "SELECT * FROM credit_risk.cr_promote_internal($1, $2, $3)",
 					   2, types);
@@ -297,8 +298,6 @@ cr_route(PG_FUNCTION_ARGS)
 {
 	static const Oid types[3] = {TEXTOID, INT4OID, FLOAT8OID};
 
-	if (!PG_ARGISNULL(0))
-		RegistryLockName(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	return CallAsOwner(fcinfo,
 					   "SELECT * FROM credit_risk.cr_route_internal($1, $2, $3, $4)",
 					   3, types);
