@@ -646,6 +646,84 @@ TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
 	appendStringInfoChar(&fit->importance, '}');
 }
 
+/*
+ * The split must leave training rows, a holdout when one was asked for,
+ * and both classes among the training rows.
+ */
+static void
+TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
+				double holdout_share, const char *label)
+{
+	int64		pos = 0;
+
+	if (ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("holdout of %.15g leaves no training rows out of " INT64_FORMAT, holdout_share, ds->nrows),
+				 errhint("Use a smaller params.holdout.")));
+	if (holdout_share > 0 && nhold == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("holdout of %g selected no rows out of " INT64_FORMAT, holdout_share, ds->nrows),
+				 errhint("Use more rows, a larger holdout, or params.holdout = 0 to train and evaluate on every row.")));
+	for (int64 i = 0; i < ds->nrows; i++)
+		if (!holdout[i])
+			pos += ds->label[i] > 0.5;
+	if (pos == 0 || pos == ntrain)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label column \"%s\" has a single class (%s) in the " INT64_FORMAT " training rows",
+						label, pos == 0 ? "all 0" : "all 1", ntrain),
+				 errhint("A model needs both defaults (1) and non-defaults (0).")));
+}
+
+/* Missing values are imputed with the mean of the training rows. */
+static double *
+TrainImputeValues(const CrDataset *ds, const bool *holdout)
+{
+	int			p = ds->nfeatures;
+	double	   *impute = palloc(sizeof(double) * p);
+
+	for (int j = 0; j < p; j++)
+	{
+		double		sum = 0.0;
+		int64		cnt = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!holdout[i] && !isnan(ds->cols[j][i]))
+			{
+				sum += ds->cols[j][i];
+				cnt++;
+			}
+		if (cnt == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature column \"%s\" is NULL in every training row", ds->names[j])));
+		impute[j] = sum / cnt;
+		if (!isfinite(impute[j]))
+		{
+			/*
+			 * Values near the limits of double precision overflow the sum;
+			 * their mean does not, added up as x / cnt.  A model must not
+			 * be stored with a value its own decoder refuses.
+			 */
+			sum = 0.0;
+			for (int64 i = 0; i < ds->nrows; i++)
+				if (!holdout[i] && !isnan(ds->cols[j][i]))
+					sum += ds->cols[j][i] / cnt;
+			impute[j] = sum;
+			if (!isfinite(impute[j]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
+								ds->names[j]),
+						 errhint("Scale the column down.")));
+		}
+	}
+	return impute;
+}
+
 /* ------------------------------------------------------------- cr_train */
 
 Datum
@@ -737,71 +815,9 @@ cr_train(PG_FUNCTION_ARGS)
 			elog(ERROR, "feature name too long: %s", ds->names[j]);
 
 	holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
-	if (ntrain == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("holdout of %.15g leaves no training rows out of " INT64_FORMAT, tp.holdout, ds->nrows),
-				 errhint("Use a smaller params.holdout.")));
-	if (tp.holdout > 0 && nhold == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("holdout of %g selected no rows out of " INT64_FORMAT, tp.holdout, ds->nrows),
-				 errhint("Use more rows, a larger holdout, or params.holdout = 0 to train and evaluate on every row.")));
-
-	/* both classes among the training rows */
-	{
-		int64		pos = 0;
-
-		for (int64 i = 0; i < ds->nrows; i++)
-			if (!holdout[i])
-				pos += ds->label[i] > 0.5;
-		if (pos == 0 || pos == ntrain)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("label column \"%s\" has a single class (%s) in the " INT64_FORMAT " training rows",
-							label, pos == 0 ? "all 0" : "all 1", ntrain),
-					 errhint("A model needs both defaults (1) and non-defaults (0).")));
-	}
-
-	/* missing values are imputed with the mean of the training rows */
-	model.impute = palloc(sizeof(double) * p);
-	for (int j = 0; j < p; j++)
-	{
-		double		sum = 0.0;
-		int64		cnt = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < ds->nrows; i++)
-			if (!holdout[i] && !isnan(ds->cols[j][i]))
-			{
-				sum += ds->cols[j][i];
-				cnt++;
-			}
-		if (cnt == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature column \"%s\" is NULL in every training row", ds->names[j])));
-		model.impute[j] = sum / cnt;
-		if (!isfinite(model.impute[j]))
-		{
-			/*
-			 * Values near the limits of double precision overflow the sum;
-			 * their mean does not, added up as x / cnt.  A model must not
-			 * be stored with a value its own decoder refuses.
-			 */
-			sum = 0.0;
-			for (int64 i = 0; i < ds->nrows; i++)
-				if (!holdout[i] && !isnan(ds->cols[j][i]))
-					sum += ds->cols[j][i] / cnt;
-			model.impute[j] = sum;
-			if (!isfinite(model.impute[j]))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
-								ds->names[j]),
-						 errhint("Scale the column down.")));
-		}
-	}
+	TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label);
+	memset(&model, 0, sizeof(model));
+	model.impute = TrainImputeValues(ds, holdout);
 
 	model.nfeatures = p;
 	model.features = ds->names;
