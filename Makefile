@@ -17,6 +17,7 @@ OBJS = \
 	src/logit.o \
 	src/metrics.o \
 	src/model.o \
+	src/params.o \
 	src/pipeline.o \
 	src/predict.o \
 	src/registry.o \

@@ -33,314 +33,11 @@
 #include "logit.h"
 #include "metrics.h"
 #include "model.h"
+#include "params.h"
 #include "predict.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(cr_train);
-
-typedef struct TrainParams
-{
-	CrAlgorithm algorithm;
-	double		holdout;
-	int64		seed;
-	char	   *key;
-	CrLogitOptions logit;
-	CrGbmParams gbm;
-	JsonbValue	monotone;		/* jbvBinary object, or jbvNull */
-	CrScoring	scoring;
-	double		drift_moderate;
-	double		drift_major;
-} TrainParams;
-
-static const char *const CommonParams[] = {
-	"holdout", "seed", "key", "threshold", "drift_moderate", "drift_major",
-	"risk_cutoffs", "risk_labels", "score_points", "score_odds", "score_pdo"
-};
-static const char *const LogisticParams[] = {"l2", "max_iter", "tol"};
-static const char *const GbmParams[] = {
-	"n_trees", "max_depth", "learning_rate", "lambda", "gamma",
-	"min_child_weight", "subsample", "colsample_bytree", "scale_pos_weight",
-	"max_bin", "base_score", "early_stopping_rounds", "monotone", "threads"
-};
-
-static bool
-InList(const char *key, const char *const *list, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(key, list[i]) == 0)
-			return true;
-	return false;
-}
-
-/* ------------------------------------------------------------ parameters */
-
-static void pg_attribute_noreturn()
-BadParam(const char *key, const char *want)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("params.%s must be %s", key, want)));
-}
-
-static double
-ParamNumber(const char *key, JsonbValue *v, double lo, double hi,
-			bool lo_open, bool hi_open)
-{
-	double		d;
-
-	if (v->type != jbvNumeric)
-		BadParam(key, psprintf("a number between %g and %g", lo, hi));
-	d = DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key), NULL);
-	if (isnan(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params.%s is %g, out of range", key, d),
-				 errdetail("It must be %s %g and %s %g.", lo_open ? "above" : "at least", lo,
-						   hi_open ? "below" : "at most", hi)));
-	return d;
-}
-
-static int64
-ParamInteger(const char *key, JsonbValue *v, int64 lo, int64 hi)
-{
-	double		d = ParamNumber(key, v, (double) lo, (double) hi, false, false);
-
-	if (d != floor(d))
-		BadParam(key, "a whole number");
-	return (int64) d;
-}
-
-static char *
-ParamString(const char *key, JsonbValue *v)
-{
-	if (v->type != jbvString || v->val.string.len == 0)
-		BadParam(key, "a non-empty string");
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/* Iterate the elements of an array given as a jbvBinary value. */
-static int
-ParamArray(const char *key, JsonbValue *v, JsonbValue *elems, int max)
-{
-	JsonbIterator *it;
-	JsonbValue	e;
-	JsonbIteratorToken tok;
-	int			n = 0;
-
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		BadParam(key, "an array");
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-	{
-		if (tok != WJB_ELEM)
-			continue;
-		if (n >= max)
-			BadParam(key, psprintf("an array of at most %d elements", max));
-		elems[n++] = e;
-	}
-	return n;
-}
-
-static void
-ParseParams(Jsonb *params, TrainParams *tp)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-	JsonbValue	cut[CR_MAX_BANDS];
-	JsonbValue	lab[CR_MAX_BANDS];
-	int			ncut = -1;
-	int			nlab = -1;
-
-	tp->holdout = 0.2;
-	tp->seed = 42;
-	tp->key = NULL;
-	tp->logit.l2 = 0.0;
-	tp->logit.max_iter = 100;
-	tp->logit.tol = 1e-10;
-	tp->gbm.n_trees = 100;
-	tp->gbm.max_depth = 6;
-	tp->gbm.learning_rate = 0.1;
-	tp->gbm.lambda = 1.0;
-	tp->gbm.gamma = 0.0;
-	tp->gbm.min_child_weight = 1.0;
-	tp->gbm.subsample = 1.0;
-	tp->gbm.colsample_bytree = 1.0;
-	tp->gbm.scale_pos_weight = 1.0;
-	tp->gbm.max_bin = 256;
-	tp->gbm.base_score = 0.0;
-	tp->gbm.early_stopping_rounds = 0;
-	tp->gbm.threads = cr_threads;
-	tp->gbm.monotone = NULL;
-	tp->monotone.type = jbvNull;
-	tp->drift_moderate = 0.10;
-	tp->drift_major = 0.25;
-	ModelScoringDefaults(&tp->scoring);
-
-	if (params == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(params))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params must be a jsonb object")));
-
-	it = JsonbIteratorInit(&params->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			bool		gbm = tp->algorithm == CR_ALGO_GBM;
-
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			if (!InList(key, CommonParams, lengthof(CommonParams)) &&
-				!(gbm ? InList(key, GbmParams, lengthof(GbmParams))
-				  : InList(key, LogisticParams, lengthof(LogisticParams))))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown parameter \"%s\" for algorithm \"%s\"", key,
-								ModelAlgorithmName(tp->algorithm)),
-						 errhint("Known parameters: holdout, seed, key, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo, drift_moderate, drift_major, %s.",
-								 gbm ? "n_trees, max_depth, learning_rate, lambda, gamma, min_child_weight, subsample, colsample_bytree, scale_pos_weight, max_bin, base_score, early_stopping_rounds, monotone, threads"
-								 : "l2, max_iter, tol")));
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-
-		if (strcmp(key, "holdout") == 0)
-			tp->holdout = ParamNumber(key, &v, 0.0, 1.0, false, true);
-		else if (strcmp(key, "seed") == 0)
-			tp->seed = ParamInteger(key, &v, 0, PG_INT32_MAX);
-		else if (strcmp(key, "key") == 0)
-			tp->key = v.type == jbvNull ? NULL : ParamString(key, &v);
-		else if (strcmp(key, "l2") == 0)
-			tp->logit.l2 = ParamNumber(key, &v, 0.0, 1e12, false, false);
-		else if (strcmp(key, "max_iter") == 0)
-			tp->logit.max_iter = (int) ParamInteger(key, &v, 1, 10000);
-		else if (strcmp(key, "tol") == 0)
-			tp->logit.tol = ParamNumber(key, &v, 0.0, 1.0, true, false);
-		else if (strcmp(key, "threshold") == 0)
-			tp->scoring.threshold = ParamNumber(key, &v, 0.0, 1.0, false, false);
-		else if (strcmp(key, "risk_cutoffs") == 0)
-			ncut = ParamArray(key, &v, cut, CR_MAX_BANDS - 1);
-		else if (strcmp(key, "risk_labels") == 0)
-			nlab = ParamArray(key, &v, lab, CR_MAX_BANDS);
-		else if (strcmp(key, "score_points") == 0)
-			tp->scoring.points_base = ParamNumber(key, &v, -1e6, 1e6, false, false);
-		else if (strcmp(key, "score_odds") == 0)
-			tp->scoring.odds_base = ParamNumber(key, &v, 0.0, 1e9, true, false);
-		else if (strcmp(key, "score_pdo") == 0)
-			tp->scoring.pdo = ParamNumber(key, &v, 0.0, 1e6, true, false);
-		else if (strcmp(key, "drift_moderate") == 0)
-			tp->drift_moderate = ParamNumber(key, &v, 0.0, 100.0, true, false);
-		else if (strcmp(key, "drift_major") == 0)
-			tp->drift_major = ParamNumber(key, &v, 0.0, 100.0, true, false);
-		else if (strcmp(key, "n_trees") == 0)
-			tp->gbm.n_trees = (int) ParamInteger(key, &v, 1, CR_MAX_TREES);
-		else if (strcmp(key, "max_depth") == 0)
-			tp->gbm.max_depth = (int) ParamInteger(key, &v, 1, 12);
-		else if (strcmp(key, "learning_rate") == 0)
-			tp->gbm.learning_rate = ParamNumber(key, &v, 0.0, 1.0, true, false);
-		else if (strcmp(key, "lambda") == 0)
-			tp->gbm.lambda = ParamNumber(key, &v, 0.0, 1e9, false, false);
-		else if (strcmp(key, "gamma") == 0)
-			tp->gbm.gamma = ParamNumber(key, &v, 0.0, 1e12, false, false);
-		else if (strcmp(key, "min_child_weight") == 0)
-			tp->gbm.min_child_weight = ParamNumber(key, &v, 0.0, 1e12, false, false);
-		else if (strcmp(key, "subsample") == 0)
-			tp->gbm.subsample = ParamNumber(key, &v, 0.0, 1.0, true, false);
-		else if (strcmp(key, "colsample_bytree") == 0)
-			tp->gbm.colsample_bytree = ParamNumber(key, &v, 0.0, 1.0, true, false);
-		else if (strcmp(key, "scale_pos_weight") == 0)
-			tp->gbm.scale_pos_weight = ParamNumber(key, &v, 0.0, 1e9, true, false);
-		else if (strcmp(key, "max_bin") == 0)
-			tp->gbm.max_bin = (int) ParamInteger(key, &v, 2, 256);
-		else if (strcmp(key, "base_score") == 0)
-			tp->gbm.base_score = v.type == jbvNull ? 0.0
-				: ParamNumber(key, &v, 0.0, 1.0, true, true);
-		else if (strcmp(key, "early_stopping_rounds") == 0)
-			tp->gbm.early_stopping_rounds = (int) ParamInteger(key, &v, 0, CR_MAX_TREES);
-		else if (strcmp(key, "threads") == 0)
-			tp->gbm.threads = (int) ParamInteger(key, &v, 1, CR_MAX_THREADS);
-		else if (strcmp(key, "monotone") == 0)
-		{
-			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-				BadParam(key, "an object such as {\"credit_utilization\": 1, \"payment_history_score\": -1}");
-			tp->monotone = v;
-		}
-	}
-
-	if (tp->drift_moderate >= tp->drift_major)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params.drift_moderate (%g) must be below params.drift_major (%g)",
-						tp->drift_moderate, tp->drift_major)));
-	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params.early_stopping_rounds needs a holdout"),
-				 errhint("Set params.holdout above 0, or early_stopping_rounds to 0.")));
-
-	/*
-	 * risk_cutoffs alone keeps the default labels, risk_labels alone the
-	 * default cutoffs, when the counts fit: n cutoffs make n + 1 bands.
-	 */
-	if (ncut >= 0 && nlab < 0)
-	{
-		if (ncut + 1 != tp->scoring.nbands)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("params.risk_cutoffs has %d cutoffs, so it needs params.risk_labels with %d labels",
-							ncut, ncut + 1),
-					 errdetail("The default labels (low, medium, high) fit 2 cutoffs.")));
-		nlab = tp->scoring.nbands;
-		for (int i = 0; i < nlab; i++)
-		{
-			lab[i].type = jbvString;
-			lab[i].val.string.val = (char *) tp->scoring.labels[i];
-			lab[i].val.string.len = strlen(tp->scoring.labels[i]);
-		}
-	}
-	else if (nlab >= 0 && ncut < 0)
-	{
-		if (nlab != tp->scoring.nbands)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("params.risk_labels has %d labels, so it needs params.risk_cutoffs with %d cutoffs",
-							nlab, nlab - 1),
-					 errdetail("The default cutoffs (0.2, 0.5) fit 3 labels.")));
-		ncut = tp->scoring.nbands - 1;
-		for (int i = 0; i < ncut; i++)
-		{
-			cut[i].type = jbvNumeric;
-			cut[i].val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric,
-																	 Float8GetDatum(tp->scoring.cutoffs[i])));
-		}
-	}
-	if (ncut >= 0 || nlab >= 0)
-	{
-		if (nlab != ncut + 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("params.risk_labels has %d labels and params.risk_cutoffs %d cutoffs, but %d cutoffs need %d labels",
-							nlab, ncut, ncut, ncut + 1),
-					 errhint("For example: {\"risk_cutoffs\": [0.1, 0.3], \"risk_labels\": [\"low\", \"medium\", \"high\"]}.")));
-		tp->scoring.nbands = nlab;
-		for (int i = 0; i < ncut; i++)
-		{
-			tp->scoring.cutoffs[i] = ParamNumber("risk_cutoffs", &cut[i], 0.0, 1.0, true, true);
-			if (i > 0 && tp->scoring.cutoffs[i] <= tp->scoring.cutoffs[i - 1])
-				BadParam("risk_cutoffs", "strictly increasing");
-		}
-		for (int i = 0; i < nlab; i++)
-		{
-			tp->scoring.labels[i] = ParamString("risk_labels", &lab[i]);
-			if (strlen(tp->scoring.labels[i]) > CR_MAX_NAME_LEN)
-				BadParam("risk_labels", "strings of at most 63 bytes");
-		}
-	}
-}
 
 /* Append a JSON fragment: prefix (e.g. ", \"key\": ") then the number. */
 static void
@@ -348,66 +45,6 @@ AppendKeyDouble(StringInfo buf, const char *prefix, double v)
 {
 	appendStringInfoString(buf, prefix);
 	CrAppendDouble(buf, v);
-}
-
-static void
-AppendParamsJson(StringInfo buf, const TrainParams *tp)
-{
-	AppendKeyDouble(buf, "{\"holdout\": ", tp->holdout);
-	appendStringInfo(buf, ", \"seed\": " INT64_FORMAT ", \"key\": ", tp->seed);
-	if (tp->key)
-		escape_json(buf, tp->key);
-	else
-		appendStringInfoString(buf, "null");
-	if (tp->algorithm == CR_ALGO_LOGISTIC)
-	{
-		AppendKeyDouble(buf, ", \"l2\": ", tp->logit.l2);
-		appendStringInfo(buf, ", \"max_iter\": %d", tp->logit.max_iter);
-		AppendKeyDouble(buf, ", \"tol\": ", tp->logit.tol);
-	}
-	else
-	{
-		const CrGbmParams *g = &tp->gbm;
-
-		appendStringInfo(buf, ", \"n_trees\": %d, \"max_depth\": %d", g->n_trees, g->max_depth);
-		AppendKeyDouble(buf, ", \"learning_rate\": ", g->learning_rate);
-		AppendKeyDouble(buf, ", \"lambda\": ", g->lambda);
-		AppendKeyDouble(buf, ", \"gamma\": ", g->gamma);
-		AppendKeyDouble(buf, ", \"min_child_weight\": ", g->min_child_weight);
-		AppendKeyDouble(buf, ", \"subsample\": ", g->subsample);
-		AppendKeyDouble(buf, ", \"colsample_bytree\": ", g->colsample_bytree);
-		AppendKeyDouble(buf, ", \"scale_pos_weight\": ", g->scale_pos_weight);
-		appendStringInfo(buf, ", \"max_bin\": %d", g->max_bin);
-		if (g->base_score > 0)
-			AppendKeyDouble(buf, ", \"base_score\": ", g->base_score);
-		else
-			appendStringInfoString(buf, ", \"base_score\": null");
-		appendStringInfo(buf, ", \"early_stopping_rounds\": %d, \"threads\": %d",
-						 g->early_stopping_rounds, g->threads);
-		appendStringInfoString(buf, ", \"monotone\": ");
-		if (tp->monotone.type == jbvBinary)
-			appendStringInfoString(buf, JsonbToCString(NULL, tp->monotone.val.binary.data,
-													   tp->monotone.val.binary.len));
-		else
-			appendStringInfoString(buf, "{}");
-	}
-	AppendKeyDouble(buf, ", \"threshold\": ", tp->scoring.threshold);
-	appendStringInfoString(buf, ", \"risk_cutoffs\": [");
-	for (int i = 0; i < tp->scoring.nbands - 1; i++)
-		AppendKeyDouble(buf, i ? ", " : "", tp->scoring.cutoffs[i]);
-	appendStringInfoString(buf, "], \"risk_labels\": [");
-	for (int i = 0; i < tp->scoring.nbands; i++)
-	{
-		if (i)
-			appendStringInfoString(buf, ", ");
-		escape_json(buf, tp->scoring.labels[i]);
-	}
-	AppendKeyDouble(buf, "], \"drift_moderate\": ", tp->drift_moderate);
-	AppendKeyDouble(buf, ", \"drift_major\": ", tp->drift_major);
-	AppendKeyDouble(buf, ", \"score_points\": ", tp->scoring.points_base);
-	AppendKeyDouble(buf, ", \"score_odds\": ", tp->scoring.odds_base);
-	AppendKeyDouble(buf, ", \"score_pdo\": ", tp->scoring.pdo);
-	appendStringInfoChar(buf, '}');
 }
 
 /* -------------------------------------------------------------- helpers */
@@ -499,7 +136,7 @@ FitEvaluate(TrainFit *fit, double threshold,
 /* Logistic regression: fit, score every row, metrics and importance. */
 static void
 TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
-			  const TrainParams *tp, CrModel *model, TrainFit *fit)
+			  const CrTrainParams *tp, CrModel *model, TrainFit *fit)
 {
 	int			p = ds->nfeatures;
 	CrLogitFit *lf;
@@ -567,55 +204,16 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	appendStringInfoChar(&fit->importance, '}');
 }
 
-/* Resolve params.monotone against the loaded feature names. */
-static int8 *
-MonotoneVector(const TrainParams *tp, const CrDataset *ds)
-{
-	int8	   *mono;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			current = -1;
-
-	if (tp->monotone.type != jbvBinary)
-		return NULL;
-	mono = palloc0(sizeof(int8) * ds->nfeatures);
-	it = JsonbIteratorInit(tp->monotone.val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			char	   *f = pnstrdup(v.val.string.val, v.val.string.len);
-
-			current = -1;
-			for (int j = 0; j < ds->nfeatures; j++)
-				if (strcmp(ds->names[j], f) == 0)
-					current = j;
-			if (current < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("params.monotone names \"%s\", which is not a feature", f)));
-		}
-		else if (tok == WJB_VALUE)
-		{
-			int64		c = ParamInteger("monotone", &v, -1, 1);
-
-			mono[current] = (int8) c;
-		}
-	}
-	return mono;
-}
-
 /* Gradient-boosted trees: fit, metrics from the trainer's own scores. */
 static void
-TrainGbm(CrDataset *ds, const bool *holdout, TrainParams *tp, CrModel *model,
+TrainGbm(CrDataset *ds, const bool *holdout, CrTrainParams *tp, CrModel *model,
 		 TrainFit *fit)
 {
 	int			p = ds->nfeatures;
 	CrGbmResult *res;
 
 	tp->gbm.seed = (uint64) tp->seed;
-	tp->gbm.monotone = MonotoneVector(tp, ds);
+	tp->gbm.monotone = ParamsMonotone(tp, ds->names, ds->nfeatures);
 	res = GbmFit(ds, holdout, &tp->gbm);
 
 	model->algorithm = CR_ALGO_GBM;
@@ -736,7 +334,7 @@ cr_train(PG_FUNCTION_ARGS)
 	char	   *source;
 	char	   *label;
 	char	   *algorithm;
-	TrainParams tp;
+	CrTrainParams tp;
 	CrDatasetSpec spec;
 	CrDataset  *ds;
 	int			p;
@@ -745,7 +343,6 @@ cr_train(PG_FUNCTION_ARGS)
 	int64		nhold = 0;
 	CrModel		model;
 	bytea	   *bytes;
-	StringInfoData params_json;
 	StringInfoData metrics_json;
 	TrainFit	fit;
 	instr_time	start;
@@ -781,7 +378,7 @@ cr_train(PG_FUNCTION_ARGS)
 				 errmsg("unknown algorithm \"%s\"", algorithm),
 				 errhint("Use 'gbm' (gradient-boosted trees) or 'logistic'.")));
 
-	ParseParams(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &tp);
+	ParamsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &tp);
 
 	memset(&spec, 0, sizeof(spec));
 	spec.max_bytes = (Size) cr_train_memory_kb * 1024;
@@ -846,9 +443,6 @@ cr_train(PG_FUNCTION_ARGS)
 
 	bytes = ModelEncode(&model);
 
-	initStringInfo(&params_json);
-	AppendParamsJson(&params_json, &tp);
-
 	initStringInfo(&metrics_json);
 	appendStringInfo(&metrics_json, "{\"evaluated_on\": \"%s\", ",
 					 tp.holdout > 0 ? "holdout" : "train");
@@ -874,7 +468,7 @@ cr_train(PG_FUNCTION_ARGS)
 		nv.label = label;
 		nv.features = ds->names;
 		nv.nfeatures = p;
-		nv.params = JsonbFromText(params_json.data);
+		nv.params = JsonbPGetDatum(ParamsToJsonb(&tp));
 		nv.metrics = JsonbFromText(metrics_json.data);
 		nv.importance = JsonbFromText(fit.importance.data);
 		nv.train_rows = ntrain;

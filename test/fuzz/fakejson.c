@@ -3,16 +3,23 @@
  *	  A small JSON parser of our own, and stand-ins for the jsonb API that
  *	  walk its trees instead of PostgreSQL's on-disk jsonb format.
  *
- * The params parser (ParseParams in src/train.c) sees a Jsonb only through
- * JB_ROOT_IS_OBJECT, JsonContainerIsArray/IsObject (flag bits in a
- * container's first word), JsonbIteratorInit/JsonbIteratorNext, and
- * numeric_out (through DatasetNumericToDouble in src/dataset.c).  So a
- * "container" here is that first word (the real flag bits) followed by a
- * pointer to a parsed node, and the iterator hands out the same token
- * sequence and JsonbValues as the real one: BEGIN, then KEY/VALUE pairs or
- * ELEMs, then END, then DONE; nested containers as jbvBinary when
- * skipNested is set.  Objects behave as jsonb_in leaves them: keys unique
- * (the last duplicate wins) and ordered shorter first, then bytewise.
+ * The params parser (ParamsParse in src/params.c) sees a Jsonb only through
+ * JB_ROOT_IS_OBJECT, JsonContainerIsArray/IsObject/Size (a container's first
+ * word), JsonbIteratorInit/JsonbIteratorNext, and numeric_out (through
+ * DatasetNumericToDouble in src/dataset.c).  So a "container" here is that
+ * first word (the real flag bits and count) followed by a pointer to a
+ * parsed node, and the iterator hands out the same token sequence and
+ * JsonbValues as the real one: BEGIN, then KEY/VALUE pairs or ELEMs, then
+ * END, then DONE; nested containers as jbvBinary when skipNested is set.
+ * Objects behave as jsonb_in leaves them: keys unique (the last duplicate
+ * wins) and ordered shorter first, then bytewise.
+ *
+ * The effective params (ParamsToJsonb) are built with pushJsonbValue and
+ * JsonbValueToJsonb.  The stand-ins build the same tree of JsonbValues as
+ * the real pushJsonbValue, with its checks, and turn it into one of our
+ * containers.  Their numbers come from numeric_in, whose stand-in takes
+ * only what jsonb_in would read as a JSON number: the stored params must
+ * be bytes that jsonb_in could have made of JSON text.
  *
  * What the parser accepts is meant to be what jsonb_in accepts: RFC 8259
  * syntax, no \u0000, no unpaired surrogates, no unescaped control
@@ -383,11 +390,17 @@ MatchWord(FjParser *p, const char *word)
 
 /* jsonb's key order: shorter first, then bytewise. */
 static int
+KeyOrder(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+static int
 KeyCmp(const FjNode *a, const FjNode *b)
 {
-	if (a->len != b->len)
-		return a->len < b->len ? -1 : 1;
-	return memcmp(a->str, b->str, a->len);
+	return KeyOrder(a->str, a->len, b->str, b->len);
 }
 
 typedef struct FjPair
@@ -889,6 +902,24 @@ float8_numeric(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(MakeNumeric(pstrdup(buf)));
 }
 
+/*
+ * numeric_in: only the text of a JSON number, as jsonb_in hands it a
+ * number token; anything else (the real one also takes "NaN", " 1", ".5")
+ * would store bytes that no JSON text could have.
+ */
+Datum
+numeric_in(PG_FUNCTION_ARGS)
+{
+	char	   *text = PG_GETARG_CSTRING(0);
+	int			len = strlen(text);
+	const char *error = NULL;
+	FjNode	   *n = FjParse(text, len, &error);
+
+	if (n == NULL || n->kind != FJ_NUMBER || n->len != len)
+		FuzzFail("numeric_in of \"%s\", which is not a JSON number", text);
+	PG_RETURN_POINTER(n->numeric);
+}
+
 /* JSON string syntax for str, quotes included. */
 void
 escape_json(StringInfo buf, const char *str)
@@ -929,4 +960,203 @@ escape_json(StringInfo buf, const char *str)
 		}
 	}
 	appendStringInfoChar(buf, '"');
+}
+
+/* ---------------------------------------------------- building a jsonb */
+
+/*
+ * pushJsonbValue as the real one builds its tree: a stack of open
+ * containers, a finished one added to its parent, an object's keys sorted
+ * when it ends.  Misuse that the real one would Assert or elog about is a
+ * finding here, and so is a key pushed twice: jsonb would silently keep
+ * one, and the params writer never means to write one twice.  The caller
+ * sees only a JsonbParseState pointer, so the stack is our own struct.
+ */
+typedef struct FjPushState
+{
+	JsonbValue	cont;			/* jbvObject or jbvArray */
+	int			cap;
+	bool		key_pending;	/* an object's last key awaits its value */
+	struct FjPushState *next;
+} FjPushState;
+
+static void
+AppendToContainer(FjPushState *ps, JsonbIteratorToken seq, const JsonbValue *v)
+{
+	JsonbValue *c = &ps->cont;
+
+	if (c->type == jbvObject)
+	{
+		JsonbPair  *pairs;
+
+		if (seq == WJB_KEY && !ps->key_pending)
+		{
+			if (v->type != jbvString)
+				FuzzFail("pushJsonbValue: a key of type %d", (int) v->type);
+			if (c->val.object.nPairs == ps->cap)
+			{
+				ps->cap *= 2;
+				c->val.object.pairs = repalloc(c->val.object.pairs, sizeof(JsonbPair) * ps->cap);
+			}
+			pairs = c->val.object.pairs;
+			pairs[c->val.object.nPairs].key = *v;
+			pairs[c->val.object.nPairs].order = c->val.object.nPairs;
+			c->val.object.nPairs++;
+			ps->key_pending = true;
+			return;
+		}
+		if (seq != WJB_VALUE || !ps->key_pending)
+			FuzzFail("pushJsonbValue: token %d in an object, not after a key", (int) seq);
+		c->val.object.pairs[c->val.object.nPairs - 1].value = *v;
+		ps->key_pending = false;
+		return;
+	}
+	if (seq != WJB_ELEM)
+		FuzzFail("pushJsonbValue: token %d in an array", (int) seq);
+	if (c->val.array.nElems == ps->cap)
+	{
+		ps->cap *= 2;
+		c->val.array.elems = repalloc(c->val.array.elems, sizeof(JsonbValue) * ps->cap);
+	}
+	c->val.array.elems[c->val.array.nElems++] = *v;
+}
+
+static int
+PushedPairCmp(const void *a, const void *b)
+{
+	const JsonbPair *pa = a;
+	const JsonbPair *pb = b;
+
+	return KeyOrder(pa->key.val.string.val, pa->key.val.string.len,
+					pb->key.val.string.val, pb->key.val.string.len);
+}
+
+JsonbValue *
+pushJsonbValue(JsonbParseState **pstate, JsonbIteratorToken seq, JsonbValue *jbval)
+{
+	FjPushState *top = (FjPushState *) *pstate;
+	FjPushState *ps;
+	JsonbValue *done;
+
+	switch (seq)
+	{
+		case WJB_BEGIN_OBJECT:
+		case WJB_BEGIN_ARRAY:
+			if (top != NULL && top->cont.type == jbvObject && !top->key_pending)
+				FuzzFail("pushJsonbValue: a container in an object, not after a key");
+			ps = palloc0(sizeof(FjPushState));
+			ps->cap = 4;
+			ps->next = top;
+			if (seq == WJB_BEGIN_OBJECT)
+			{
+				ps->cont.type = jbvObject;
+				ps->cont.val.object.pairs = palloc(sizeof(JsonbPair) * ps->cap);
+			}
+			else
+			{
+				ps->cont.type = jbvArray;
+				ps->cont.val.array.elems = palloc(sizeof(JsonbValue) * ps->cap);
+			}
+			*pstate = (JsonbParseState *) ps;
+			return &ps->cont;
+		case WJB_KEY:
+		case WJB_VALUE:
+		case WJB_ELEM:
+			if (top == NULL || jbval == NULL)
+				FuzzFail("pushJsonbValue: token %d outside a container", (int) seq);
+			if (!IsAJsonbScalar(jbval))
+				FuzzFail("pushJsonbValue: a value of type %d (the stand-in takes scalars)",
+						 (int) jbval->type);
+			AppendToContainer(top, seq, jbval);
+			return &top->cont;
+		case WJB_END_OBJECT:
+		case WJB_END_ARRAY:
+			if (top == NULL || top->key_pending ||
+				top->cont.type != (seq == WJB_END_OBJECT ? jbvObject : jbvArray))
+				FuzzFail("pushJsonbValue: token %d closes no such container", (int) seq);
+			if (seq == WJB_END_OBJECT)
+			{
+				JsonbPair  *pairs = top->cont.val.object.pairs;
+				int			n = top->cont.val.object.nPairs;
+
+				qsort(pairs, n, sizeof(JsonbPair), PushedPairCmp);
+				for (int i = 1; i < n; i++)
+					if (PushedPairCmp(&pairs[i - 1], &pairs[i]) == 0)
+						FuzzFail("pushJsonbValue: key \"%.*s\" pushed twice",
+								 pairs[i].key.val.string.len, pairs[i].key.val.string.val);
+			}
+			done = palloc(sizeof(JsonbValue));
+			*done = top->cont;
+			*pstate = (JsonbParseState *) top->next;
+			if (top->next != NULL)
+				AppendToContainer(top->next,
+								  top->next->cont.type == jbvObject ? WJB_VALUE : WJB_ELEM,
+								  done);
+			return done;
+		case WJB_DONE:
+			break;
+	}
+	FuzzFail("pushJsonbValue: token %d", (int) seq);
+}
+
+/* A tree of JsonbValues as one of our nodes. */
+static FjNode *
+NodeFromValue(const JsonbValue *v)
+{
+	FjNode	   *n;
+
+	switch (v->type)
+	{
+		case jbvNull:
+			return NewNode(FJ_NULL);
+		case jbvBool:
+			n = NewNode(FJ_BOOL);
+			n->boolean = v->val.boolean;
+			return n;
+		case jbvNumeric:
+			{
+				FjNumeric  *num = (FjNumeric *) v->val.numeric;
+
+				if (num == NULL || num->magic != FJ_NUMERIC_MAGIC)
+					FuzzFail("a numeric the stand-in did not make");
+				n = NewNode(FJ_NUMBER);
+				n->str = num->text;
+				n->len = strlen(num->text);
+				n->numeric = num;
+				return n;
+			}
+		case jbvString:
+			n = NewNode(FJ_STRING);
+			n->len = v->val.string.len;
+			n->str = palloc(Max(n->len, 1));
+			memcpy(n->str, v->val.string.val, n->len);
+			return n;
+		case jbvArray:
+			n = NewNode(FJ_ARRAY);
+			n->n = v->val.array.nElems;
+			n->items = palloc(sizeof(FjNode *) * Max(n->n, 1));
+			for (int i = 0; i < n->n; i++)
+				n->items[i] = NodeFromValue(&v->val.array.elems[i]);
+			return n;
+		case jbvObject:
+			n = NewNode(FJ_OBJECT);
+			n->n = v->val.object.nPairs;
+			n->keys = palloc(sizeof(FjNode *) * Max(n->n, 1));
+			n->items = palloc(sizeof(FjNode *) * Max(n->n, 1));
+			for (int i = 0; i < n->n; i++)
+			{
+				n->keys[i] = NodeFromValue(&v->val.object.pairs[i].key);
+				n->items[i] = NodeFromValue(&v->val.object.pairs[i].value);
+			}
+			return n;
+		default:
+			break;
+	}
+	FuzzFail("JsonbValueToJsonb: a value of type %d", (int) v->type);
+}
+
+Jsonb *
+JsonbValueToJsonb(JsonbValue *val)
+{
+	return FjToJsonb(NodeFromValue(val));
 }

@@ -1,32 +1,36 @@
 /*
  * fuzz_params.c
- *	  libFuzzer harness for the training-params parser: ParseParams,
- *	  MonotoneVector and AppendParamsJson in src/train.c.
- *
- * Those functions are static, so this file includes train.c itself; the
- * rest of train.c (loading, fitting, the registry) is linked against
- * unreached.c and never runs.
+ *	  libFuzzer harness for the training params: ParamsParse, ParamsMonotone
+ *	  and ParamsToJsonb in src/params.c.
  *
  * The input is JSON text, the params argument of cr_train (empty for SQL
  * NULL).  It is parsed by fakejson.c into containers that the stand-in
  * JsonbIteratorInit/Next walk (see that file for how they match the real
- * ones), and given to ParseParams for each algorithm.  When ParseParams
+ * ones), and given to ParamsParse for each algorithm.  When ParamsParse
  * accepts it:
  *
- *	- MonotoneVector resolves params.monotone against a fixed feature list;
- *	- the effective-params JSON (AppendParamsJson, stored in the registry)
- *	  must be JSON that jsonb_in accepts;
+ *	- ParamsMonotone resolves params.monotone against a fixed feature list;
+ *	- the effective params (ParamsToJsonb, stored in the registry) must be
+ *	  a jsonb whose text jsonb_in accepts, and, given back to ParamsParse,
+ *	  must be accepted and give the same settings: the registry records
+ *	  what the model was trained with; their monotone must be the one
+ *	  given, numbers as written;
  *	- the scoring and drift settings must survive model bytes: a one-feature
  *	  model carrying them is encoded with ModelEncode and must decode with
  *	  ModelDecode to the same values, or training would store a model that
  *	  no one can read.
  *
- * An ERROR from ParseParams or MonotoneVector is the expected answer to bad
- * params; the other two checks failing is a finding.
+ * An ERROR from ParamsParse or ParamsMonotone is the expected answer to bad
+ * params; the other checks failing is a finding.
  */
-#include "train.c"
+#include "postgres.h"
 
 #include "mb/pg_wchar.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+
+#include "model.h"
+#include "params.h"
 
 #include "fakejson.h"
 #include "pgstub.h"
@@ -46,46 +50,158 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static char *fuzz_feature_names[] = {"u", "v", "x", "credit_utilization"};
 
 static void
-CheckMonotone(TrainParams *tp)
+CheckMonotone(CrTrainParams *tp)
 {
-	CrDataset	ds;
+	int			n = lengthof(fuzz_feature_names);
 	sigjmp_buf	jb;
 
-	memset(&ds, 0, sizeof(ds));
-	ds.nfeatures = lengthof(fuzz_feature_names);
-	ds.names = fuzz_feature_names;
 	fuzz_catch = &jb;
 	if (sigsetjmp(jb, 0) == 0)
 	{
-		int8	   *mono = MonotoneVector(tp, &ds);
+		int8	   *mono = ParamsMonotone(tp, fuzz_feature_names, n);
 
+		if ((mono == NULL) != (tp->monotone == NULL))
+			FuzzFail("monotone constraints %s, but params.monotone %s",
+					 mono ? "made" : "not made", tp->monotone ? "given" : "not given");
 		if (mono != NULL)
-			for (int j = 0; j < ds.nfeatures; j++)
+			for (int j = 0; j < n; j++)
 				if (mono[j] < -1 || mono[j] > 1)
 					FuzzFail("monotone constraint %d for feature %d", mono[j], j);
 	}
 	fuzz_catch = NULL;
 }
 
-static void
-CheckEffectiveParams(TrainParams *tp)
+/* The settings a and b differ in, or NULL. */
+static const char *
+SettingsDiffer(const CrTrainParams *a, const CrTrainParams *b)
+{
+	const CrGbmParams *ga = &a->gbm;
+	const CrGbmParams *gb = &b->gbm;
+
+	if (a->holdout != b->holdout)
+		return "holdout";
+	if (a->seed != b->seed)
+		return "seed";
+	if ((a->key == NULL) != (b->key == NULL) || (a->key && strcmp(a->key, b->key) != 0))
+		return "key";
+	if (a->logit.l2 != b->logit.l2 || a->logit.max_iter != b->logit.max_iter ||
+		a->logit.tol != b->logit.tol)
+		return "logistic settings";
+	if (ga->n_trees != gb->n_trees || ga->max_depth != gb->max_depth ||
+		ga->learning_rate != gb->learning_rate || ga->lambda != gb->lambda ||
+		ga->gamma != gb->gamma || ga->min_child_weight != gb->min_child_weight ||
+		ga->subsample != gb->subsample || ga->colsample_bytree != gb->colsample_bytree ||
+		ga->scale_pos_weight != gb->scale_pos_weight || ga->max_bin != gb->max_bin ||
+		ga->base_score != gb->base_score ||
+		ga->early_stopping_rounds != gb->early_stopping_rounds ||
+		ga->threads != gb->threads)
+		return "tree settings";
+	/* not given and {} are the same: no constraints */
+	if (a->nmonotone != b->nmonotone)
+		return "monotone";
+	for (int i = 0; i < a->nmonotone; i++)
+		if (strcmp(a->monotone[i].feature, b->monotone[i].feature) != 0 ||
+			a->monotone[i].direction != b->monotone[i].direction)
+			return "monotone";
+	if (a->scoring.threshold != b->scoring.threshold ||
+		a->scoring.points_base != b->scoring.points_base ||
+		a->scoring.odds_base != b->scoring.odds_base ||
+		a->scoring.pdo != b->scoring.pdo ||
+		a->scoring.nbands != b->scoring.nbands)
+		return "scoring";
+	for (int i = 0; i < a->scoring.nbands; i++)
+		if (strcmp(a->scoring.labels[i], b->scoring.labels[i]) != 0 ||
+			(i + 1 < a->scoring.nbands && a->scoring.cutoffs[i] != b->scoring.cutoffs[i]))
+			return "risk bands";
+	if (a->drift_moderate != b->drift_moderate || a->drift_major != b->drift_major)
+		return "drift thresholds";
+	return NULL;
+}
+
+/*
+ * The pairs of params.monotone, numbers as numeric_out writes them: empty
+ * when there is none (the stored {} for none given).
+ */
+static char *
+MonotonePairs(Jsonb *params)
 {
 	StringInfoData buf;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	initStringInfo(&buf);
+	if (params == NULL)
+		return buf.data;
+	it = JsonbIteratorInit(&params->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbIterator *mit;
+
+		if (tok != WJB_KEY || v.val.string.len != 8 ||
+			memcmp(v.val.string.val, "monotone", 8) != 0)
+			continue;
+		if (JsonbIteratorNext(&it, &v, true) != WJB_VALUE || v.type != jbvBinary)
+			FuzzFail("params.monotone accepted, but not an object");
+		mit = JsonbIteratorInit(v.val.binary.data);
+		while ((tok = JsonbIteratorNext(&mit, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				appendStringInfo(&buf, "%.*s: ", v.val.string.len, v.val.string.val);
+			else if (tok == WJB_VALUE && v.type == jbvNumeric)
+				appendStringInfo(&buf, "%s, ",
+								 DatumGetCString(DirectFunctionCall1(numeric_out,
+																	 NumericGetDatum(v.val.numeric))));
+			else if (tok == WJB_VALUE)
+				appendStringInfoString(&buf, "(not a number), ");
+		}
+		break;
+	}
+	return buf.data;
+}
+
+static void
+CheckEffectiveParams(Jsonb *params, CrTrainParams *tp)
+{
+	Jsonb	   *volatile stored = NULL;
+	CrTrainParams back;
+	const char *differ;
+	char	   *given;
+	char	   *kept;
 	sigjmp_buf	jb;
 
 	fuzz_catch = &jb;
 	if (sigsetjmp(jb, 0) != 0)
-		FuzzFail("effective params are not valid JSON: %s (%s)",
+		FuzzFail("effective params %s: %s (%s)",
+				 stored ? "are not valid JSON" : "could not be made",
 				 fuzz_error.message, fuzz_error.detail);
-	initStringInfo(&buf);
-	AppendParamsJson(&buf, tp);
-	(void) JsonbFromText(buf.data);
+	stored = ParamsToJsonb(tp);
+	(void) DirectFunctionCall1(jsonb_in,
+							   CStringGetDatum(JsonbToCString(NULL, &stored->root, 0)));
 	fuzz_catch = NULL;
+
+	memset(&back, 0, sizeof(back));
+	back.algorithm = tp->algorithm;
+	fuzz_catch = &jb;
+	if (sigsetjmp(jb, 0) != 0)
+		FuzzFail("effective params rejected as params: %s (%s)",
+				 fuzz_error.message, fuzz_error.detail);
+	ParamsParse(stored, &back);
+	fuzz_catch = NULL;
+	differ = SettingsDiffer(tp, &back);
+	if (differ != NULL)
+		FuzzFail("effective params, parsed again, change the %s", differ);
+
+	/* monotone is stored as given, its numbers as written (1.0 stays 1.0) */
+	given = MonotonePairs(params);
+	kept = MonotonePairs(stored);
+	if (strcmp(given, kept) != 0)
+		FuzzFail("params.monotone stored as {%s}, given as {%s}", kept, given);
 }
 
 /* Encode a minimal model with tp's settings, decode it, compare. */
 static void
-CheckModelRoundTrip(TrainParams *tp)
+CheckModelRoundTrip(CrTrainParams *tp)
 {
 	char	   *features[1] = {"x"};
 	double		impute[1] = {0.0};
@@ -140,7 +256,7 @@ CheckModelRoundTrip(TrainParams *tp)
 	}
 	fuzz_catch = NULL;
 	if (back == NULL)
-		FuzzFail("params ParseParams accepted make model bytes ModelDecode rejects: %s (%s)",
+		FuzzFail("params ParamsParse accepted make model bytes ModelDecode rejects: %s (%s)",
 				 fuzz_error.message, fuzz_error.detail);
 
 	if (back->scoring.threshold != tp->scoring.threshold ||
@@ -161,7 +277,7 @@ CheckModelRoundTrip(TrainParams *tp)
 static void
 TryParams(Jsonb *params, CrAlgorithm algorithm)
 {
-	TrainParams tp;
+	CrTrainParams tp;
 	volatile bool ok = false;
 	sigjmp_buf	jb;
 
@@ -170,14 +286,14 @@ TryParams(Jsonb *params, CrAlgorithm algorithm)
 	fuzz_catch = &jb;
 	if (sigsetjmp(jb, 0) == 0)
 	{
-		ParseParams(params, &tp);
+		ParamsParse(params, &tp);
 		ok = true;
 	}
 	fuzz_catch = NULL;
 	if (!ok)
 		return;
 	CheckMonotone(&tp);
-	CheckEffectiveParams(&tp);
+	CheckEffectiveParams(params, &tp);
 	CheckModelRoundTrip(&tp);
 }
 

@@ -1,0 +1,718 @@
+/*
+ * params.c
+ *	  The params of cr_train, each described once, in ParamTable: what it
+ *	  applies to, its type and bounds, where it goes and its default.  The
+ *	  table drives the parsing, the hint that lists the known params and
+ *	  the effective params stored with a model.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/shortest_dec.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "credit_risk.h"
+#include "dataset.h"
+#include "params.h"
+
+/* The algorithms a param applies to, as bits. */
+#define ALGO_BIT(a)		(1 << (a))
+#define LOGISTIC		ALGO_BIT(CR_ALGO_LOGISTIC)
+#define GBM				ALGO_BIT(CR_ALGO_GBM)
+#define COMMON			(LOGISTIC | GBM)
+
+/* Which ends of [lo, hi] are open. */
+#define CLOSED			0
+#define LO_OPEN			1
+#define HI_OPEN			2
+
+typedef enum ParamKind
+{
+	PARAM_NUMBER,				/* double */
+	PARAM_INTEGER,				/* int */
+	PARAM_INT64,				/* int64 */
+	PARAM_STRING_OR_NULL,		/* char *, NULL for null */
+	PARAM_NUMBER_OR_NULL,		/* double, 0 for null; written as null when <= 0 */
+	PARAM_ARRAY,				/* these two through the entry's handlers */
+	PARAM_OBJECT
+} ParamKind;
+
+/*
+ * What the parse collects for the checks that need more than one param:
+ * the risk bands, whose counts must match, and params.monotone.
+ */
+typedef struct ParamsState
+{
+	CrTrainParams *tp;
+	JsonbValue	cut[CR_MAX_BANDS];
+	JsonbValue	lab[CR_MAX_BANDS];
+	int			ncut;			/* -1: not given */
+	int			nlab;
+	JsonbValue	monotone;		/* jbvBinary object, or jbvNull */
+} ParamsState;
+
+typedef struct ParamDef ParamDef;
+
+struct ParamDef
+{
+	const char *name;
+	int			algorithms;		/* LOGISTIC, GBM or COMMON */
+	ParamKind	kind;
+	double		lo;				/* bounds of a number, or of each element */
+	double		hi;
+	int			open;			/* LO_OPEN, HI_OPEN */
+	int			offset;			/* in CrTrainParams; -1 with handlers */
+	double		default_value;
+	const int  *default_setting;	/* a setting to default to instead */
+	void		(*parse) (const ParamDef *def, JsonbValue *v, ParamsState *ps);
+	void		(*push) (const ParamDef *def, const CrTrainParams *tp,
+						 JsonbParseState **st);
+	const char *doc;
+};
+
+static void ParseRiskCutoffs(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushRiskCutoffs(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+static void ParseRiskLabels(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushRiskLabels(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+static void ParseMonotone(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+
+#define OFF(field)		((int) offsetof(CrTrainParams, field))
+#define NUMBER(name, algos, field, lo, hi, open, def, doc) \
+	{name, algos, PARAM_NUMBER, lo, hi, open, OFF(field), def, NULL, NULL, NULL, doc}
+#define NUMBER_OR_NULL(name, algos, field, lo, hi, open, doc) \
+	{name, algos, PARAM_NUMBER_OR_NULL, lo, hi, open, OFF(field), 0, NULL, NULL, NULL, doc}
+#define INTEGER(name, algos, field, lo, hi, def, doc) \
+	{name, algos, PARAM_INTEGER, lo, hi, CLOSED, OFF(field), def, NULL, NULL, NULL, doc}
+#define INTEGER_SETTING(name, algos, field, lo, hi, setting, doc) \
+	{name, algos, PARAM_INTEGER, lo, hi, CLOSED, OFF(field), 0, setting, NULL, NULL, doc}
+#define INT64(name, algos, field, lo, hi, def, doc) \
+	{name, algos, PARAM_INT64, lo, hi, CLOSED, OFF(field), def, NULL, NULL, NULL, doc}
+#define STRING_OR_NULL(name, algos, field, doc) \
+	{name, algos, PARAM_STRING_OR_NULL, 0, 0, CLOSED, OFF(field), 0, NULL, NULL, NULL, doc}
+#define HANDLED(name, algos, kind, lo, hi, open, handler, doc) \
+	{name, algos, kind, lo, hi, open, -1, 0, NULL, Parse##handler, Push##handler, doc}
+
+/*
+ * Every param, in the order the unknown-parameter hint lists them (common
+ * ones first wherever they are).  The default risk bands come from
+ * ModelScoringDefaults, which also sets the threshold and the scorecard
+ * numbers to the defaults given here.
+ */
+static const ParamDef ParamTable[] = {
+	NUMBER("holdout", COMMON, holdout, 0.0, 1.0, HI_OPEN, 0.2,
+		   "share of rows held out for the metrics (0: evaluate on the training rows)"),
+	INT64("seed", COMMON, seed, 0, PG_INT32_MAX, 42,
+		  "seed of the split, the key hash, sampling and the drift baselines"),
+	STRING_OR_NULL("key", COMMON, key,
+				   "column whose hash decides the split (null: row order)"),
+	NUMBER("threshold", COMMON, scoring.threshold, 0.0, 1.0, CLOSED, 0.5,
+		   "cut-off for accuracy, precision, recall, F1"),
+	HANDLED("risk_cutoffs", COMMON, PARAM_ARRAY, 0.0, 1.0, LO_OPEN | HI_OPEN, RiskCutoffs,
+			"increasing PDs between the risk categories"),
+	HANDLED("risk_labels", COMMON, PARAM_ARRAY, 0, 0, CLOSED, RiskLabels,
+			"names of the risk categories, one more than the cut-offs"),
+	NUMBER("score_points", COMMON, scoring.points_base, -1e6, 1e6, CLOSED, 600.0,
+		   "points at score_odds"),
+	NUMBER("score_odds", COMMON, scoring.odds_base, 0.0, 1e9, LO_OPEN, 50.0,
+		   "good:bad odds that score score_points"),
+	NUMBER("score_pdo", COMMON, scoring.pdo, 0.0, 1e6, LO_OPEN, 20.0,
+		   "points to double the odds"),
+	NUMBER("drift_moderate", COMMON, drift_moderate, 0.0, 100.0, LO_OPEN, 0.10,
+		   "PSI from which drift is moderate"),
+	NUMBER("drift_major", COMMON, drift_major, 0.0, 100.0, LO_OPEN, 0.25,
+		   "PSI above which drift is major"),
+
+	NUMBER("l2", LOGISTIC, logit.l2, 0.0, 1e12, CLOSED, 0.0,
+		   "ridge penalty on standardized slopes"),
+	INTEGER("max_iter", LOGISTIC, logit.max_iter, 1, 10000, 100,
+			"most Newton iterations"),
+	NUMBER("tol", LOGISTIC, logit.tol, 0.0, 1.0, LO_OPEN, 1e-10,
+		   "relative change in log-likelihood that ends the fit"),
+
+	INTEGER("n_trees", GBM, gbm.n_trees, 1, CR_MAX_TREES, 100,
+			"boosting rounds"),
+	INTEGER("max_depth", GBM, gbm.max_depth, 1, 12, 6,
+			"depth of a tree"),
+	NUMBER("learning_rate", GBM, gbm.learning_rate, 0.0, 1.0, LO_OPEN, 0.1,
+		   "shrinkage"),
+	NUMBER("lambda", GBM, gbm.lambda, 0.0, 1e9, CLOSED, 1.0,
+		   "L2 on leaf weights"),
+	NUMBER("gamma", GBM, gbm.gamma, 0.0, 1e12, CLOSED, 0.0,
+		   "minimum gain to split"),
+	NUMBER("min_child_weight", GBM, gbm.min_child_weight, 0.0, 1e12, CLOSED, 1.0,
+		   "minimum hessian sum in a child"),
+	NUMBER("subsample", GBM, gbm.subsample, 0.0, 1.0, LO_OPEN, 1.0,
+		   "share of rows drawn per tree"),
+	NUMBER("colsample_bytree", GBM, gbm.colsample_bytree, 0.0, 1.0, LO_OPEN, 1.0,
+		   "share of features drawn per tree"),
+	NUMBER("scale_pos_weight", GBM, gbm.scale_pos_weight, 0.0, 1e9, LO_OPEN, 1.0,
+		   "weight of defaults"),
+	INTEGER("max_bin", GBM, gbm.max_bin, 2, 256, 256,
+			"histogram bins per feature (values get at most 255; missing has its own)"),
+	NUMBER_OR_NULL("base_score", GBM, gbm.base_score, 0.0, 1.0, LO_OPEN | HI_OPEN,
+				   "initial probability (null: the training default rate)"),
+	INTEGER("early_stopping_rounds", GBM, gbm.early_stopping_rounds, 0, CR_MAX_TREES, 0,
+			"stop after this many trees without a better holdout log loss (0: off)"),
+	HANDLED("monotone", GBM, PARAM_OBJECT, -1, 1, CLOSED, Monotone,
+			"feature: 1 (PD rises with it), -1 (falls) or 0"),
+	INTEGER_SETTING("threads", GBM, gbm.threads, 1, CR_MAX_THREADS, &cr_threads,
+					"worker threads (default: credit_risk.threads)"),
+};
+
+/* ------------------------------------------------------------- lookups */
+
+/* The entry named name (len bytes) that applies to algorithm, or NULL. */
+static const ParamDef *
+ParamFind(const char *name, int len, CrAlgorithm algorithm)
+{
+	for (int i = 0; i < lengthof(ParamTable); i++)
+	{
+		const ParamDef *def = &ParamTable[i];
+
+		if ((def->algorithms & ALGO_BIT(algorithm)) &&
+			strlen(def->name) == len && memcmp(def->name, name, len) == 0)
+			return def;
+	}
+	return NULL;
+}
+
+/* An entry the code below names itself: always there. */
+static const ParamDef *
+ParamByName(const char *name)
+{
+	for (int i = 0; i < lengthof(ParamTable); i++)
+		if (strcmp(ParamTable[i].name, name) == 0)
+			return &ParamTable[i];
+	elog(ERROR, "no param \"%s\" in the table", name);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* The names of algorithm's params, common ones first, for the hint. */
+static char *
+ParamsKnown(CrAlgorithm algorithm)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int common = 1; common >= 0; common--)
+		for (int i = 0; i < lengthof(ParamTable); i++)
+		{
+			const ParamDef *def = &ParamTable[i];
+
+			if ((def->algorithms == COMMON) != common ||
+				!(def->algorithms & ALGO_BIT(algorithm)))
+				continue;
+			if (buf.len > 0)
+				appendStringInfoString(&buf, ", ");
+			appendStringInfoString(&buf, def->name);
+		}
+	return buf.data;
+}
+
+/* ------------------------------------------------------------- values */
+
+static void pg_attribute_noreturn()
+BadParam(const char *key, const char *want)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("params.%s must be %s", key, want)));
+}
+
+/* A number within def's bounds. */
+static double
+ParamNumber(const ParamDef *def, JsonbValue *v)
+{
+	const char *key = def->name;
+	bool		lo_open = (def->open & LO_OPEN) != 0;
+	bool		hi_open = (def->open & HI_OPEN) != 0;
+	double		d;
+
+	if (v->type != jbvNumeric)
+		BadParam(key, psprintf("a number between %g and %g", def->lo, def->hi));
+	d = DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key), NULL);
+	if (isnan(d) || (lo_open ? d <= def->lo : d < def->lo) ||
+		(hi_open ? d >= def->hi : d > def->hi))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.%s is %g, out of range", key, d),
+				 errdetail("It must be %s %g and %s %g.", lo_open ? "above" : "at least", def->lo,
+						   hi_open ? "below" : "at most", def->hi)));
+	return d;
+}
+
+/* A whole number within def's (closed) bounds. */
+static int64
+ParamInteger(const ParamDef *def, JsonbValue *v)
+{
+	double		d = ParamNumber(def, v);
+
+	if (d != floor(d))
+		BadParam(def->name, "a whole number");
+	return (int64) d;
+}
+
+static char *
+ParamString(const char *key, JsonbValue *v)
+{
+	if (v->type != jbvString || v->val.string.len == 0)
+		BadParam(key, "a non-empty string");
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Collect the elements of an array given as a jbvBinary value. */
+static int
+ParamArray(const char *key, JsonbValue *v, JsonbValue *elems, int max)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		BadParam(key, "an array");
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (n >= max)
+			BadParam(key, psprintf("an array of at most %d elements", max));
+		elems[n++] = e;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------- handlers */
+
+static void
+ParseRiskCutoffs(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	ps->ncut = ParamArray(def->name, v, ps->cut, CR_MAX_BANDS - 1);
+}
+
+static void
+ParseRiskLabels(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	ps->nlab = ParamArray(def->name, v, ps->lab, CR_MAX_BANDS);
+}
+
+/* Only the shape here: the directions are checked after every other param. */
+static void
+ParseMonotone(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		BadParam(def->name, "an object such as {\"credit_utilization\": 1, \"payment_history_score\": -1}");
+	ps->monotone = *v;
+}
+
+/*
+ * The risk bands: risk_cutoffs alone keeps the default labels, risk_labels
+ * alone the default cutoffs, when the counts fit: n cutoffs make n + 1
+ * bands.
+ */
+static void
+ParamsRiskBands(ParamsState *ps)
+{
+	CrTrainParams *tp = ps->tp;
+	int			ncut = ps->ncut;
+	int			nlab = ps->nlab;
+	JsonbValue *cut = ps->cut;
+	JsonbValue *lab = ps->lab;
+	const ParamDef *cutdef = ParamByName("risk_cutoffs");
+
+	if (ncut >= 0 && nlab < 0)
+	{
+		if (ncut + 1 != tp->scoring.nbands)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("params.risk_cutoffs has %d cutoffs, so it needs params.risk_labels with %d labels",
+							ncut, ncut + 1),
+					 errdetail("The default labels (low, medium, high) fit 2 cutoffs.")));
+		nlab = tp->scoring.nbands;
+		for (int i = 0; i < nlab; i++)
+		{
+			lab[i].type = jbvString;
+			lab[i].val.string.val = (char *) tp->scoring.labels[i];
+			lab[i].val.string.len = strlen(tp->scoring.labels[i]);
+		}
+	}
+	else if (nlab >= 0 && ncut < 0)
+	{
+		if (nlab != tp->scoring.nbands)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("params.risk_labels has %d labels, so it needs params.risk_cutoffs with %d cutoffs",
+							nlab, nlab - 1),
+					 errdetail("The default cutoffs (0.2, 0.5) fit 3 labels.")));
+		ncut = tp->scoring.nbands - 1;
+		for (int i = 0; i < ncut; i++)
+		{
+			cut[i].type = jbvNumeric;
+			cut[i].val.numeric = DatumGetNumeric(DirectFunctionCall1(float8_numeric,
+																	 Float8GetDatum(tp->scoring.cutoffs[i])));
+		}
+	}
+	if (ncut < 0 && nlab < 0)
+		return;
+	if (nlab != ncut + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.risk_labels has %d labels and params.risk_cutoffs %d cutoffs, but %d cutoffs need %d labels",
+						nlab, ncut, ncut, ncut + 1),
+				 errhint("For example: {\"risk_cutoffs\": [0.1, 0.3], \"risk_labels\": [\"low\", \"medium\", \"high\"]}.")));
+	tp->scoring.nbands = nlab;
+	for (int i = 0; i < ncut; i++)
+	{
+		tp->scoring.cutoffs[i] = ParamNumber(cutdef, &cut[i]);
+		if (i > 0 && tp->scoring.cutoffs[i] <= tp->scoring.cutoffs[i - 1])
+			BadParam("risk_cutoffs", "strictly increasing");
+	}
+	for (int i = 0; i < nlab; i++)
+	{
+		tp->scoring.labels[i] = ParamString("risk_labels", &lab[i]);
+		if (strlen(tp->scoring.labels[i]) > CR_MAX_NAME_LEN)
+			BadParam("risk_labels", psprintf("strings of at most %d bytes", CR_MAX_NAME_LEN));
+	}
+}
+
+/*
+ * params.monotone's directions, checked before the data is loaded; which
+ * names are features is known only after (ParamsMonotone).  The numbers
+ * are kept as given for the stored params.
+ */
+static void
+ParamsMonotoneDirections(ParamsState *ps)
+{
+	CrTrainParams *tp = ps->tp;
+	const ParamDef *def = ParamByName("monotone");
+	JsonbContainer *obj;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *feature = NULL;
+
+	if (ps->monotone.type != jbvBinary)
+		return;
+	obj = ps->monotone.val.binary.data;
+	tp->monotone = palloc(sizeof(CrMonotonePair) * Max(JsonContainerSize(obj), 1));
+	tp->nmonotone = 0;
+	it = JsonbIteratorInit(obj);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			feature = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			CrMonotonePair *pair = &tp->monotone[tp->nmonotone++];
+			Size		len;
+
+			pair->feature = feature;
+			pair->direction = (int8) ParamInteger(def, &v);
+			len = VARSIZE_ANY(v.val.numeric);
+			pair->value = palloc(len);
+			memcpy(pair->value, v.val.numeric, len);
+		}
+	}
+}
+
+/* ------------------------------------------------------------- parsing */
+
+static void
+ParamsDefaults(CrTrainParams *tp)
+{
+	ModelScoringDefaults(&tp->scoring);
+	tp->monotone = NULL;
+	tp->nmonotone = 0;
+	tp->gbm.monotone = NULL;
+	for (int i = 0; i < lengthof(ParamTable); i++)
+	{
+		const ParamDef *def = &ParamTable[i];
+		char	   *field;
+		double		d = def->default_setting ? *def->default_setting : def->default_value;
+
+		if (def->offset < 0)
+			continue;			/* the handlers' params: set above */
+		field = (char *) tp + def->offset;
+		switch (def->kind)
+		{
+			case PARAM_NUMBER:
+			case PARAM_NUMBER_OR_NULL:
+				*(double *) field = d;
+				break;
+			case PARAM_INTEGER:
+				*(int *) field = (int) d;
+				break;
+			case PARAM_INT64:
+				*(int64 *) field = (int64) d;
+				break;
+			case PARAM_STRING_OR_NULL:
+				*(char **) field = NULL;
+				break;
+			case PARAM_ARRAY:
+			case PARAM_OBJECT:
+				break;
+		}
+	}
+}
+
+static void
+ParamParseValue(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	char	   *field;
+
+	if (def->parse)
+	{
+		def->parse(def, v, ps);
+		return;
+	}
+	field = (char *) ps->tp + def->offset;
+	switch (def->kind)
+	{
+		case PARAM_NUMBER:
+			*(double *) field = ParamNumber(def, v);
+			break;
+		case PARAM_INTEGER:
+			*(int *) field = (int) ParamInteger(def, v);
+			break;
+		case PARAM_INT64:
+			*(int64 *) field = ParamInteger(def, v);
+			break;
+		case PARAM_STRING_OR_NULL:
+			*(char **) field = v->type == jbvNull ? NULL : ParamString(def->name, v);
+			break;
+		case PARAM_NUMBER_OR_NULL:
+			*(double *) field = v->type == jbvNull ? 0.0 : ParamNumber(def, v);
+			break;
+		case PARAM_ARRAY:
+		case PARAM_OBJECT:
+			break;				/* by the handler above */
+	}
+}
+
+void
+ParamsParse(Jsonb *params, CrTrainParams *tp)
+{
+	ParamsState ps;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	const ParamDef *def = NULL;
+
+	ParamsDefaults(tp);
+	if (params == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(params))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params must be a jsonb object")));
+
+	ps.tp = tp;
+	ps.ncut = -1;
+	ps.nlab = -1;
+	ps.monotone.type = jbvNull;
+	it = JsonbIteratorInit(&params->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			def = ParamFind(v.val.string.val, v.val.string.len, tp->algorithm);
+			if (def == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown parameter \"%s\" for algorithm \"%s\"",
+								pnstrdup(v.val.string.val, v.val.string.len),
+								ModelAlgorithmName(tp->algorithm)),
+						 errhint("Known parameters: %s.", ParamsKnown(tp->algorithm))));
+		}
+		else if (tok == WJB_VALUE)
+			ParamParseValue(def, &v, &ps);
+	}
+
+	if (tp->drift_moderate >= tp->drift_major)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.drift_moderate (%g) must be below params.drift_major (%g)",
+						tp->drift_moderate, tp->drift_major)));
+	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.early_stopping_rounds needs a holdout"),
+				 errhint("Set params.holdout above 0, or early_stopping_rounds to 0.")));
+	ParamsRiskBands(&ps);
+	ParamsMonotoneDirections(&ps);
+}
+
+/* Resolve params.monotone against the loaded feature names. */
+int8 *
+ParamsMonotone(const CrTrainParams *tp, char **names, int nfeatures)
+{
+	int8	   *mono;
+
+	if (tp->monotone == NULL)
+		return NULL;
+	mono = palloc0(sizeof(int8) * nfeatures);
+	for (int i = 0; i < tp->nmonotone; i++)
+	{
+		const CrMonotonePair *pair = &tp->monotone[i];
+		int			current = -1;
+
+		for (int j = 0; j < nfeatures; j++)
+			if (strcmp(names[j], pair->feature) == 0)
+				current = j;
+		if (current < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("params.monotone names \"%s\", which is not a feature",
+							pair->feature)));
+		mono[current] = pair->direction;
+	}
+	return mono;
+}
+
+/* ------------------------------------------------------------- output */
+
+/*
+ * The stored params were once JSON text read by jsonb_in, which makes each
+ * number with numeric_in from its text; the same texts through numeric_in
+ * keep the stored bytes as they were.
+ */
+static void
+PushNumberText(JsonbParseState **st, JsonbIteratorToken tok, const char *text)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+														CStringGetDatum(text),
+														ObjectIdGetDatum(InvalidOid),
+														Int32GetDatum(-1)));
+	pushJsonbValue(st, tok, &v);
+}
+
+static void
+PushNull(JsonbParseState **st, JsonbIteratorToken tok)
+{
+	JsonbValue	v;
+
+	v.type = jbvNull;
+	pushJsonbValue(st, tok, &v);
+}
+
+/* As CrAppendDouble writes it: shortest decimal, null when not finite. */
+static void
+PushDouble(JsonbParseState **st, JsonbIteratorToken tok, double d)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(d))
+	{
+		PushNull(st, tok);
+		return;
+	}
+	double_to_shortest_decimal_buf(d, buf);
+	PushNumberText(st, tok, buf);
+}
+
+static void
+PushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(st, tok, &v);
+}
+
+static void
+PushRiskCutoffs(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < tp->scoring.nbands - 1; i++)
+		PushDouble(st, WJB_ELEM, tp->scoring.cutoffs[i]);
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+static void
+PushRiskLabels(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < tp->scoring.nbands; i++)
+		PushString(st, WJB_ELEM, tp->scoring.labels[i]);
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+/* As given (1.0 stays 1.0), or {} when not given. */
+static void
+PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < tp->nmonotone; i++)
+	{
+		JsonbValue	v;
+
+		PushString(st, WJB_KEY, tp->monotone[i].feature);
+		v.type = jbvNumeric;
+		v.val.numeric = tp->monotone[i].value;
+		pushJsonbValue(st, WJB_VALUE, &v);
+	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+Jsonb *
+ParamsToJsonb(const CrTrainParams *tp)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < lengthof(ParamTable); i++)
+	{
+		const ParamDef *def = &ParamTable[i];
+		const char *field;
+
+		if (!(def->algorithms & ALGO_BIT(tp->algorithm)))
+			continue;
+		PushString(&st, WJB_KEY, def->name);
+		if (def->push)
+		{
+			def->push(def, tp, &st);
+			continue;
+		}
+		field = (const char *) tp + def->offset;
+		switch (def->kind)
+		{
+			case PARAM_NUMBER:
+				PushDouble(&st, WJB_VALUE, *(const double *) field);
+				break;
+			case PARAM_INTEGER:
+				PushNumberText(&st, WJB_VALUE, psprintf("%d", *(const int *) field));
+				break;
+			case PARAM_INT64:
+				PushNumberText(&st, WJB_VALUE, psprintf(INT64_FORMAT, *(const int64 *) field));
+				break;
+			case PARAM_STRING_OR_NULL:
+				if (*(char *const *) field)
+					PushString(&st, WJB_VALUE, *(char *const *) field);
+				else
+					PushNull(&st, WJB_VALUE);
+				break;
+			case PARAM_NUMBER_OR_NULL:
+				if (*(const double *) field > 0)
+					PushDouble(&st, WJB_VALUE, *(const double *) field);
+				else
+					PushNull(&st, WJB_VALUE);
+				break;
+			case PARAM_ARRAY:
+			case PARAM_OBJECT:
+				break;			/* by the handler above */
+		}
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}

@@ -1,0 +1,54 @@
+/*
+ * params.h
+ *	  cr_train's params: parsed from the caller's jsonb, with defaults, and
+ *	  written back as the effective params the registry stores.
+ */
+#ifndef CR_PARAMS_H
+#define CR_PARAMS_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "gbm.h"
+#include "logit.h"
+#include "model.h"
+
+/* One entry of params.monotone, in the order jsonb keeps the keys. */
+typedef struct CrMonotonePair
+{
+	char	   *feature;
+	int8		direction;		/* -1, 0 or 1 */
+	Numeric		value;			/* as given, so the stored params keep its text */
+} CrMonotonePair;
+
+typedef struct CrTrainParams
+{
+	CrAlgorithm algorithm;
+	double		holdout;
+	int64		seed;
+	char	   *key;
+	CrLogitOptions logit;
+	CrGbmParams gbm;
+	CrMonotonePair *monotone;	/* NULL when params.monotone is not given */
+	int			nmonotone;
+	CrScoring	scoring;
+	double		drift_moderate;
+	double		drift_major;
+} CrTrainParams;
+
+/*
+ * Defaults, then params (NULL for none) for tp->algorithm, which the caller
+ * sets first.  Every value is checked here, monotone directions included;
+ * only the monotone feature names wait for the data (ParamsMonotone).
+ */
+extern void ParamsParse(Jsonb *params, CrTrainParams *tp);
+
+/* Per feature: -1, 0 or 1; NULL when params.monotone is not given. */
+extern int8 *ParamsMonotone(const CrTrainParams *tp, char **names, int nfeatures);
+
+/* Every param of tp->algorithm with its value, as the registry stores them. */
+extern Jsonb *ParamsToJsonb(const CrTrainParams *tp);
+
+#endif							/* CR_PARAMS_H */
