@@ -1,8 +1,8 @@
 /*
  * unreached.c
  *	  Functions the linked sources name but the harnesses never reach:
- *	  training (loading a source, the trainers, the registry) and the
- *	  backend's SPI, catalog, GUC, tuple and array machinery.  Each one aborts, so if a change
+ *	  loading a source, the registry, and the backend's SPI, catalog, GUC
+ *	  and tuple machinery.  Each one aborts, so if a change
  *	  ever makes a harness reach one, the fuzzer reports it instead of
  *	  running on a stub that does nothing.
  *
@@ -25,38 +25,25 @@ Unreached(const char *name)
 	void name(void) { Unreached(#name); }
 
 /*
- * The project's other modules: what src/train.c's cr_train and
- * cr_coefficients, and src/dataset.c's loaders, call.
+ * The project's other modules: what the SQL-callable functions of
+ * src/inspect.c (cr_coefficients) and src/dataset.c's loaders call.
  */
-UNREACHED(BinFindCuts)
-UNREACHED(CrCheckSettings)
-UNREACHED(GbmBytesPerRow)
-UNREACHED(GbmFit)
 UNREACHED(HugeAlloc)
 UNREACHED(HugeFree)
 UNREACHED(HugeRealloc)
-UNREACHED(LogitFit)
-UNREACHED(PredictProbability)
-UNREACHED(RegistryBeginAsOwner)
-UNREACHED(RegistryCheckName)
-UNREACHED(RegistryEndAsOwner)
 UNREACHED(RegistryLookup)
-UNREACHED(RegistryResultTuple)
+UNREACHED(RegistryVersionArg)
 
 /* memory contexts */
 UNREACHED(AllocSetContextCreateInternal)
-UNREACHED(MemoryContextAllocHuge)
 UNREACHED(MemoryContextDelete)
 UNREACHED(MemoryContextReset)
 
 /* SPI */
 UNREACHED(SPI_connect)
 UNREACHED(SPI_execute_plan_extended)
-UNREACHED(SPI_execute_with_args)
 UNREACHED(SPI_finish)
-UNREACHED(SPI_fnumber)
 UNREACHED(SPI_freeplan)
-UNREACHED(SPI_getbinval)
 UNREACHED(SPI_is_cursor_plan)
 UNREACHED(SPI_prepare)
 UNREACHED(SPI_result_code_string)
@@ -82,12 +69,5 @@ UNREACHED(NewGUCNestLevel)
 UNREACHED(set_config_option)
 
 /* functions, tuples, arrays */
-UNREACHED(BlessTupleDesc)
-UNREACHED(HeapTupleHeaderGetDatum)
 UNREACHED(OidOutputFunctionCall)
-UNREACHED(construct_array)
-UNREACHED(deconstruct_array)
-UNREACHED(get_call_result_type)
-UNREACHED(get_fn_expr_argtype)
-UNREACHED(heap_form_tuple)
 UNREACHED(slot_getsomeattrs_int)
