@@ -27,22 +27,6 @@ ModelAlgorithmName(CrAlgorithm algorithm)
 	return "unknown";
 }
 
-void
-ModelScoringDefaults(CrScoring *scoring)
-{
-	memset(scoring, 0, sizeof(CrScoring));
-	scoring->threshold = 0.5;
-	scoring->nbands = 3;
-	scoring->cutoffs[0] = 0.20;
-	scoring->cutoffs[1] = 0.50;
-	scoring->labels[0] = "low";
-	scoring->labels[1] = "medium";
-	scoring->labels[2] = "high";
-	scoring->points_base = 600.0;
-	scoring->odds_base = 50.0;
-	scoring->pdo = 20.0;
-}
-
 /* ---------------------------------------------------------------- writing */
 
 static void

@@ -103,7 +103,6 @@ typedef struct CrModel
 extern const char *ModelAlgorithmName(CrAlgorithm algorithm);
 extern bytea *ModelEncode(const CrModel *model);
 extern CrModel *ModelDecode(const char *data, Size len);
-extern void ModelScoringDefaults(CrScoring *scoring);
 extern uint32 ModelPeekChecksum(const char *data, Size len);
 
 #endif							/* CR_MODEL_H */

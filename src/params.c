@@ -98,9 +98,8 @@ static void PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbPars
 
 /*
  * Every param, in the order the unknown-parameter hint lists them (common
- * ones first wherever they are).  The default risk bands come from
- * ModelScoringDefaults, which also sets the threshold and the scorecard
- * numbers to the defaults given here.
+ * ones first wherever they are).  The default risk bands are set by
+ * DefaultBands.
  */
 static const ParamDef ParamTable[] = {
 	NUMBER("holdout", COMMON, holdout, 0.0, 1.0, HI_OPEN, 0.2,
@@ -422,10 +421,23 @@ ParamsMonotoneDirections(ParamsState *ps)
 
 /* ------------------------------------------------------------- parsing */
 
+/* The risk bands without params.risk_cutoffs and params.risk_labels. */
+static void
+DefaultBands(CrScoring *scoring)
+{
+	scoring->nbands = 3;
+	scoring->cutoffs[0] = 0.20;
+	scoring->cutoffs[1] = 0.50;
+	scoring->labels[0] = "low";
+	scoring->labels[1] = "medium";
+	scoring->labels[2] = "high";
+}
+
 static void
 ParamsDefaults(CrTrainParams *tp)
 {
-	ModelScoringDefaults(&tp->scoring);
+	memset(&tp->scoring, 0, sizeof(CrScoring));
+	DefaultBands(&tp->scoring);
 	tp->monotone = NULL;
 	tp->nmonotone = 0;
 	tp->gbm.monotone = NULL;
