@@ -421,6 +421,29 @@ ParamsMonotoneDirections(ParamsState *ps)
 
 /* ------------------------------------------------------------- parsing */
 
+/* Store the number d in def's field (a number or integer param). */
+static void
+ParamStore(const ParamDef *def, CrTrainParams *tp, double d)
+{
+	char	   *field = (char *) tp + def->offset;
+
+	switch (def->kind)
+	{
+		case PARAM_NUMBER:
+		case PARAM_NUMBER_OR_NULL:
+			*(double *) field = d;
+			break;
+		case PARAM_INTEGER:
+			*(int *) field = (int) d;
+			break;
+		case PARAM_INT64:
+			*(int64 *) field = (int64) d;
+			break;
+		default:
+			elog(ERROR, "params.%s is not a number", def->name);
+	}
+}
+
 /* The risk bands without params.risk_cutoffs and params.risk_labels. */
 static void
 DefaultBands(CrScoring *scoring)
@@ -444,66 +467,31 @@ ParamsDefaults(CrTrainParams *tp)
 	for (int i = 0; i < lengthof(ParamTable); i++)
 	{
 		const ParamDef *def = &ParamTable[i];
-		char	   *field;
-		double		d = def->default_setting ? *def->default_setting : def->default_value;
 
 		if (def->offset < 0)
 			continue;			/* the handlers' params: set above */
-		field = (char *) tp + def->offset;
-		switch (def->kind)
-		{
-			case PARAM_NUMBER:
-			case PARAM_NUMBER_OR_NULL:
-				*(double *) field = d;
-				break;
-			case PARAM_INTEGER:
-				*(int *) field = (int) d;
-				break;
-			case PARAM_INT64:
-				*(int64 *) field = (int64) d;
-				break;
-			case PARAM_STRING_OR_NULL:
-				*(char **) field = NULL;
-				break;
-			case PARAM_ARRAY:
-			case PARAM_OBJECT:
-				break;
-		}
+		if (def->kind == PARAM_STRING_OR_NULL)
+			*(char **) ((char *) tp + def->offset) = NULL;
+		else
+			ParamStore(def, tp, def->default_setting ? *def->default_setting
+					   : def->default_value);
 	}
 }
 
 static void
 ParamParseValue(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 {
-	char	   *field;
-
 	if (def->parse)
-	{
 		def->parse(def, v, ps);
-		return;
-	}
-	field = (char *) ps->tp + def->offset;
-	switch (def->kind)
-	{
-		case PARAM_NUMBER:
-			*(double *) field = ParamNumber(def, v);
-			break;
-		case PARAM_INTEGER:
-			*(int *) field = (int) ParamInteger(def, v);
-			break;
-		case PARAM_INT64:
-			*(int64 *) field = ParamInteger(def, v);
-			break;
-		case PARAM_STRING_OR_NULL:
-			*(char **) field = v->type == jbvNull ? NULL : ParamString(def->name, v);
-			break;
-		case PARAM_NUMBER_OR_NULL:
-			*(double *) field = v->type == jbvNull ? 0.0 : ParamNumber(def, v);
-			break;
-		case PARAM_ARRAY:
-		case PARAM_OBJECT:
-			break;				/* by the handler above */
-	}
+	else if (def->kind == PARAM_STRING_OR_NULL)
+		*(char **) ((char *) ps->tp + def->offset) =
+			v->type == jbvNull ? NULL : ParamString(def->name, v);
+	else if (def->kind == PARAM_NUMBER_OR_NULL && v->type == jbvNull)
+		ParamStore(def, ps->tp, 0.0);
+	else if (def->kind == PARAM_INTEGER || def->kind == PARAM_INT64)
+		ParamStore(def, ps->tp, (double) ParamInteger(def, v));
+	else
+		ParamStore(def, ps->tp, ParamNumber(def, v));
 }
 
 void
