@@ -308,6 +308,10 @@ is($node->safe_psql('postgres', "SELECT credit_risk.cr_predict('\\x$oldhex'::byt
 $node->safe_psql('postgres', "UPDATE credit_risk.models SET model = '\\x$oldhex'::bytea WHERE name = 'm'");
 my ($rc, $out, $err) = $node->psql('postgres', q{SELECT * FROM credit_risk.cr_drift_score('m', 't')});
 like($err, qr/ERROR:  model m\@1 has no drift baseline/, 'drift says the model has no baseline');
+# Evaluation needs no baseline: it scores the labelled rows (it once used
+# the drift scan's set-up, which reads the baselines, and lost the backend).
+is($node->safe_psql('postgres', q{SELECT (credit_risk.cr_evaluate('m', 't', 'y'))->>'rows'}),
+	'500', 'a model without a baseline is evaluated on every row');
 
 no_crashes($node);
 $node->stop;
