@@ -9,6 +9,7 @@ OBJS = \
 	src/dataset.o \
 	src/drift.o \
 	src/evaluate.o \
+	src/explain.o \
 	src/forest.o \
 	src/gbm.o \
 	src/holdout.o \
@@ -40,7 +41,7 @@ OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so
 PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
 SHLIB_LINK = -lpthread -lm
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain
 # inputs in test/sql, expected outputs in test/expected
 REGRESS_OPTS = --inputdir=test
 

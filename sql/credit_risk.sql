@@ -287,6 +287,56 @@ RETURNS TABLE (key text, default_probability float8, risk_category text,
 AS 'MODULE_PATHNAME', 'cr_predict_batch'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- Explanations --------------------------------------------------------------
+
+-- The reason codes of adverse-action notices, filled by a compliance team:
+-- for a feature whose value (against the training mean: 'high', 'low', or
+-- 'missing') raised an applicant's risk.  A NULL model_name applies to every
+-- model; a model's own row comes first.  Without a row, cr_explain makes
+-- one from the feature's name ("utilization too high").
+CREATE TABLE credit_risk.reason_codes (
+    model_name  text,
+    feature     text NOT NULL,
+    direction   text NOT NULL CHECK (direction IN ('high', 'low', 'missing')),
+    reason_code text NOT NULL CHECK (reason_code <> ''),
+    reason      text NOT NULL CHECK (reason <> ''),
+    UNIQUE NULLS NOT DISTINCT (model_name, feature, direction)
+);
+
+COMMENT ON TABLE credit_risk.reason_codes IS
+    'credit_risk adverse-action reason codes per feature and direction (NULL model_name: every model)';
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.reason_codes', '');
+GRANT SELECT ON credit_risk.reason_codes TO PUBLIC;
+
+-- Each feature's contribution to one applicant's margin (log-odds), largest
+-- first: at most top_n rows, or (NULL) every feature and the '(base)' row;
+-- base + the contributions = the logit of cr_predict.
+CREATE FUNCTION credit_risk.cr_explain(name text, applicant float8[], top_n integer DEFAULT 4)
+RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+AS 'MODULE_PATHNAME', 'cr_explain_array'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit_risk.cr_explain(name text, applicant anyelement, top_n integer DEFAULT 4)
+RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+AS 'MODULE_PATHNAME', 'cr_explain_record'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit_risk.cr_explain(name text, applicant jsonb, top_n integer DEFAULT 4)
+RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+AS 'MODULE_PATHNAME', 'cr_explain_jsonb'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit_risk.cr_explain(model bytea, applicant float8[], top_n integer DEFAULT 4)
+RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+AS 'MODULE_PATHNAME', 'cr_explain_bytes_array'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit_risk.cr_explain(model bytea, applicant anyelement, top_n integer DEFAULT 4)
+RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+AS 'MODULE_PATHNAME', 'cr_explain_bytes_record'
+LANGUAGE C STABLE PARALLEL SAFE;
+
 -- Monitoring ----------------------------------------------------------------
 
 -- Population stability of a source against the serving version's training

@@ -3,7 +3,8 @@
  *	  The scoring forest: growing the node arrays, building the dense copy
  *	  from them, and every walk: one row (ForestMargin), a block of rows
  *	  (ForestScoreBlock, scalar or AVX-512), and the node arrays themselves
- *	  for forests too deep for the dense copy.
+ *	  for forests too deep for the dense copy; and the explanation of one
+ *	  row's margin (ForestShap).
  *
  * Every walk adds the trees' leaf values to base_margin one tree at a time,
  * in tree order, so every path gives the same margin to the last bit.
@@ -15,6 +16,8 @@
 #include <immintrin.h>
 #define CR_AVX512_SCORER 1
 #endif
+
+#include "miscadmin.h"
 
 #include "credit_risk.h"
 #include "forest.h"
@@ -670,4 +673,283 @@ ForestScoreBlock(const CrForest *f, const double *cols, int n,
 			margin[k] += value[node];
 		}
 	}
+}
+
+/* ------------------------------------------------------- explanations */
+
+/*
+ * Path-dependent TreeSHAP (Lundberg, Erion and Lee, "Consistent
+ * individualized feature attribution for tree ensembles", 2018, Algorithm
+ * 2): the exact Shapley values of one row's margin, where a feature left
+ * out of a coalition is integrated out by following both children of its
+ * splits in proportion to their training cover.  A missing value goes the
+ * learned default way, as in scoring.
+ *
+ * A child's share of its parent is its cover over the two children's
+ * (which is the parent's cover in a trained tree); when both are zero the
+ * two children share equally.  The expected margin (ForestExpectedMargin)
+ * uses the same shares, so base + sum of contributions = margin.
+ */
+
+/* One element of the path: a feature, and the fractions of the paths that
+ * go this way when it is out of (zero) and in (one) the coalition. */
+typedef struct ShapPath
+{
+	int32		feature;
+	double		zero;
+	double		one;
+	double		weight;
+} ShapPath;
+
+typedef struct ShapWalk
+{
+	const CrForest *f;
+	const double *x;
+	double	   *phi;
+	int32		start;			/* the tree's first node */
+	int			stride;			/* tree depth + 2: room for one level's path */
+	ShapPath   *scratch;		/* a path per level of the recursion */
+} ShapWalk;
+
+static void
+ShapExtend(ShapPath *m, int len, double zero, double one, int32 feature)
+{
+	m[len].feature = feature;
+	m[len].zero = zero;
+	m[len].one = one;
+	m[len].weight = len == 0 ? 1.0 : 0.0;
+	for (int i = len - 1; i >= 0; i--)
+	{
+		m[i + 1].weight += one * m[i].weight * (i + 1) / (double) (len + 1);
+		m[i].weight = zero * m[i].weight * (len - i) / (double) (len + 1);
+	}
+}
+
+/* Take element k out of a path of len + 1 elements (0..len). */
+static void
+ShapUnwind(ShapPath *m, int len, int k)
+{
+	double		one = m[k].one;
+	double		zero = m[k].zero;
+	double		n = m[len].weight;
+
+	for (int j = len - 1; j >= 0; j--)
+	{
+		if (one != 0.0)
+		{
+			double		t = m[j].weight;
+
+			m[j].weight = n * (len + 1) / ((j + 1) * one);
+			n = t - m[j].weight * zero * (len - j) / (double) (len + 1);
+		}
+		else
+			m[j].weight = m[j].weight * (len + 1) / (zero * (len - j));
+	}
+	for (int j = k; j < len; j++)
+	{
+		m[j].feature = m[j + 1].feature;
+		m[j].zero = m[j + 1].zero;
+		m[j].one = m[j + 1].one;
+	}
+}
+
+/* The total weight of a path of len + 1 elements with element k taken out. */
+static double
+ShapUnwoundSum(const ShapPath *m, int len, int k)
+{
+	double		one = m[k].one;
+	double		zero = m[k].zero;
+	double		n = m[len].weight;
+	double		total = 0.0;
+
+	for (int j = len - 1; j >= 0; j--)
+	{
+		if (one != 0.0)
+		{
+			double		t = n * (len + 1) / ((j + 1) * one);
+
+			total += t;
+			n = m[j].weight - t * zero * (len - j) / (double) (len + 1);
+		}
+		else
+			total += m[j].weight * (len + 1) / (zero * (len - j));
+	}
+	return total;
+}
+
+/* A child's share of its parent's cover (see above). */
+static inline double
+ShapShare(const CrForest *f, int32 start, int32 node, int32 child)
+{
+	double		l = f->cover[start + f->left[start + node]];
+	double		r = f->cover[start + f->right[start + node]];
+
+	if (l + r <= 0.0)
+		return 0.5;
+	return f->cover[start + child] / (l + r);
+}
+
+/*
+ * The recursion of Algorithm 2 at node, level levels below the root, with
+ * the path so far in parent[0..len-1]; this level's path goes in its own
+ * part of the scratch.
+ */
+static void
+ShapRecurse(ShapWalk *w, int32 node, int level, const ShapPath *parent, int len,
+			double zero, double one, int32 feature)
+{
+	const CrForest *f = w->f;
+	int32		i = w->start + node;
+	ShapPath   *m;
+	int32		feat = f->feature[i];
+
+	/* no coalition's paths come this way: nothing to add (and no 0 / 0) */
+	if (zero == 0.0 && one == 0.0)
+		return;
+	check_stack_depth();
+	if (len + 1 > w->stride || level + 1 > w->stride)
+		elog(ERROR, "explanation path deeper than the tree");
+	m = w->scratch + (Size) level * w->stride;
+	if (len > 0)
+		memcpy(m, parent, sizeof(ShapPath) * len);
+	ShapExtend(m, len, zero, one, feature);
+
+	if (feat < 0)
+	{
+		/* element 0 is the root's placeholder, not a feature */
+		for (int k = 1; k <= len; k++)
+			w->phi[m[k].feature] += ShapUnwoundSum(m, len, k) *
+				(m[k].one - m[k].zero) * f->value[i];
+		return;
+	}
+	else
+	{
+		double		v = w->x[feat];
+		bool		goleft = isnan(v) ? f->default_left[i] : v < f->threshold[i];
+		int32		hot = goleft ? f->left[i] : f->right[i];
+		int32		cold = goleft ? f->right[i] : f->left[i];
+		double		in_zero = 1.0;
+		double		in_one = 1.0;
+		double		hot_share = ShapShare(f, w->start, node, hot);
+		double		cold_share = ShapShare(f, w->start, node, cold);
+		int			plen = len + 1;
+
+		/* a feature split on again above: take its element out first */
+		for (int k = 1; k < plen; k++)
+			if (m[k].feature == feat)
+			{
+				in_zero = m[k].zero;
+				in_one = m[k].one;
+				ShapUnwind(m, plen - 1, k);
+				plen--;
+				break;
+			}
+		ShapRecurse(w, hot, level + 1, m, plen, in_zero * hot_share, in_one, feat);
+		ShapRecurse(w, cold, level + 1, m, plen, in_zero * cold_share, 0.0, feat);
+	}
+}
+
+/* The deepest root-to-leaf path of tree t, in nodes. */
+static int
+TreeDepth(const CrForest *f, int t, int *depth)
+{
+	int32		start = f->tree_start[t];
+	int32		n = f->tree_start[t + 1] - start;
+	int			D = 0;
+
+	/* children come after their parents: one pass in index order */
+	memset(depth, 0, sizeof(int) * n);
+	for (int32 k = 0; k < n; k++)
+	{
+		D = Max(D, depth[k]);
+		if (f->feature[start + k] >= 0)
+		{
+			depth[f->left[start + k]] = depth[k] + 1;
+			depth[f->right[start + k]] = depth[k] + 1;
+		}
+	}
+	return D;
+}
+
+/*
+ * The expected margin over the training population as the trees see it:
+ * base_margin plus each tree's leaf values weighted by the share of cover
+ * that reaches them.  Explanations start from it.
+ */
+double
+ForestExpectedMargin(const CrForest *f)
+{
+	double		expected = f->base_margin;
+	int32		maxn = 0;
+	double	   *reach;
+
+	for (int t = 0; t < f->ntrees; t++)
+		maxn = Max(maxn, f->tree_start[t + 1] - f->tree_start[t]);
+	reach = palloc(sizeof(double) * Max(maxn, 1));
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		int32		start = f->tree_start[t];
+		int32		n = f->tree_start[t + 1] - start;
+		double		tree = 0.0;
+
+		reach[0] = 1.0;
+		for (int32 k = 0; k < n; k++)
+		{
+			int32		i = start + k;
+
+			if (f->feature[i] < 0)
+				tree += reach[k] * f->value[i];
+			else
+			{
+				reach[f->left[i]] = reach[k] * ShapShare(f, start, k, f->left[i]);
+				reach[f->right[i]] = reach[k] * ShapShare(f, start, k, f->right[i]);
+			}
+		}
+		expected += tree;
+	}
+	pfree(reach);
+	return expected;
+}
+
+/*
+ * Add each feature's contribution to one row's margin (x in feature order,
+ * NaN for missing) to phi[0 .. nfeatures - 1].  Trees deeper than
+ * FOREST_SHAP_MAX_DEPTH are refused.
+ */
+void
+ForestShap(const CrForest *f, const double *x, double *phi)
+{
+	ShapWalk	w;
+	int32		maxn = 0;
+	int		   *depth;
+	int			D = 0;
+
+	for (int t = 0; t < f->ntrees; t++)
+		maxn = Max(maxn, f->tree_start[t + 1] - f->tree_start[t]);
+	depth = palloc(sizeof(int) * Max(maxn, 1));
+	for (int t = 0; t < f->ntrees; t++)
+		D = Max(D, TreeDepth(f, t, depth));
+	pfree(depth);
+	if (D > FOREST_SHAP_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("model has a tree %d levels deep; explanations take trees of at most %d",
+						D, FOREST_SHAP_MAX_DEPTH)));
+
+	w.f = f;
+	w.x = x;
+	w.phi = phi;
+	/*
+	 * Levels 0..D, and a path of at most D + 1 elements at each: the root's
+	 * placeholder and one for each split above a leaf.
+	 */
+	w.stride = D + 2;
+	w.scratch = palloc(sizeof(ShapPath) * (Size) w.stride * w.stride);
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		w.start = f->tree_start[t];
+		ShapRecurse(&w, 0, 0, NULL, 0, 1.0, 1.0, -1);
+	}
+	pfree(w.scratch);
 }

@@ -123,6 +123,11 @@ extern void ForestReserve(CrForest *f, int32 nodes);
 /* the dense copy, after the node arrays are complete and valid */
 extern void ForestBuildDense(CrForest *f);
 
+/* explanations: path-dependent TreeSHAP, in log-odds */
+#define FOREST_SHAP_MAX_DEPTH	64
+extern double ForestExpectedMargin(const CrForest *f);
+extern void ForestShap(const CrForest *f, const double *x, double *phi);
+
 /* scoring: margins (log-odds), base_margin included */
 extern double ForestMargin(const CrForest *f, const double *x);
 extern Size ForestBlockCodesSize(const CrForest *f);

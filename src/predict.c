@@ -34,7 +34,7 @@ PG_FUNCTION_INFO_V1(cr_predict_jsonb);
 PG_FUNCTION_INFO_V1(cr_predict_bytes_array);
 PG_FUNCTION_INFO_V1(cr_predict_bytes_record);
 
-typedef struct PredictState
+struct PredictState
 {
 	/* model resolved by name for the current statement */
 	char	   *name;
@@ -64,10 +64,10 @@ typedef struct PredictState
 	bool		route_valid;
 	CrCachedModel *challenger;
 	double		share;
-} PredictState;
+};
 
-static PredictState *
-GetState(FunctionCallInfo fcinfo)
+PredictState *
+PredictGetState(FunctionCallInfo fcinfo)
 {
 	PredictState *st = (PredictState *) fcinfo->flinfo->fn_extra;
 
@@ -91,8 +91,8 @@ Scratch(FunctionCallInfo fcinfo, PredictState *st, int n)
 }
 
 /* Resolve a model by name once per statement and call site. */
-static CrCachedModel *
-ResolveByName(FunctionCallInfo fcinfo, PredictState *st, text *name)
+CrCachedModel *
+PredictResolveByName(FunctionCallInfo fcinfo, PredictState *st, text *name)
 {
 	CrStamp		now;
 	char	   *cname;
@@ -132,8 +132,8 @@ ResolveRoute(PredictState *st, double *share)
 }
 
 /* Resolve a model passed as bytes, skipping the detoast when possible. */
-static CrCachedModel *
-ResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
+CrCachedModel *
+PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 {
 	struct varlena *raw = (struct varlena *) DatumGetPointer(d);
 	CrStamp		now;
@@ -249,9 +249,13 @@ PredictCheckFinite(const CrModel *model, int j, double v)
 
 /* ------------------------------------------------------------ array form */
 
-static double
-ScoreArray(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
-		   ArrayType *arr)
+/*
+ * An applicant given as an array of the model's features in order: its
+ * values in the call site's scratch (NaN for NULL).
+ */
+const double *
+PredictReadArray(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
+				 ArrayType *arr)
 {
 	int			n = model->nfeatures;
 	int			len;
@@ -293,25 +297,29 @@ ScoreArray(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 			}
 		}
 	}
-	return PredictProbability(model, x);
+	return x;
 }
 
 Datum
 cr_predict_array(PG_FUNCTION_ARGS)
 {
-	PredictState *st = GetState(fcinfo);
-	CrCachedModel *entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 
-	PG_RETURN_FLOAT8(ScoreArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	PG_RETURN_FLOAT8(PredictProbability(entry->model,
+										PredictReadArray(fcinfo, st, entry->model,
+														 PG_GETARG_ARRAYTYPE_P(1))));
 }
 
 Datum
 cr_predict_bytes_array(PG_FUNCTION_ARGS)
 {
-	PredictState *st = GetState(fcinfo);
-	CrCachedModel *entry = ResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 
-	PG_RETURN_FLOAT8(ScoreArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	PG_RETURN_FLOAT8(PredictProbability(entry->model,
+										PredictReadArray(fcinfo, st, entry->model,
+														 PG_GETARG_ARRAYTYPE_P(1))));
 }
 
 /* -------------------------------------------------------------- row form */
@@ -378,9 +386,10 @@ MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 	st->mapped_for = model;
 }
 
-static double
-ScoreRecord(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
-			HeapTupleHeader td)
+/* An applicant given as a row: its features' columns, found by name. */
+const double *
+PredictReadRecord(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
+				  HeapTupleHeader td)
 {
 	Oid			rowtype = HeapTupleHeaderGetTypeId(td);
 	int32		rowtypmod = HeapTupleHeaderGetTypMod(td);
@@ -418,11 +427,12 @@ ScoreRecord(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 			PredictCheckFinite(model, j, x[j]);
 		}
 	}
-	return PredictProbability(model, x);
+	return x;
 }
 
-static HeapTupleHeader
-GetApplicantRow(FunctionCallInfo fcinfo)
+/* The applicant row argument (the second), checked to be a row. */
+HeapTupleHeader
+PredictApplicantRow(FunctionCallInfo fcinfo)
 {
 	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
 
@@ -438,21 +448,23 @@ GetApplicantRow(FunctionCallInfo fcinfo)
 Datum
 cr_predict_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = GetState(fcinfo);
-	HeapTupleHeader td = GetApplicantRow(fcinfo);
-	CrCachedModel *entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	PredictState *st = PredictGetState(fcinfo);
+	HeapTupleHeader td = PredictApplicantRow(fcinfo);
+	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 
-	PG_RETURN_FLOAT8(ScoreRecord(fcinfo, st, entry->model, td));
+	PG_RETURN_FLOAT8(PredictProbability(entry->model,
+										PredictReadRecord(fcinfo, st, entry->model, td)));
 }
 
 Datum
 cr_predict_bytes_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = GetState(fcinfo);
-	HeapTupleHeader td = GetApplicantRow(fcinfo);
-	CrCachedModel *entry = ResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	PredictState *st = PredictGetState(fcinfo);
+	HeapTupleHeader td = PredictApplicantRow(fcinfo);
+	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 
-	PG_RETURN_FLOAT8(ScoreRecord(fcinfo, st, entry->model, td));
+	PG_RETURN_FLOAT8(PredictProbability(entry->model,
+										PredictReadRecord(fcinfo, st, entry->model, td)));
 }
 
 /* ------------------------------------------------------------ jsonb form */
@@ -515,23 +527,18 @@ PushKey(JsonbParseState **state, const char *key)
 	pushJsonbValue(state, WJB_KEY, &k);
 }
 
-Datum
-cr_predict_jsonb(PG_FUNCTION_ARGS)
+/*
+ * The model that scores a jsonb applicant by name: the serving version, or
+ * the challenger for a routed share of customer_id values.  *cust points to
+ * the applicant's customer_id (in custbuf), or NULL.
+ */
+CrCachedModel *
+PredictResolveJsonb(FunctionCallInfo fcinfo, PredictState *st, text *name, Jsonb *jb,
+					JsonbValue **cust, JsonbValue *custbuf)
 {
-	PredictState *st = GetState(fcinfo);
-	Jsonb	   *jb = PG_GETARG_JSONB_P(1);
 	CrCachedModel *entry;
-	const CrModel *model;
-	double	   *x;
-	double		p;
-	StringInfoData missing;
-	int			nmissing = 0;
-	JsonbValue	v;
-	JsonbValue	custval;
-	JsonbValue *found;
-	JsonbValue *cust;
-	JsonbParseState *state = NULL;
-	JsonbValue *result;
+	CrCachedModel *challenger;
+	double		share;
 
 	if (!JB_ROOT_IS_OBJECT(jb))
 		ereport(ERROR,
@@ -539,25 +546,31 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 				 errmsg("applicant must be a jsonb object"),
 				 errhint("Send one applicant as {\"customer_id\": \"...\", \"feature\": value, ...}.")));
 
-	entry = ResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
-	cust = getKeyJsonValueFromContainer(&jb->root, "customer_id",
-										strlen("customer_id"), &custval);
+	entry = PredictResolveByName(fcinfo, st, name);
+	*cust = getKeyJsonValueFromContainer(&jb->root, "customer_id",
+										 strlen("customer_id"), custbuf);
+	challenger = ResolveRoute(st, &share);
+	if (challenger != NULL && *cust != NULL)
 	{
-		double		share;
-		CrCachedModel *challenger = ResolveRoute(st, &share);
+		char	   *key = JsonbKeyText(*cust);
 
-		if (challenger != NULL && cust != NULL)
-		{
-			char	   *key = JsonbKeyText(cust);
-
-			if (RegistryRouteToChallenger(key, strlen(key), share))
-				entry = challenger;
-		}
+		if (RegistryRouteToChallenger(key, strlen(key), share))
+			entry = challenger;
 	}
-	model = entry->model;
-	x = Scratch(fcinfo, st, model->nfeatures);
-	initStringInfo(&missing);
+	return entry;
+}
 
+/* An applicant given as a jsonb object: its fields named as the features. */
+const double *
+PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model, Jsonb *jb)
+{
+	double	   *x = Scratch(fcinfo, st, model->nfeatures);
+	StringInfoData missing;
+	int			nmissing = 0;
+	JsonbValue	v;
+	JsonbValue *found;
+
+	initStringInfo(&missing);
 	for (int j = 0; j < model->nfeatures; j++)
 	{
 		const char *f = model->features[j];
@@ -589,6 +602,28 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 				 errmsg("applicant is missing %d field%s the model needs: %s",
 						nmissing, nmissing == 1 ? "" : "s", missing.data),
 				 errhint("Send null for a field whose value is unknown; it is imputed.")));
+	pfree(missing.data);
+	return x;
+}
+
+Datum
+cr_predict_jsonb(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PredictGetState(fcinfo);
+	Jsonb	   *jb = PG_GETARG_JSONB_P(1);
+	CrCachedModel *entry;
+	const CrModel *model;
+	const double *x;
+	double		p;
+	JsonbValue	v;
+	JsonbValue	custval;
+	JsonbValue *cust;
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custval);
+	model = entry->model;
+	x = PredictReadJsonb(fcinfo, st, model, jb);
 
 	p = PredictProbability(model, x);
 

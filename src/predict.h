@@ -7,10 +7,36 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+#include "access/htup.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
 #include "model.h"
+#include "registry.h"
 
 /* x holds one applicant's features in model order; NaN means missing */
 extern double PredictProbability(const CrModel *model, const double *x);
+
+/*
+ * A call site's state (in fn_extra): the model it resolved for the current
+ * statement, the applicant row's mapping, scratch.  The readers return the
+ * applicant's features in model order (NaN for missing) in that scratch.
+ */
+typedef struct PredictState PredictState;
+
+extern PredictState *PredictGetState(FunctionCallInfo fcinfo);
+extern CrCachedModel *PredictResolveByName(FunctionCallInfo fcinfo, PredictState *st, text *name);
+extern CrCachedModel *PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d);
+extern CrCachedModel *PredictResolveJsonb(FunctionCallInfo fcinfo, PredictState *st, text *name,
+										  Jsonb *jb, JsonbValue **cust, JsonbValue *custbuf);
+extern HeapTupleHeader PredictApplicantRow(FunctionCallInfo fcinfo);
+extern const double *PredictReadArray(FunctionCallInfo fcinfo, PredictState *st,
+									  const CrModel *model, ArrayType *arr);
+extern const double *PredictReadRecord(FunctionCallInfo fcinfo, PredictState *st,
+									   const CrModel *model, HeapTupleHeader td);
+extern const double *PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st,
+									  const CrModel *model, Jsonb *jb);
 extern void PredictCheckFinite(const CrModel *model, int j, double v);
 extern int	PredictBand(const CrScoring *scoring, double p);
 extern const char *PredictCategory(const CrScoring *scoring, double p);

@@ -1,0 +1,320 @@
+/*
+ * explain.c
+ *	  cr_explain: why a model gave one applicant its PD.  Each feature's
+ *	  contribution to the margin (log-odds), ordered by how much it raised
+ *	  the risk, with a reason code for each that did: the principal reasons
+ *	  of an adverse-action notice.
+ *
+ * Contributions add up: the expected margin (the "(base)" row) plus every
+ * feature's contribution is the margin whose logistic is cr_predict's PD.
+ *	- trees: path-dependent TreeSHAP (ForestShap);
+ *	- logistic: coefficient x (value - training mean), on the model's own
+ *	  feature scale; an imputed missing value contributes 0.
+ *
+ * Reason codes come from credit_risk.reason_codes, a row for the model or,
+ * with a NULL model_name, for every model; without one, they are made from
+ * the feature's name and the direction of the applicant's value against the
+ * training mean ("utilization too high").
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
+
+#include "explain.h"
+#include "predict.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(cr_explain_array);
+PG_FUNCTION_INFO_V1(cr_explain_record);
+PG_FUNCTION_INFO_V1(cr_explain_jsonb);
+PG_FUNCTION_INFO_V1(cr_explain_bytes_array);
+PG_FUNCTION_INFO_V1(cr_explain_bytes_record);
+
+#define EXPLAIN_TOP_N_ARG	2
+
+static SPIPlanPtr ReasonPlan = NULL;
+
+/*
+ * Each feature's contribution to the margin of one applicant (x in feature
+ * order, NaN for missing) into phi, and the expected margin into *base.
+ */
+void
+ExplainContributions(const CrModel *m, const double *x, double *phi, double *base)
+{
+	if (m->algorithm == CR_ALGO_LOGISTIC)
+	{
+		*base = m->coef[0];
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			*base += m->coef[j + 1] * m->impute[j];
+			phi[j] = isnan(x[j]) ? 0.0 : m->coef[j + 1] * (x[j] - m->impute[j]);
+		}
+		return;
+	}
+	memset(phi, 0, sizeof(double) * m->nfeatures);
+	*base = ForestExpectedMargin(&m->forest);
+	ForestShap(&m->forest, x, phi);
+}
+
+/* Which way the applicant's value lies: against the training mean, or missing. */
+const char *
+ExplainDirection(const CrModel *m, int j, double v)
+{
+	if (isnan(v))
+		return "missing";
+	return v >= m->impute[j] ? "high" : "low";
+}
+
+/* The reason code and text of a feature and direction; generated without a row. */
+static void
+ReasonFor(SPITupleTable *reasons, uint64 nreasons, const char *feature,
+		  const char *direction, char **code, char **reason)
+{
+	/* the model's own rows come first (see the plan's ORDER BY) */
+	for (uint64 r = 0; r < nreasons; r++)
+	{
+		HeapTuple	tup = reasons->vals[r];
+		char	   *f = SPI_getvalue(tup, reasons->tupdesc, 1);
+		char	   *d = SPI_getvalue(tup, reasons->tupdesc, 2);
+
+		if (f != NULL && d != NULL && strcmp(f, feature) == 0 && strcmp(d, direction) == 0)
+		{
+			*code = SPI_getvalue(tup, reasons->tupdesc, 3);
+			*reason = SPI_getvalue(tup, reasons->tupdesc, 4);
+			return;
+		}
+	}
+	*code = psprintf("%s:%s", feature, direction);
+	*reason = strcmp(direction, "missing") == 0 ? psprintf("%s missing", feature)
+		: psprintf("%s too %s", feature, direction);
+}
+
+typedef struct Ranked
+{
+	int			feature;
+	double		contribution;
+} Ranked;
+
+/* Largest contribution first; ties in feature order. */
+static int
+RankedCmp(const void *a, const void *b)
+{
+	const Ranked *x = a;
+	const Ranked *y = b;
+
+	if (x->contribution != y->contribution)
+		return x->contribution > y->contribution ? -1 : 1;
+	return (x->feature > y->feature) - (x->feature < y->feature);
+}
+
+/*
+ * The rows of cr_explain for one applicant into the call's tuplestore:
+ * features by contribution, at most top_n of them (all, then a "(base)"
+ * row, when top_n is NULL).
+ */
+static void
+ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x)
+{
+	const CrModel *m = entry->model;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n = m->nfeatures;
+	bool		all = PG_ARGISNULL(EXPLAIN_TOP_N_ARG);
+	int			top = n;
+	double	   *phi = palloc(sizeof(double) * n);
+	Ranked	   *ranked = palloc(sizeof(Ranked) * n);
+	double		base;
+	SPITupleTable *reasons = NULL;
+	uint64		nreasons = 0;
+
+	if (!all)
+	{
+		int32		want = PG_GETARG_INT32(EXPLAIN_TOP_N_ARG);
+
+		if (want < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("top_n must not be negative, not %d", want),
+					 errhint("Pass NULL for every feature and the base.")));
+		top = Min(want, n);
+	}
+
+	ExplainContributions(m, x, phi, &base);
+	for (int j = 0; j < n; j++)
+	{
+		ranked[j].feature = j;
+		ranked[j].contribution = phi[j];
+	}
+	qsort(ranked, n, sizeof(Ranked), RankedCmp);
+
+	/* the reason codes that apply: the model's own and those for every model */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ReasonPlan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	plan = SPI_prepare("SELECT feature, direction, reason_code, reason"
+									   " FROM credit_risk.reason_codes"
+									   " WHERE model_name OPERATOR(pg_catalog.=) $1 OR model_name IS NULL"
+									   " ORDER BY model_name IS NULL",
+									   1, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the reason code query: %s",
+				 SPI_result_code_string(SPI_result));
+		ReasonPlan = plan;
+	}
+	{
+		Datum		arg = entry->name ? CStringGetTextDatum(entry->name) : (Datum) 0;
+		int			rc = SPI_execute_plan(ReasonPlan, &arg, entry->name ? " " : "n", true, 0);
+
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not read credit_risk.reason_codes: %s", SPI_result_code_string(rc));
+		reasons = SPI_tuptable;
+		nreasons = SPI_processed;
+	}
+
+	for (int r = 0; r < top; r++)
+	{
+		int			j = ranked[r].feature;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = CStringGetTextDatum(m->features[j]);
+		if (isnan(x[j]))
+			nulls[1] = true;
+		else
+			values[1] = Float8GetDatum(x[j]);
+		values[2] = Float8GetDatum(ranked[r].contribution);
+		if (ranked[r].contribution > 0.0)
+		{
+			char	   *code;
+			char	   *reason;
+
+			ReasonFor(reasons, nreasons, m->features[j], ExplainDirection(m, j, x[j]),
+					  &code, &reason);
+			values[3] = CStringGetTextDatum(code);
+			values[4] = CStringGetTextDatum(reason);
+		}
+		else
+			nulls[3] = nulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	if (all)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, true, false, true, true};
+
+		values[0] = CStringGetTextDatum("(base)");
+		values[2] = Float8GetDatum(base);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+}
+
+/* cr_explain(name text, applicant float8[], top_n int DEFAULT 4) */
+Datum
+cr_explain_array(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model and applicant must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	ExplainRows(fcinfo, entry,
+				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	return (Datum) 0;
+}
+
+/* cr_explain(model bytea, applicant float8[], top_n int DEFAULT 4) */
+Datum
+cr_explain_bytes_array(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model and applicant must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	ExplainRows(fcinfo, entry,
+				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	return (Datum) 0;
+}
+
+/* cr_explain(name text, applicant anyelement, top_n int DEFAULT 4): a row */
+Datum
+cr_explain_record(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry;
+	HeapTupleHeader td;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model and applicant must not be null")));
+	td = PredictApplicantRow(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
+	return (Datum) 0;
+}
+
+/* cr_explain(model bytea, applicant anyelement, top_n int DEFAULT 4): a row */
+Datum
+cr_explain_bytes_record(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry;
+	HeapTupleHeader td;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model and applicant must not be null")));
+	td = PredictApplicantRow(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
+	return (Datum) 0;
+}
+
+/*
+ * cr_explain(name text, applicant jsonb, top_n int DEFAULT 4): the model
+ * that scores the applicant in cr_predict's jsonb form (a routed challenger
+ * for its share of customer_id values) is the one explained.
+ */
+Datum
+cr_explain_jsonb(PG_FUNCTION_ARGS)
+{
+	PredictState *st = PredictGetState(fcinfo);
+	CrCachedModel *entry;
+	Jsonb	   *jb;
+	JsonbValue	custbuf;
+	JsonbValue *cust;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model and applicant must not be null")));
+	jb = PG_GETARG_JSONB_P(1);
+	InitMaterializedSRF(fcinfo, 0);
+	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custbuf);
+	ExplainRows(fcinfo, entry, PredictReadJsonb(fcinfo, st, entry->model, jb));
+	return (Datum) 0;
+}

@@ -1,0 +1,122 @@
+-- cr_explain: each feature's contribution to an applicant's margin, with
+-- reason codes.  The contributions and the base add up to the margin.
+
+-- German credit with NULLs punched in, so missing values take the default
+-- ways of the trees and the imputed means of the logistic model.
+CREATE TABLE explain_rows AS
+SELECT applicant_id, bad,
+       CASE WHEN applicant_id % 7 = 0 THEN NULL ELSE duration_months END AS duration_months,
+       CASE WHEN applicant_id % 5 = 0 THEN NULL ELSE credit_amount END AS credit_amount,
+       age, installment_rate, checking_negative, checking_none, history_critical, savings_low
+  FROM german_credit;
+
+SELECT version FROM credit_risk.cr_train('explain_gbm', 'explain_rows', 'bad', 'gbm',
+    ARRAY['duration_months', 'credit_amount', 'age', 'installment_rate', 'checking_negative',
+          'checking_none', 'history_critical', 'savings_low'],
+    '{"n_trees": 60, "max_depth": 5, "seed": 3}');
+SELECT version FROM credit_risk.cr_train('explain_lr', 'explain_rows', 'bad', 'logistic',
+    ARRAY['duration_months', 'credit_amount', 'age', 'installment_rate', 'checking_negative',
+          'checking_none', 'history_critical', 'savings_low']);
+-- a deep, subsampled forest: nodes split on one feature again below
+SELECT version FROM credit_risk.cr_train('explain_deep', 'explain_rows', 'bad', 'gbm',
+    ARRAY['duration_months', 'credit_amount', 'age'],
+    '{"n_trees": 25, "max_depth": 9, "subsample": 0.6, "min_child_weight": 0.1, "seed": 5}');
+
+-- For every applicant of every model: base + contributions = logit(PD),
+-- and every feature appears once.
+CREATE TABLE explain_check AS
+SELECT m.name, r.applicant_id,
+       ln(p.pd / (1 - p.pd)) AS margin,
+       (SELECT sum(e.contribution) FROM credit_risk.cr_explain(m.name, r, NULL) e) AS total,
+       (SELECT count(*) FROM credit_risk.cr_explain(m.name, r, NULL) e) AS nrows,
+       (SELECT count(DISTINCT e.feature) FROM credit_risk.cr_explain(m.name, r, NULL) e) AS nfeatures
+  FROM (VALUES ('explain_gbm'), ('explain_lr'), ('explain_deep')) m(name)
+ CROSS JOIN explain_rows r
+ CROSS JOIN LATERAL (SELECT credit_risk.cr_predict(m.name, r) AS pd) p;
+SELECT name, count(*) AS applicants,
+       max(abs(total - margin)) < 1e-9 AS adds_up,
+       bool_and(nrows = nfeatures) AS one_row_each,
+       min(nrows) AS rows_with_base
+  FROM explain_check GROUP BY name ORDER BY name;
+
+-- The largest contributions first, at most top_n, ties in feature order.
+SELECT name, bool_and(ordered) AS ordered
+  FROM (SELECT m.name, r.applicant_id,
+               (SELECT bool_and(c >= coalesce(n, c))
+                  FROM (SELECT e.contribution AS c,
+                               lead(e.contribution) OVER () AS n
+                          FROM credit_risk.cr_explain(m.name, r, NULL) e
+                         WHERE e.feature <> '(base)') s) AS ordered
+          FROM (VALUES ('explain_gbm'), ('explain_lr')) m(name)
+         CROSS JOIN (SELECT * FROM explain_rows WHERE applicant_id <= 200) r) t
+ GROUP BY name ORDER BY name;
+SELECT count(*) FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[]);
+SELECT count(*) FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[], 2);
+SELECT count(*) FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[], 0);
+SELECT count(*) FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[], 100);
+
+-- Logistic: coefficient x (value - training mean); a missing value adds 0.
+SELECT e.feature,
+       abs(e.contribution - c.coefficient * (24 - (credit_risk.cr_model_info(m.model)->'impute'->>0)::float8))
+         < 1e-12 AS exact
+  FROM credit_risk.cr_explain('explain_lr', ARRAY[24, NULL, 30, 4, 1, 0, 0, 1]::float8[], NULL) e
+  JOIN credit_risk.cr_coefficients('explain_lr') c USING (feature),
+       credit_risk.models m
+ WHERE e.feature = 'duration_months' AND m.name = 'explain_lr';
+SELECT feature, value, contribution, reason_code
+  FROM credit_risk.cr_explain('explain_lr', ARRAY[24, NULL, 30, 4, 1, 0, 0, 1]::float8[], NULL)
+ WHERE feature = 'credit_amount';
+
+-- Reasons only for what raised the risk; generated from the feature and the
+-- direction of the value against the training mean, or taken from
+-- credit_risk.reason_codes (the model's own row before the general one).
+SELECT feature, value, contribution > 0 AS adverse, reason_code, reason
+  FROM credit_risk.cr_explain('explain_lr', ARRAY[60, NULL, 19, 4, 1, 0, 1, 1]::float8[], NULL)
+ ORDER BY feature;
+INSERT INTO credit_risk.reason_codes VALUES
+    (NULL, 'duration_months', 'high', 'D01', 'Loan term too long'),
+    ('explain_lr', 'duration_months', 'high', 'LR-D01', 'Requested term is long for this product'),
+    (NULL, 'credit_amount', 'missing', 'M07', 'Credit amount not provided');
+SELECT feature, reason_code, reason
+  FROM credit_risk.cr_explain('explain_lr', ARRAY[60, NULL, 19, 4, 1, 0, 1, 1]::float8[], NULL)
+ WHERE feature = 'duration_months';
+SELECT feature, reason_code, reason
+  FROM credit_risk.cr_explain('explain_gbm', ARRAY[60, NULL, 19, 4, 1, 0, 1, 1]::float8[], NULL)
+ WHERE feature IN ('duration_months', 'credit_amount') AND contribution > 0
+ ORDER BY feature;
+-- one row per model, feature and direction (a NULL model_name included)
+INSERT INTO credit_risk.reason_codes VALUES (NULL, 'duration_months', 'high', 'D02', 'again');
+INSERT INTO credit_risk.reason_codes VALUES (NULL, 'age', 'sideways', 'X', 'no such direction');
+
+-- The forms agree: array, row, jsonb, and the model as a value.
+SELECT (SELECT array_agg(contribution ORDER BY feature)
+          FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, NULL, 30, 4, 1, 0, 0, 1]::float8[], NULL))
+     = (SELECT array_agg(contribution ORDER BY feature)
+          FROM credit_risk.cr_explain('explain_gbm', '{"duration_months": 24, "credit_amount": null,
+               "age": 30, "installment_rate": 4, "checking_negative": 1, "checking_none": 0,
+               "history_critical": 0, "savings_low": 1}'::jsonb, NULL)) AS jsonb_same,
+       (SELECT array_agg(contribution ORDER BY feature)
+          FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, NULL, 30, 4, 1, 0, 0, 1]::float8[], NULL))
+     = (SELECT array_agg(e.contribution ORDER BY e.feature)
+          FROM credit_risk.models m,
+               credit_risk.cr_explain(m.model, ARRAY[24, NULL, 30, 4, 1, 0, 0, 1]::float8[], NULL) e
+         WHERE m.name = 'explain_gbm') AS bytes_same;
+SELECT e.feature, e.contribution = f.contribution AS same
+  FROM explain_rows r,
+       credit_risk.models m,
+       credit_risk.cr_explain(m.model, r, 3) e
+  JOIN credit_risk.cr_explain('explain_gbm', (SELECT r2 FROM explain_rows r2 WHERE applicant_id = 11), 3) f
+    USING (feature)
+ WHERE r.applicant_id = 11 AND m.name = 'explain_gbm'
+ ORDER BY e.contribution DESC;
+
+-- Errors.
+SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY[1, 2]::float8[]);
+SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[], -1);
+SELECT * FROM credit_risk.cr_explain('no_such_model', ARRAY[1]::float8[]);
+SELECT * FROM credit_risk.cr_explain(NULL::text, ARRAY[1]::float8[]);
+SELECT * FROM credit_risk.cr_explain('explain_gbm', NULL::float8[]);
+SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY['Infinity', 5000, 30, 4, 1, 0, 0, 1]::float8[]);
+SELECT * FROM credit_risk.cr_explain('explain_gbm', '{"age": 30}'::jsonb);
+SELECT * FROM credit_risk.cr_explain('explain_gbm', 42);
+SELECT * FROM credit_risk.cr_explain('\x00'::bytea, ARRAY[1]::float8[]);
