@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "explain.h"
@@ -42,6 +43,25 @@ PG_FUNCTION_INFO_V1(cr_explain_bytes_record);
 #define EXPLAIN_TOP_N_ARG	2
 
 static SPIPlanPtr ReasonPlan = NULL;
+
+/*
+ * The reason codes that apply to one model (its own rows first, then the
+ * rows for every model), read once per statement.
+ */
+typedef struct CrReasons
+{
+	bool		valid;
+	CrStamp		stamp;			/* the statement they were read in */
+	char	   *model;			/* NULL: a model passed as bytes */
+	int			n;
+	char	  **feature;
+	char	  **direction;
+	char	  **code;
+	char	  **reason;
+	MemoryContext cxt;
+} CrReasons;
+
+static CrReasons Reasons;
 
 /*
  * Each feature's contribution to the margin of one applicant (x in feature
@@ -61,7 +81,7 @@ ExplainContributions(const CrModel *m, const double *x, double *phi, double *bas
 		return;
 	}
 	memset(phi, 0, sizeof(double) * m->nfeatures);
-	*base = ForestExpectedMargin(&m->forest);
+	*base = m->forest.expected_margin;
 	ForestShap(&m->forest, x, phi);
 }
 
@@ -74,25 +94,89 @@ ExplainDirection(const CrModel *m, int j, double v)
 	return v >= m->impute[j] ? "high" : "low";
 }
 
+/* Read the reason codes for model (NULL: a model passed as bytes), once a statement. */
+static const CrReasons *
+ReasonsLoad(const char *model)
+{
+	CrStamp		now;
+	Datum		arg;
+	int			rc;
+
+	RegistryStamp(&now);
+	if (Reasons.valid && RegistryStampEqual(&now, &Reasons.stamp) &&
+		((model == NULL && Reasons.model == NULL) ||
+		 (model != NULL && Reasons.model != NULL && strcmp(model, Reasons.model) == 0)))
+		return &Reasons;
+
+	Reasons.valid = false;
+	if (Reasons.cxt == NULL)
+		Reasons.cxt = AllocSetContextCreate(TopMemoryContext, "credit_risk reason codes",
+											ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(Reasons.cxt);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ReasonPlan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	plan = SPI_prepare("SELECT feature, direction, reason_code, reason"
+									   " FROM credit_risk.reason_codes"
+									   " WHERE model_name OPERATOR(pg_catalog.=) $1 OR model_name IS NULL"
+									   " ORDER BY model_name IS NULL",
+									   1, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the reason code query: %s",
+				 SPI_result_code_string(SPI_result));
+		ReasonPlan = plan;
+	}
+	arg = model ? CStringGetTextDatum(model) : (Datum) 0;
+	rc = SPI_execute_plan(ReasonPlan, &arg, model ? " " : "n", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read credit_risk.reason_codes: %s", SPI_result_code_string(rc));
+	{
+		MemoryContext old = MemoryContextSwitchTo(Reasons.cxt);
+
+		Reasons.n = (int) SPI_processed;
+		Reasons.feature = palloc(sizeof(char *) * Max(Reasons.n, 1));
+		Reasons.direction = palloc(sizeof(char *) * Max(Reasons.n, 1));
+		Reasons.code = palloc(sizeof(char *) * Max(Reasons.n, 1));
+		Reasons.reason = palloc(sizeof(char *) * Max(Reasons.n, 1));
+		for (int r = 0; r < Reasons.n; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+
+			/* SPI_getvalue allocates in the current context: this one */
+			Reasons.feature[r] = SPI_getvalue(tup, desc, 1);
+			Reasons.direction[r] = SPI_getvalue(tup, desc, 2);
+			Reasons.code[r] = SPI_getvalue(tup, desc, 3);
+			Reasons.reason[r] = SPI_getvalue(tup, desc, 4);
+		}
+		Reasons.model = model ? pstrdup(model) : NULL;
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	Reasons.stamp = now;
+	Reasons.valid = true;
+	return &Reasons;
+}
+
 /* The reason code and text of a feature and direction; generated without a row. */
 static void
-ReasonFor(SPITupleTable *reasons, uint64 nreasons, const char *feature,
-		  const char *direction, char **code, char **reason)
+ReasonFor(const CrReasons *reasons, const char *feature, const char *direction,
+		  char **code, char **reason)
 {
-	/* the model's own rows come first (see the plan's ORDER BY) */
-	for (uint64 r = 0; r < nreasons; r++)
-	{
-		HeapTuple	tup = reasons->vals[r];
-		char	   *f = SPI_getvalue(tup, reasons->tupdesc, 1);
-		char	   *d = SPI_getvalue(tup, reasons->tupdesc, 2);
-
-		if (f != NULL && d != NULL && strcmp(f, feature) == 0 && strcmp(d, direction) == 0)
+	/* the model's own rows come first */
+	for (int r = 0; r < reasons->n; r++)
+		if (reasons->feature[r] != NULL && reasons->direction[r] != NULL &&
+			strcmp(reasons->feature[r], feature) == 0 &&
+			strcmp(reasons->direction[r], direction) == 0)
 		{
-			*code = SPI_getvalue(tup, reasons->tupdesc, 3);
-			*reason = SPI_getvalue(tup, reasons->tupdesc, 4);
+			*code = reasons->code[r];
+			*reason = reasons->reason[r];
 			return;
 		}
-	}
 	*code = psprintf("%s:%s", feature, direction);
 	*reason = strcmp(direction, "missing") == 0 ? psprintf("%s missing", feature)
 		: psprintf("%s too %s", feature, direction);
@@ -132,8 +216,7 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 	double	   *phi = palloc(sizeof(double) * n);
 	Ranked	   *ranked = palloc(sizeof(Ranked) * n);
 	double		base;
-	SPITupleTable *reasons = NULL;
-	uint64		nreasons = 0;
+	const CrReasons *reasons;
 
 	if (!all)
 	{
@@ -155,32 +238,7 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 	}
 	qsort(ranked, n, sizeof(Ranked), RankedCmp);
 
-	/* the reason codes that apply: the model's own and those for every model */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (ReasonPlan == NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-		SPIPlanPtr	plan = SPI_prepare("SELECT feature, direction, reason_code, reason"
-									   " FROM credit_risk.reason_codes"
-									   " WHERE model_name OPERATOR(pg_catalog.=) $1 OR model_name IS NULL"
-									   " ORDER BY model_name IS NULL",
-									   1, types);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not prepare the reason code query: %s",
-				 SPI_result_code_string(SPI_result));
-		ReasonPlan = plan;
-	}
-	{
-		Datum		arg = entry->name ? CStringGetTextDatum(entry->name) : (Datum) 0;
-		int			rc = SPI_execute_plan(ReasonPlan, &arg, entry->name ? " " : "n", true, 0);
-
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "could not read credit_risk.reason_codes: %s", SPI_result_code_string(rc));
-		reasons = SPI_tuptable;
-		nreasons = SPI_processed;
-	}
+	reasons = ReasonsLoad(entry->name);
 
 	for (int r = 0; r < top; r++)
 	{
@@ -199,8 +257,7 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 			char	   *code;
 			char	   *reason;
 
-			ReasonFor(reasons, nreasons, m->features[j], ExplainDirection(m, j, x[j]),
-					  &code, &reason);
+			ReasonFor(reasons, m->features[j], ExplainDirection(m, j, x[j]), &code, &reason);
 			values[3] = CStringGetTextDatum(code);
 			values[4] = CStringGetTextDatum(reason);
 		}
@@ -217,7 +274,6 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 		values[2] = Float8GetDatum(base);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	SPI_finish();
 }
 
 /* cr_explain(name text, applicant float8[], top_n int DEFAULT 4) */

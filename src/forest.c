@@ -711,17 +711,33 @@ typedef struct ShapWalk
 	ShapPath   *scratch;		/* a path per level of the recursion */
 } ShapWalk;
 
+/*
+ * 1 / i for the path lengths there can be: the recursion's divisions by
+ * small integers become multiplications.
+ */
+static double ShapInverse[FOREST_SHAP_MAX_DEPTH + 4];
+
+static void
+ShapInit(void)
+{
+	if (ShapInverse[1] == 0.0)
+		for (int i = 1; i < lengthof(ShapInverse); i++)
+			ShapInverse[i] = 1.0 / i;
+}
+
 static void
 ShapExtend(ShapPath *m, int len, double zero, double one, int32 feature)
 {
+	double		inv = ShapInverse[len + 1];
+
 	m[len].feature = feature;
 	m[len].zero = zero;
 	m[len].one = one;
 	m[len].weight = len == 0 ? 1.0 : 0.0;
 	for (int i = len - 1; i >= 0; i--)
 	{
-		m[i + 1].weight += one * m[i].weight * (i + 1) / (double) (len + 1);
-		m[i].weight = zero * m[i].weight * (len - i) / (double) (len + 1);
+		m[i + 1].weight += one * m[i].weight * (i + 1) * inv;
+		m[i].weight = zero * m[i].weight * (len - i) * inv;
 	}
 }
 
@@ -732,18 +748,27 @@ ShapUnwind(ShapPath *m, int len, int k)
 	double		one = m[k].one;
 	double		zero = m[k].zero;
 	double		n = m[len].weight;
+	double		inv = ShapInverse[len + 1];
 
-	for (int j = len - 1; j >= 0; j--)
+	/* one is 1 or 0 (the path goes this way or not); zero > 0 when one is 0 */
+	if (one != 0.0)
 	{
-		if (one != 0.0)
+		double		inv_one = 1.0 / one;
+
+		for (int j = len - 1; j >= 0; j--)
 		{
 			double		t = m[j].weight;
 
-			m[j].weight = n * (len + 1) / ((j + 1) * one);
-			n = t - m[j].weight * zero * (len - j) / (double) (len + 1);
+			m[j].weight = n * (len + 1) * ShapInverse[j + 1] * inv_one;
+			n = t - m[j].weight * zero * (len - j) * inv;
 		}
-		else
-			m[j].weight = m[j].weight * (len + 1) / (zero * (len - j));
+	}
+	else
+	{
+		double		inv_zero = 1.0 / zero;
+
+		for (int j = len - 1; j >= 0; j--)
+			m[j].weight = m[j].weight * (len + 1) * inv_zero * ShapInverse[len - j];
 	}
 	for (int j = k; j < len; j++)
 	{
@@ -761,18 +786,26 @@ ShapUnwoundSum(const ShapPath *m, int len, int k)
 	double		zero = m[k].zero;
 	double		n = m[len].weight;
 	double		total = 0.0;
+	double		inv = ShapInverse[len + 1];
 
-	for (int j = len - 1; j >= 0; j--)
+	if (one != 0.0)
 	{
-		if (one != 0.0)
+		double		inv_one = 1.0 / one;
+
+		for (int j = len - 1; j >= 0; j--)
 		{
-			double		t = n * (len + 1) / ((j + 1) * one);
+			double		t = n * (len + 1) * ShapInverse[j + 1] * inv_one;
 
 			total += t;
-			n = m[j].weight - t * zero * (len - j) / (double) (len + 1);
+			n = m[j].weight - t * zero * (len - j) * inv;
 		}
-		else
-			total += m[j].weight * (len + 1) / (zero * (len - j));
+	}
+	else
+	{
+		double		inv_zero = 1.0 / zero;
+
+		for (int j = len - 1; j >= 0; j--)
+			total += m[j].weight * (len + 1) * inv_zero * ShapInverse[len - j];
 	}
 	return total;
 }
@@ -876,8 +909,8 @@ TreeDepth(const CrForest *f, int t, int *depth)
  * base_margin plus each tree's leaf values weighted by the share of cover
  * that reaches them.  Explanations start from it.
  */
-double
-ForestExpectedMargin(const CrForest *f)
+static double
+ExpectedMargin(const CrForest *f)
 {
 	double		expected = f->base_margin;
 	int32		maxn = 0;
@@ -912,24 +945,37 @@ ForestExpectedMargin(const CrForest *f)
 }
 
 /*
+ * What explanations need of a complete, validated forest, found once: the
+ * depth of its deepest tree and its expected margin.
+ */
+void
+ForestPrepareExplain(CrForest *f)
+{
+	int32		maxn = 0;
+	int		   *depth;
+
+	for (int t = 0; t < f->ntrees; t++)
+		maxn = Max(maxn, f->tree_start[t + 1] - f->tree_start[t]);
+	depth = palloc(sizeof(int) * Max(maxn, 1));
+	f->max_depth = 0;
+	for (int t = 0; t < f->ntrees; t++)
+		f->max_depth = Max(f->max_depth, TreeDepth(f, t, depth));
+	pfree(depth);
+	f->expected_margin = ExpectedMargin(f);
+}
+
+/*
  * Add each feature's contribution to one row's margin (x in feature order,
- * NaN for missing) to phi[0 .. nfeatures - 1].  Trees deeper than
- * FOREST_SHAP_MAX_DEPTH are refused.
+ * NaN for missing) to phi[0 .. nfeatures - 1].  The forest has been through
+ * ForestPrepareExplain; trees deeper than FOREST_SHAP_MAX_DEPTH are refused.
  */
 void
 ForestShap(const CrForest *f, const double *x, double *phi)
 {
 	ShapWalk	w;
-	int32		maxn = 0;
-	int		   *depth;
-	int			D = 0;
+	int			D = f->max_depth;
 
-	for (int t = 0; t < f->ntrees; t++)
-		maxn = Max(maxn, f->tree_start[t + 1] - f->tree_start[t]);
-	depth = palloc(sizeof(int) * Max(maxn, 1));
-	for (int t = 0; t < f->ntrees; t++)
-		D = Max(D, TreeDepth(f, t, depth));
-	pfree(depth);
+	ShapInit();
 	if (D > FOREST_SHAP_MAX_DEPTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -61,6 +61,8 @@ typedef struct CrForest
 	double	   *value;			/* leaf value (internal nodes: their weight) */
 	double	   *cover;			/* sum of hessians of the node's rows */
 	int32		capacity;		/* nodes allocated, while growing */
+	int			max_depth;		/* of the deepest tree (ForestPrepareExplain) */
+	double		expected_margin;	/* over the training cover (ditto) */
 	CrDenseForest dense;
 } CrForest;
 
@@ -125,7 +127,7 @@ extern void ForestBuildDense(CrForest *f);
 
 /* explanations: path-dependent TreeSHAP, in log-odds */
 #define FOREST_SHAP_MAX_DEPTH	64
-extern double ForestExpectedMargin(const CrForest *f);
+extern void ForestPrepareExplain(CrForest *f);
 extern void ForestShap(const CrForest *f, const double *x, double *phi);
 
 /* scoring: margins (log-odds), base_margin included */

@@ -643,6 +643,7 @@ ModelDecode(const char *data, Size len)
 	{
 		m->forest.nfeatures = m->nfeatures;
 		ForestBuildDense(&m->forest);
+		ForestPrepareExplain(&m->forest);
 	}
 
 	return m;
