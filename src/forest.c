@@ -691,6 +691,9 @@ ForestScoreBlock(const CrForest *f, const double *cols, int n,
  * uses the same shares, so base + sum of contributions = margin.
  */
 
+/* the smallest share of cover whose cold branch is explained (see ShapRecurse) */
+#define FOREST_SHAP_MIN_SHARE	1e-100
+
 /* One element of the path: a feature, and the fractions of the paths that
  * go this way when it is out of (zero) and in (one) the coalition. */
 typedef struct ShapPath
@@ -836,8 +839,12 @@ ShapRecurse(ShapWalk *w, int32 node, int level, const ShapPath *parent, int len,
 	ShapPath   *m;
 	int32		feat = f->feature[i];
 
-	/* no coalition's paths come this way: nothing to add (and no 0 / 0) */
-	if (zero == 0.0 && one == 0.0)
+	/*
+	 * A cold branch (one = 0) reached by a negligible share of the cover
+	 * adds a negligible amount, and would be divided by that share again
+	 * when unwound: 1 / 1e-320 is infinite.  It is left out.
+	 */
+	if (one == 0.0 && zero < FOREST_SHAP_MIN_SHARE)
 		return;
 	check_stack_depth();
 	if (len + 1 > w->stride || level + 1 > w->stride)

@@ -232,6 +232,41 @@ MakeRow(const CrModel *m, int r, double *x)
 }
 
 /*
+ * Explain a row (ForestShap) and, when the covers and values are moderate
+ * (crafted bytes may hold covers that do not add up, but not ones whose sum
+ * overflows), check that the expected margin and the contributions add up
+ * to the margin: the children's shares of a node always add up to 1.
+ */
+static void
+CheckExplanation(const CrModel *m, const double *x)
+{
+	const CrForest *f = &m->forest;
+	double	   *phi;
+	double		total;
+	double		scale = 1.0;
+	bool		moderate = true;
+
+	if (f->max_depth > FOREST_SHAP_MAX_DEPTH)
+		return;
+	for (int32 i = 0; i < f->tree_start[f->ntrees]; i++)
+	{
+		if (fabs(f->value[i]) > 1e100 || f->cover[i] > 1e100)
+			moderate = false;
+		scale += fabs(f->value[i]);
+	}
+	phi = palloc0(sizeof(double) * m->nfeatures);
+	ForestShap(f, x, phi);
+	total = f->expected_margin;
+	for (int j = 0; j < m->nfeatures; j++)
+		total += phi[j];
+	sink += total;
+	if (moderate && fabs(total - ForestMargin(f, x)) > 1e-9 * scale)
+		FuzzFail("explanation adds up to %.17g, the margin is %.17g",
+				 total, ForestMargin(f, x));
+	pfree(phi);
+}
+
+/*
  * Walk every tree for a few rows as the scorers do (PredictProbability's
  * node walk and ForestDenseWalk), with a step bound that a well-formed
  * tree never reaches.
@@ -287,6 +322,7 @@ WalkTrees(const CrModel *m)
 			}
 			sink += m->forest.value[start + node];
 		}
+		CheckExplanation(m, x);
 	}
 	pfree(x);
 	pfree(code);

@@ -72,13 +72,14 @@ is(unpack('H*', seal($good)), $hex, 'resealing a good model leaves it unchanged'
 # view of the backends by checking for "terminated by signal" in the log.
 my $log_offset = -s $node->logfile;
 
-# Each case goes to the decoder and to the scorer; a plpgsql wrapper turns
+# Each case goes to the decoder, the scorer and the explainer; a plpgsql wrapper turns
 # an ERROR into text so that many cases run in one session.
 $node->safe_psql('postgres', q{
 	CREATE FUNCTION try_model(b bytea) RETURNS text LANGUAGE plpgsql AS $$
 	BEGIN
 		PERFORM credit_risk.cr_model_info(b);
 		PERFORM credit_risk.cr_predict(b, ARRAY[3, 4, 2]::float8[]);
+		PERFORM credit_risk.cr_explain(b, ARRAY[3, NULL, 2]::float8[], NULL);
 		RETURN 'answer';
 	EXCEPTION WHEN OTHERS THEN
 		RETURN 'ERROR: ' || SQLSTATE || ' ' || SQLERRM;
@@ -259,6 +260,25 @@ my %gcrafted = (
 	'base margin NaN' => sub { my $b = shift; substr($b, $goff{5} + 12, 8) = $nan; $b },
 	'logistic model with trees' => sub { my $b = shift; substr($b, 6, 2) = pack('v', 1); $b },
 );
+# Valid bytes whose covers TreeSHAP must take without dividing by zero or
+# overflowing into a crash: every cover of tree 0 zero, or near the largest
+# double, or the children's covers not adding up to the parent's.
+my $nnodes0 = unpack('V', substr($ggood, $goff{5} + 20, 4));
+sub set_covers
+{
+	my ($b, $f) = @_;
+	substr($b, $node0 + 37 * $_ + 29, 8) = pack('d<', $f->($_)) for 0 .. $nnodes0 - 1;
+	return $b;
+}
+my %odd_covers = (
+	'every cover zero' => sub { 0 },
+	'covers near the largest double' => sub { 1.7e308 },
+	'covers that do not add up' => sub { my $k = shift; $k % 3 == 0 ? 0 : 10 ** ($k % 7) },
+);
+for my $name (sort keys %odd_covers)
+{
+	push @cases, ["odd covers: $name", seal(set_covers($ggood, $odd_covers{$name}))];
+}
 for my $name (sort keys %gcrafted)
 {
 	push @cases, ["tree crafted: $name", seal($gcrafted{$name}->($ggood))];
@@ -274,6 +294,10 @@ for my $len (20 .. length($good) - 1)
 {
 	like($outcome{"truncated to $len"}, qr/^ERROR: /, "truncated model rejected: $len bytes")
 	  if $len % 37 == 0;
+}
+for my $name (sort keys %odd_covers)
+{
+	is($outcome{"odd covers: $name"}, 'answer', "odd covers are scored and explained: $name");
 }
 for my $name (sort keys %gcrafted)
 {
