@@ -337,6 +337,41 @@ RETURNS TABLE (feature text, value float8, contribution float8, reason_code text
 AS 'MODULE_PATHNAME', 'cr_explain_bytes_record'
 LANGUAGE C STABLE PARALLEL SAFE;
 
+-- Every row of a relation or query explained (as cr_predict_batch scores
+-- it): the top_n contributions of each applicant, largest first, or (NULL)
+-- every feature and the '(base)' row.
+CREATE FUNCTION credit_risk.cr_explain_batch(name text, source text, key text DEFAULT NULL,
+                                             top_n integer DEFAULT 4)
+RETURNS TABLE (key text, default_probability float8, rank integer, feature text,
+               contribution float8, reason_code text)
+AS 'MODULE_PATHNAME', 'cr_explain_batch'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- The global view of a population: each feature's mean |contribution| (the
+-- SHAP importance), beside the gain/cover importance stored at training.
+CREATE FUNCTION credit_risk.cr_feature_impact(name text, source text)
+RETURNS TABLE (feature text, mean_abs_contribution float8, mean_contribution float8,
+               rows bigint)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    caller_path text := credit_risk.cr_caller_search_path();
+BEGIN
+    -- the source is the caller's: its names resolve in the caller's path
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+    RETURN QUERY
+    SELECT e.feature, pg_catalog.avg(pg_catalog.abs(e.contribution)),
+           pg_catalog.avg(e.contribution), pg_catalog.count(*)
+      FROM credit_risk.cr_explain_batch(cr_feature_impact.name, cr_feature_impact.source,
+                                        NULL, NULL) e
+     WHERE e.rank IS NOT NULL
+     GROUP BY e.feature
+     ORDER BY 2 DESC, 1;
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+END;
+$$;
+
 -- Monitoring ----------------------------------------------------------------
 
 -- Population stability of a source against the serving version's training

@@ -1,8 +1,9 @@
 /*
  * batch.c
- *	  cr_predict_batch: every row of a relation or query, scored in blocks
- *	  of FOREST_BLOCK rows by the serving version (and, with a key and a
- *	  route, a stable share of keys by the challenger), into a tuplestore.
+ *	  cr_predict_batch and cr_explain_batch: every row of a relation or
+ *	  query, scored (or explained) in blocks of FOREST_BLOCK rows by the
+ *	  serving version (and, with a key and a route, a stable share of keys
+ *	  by the challenger), into a tuplestore.
  */
 #include "postgres.h"
 
@@ -21,11 +22,13 @@
 
 #include "credit_risk.h"
 #include "dataset.h"
+#include "explain.h"
 #include "forest.h"
 #include "predict.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(cr_predict_batch);
+PG_FUNCTION_INFO_V1(cr_explain_batch);
 
 /* One model's view of the source: its features' columns, and a block. */
 typedef struct BatchModel
@@ -40,6 +43,7 @@ typedef struct BatchModel
 	int		   *idx;			/* block positions scored by this model */
 	int			n;
 	double	   *margin;			/* FOREST_BLOCK */
+	CrReasons  *reasons;		/* explaining: the model's reason codes */
 } BatchModel;
 
 typedef struct BatchReceiver
@@ -51,6 +55,8 @@ typedef struct BatchReceiver
 	Oid			keyout;
 	double		share;
 	int			nmodels;		/* 1, or 2 with a challenger */
+	bool		explain;		/* cr_explain_batch: contributions, not categories */
+	int			top;			/* explaining: rows per applicant; -1 all and the base */
 	BatchModel	models[2];
 	int			n;				/* rows in the block */
 	char	   *keys[FOREST_BLOCK];
@@ -92,17 +98,85 @@ ScoreBlock(BatchModel *bm, double *prob)
 		prob[bm->idx[k]] = CrSigmoid(bm->margin[k]);
 }
 
+/*
+ * cr_explain_batch's rows for the block, in source order: each applicant's
+ * contributions, largest first, the top ones or (top -1) all and the base.
+ */
+static void
+ExplainBlock(BatchReceiver *br)
+{
+	int			pos[FOREST_BLOCK];	/* a block row's place in its model's columns */
+
+	for (int mi = 0; mi < br->nmodels; mi++)
+		for (int k = 0; k < br->models[mi].n; k++)
+			pos[br->models[mi].idx[k]] = k;
+	for (int i = 0; i < br->n; i++)
+	{
+		BatchModel *bm = &br->models[br->which[i]];
+		const CrModel *m = bm->entry->model;
+		int			nf = m->nfeatures;
+		double	   *x = palloc(sizeof(double) * nf);
+		double	   *phi = palloc(sizeof(double) * nf);
+		CrRanked   *ranked = palloc(sizeof(CrRanked) * nf);
+		int			top = br->top < 0 ? nf : Min(br->top, nf);
+		double		base;
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < nf; j++)
+			x[j] = bm->cols[j * FOREST_BLOCK + pos[i]];
+		ExplainContributions(m, x, phi, &base);
+		ExplainRank(phi, nf, ranked);
+		if (br->keys[i] != NULL)
+			values[0] = CStringGetTextDatum(br->keys[i]);
+		else
+			nulls[0] = true;
+		values[1] = Float8GetDatum(br->prob[i]);
+		for (int r = 0; r < top; r++)
+		{
+			int			j = ranked[r].feature;
+
+			values[2] = Int32GetDatum(r + 1);
+			nulls[2] = false;
+			values[3] = CStringGetTextDatum(m->features[j]);
+			values[4] = Float8GetDatum(ranked[r].contribution);
+			if (ranked[r].contribution > 0.0)
+			{
+				char	   *code;
+				char	   *reason;
+
+				ExplainReason(bm->reasons, m->features[j], ExplainDirection(m, j, x[j]),
+							  &code, &reason);
+				values[5] = CStringGetTextDatum(code);
+				nulls[5] = false;
+			}
+			else
+				nulls[5] = true;
+			tuplestore_putvalues(br->rsinfo->setResult, br->rsinfo->setDesc, values, nulls);
+		}
+		if (br->top < 0)
+		{
+			nulls[2] = nulls[5] = true;
+			values[3] = CStringGetTextDatum("(base)");
+			values[4] = Float8GetDatum(base);
+			tuplestore_putvalues(br->rsinfo->setResult, br->rsinfo->setDesc, values, nulls);
+		}
+	}
+}
+
 static void
 BatchFlush(BatchReceiver *br)
 {
 	MemoryContext old = MemoryContextSwitchTo(br->blockcxt);
 
 	for (int mi = 0; mi < br->nmodels; mi++)
-	{
 		ScoreBlock(&br->models[mi], br->prob);
+	if (br->explain)
+		ExplainBlock(br);
+	for (int mi = 0; mi < br->nmodels; mi++)
 		br->models[mi].n = 0;
-	}
-	for (int i = 0; i < br->n; i++)
+	for (int i = 0; i < br->n && !br->explain; i++)
 	{
 		const CrModel *m = br->models[br->which[i]].entry->model;
 		Datum		values[5];
@@ -208,12 +282,12 @@ BatchReceive(TupleTableSlot *slot, DestReceiver *self)
 }
 
 /*
- * cr_predict_batch(name, source, key DEFAULT NULL): every row of a relation
- * or query, scored in blocks by the serving version (and, with a key and a
- * route, a stable share of keys by the challenger).
+ * Every row of a relation or query, in blocks, by the serving version (and,
+ * with a key and a route, a stable share of keys by the challenger): scored
+ * (cr_predict_batch) or explained (cr_explain_batch, top >= -1).
  */
-Datum
-cr_predict_batch(PG_FUNCTION_ARGS)
+static void
+BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	BatchReceiver br;
@@ -233,6 +307,8 @@ cr_predict_batch(PG_FUNCTION_ARGS)
 	memset(&br, 0, sizeof(br));
 	DatasetInitReceiver(&br.pub, BatchStartup, BatchReceive);
 	br.rsinfo = rsinfo;
+	br.explain = explain;
+	br.top = top;
 	br.keycol = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	br.models[0].entry = RegistryLookup(name, 0);
 	br.nmodels = 1;
@@ -246,10 +322,28 @@ cr_predict_batch(PG_FUNCTION_ARGS)
 								   ALLOCSET_DEFAULT_SIZES);
 	br.blockcxt = AllocSetContextCreate(br.cxt, "credit_risk batch keys",
 										ALLOCSET_DEFAULT_SIZES);
+	/* the reason codes, read before the source runs */
+	for (int mi = 0; explain && mi < br.nmodels; mi++)
+		br.models[mi].reasons = ExplainLoadReasons(br.models[mi].entry->name, br.cxt);
 
-	DatasetScanSource(source, &br.pub, "scoring");
+	DatasetScanSource(source, &br.pub, explain ? "explanation" : "scoring");
 	if (br.n > 0)
 		BatchFlush(&br);
 	MemoryContextDelete(br.cxt);
+}
+
+/* cr_predict_batch(name, source, key DEFAULT NULL) */
+Datum
+cr_predict_batch(PG_FUNCTION_ARGS)
+{
+	BatchRun(fcinfo, false, 0);
+	return (Datum) 0;
+}
+
+/* cr_explain_batch(name, source, key DEFAULT NULL, top_n DEFAULT 4) */
+Datum
+cr_explain_batch(PG_FUNCTION_ARGS)
+{
+	BatchRun(fcinfo, true, ExplainTopArg(fcinfo, 3));
 	return (Datum) 0;
 }

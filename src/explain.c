@@ -44,24 +44,15 @@ PG_FUNCTION_INFO_V1(cr_explain_bytes_record);
 
 static SPIPlanPtr ReasonPlan = NULL;
 
-/*
- * The reason codes that apply to one model (its own rows first, then the
- * rows for every model), read once per statement.
- */
-typedef struct CrReasons
+/* The single calls' reason codes, read once per statement. */
+static struct
 {
 	bool		valid;
 	CrStamp		stamp;			/* the statement they were read in */
 	char	   *model;			/* NULL: a model passed as bytes */
-	int			n;
-	char	  **feature;
-	char	  **direction;
-	char	  **code;
-	char	  **reason;
 	MemoryContext cxt;
-} CrReasons;
-
-static CrReasons Reasons;
+	CrReasons  *reasons;
+}			Cache;
 
 /*
  * Each feature's contribution to the margin of one applicant (x in feature
@@ -94,25 +85,16 @@ ExplainDirection(const CrModel *m, int j, double v)
 	return v >= m->impute[j] ? "high" : "low";
 }
 
-/* Read the reason codes for model (NULL: a model passed as bytes), once a statement. */
-static const CrReasons *
-ReasonsLoad(const char *model)
+/*
+ * The reason codes that apply to model (NULL: a model passed as bytes), its
+ * own rows first, read in an SPI connection of their own into cxt.
+ */
+CrReasons *
+ExplainLoadReasons(const char *model, MemoryContext cxt)
 {
-	CrStamp		now;
+	CrReasons  *reasons = MemoryContextAllocZero(cxt, sizeof(CrReasons));
 	Datum		arg;
 	int			rc;
-
-	RegistryStamp(&now);
-	if (Reasons.valid && RegistryStampEqual(&now, &Reasons.stamp) &&
-		((model == NULL && Reasons.model == NULL) ||
-		 (model != NULL && Reasons.model != NULL && strcmp(model, Reasons.model) == 0)))
-		return &Reasons;
-
-	Reasons.valid = false;
-	if (Reasons.cxt == NULL)
-		Reasons.cxt = AllocSetContextCreate(TopMemoryContext, "credit_risk reason codes",
-											ALLOCSET_SMALL_SIZES);
-	MemoryContextReset(Reasons.cxt);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -135,37 +117,59 @@ ReasonsLoad(const char *model)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read credit_risk.reason_codes: %s", SPI_result_code_string(rc));
 	{
-		MemoryContext old = MemoryContextSwitchTo(Reasons.cxt);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		int			n = (int) SPI_processed;
 
-		Reasons.n = (int) SPI_processed;
-		Reasons.feature = palloc(sizeof(char *) * Max(Reasons.n, 1));
-		Reasons.direction = palloc(sizeof(char *) * Max(Reasons.n, 1));
-		Reasons.code = palloc(sizeof(char *) * Max(Reasons.n, 1));
-		Reasons.reason = palloc(sizeof(char *) * Max(Reasons.n, 1));
-		for (int r = 0; r < Reasons.n; r++)
+		reasons->n = n;
+		reasons->feature = palloc(sizeof(char *) * Max(n, 1));
+		reasons->direction = palloc(sizeof(char *) * Max(n, 1));
+		reasons->code = palloc(sizeof(char *) * Max(n, 1));
+		reasons->reason = palloc(sizeof(char *) * Max(n, 1));
+		for (int r = 0; r < n; r++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[r];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 
-			/* SPI_getvalue allocates in the current context: this one */
-			Reasons.feature[r] = SPI_getvalue(tup, desc, 1);
-			Reasons.direction[r] = SPI_getvalue(tup, desc, 2);
-			Reasons.code[r] = SPI_getvalue(tup, desc, 3);
-			Reasons.reason[r] = SPI_getvalue(tup, desc, 4);
+			/* SPI_getvalue allocates in the current context: cxt */
+			reasons->feature[r] = SPI_getvalue(tup, desc, 1);
+			reasons->direction[r] = SPI_getvalue(tup, desc, 2);
+			reasons->code[r] = SPI_getvalue(tup, desc, 3);
+			reasons->reason[r] = SPI_getvalue(tup, desc, 4);
 		}
-		Reasons.model = model ? pstrdup(model) : NULL;
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	Reasons.stamp = now;
-	Reasons.valid = true;
-	return &Reasons;
+	return reasons;
+}
+
+/* The reason codes for a single call: read once a statement. */
+static const CrReasons *
+CachedReasons(const char *model)
+{
+	CrStamp		now;
+
+	RegistryStamp(&now);
+	if (Cache.valid && RegistryStampEqual(&now, &Cache.stamp) &&
+		((model == NULL && Cache.model == NULL) ||
+		 (model != NULL && Cache.model != NULL && strcmp(model, Cache.model) == 0)))
+		return Cache.reasons;
+
+	Cache.valid = false;
+	if (Cache.cxt == NULL)
+		Cache.cxt = AllocSetContextCreate(TopMemoryContext, "credit_risk reason codes",
+										  ALLOCSET_SMALL_SIZES);
+	MemoryContextReset(Cache.cxt);
+	Cache.reasons = ExplainLoadReasons(model, Cache.cxt);
+	Cache.model = model ? MemoryContextStrdup(Cache.cxt, model) : NULL;
+	Cache.stamp = now;
+	Cache.valid = true;
+	return Cache.reasons;
 }
 
 /* The reason code and text of a feature and direction; generated without a row. */
-static void
-ReasonFor(const CrReasons *reasons, const char *feature, const char *direction,
-		  char **code, char **reason)
+void
+ExplainReason(const CrReasons *reasons, const char *feature, const char *direction,
+			  char **code, char **reason)
 {
 	/* the model's own rows come first */
 	for (int r = 0; r < reasons->n; r++)
@@ -182,22 +186,45 @@ ReasonFor(const CrReasons *reasons, const char *feature, const char *direction,
 		: psprintf("%s too %s", feature, direction);
 }
 
-typedef struct Ranked
-{
-	int			feature;
-	double		contribution;
-} Ranked;
-
 /* Largest contribution first; ties in feature order. */
 static int
 RankedCmp(const void *a, const void *b)
 {
-	const Ranked *x = a;
-	const Ranked *y = b;
+	const CrRanked *x = a;
+	const CrRanked *y = b;
 
 	if (x->contribution != y->contribution)
 		return x->contribution > y->contribution ? -1 : 1;
 	return (x->feature > y->feature) - (x->feature < y->feature);
+}
+
+/* The n contributions phi, ranked into ranked (n entries). */
+void
+ExplainRank(const double *phi, int n, CrRanked *ranked)
+{
+	for (int j = 0; j < n; j++)
+	{
+		ranked[j].feature = j;
+		ranked[j].contribution = phi[j];
+	}
+	qsort(ranked, n, sizeof(CrRanked), RankedCmp);
+}
+
+/* The top_n argument at argno: -1 (every feature and the base) for NULL. */
+int
+ExplainTopArg(FunctionCallInfo fcinfo, int argno)
+{
+	int32		want;
+
+	if (PG_ARGISNULL(argno))
+		return -1;
+	want = PG_GETARG_INT32(argno);
+	if (want < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("top_n must not be negative, not %d", want),
+				 errhint("Pass NULL for every feature and the base.")));
+	return want;
 }
 
 /*
@@ -211,34 +238,18 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 	const CrModel *m = entry->model;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			n = m->nfeatures;
-	bool		all = PG_ARGISNULL(EXPLAIN_TOP_N_ARG);
-	int			top = n;
+	int			want = ExplainTopArg(fcinfo, EXPLAIN_TOP_N_ARG);
+	bool		all = want < 0;
+	int			top = all ? n : Min(want, n);
 	double	   *phi = palloc(sizeof(double) * n);
-	Ranked	   *ranked = palloc(sizeof(Ranked) * n);
+	CrRanked   *ranked = palloc(sizeof(CrRanked) * n);
 	double		base;
 	const CrReasons *reasons;
 
-	if (!all)
-	{
-		int32		want = PG_GETARG_INT32(EXPLAIN_TOP_N_ARG);
-
-		if (want < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("top_n must not be negative, not %d", want),
-					 errhint("Pass NULL for every feature and the base.")));
-		top = Min(want, n);
-	}
-
 	ExplainContributions(m, x, phi, &base);
-	for (int j = 0; j < n; j++)
-	{
-		ranked[j].feature = j;
-		ranked[j].contribution = phi[j];
-	}
-	qsort(ranked, n, sizeof(Ranked), RankedCmp);
+	ExplainRank(phi, n, ranked);
 
-	reasons = ReasonsLoad(entry->name);
+	reasons = CachedReasons(entry->name);
 
 	for (int r = 0; r < top; r++)
 	{
@@ -257,7 +268,7 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 			char	   *code;
 			char	   *reason;
 
-			ReasonFor(reasons, m->features[j], ExplainDirection(m, j, x[j]), &code, &reason);
+			ExplainReason(reasons, m->features[j], ExplainDirection(m, j, x[j]), &code, &reason);
 			values[3] = CStringGetTextDatum(code);
 			values[4] = CStringGetTextDatum(reason);
 		}

@@ -8,10 +8,34 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 #include "model.h"
+
+/* the reason codes that apply to one model: its own rows first */
+typedef struct CrReasons
+{
+	int			n;
+	char	  **feature;
+	char	  **direction;
+	char	  **code;
+	char	  **reason;
+} CrReasons;
+
+/* a feature and its contribution, for ranking */
+typedef struct CrRanked
+{
+	int			feature;
+	double		contribution;
+} CrRanked;
 
 extern void ExplainContributions(const CrModel *m, const double *x, double *phi,
 								 double *base);
 extern const char *ExplainDirection(const CrModel *m, int j, double v);
+extern void ExplainRank(const double *phi, int n, CrRanked *ranked);
+extern int	ExplainTopArg(FunctionCallInfo fcinfo, int argno);
+extern CrReasons *ExplainLoadReasons(const char *model, MemoryContext cxt);
+extern void ExplainReason(const CrReasons *reasons, const char *feature,
+						  const char *direction, char **code, char **reason);
 
 #endif							/* CR_EXPLAIN_H */

@@ -110,6 +110,39 @@ SELECT e.feature, e.contribution = f.contribution AS same
  WHERE r.applicant_id = 11 AND m.name = 'explain_gbm'
  ORDER BY e.contribution DESC;
 
+-- Batch: the same contributions, ranks and reasons as one call at a time,
+-- in source order, with the key; NULL top_n adds the base.
+SELECT count(*) AS rows, count(DISTINCT key) AS applicants, max(rank) AS top
+  FROM credit_risk.cr_explain_batch('explain_gbm', 'explain_rows', 'applicant_id');
+SELECT count(*) AS rows,
+       bool_and(b.contribution = e.contribution AND b.reason_code IS NOT DISTINCT FROM e.reason_code
+                AND (b.rank = e.rank OR (b.rank IS NULL AND b.feature = '(base)'))
+                AND b.default_probability = credit_risk.cr_predict('explain_gbm', r)) AS same
+  FROM credit_risk.cr_explain_batch('explain_gbm', 'SELECT * FROM explain_rows WHERE applicant_id <= 300',
+                                    'applicant_id', NULL) b
+  JOIN explain_rows r ON r.applicant_id = b.key::int
+  CROSS JOIN LATERAL (SELECT e.*, row_number() OVER () AS rank
+                        FROM credit_risk.cr_explain('explain_gbm', r, NULL) e) e
+ WHERE e.feature = b.feature;
+SELECT count(*) FILTER (WHERE feature = '(base)') AS base_rows,
+       count(*) FILTER (WHERE rank IS NULL) AS unranked
+  FROM credit_risk.cr_explain_batch('explain_lr', 'SELECT * FROM explain_rows WHERE applicant_id <= 50',
+                                    NULL, NULL);
+SELECT key, rank, feature, reason_code
+  FROM credit_risk.cr_explain_batch('explain_lr', 'SELECT * FROM explain_rows WHERE applicant_id IN (3, 4)',
+                                    'applicant_id', 2);
+SELECT count(*) FROM credit_risk.cr_explain_batch('explain_lr', 'explain_rows', NULL, 0);
+
+-- The population view: mean |contribution| per feature, as averaged by hand.
+SELECT i.feature, i.rows,
+       abs(i.mean_abs_contribution - h.m) < 1e-12 AS same
+  FROM credit_risk.cr_feature_impact('explain_gbm', 'SELECT * FROM explain_rows WHERE applicant_id <= 200') i
+  JOIN (SELECT e.feature, avg(abs(e.contribution)) AS m
+          FROM explain_rows r, credit_risk.cr_explain('explain_gbm', r, NULL) e
+         WHERE r.applicant_id <= 200 AND e.feature <> '(base)'
+         GROUP BY e.feature) h USING (feature)
+ ORDER BY i.mean_abs_contribution DESC;
+
 -- Errors.
 SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY[1, 2]::float8[]);
 SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[], -1);
@@ -120,3 +153,7 @@ SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY['Infinity', 5000, 30, 
 SELECT * FROM credit_risk.cr_explain('explain_gbm', '{"age": 30}'::jsonb);
 SELECT * FROM credit_risk.cr_explain('explain_gbm', 42);
 SELECT * FROM credit_risk.cr_explain('\x00'::bytea, ARRAY[1]::float8[]);
+SELECT * FROM credit_risk.cr_explain_batch('explain_gbm', 'explain_rows', NULL, -2);
+SELECT * FROM credit_risk.cr_explain_batch('explain_gbm', 'no_such_table');
+SELECT * FROM credit_risk.cr_explain_batch(NULL, 'explain_rows');
+SELECT * FROM credit_risk.cr_feature_impact('no_such_model', 'explain_rows');
