@@ -243,7 +243,7 @@ CheckExplanation(const CrModel *m, const double *x)
 	const CrForest *f = &m->forest;
 	double	   *phi;
 	double		total;
-	double		scale = 1.0;
+	double		scale = 1.0 + fabs(f->base_margin);
 	bool		moderate = true;
 
 	if (f->max_depth > FOREST_SHAP_MAX_DEPTH)
