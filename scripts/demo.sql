@@ -88,6 +88,21 @@ SELECT r->>'risk_category' AS risk_category, count(*) AS applicants,
  ORDER BY mean_pd;
 
 \echo
+\echo '== 7b. A declined applicant and the four principal reasons for the adverse-action notice:'
+\echo '       each feature''s contribution to the log-odds, largest first; codes from credit_risk.reason_codes,'
+\echo '       which a compliance team fills (a generated code where there is no row)'
+INSERT INTO credit_risk.reason_codes (model_name, feature, direction, reason_code, reason) VALUES
+    (NULL, 'checking_negative', 'high', 'R01', 'Checking account overdrawn'),
+    (NULL, 'duration_months', 'high', 'R02', 'Requested loan term too long'),
+    (NULL, 'history_critical', 'high', 'R03', 'Critical account or other credits elsewhere'),
+    (NULL, 'savings_low', 'high', 'R04', 'Insufficient savings');
+SELECT g.applicant_id, round(credit_risk.cr_predict('german_pd', g)::numeric, 3) AS default_probability,
+       e.feature, e.value, round(e.contribution::numeric, 3) AS contribution, e.reason_code, e.reason
+  FROM (SELECT * FROM german_credit g
+         ORDER BY credit_risk.cr_predict('german_pd', g) DESC, applicant_id LIMIT 1) g,
+       credit_risk.cr_explain('german_pd', g) e;
+
+\echo
 \echo '== 8. Gradient-boosted trees on the same split, with early stopping on the holdout'
 SELECT name, version, algorithm,
        round((metrics->>'auc')::numeric, 4) AS holdout_auc,
