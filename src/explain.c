@@ -21,6 +21,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -28,6 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
 #include "explain.h"
@@ -225,6 +227,80 @@ ExplainTopArg(FunctionCallInfo fcinfo, int argno)
 				 errmsg("top_n must not be negative, not %d", want),
 				 errhint("Pass NULL for every feature and the base.")));
 	return want;
+}
+
+static void
+PushKeyed(JsonbParseState **state, const char *key, JsonbValue *v)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, v);
+}
+
+static void
+PushKeyedString(JsonbParseState **state, const char *key, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	PushKeyed(state, key, &v);
+}
+
+/*
+ * Add "reasons": the applicant's top adverse reasons (at most top, only
+ * contributions that raised the risk, largest first), each {code, reason,
+ * feature, contribution}, to the jsonb object being built in state.
+ */
+void
+ExplainPushReasons(JsonbParseState **state, const CrCachedModel *entry, const double *x,
+				   int top)
+{
+	const CrModel *m = entry->model;
+	int			n = m->nfeatures;
+	double	   *phi = palloc(sizeof(double) * n);
+	CrRanked   *ranked = palloc(sizeof(CrRanked) * n);
+	double		base;
+	const CrReasons *reasons = CachedReasons(entry->name);
+	JsonbValue	k;
+
+	ExplainContributions(m, x, phi, &base);
+	ExplainRank(phi, n, ranked);
+
+	k.type = jbvString;
+	k.val.string.val = "reasons";
+	k.val.string.len = strlen("reasons");
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
+	for (int r = 0; r < Min(top, n) && ranked[r].contribution > 0.0; r++)
+	{
+		int			j = ranked[r].feature;
+		char	   *code;
+		char	   *reason;
+		char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+		JsonbValue	v;
+
+		ExplainReason(reasons, m->features[j], ExplainDirection(m, j, x[j]), &code, &reason);
+		pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+		PushKeyedString(state, "code", code);
+		PushKeyedString(state, "reason", reason);
+		PushKeyedString(state, "feature", m->features[j]);
+		double_to_shortest_decimal_buf(ranked[r].contribution, buf);
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+															ObjectIdGetDatum(InvalidOid),
+															Int32GetDatum(-1)));
+		PushKeyed(state, "contribution", &v);
+		pushJsonbValue(state, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(state, WJB_END_ARRAY, NULL);
+	pfree(phi);
+	pfree(ranked);
 }
 
 /*

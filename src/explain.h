@@ -10,7 +10,13 @@
 
 #include "fmgr.h"
 
+#include "utils/jsonb.h"
+
 #include "model.h"
+#include "registry.h"
+
+/* reasons in cr_predict's jsonb answer: the usual number of principal reasons */
+#define EXPLAIN_JSONB_REASONS	4
 
 /* the reason codes that apply to one model: its own rows first */
 typedef struct CrReasons
@@ -35,6 +41,8 @@ extern const char *ExplainDirection(const CrModel *m, int j, double v);
 extern void ExplainRank(const double *phi, int n, CrRanked *ranked);
 extern int	ExplainTopArg(FunctionCallInfo fcinfo, int argno);
 extern CrReasons *ExplainLoadReasons(const char *model, MemoryContext cxt);
+extern void ExplainPushReasons(JsonbParseState **state, const CrCachedModel *entry,
+							   const double *x, int top);
 extern void ExplainReason(const CrReasons *reasons, const char *feature,
 						  const char *direction, char **code, char **reason);
 

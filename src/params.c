@@ -35,6 +35,7 @@ typedef enum ParamKind
 	PARAM_INTEGER,				/* int */
 	PARAM_INT64,				/* int64 */
 	PARAM_STRING_OR_NULL,		/* char *, NULL for null */
+	PARAM_BOOL,					/* bool */
 	PARAM_NUMBER_OR_NULL,		/* double, 0 for null; written as null when <= 0 */
 	PARAM_ARRAY,				/* these two through the entry's handlers */
 	PARAM_OBJECT
@@ -93,6 +94,8 @@ static void PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbPars
 	{name, algos, PARAM_INT64, lo, hi, CLOSED, OFF(field), def, NULL, NULL, NULL, doc}
 #define STRING_OR_NULL(name, algos, field, doc) \
 	{name, algos, PARAM_STRING_OR_NULL, 0, 0, CLOSED, OFF(field), 0, NULL, NULL, NULL, doc}
+#define BOOLEAN(name, algos, field, def, doc) \
+	{name, algos, PARAM_BOOL, 0, 0, CLOSED, OFF(field), def, NULL, NULL, NULL, doc}
 #define HANDLED(name, algos, kind, lo, hi, open, handler, doc) \
 	{name, algos, kind, lo, hi, open, -1, 0, NULL, Parse##handler, Push##handler, doc}
 
@@ -124,6 +127,8 @@ static const ParamDef ParamTable[] = {
 		   "PSI from which drift is moderate"),
 	NUMBER("drift_major", COMMON, drift_major, 0.0, 100.0, LO_OPEN, 0.25,
 		   "PSI above which drift is major"),
+	BOOLEAN("reasons", COMMON, reasons, 0,
+			"cr_predict's jsonb form adds the applicant's principal adverse reasons"),
 
 	NUMBER("l2", LOGISTIC, logit.l2, 0.0, 1e12, CLOSED, 0.0,
 		   "ridge penalty on standardized slopes"),
@@ -472,6 +477,8 @@ ParamsDefaults(CrTrainParams *tp)
 			continue;			/* the handlers' params: set above */
 		if (def->kind == PARAM_STRING_OR_NULL)
 			*(char **) ((char *) tp + def->offset) = NULL;
+		else if (def->kind == PARAM_BOOL)
+			*(bool *) ((char *) tp + def->offset) = def->default_value != 0;
 		else
 			ParamStore(def, tp, def->default_setting ? *def->default_setting
 					   : def->default_value);
@@ -486,6 +493,12 @@ ParamParseValue(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 	else if (def->kind == PARAM_STRING_OR_NULL)
 		*(char **) ((char *) ps->tp + def->offset) =
 			v->type == jbvNull ? NULL : ParamString(def->name, v);
+	else if (def->kind == PARAM_BOOL)
+	{
+		if (v->type != jbvBool)
+			BadParam(def->name, "true or false");
+		*(bool *) ((char *) ps->tp + def->offset) = v->val.boolean;
+	}
 	else if (def->kind == PARAM_NUMBER_OR_NULL && v->type == jbvNull)
 		ParamStore(def, ps->tp, 0.0);
 	else if (def->kind == PARAM_INTEGER || def->kind == PARAM_INT64)
@@ -707,6 +720,15 @@ ParamsToJsonb(const CrTrainParams *tp)
 					PushDouble(&st, WJB_VALUE, *(const double *) field);
 				else
 					PushNull(&st, WJB_VALUE);
+				break;
+			case PARAM_BOOL:
+				{
+					JsonbValue	v;
+
+					v.type = jbvBool;
+					v.val.boolean = *(const bool *) field;
+					pushJsonbValue(&st, WJB_VALUE, &v);
+				}
 				break;
 			case PARAM_ARRAY:
 			case PARAM_OBJECT:

@@ -36,6 +36,7 @@ typedef struct CrTrainParams
 	CrScoring	scoring;
 	double		drift_moderate;
 	double		drift_major;
+	bool		reasons;		/* cr_predict's jsonb form adds reasons */
 } CrTrainParams;
 
 /*

@@ -25,6 +25,7 @@
 
 #include "credit_risk.h"
 #include "dataset.h"
+#include "explain.h"
 #include "predict.h"
 #include "registry.h"
 
@@ -606,6 +607,32 @@ PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model
 	return x;
 }
 
+/*
+ * Whether the answer carries reasons: the request's "reasons" (true or
+ * false) when given, else the version's params.reasons.  A feature of the
+ * model named "reasons" takes the key for itself.
+ */
+static bool
+WantReasons(const CrCachedModel *entry, Jsonb *jb)
+{
+	JsonbValue	v;
+	JsonbValue *opt = getKeyJsonValueFromContainer(&jb->root, "reasons", strlen("reasons"), &v);
+
+	for (int j = 0; j < entry->model->nfeatures; j++)
+		if (strcmp(entry->model->features[j], "reasons") == 0)
+			return entry->reasons;
+	if (opt == NULL)
+		return entry->reasons;
+	if (opt->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"reasons\" must be true or false, not %s",
+						opt->type == jbvNumeric ? "a number" :
+						opt->type == jbvNull ? "null" : ApplicantValueKind(opt)),
+				 errhint("Send \"reasons\": true for the applicant's principal adverse reasons.")));
+	return opt->val.boolean;
+}
+
 Datum
 cr_predict_jsonb(PG_FUNCTION_ARGS)
 {
@@ -658,6 +685,9 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 	v.val.string.val = entry->version_label;
 	v.val.string.len = strlen(entry->version_label);
 	pushJsonbValue(&state, WJB_VALUE, &v);
+
+	if (WantReasons(entry, jb))
+		ExplainPushReasons(&state, entry, x, EXPLAIN_JSONB_REASONS);
 
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));

@@ -46,6 +46,7 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -122,7 +123,7 @@ typedef enum RegistryQuery
 {
 	QUERY_SERVING,				/* the serving version of $1 */
 	QUERY_VERSION,				/* version $2 of $1 */
-	QUERY_BYTES,				/* the bytes of row id $1 */
+	QUERY_BYTES,				/* the bytes and params of row id $1 */
 	QUERY_ROUTE,				/* the live challenger route of $1 */
 	QUERY_COUNT
 } RegistryQuery;
@@ -143,7 +144,7 @@ static const struct
 		" WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
 	2, {TEXTOID, INT4OID}},
 	[QUERY_BYTES] = {
-		"SELECT model FROM credit_risk.models WHERE id OPERATOR(pg_catalog.=) $1",
+		"SELECT model, params FROM credit_risk.models WHERE id OPERATOR(pg_catalog.=) $1",
 	1, {INT8OID}},
 	[QUERY_ROUTE] = {
 		"SELECT challenger_version, share FROM credit_risk.routes"
@@ -491,9 +492,20 @@ IndexFetch(Relation rel, Oid indexid, const char *name, int32 version,
  * when there is no such row, 1 when found.  The bytes are read only when
  * the backend cache holds no entry for the row's id and xmin.
  */
+/* Whether a version's params ask cr_predict's jsonb form for reasons. */
+static bool
+ParamsWantReasons(Datum params)
+{
+	Jsonb	   *jb = DatumGetJsonbP(params);
+	JsonbValue	v;
+	JsonbValue *found = getKeyJsonValueFromContainer(&jb->root, "reasons", strlen("reasons"), &v);
+
+	return found != NULL && found->type == jbvBool && found->val.boolean;
+}
+
 static int
 DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
-			 TransactionId *xmin, bytea **bytes)
+			 TransactionId *xmin, bytea **bytes, bool *reasons)
 {
 	Relation	rel;
 	TupleTableSlot *slot;
@@ -533,6 +545,8 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 			if (isnull)
 				elog(ERROR, "model row " INT64_FORMAT " has no bytes", *id);
 			*bytes = DatumGetByteaPCopy(d);
+			d = slot_getattr(slot, attnameAttNum(rel, "params", false), &isnull);
+			*reasons = !isnull && ParamsWantReasons(d);
 		}
 	}
 	ExecDropSingleTupleTableSlot(slot);
@@ -590,6 +604,7 @@ RegistryLookup(const char *name, int32 version)
 	Resolved   *kept;
 	uint64		generation;
 	bytea	   *bytes;
+	bool		reasons = false;
 	int			direct;
 
 	CacheInit();
@@ -602,18 +617,19 @@ RegistryLookup(const char *name, int32 version)
 		return kept->entry;
 	}
 
-	direct = DirectLookup(name, version, &id, &found_version, &xmin, &bytes);
+	direct = DirectLookup(name, version, &id, &found_version, &xmin, &bytes, &reasons);
 	if (direct == 0)
 	{
 		int64		other_id;
 		int32		other_version;
 		TransactionId other_xmin;
 		bytea	   *other_bytes;
+		bool		other_reasons;
 
 		RegistryNotFound(name, version,
 						 version != 0 &&
 						 DirectLookup(name, 0, &other_id, &other_version, &other_xmin,
-									  &other_bytes) == 1);
+									  &other_bytes, &other_reasons) == 1);
 	}
 	if (direct < 0)
 	{
@@ -651,6 +667,8 @@ RegistryLookup(const char *name, int32 version)
 			if (isnull)
 				elog(ERROR, "model row " INT64_FORMAT " has no bytes", id);
 			bytes = (bytea *) SPI_datumTransfer(d, false, -1);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			reasons = !isnull && ParamsWantReasons(d);
 		}
 		SPI_finish();
 		MemoryContextSwitchTo(callercxt);
@@ -672,6 +690,7 @@ RegistryLookup(const char *name, int32 version)
 	entry->id = id;
 	entry->version = found_version;
 	entry->xmin = xmin;
+	entry->reasons = reasons;
 	entry->name = MemoryContextStrdup(entry->cxt, name);
 	entry->version_label = MemoryContextStrdup(entry->cxt,
 											   psprintf("%s@%d", name, found_version));

@@ -26,6 +26,7 @@ typedef struct CrCachedModel
 	TransactionId xmin;			/* registry row version the bytes came from */
 	char	   *name;			/* model name, or NULL */
 	char	   *version_label;	/* "name@N" */
+	bool		reasons;		/* params.reasons: the jsonb form adds reasons */
 	CrModel    *model;
 	char	   *bytes;			/* copy of the bytes, for models passed as values */
 	uint64		last_used;		/* statement stamp of the last lookup */

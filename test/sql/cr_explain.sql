@@ -143,6 +143,38 @@ SELECT i.feature, i.rows,
          GROUP BY e.feature) h USING (feature)
  ORDER BY i.mean_abs_contribution DESC;
 
+-- cr_predict's jsonb answer carries the top adverse reasons when the
+-- version was trained with params.reasons, or when the request asks.
+SELECT version FROM credit_risk.cr_train('explain_json', 'explain_rows', 'bad', 'gbm',
+    ARRAY['duration_months', 'credit_amount', 'age', 'installment_rate', 'checking_negative',
+          'checking_none', 'history_critical', 'savings_low'],
+    '{"n_trees": 60, "max_depth": 5, "seed": 3, "reasons": true}');
+SELECT params->'reasons' AS reasons FROM credit_risk.models WHERE name IN ('explain_json', 'explain_gbm') ORDER BY name;
+CREATE TABLE explain_request AS
+SELECT '{"customer_id": "c-17", "duration_months": 48, "credit_amount": 9000, "age": 22,
+         "installment_rate": 4, "checking_negative": 1, "checking_none": 0,
+         "history_critical": 0, "savings_low": 1}'::jsonb AS j;
+SELECT jsonb_array_length(credit_risk.cr_predict('explain_json', j)->'reasons') AS n,
+       credit_risk.cr_predict('explain_json', j) - 'reasons'
+         = credit_risk.cr_predict('explain_gbm', j) - 'model_version'
+           || jsonb_build_object('model_version', 'explain_json@1') AS rest_unchanged
+  FROM explain_request;
+-- the reasons are cr_explain's top four with a positive contribution
+SELECT r->>'feature' AS feature, r->>'code' AS code, r->>'reason' AS reason,
+       (r->>'contribution')::float8 = e.contribution AS same_contribution
+  FROM explain_request,
+       jsonb_array_elements(credit_risk.cr_predict('explain_json', j)->'reasons') WITH ORDINALITY a(r, i)
+  JOIN LATERAL (SELECT e.*, row_number() OVER () AS i
+                  FROM credit_risk.cr_explain('explain_json', j) e) e USING (i)
+ ORDER BY i;
+-- asked per call; refused per call; absent by default
+SELECT credit_risk.cr_predict('explain_gbm', j) ? 'reasons' AS by_default,
+       credit_risk.cr_predict('explain_gbm', j || '{"reasons": true}') ? 'reasons' AS asked,
+       credit_risk.cr_predict('explain_json', j || '{"reasons": false}') ? 'reasons' AS refused
+  FROM explain_request;
+SELECT credit_risk.cr_predict('explain_gbm', j || '{"reasons": 1}') FROM explain_request;
+SELECT version FROM credit_risk.cr_train('explain_bad', 'explain_rows', 'bad', 'gbm', NULL, '{"reasons": "yes"}');
+
 -- Errors.
 SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY[1, 2]::float8[]);
 SELECT * FROM credit_risk.cr_explain('explain_gbm', ARRAY[24, 5000, 30, 4, 1, 0, 0, 1]::float8[], -1);
