@@ -13,8 +13,9 @@ columns of assorted types, NULL shares from 0 to 100%, constant, duplicated,
 huge, tiny and negative columns, any class balance down to a single event or
 none), calls cr_train with random arguments and params (in range, at and past
 each bound, wrong types), and when a model comes back scores it: cr_predict
-in its array, jsonb, row and bytea forms, cr_predict_batch, cr_drift_score,
-cr_evaluate and the model readers.
+in its array, jsonb, row and bytea forms, cr_predict_batch, cr_explain in
+its forms, cr_explain_batch, cr_drift_score, cr_evaluate and the model
+readers.
 
 Each case passes when every statement either answers or fails with an
 SQLSTATE outside class XX (internal error), the backend survives, and the
@@ -787,6 +788,21 @@ class Case:
         if r.random() < 0.5:
             out.append(('evaluate', 'SELECT credit_risk.cr_evaluate(%s, %s, %s)'
                         % (nm, lit(self.other_source()), lit(self.label.name))))
+        # explanations: every form, top_n from none to all, the jsonb answer's reasons
+        top = r.choice(['NULL', '0', '1', '4', str(r.randint(5, 40))])
+        out.append(('explain_array', 'SELECT count(*), sum(e.contribution) FROM %s, '
+                    'credit_risk.cr_explain(%s, %s, %s) e' % (sv, nm, self.float_array(), top)))
+        out.append(('explain_row', 'SELECT count(*), sum(e.contribution) FROM (SELECT * FROM %s LIMIT %d) t, '
+                    'credit_risk.cr_explain(%s, t, %s) e' % (q, r.randint(1, 5), nm, top)))
+        out.append(('explain_bytes', 'SELECT count(*), sum(e.contribution) FROM %s, '
+                    'credit_risk.cr_explain(m.model, %s, %s) e' % (sv, self.float_array(), top)))
+        out.append(('explain_jsonb', "SELECT count(*), sum(jsonb_array_length(credit_risk.cr_predict(%s, "
+                    "to_jsonb(t) || '{\"reasons\": true}')->'reasons')) FROM (SELECT * FROM %s LIMIT 3) t"
+                    % (nm, q)))
+        if r.random() < 0.5:
+            out.append(('explain_batch', 'SELECT count(*), sum(contribution) '
+                        'FROM credit_risk.cr_explain_batch(%s, %s, %s, %s)'
+                        % (nm, lit(self.other_source()), key, top)))
         out.append(('model_info', 'SELECT credit_risk.cr_model_info(m.model) FROM %s' % sv))
         if self.algorithm == 'logistic':
             out.append(('coefficients', 'SELECT count(*) FROM credit_risk.cr_coefficients(%s)' % nm))
