@@ -363,19 +363,25 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 	}
 }
 
-/* cr_explain(name text, applicant float8[], top_n int DEFAULT 4) */
-Datum
-cr_explain_array(PG_FUNCTION_ARGS)
+/* What every form does first: the arguments checked, the result set up. */
+static PredictState *
+ExplainBegin(FunctionCallInfo fcinfo)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model and applicant must not be null")));
 	InitMaterializedSRF(fcinfo, 0);
-	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	return PredictGetState(fcinfo);
+}
+
+/* cr_explain(name text, applicant float8[], top_n int DEFAULT 4) */
+Datum
+cr_explain_array(PG_FUNCTION_ARGS)
+{
+	PredictState *st = ExplainBegin(fcinfo);
+	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+
 	ExplainRows(fcinfo, entry,
 				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
 	return (Datum) 0;
@@ -385,15 +391,9 @@ cr_explain_array(PG_FUNCTION_ARGS)
 Datum
 cr_explain_bytes_array(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry;
+	PredictState *st = ExplainBegin(fcinfo);
+	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and applicant must not be null")));
-	InitMaterializedSRF(fcinfo, 0);
-	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 	ExplainRows(fcinfo, entry,
 				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
 	return (Datum) 0;
@@ -403,17 +403,10 @@ cr_explain_bytes_array(PG_FUNCTION_ARGS)
 Datum
 cr_explain_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry;
-	HeapTupleHeader td;
+	PredictState *st = ExplainBegin(fcinfo);
+	HeapTupleHeader td = PredictApplicantRow(fcinfo);
+	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and applicant must not be null")));
-	td = PredictApplicantRow(fcinfo);
-	InitMaterializedSRF(fcinfo, 0);
-	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
 	return (Datum) 0;
 }
@@ -422,17 +415,10 @@ cr_explain_record(PG_FUNCTION_ARGS)
 Datum
 cr_explain_bytes_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry;
-	HeapTupleHeader td;
+	PredictState *st = ExplainBegin(fcinfo);
+	HeapTupleHeader td = PredictApplicantRow(fcinfo);
+	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and applicant must not be null")));
-	td = PredictApplicantRow(fcinfo);
-	InitMaterializedSRF(fcinfo, 0);
-	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
 	return (Datum) 0;
 }
@@ -445,19 +431,13 @@ cr_explain_bytes_record(PG_FUNCTION_ARGS)
 Datum
 cr_explain_jsonb(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry;
-	Jsonb	   *jb;
+	PredictState *st = ExplainBegin(fcinfo);
+	Jsonb	   *jb = PG_GETARG_JSONB_P(1);
 	JsonbValue	custbuf;
 	JsonbValue *cust;
+	CrCachedModel *entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb,
+											   &cust, &custbuf);
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model and applicant must not be null")));
-	jb = PG_GETARG_JSONB_P(1);
-	InitMaterializedSRF(fcinfo, 0);
-	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custbuf);
 	ExplainRows(fcinfo, entry, PredictReadJsonb(fcinfo, st, entry->model, jb));
 	return (Datum) 0;
 }
