@@ -687,7 +687,7 @@ ForestScoreBlock(const CrForest *f, const double *cols, int n,
  *
  * A child's share of its parent is its cover over the two children's
  * (which is the parent's cover in a trained tree); when both are zero the
- * two children share equally.  The expected margin (ForestExpectedMargin)
+ * two children share equally.  The expected margin (ForestPrepareExplain)
  * uses the same shares, so base + sum of contributions = margin.
  */
 
