@@ -24,7 +24,8 @@ OBJS = \
 	src/registry.o \
 	src/registry_write.o \
 	src/threads.o \
-	src/train.o
+	src/train.o \
+	src/xgboost.o
 
 # The install script for a version is generated from sql/credit_risk.sql;
 # upgrade steps (credit_risk--A--B.sql) are kept as released files.
