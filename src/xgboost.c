@@ -127,18 +127,18 @@ XgbString(JsonbContainer *c, const char *path, const char *key)
 }
 
 /*
- * A finite number: a JSON number, or a string holding one (XGBoost writes
- * its parameters as strings).
+ * A finite number: a JSON number, or where XGBoost writes its parameters
+ * as strings (allow_string), a string holding one.
  */
 static double
-XgbNumber(const JsonbValue *v, const char *path)
+XgbNumberOrString(const JsonbValue *v, const char *path, bool allow_string)
 {
 	double		d;
 
 	if (v->type == jbvNumeric)
 		d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 											   NumericGetDatum(v->val.numeric)));
-	else if (v->type == jbvString)
+	else if (v->type == jbvString && allow_string)
 	{
 		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
 		char	   *end;
@@ -157,11 +157,12 @@ XgbNumber(const JsonbValue *v, const char *path)
 	return d;
 }
 
-/* An integer within [lo, hi]. */
+/* An integer within [lo, hi]; a string holding one for a parameter. */
 static int64
-XgbInteger(const JsonbValue *v, const char *path, int64 lo, int64 hi)
+XgbIntegerOrString(const JsonbValue *v, const char *path, int64 lo, int64 hi,
+				   bool allow_string)
 {
-	double		d = XgbNumber(v, path);
+	double		d = XgbNumberOrString(v, path, allow_string);
 
 	if (d != floor(d) || d < (double) lo || d > (double) hi)
 		XgbBad(path, psprintf("must be an integer from " INT64_FORMAT " to " INT64_FORMAT ", not %.17g",
@@ -169,16 +170,35 @@ XgbInteger(const JsonbValue *v, const char *path, int64 lo, int64 hi)
 	return (int64) d;
 }
 
+static int64
+XgbInteger(const JsonbValue *v, const char *path, int64 lo, int64 hi)
+{
+	return XgbIntegerOrString(v, path, lo, hi, false);
+}
+
+/* An integer parameter, which XGBoost writes as a string. */
+static int64
+XgbParamInteger(const JsonbValue *v, const char *path, int64 lo, int64 hi)
+{
+	return XgbIntegerOrString(v, path, lo, hi, true);
+}
+
 /* A 32-bit float, as XGBoost holds every value it writes. */
 static double
-XgbFloat(const JsonbValue *v, const char *path)
+XgbFloatOrString(const JsonbValue *v, const char *path, bool allow_string)
 {
-	double		d = XgbNumber(v, path);
+	double		d = XgbNumberOrString(v, path, allow_string);
 	float		f = (float) d;
 
 	if (!isfinite(f))
 		XgbBad(path, "is out of range for a 32-bit float");
 	return (double) f;
+}
+
+static double
+XgbFloat(const JsonbValue *v, const char *path)
+{
+	return XgbFloatOrString(v, path, false);
 }
 
 /*
@@ -269,8 +289,10 @@ XgbParseTree(JsonbContainer *tree, const char *path, CrForest *f, int t,
 			   *depth;
 	int32		start = f->tree_start[t];
 	int32		next = 1;
+	MemoryContext nodecxt;
+	MemoryContext old;
 
-	n = XgbInteger(XgbGet(tp, tpp, "num_nodes", true), psprintf("%s.num_nodes", tpp),
+	n = XgbParamInteger(XgbGet(tp, tpp, "num_nodes", true), psprintf("%s.num_nodes", tpp),
 				   1, PG_INT32_MAX);
 	if (n > XGB_MAX_TREE_NODES)
 		ereport(ERROR,
@@ -298,10 +320,16 @@ XgbParseTree(JsonbContainer *tree, const char *path, CrForest *f, int t,
 	newid = palloc(sizeof(int32) * n);
 	order = palloc(sizeof(int32) * n);
 	depth = palloc(sizeof(int32) * n);
+
+	/* what reading one node allocates (values, message paths) goes per node */
+	nodecxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk import node",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(nodecxt);
 	for (int32 i = 0; i < n; i++)
 	{
 		if ((i & 0xFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(nodecxt);
 		lc[i] = (int32) XgbInteger(XgbElem(left, "left_children", i),
 								   psprintf("%s.left_children[%d]", path, i), -1, n - 1);
 		rc[i] = (int32) XgbInteger(XgbElem(right, "right_children", i),
@@ -310,6 +338,7 @@ XgbParseTree(JsonbContainer *tree, const char *path, CrForest *f, int t,
 			XgbBad(psprintf("%s node %d", path, i), "has one child");
 		newid[i] = -1;
 	}
+	MemoryContextSwitchTo(old);
 	newid[0] = 0;
 	order[0] = 0;
 	depth[0] = 0;
@@ -338,6 +367,7 @@ XgbParseTree(JsonbContainer *tree, const char *path, CrForest *f, int t,
 	}
 
 	ForestReserve(f, start + next);
+	old = MemoryContextSwitchTo(nodecxt);
 	for (int32 q = 0; q < next; q++)
 	{
 		int32		i = order[q];
@@ -347,6 +377,7 @@ XgbParseTree(JsonbContainer *tree, const char *path, CrForest *f, int t,
 
 		if ((q & 0xFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(nodecxt);
 		np = psprintf("%s node %d", path, i);
 		f->cover[k] = XgbFloat(XgbElem(hess, "sum_hessian", i), psprintf("%s sum_hessian", np));
 		if (f->cover[k] < 0.0)
@@ -394,6 +425,13 @@ XgbParseTree(JsonbContainer *tree, const char *path, CrForest *f, int t,
 			imp->gain[f->feature[k]] += XgbFloat(XgbElem(loss, "loss_changes", i),
 												 psprintf("%s loss_changes", np));
 	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(nodecxt);
+	pfree(lc);
+	pfree(rc);
+	pfree(newid);
+	pfree(order);
+	pfree(depth);
 	f->tree_start[t + 1] = start + next;
 }
 
@@ -683,13 +721,13 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 				 errmsg("xgboost objective \"%s\" cannot be imported", objective),
 				 errhint("Import a model trained with binary:logistic, binary:logitraw or reg:logistic.")));
 	v = XgbGet(lmp, "learner.learner_model_param", "num_class", false);
-	if (v != NULL && XgbInteger(v, "learner.learner_model_param.num_class", 0, PG_INT32_MAX) > 1)
+	if (v != NULL && XgbParamInteger(v, "learner.learner_model_param.num_class", 0, PG_INT32_MAX) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("xgboost model has more than one class"),
 				 errhint("Only binary classifiers can be imported.")));
 	v = XgbGet(lmp, "learner.learner_model_param", "num_target", false);
-	if (v != NULL && XgbInteger(v, "learner.learner_model_param.num_target", 0, PG_INT32_MAX) > 1)
+	if (v != NULL && XgbParamInteger(v, "learner.learner_model_param.num_target", 0, PG_INT32_MAX) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("xgboost model has more than one target"),
@@ -700,7 +738,7 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	 * margin for logitraw (XGBoost does not transform it there).
 	 */
 	v = XgbGet(lmp, "learner.learner_model_param", "base_score", true);
-	base_score = XgbFloat(v, "learner.learner_model_param.base_score");
+	base_score = XgbFloatOrString(v, "learner.learner_model_param.base_score", true);
 	if (strcmp(objective, "binary:logitraw") != 0 && !(base_score > 0.0 && base_score < 1.0))
 		XgbBad("learner.learner_model_param.base_score",
 			   psprintf("must be a probability between 0 and 1, not %.9g", base_score));
