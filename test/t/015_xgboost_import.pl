@@ -1,0 +1,144 @@
+# cr_import_xgboost against XGBoost itself (Debian's python3-xgboost): a
+# binary:logistic model trained on rows with missing values
+# (test/python/xgb_import_reference.py), saved with save_model, imported,
+# and scored on 2,000 other rows with NULLs.  The probabilities must equal
+# XGBoost's predict and cr_explain's contributions its pred_contribs (the
+# last column, the bias, is the "(base)" row) to 1e-6.  XGBoost computes in
+# 32-bit floats, the import in doubles: the differences are rounding.
+#
+# Then 250 mutated copies of the model JSON (keys deleted, values of the
+# wrong type or out of range, child indices scrambled, arrays cut short):
+# each is imported or refused with an error outside class XX, and no server
+# process dies.
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
+# Debian's interpreter: the packages live there, not in whatever python3
+# comes first on PATH.
+my $python = '/usr/bin/python3';
+my $tol    = 1e-6;
+
+{
+	my ($out, $err) = ('', '');
+	my $ok = -x $python
+	  && eval {
+		IPC::Run::run([ $python, '-c', 'import numpy, xgboost' ], '>', \$out, '2>', \$err);
+	  };
+	plan skip_all => "$python cannot import numpy and xgboost" unless $ok;
+}
+
+my $tmp = PostgreSQL::Test::Utils::tempdir('xgb_import');
+my ($out, $err) = ('', '');
+IPC::Run::run([ $python, "$FindBin::RealBin/../python/xgb_import_reference.py", $tmp ],
+	'>', \$out, '2>', \$err)
+  or die "xgb_import_reference.py failed: $err";
+my $info = decode_json($out);
+note "xgboost $info->{version}, $info->{trees} trees, "
+  . "$info->{missing_train} missing training values, $info->{missing_score} missing scored values";
+
+my $node = PostgreSQL::Test::Cluster->new('xgb_import');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
+
+my $features = join(', ', map { "'f$_'" } 0 .. 7);
+my $columns  = join(', ', map { "f$_ float8" } 0 .. 7);
+my $array    = 'ARRAY[' . join(', ', map { "r.f$_" } 0 .. 7) . ']';
+
+# the JSON has no feature names: they come from the argument
+is( $node->safe_psql(
+		'postgres', qq{
+CREATE TABLE score_rows (id int PRIMARY KEY, $columns);
+COPY score_rows FROM '$tmp/rows.csv' WITH (FORMAT csv, NULL '');
+CREATE TABLE reference (id int PRIMARY KEY, p float8, contribs float8[]);
+COPY reference FROM '$tmp/ref.csv' WITH (FORMAT csv);
+SELECT version || ' ' || status || ' ' || algorithm || ' ' || (params->>'n_trees')
+  FROM credit_risk.cr_import_xgboost('xgb', pg_read_file('$tmp/model.json')::jsonb,
+                                     ARRAY[$features]);
+}),
+	'1 champion gbm 50',
+	'the model imports as the first version of its name');
+
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM score_rows r WHERE " . join(' OR ', map { "r.f$_ IS NULL" } 0 .. 7)) > 500,
+	1, 'many scored rows have NULLs');
+
+my $pred_diff = $node->safe_psql(
+	'postgres', qq{
+SELECT max(abs(credit_risk.cr_predict('xgb', $array) - f.p))
+  FROM score_rows r JOIN reference f USING (id)});
+note "max |cr_predict - xgboost predict| = $pred_diff";
+cmp_ok($pred_diff, '<', $tol, 'probabilities equal XGBoost predict');
+
+# the same rows scored in batches (the block scorer)
+my $batch_diff = $node->safe_psql(
+	'postgres', qq{
+SELECT max(abs(b.default_probability - f.p))
+  FROM credit_risk.cr_predict_batch('xgb', 'score_rows', 'id') b
+  JOIN reference f ON f.id = b.key::int});
+note "max |cr_predict_batch - xgboost predict| = $batch_diff";
+cmp_ok($batch_diff, '<', $tol, 'batch probabilities equal XGBoost predict');
+
+my $contrib_diff = $node->safe_psql(
+	'postgres', qq{
+SELECT max(abs(e.contribution - f.contribs[CASE e.feature WHEN '(base)' THEN 9
+                                           ELSE substr(e.feature, 2)::int + 1 END]))
+       || ' ' || count(*)
+  FROM score_rows r JOIN reference f USING (id),
+       LATERAL credit_risk.cr_explain('xgb', $array, NULL) e});
+my ($cdiff, $crows) = split / /, $contrib_diff;
+note "max |cr_explain - xgboost pred_contribs| = $cdiff over $crows contributions";
+cmp_ok($cdiff, '<', $tol, 'contributions equal XGBoost pred_contribs');
+is($crows, 2000 * 9, 'eight features and the base for every row');
+
+# hostile copies
+$node->safe_psql(
+	'postgres', qq{
+CREATE TABLE mutants AS
+SELECT n, line::jsonb AS j
+  FROM regexp_split_to_table(pg_read_file('$tmp/mutants.jsonl'), E'\\n') WITH ORDINALITY AS l(line, n)
+ WHERE line <> '';
+CREATE FUNCTION try_import(j jsonb) RETURNS text LANGUAGE plpgsql AS \$\$
+BEGIN
+    PERFORM credit_risk.cr_import_xgboost('mutant', j, ARRAY[$features]);
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END \$\$;
+CREATE TABLE outcomes AS SELECT n, try_import(j) AS state FROM mutants;
+});
+my $summary = $node->safe_psql('postgres',
+	"SELECT string_agg(state || ':' || c, ' ' ORDER BY state) FROM "
+	  . "(SELECT state, count(*) AS c FROM outcomes GROUP BY state) s");
+note "mutant outcomes (SQLSTATE:count): $summary";
+is($node->safe_psql('postgres', 'SELECT count(*) FROM outcomes'), '250', '250 mutants tried');
+is($node->safe_psql('postgres', "SELECT count(*) FROM outcomes WHERE state LIKE 'XX%'"),
+	'0', 'no mutant gives an internal error');
+cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM outcomes WHERE state <> 'ok'"),
+	'>=', 150, 'most mutants are refused');
+
+# every imported mutant scores (or is refused by the scorer with an error)
+is( $node->safe_psql(
+		'postgres', qq{
+SELECT count(*) FROM credit_risk.models m, LATERAL (
+    SELECT credit_risk.cr_predict(m.model, ARRAY[0.5, NULL, 0, 1, -1, 2, 0, 0]::float8[])) p
+ WHERE m.name = 'mutant'})
+	  eq $node->safe_psql('postgres', "SELECT count(*) FROM outcomes WHERE state = 'ok'"),
+	1, 'every imported mutant scores');
+
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server still answers');
+no_crashes($node);
+$node->stop;
+
+done_testing();
