@@ -38,9 +38,12 @@
 #include "utils/numeric.h"
 
 #include "credit_risk.h"
+#include "dataset.h"
+#include "drift.h"
 #include "metrics.h"
 #include "model.h"
 #include "params.h"
+#include "predict.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(cr_import_xgboost);
@@ -51,9 +54,18 @@ PG_FUNCTION_INFO_V1(cr_import_xgboost);
 
 /* params keys the import takes; the scoring ones go through ParamsParse */
 static const char *const XgbParamKeys[] = {
-	"label", "threshold", "risk_cutoffs", "risk_labels",
-	"score_points", "score_odds", "score_pdo", "reasons"
+	"label", "baseline_source", "baseline_label", "threshold", "risk_cutoffs",
+	"risk_labels", "score_points", "score_odds", "score_pdo", "reasons",
+	"drift_moderate", "drift_major", "seed"
 };
+
+/* the params of an import that are not scoring params */
+typedef struct XgbOptions
+{
+	char	   *label;			/* the registry's label column */
+	char	   *baseline_source;	/* relation or query, or NULL */
+	char	   *baseline_label;
+} XgbOptions;
 
 /* ------------------------------------------------------- reading the JSON */
 
@@ -534,20 +546,33 @@ XgbFeatureNames(JsonbContainer *learner, ArrayType *arg, int *n)
 	return names;
 }
 
+/* A non-empty string param. */
+static char *
+XgbParamString(const char *key, const JsonbValue *v)
+{
+	if (v->type != jbvString || v->val.string.len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.%s must be a non-empty string", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
 /*
- * params: label (the registry's label column) and the scoring params of
- * cr_train, checked by ParamsParse; nothing else applies to an import.
+ * params: label (the registry's label column), baseline_source and
+ * baseline_label, and the scoring and drift params of cr_train, checked by
+ * ParamsParse; nothing else applies to an import.
  */
 static void
-XgbParams(Jsonb *params, CrTrainParams *tp, char **label)
+XgbParams(Jsonb *params, CrTrainParams *tp, XgbOptions *opt)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	bool		want_label = false;
-	Jsonb	   *rest = params;
+	const char *key = NULL;
+	Datum		rest;
 
-	*label = "label";
+	memset(opt, 0, sizeof(*opt));
+	opt->label = "label";
 	memset(tp, 0, sizeof(*tp));
 	tp->algorithm = CR_ALGO_GBM;
 	if (params == NULL)
@@ -564,45 +589,152 @@ XgbParams(Jsonb *params, CrTrainParams *tp, char **label)
 	{
 		if (tok == WJB_KEY)
 		{
-			bool		known = false;
-
+			key = NULL;
 			for (int i = 0; i < lengthof(XgbParamKeys); i++)
 				if (strlen(XgbParamKeys[i]) == (size_t) v.val.string.len &&
 					memcmp(XgbParamKeys[i], v.val.string.val, v.val.string.len) == 0)
-					known = true;
-			if (!known)
+					key = XgbParamKeys[i];
+			if (key == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("unknown parameter \"%s\" for cr_import_xgboost",
 								pnstrdup(v.val.string.val, v.val.string.len)),
-						 errhint("Known parameters: label, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo, reasons.")));
-			want_label = v.val.string.len == 5 && memcmp(v.val.string.val, "label", 5) == 0;
+						 errhint("Known parameters: label, baseline_source, baseline_label, threshold, risk_cutoffs, risk_labels, score_points, score_odds, score_pdo, reasons, drift_moderate, drift_major, seed.")));
 		}
-		else if (tok == WJB_VALUE && want_label)
-		{
-			if (v.type != jbvString || v.val.string.len == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("params.label must be a non-empty string")));
-			*label = pnstrdup(v.val.string.val, v.val.string.len);
-			want_label = false;
-		}
+		else if (tok == WJB_VALUE && strcmp(key, "label") == 0)
+			opt->label = XgbParamString(key, &v);
+		else if (tok == WJB_VALUE && strcmp(key, "baseline_source") == 0)
+			opt->baseline_source = XgbParamString(key, &v);
+		else if (tok == WJB_VALUE && strcmp(key, "baseline_label") == 0)
+			opt->baseline_label = XgbParamString(key, &v);
 	}
-	rest = DatumGetJsonbP(DirectFunctionCall2(jsonb_delete, JsonbPGetDatum(params),
-											  CStringGetTextDatum("label")));
-	ParamsParse(rest, tp);
+	if ((opt->baseline_source == NULL) != (opt->baseline_label == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.baseline_source and params.baseline_label go together"),
+				 errhint("The baseline's metrics need its label column.")));
+	rest = JsonbPGetDatum(params);
+	rest = DirectFunctionCall2(jsonb_delete, rest, CStringGetTextDatum("label"));
+	rest = DirectFunctionCall2(jsonb_delete, rest, CStringGetTextDatum("baseline_source"));
+	rest = DirectFunctionCall2(jsonb_delete, rest, CStringGetTextDatum("baseline_label"));
+	ParamsParse(DatumGetJsonbP(rest), tp);
+}
+
+/*
+ * What training data would have given the model, from the rows of
+ * params.baseline_source (read with the caller's rights, as cr_train reads
+ * its source): imputation means, drift baselines of the features and of
+ * the score, and metrics on those rows, appended to metrics.  decoded is
+ * the model as the decoder gives it, for scoring.  Returns the row count.
+ */
+static int64
+XgbBaseline(CrModel *model, const CrModel *decoded, const CrTrainParams *tp,
+			const XgbOptions *opt, StringInfo metrics)
+{
+	CrDatasetSpec spec;
+	CrDataset  *ds;
+	int			p = model->nfeatures;
+	double	   *prob;
+	double	   *x;
+	CrMetrics	m;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.source = opt->baseline_source;
+	spec.label = opt->baseline_label;
+	spec.features = model->features;
+	spec.nfeatures = p;
+	spec.max_bytes = (Size) cr_train_memory_kb * 1024;
+	spec.trainer_bytes_per_row = sizeof(double) * 2;
+	ds = DatasetLoad(&spec);
+
+	model->impute = palloc(sizeof(double) * p);
+	for (int j = 0; j < p; j++)
+	{
+		double		sum = 0.0;
+		int64		cnt = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!isnan(ds->cols[j][i]))
+			{
+				sum += ds->cols[j][i];
+				cnt++;
+			}
+		if (cnt == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature column \"%s\" is NULL in every baseline row", ds->names[j])));
+		sum /= cnt;
+		if (!isfinite(sum))
+		{
+			/* values near the limits of a double overflow the sum, not x / cnt */
+			sum = 0.0;
+			for (int64 i = 0; i < ds->nrows; i++)
+				if (!isnan(ds->cols[j][i]))
+					sum += ds->cols[j][i] / cnt;
+		}
+		if (!isfinite(sum))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
+							ds->names[j])));
+		model->impute[j] = sum;
+	}
+
+	prob = palloc(sizeof(double) * ds->nrows);
+	x = palloc(sizeof(double) * p);
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int j = 0; j < p; j++)
+			x[j] = ds->cols[j][i];
+		prob[i] = PredictProbability(decoded, x);
+	}
+	MetricsCompute(prob, ds->label, ds->nrows, tp->scoring.threshold, &m);
+	if (m.positives == 0 || m.positives == ds->nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("label column \"%s\" has a single class in the " INT64_FORMAT " baseline rows",
+						opt->baseline_label, ds->nrows),
+				 errhint("The baseline's metrics need both defaults (1) and non-defaults (0).")));
+	appendStringInfoString(metrics, "{\"evaluated_on\": \"baseline\", ");
+	MetricsAppendJson(metrics, &m);
+	appendStringInfoChar(metrics, '}');
+
+	model->baseline = palloc0(sizeof(CrBaseline) * (p + 1));
+	model->drift_moderate = tp->drift_moderate;
+	model->drift_major = tp->drift_major;
+	for (int j = 0; j < p; j++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		DriftBaselineBuild(&model->baseline[j], ds->cols[j], NULL, ds->nrows, tp->seed + j);
+	}
+	DriftBaselineBuild(&model->baseline[p], prob, NULL, ds->nrows, tp->seed);
+	return ds->nrows;
 }
 
 /* The params the registry stores: what was imported, and the scoring params. */
 static char *
-XgbParamsJson(const CrTrainParams *tp, const char *label, const char *objective,
+XgbParamsJson(const CrTrainParams *tp, const XgbOptions *opt, const char *objective,
 			  double base_score, const char *version, int ntrees, int32 nodes)
 {
 	StringInfoData b;
 
 	initStringInfo(&b);
 	appendStringInfoString(&b, "{\"imported\": \"xgboost\", \"label\": ");
-	escape_json(&b, label);
+	escape_json(&b, opt->label);
+	if (opt->baseline_source != NULL)
+	{
+		appendStringInfoString(&b, ", \"baseline_source\": ");
+		escape_json(&b, opt->baseline_source);
+		appendStringInfoString(&b, ", \"baseline_label\": ");
+		escape_json(&b, opt->baseline_label);
+		appendStringInfo(&b, ", \"seed\": " INT64_FORMAT ", \"drift_moderate\": ", tp->seed);
+		CrAppendDouble(&b, tp->drift_moderate);
+		appendStringInfoString(&b, ", \"drift_major\": ");
+		CrAppendDouble(&b, tp->drift_major);
+	}
 	appendStringInfoString(&b, ", \"objective\": ");
 	escape_json(&b, objective);
 	appendStringInfoString(&b, ", \"base_score\": ");
@@ -674,7 +806,9 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	JsonbValue *v;
 	char	   *objective;
 	char	   *booster_name;
-	char	   *label;
+	XgbOptions	opt;
+	StringInfoData metrics;
+	int64		baseline_rows = 0;
 	char	   *version;
 	CrTrainParams tp;
 	double		base_score;
@@ -682,6 +816,7 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	int			p;
 	char	  **names;
 	CrModel		model;
+	CrModel    *decoded;
 	XgbImportance imp;
 	bytea	   *bytes;
 	StringInfoData importance;
@@ -704,7 +839,7 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 									  ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(importcxt);
 
-	XgbParams(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tp, &label);
+	XgbParams(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tp, &opt);
 
 	if (!JB_ROOT_IS_OBJECT(json))
 		XgbBad("model", "must be a json object");
@@ -781,7 +916,7 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	model.algorithm = CR_ALGO_GBM;
 	model.nfeatures = p;
 	model.features = names;
-	/* no training data: missing values are imputed with 0 */
+	/* imputation values: 0 unless a baseline gives means (XgbBaseline) */
 	model.impute = palloc0(sizeof(double) * p);
 	model.scoring = tp.scoring;
 	ForestInit(&model.forest, p, ntrees);
@@ -803,9 +938,25 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	}
 	model.forest.ntrees = ntrees;
 
-	/* the decoder checks what the registry will hold */
+	/*
+	 * The decoder checks what the registry will hold; the baseline's rows
+	 * are scored by the decoded model, as cr_predict will score them.
+	 */
 	bytes = ModelEncode(&model);
-	(void) ModelDecode(VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ);
+	decoded = ModelDecode(VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(importcxt);
+	initStringInfo(&metrics);
+	if (opt.baseline_source != NULL)
+	{
+		baseline_rows = XgbBaseline(&model, decoded, &tp, &opt, &metrics);
+		bytes = ModelEncode(&model);
+		(void) ModelDecode(VARDATA(bytes), VARSIZE(bytes) - VARHDRSZ);
+	}
+	else
+		appendStringInfoString(&metrics, "{}");
 
 	initStringInfo(&importance);
 	appendStringInfoChar(&importance, '{');
@@ -822,8 +973,6 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	}
 	appendStringInfoChar(&importance, '}');
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	{
 		CrNewVersion nv;
 		instr_time	elapsed;
@@ -833,16 +982,17 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 		nv.name = name;
 		nv.algorithm = "gbm";
 		nv.source = "xgboost import";
-		nv.label = label;
+		nv.label = opt.label;
 		nv.features = names;
 		nv.nfeatures = p;
 		nv.params = DirectFunctionCall1(jsonb_in, CStringGetDatum(
-			XgbParamsJson(&tp, label, objective, base_score, version, ntrees,
+			XgbParamsJson(&tp, &opt, objective, base_score, version, ntrees,
 						  model.forest.tree_start[ntrees])));
-		nv.metrics = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+		nv.metrics = DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data));
 		nv.importance = DirectFunctionCall1(jsonb_in, CStringGetDatum(importance.data));
 		nv.train_rows = 0;
-		nv.holdout_rows = 0;
+		/* the baseline's rows are evaluation rows, none trained on */
+		nv.holdout_rows = baseline_rows;
 		nv.train_seconds = INSTR_TIME_GET_DOUBLE(elapsed);
 		nv.model = bytes;
 		result = HeapTupleGetDatum(RegistryInsertVersion(&nv, rettupdesc, callercxt));

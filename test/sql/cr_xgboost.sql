@@ -65,6 +65,22 @@ SELECT round((credit_risk.cr_predict('xgb_hand', '{"x": 1, "y": 3}'::jsonb)->>'d
     AS pd_by_name;
 SELECT name, version, status FROM credit_risk.models WHERE name = 'xgb_hand' ORDER BY version;
 
+-- A baseline: labelled rows give imputation means, drift baselines and
+-- metrics (margins as above: 0.625, -0.75, 0.625, 0.375, -0.75, 0.625)
+CREATE TABLE xgb_baseline (x float8, y float8, bad int);
+INSERT INTO xgb_baseline VALUES (0, 0, 1), (1, 3, 0), (NULL, NULL, 1), (-2, 1, 0), (0.5, 2, 0), (NULL, 1, 1);
+SELECT version, status, holdout_rows, params->>'baseline_source' AS baseline_source,
+       metrics->>'evaluated_on' AS evaluated_on, metrics->>'rows' AS rows,
+       metrics->>'positives' AS positives, metrics->>'auc' AS auc
+  FROM credit_risk.cr_import_xgboost('xgb_base', (SELECT j FROM xgb_json), NULL,
+         '{"baseline_source": "xgb_baseline", "baseline_label": "bad"}');
+-- the means of x (-0.125) and y (1.4) are the imputation values
+SELECT jsonb_path_query(credit_risk.cr_model_info(model), '$.impute')
+  FROM credit_risk.models WHERE name = 'xgb_base';
+SELECT feature, count(*) AS bins FROM credit_risk.cr_drift_baseline('xgb_base')
+ GROUP BY feature ORDER BY feature;
+SELECT feature, psi FROM credit_risk.cr_drift_score('xgb_base', 'xgb_baseline') ORDER BY feature;
+
 -- Every hostile input is an error with its SQLSTATE.
 CREATE FUNCTION xgb_try(j jsonb, f text[] DEFAULT NULL, p jsonb DEFAULT '{}') RETURNS text
 LANGUAGE plpgsql AS $$
@@ -113,6 +129,11 @@ SELECT xgb_try(j, NULL, '{"baseline_source": "t"}') FROM xgb_json;
 SELECT xgb_try(j, NULL, '{"label": 1}') FROM xgb_json;
 SELECT xgb_try(j, NULL, '{"threshold": 2}') FROM xgb_json;
 SELECT xgb_try(j, NULL, '[]') FROM xgb_json;
+SELECT xgb_try(j, NULL, '{"baseline_source": "xgb_baseline"}') FROM xgb_json;
+SELECT xgb_try(j, NULL, '{"baseline_source": "no_such_table", "baseline_label": "bad"}') FROM xgb_json;
+SELECT xgb_try(j, NULL, '{"baseline_source": "SELECT x, y, 0 AS bad FROM xgb_baseline", "baseline_label": "bad"}') FROM xgb_json;
+SELECT xgb_try(j, NULL, '{"baseline_source": "SELECT x, bad FROM xgb_baseline", "baseline_label": "bad"}') FROM xgb_json;
+SELECT xgb_try(j, NULL, '{"baseline_source": "SELECT NULL::float8 AS x, y, bad FROM xgb_baseline", "baseline_label": "bad"}') FROM xgb_json;
 -- trees
 SELECT xgb_try(xgb_tree('{split_indices,0}', '7'));
 SELECT xgb_try(xgb_tree('{split_indices,0}', '-1'));
@@ -152,3 +173,4 @@ SELECT version, round(ln(pd / (1 - pd))::numeric, 9) AS margin
 DROP FUNCTION xgb_try(jsonb, text[], jsonb);
 DROP FUNCTION xgb_tree(text[], jsonb);
 DROP TABLE xgb_json;
+DROP TABLE xgb_baseline;
