@@ -109,6 +109,32 @@ cmp_ok($cdiff, '<', $tol, 'contributions equal XGBoost per-tree contributions');
 cmp_ok($c32diff, '<', 10 * $tol, 'contributions equal XGBoost pred_contribs to its float rounding');
 is($crows, 2000 * 9, 'eight features and the base for every row');
 
+# a second version with a baseline: labels taken from XGBoost's own
+# probabilities, so the AUC on those rows is 1 and the rows do not drift
+# from themselves; the probabilities do not change
+is( $node->safe_psql(
+		'postgres', qq{
+SELECT version || ' ' || status || ' ' || holdout_rows || ' ' || (metrics->>'auc')
+  FROM credit_risk.cr_import_xgboost('xgb', pg_read_file('$tmp/model.json')::jsonb,
+         ARRAY[$features],
+         '{"baseline_source": "SELECT r.*, (f.p > 0.5)::int AS bad FROM score_rows r JOIN reference f USING (id)",
+           "baseline_label": "bad"}');
+}),
+	'2 candidate 2000 1',
+	'a baseline gives metrics; the second version is a candidate');
+cmp_ok(
+	$node->safe_psql(
+		'postgres', qq{
+SELECT max(abs(credit_risk.cr_predict(m.model, $array) - f.p))
+  FROM score_rows r JOIN reference f USING (id), credit_risk.models m
+ WHERE m.name = 'xgb' AND m.version = 2}),
+	'<', $tol, 'the version with a baseline scores as XGBoost');
+is( $node->safe_psql(
+		'postgres', qq{
+SELECT version FROM credit_risk.cr_promote('xgb', 2);
+SELECT count(*) || ' ' || max(psi) FROM credit_risk.cr_drift_score('xgb', 'score_rows')}),
+	"2\n9 0", 'the baseline rows do not drift from themselves');
+
 # hostile copies
 $node->safe_psql(
 	'postgres', qq{
