@@ -159,6 +159,17 @@ SELECT xgb_try(xgb_tree('{tree_param,num_nodes}', '"0"'));
 SELECT xgb_try(xgb_tree('{tree_param,num_nodes}', '"4"'));
 SELECT xgb_try(xgb_tree('{tree_param}', '[]'));
 SELECT xgb_try(xgb_tree('{}', '7'));
+-- a chain 70 levels deep: internal node 2k has a leaf (2k + 1) on its left
+-- and the next internal node (2k + 2) on its right
+SELECT xgb_try(jsonb_set(j, '{learner,gradient_booster,model,trees,1}', (
+    SELECT jsonb_build_object(
+        'left_children', jsonb_agg(CASE WHEN i % 2 = 0 AND i < 140 THEN i + 1 ELSE -1 END ORDER BY i),
+        'right_children', jsonb_agg(CASE WHEN i % 2 = 0 AND i < 140 THEN i + 2 ELSE -1 END ORDER BY i),
+        'split_indices', jsonb_agg(0), 'split_conditions', jsonb_agg(0.5),
+        'default_left', jsonb_agg(0), 'sum_hessian', jsonb_agg(1),
+        'tree_param', jsonb_build_object('num_nodes', '141'))
+      FROM generate_series(0, 140) i)))
+  FROM xgb_json;
 -- nodes that the root does not reach are skipped (XGBoost keeps pruned
 -- nodes in its arrays): node 3 made a leaf leaves nodes 1 and 2 unreachable
 SELECT xgb_try(jsonb_set(jsonb_set(xgb_tree('{left_children,3}', '-1'),
