@@ -70,6 +70,19 @@ with open(out + '/ref.csv', 'w') as f:
         c64 = '{' + ','.join(repr(float(v)) for v in per_tree[i]) + '}'
         f.write('%d,%r,"%s","%s"\n' % (i, float(p[i]), c, c64))
 
+# XGBoost's exact method with gamma prunes nodes after growing a tree and
+# keeps them, unreachable, in the saved arrays.
+pruned = xgb.train({'objective': 'binary:logistic', 'tree_method': 'exact', 'max_depth': 6,
+                    'gamma': 2.0, 'nthread': 2, 'seed': 1},
+                   xgb.DMatrix(X, label=y, missing=np.nan), num_boost_round=20)
+pruned.save_model(out + '/pruned.json')
+pruned_p = pruned.predict(dm)
+deleted = sum(int(t['tree_param']['num_deleted'])
+              for t in json.load(open(out + '/pruned.json'))['learner']['gradient_booster']['model']['trees'])
+with open(out + '/pruned_ref.csv', 'w') as f:
+    for i in range(S.shape[0]):
+        f.write('%d,%r\n' % (i, float(pruned_p[i])))
+
 # Hostile copies: keys deleted, values of the wrong type or out of range,
 # child indices scrambled, arrays cut short.
 model = json.load(open(out + '/model.json'))
@@ -139,5 +152,5 @@ with open(out + '/mutants.jsonl', 'w') as f:
                 pass
         f.write(json.dumps(m, allow_nan=False) + '\n')
 
-print(json.dumps({'version': xgb.__version__, 'trees': len(booster.get_dump()),
+print(json.dumps({'version': xgb.__version__, 'trees': len(booster.get_dump()), 'deleted': deleted,
                   'missing_train': int(np.isnan(X).sum()), 'missing_score': int(np.isnan(S).sum())}))

@@ -135,6 +135,19 @@ SELECT version FROM credit_risk.cr_promote('xgb', 2);
 SELECT count(*) || ' ' || max(psi) FROM credit_risk.cr_drift_score('xgb', 'score_rows')}),
 	"2\n9 0", 'the baseline rows do not drift from themselves');
 
+# a model whose trees hold pruned, unreachable nodes
+cmp_ok($info->{deleted}, '>', 0, 'the pruned model holds deleted nodes');
+my $pruned_diff = $node->safe_psql(
+	'postgres', qq{
+CREATE TABLE pruned_reference (id int PRIMARY KEY, p float8);
+COPY pruned_reference FROM '$tmp/pruned_ref.csv' WITH (FORMAT csv);
+SELECT FROM credit_risk.cr_import_xgboost('xgb_pruned', pg_read_file('$tmp/pruned.json')::jsonb,
+                                          ARRAY[$features]);
+SELECT max(abs(credit_risk.cr_predict('xgb_pruned', $array) - f.p))
+  FROM score_rows r JOIN pruned_reference f USING (id)});
+note "pruned model: $info->{deleted} deleted nodes, max |cr_predict - xgboost predict| = $pruned_diff";
+cmp_ok($pruned_diff, '<', $tol, 'a pruned model scores as XGBoost');
+
 # hostile copies
 $node->safe_psql(
 	'postgres', qq{
