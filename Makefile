@@ -24,7 +24,8 @@ OBJS = \
 	src/registry.o \
 	src/registry_write.o \
 	src/threads.o \
-	src/train.o
+	src/train.o \
+	src/xgboost.o
 
 # The install script for a version is generated from sql/credit_risk.sql;
 # upgrade steps (credit_risk--A--B.sql) are kept as released files.
@@ -41,7 +42,7 @@ OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so
 PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
 SHLIB_LINK = -lpthread -lm
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain cr_xgboost
 # inputs in test/sql, expected outputs in test/expected
 REGRESS_OPTS = --inputdir=test
 

@@ -113,6 +113,16 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 -- resolved with the caller's search_path.  The function's own statements
 -- are schema-qualified throughout.
 
+-- A binary classifier saved by XGBoost's Booster.save_model (JSON), as a new
+-- GBM version of name; features names the model's features in its order
+-- (required when the JSON has no feature_names).
+CREATE FUNCTION credit_risk.cr_import_xgboost(name text, model jsonb,
+                                              features text[] DEFAULT NULL,
+                                              params jsonb DEFAULT '{}')
+RETURNS credit_risk.models
+AS 'MODULE_PATHNAME', 'cr_import_xgboost'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- Registry ------------------------------------------------------------------
 
 -- cr_promote and cr_route are C functions that take the name's lock and
@@ -1164,6 +1174,7 @@ $$;
 
 -- Training writes the registry: not for every role.
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_import_xgboost(text, jsonb, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote_internal(text, integer, text) FROM PUBLIC;

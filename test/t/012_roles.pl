@@ -138,6 +138,19 @@ cannot('cr_pipeline', sprintf($train, 1), 'train');
 is($node->safe_psql('postgres', q{SELECT string_agg(version || ':' || status, ',' ORDER BY version) FROM credit_risk.models}),
 	'1:challenger,2:champion', 'the registry holds what the functions wrote');
 
+# Importing an XGBoost model is the trainer's too, with the same rights.
+my $import = q{SELECT version || ' ' || status || ' ' || created_by FROM credit_risk.cr_import_xgboost('pd_xgb', '
+{"learner": {"feature_names": ["a", "b"],
+  "gradient_booster": {"name": "gbtree", "model": {"trees": [
+    {"left_children": [1, -1, -1], "right_children": [2, -1, -1], "split_indices": [0, 0, 0],
+     "split_conditions": [3.5, 0.25, -0.25], "default_left": [1, 0, 0], "sum_hessian": [2, 1, 1],
+     "tree_param": {"num_nodes": "3"}}]}},
+  "learner_model_param": {"base_score": "5E-1"}, "objective": {"name": "binary:logistic"}}}')};
+is(can('cr_trainer', $import, 'import an XGBoost model'), '1 champion cr_trainer',
+	'an imported model is registered as trained');
+cannot('cr_app', $import, 'import an XGBoost model');
+cannot('cr_pipeline', $import, 'import an XGBoost model');
+
 no_crashes($node);
 $node->stop;
 done_testing();
