@@ -32,6 +32,7 @@
 #include "random.h"
 #include "fmgr.h"
 #include "hugemem.h"
+#include "model.h"
 
 #define DATASET_BATCH_ROWS	10000
 
@@ -572,6 +573,51 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 static void
 ReceiverNoOp(DestReceiver *self)
 {
+}
+
+/*
+ * The names of a features argument (text[]): one-dimensional, not empty
+ * (empty_hint, if any, says what to pass instead), at most CR_MAX_FEATURES,
+ * no NULL and no name twice.
+ */
+char **
+DatasetFeatureNames(ArrayType *arr, int *n, const char *empty_hint)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			count;
+	char	  **names;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("features must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("features must not be empty"),
+				 empty_hint ? errhint("%s", empty_hint) : 0));
+	if (count > CR_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a model takes at most %d features, not %d", CR_MAX_FEATURES, count)));
+	names = palloc(sizeof(char *) * count);
+	for (int i = 0; i < count; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("features must not contain NULL")));
+		names[i] = TextDatumGetCString(elems[i]);
+		for (int j = 0; j < i; j++)
+			if (strcmp(names[i], names[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" is listed twice", names[i])));
+	}
+	*n = count;
+	return names;
 }
 
 /*

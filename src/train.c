@@ -49,46 +49,6 @@ AppendKeyDouble(StringInfo buf, const char *prefix, double v)
 
 /* -------------------------------------------------------------- helpers */
 
-static char **
-FeatureList(ArrayType *arr, int *n)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			count;
-	char	  **names;
-
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("features must be a one-dimensional array")));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
-	if (count == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("features must not be empty"),
-				 errhint("Pass NULL to use every numeric column.")));
-	if (count > CR_MAX_FEATURES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a model takes at most %d features, not %d", CR_MAX_FEATURES, count)));
-	names = palloc(sizeof(char *) * count);
-	for (int i = 0; i < count; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("features must not contain NULL")));
-		names[i] = TextDatumGetCString(elems[i]);
-		for (int j = 0; j < i; j++)
-			if (strcmp(names[i], names[j]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature \"%s\" is listed twice", names[i])));
-	}
-	*n = count;
-	return names;
-}
-
 static Datum
 JsonbFromText(const char *s)
 {
@@ -390,7 +350,8 @@ cr_train(PG_FUNCTION_ARGS)
 	spec.key = tp.key;
 	spec.key_seed = (uint64) tp.seed;
 	if (!PG_ARGISNULL(4))
-		spec.features = FeatureList(PG_GETARG_ARRAYTYPE_P(4), &spec.nfeatures);
+		spec.features = DatasetFeatureNames(PG_GETARG_ARRAYTYPE_P(4), &spec.nfeatures,
+											   "Pass NULL to use every numeric column.");
 
 	/* everything the fit allocates lives here and goes at the end */
 	traincxt = AllocSetContextCreate(callercxt, "credit_risk train",

@@ -485,37 +485,15 @@ XgbFeatureNames(JsonbContainer *learner, ArrayType *arg, int *n)
 	}
 	if (arg != NULL)
 	{
-		Datum	   *elems;
-		bool	   *nulls;
 		int			count;
 
-		if (ARR_NDIM(arg) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("features must be a one-dimensional array")));
-		deconstruct_array(arg, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
-		if (count == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("features must not be empty")));
-		if (count > CR_MAX_FEATURES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("a model takes at most %d features, not %d", CR_MAX_FEATURES, count)));
+		names = DatasetFeatureNames(arg, &count, NULL);
 		if (njson > 0 && njson != count)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("features has %d names but the xgboost model names %d features", count, njson)));
-		names = palloc(sizeof(char *) * count);
 		for (int i = 0; i < count; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("features must not contain NULL")));
-			names[i] = TextDatumGetCString(elems[i]);
 			XgbCheckName(names[i], names, i);
-		}
 		*n = count;
 		return names;
 	}

@@ -71,3 +71,6 @@ UNREACHED(set_config_option)
 /* functions, tuples, arrays */
 UNREACHED(OidOutputFunctionCall)
 UNREACHED(slot_getsomeattrs_int)
+
+/* arrays: a features argument */
+UNREACHED(deconstruct_array)
