@@ -170,15 +170,21 @@ RegistryStampEqual(const CrStamp *a, const CrStamp *b)
 		a->cid == b->cid;
 }
 
+/* ASCII only, whatever the locale: the registry's CHECK constraint says so */
+static inline bool
+NameStartChar(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
+
 void
 RegistryCheckName(const char *name)
 {
 	size_t		len = strlen(name);
-	bool		ok = len > 0 && len <= 63 &&
-		(isalpha((unsigned char) name[0]) || name[0] == '_');
+	bool		ok = len > 0 && len <= CR_MAX_NAME_LEN && NameStartChar(name[0]);
 
 	for (size_t i = 1; ok && i < len; i++)
-		ok = isalnum((unsigned char) name[i]) || name[i] == '_' ||
+		ok = NameStartChar(name[i]) || (name[i] >= '0' && name[i] <= '9') ||
 			name[i] == '.' || name[i] == '-';
 	if (!ok)
 		ereport(ERROR,

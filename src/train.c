@@ -370,7 +370,10 @@ cr_train(PG_FUNCTION_ARGS)
 				 errmsg("a model takes at most %d features, not %d", CR_MAX_FEATURES, p)));
 	for (int j = 0; j < p; j++)
 		if (strlen(ds->names[j]) > CR_MAX_NAME_LEN)
-			elog(ERROR, "feature name too long: %s", ds->names[j]);
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("feature name \"%s\" is longer than %d bytes", ds->names[j],
+							CR_MAX_NAME_LEN)));
 
 	holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
 	TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label);
