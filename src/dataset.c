@@ -576,6 +576,57 @@ ReceiverNoOp(DestReceiver *self)
 }
 
 /*
+ * The mean of each feature column over the rows not excluded (exclude may be
+ * NULL), missing values left out; rows names them in the error for a column
+ * with no value ("training", "baseline").
+ */
+double *
+DatasetColumnMeans(const CrDataset *ds, const bool *exclude, const char *rows)
+{
+	int			p = ds->nfeatures;
+	double	   *mean = palloc(sizeof(double) * p);
+
+	for (int j = 0; j < p; j++)
+	{
+		double		sum = 0.0;
+		int64		cnt = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!(exclude && exclude[i]) && !isnan(ds->cols[j][i]))
+			{
+				sum += ds->cols[j][i];
+				cnt++;
+			}
+		if (cnt == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature column \"%s\" is NULL in every %s row", ds->names[j], rows)));
+		mean[j] = sum / cnt;
+		if (!isfinite(mean[j]))
+		{
+			/*
+			 * Values near the limits of double precision overflow the sum;
+			 * their mean does not, added up as x / cnt.  A model must not
+			 * be stored with a value its own decoder refuses.
+			 */
+			sum = 0.0;
+			for (int64 i = 0; i < ds->nrows; i++)
+				if (!(exclude && exclude[i]) && !isnan(ds->cols[j][i]))
+					sum += ds->cols[j][i] / cnt;
+			mean[j] = sum;
+			if (!isfinite(mean[j]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
+								ds->names[j]),
+						 errhint("Scale the column down.")));
+		}
+	}
+	return mean;
+}
+
+/*
  * The names of a features argument (text[]): one-dimensional, not empty
  * (empty_hint, if any, says what to pass instead), at most CR_MAX_FEATURES,
  * no NULL and no name twice.

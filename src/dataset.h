@@ -52,6 +52,7 @@ extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
 extern void DatasetInitReceiver(DestReceiver *dest,
 								void (*startup) (DestReceiver *self, int operation, TupleDesc tupdesc),
 								bool (*receive) (TupleTableSlot *slot, DestReceiver *self));
+extern double *DatasetColumnMeans(const CrDataset *ds, const bool *exclude, const char *rows);
 extern char **DatasetFeatureNames(ArrayType *arr, int *n, const char *empty_hint);
 extern void DatasetScanSource(const char *source, DestReceiver *dest, const char *what);
 extern void DatasetRunQuery(const char *query, const char *source, DestReceiver *dest,

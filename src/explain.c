@@ -33,6 +33,7 @@
 #include "utils/tuplestore.h"
 
 #include "explain.h"
+#include "metrics.h"
 #include "predict.h"
 #include "registry.h"
 
@@ -282,7 +283,6 @@ ExplainPushReasons(JsonbParseState **state, const CrCachedModel *entry, const do
 		int			j = ranked[r].feature;
 		char	   *code;
 		char	   *reason;
-		char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
 		JsonbValue	v;
 
 		ExplainReason(reasons, m->features[j], ExplainDirection(m, j, x[j]), &code, &reason);
@@ -290,11 +290,8 @@ ExplainPushReasons(JsonbParseState **state, const CrCachedModel *entry, const do
 		PushKeyedString(state, "code", code);
 		PushKeyedString(state, "reason", reason);
 		PushKeyedString(state, "feature", m->features[j]);
-		double_to_shortest_decimal_buf(ranked[r].contribution, buf);
 		v.type = jbvNumeric;
-		v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-															ObjectIdGetDatum(InvalidOid),
-															Int32GetDatum(-1)));
+		v.val.numeric = CrFloat8ToNumeric(ranked[r].contribution);
 		PushKeyed(state, "contribution", &v);
 		pushJsonbValue(state, WJB_END_OBJECT, NULL);
 	}

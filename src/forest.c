@@ -163,42 +163,20 @@ BuildDenseCuts(CrForest *f)
 }
 
 /*
- * Build the dense copy of a complete, validated forest (every child after
- * its parent, one parent a node), or leave dense.depth 0 when the forest is
- * too deep, its codes do not fit in 16 bits, or padding would make the copy
- * much larger than the trees.
+ * Build the dense copy of a measured forest (f->max_depth), or leave
+ * dense.depth 0 when the forest is too deep, its codes do not fit in 16
+ * bits, or padding would make the copy much larger than the trees.
  */
-void
+static void
 ForestBuildDense(CrForest *f)
 {
 	CrDenseForest *d = &f->dense;
-	int			D = 0;
+	int			D = f->max_depth;
 	int			nint;
 
 	memset(d, 0, sizeof(CrDenseForest));
-	if (f->nfeatures > FOREST_DENSE_MAX_FEATURES)
+	if (f->nfeatures > FOREST_DENSE_MAX_FEATURES || D > FOREST_DENSE_MAX_DEPTH)
 		return;
-	for (int t = 0; t < f->ntrees; t++)
-	{
-		int32		start = f->tree_start[t];
-		int32		n = f->tree_start[t + 1] - start;
-		int		   *depth = palloc0(sizeof(int) * n);
-
-		/* children come after their parents: one pass in index order */
-		for (int32 k = 0; k < n; k++)
-		{
-			if (depth[k] > D)
-				D = depth[k];
-			if (f->feature[start + k] >= 0)
-			{
-				depth[f->left[start + k]] = depth[k] + 1;
-				depth[f->right[start + k]] = depth[k] + 1;
-			}
-		}
-		pfree(depth);
-		if (D > FOREST_DENSE_MAX_DEPTH)
-			return;
-	}
 
 	/*
 	 * Padding can multiply a tree's size: keep the dense copy within a small
@@ -687,7 +665,7 @@ ForestScoreBlock(const CrForest *f, const double *cols, int n,
  *
  * A child's share of its parent is its cover over the two children's
  * (which is the parent's cover in a trained tree); when both are zero the
- * two children share equally.  The expected margin (ForestPrepareExplain)
+ * two children share equally.  The expected margin (ForestPrepare)
  * uses the same shares, so base + sum of contributions = margin.
  */
 
@@ -952,11 +930,12 @@ ExpectedMargin(const CrForest *f)
 }
 
 /*
- * What explanations need of a complete, validated forest, found once: the
- * depth of its deepest tree and its expected margin.
+ * Make a complete, validated forest (every child after its parent, one
+ * parent a node) ready to score and explain: the depth of its deepest tree,
+ * its dense copy, and its expected margin.
  */
 void
-ForestPrepareExplain(CrForest *f)
+ForestPrepare(CrForest *f)
 {
 	int32		maxn = 0;
 	int		   *depth;
@@ -968,13 +947,14 @@ ForestPrepareExplain(CrForest *f)
 	for (int t = 0; t < f->ntrees; t++)
 		f->max_depth = Max(f->max_depth, TreeDepth(f, t, depth));
 	pfree(depth);
+	ForestBuildDense(f);
 	f->expected_margin = ExpectedMargin(f);
 }
 
 /*
  * Add each feature's contribution to one row's margin (x in feature order,
  * NaN for missing) to phi[0 .. nfeatures - 1].  The forest has been through
- * ForestPrepareExplain; trees deeper than FOREST_SHAP_MAX_DEPTH are refused.
+ * ForestPrepare; trees deeper than FOREST_SHAP_MAX_DEPTH are refused.
  */
 void
 ForestShap(const CrForest *f, const double *x, double *phi)

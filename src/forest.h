@@ -45,7 +45,7 @@ typedef struct CrDenseForest
 /*
  * The trees as flat node arrays, node indexes relative to their tree; a
  * child always comes after its parent.  The trainer grows them, the model
- * bytes hold them, the decoder validates them before ForestBuildDense.
+ * bytes hold them, the decoder validates them before ForestPrepare.
  */
 typedef struct CrForest
 {
@@ -61,7 +61,7 @@ typedef struct CrForest
 	double	   *value;			/* leaf value (internal nodes: their weight) */
 	double	   *cover;			/* sum of hessians of the node's rows */
 	int32		capacity;		/* nodes allocated, while growing */
-	int			max_depth;		/* of the deepest tree (ForestPrepareExplain) */
+	int			max_depth;		/* of the deepest tree (ForestPrepare) */
 	double		expected_margin;	/* over the training cover (ditto) */
 	CrDenseForest dense;
 } CrForest;
@@ -122,12 +122,11 @@ ForestDenseWalk(const uint32 *node, int D, const uint16 *code)
 extern void ForestInit(CrForest *f, int nfeatures, int ntrees_max);
 extern void ForestReserve(CrForest *f, int32 nodes);
 
-/* the dense copy, after the node arrays are complete and valid */
-extern void ForestBuildDense(CrForest *f);
+/* the dense copy and what explanations need, once the node arrays are valid */
+extern void ForestPrepare(CrForest *f);
 
 /* explanations: path-dependent TreeSHAP, in log-odds */
 #define FOREST_SHAP_MAX_DEPTH	64
-extern void ForestPrepareExplain(CrForest *f);
 extern void ForestShap(const CrForest *f, const double *x, double *phi);
 
 /* scoring: margins (log-odds), base_margin included */

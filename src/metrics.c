@@ -10,6 +10,7 @@
 #include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "credit_risk.h"
@@ -226,6 +227,18 @@ AppendNumber(StringInfo buf, const char *key, double v, bool comma)
 {
 	appendStringInfo(buf, "%s\"%s\": ", comma ? ", " : "", key);
 	CrAppendDouble(buf, v);
+}
+
+/* A numeric that converts back to exactly the same double (finite d). */
+Numeric
+CrFloat8ToNumeric(double d)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	double_to_shortest_decimal_buf(d, buf);
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
 }
 
 /* Append the metrics as "key": value pairs (no braces). */

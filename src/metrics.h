@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "utils/numeric.h"
 
 typedef struct CrMetrics
 {
@@ -31,5 +32,6 @@ extern void MetricsCompute(const double *prob, const double *label, int64 n,
 						   double threshold, CrMetrics *m);
 extern void MetricsAppendJson(StringInfo buf, const CrMetrics *m);
 extern void CrAppendDouble(StringInfo buf, double v);
+extern Numeric CrFloat8ToNumeric(double d);
 
 #endif							/* CR_METRICS_H */

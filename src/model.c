@@ -642,8 +642,7 @@ ModelDecode(const char *data, Size len)
 	if (algorithm == CR_ALGO_GBM)
 	{
 		m->forest.nfeatures = m->nfeatures;
-		ForestBuildDense(&m->forest);
-		ForestPrepareExplain(&m->forest);
+		ForestPrepare(&m->forest);
 	}
 
 	return m;

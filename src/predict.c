@@ -26,6 +26,7 @@
 #include "credit_risk.h"
 #include "dataset.h"
 #include "explain.h"
+#include "metrics.h"
 #include "predict.h"
 #include "registry.h"
 
@@ -486,18 +487,6 @@ ApplicantValueKind(const JsonbValue *v)
 	}
 }
 
-/* A numeric that converts back to exactly the same double. */
-static Numeric
-Float8ToNumericExact(double d)
-{
-	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	double_to_shortest_decimal_buf(d, buf);
-	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf),
-											   ObjectIdGetDatum(InvalidOid),
-											   Int32GetDatum(-1)));
-}
-
 /* The text an applicant key is routed by: a string as is, anything else as JSON. */
 static char *
 JsonbKeyText(JsonbValue *v)
@@ -618,11 +607,12 @@ WantReasons(const CrCachedModel *entry, Jsonb *jb)
 	JsonbValue	v;
 	JsonbValue *opt = getKeyJsonValueFromContainer(&jb->root, "reasons", strlen("reasons"), &v);
 
+	/* the usual answer: no "reasons" in the request, nothing to look up */
+	if (opt == NULL)
+		return entry->reasons;
 	for (int j = 0; j < entry->model->nfeatures; j++)
 		if (strcmp(entry->model->features[j], "reasons") == 0)
 			return entry->reasons;
-	if (opt == NULL)
-		return entry->reasons;
 	if (opt->type != jbvBool)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -666,7 +656,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 
 	PushKey(&state, "default_probability");
 	v.type = jbvNumeric;
-	v.val.numeric = Float8ToNumericExact(p);
+	v.val.numeric = CrFloat8ToNumeric(p);
 	pushJsonbValue(&state, WJB_VALUE, &v);
 
 	PushKey(&state, "risk_category");

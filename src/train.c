@@ -235,53 +235,6 @@ TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nh
 				 errhint("A model needs both defaults (1) and non-defaults (0).")));
 }
 
-/* Missing values are imputed with the mean of the training rows. */
-static double *
-TrainImputeValues(const CrDataset *ds, const bool *holdout)
-{
-	int			p = ds->nfeatures;
-	double	   *impute = palloc(sizeof(double) * p);
-
-	for (int j = 0; j < p; j++)
-	{
-		double		sum = 0.0;
-		int64		cnt = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < ds->nrows; i++)
-			if (!holdout[i] && !isnan(ds->cols[j][i]))
-			{
-				sum += ds->cols[j][i];
-				cnt++;
-			}
-		if (cnt == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature column \"%s\" is NULL in every training row", ds->names[j])));
-		impute[j] = sum / cnt;
-		if (!isfinite(impute[j]))
-		{
-			/*
-			 * Values near the limits of double precision overflow the sum;
-			 * their mean does not, added up as x / cnt.  A model must not
-			 * be stored with a value its own decoder refuses.
-			 */
-			sum = 0.0;
-			for (int64 i = 0; i < ds->nrows; i++)
-				if (!holdout[i] && !isnan(ds->cols[j][i]))
-					sum += ds->cols[j][i] / cnt;
-			impute[j] = sum;
-			if (!isfinite(impute[j]))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
-								ds->names[j]),
-						 errhint("Scale the column down.")));
-		}
-	}
-	return impute;
-}
-
 /* ------------------------------------------------------------- cr_train */
 
 Datum
@@ -378,7 +331,8 @@ cr_train(PG_FUNCTION_ARGS)
 	holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
 	TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label);
 	memset(&model, 0, sizeof(model));
-	model.impute = TrainImputeValues(ds, holdout);
+	/* missing values are imputed with the mean of the training rows */
+	model.impute = DatasetColumnMeans(ds, holdout, "training");
 
 	model.nfeatures = p;
 	model.features = ds->names;

@@ -625,39 +625,7 @@ XgbBaseline(CrModel *model, const CrModel *decoded, const CrTrainParams *tp,
 	spec.trainer_bytes_per_row = sizeof(double) * 2;
 	ds = DatasetLoad(&spec);
 
-	model->impute = palloc(sizeof(double) * p);
-	for (int j = 0; j < p; j++)
-	{
-		double		sum = 0.0;
-		int64		cnt = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < ds->nrows; i++)
-			if (!isnan(ds->cols[j][i]))
-			{
-				sum += ds->cols[j][i];
-				cnt++;
-			}
-		if (cnt == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature column \"%s\" is NULL in every baseline row", ds->names[j])));
-		sum /= cnt;
-		if (!isfinite(sum))
-		{
-			/* values near the limits of a double overflow the sum, not x / cnt */
-			sum = 0.0;
-			for (int64 i = 0; i < ds->nrows; i++)
-				if (!isnan(ds->cols[j][i]))
-					sum += ds->cols[j][i] / cnt;
-		}
-		if (!isfinite(sum))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the mean of feature column \"%s\" is out of range for type double precision",
-							ds->names[j])));
-		model->impute[j] = sum;
-	}
+	model->impute = DatasetColumnMeans(ds, NULL, "baseline");
 
 	prob = palloc(sizeof(double) * ds->nrows);
 	x = palloc(sizeof(double) * p);
