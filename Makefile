@@ -10,6 +10,7 @@ OBJS = \
 	src/drift.o \
 	src/evaluate.o \
 	src/explain.o \
+	src/export.o \
 	src/forest.o \
 	src/gbm.o \
 	src/holdout.o \

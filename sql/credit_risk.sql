@@ -264,6 +264,22 @@ RETURNS TABLE (tree integer, node integer, feature text, threshold float8,
 AS 'MODULE_PATHNAME', 'cr_model_trees'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
 
+-- A version as one jsonb document for audit: its registry row (params,
+-- metrics, importance, row counts) and everything its bytes hold (features
+-- and their training means, scoring settings, coefficients or every tree
+-- node, drift baselines); for tree models also an "xgboost" member in
+-- XGBoost's JSON model format.  NULL version = the serving version.
+CREATE FUNCTION credit_risk.cr_export(name text, version integer DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'cr_export'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The same for a model passed as a value (without the registry row).
+CREATE FUNCTION credit_risk.cr_export(model bytea)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'cr_export_bytes'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 -- Scoring -------------------------------------------------------------------
 
 CREATE FUNCTION credit_risk.cr_predict(name text, features float8[])

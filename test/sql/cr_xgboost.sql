@@ -181,6 +181,51 @@ SELECT version, round(ln(pd / (1 - pd))::numeric, 9) AS margin
        LATERAL credit_risk.cr_predict(model, ARRAY[0, 0]::float8[]) pd
  WHERE name = 'xgb_bad';
 
+-- cr_export: the document of a version.  Its top-level members:
+SELECT k, jsonb_typeof(credit_risk.cr_export('xgb_base') -> k) AS type
+  FROM jsonb_object_keys(credit_risk.cr_export('xgb_base')) k ORDER BY k;
+-- a logistic version has coefficients and no XGBoost member
+SELECT credit_risk.cr_export('german', 1) ?| ARRAY['gbm', 'xgboost'] AS has_trees,
+       jsonb_array_length(credit_risk.cr_export('german', 1) -> 'logistic' -> 'coefficients')
+         = array_length(features, 1) AS one_per_feature
+  FROM credit_risk.models WHERE name = 'german' AND version = 1;
+-- tree 1 of xgb_hand, renumbered from its root, in doubles: each threshold
+-- is the double below which a double rounds to a float under XGBoost's
+-- (2 became 1.9999999403953552, -1 became -1.0000000596046448)
+SELECT jsonb_pretty(credit_risk.cr_export('xgb_hand', 1) -> 'gbm' -> 'trees' -> 1);
+SELECT credit_risk.cr_export('xgb_hand', 1) -> 'gbm' -> 'trees' -> 0 -> 'threshold' AS tree0;
+-- ... and in XGBoost's format: the float nearest each threshold (2, -1 and
+-- 0.5 again),
+-- every float written with a decimal point, as XGBoost's reader needs
+SELECT jsonb_pretty(credit_risk.cr_export('xgb_hand', 1) -> 'xgboost' -> 'learner' -> 'gradient_booster' -> 'model' -> 'trees' -> 1);
+SELECT credit_risk.cr_export('xgb_hand', 1) -> 'xgboost' -> 'learner' -> 'gradient_booster' -> 'model' -> 'trees' -> 0 -> 'split_conditions' AS tree0,
+       credit_risk.cr_export('xgb_hand', 1) -> 'xgboost' -> 'learner' -> 'learner_model_param' AS learner_model_param,
+       credit_risk.cr_export('xgb_hand', 1) -> 'xgboost' -> 'learner' -> 'objective' AS objective;
+-- exported and imported again, it scores the same
+SELECT version FROM credit_risk.cr_import_xgboost('xgb_again', credit_risk.cr_export('xgb_hand', 1) -> 'xgboost');
+SELECT x, y, credit_risk.cr_predict('xgb_again', ARRAY[x, y]) = credit_risk.cr_predict('xgb_hand', ARRAY[x, y]) AS same
+  FROM (VALUES (0::float8, 0::float8), (1, 3), (NULL, NULL), (-2, 1), (0.5, 2), (0.49999999, 1.9999999)) v(x, y);
+-- the bytea form: the same without the registry row
+SELECT credit_risk.cr_export(model) = credit_risk.cr_export('xgb_hand', 1)
+         - ARRAY['export_format', 'name', 'version', 'model', 'status', 'created_at', 'created_by',
+                 'source', 'label', 'params', 'metrics', 'importance', 'train_rows',
+                 'holdout_rows', 'train_seconds'] AS same
+  FROM credit_risk.models WHERE name = 'xgb_hand' AND version = 1;
+-- errors
+SELECT credit_risk.cr_export(NULL::text);
+SELECT credit_risk.cr_export('no_such_model');
+SELECT credit_risk.cr_export('xgb_hand', 99);
+SELECT credit_risk.cr_export('xgb_hand', 0);
+SELECT credit_risk.cr_export('\x00'::bytea);
+-- the registry row is read with the caller's rights
+CREATE ROLE regress_cr_export_reader;
+GRANT USAGE ON SCHEMA credit_risk TO regress_cr_export_reader;
+SET ROLE regress_cr_export_reader;
+SELECT credit_risk.cr_export('xgb_hand');
+RESET ROLE;
+REVOKE USAGE ON SCHEMA credit_risk FROM regress_cr_export_reader;
+DROP ROLE regress_cr_export_reader;
+
 DROP FUNCTION xgb_try(jsonb, text[], jsonb);
 DROP FUNCTION xgb_tree(text[], jsonb);
 DROP TABLE xgb_json;

@@ -148,6 +148,28 @@ SELECT max(abs(credit_risk.cr_predict('xgb_pruned', $array) - f.p))
 note "pruned model: $info->{deleted} deleted nodes, max |cr_predict - xgboost predict| = $pruned_diff";
 cmp_ok($pruned_diff, '<', $tol, 'a pruned model scores as XGBoost');
 
+# out again: the imported version's export, read by XGBoost and by the
+# document's own trees, scores as the model XGBoost saved
+{
+	my $doc = $node->safe_psql('postgres', "SELECT credit_risk.cr_export('xgb', 1)");
+	PostgreSQL::Test::Utils::append_to_file("$tmp/export.json", $doc);
+	my ($eout, $eerr) = ('', '');
+	IPC::Run::run([ $python, "$FindBin::RealBin/../python/export_check.py",
+			"$tmp/export.json", "$tmp/rows.csv", $tmp ], '>', \$eout, '2>', \$eerr)
+	  or die "export_check.py failed: $eerr";
+	my ($own, $xgb) = split /\s+/, $node->safe_psql(
+		'postgres', qq{
+CREATE TABLE exported (id int PRIMARY KEY, own float8, xgb float8, contribs float8[]);
+COPY exported FROM '$tmp/scored.csv' WITH (FORMAT csv);
+SELECT max(abs(e.own - credit_risk.cr_predict('xgb', $array))) || ' ' || max(abs(e.xgb - f.p))
+  FROM score_rows r JOIN exported e USING (id) JOIN reference f USING (id)});
+	note "export of the import: max |own trees - cr_predict| = $own, "
+	  . "max |xgboost on the export - xgboost on the original| = $xgb";
+	like("$own $xgb", qr/^\S+ \S+$/, 'both differences measured');
+	cmp_ok($own, '<', 1e-12, "the export's own trees score as the imported model");
+	cmp_ok($xgb, '<', $tol, 'XGBoost scores the export of its model as the model it saved');
+}
+
 # hostile copies
 $node->safe_psql(
 	'postgres', qq{
