@@ -20,6 +20,7 @@ int			cr_threads = 1;
 int			cr_train_memory_kb = 4 * 1024 * 1024;	/* 4 GB */
 bool		cr_simd = true;
 bool		cr_allow_drop = false;
+int			cr_explain_memory_kb = 32 * 1024;	/* 32 MB */
 
 /*
  * A value set before the module was loaded (in postgresql.conf, or by SET
@@ -114,6 +115,16 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("credit_risk.explain_memory",
+							"Memory for the explanation tables of one tree model in a session.",
+							"A tree model's first explanation in a session builds tables that make later ones fast, for as many trees as fit; 0 builds none. Explanations are the same either way.",
+							&cr_explain_memory_kb,
+							cr_explain_memory_kb,
+							0, 512 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("credit_risk.allow_drop",
 							 "Allow DROP EXTENSION credit_risk while the registry holds models.",

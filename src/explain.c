@@ -32,6 +32,7 @@
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
+#include "credit_risk.h"
 #include "explain.h"
 #include "metrics.h"
 #include "predict.h"
@@ -76,6 +77,19 @@ ExplainContributions(const CrModel *m, const double *x, double *phi, double *bas
 	}
 	memset(phi, 0, sizeof(double) * m->nfeatures);
 	*base = m->forest.expected_margin;
+	if (m->forest.shap == NULL)
+	{
+		/*
+		 * The tables are built on the first explanation and kept with the
+		 * cached model, in its memory context: scoring never pays for them,
+		 * and credit_risk.explain_memory is read once per model and session.
+		 */
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(unconstify(CrModel *, m)));
+
+		ForestShapPrepare(&unconstify(CrModel *, m)->forest,
+						  (int64) cr_explain_memory_kb * 1024 / sizeof(double));
+		MemoryContextSwitchTo(old);
+	}
 	ForestShap(&m->forest, x, phi);
 }
 

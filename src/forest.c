@@ -18,6 +18,7 @@
 #endif
 
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 
 #include "credit_risk.h"
 #include "forest.h"
@@ -952,15 +953,313 @@ ForestPrepare(CrForest *f)
 }
 
 /*
+ * Explanation tables.  For one leaf, let P be the d distinct features split
+ * on along its path, z_j the share of cover that the path's splits on
+ * feature j pass on (the product over those splits), and, for a row, O the
+ * features of P whose splits on the path the row follows.  The leaf's value
+ * v reaches a coalition S with weight prod(j in S) [j in O] * prod(j in P\S)
+ * z_j, so the Shapley value of feature i, summing over S within O only, is
+ *
+ *	i in O:		v (1 - z_i) Z(P\O) R(O\{i})
+ *	i not in O:	-v Z(P\O) R(O)
+ *
+ * where Z(A) is the product of z_j over A, and
+ *
+ *	R(T) = sum(k = 0 .. |T|) k! (d - k - 1)! / d! * e_{|T|-k}(z_j : j in T)
+ *
+ * with e_m the elementary symmetric polynomial of degree m.  R depends on
+ * the tree only: each leaf keeps it for all 2^d subsets T, and a row needs
+ * one pass over the tree's nodes (to find each leaf's O) and d + 1 lookups
+ * a leaf, against TreeSHAP's d^2 operations a leaf.  Nothing is divided, so
+ * no share is too small.  The same Shapley values as ShapRecurse; the
+ * expected margin uses the same shares.
+ *
+ * Tables take 8 * 2^d bytes a leaf: a tree is tabled when its paths have
+ * at most FOREST_SHAP_TABLE_MAX_PATH distinct features and the forest's
+ * tables stay within the budget given (credit_risk.explain_memory); other
+ * trees use ShapRecurse.
+ */
+
+/*
+ * Per node of tree t: plen distinct features on the path to it, and their
+ * features and shares in pfeat/pzero[node * stride ...].
+ */
+static void
+ShapTreePaths(const CrForest *f, int t, int stride, uint8 *plen, int32 *pfeat,
+			  double *pzero, uint8 *pos)
+{
+	int32		start = f->tree_start[t];
+	int32		n = f->tree_start[t + 1] - start;
+
+	plen[0] = 0;
+	for (int32 k = 0; k < n; k++)
+	{
+		int32		i = start + k;
+		int32		feat = f->feature[i];
+		int			p;
+
+		if (feat < 0)
+			continue;
+		if (plen[k] > stride)
+		{
+			/* already too many distinct features: the tree is not tabled */
+			pos[i] = 0;
+			plen[f->left[i]] = plen[f->right[i]] = plen[k];
+			continue;
+		}
+		for (p = 0; p < plen[k]; p++)
+			if (pfeat[(Size) k * stride + p] == feat)
+				break;
+		pos[i] = (uint8) Min(p, 255);
+		for (int side = 0; side < 2; side++)
+		{
+			int32		c = side == 0 ? f->left[i] : f->right[i];
+			double		share = ShapShare(f, start, k, c);
+			int			len = plen[k];
+
+			memcpy(pfeat + (Size) c * stride, pfeat + (Size) k * stride, sizeof(int32) * len);
+			memcpy(pzero + (Size) c * stride, pzero + (Size) k * stride, sizeof(double) * len);
+			if (p < len)
+				pzero[(Size) c * stride + p] *= share;
+			else if (len < stride)
+			{
+				pfeat[(Size) c * stride + len] = feat;
+				pzero[(Size) c * stride + len] = share;
+				len++;
+			}
+			else
+				len = stride + 1;	/* too many: the tree is not tabled */
+			plen[c] = (uint8) Min(len, 255);
+		}
+	}
+}
+
+/*
+ * R(T) for every subset T of d features with shares z into table (see
+ * above); e is scratch for 2^d * (d + 1) doubles.
+ */
+static void
+ShapLeafTable(int d, const double *z, double *table, double *e)
+{
+	double		weight[FOREST_SHAP_TABLE_MAX_PATH];
+	double		fact[FOREST_SHAP_TABLE_MAX_PATH + 1];
+	uint32		full = (1u << d) - 1;
+
+	fact[0] = 1.0;
+	for (int k = 1; k <= d; k++)
+		fact[k] = fact[k - 1] * k;
+	for (int k = 0; k < d; k++)
+		weight[k] = fact[k] * fact[d - k - 1] / fact[d];
+
+	/* e[T * (d + 1) + m] = e_m over T, built from T without its lowest member */
+	e[0] = 1.0;
+	for (int m = 1; m <= d; m++)
+		e[m] = 0.0;
+	for (uint32 T = 1; T <= full; T++)
+	{
+		int			low = pg_rightmost_one_pos32(T);
+		const double *prev = e + (Size) (T & (T - 1)) * (d + 1);
+		double	   *cur = e + (Size) T * (d + 1);
+
+		cur[0] = 1.0;
+		for (int m = 1; m <= d; m++)
+			cur[m] = prev[m] + z[low] * prev[m - 1];
+	}
+	for (uint32 T = 0; T <= full; T++)
+	{
+		int			size = pg_popcount32(T);
+		const double *et = e + (Size) T * (d + 1);
+		double		r = 0.0;
+
+		/* never looked up for T = P (some feature of P lies outside O) */
+		if (size == d)
+		{
+			table[T] = 0.0;
+			continue;
+		}
+		for (int k = 0; k <= size; k++)
+			r += weight[k] * et[size - k];
+		table[T] = r;
+	}
+}
+
+/*
+ * Build the explanation tables of a prepared forest in CurrentMemoryContext
+ * (explain.c keeps them with the cached model), at most budget values in
+ * all.  Afterwards f->shap is set, whether or not any tree fits.
+ */
+void
+ForestShapPrepare(CrForest *f, int64 budget)
+{
+	CrShapTables *s = palloc0(sizeof(CrShapTables));
+	int32		total = f->tree_start[f->ntrees];
+	int32		maxn = 0;
+	int			stride = FOREST_SHAP_TABLE_MAX_PATH;
+	uint8	   *plen;
+	int32	   *pfeat;
+	double	   *pzero;
+	double	   *e;
+	int32		nleaves = 0;
+	int64		npath_total = 0;
+	int32		leaf_index = 0;
+	int32		path_at = 0;
+	int64		table_at = 0;
+
+	for (int t = 0; t < f->ntrees; t++)
+		maxn = Max(maxn, f->tree_start[t + 1] - f->tree_start[t]);
+	s->tabled = palloc0(sizeof(bool) * Max(f->ntrees, 1));
+	s->pos = palloc0(sizeof(uint8) * Max(total, 1));
+	s->leaf = palloc(sizeof(int32) * Max(total, 1));
+	for (int32 i = 0; i < total; i++)
+		s->leaf[i] = -1;
+	plen = palloc(sizeof(uint8) * Max(maxn, 1));
+	pfeat = palloc(sizeof(int32) * (Size) Max(maxn, 1) * stride);
+	pzero = palloc(sizeof(double) * (Size) Max(maxn, 1) * stride);
+
+	/* which trees fit, and how much room they take */
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		int32		start = f->tree_start[t];
+		int32		n = f->tree_start[t + 1] - start;
+		int64		entries = 0;
+		int32		leaves = 0;
+		int64		paths = 0;
+		bool		fits = true;
+
+		CHECK_FOR_INTERRUPTS();
+		ShapTreePaths(f, t, stride, plen, pfeat, pzero, s->pos);
+		for (int32 k = 0; k < n && fits; k++)
+		{
+			if (f->feature[start + k] >= 0)
+				continue;
+			if (plen[k] > FOREST_SHAP_TABLE_MAX_PATH)
+				fits = false;
+			else
+			{
+				entries += (int64) 1 << plen[k];
+				paths += plen[k];
+				leaves++;
+			}
+		}
+		if (!fits || s->entries + entries > budget)
+			continue;
+		s->tabled[t] = true;
+		s->entries += entries;
+		nleaves += leaves;
+		npath_total += paths;
+		s->max_nodes = Max(s->max_nodes, n);
+	}
+
+	s->npath = palloc(sizeof(uint8) * Max(nleaves, 1));
+	s->path_start = palloc(sizeof(int32) * Max(nleaves, 1));
+	s->table_start = palloc(sizeof(int64) * Max(nleaves, 1));
+	s->path_feature = palloc(sizeof(int32) * Max(npath_total, 1));
+	s->path_zero = palloc(sizeof(double) * Max(npath_total, 1));
+	s->table = palloc(sizeof(double) * Max(s->entries, 1));
+	e = palloc(sizeof(double) * ((Size) 1 << FOREST_SHAP_TABLE_MAX_PATH) *
+			   (FOREST_SHAP_TABLE_MAX_PATH + 1));
+
+	for (int t = 0; t < f->ntrees; t++)
+	{
+		int32		start = f->tree_start[t];
+		int32		n = f->tree_start[t + 1] - start;
+
+		if (!s->tabled[t])
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		ShapTreePaths(f, t, stride, plen, pfeat, pzero, s->pos);
+		for (int32 k = 0; k < n; k++)
+		{
+			int			d = plen[k];
+
+			if (f->feature[start + k] >= 0)
+				continue;
+			s->leaf[start + k] = leaf_index;
+			s->npath[leaf_index] = (uint8) d;
+			s->path_start[leaf_index] = path_at;
+			s->table_start[leaf_index] = table_at;
+			memcpy(s->path_feature + path_at, pfeat + (Size) k * stride, sizeof(int32) * d);
+			memcpy(s->path_zero + path_at, pzero + (Size) k * stride, sizeof(double) * d);
+			ShapLeafTable(d, pzero + (Size) k * stride, s->table + table_at, e);
+			path_at += d;
+			table_at += (int64) 1 << d;
+			leaf_index++;
+		}
+	}
+	pfree(e);
+	pfree(plen);
+	pfree(pfeat);
+	pfree(pzero);
+	f->shap = s;
+}
+
+/* Tree t's contributions from its tables (see above); mask is scratch. */
+static void
+ShapTabledTree(const CrForest *f, const CrShapTables *s, int t, const double *x,
+			   double *phi, uint32 *mask)
+{
+	int32		start = f->tree_start[t];
+	int32		n = f->tree_start[t + 1] - start;
+
+	/* a cleared bit: the row leaves the path at a split on that feature */
+	mask[0] = ~(uint32) 0;
+	for (int32 k = 0; k < n; k++)
+	{
+		int32		i = start + k;
+		int32		feat = f->feature[i];
+
+		if (feat >= 0)
+		{
+			double		v = x[feat];
+			bool		goleft = isnan(v) ? f->default_left[i] : v < f->threshold[i];
+			uint32		off = mask[k] & ~((uint32) 1 << s->pos[i]);
+
+			mask[f->left[i]] = goleft ? mask[k] : off;
+			mask[f->right[i]] = goleft ? off : mask[k];
+		}
+		else
+		{
+			int32		e = s->leaf[i];
+			int			d = s->npath[e];
+			uint32		O = mask[k] & (((uint32) 1 << d) - 1);
+			const int32 *pf = s->path_feature + s->path_start[e];
+			const double *pz = s->path_zero + s->path_start[e];
+			const double *R = s->table + s->table_start[e];
+			double		g = f->value[i];
+			double		rO;
+
+			for (int p = 0; p < d; p++)
+				if ((O & ((uint32) 1 << p)) == 0)
+					g *= pz[p];
+			if (g == 0.0)
+				continue;
+			rO = g * R[O];
+			for (int p = 0; p < d; p++)
+			{
+				uint32		bit = (uint32) 1 << p;
+
+				if (O & bit)
+					phi[pf[p]] += g * (1.0 - pz[p]) * R[O ^ bit];
+				else
+					phi[pf[p]] -= rO;
+			}
+		}
+	}
+}
+
+/*
  * Add each feature's contribution to one row's margin (x in feature order,
  * NaN for missing) to phi[0 .. nfeatures - 1].  The forest has been through
- * ForestPrepare; trees deeper than FOREST_SHAP_MAX_DEPTH are refused.
+ * ForestPrepare; trees deeper than FOREST_SHAP_MAX_DEPTH are refused.  Trees
+ * with tables (ForestShapPrepare) are explained from them, the others by
+ * ShapRecurse.
  */
 void
 ForestShap(const CrForest *f, const double *x, double *phi)
 {
 	ShapWalk	w;
 	int			D = f->max_depth;
+	uint32	   *mask;
 
 	ShapInit();
 	if (D > FOREST_SHAP_MAX_DEPTH)
@@ -978,11 +1277,19 @@ ForestShap(const CrForest *f, const double *x, double *phi)
 	 */
 	w.stride = D + 2;
 	w.scratch = palloc(sizeof(ShapPath) * (Size) w.stride * w.stride);
+	mask = f->shap != NULL ? palloc(sizeof(uint32) * Max(f->shap->max_nodes, 1)) : NULL;
 	for (int t = 0; t < f->ntrees; t++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (f->shap != NULL && f->shap->tabled[t])
+		{
+			ShapTabledTree(f, f->shap, t, x, phi, mask);
+			continue;
+		}
 		w.start = f->tree_start[t];
 		ShapRecurse(&w, 0, 0, NULL, 0, 1.0, 1.0, -1);
 	}
+	if (mask != NULL)
+		pfree(mask);
 	pfree(w.scratch);
 }

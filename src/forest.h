@@ -43,6 +43,28 @@ typedef struct CrDenseForest
 } CrDenseForest;
 
 /*
+ * Explanation tables (ForestShapPrepare): for each leaf of a tree that has
+ * them, the distinct features on its path in order of first split
+ * (path_feature, with each one's share of cover along the path in
+ * path_zero) and a table of 2^npath values over the subsets of them, so that
+ * a row's contributions from the leaf are a few lookups (see forest.c).
+ */
+typedef struct CrShapTables
+{
+	bool	   *tabled;			/* per tree: explained from tables */
+	uint8	   *pos;			/* per node: its feature's place on the path */
+	int32	   *leaf;			/* per node: the leaf's entry, or -1 */
+	uint8	   *npath;			/* per leaf entry */
+	int32	   *path_start;		/* per leaf entry, into path_feature/zero */
+	int32	   *path_feature;
+	double	   *path_zero;
+	int64	   *table_start;	/* per leaf entry, into table */
+	double	   *table;
+	int32		max_nodes;		/* nodes of the largest tabled tree */
+	int64		entries;		/* table size, in doubles */
+} CrShapTables;
+
+/*
  * The trees as flat node arrays, node indexes relative to their tree; a
  * child always comes after its parent.  The trainer grows them, the model
  * bytes hold them, the decoder validates them before ForestPrepare.
@@ -64,6 +86,7 @@ typedef struct CrForest
 	int			max_depth;		/* of the deepest tree (ForestPrepare) */
 	double		expected_margin;	/* over the training cover (ditto) */
 	CrDenseForest dense;
+	CrShapTables *shap;			/* NULL until ForestShapPrepare */
 } CrForest;
 
 /*
@@ -127,6 +150,9 @@ extern void ForestPrepare(CrForest *f);
 
 /* explanations: path-dependent TreeSHAP, in log-odds */
 #define FOREST_SHAP_MAX_DEPTH	64
+/* a tree whose leaves have at most this many distinct features on their path is tabled */
+#define FOREST_SHAP_TABLE_MAX_PATH	12
+extern void ForestShapPrepare(CrForest *f, int64 budget);
 extern void ForestShap(const CrForest *f, const double *x, double *phi);
 
 /* scoring: margins (log-odds), base_margin included */

@@ -2,6 +2,9 @@
 # path-dependent Shapley values, computed by enumerating every coalition of
 # features (test/python/shap_oracle.py), from the trees cr_model_trees
 # shows.  Also base + contributions = logit(cr_predict) for every applicant.
+# Each model is explained three ways: from explanation tables (the
+# default), with credit_risk.explain_memory too small for all its trees
+# (some tabled, the rest by TreeSHAP's recursion), and with none (0).
 use strict;
 use warnings;
 
@@ -49,6 +52,10 @@ $node->safe_psql('postgres', q{
 	    '{"n_trees": 8, "max_depth": 8, "subsample": 0.5, "min_child_weight": 0.01, "seed": 2}');
 });
 
+my %modes = (tables => '', mixed => "SET credit_risk.explain_memory = '8kB';",
+	recursion => 'SET credit_risk.explain_memory = 0;');
+for my $mode ('tables', 'mixed', 'recursion')
+{
 for my $name ('shallow', 'deep')
 {
 	my $trees = $node->safe_psql('postgres', qq{
@@ -63,7 +70,7 @@ for my $name ('shallow', 'deep')
 		  FROM credit_risk.models m WHERE m.name = '$name'});
 	PostgreSQL::Test::Utils::append_to_file("$tmp/$name.model.json", $model);
 	# 150 applicants, among them one with every nullable feature missing
-	my $apps = $node->safe_psql('postgres', qq{
+	my $apps = $node->safe_psql('postgres', qq{$modes{$mode}
 		SELECT json_agg(json_build_object(
 		         'x', (SELECT json_object_agg(f, (to_jsonb(a) ->> f)::float8)
 		                 FROM unnest(m.features) f),
@@ -75,18 +82,38 @@ for my $name ('shallow', 'deep')
 		        UNION ALL SELECT 0, NULL, 40, NULL, 10, 1, 0) a,
 		       LATERAL (SELECT credit_risk.cr_predict('$name', a) AS p) s
 		 WHERE m.name = '$name'});
-	PostgreSQL::Test::Utils::append_to_file("$tmp/$name.apps.json", $apps);
+	PostgreSQL::Test::Utils::append_to_file("$tmp/$name.$mode.apps.json", $apps);
 
 	my ($out, $err);
 	IPC::Run::run([ $python, $oracle, "$tmp/$name.trees.csv", "$tmp/$name.model.json",
-					"$tmp/$name.apps.json" ], '>', \$out, '2>', \$err)
+					"$tmp/$name.$mode.apps.json" ], '>', \$out, '2>', \$err)
 	  or die "$oracle failed:\n$err";
+	unlink "$tmp/$name.trees.csv", "$tmp/$name.model.json";
 	my ($n, $phi, $base, $sum) = split ' ', $out;
-	is($n, 150, "$name: 150 applicants explained");
-	cmp_ok($phi, '<', 1e-9, "$name: every contribution equals its Shapley value ($phi)");
-	cmp_ok($base, '<', 1e-9, "$name: the base is the expected margin ($base)");
-	cmp_ok($sum, '<', 1e-9, "$name: base + contributions = logit(PD) ($sum)");
+	is($n, 150, "$name, $mode: 150 applicants explained");
+	cmp_ok($phi, '<', 1e-9, "$name, $mode: every contribution equals its Shapley value ($phi)");
+	cmp_ok($base, '<', 1e-9, "$name, $mode: the base is the expected margin ($base)");
+	cmp_ok($sum, '<', 1e-9, "$name, $mode: base + contributions = logit(PD) ($sum)");
 }
+}
+
+# The three ways agree on every applicant, NULLs included.
+for my $mode ('tables', 'mixed', 'recursion')
+{
+	$node->safe_psql('postgres', qq{$modes{$mode}
+		CREATE TABLE explained_$mode AS
+		SELECT m.name, a.id, e.feature, e.contribution
+		  FROM (VALUES ('shallow'), ('deep')) m(name), apps a,
+		       LATERAL credit_risk.cr_explain(m.name, a, NULL) e});
+}
+my ($diff, $rows) = split /\s+/, $node->safe_psql('postgres', q{
+	SELECT max(greatest(abs(t.contribution - m.contribution), abs(t.contribution - r.contribution)))
+	       || ' ' || count(*)
+	  FROM explained_tables t JOIN explained_mixed m USING (name, id, feature)
+	  JOIN explained_recursion r USING (name, id, feature)});
+note "tables, mixed, recursion: max |difference| $diff over $rows contributions";
+is($rows, 4000 * (6 + 4), 'every contribution explained three ways');
+cmp_ok($diff, '<', 1e-12, 'tables, some tables and the recursion agree');
 
 # The deep model's trees do split on a feature again below itself (the case
 # where TreeSHAP takes the feature's element out of the path first).
