@@ -1100,6 +1100,7 @@ ForestShapPrepare(CrForest *f, int64 budget)
 	double	   *pzero;
 	double	   *e;
 	int32		nleaves = 0;
+	int			maxd = 0;
 	int64		npath_total = 0;
 	int32		leaf_index = 0;
 	int32		path_at = 0;
@@ -1124,6 +1125,7 @@ ForestShapPrepare(CrForest *f, int64 budget)
 		int64		entries = 0;
 		int32		leaves = 0;
 		int64		paths = 0;
+		int			depth = 0;
 		bool		fits = true;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1138,6 +1140,7 @@ ForestShapPrepare(CrForest *f, int64 budget)
 			{
 				entries += (int64) 1 << plen[k];
 				paths += plen[k];
+				depth = Max(depth, plen[k]);
 				leaves++;
 			}
 		}
@@ -1147,6 +1150,7 @@ ForestShapPrepare(CrForest *f, int64 budget)
 		s->entries += entries;
 		nleaves += leaves;
 		npath_total += paths;
+		maxd = Max(maxd, depth);
 		s->max_nodes = Max(s->max_nodes, n);
 	}
 
@@ -1156,8 +1160,7 @@ ForestShapPrepare(CrForest *f, int64 budget)
 	s->path_feature = palloc(sizeof(int32) * Max(npath_total, 1));
 	s->path_zero = palloc(sizeof(double) * Max(npath_total, 1));
 	s->table = palloc(sizeof(double) * Max(s->entries, 1));
-	e = palloc(sizeof(double) * ((Size) 1 << FOREST_SHAP_TABLE_MAX_PATH) *
-			   (FOREST_SHAP_TABLE_MAX_PATH + 1));
+	e = palloc(sizeof(double) * ((Size) 1 << maxd) * (maxd + 1));
 
 	for (int t = 0; t < f->ntrees; t++)
 	{

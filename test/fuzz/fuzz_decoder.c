@@ -232,16 +232,21 @@ MakeRow(const CrModel *m, int r, double *x)
 }
 
 /*
- * Explain a row (ForestShap) and, when the covers and values are moderate
- * (crafted bytes may hold covers that do not add up, but not ones whose sum
- * overflows), check that the expected margin and the contributions add up
- * to the margin: the children's shares of a node always add up to 1.
+ * Explain a row (ForestShap) by TreeSHAP's recursion and from explanation
+ * tables (ForestShapPrepare, built on the model's first row with room for a
+ * part of the trees, so that both kinds of tree are explained), and, when
+ * the covers and values are moderate (crafted bytes may hold covers that do
+ * not add up, but not ones whose sum overflows), check that the two agree
+ * and that the expected margin and the contributions add up to the margin:
+ * the children's shares of a node always add up to 1.
  */
 static void
-CheckExplanation(const CrModel *m, const double *x)
+CheckExplanation(CrModel *m, const double *x)
 {
-	const CrForest *f = &m->forest;
+	CrForest   *f = &m->forest;
+	CrShapTables *tables = f->shap;
 	double	   *phi;
+	double	   *phi_rec;
 	double		total;
 	double		scale = 1.0 + fabs(f->base_margin);
 	bool		moderate = true;
@@ -254,8 +259,19 @@ CheckExplanation(const CrModel *m, const double *x)
 			moderate = false;
 		scale += fabs(f->value[i]);
 	}
+	phi_rec = palloc0(sizeof(double) * m->nfeatures);
+	f->shap = NULL;
+	ForestShap(f, x, phi_rec);
+	f->shap = tables;
+	if (f->shap == NULL)
+		ForestShapPrepare(f, 4096);
 	phi = palloc0(sizeof(double) * m->nfeatures);
 	ForestShap(f, x, phi);
+	for (int j = 0; j < m->nfeatures; j++)
+		if (moderate && fabs(phi[j] - phi_rec[j]) > 1e-9 * scale)
+			FuzzFail("feature %d: %.17g from the tables, %.17g by the recursion",
+					 j, phi[j], phi_rec[j]);
+	pfree(phi_rec);
 	total = f->expected_margin;
 	for (int j = 0; j < m->nfeatures; j++)
 		total += phi[j];
@@ -272,7 +288,7 @@ CheckExplanation(const CrModel *m, const double *x)
  * tree never reaches.
  */
 static void
-WalkTrees(const CrModel *m)
+WalkTrees(CrModel *m)
 {
 	int			D = m->forest.dense.depth;
 	int			nint = (1 << D) - 1;
