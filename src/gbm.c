@@ -224,14 +224,15 @@ GradientTask(void *arg, int chunk, int worker)
 	Gbm		   *gbm = (Gbm *) arg;
 	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
 	int64		end = Min(start + GBM_CHUNK_ROWS, gbm->ntr);
-	double		spw = gbm->params->scale_pos_weight;
+	float		w1 = (float) (gbm->params->scale_pos_weight * gbm->params->class_weight[1]);
+	float		w0 = (float) gbm->params->class_weight[0];
 
 	/* single precision, as the gradient pairs are stored */
 	for (int64 i = start; i < end; i++)
 	{
 		float		p = 1.0f / (1.0f + expf((float) -gbm->mtr[i]));
 		float		y = (float) gbm->ytr[i];
-		float		w = y > 0.5f ? (float) spw : 1.0f;
+		float		w = y > 0.5f ? w1 : w0;
 
 		gbm->gp[i].g = (p - y) * w;
 		gbm->gp[i].h = Max(p * (1.0f - p), 1e-16f) * w;
@@ -1116,18 +1117,23 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	{
 		int64		t = 0,
 					h = 0;
+		double		wsum = 0.0;
 
+		/* the default rate weighted by the class weights (1 and 1 by default) */
 		for (int64 i = 0; i < ds->nrows; i++)
 		{
 			if (holdout[i])
 				gbm->yho[h++] = ds->label[i];
 			else
 			{
+				double		w = params->class_weight[ds->label[i] > 0.5];
+
 				gbm->ytr[t++] = ds->label[i];
-				ybar += ds->label[i];
+				ybar += w * ds->label[i];
+				wsum += w;
 			}
 		}
-		ybar /= ntr;
+		ybar /= wsum;
 	}
 
 	base = params->base_score > 0 ? params->base_score : ybar;

@@ -21,6 +21,7 @@ typedef struct CrGbmParams
 	double		subsample;
 	double		colsample_bytree;
 	double		scale_pos_weight;
+	double		class_weight[2];	/* of labels 0 and 1 (params.class_weight) */
 	int			max_bin;
 	double		base_score;		/* probability; <= 0 means the training base rate */
 	int			early_stopping_rounds;	/* 0: off */

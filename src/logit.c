@@ -105,13 +105,14 @@ Log1pExp(double x)
 	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
 }
 
+/* The log-likelihood, each row weighted by its class's weight cw[y]. */
 static double
-LogLikelihood(const double *eta, const double *y, int n)
+LogLikelihood(const double *eta, const double *y, int n, const double *cw)
 {
 	double		ll = 0.0;
 
 	for (int i = 0; i < n; i++)
-		ll += y[i] * eta[i] - Log1pExp(eta[i]);
+		ll += cw[y[i] > 0.5] * (y[i] * eta[i] - Log1pExp(eta[i]));
 	return ll;
 }
 
@@ -137,13 +138,13 @@ LinearPredictor(const double *X, int n, int k, const double *beta, double *eta)
 }
 
 /*
- * H = X' W X (upper triangle, k x k), with w = p(1-p) from eta; also the
- * gradient g = X'(y - p) when g is not NULL.  work holds n doubles and
+ * H = X' W X (upper triangle, k x k), with w = c p(1-p) from eta; also the
+ * gradient g = X' c (y - p) when g is not NULL; c is the row's class weight.  work holds n doubles and
  * block holds LOGIT_BLOCK_ROWS * k doubles.
  */
 static void
 Curvature(const double *X, int n, int k, const double *eta, const double *y,
-		  double *H, double *g, double *work, double *block)
+		  const double *cw, double *H, double *g, double *work, double *block)
 {
 	const double one = 1.0,
 				zero = 0.0;
@@ -153,7 +154,7 @@ Curvature(const double *X, int n, int k, const double *eta, const double *y,
 	{
 		double		p = CrSigmoid(eta[i]);
 
-		work[i] = y[i] - p;
+		work[i] = cw[y[i] > 0.5] * (y[i] - p);
 	}
 	if (g != NULL)
 		dgemv_("T", &n, &k, &one, X, &n, work, &inc, &zero, g, &inc, 1);
@@ -162,7 +163,7 @@ Curvature(const double *X, int n, int k, const double *eta, const double *y,
 	{
 		double		p = CrSigmoid(eta[i]);
 
-		work[i] = sqrt(p * (1.0 - p));
+		work[i] = sqrt(cw[y[i] > 0.5] * p * (1.0 - p));
 	}
 
 	memset(H, 0, sizeof(double) * k * k);
@@ -239,6 +240,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	double	   *g;
 	double		ll;
 	double		ybar = 0.0;
+	double		wsum = 0.0;
 	bool		converged = false;
 	int			iter = 0;
 	int			info;
@@ -273,11 +275,12 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 			{
 				X[r] = 1.0;
 				y[r] = label[i];
-				ybar += y[r];
+				ybar += opts->class_weight[y[r] > 0.5] * y[r];
+				wsum += opts->class_weight[y[r] > 0.5];
 				r++;
 			}
 	}
-	ybar /= n;
+	ybar /= wsum;
 	mean[0] = 0.0;
 	sd[0] = 1.0;
 	for (int j = 0; j < p; j++)
@@ -332,7 +335,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	/* start from the intercept-only model */
 	beta[0] = log(ybar / (1.0 - ybar));
 	LinearPredictor(X, n, k, beta, eta);
-	ll = LogLikelihood(eta, y, n);
+	ll = LogLikelihood(eta, y, n, opts->class_weight);
 	fit->null_log_likelihood = ll;
 
 	while (iter < opts->max_iter || (converged && iter < opts->max_iter + 1))
@@ -342,7 +345,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 		bool		accepted = false;
 
 		CHECK_FOR_INTERRUPTS();
-		Curvature(X, n, k, eta, y, H, g, work, block);
+		Curvature(X, n, k, eta, y, opts->class_weight, H, g, work, block);
 		for (int j = 1; j < k; j++)
 		{
 			g[j] -= opts->l2 * beta[j];
@@ -364,7 +367,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 			for (int j = 0; j < k; j++)
 				trial[j] = beta[j] + step * g[j];
 			LinearPredictor(X, n, k, trial, eta_trial);
-			ll_trial = LogLikelihood(eta_trial, y, n) - Penalty(trial, k, opts->l2);
+			ll_trial = LogLikelihood(eta_trial, y, n, opts->class_weight) - Penalty(trial, k, opts->l2);
 			if (ll_trial >= ll - 1e-12 * fabs(ll))
 			{
 				accepted = true;
@@ -420,7 +423,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	}
 
 	/* covariance: inverse of the (penalised) Hessian at the solution */
-	Curvature(X, n, k, eta, y, H, NULL, work, block);
+	Curvature(X, n, k, eta, y, opts->class_weight, H, NULL, work, block);
 	for (int j = 1; j < k; j++)
 		H[j * k + j] += opts->l2;
 	dpotrf_("U", &k, H, &k, &info, 1);
@@ -469,7 +472,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	}
 
 	fit->iterations = iter;
-	fit->log_likelihood = LogLikelihood(eta, y, n);
+	fit->log_likelihood = LogLikelihood(eta, y, n, opts->class_weight);
 
 	HugeFree(X);
 	HugeFree(y);

@@ -13,6 +13,7 @@ typedef struct CrLogitOptions
 	double		l2;				/* ridge penalty on standardized slopes */
 	int			max_iter;
 	double		tol;			/* convergence: relative change in log-likelihood */
+	double		class_weight[2];	/* of labels 0 and 1: the likelihood is weighted */
 } CrLogitOptions;
 
 typedef struct CrLogitFit

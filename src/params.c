@@ -80,6 +80,8 @@ static void ParseRiskLabels(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 static void PushRiskLabels(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void ParseMonotone(const ParamDef *def, JsonbValue *v, ParamsState *ps);
 static void PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+static void ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushClassWeight(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 
 #define OFF(field)		((int) offsetof(CrTrainParams, field))
 #define NUMBER(name, algos, field, lo, hi, open, def, doc) \
@@ -129,6 +131,8 @@ static const ParamDef ParamTable[] = {
 		   "PSI above which drift is major"),
 	BOOLEAN("reasons", COMMON, reasons, 0,
 			"cr_predict's jsonb form adds the applicant's principal adverse reasons"),
+	HANDLED("class_weight", COMMON, PARAM_OBJECT, 0.0, 1e9, LO_OPEN, ClassWeight,
+			"\"balanced\" or {\"0\": w0, \"1\": w1}: weights of the training rows by label (null: 1 and 1)"),
 
 	NUMBER("l2", LOGISTIC, logit.l2, 0.0, 1e12, CLOSED, 0.0,
 		   "ridge penalty on standardized slopes"),
@@ -315,6 +319,59 @@ ParseMonotone(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 }
 
 /*
+ * null, "balanced", or an object of positive weights for "0" and "1" (a
+ * label left out keeps weight 1).
+ */
+static void
+ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	CrTrainParams *tp = ps->tp;
+	const char *want = "\"balanced\", an object such as {\"0\": 1, \"1\": 5}, or null";
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			label = -1;
+
+	tp->class_weights[0] = tp->class_weights[1] = 1.0;
+	if (v->type == jbvNull)
+	{
+		tp->class_weight = CR_CLASS_WEIGHT_NONE;
+		return;
+	}
+	if (v->type == jbvString)
+	{
+		if (v->val.string.len != 8 || memcmp(v->val.string.val, "balanced", 8) != 0)
+			BadParam(def->name, want);
+		tp->class_weight = CR_CLASS_WEIGHT_BALANCED;
+		return;
+	}
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		BadParam(def->name, want);
+	tp->class_weight = CR_CLASS_WEIGHT_GIVEN;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			if (e.val.string.len == 1 && (e.val.string.val[0] == '0' || e.val.string.val[0] == '1'))
+				label = e.val.string.val[0] - '0';
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("params.class_weight has key \"%s\"; the labels are \"0\" and \"1\"",
+								pnstrdup(e.val.string.val, e.val.string.len))));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			ParamDef	each = *def;
+
+			each.name = psprintf("class_weight.%d", label);
+			tp->class_weights[label] = ParamNumber(&each, &e);
+		}
+	}
+}
+
+/*
  * The risk bands: risk_cutoffs alone keeps the default labels, risk_labels
  * alone the default cutoffs, when the counts fit: n cutoffs make n + 1
  * bands.
@@ -469,6 +526,11 @@ ParamsDefaults(CrTrainParams *tp)
 	tp->monotone = NULL;
 	tp->nmonotone = 0;
 	tp->gbm.monotone = NULL;
+	tp->class_weight = CR_CLASS_WEIGHT_NONE;
+	tp->class_weights[0] = tp->class_weights[1] = 1.0;
+	/* resolved against the training rows by cr_train (TrainClassWeights) */
+	tp->gbm.class_weight[0] = tp->gbm.class_weight[1] = 1.0;
+	tp->logit.class_weight[0] = tp->logit.class_weight[1] = 1.0;
 	for (int i = 0; i < lengthof(ParamTable); i++)
 	{
 		const ParamDef *def = &ParamTable[i];
@@ -675,6 +737,25 @@ PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
 		pushJsonbValue(st, WJB_VALUE, &v);
 	}
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* As parsed: null, "balanced", or both weights. */
+static void
+PushClassWeight(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	if (tp->class_weight == CR_CLASS_WEIGHT_NONE)
+		PushNull(st, WJB_VALUE);
+	else if (tp->class_weight == CR_CLASS_WEIGHT_BALANCED)
+		PushString(st, WJB_VALUE, "balanced");
+	else
+	{
+		pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+		PushString(st, WJB_KEY, "0");
+		PushDouble(st, WJB_VALUE, tp->class_weights[0]);
+		PushString(st, WJB_KEY, "1");
+		PushDouble(st, WJB_VALUE, tp->class_weights[1]);
+		pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	}
 }
 
 Jsonb *

@@ -23,6 +23,13 @@ typedef struct CrMonotonePair
 	Numeric		value;			/* as given, so the stored params keep its text */
 } CrMonotonePair;
 
+typedef enum CrClassWeight
+{
+	CR_CLASS_WEIGHT_NONE,
+	CR_CLASS_WEIGHT_BALANCED,	/* n / (2 n_c), from the training rows */
+	CR_CLASS_WEIGHT_GIVEN
+} CrClassWeight;
+
 typedef struct CrTrainParams
 {
 	CrAlgorithm algorithm;
@@ -37,6 +44,8 @@ typedef struct CrTrainParams
 	double		drift_moderate;
 	double		drift_major;
 	bool		reasons;		/* cr_predict's jsonb form adds reasons */
+	CrClassWeight class_weight;	/* params.class_weight as given */
+	double		class_weights[2];	/* given (CR_CLASS_WEIGHT_GIVEN) */
 } CrTrainParams;
 
 /*

@@ -235,6 +235,33 @@ TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nh
 				 errhint("A model needs both defaults (1) and non-defaults (0).")));
 }
 
+/*
+ * The weights of labels 0 and 1 for the fit: params.class_weight as given,
+ * or "balanced" (n / (2 n_c) over the training rows, as scikit-learn
+ * defines it), or 1 and 1.
+ */
+static void
+TrainClassWeights(const CrDataset *ds, const bool *holdout, int64 ntrain, CrTrainParams *tp)
+{
+	double		w[2] = {tp->class_weights[0], tp->class_weights[1]};
+
+	if (tp->class_weight == CR_CLASS_WEIGHT_BALANCED)
+	{
+		int64		pos = 0;
+
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!holdout[i])
+				pos += ds->label[i] > 0.5;
+		/* TrainCheckSplit has made sure that both classes are there */
+		w[0] = (double) ntrain / (2.0 * (double) (ntrain - pos));
+		w[1] = (double) ntrain / (2.0 * (double) pos);
+	}
+	else if (tp->class_weight == CR_CLASS_WEIGHT_NONE)
+		w[0] = w[1] = 1.0;
+	tp->gbm.class_weight[0] = tp->logit.class_weight[0] = w[0];
+	tp->gbm.class_weight[1] = tp->logit.class_weight[1] = w[1];
+}
+
 /* ------------------------------------------------------------- cr_train */
 
 Datum
@@ -330,6 +357,7 @@ cr_train(PG_FUNCTION_ARGS)
 
 	holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
 	TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label);
+	TrainClassWeights(ds, holdout, ntrain, &tp);
 	memset(&model, 0, sizeof(model));
 	/* missing values are imputed with the mean of the training rows */
 	model.impute = DatasetColumnMeans(ds, holdout, "training");
@@ -366,6 +394,12 @@ cr_train(PG_FUNCTION_ARGS)
 					 tp.holdout > 0 ? "holdout" : "train");
 	MetricsAppendJson(&metrics_json, &fit.eval);
 	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", fit.train_auc);
+	if (tp.class_weight != CR_CLASS_WEIGHT_NONE)
+	{
+		AppendKeyDouble(&metrics_json, ", \"class_weights\": [", tp.gbm.class_weight[0]);
+		AppendKeyDouble(&metrics_json, ", ", tp.gbm.class_weight[1]);
+		appendStringInfoChar(&metrics_json, ']');
+	}
 	appendStringInfoString(&metrics_json, fit.extra.data);
 	INSTR_TIME_SUBTRACT(t_fitted, t_loaded);
 	INSTR_TIME_SUBTRACT(t_loaded, start);

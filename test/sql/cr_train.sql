@@ -131,3 +131,45 @@ SELECT params->'risk_cutoffs' AS cutoffs, params->'risk_labels' AS labels,
                               "risk_labels": ["A", "B", "C", "D"],
                               "score_points": 500, "score_odds": 20, "score_pdo": 40,
                               "threshold": 0.3}');
+
+-- Class weights.  Weighting the defaults by 3 is the same fit as repeating
+-- every default row three times: the logistic coefficients and standard
+-- errors to rounding, the trees' probabilities to float rounding (the
+-- features have few values, so both get the same bins).
+SELECT setseed(0.5);
+CREATE TABLE cw AS
+SELECT i AS id, floor(random() * 8)::float8 AS a, floor(random() * 5)::float8 AS b,
+       floor(random() * 4)::float8 AS c, random() AS u
+  FROM generate_series(1, 3000) i;
+ALTER TABLE cw ADD COLUMN y int;
+UPDATE cw SET y = (u < 1 / (1 + exp(-(a / 3 - b / 2 + c / 4 - 1))))::int;
+CREATE TABLE cw3 AS SELECT cw.* FROM cw, generate_series(1, 3) k WHERE y = 1 OR k = 1;
+SELECT params->'class_weight' AS class_weight, metrics->'class_weights' AS resolved
+  FROM credit_risk.cr_train('cw_logit', 'cw', 'y', 'logistic', ARRAY['a', 'b', 'c'],
+                            '{"holdout": 0, "class_weight": {"0": 1, "1": 3}}');
+SELECT 1 FROM credit_risk.cr_train('cw_logit_rep', 'cw3', 'y', 'logistic', ARRAY['a', 'b', 'c'],
+                                   '{"holdout": 0}');
+SELECT max(abs(w.coefficient - d.coefficient)) < 1e-12 AS same_coefficients,
+       max(abs(w.std_error - d.std_error) / d.std_error) < 1e-12 AS same_std_errors
+  FROM credit_risk.cr_coefficients('cw_logit') w JOIN credit_risk.cr_coefficients('cw_logit_rep') d USING (feature);
+SELECT 1 FROM credit_risk.cr_train('cw_gbm', 'cw', 'y', 'gbm', ARRAY['a', 'b', 'c'],
+                                   '{"holdout": 0, "n_trees": 20, "max_depth": 3, "class_weight": {"1": 3}}');
+SELECT 1 FROM credit_risk.cr_train('cw_gbm_rep', 'cw3', 'y', 'gbm', ARRAY['a', 'b', 'c'],
+                                   '{"holdout": 0, "n_trees": 20, "max_depth": 3}');
+SELECT max(abs(credit_risk.cr_predict('cw_gbm', ARRAY[a, b, c])
+               - credit_risk.cr_predict('cw_gbm_rep', ARRAY[a, b, c]))) < 1e-6 AS same_probabilities
+  FROM cw;
+-- "balanced": n / (2 n_c) over the training rows
+SELECT (metrics->'class_weights'->>0)::float8 = n / (2.0 * n0) AS w0,
+       (metrics->'class_weights'->>1)::float8 = n / (2.0 * n1) AS w1
+  FROM credit_risk.cr_train('cw_bal', 'cw', 'y', 'gbm', ARRAY['a', 'b', 'c'],
+                            '{"n_trees": 5, "class_weight": "balanced", "key": "id"}'),
+       (SELECT count(*)::float8 AS n, count(*) FILTER (WHERE y = 0) AS n0, count(*) FILTER (WHERE y = 1) AS n1
+          FROM cw WHERE NOT credit_risk.cr_in_holdout(id, 42, 0.2)) s;
+-- errors
+SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'logistic', NULL, '{"class_weight": "even"}');
+SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'logistic', NULL, '{"class_weight": [1, 2]}');
+SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'logistic', NULL, '{"class_weight": {"2": 1}}');
+SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'gbm', NULL, '{"class_weight": {"1": 0}}');
+SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'gbm', NULL, '{"class_weight": {"0": "1"}}');
+DROP TABLE cw, cw3;
