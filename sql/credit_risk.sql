@@ -1138,16 +1138,17 @@ DECLARE
     started timestamptz := pg_catalog.clock_timestamp();
     query text;
     holdout_source text;
+    split_column text := train_params -> 'split' ->> 'column';
     cand_auc float8;
     champ_auc float8;
     promote boolean;
 BEGIN
-    IF train_params ->> 'key' IS NULL THEN
-        RAISE EXCEPTION 'cr_retrain needs params.key'
+    IF train_params ->> 'key' IS NULL AND split_column IS NULL THEN
+        RAISE EXCEPTION 'cr_retrain needs params.key or params.split'
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Name the applicant key column, so the candidate and the champion are compared on the same holdout rows.';
+                  HINT = 'Name the applicant key column, or split by date, so the candidate and the champion are compared on the same holdout rows.';
     END IF;
-    IF COALESCE((train_params ->> 'holdout')::float8, 0.2) = 0 THEN
+    IF split_column IS NULL AND COALESCE((train_params ->> 'holdout')::float8, 0.2) = 0 THEN
         RAISE EXCEPTION 'cr_retrain needs a holdout'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -1161,9 +1162,16 @@ BEGIN
 
     query := CASE WHEN source ~* '^[[:space:](]*(select|with|values|table)[[:space:](]'
                   THEN source ELSE 'SELECT * FROM ' || source END;
-    holdout_source := pg_catalog.format(
-        'SELECT * FROM (%s) AS cr_retrain_source WHERE credit_risk.cr_in_holdout(%I, %s, %s)',
-        query, train_params ->> 'key', cand.params ->> 'seed', cand.params ->> 'holdout');
+    IF split_column IS NOT NULL THEN
+        -- the out-of-time holdout: the value compared as the column's type, as cr_train does
+        holdout_source := pg_catalog.format(
+            'SELECT * FROM (%s) AS cr_retrain_source WHERE %I >= %L',
+            query, split_column, train_params -> 'split' ->> 'holdout_from');
+    ELSE
+        holdout_source := pg_catalog.format(
+            'SELECT * FROM (%s) AS cr_retrain_source WHERE credit_risk.cr_in_holdout(%I, %s, %s)',
+            query, train_params ->> 'key', cand.params ->> 'seed', cand.params ->> 'holdout');
+    END IF;
     cand_auc := (credit_risk.cr_evaluate(name, holdout_source, label, cand.version) ->> 'auc')::float8;
     IF champ.id IS NOT NULL THEN
         champ_auc := (credit_risk.cr_evaluate(name, holdout_source, label, champ.version) ->> 'auc')::float8;

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #include "dataset.h"
 #include "random.h"
@@ -316,7 +317,7 @@ CheckMemory(const CrDatasetSpec *spec, int nfeatures, int64 nrows, bool estimate
 }
 
 static void
-DatasetGrow(CrDataset *ds, int64 need, bool haskey)
+DatasetGrow(CrDataset *ds, int64 need, bool haskey, bool hassplit)
 {
 	int64		newcap;
 
@@ -345,6 +346,10 @@ DatasetGrow(CrDataset *ds, int64 need, bool haskey)
 		ds->keyhash = ds->keyhash == NULL
 			? HugeAlloc(newcap * sizeof(uint64))
 			: HugeRealloc(ds->keyhash, newcap * sizeof(uint64));
+	if (hassplit)
+		ds->split_holdout = ds->split_holdout == NULL
+			? HugeAlloc(newcap * sizeof(bool))
+			: HugeRealloc(ds->split_holdout, newcap * sizeof(bool));
 	ds->capacity = newcap;
 }
 
@@ -396,6 +401,9 @@ typedef struct LoadReceiver
 	Oid			label_type;
 	Oid			key_type;
 	Oid			key_out;
+	int			split_att;		/* the out-of-time split column, or -1 */
+	Datum		split_from;		/* its cut-off, in the column's type */
+	FmgrInfo   *split_cmp;		/* the type's btree comparison */
 	int		   *feat_att;
 	Oid		   *feat_type;
 } LoadReceiver;
@@ -428,6 +436,30 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 		getTypeOutputInfo(lr->key_type, &lr->key_out, &isvarlena);
 	}
 
+	lr->split_att = -1;
+	if (spec->split_column != NULL)
+	{
+		Oid			t;
+		Oid			typinput;
+		Oid			typioparam;
+		TypeCacheEntry *tce;
+
+		lr->split_att = DatasetRequireColumn(tupdesc, spec->split_column, "split");
+		t = TupleDescAttr(tupdesc, lr->split_att)->atttypid;
+		if (t != DATEOID && t != TIMESTAMPOID && t != TIMESTAMPTZOID && !DatasetTypeIsNumeric(t))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("split column \"%s\" has type %s, not a date, timestamp or number",
+							spec->split_column, format_type_be(t)),
+					 errhint("Split on the application date, or cast the column in a query.")));
+		getTypeInputInfo(t, &typinput, &typioparam);
+		lr->split_from = OidInputFunctionCall(typinput, (char *) spec->split_from, typioparam, -1);
+		tce = lookup_type_cache(t, TYPECACHE_CMP_PROC_FINFO);
+		if (!OidIsValid(tce->cmp_proc_finfo.fn_oid))
+			elog(ERROR, "type %s has no btree comparison", format_type_be(t));
+		lr->split_cmp = &tce->cmp_proc_finfo;
+	}
+
 	if (spec->features != NULL)
 	{
 		ds->nfeatures = spec->nfeatures;
@@ -448,7 +480,7 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
 			if (att->attisdropped || i == lr->label_att || i == lr->key_att ||
-				!DatasetTypeIsNumeric(att->atttypid))
+				i == lr->split_att || !DatasetTypeIsNumeric(att->atttypid))
 				continue;
 			ds->names[ds->nfeatures] = pstrdup(NameStr(att->attname));
 			lr->feat_att[ds->nfeatures++] = i;
@@ -475,6 +507,12 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key column \"%s\" cannot also be a feature",
 							spec->key)));
+		if (lr->feat_att[j] == lr->split_att)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("split column \"%s\" cannot also be a feature",
+							spec->split_column),
+					 errhint("A model that splits on time should not learn from the time itself.")));
 		if (!DatasetTypeIsNumeric(t) && t != BOOLOID)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -506,7 +544,8 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 	if (row >= ds->capacity)
 	{
 		old = MemoryContextSwitchTo(lr->datacxt);
-		DatasetGrow(ds, Max(row + 1, lr->estimate), spec->key != NULL);
+		DatasetGrow(ds, Max(row + 1, lr->estimate), spec->key != NULL,
+					spec->split_column != NULL);
 		MemoryContextSwitchTo(old);
 	}
 	if ((row % DATASET_BATCH_ROWS) == 0)
@@ -564,6 +603,18 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 							spec->key, row + 1)));
 		ds->keyhash[row] = DatasetKeyHash(values[lr->key_att], lr->key_type, lr->key_out,
 								   spec->key_seed);
+	}
+	if (lr->split_att >= 0)
+	{
+		if (nulls[lr->split_att])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("split column \"%s\" is NULL in source row " INT64_FORMAT,
+							spec->split_column, row + 1),
+					 errhint("Filter out the rows without a value, or give them one in a query.")));
+		ds->split_holdout[row] =
+			DatumGetInt32(FunctionCall2Coll(lr->split_cmp, InvalidOid,
+											values[lr->split_att], lr->split_from)) >= 0;
 	}
 	MemoryContextSwitchTo(old);
 	ds->nrows++;

@@ -21,6 +21,7 @@ typedef struct CrDataset
 	double	  **cols;			/* nfeatures arrays of nrows; NULL is NaN (hugemem.c) */
 	double	   *label;			/* nrows values, each 0 or 1 */
 	uint64	   *keyhash;		/* nrows hashes of the key, or NULL */
+	bool	   *split_holdout;	/* nrows: in the out-of-time holdout, or NULL */
 	int64		capacity;
 	const struct CrDatasetSpec *spec;
 } CrDataset;
@@ -35,6 +36,8 @@ typedef struct CrDatasetSpec
 	char	  **features;		/* feature columns, or NULL for all numeric */
 	int			nfeatures;
 	uint64		key_seed;		/* seed mixed into key hashes */
+	const char *split_column;	/* out-of-time split column, or NULL */
+	const char *split_from;		/* rows whose split column is at or past it: holdout */
 
 	/*
 	 * Memory limit for the whole training run: the loaded arrays plus what

@@ -82,6 +82,8 @@ static void ParseMonotone(const ParamDef *def, JsonbValue *v, ParamsState *ps);
 static void PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps);
 static void PushClassWeight(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+static void ParseSplit(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushSplit(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 
 #define OFF(field)		((int) offsetof(CrTrainParams, field))
 #define NUMBER(name, algos, field, lo, hi, open, def, doc) \
@@ -113,6 +115,8 @@ static const ParamDef ParamTable[] = {
 		  "seed of the split, the key hash, sampling and the drift baselines"),
 	STRING_OR_NULL("key", COMMON, key,
 				   "column whose hash decides the split (null: row order)"),
+	HANDLED("split", COMMON, PARAM_OBJECT, 0, 0, CLOSED, Split,
+			"{\"column\": c, \"holdout_from\": v}: rows with c >= v are the holdout (null: a random holdout)"),
 	NUMBER("threshold", COMMON, scoring.threshold, 0.0, 1.0, CLOSED, 0.5,
 		   "cut-off for accuracy, precision, recall, F1"),
 	HANDLED("risk_cutoffs", COMMON, PARAM_ARRAY, 0.0, 1.0, LO_OPEN | HI_OPEN, RiskCutoffs,
@@ -372,6 +376,57 @@ ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 }
 
 /*
+ * null, or {"column": name, "holdout_from": value}: the value a string (a
+ * date or timestamp as the column's type reads it) or a number, kept as
+ * text until the column's type is known (DatasetLoad).
+ */
+static void
+ParseSplit(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	CrTrainParams *tp = ps->tp;
+	const char *want = "an object such as {\"column\": \"application_date\", \"holdout_from\": \"2024-01-01\"}, or null";
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	tp->split_column = tp->split_from = NULL;
+	if (v->type == jbvNull)
+		return;
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		BadParam(def->name, want);
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(e.val.string.val, e.val.string.len);
+		else if (tok != WJB_VALUE)
+			continue;
+		else if (strcmp(key, "column") == 0)
+		{
+			tp->split_column = ParamString("split.column", &e);
+			if (strlen(tp->split_column) > CR_MAX_NAME_LEN)
+				BadParam("split.column", psprintf("a column name of at most %d bytes", CR_MAX_NAME_LEN));
+		}
+		else if (strcmp(key, "holdout_from") == 0)
+		{
+			if (e.type == jbvNumeric)
+				tp->split_from = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	 NumericGetDatum(e.val.numeric)));
+			else
+				tp->split_from = ParamString("split.holdout_from", &e);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("params.split has key \"%s\"", key),
+					 errhint("params.split takes \"column\" and \"holdout_from\".")));
+	}
+	if (tp->split_column == NULL || tp->split_from == NULL)
+		BadParam(def->name, want);
+}
+
+/*
  * The risk bands: risk_cutoffs alone keeps the default labels, risk_labels
  * alone the default cutoffs, when the counts fit: n cutoffs make n + 1
  * bands.
@@ -528,6 +583,7 @@ ParamsDefaults(CrTrainParams *tp)
 	tp->gbm.monotone = NULL;
 	tp->class_weight = CR_CLASS_WEIGHT_NONE;
 	tp->class_weights[0] = tp->class_weights[1] = 1.0;
+	tp->split_column = tp->split_from = NULL;
 	/* resolved against the training rows by cr_train (TrainClassWeights) */
 	tp->gbm.class_weight[0] = tp->gbm.class_weight[1] = 1.0;
 	tp->logit.class_weight[0] = tp->logit.class_weight[1] = 1.0;
@@ -736,6 +792,23 @@ PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
 		v.val.numeric = tp->monotone[i].value;
 		pushJsonbValue(st, WJB_VALUE, &v);
 	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* null, or the column and the value as text. */
+static void
+PushSplit(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	if (tp->split_column == NULL)
+	{
+		PushNull(st, WJB_VALUE);
+		return;
+	}
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	PushString(st, WJB_KEY, "column");
+	PushString(st, WJB_VALUE, tp->split_column);
+	PushString(st, WJB_KEY, "holdout_from");
+	PushString(st, WJB_VALUE, tp->split_from);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
 

@@ -46,6 +46,8 @@ typedef struct CrTrainParams
 	bool		reasons;		/* cr_predict's jsonb form adds reasons */
 	CrClassWeight class_weight;	/* params.class_weight as given */
 	double		class_weights[2];	/* given (CR_CLASS_WEIGHT_GIVEN) */
+	char	   *split_column;	/* params.split: out-of-time holdout, or NULL */
+	char	   *split_from;		/* ... rows whose split_column >= this value */
 } CrTrainParams;
 
 /*

@@ -236,6 +236,35 @@ TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nh
 }
 
 /*
+ * The out-of-time split (params.split): the rows the loader found at or
+ * past the cut-off are the holdout.  Each side must have rows; the stored
+ * params.holdout becomes the share held out.
+ */
+static bool *
+TrainTimeSplit(CrDataset *ds, CrTrainParams *tp, int64 *ntrain, int64 *nhold)
+{
+	*ntrain = *nhold = 0;
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		if (ds->split_holdout[i])
+			(*nhold)++;
+		else
+			(*ntrain)++;
+	}
+	if (*nhold == 0 || *ntrain == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("split on \"%s\" from %s leaves no %s rows out of " INT64_FORMAT,
+						tp->split_column, tp->split_from, *nhold == 0 ? "holdout" : "training",
+						ds->nrows),
+				 errdetail("Rows whose \"%s\" is at or past %s are the holdout, the others train.",
+						   tp->split_column, tp->split_from),
+				 errhint("Choose a holdout_from %s.", *nhold == 0 ? "earlier" : "later")));
+	tp->holdout = (double) *nhold / (double) ds->nrows;
+	return ds->split_holdout;
+}
+
+/*
  * The weights of labels 0 and 1 for the fit: params.class_weight as given,
  * or "balanced" (n / (2 n_c) over the training rows, as scikit-learn
  * defines it), or 1 and 1.
@@ -329,6 +358,8 @@ cr_train(PG_FUNCTION_ARGS)
 	spec.label = label;
 	spec.key = tp.key;
 	spec.key_seed = (uint64) tp.seed;
+	spec.split_column = tp.split_column;
+	spec.split_from = tp.split_from;
 	if (!PG_ARGISNULL(4))
 		spec.features = DatasetFeatureNames(PG_GETARG_ARRAYTYPE_P(4), &spec.nfeatures,
 											   "Pass NULL to use every numeric column.");
@@ -355,7 +386,10 @@ cr_train(PG_FUNCTION_ARGS)
 					 errmsg("feature name \"%s\" is longer than %d bytes", ds->names[j],
 							CR_MAX_NAME_LEN)));
 
-	holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
+	if (tp.split_column != NULL)
+		holdout = TrainTimeSplit(ds, &tp, &ntrain, &nhold);
+	else
+		holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
 	TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label);
 	TrainClassWeights(ds, holdout, ntrain, &tp);
 	memset(&model, 0, sizeof(model));

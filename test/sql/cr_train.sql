@@ -173,3 +173,55 @@ SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'logistic', NULL, '{"class_weig
 SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'gbm', NULL, '{"class_weight": {"1": 0}}');
 SELECT credit_risk.cr_train('cw_bad', 'cw', 'y', 'gbm', NULL, '{"class_weight": {"0": "1"}}');
 DROP TABLE cw, cw3;
+
+-- An out-of-time holdout: rows on or after holdout_from are held out, the
+-- split column is not a feature, and params.holdout records the share.
+SELECT setseed(0.3);
+CREATE TABLE oot AS
+SELECT i AS id, date '2023-01-01' + (i % 730) AS application_date,
+       floor(random() * 8)::float8 AS a, random() AS b, random() AS u
+  FROM generate_series(1, 4000) i;
+ALTER TABLE oot ADD COLUMN y int;
+UPDATE oot SET y = (u < 1 / (1 + exp(-(a / 3 - b * 2 - 0.5))))::int;
+SELECT holdout_rows, train_rows, features, params->'split' AS split, params->'holdout' AS holdout,
+       metrics->>'evaluated_on' AS evaluated_on, metrics->>'rows' AS metric_rows
+  FROM credit_risk.cr_train('oot', 'oot', 'y', 'logistic', ARRAY['a', 'b'],
+                            '{"split": {"column": "application_date", "holdout_from": "2024-07-01"}}');
+SELECT count(*) FILTER (WHERE application_date >= '2024-07-01') AS held_out, count(*) AS all_rows FROM oot;
+-- the stored holdout metrics are those of the rows past the cut-off
+SELECT (credit_risk.cr_evaluate('oot', 'SELECT * FROM oot WHERE application_date >= ''2024-07-01''', 'y')->>'auc')
+         = (metrics->>'auc') AS same_auc
+  FROM credit_risk.models WHERE name = 'oot' AND version = 1;
+-- a number column splits too, and timestamps
+SELECT holdout_rows FROM credit_risk.cr_train('oot_n', 'oot', 'y', 'logistic', ARRAY['a', 'b'],
+                                              '{"split": {"column": "id", "holdout_from": 3001}}');
+SELECT holdout_rows FROM credit_risk.cr_train('oot_ts', 'SELECT *, application_date::timestamp AS at FROM oot',
+                                              'y', 'logistic', ARRAY['a', 'b'],
+                                              '{"split": {"column": "at", "holdout_from": "2024-06-30 12:00"}}');
+-- register-if-better compares the two on the same out-of-time rows
+SELECT detail->'candidate_version' AS candidate, detail->'holdout_rows' AS holdout_rows,
+       (detail->>'candidate_auc')::float8 > 0.5 AS auc_above_half
+  FROM credit_risk.cr_retrain('oot', 'SELECT application_date, a, b, y FROM oot', 'y', 'logistic',
+                              '{"split": {"column": "application_date", "holdout_from": "2024-07-01"}}');
+-- errors
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "application_date", "holdout_from": "2030-01-01"}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "application_date", "holdout_from": "2000-01-01"}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "application_date", "holdout_from": "2024-13-01"}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "applied", "holdout_from": "2024-01-01"}}');
+SELECT credit_risk.cr_train('oot_bad', 'SELECT *, id::text AS t FROM oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "t", "holdout_from": "2024-01-01"}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a', 'id'],
+                            '{"split": {"column": "id", "holdout_from": 3000}}');
+SELECT credit_risk.cr_train('oot_bad', 'SELECT * FROM oot UNION ALL SELECT 0, NULL, 1, 1, 1, 1', 'y',
+                            'logistic', ARRAY['a'],
+                            '{"split": {"column": "application_date", "holdout_from": "2024-01-01"}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "application_date"}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
+                            '{"split": {"column": "application_date", "holdout_from": "2024-01-01", "to": 1}}');
+SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'], '{"split": "application_date"}');
+DROP TABLE oot;
