@@ -53,7 +53,9 @@ UNREACHED(RangeVarGetRelidExtended)
 UNREACHED(ReleaseSysCache)
 UNREACHED(SearchSysCache1)
 UNREACHED(format_type_be)
+UNREACHED(getTypeInputInfo)
 UNREACHED(getTypeOutputInfo)
+UNREACHED(lookup_type_cache)
 UNREACHED(get_element_type)
 UNREACHED(get_namespace_name)
 UNREACHED(get_rel_name)
@@ -69,6 +71,8 @@ UNREACHED(NewGUCNestLevel)
 UNREACHED(set_config_option)
 
 /* functions, tuples, arrays */
+UNREACHED(FunctionCall2Coll)
+UNREACHED(OidInputFunctionCall)
 UNREACHED(OidOutputFunctionCall)
 UNREACHED(slot_getsomeattrs_int)
 
