@@ -16,6 +16,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -348,6 +349,20 @@ cr_train(PG_FUNCTION_ARGS)
 				 errhint("Use 'gbm' (gradient-boosted trees) or 'logistic'.")));
 
 	ParamsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &tp);
+
+	/*
+	 * credit_risk.threads is a superuser's setting: a role that may not set
+	 * it may not go past it for its own run either.
+	 */
+	if (tp.algorithm == CR_ALGO_GBM && tp.gbm.threads > cr_threads && !superuser() &&
+		pg_parameter_aclcheck("credit_risk.threads", GetUserId(), ACL_SET) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("params.threads is %d, more than credit_risk.threads (%d)",
+						tp.gbm.threads, cr_threads),
+				 errdetail("Only a role that may set credit_risk.threads may ask for more threads than it allows."),
+				 errhint("Ask for at most %d threads, or ask a superuser to raise credit_risk.threads for your role.",
+						 cr_threads)));
 
 	memset(&spec, 0, sizeof(spec));
 	spec.max_bytes = (Size) cr_train_memory_kb * 1024;

@@ -80,6 +80,21 @@ cannot('cr_trainer', q{SELECT credit_risk.cr_train('pd', 'secret', 'y', 'logisti
 my $load = q{SELECT credit_risk.cr_predict('pd', ARRAY[3, 4]::float8[]);};
 cannot('cr_trainer', $load . q{SET credit_risk.train_memory = '2TB'}, 'raise the training memory limit');
 cannot('cr_trainer', $load . q{SET credit_risk.threads = 3}, 'set the thread count');
+# ... nor go past it in params.threads (the cluster's default is the number of cores)
+{
+	my $cores = $node->safe_psql('postgres', q{SELECT credit_risk.cr_predict('pd', ARRAY[3, 4]::float8[]) IS NOT NULL;
+		SHOW credit_risk.threads});
+	$cores = (split /\n/, $cores)[-1];
+	my $gbm = q{SELECT version FROM credit_risk.cr_train('pd_trees', 'apps', 'y', 'gbm', NULL,
+		'{"key": "id", "n_trees": 2, "threads": %d}')};
+	SKIP:
+	{
+		skip "credit_risk.threads is already 64", 2 if $cores >= 64;
+		cannot('cr_trainer', sprintf($gbm, $cores + 1), 'ask for more threads than credit_risk.threads');
+		is(can('cr_trainer', sprintf($gbm, $cores), 'ask for credit_risk.threads'), '1',
+			'a role may use as many threads as credit_risk.threads');
+	}
+}
 # set before the module is loaded, the value waits as a placeholder; the load
 # drops it, and training refuses to run on the default in its place
 my ($state, $out, $err) = as_role('cr_trainer', q{SET credit_risk.train_memory = '2TB';} . sprintf($train, 5));
@@ -87,7 +102,7 @@ is($state, '22023', 'a value the role may not set, given before the module loade
 like($err, qr/credit_risk.train_memory was set to "2TB" before credit_risk was loaded/, 'and says why');
 ($state, $out, $err) = as_role('cr_trainer', q{SET credit_risk.threads = 'lots';} . sprintf($train, 5));
 is($state, '22023', 'so does an invalid value');
-is($node->safe_psql('postgres', q{SELECT string_agg(created_by, ',' ORDER BY version) FROM credit_risk.models}),
+is($node->safe_psql('postgres', q{SELECT string_agg(created_by, ',' ORDER BY version) FROM credit_risk.models WHERE name = 'pd'}),
 	'cr_trainer,cr_trainer', 'versions record the role that trained them');
 
 # Even a direct grant does not open the registry: only the functions write it.
@@ -135,7 +150,7 @@ cannot('cr_pipeline', sprintf($train, 1), 'train');
 
 # The registry as the roles left it: two versions, one champion, trained by
 # the trainer, promoted and routed by the approver.
-is($node->safe_psql('postgres', q{SELECT string_agg(version || ':' || status, ',' ORDER BY version) FROM credit_risk.models}),
+is($node->safe_psql('postgres', q{SELECT string_agg(version || ':' || status, ',' ORDER BY version) FROM credit_risk.models WHERE name = 'pd'}),
 	'1:challenger,2:champion', 'the registry holds what the functions wrote');
 
 # Importing an XGBoost model is the trainer's too, with the same rights.
