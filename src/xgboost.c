@@ -45,6 +45,7 @@
 #include "params.h"
 #include "predict.h"
 #include "registry.h"
+#include "xgboost.h"
 
 PG_FUNCTION_INFO_V1(cr_import_xgboost);
 
@@ -265,14 +266,6 @@ XgbElem(JsonbContainer *c, const char *path, int32 i)
 }
 
 /* ------------------------------------------------------------ the trees */
-
-/* Per-feature importance, summed over the splits. */
-typedef struct XgbImportance
-{
-	double	   *gain;
-	double	   *cover;
-	int64	   *splits;
-} XgbImportance;
 
 /*
  * Append tree t (the JSON object tree, at path) to the forest: renumbered
@@ -733,16 +726,20 @@ XgbVersion(JsonbContainer *root)
 	return b.data;
 }
 
-/* ---------------------------------------------------------- the import */
+/* ------------------------------------------------------- the model JSON */
 
-Datum
-cr_import_xgboost(PG_FUNCTION_ARGS)
+/*
+ * Read the JSON that Booster.save_model writes into model: the trees, the
+ * feature names (features when not NULL, else the JSON's own), scoring as
+ * given, imputation values of 0.  Also what the registry's params record
+ * (objective, base_score as a float, XGBoost's version) and the features'
+ * importance.  Anything the import cannot take is an ERROR.
+ */
+void
+XgbReadModel(Jsonb *json, ArrayType *features, const CrScoring *scoring,
+			 CrModel *model, XgbImportance *imp, char **objective_out,
+			 double *base_score_out, char **version_out)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	MemoryContext importcxt;
-	TupleDesc	rettupdesc;
-	char	   *name;
-	Jsonb	   *json;
 	JsonbContainer *root,
 			   *learner,
 			   *lmp,
@@ -752,40 +749,11 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	JsonbValue *v;
 	char	   *objective;
 	char	   *booster_name;
-	XgbOptions	opt;
-	StringInfoData metrics;
-	int64		baseline_rows = 0;
 	char	   *version;
-	CrTrainParams tp;
 	double		base_score;
 	int			ntrees;
 	int			p;
 	char	  **names;
-	CrModel		model;
-	CrModel    *decoded;
-	XgbImportance imp;
-	bytea	   *bytes;
-	StringInfoData importance;
-	instr_time	start;
-	Datum		result;
-
-	INSTR_TIME_SET_CURRENT(start);
-	CrCheckSettings();
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("name and model must not be null")));
-	if (get_call_result_type(fcinfo, NULL, &rettupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "cr_import_xgboost must return credit_risk.models");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	RegistryCheckName(name);
-	json = PG_GETARG_JSONB_P(1);
-
-	importcxt = AllocSetContextCreate(callercxt, "credit_risk import",
-									  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(importcxt);
-
-	XgbParams(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tp, &opt);
 
 	if (!JB_ROOT_IS_OBJECT(json))
 		XgbBad("model", "must be a json object");
@@ -855,34 +823,91 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 					   "is not 0: the trees belong to more than one class");
 	}
 
-	names = XgbFeatureNames(learner, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), &p);
+	names = XgbFeatureNames(learner, features, &p);
 	version = XgbVersion(root);
 
-	memset(&model, 0, sizeof(model));
-	model.algorithm = CR_ALGO_GBM;
-	model.nfeatures = p;
-	model.features = names;
+	memset(model, 0, sizeof(CrModel));
+	model->algorithm = CR_ALGO_GBM;
+	model->nfeatures = p;
+	model->features = names;
 	/* imputation values: 0 unless a baseline gives means (XgbBaseline) */
-	model.impute = palloc0(sizeof(double) * p);
-	model.scoring = tp.scoring;
-	ForestInit(&model.forest, p, ntrees);
+	model->impute = palloc0(sizeof(double) * p);
+	model->scoring = *scoring;
+	ForestInit(&model->forest, p, ntrees);
 	if (strcmp(objective, "binary:logitraw") == 0)
-		model.forest.base_margin = base_score;
+		model->forest.base_margin = base_score;
 	else
-		model.forest.base_margin = log(base_score / (1.0 - base_score));
+		model->forest.base_margin = log(base_score / (1.0 - base_score));
 
-	imp.gain = palloc0(sizeof(double) * p);
-	imp.cover = palloc0(sizeof(double) * p);
-	imp.splits = palloc0(sizeof(int64) * p);
+	imp->gain = palloc0(sizeof(double) * p);
+	imp->cover = palloc0(sizeof(double) * p);
+	imp->splits = palloc0(sizeof(int64) * p);
 	for (int t = 0; t < ntrees; t++)
 	{
 		char	   *path = psprintf("tree %d", t);
 		JsonbValue *tv = XgbElem(trees, "trees", t);
 
 		CHECK_FOR_INTERRUPTS();
-		XgbParseTree(XgbContainer(tv, path, false), path, &model.forest, t, p, &imp);
+		XgbParseTree(XgbContainer(tv, path, false), path, &model->forest, t, p, imp);
 	}
-	model.forest.ntrees = ntrees;
+	model->forest.ntrees = ntrees;
+
+	*objective_out = objective;
+	*base_score_out = base_score;
+	*version_out = version;
+}
+
+/* ---------------------------------------------------------- the import */
+
+Datum
+cr_import_xgboost(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext importcxt;
+	TupleDesc	rettupdesc;
+	char	   *name;
+	Jsonb	   *json;
+	char	   *objective;
+	XgbOptions	opt;
+	StringInfoData metrics;
+	int64		baseline_rows = 0;
+	char	   *version;
+	CrTrainParams tp;
+	double		base_score;
+	int			ntrees;
+	int			p;
+	char	  **names;
+	CrModel		model;
+	CrModel    *decoded;
+	XgbImportance imp;
+	bytea	   *bytes;
+	StringInfoData importance;
+	instr_time	start;
+	Datum		result;
+
+	INSTR_TIME_SET_CURRENT(start);
+	CrCheckSettings();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("name and model must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &rettupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "cr_import_xgboost must return credit_risk.models");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	RegistryCheckName(name);
+	json = PG_GETARG_JSONB_P(1);
+
+	importcxt = AllocSetContextCreate(callercxt, "credit_risk import",
+									  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(importcxt);
+
+	XgbParams(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tp, &opt);
+
+	XgbReadModel(json, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), &tp.scoring,
+				 &model, &imp, &objective, &base_score, &version);
+	names = model.features;
+	p = model.nfeatures;
+	ntrees = model.forest.ntrees;
 
 	/*
 	 * The decoder checks what the registry will hold; the baseline's rows
