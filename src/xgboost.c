@@ -219,6 +219,9 @@ XgbFloat(const JsonbValue *v, const char *path)
  * float below t exactly when x is below the midpoint between t and the
  * float before it, or on that midpoint when rounding to even picks the
  * float before (then the least double above the midpoint is the cut).
+ * Below -FLT_MAX the float before is -infinity, which a double rounds to
+ * from FLT_MAX plus half an ulp of it on, that point included: as if the
+ * float before were -2^128, whose significand is even.
  */
 static double
 XgbThreshold(double t)
@@ -229,7 +232,11 @@ XgbThreshold(double t)
 	uint32		bits;
 
 	if (!isfinite(prev))
-		return t;
+	{
+		double		half_ulp = ((double) FLT_MAX - (double) nextafterf(FLT_MAX, 0.0f)) / 2.0;
+
+		return nextafter(-(double) FLT_MAX - half_ulp, INFINITY);
+	}
 	mid = ((double) prev + (double) tf) / 2.0;
 	memcpy(&bits, &prev, sizeof(bits));
 	if ((bits & 1) == 0)
