@@ -196,13 +196,25 @@ XgbParamInteger(const JsonbValue *v, const char *path, int64 lo, int64 hi)
 	return XgbIntegerOrString(v, path, lo, hi, true);
 }
 
-/* A 32-bit float, as XGBoost holds every value it writes. */
+/*
+ * A 32-bit float, as XGBoost holds every value it writes, rounded from the
+ * decimal in one step as XGBoost's reader rounds it.  Through a double, a
+ * decimal just past the midpoint of two floats can land on the midpoint
+ * and then round to the other float.
+ */
 static double
 XgbFloatOrString(const JsonbValue *v, const char *path, bool allow_string)
 {
-	double		d = XgbNumberOrString(v, path, allow_string);
-	float		f = (float) d;
+	char	   *text;
+	float		f;
 
+	(void) XgbNumberOrString(v, path, allow_string);
+	if (v->type == jbvNumeric)
+		text = DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	else
+		text = pnstrdup(v->val.string.val, v->val.string.len);
+	f = strtof(text, NULL);
 	if (!isfinite(f))
 		XgbBad(path, "is out of range for a 32-bit float");
 	return (double) f;
