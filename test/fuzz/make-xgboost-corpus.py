@@ -17,7 +17,8 @@ corpus, so that fuzzing needs no Python).
               takes and one level more, integers and booleans where XGBoost
               writes floats, names that need escaping, and one refusal of
               each kind (categorical split, a node with two parents, more
-              than one class, another booster or objective)
+              than one class, another booster or objective, no trees, a
+              negative cover, values of the wrong type)
 
 Run it with Debian's interpreter, which has numpy and xgboost:
 
@@ -231,6 +232,17 @@ def edge_models():
     write("edge-dart", dump(model([simple], booster="dart")))
     write("edge-softprob", dump(model([simple], objective="multi:softprob")))
     write("edge-not-object", "[1, 2, 3]")
+    m = model([simple])
+    m["learner"]["gradient_booster"]["model"]["trees"] = []
+    m["learner"]["gradient_booster"]["model"]["tree_info"] = []
+    write("edge-no-trees", dump(m))
+    m = model([simple])
+    m["learner"]["gradient_booster"]["model"]["trees"][0]["sum_hessian"][2] = Raw("-1E0")
+    write("edge-negative-hessian", dump(m))
+    write("edge-name-not-string", dump(model([simple], names=("x", None))))
+    m = model([simple])
+    m["learner"]["objective"]["name"] = 1
+    write("edge-objective-number", dump(m))
 
 
 def main():
