@@ -872,7 +872,8 @@ FjAppend(StringInfo out, const FjNode *n)
 			appendStringInfoString(out, n->boolean ? "true" : "false");
 			break;
 		case FJ_NUMBER:
-			appendBinaryStringInfo(out, n->str, n->len);
+			/* as the real JsonbToCString: numeric_out's text ("-0" is "0") */
+			appendStringInfoString(out, n->numeric->text);
 			break;
 		case FJ_STRING:
 			{

@@ -27,7 +27,7 @@ extern FjNode *FjParse(const char *text, int len, const char **error);
 /* A Jsonb datum whose containers the stand-in iterator can walk. */
 extern Jsonb *FjToJsonb(FjNode *root);
 
-/* The tree as JSON text. */
+/* The tree as JSON text, numbers as numeric_out writes them. */
 extern void FjAppend(StringInfo out, const FjNode *node);
 
 #endif							/* CR_FUZZ_FAKEJSON_H */

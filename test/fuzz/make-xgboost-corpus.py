@@ -10,7 +10,8 @@ corpus, so that fuzzing needs no Python).
               and one without feature names (the import then needs a
               features argument, which the harness does not pass: it is
               refused)
-    edge-*    hand-made JSON: values at the ends of the float range and
+    edge-*    hand-made JSON: values at the ends of the float range, -0 as
+              a float (which jsonb turns into 0 on the way back), and
               decimals that round differently to a double than to a float,
               base margins the export cannot write as a float probability,
               unreachable nodes holding junk, the deepest tree an import
@@ -192,6 +193,10 @@ def edge_models():
     write("edge-base-min-normal", dump(model([simple], objective="reg:logistic",
                                              base_score="1.1754944E-38")))
     write("edge-single-leaves", dump(model([L("1E0"), L("-2.5E-1"), simple, L("0E0")])))
+    # values that are -0 as floats, which jsonb cannot hold after the export
+    m = model([(0, Raw("-1E-50"), False, L("-2.88486E-261"), L("1E0"))])
+    m["learner"]["gradient_booster"]["model"]["trees"][0]["sum_hessian"] = [Raw("1E0"), Raw("-1E-300"), Raw("1E0")]
+    write("edge-negative-zero", dump(m))
     write("edge-deep-64", dump(model([chain(64)])))
     write("edge-deep-65", dump(model([chain(65)])))
 
