@@ -64,7 +64,7 @@ $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # Searching for crashes by machine (each has a README in its directory):
 # random training under ASan/UBSan, pg_regress under valgrind memcheck, and
-# the libFuzzer harnesses (decoder, params).  None touches the installed
+# the libFuzzer harnesses (decoder, params, xgboost).  None touches the installed
 # PostgreSQL.
 .PHONY: sanitize-check valgrind-check fuzz fuzz-smoke
 sanitize-check:

@@ -207,8 +207,8 @@ else
 fi
 reported=$((reported + 1))
 
-# The libFuzzer harnesses (model decoder, params) from their corpus of real
-# models, a short run each; no server needed.
+# The libFuzzer harnesses (model decoder, params, XGBoost import and export)
+# from their corpus of real models, a short run each; no server needed.
 STEP="running the fuzz smoke run"
 echo "== fuzz smoke run (make -C test/fuzz smoke)"
 set +e

@@ -37,6 +37,7 @@
 #include "utils/jsonb.h"
 
 #include "credit_risk.h"
+#include "export.h"
 #include "metrics.h"
 #include "model.h"
 #include "registry.h"
@@ -113,8 +114,8 @@ AppendBaseline(StringInfo buf, const CrBaseline *b)
  * parents array agree with the children arrays, which the decoder has
  * checked (every node but a root has exactly one parent).
  */
-static void
-AppendXgboost(StringInfo buf, const CrModel *m)
+void
+ExportXgboost(StringInfo buf, const CrModel *m)
 {
 	const CrForest *f = &m->forest;
 	double		base_score = CrSigmoid(f->base_margin);
@@ -346,7 +347,7 @@ AppendModel(StringInfo buf, const CrModel *m)
 			appendStringInfoChar(buf, '}');
 		}
 		appendStringInfoString(buf, "]}, \"xgboost\": ");
-		AppendXgboost(buf, m);
+		ExportXgboost(buf, m);
 	}
 
 	appendStringInfoString(buf, ", \"drift_baseline\": ");

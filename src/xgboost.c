@@ -45,6 +45,7 @@
 #include "params.h"
 #include "predict.h"
 #include "registry.h"
+#include "xgboost.h"
 
 PG_FUNCTION_INFO_V1(cr_import_xgboost);
 
@@ -195,13 +196,25 @@ XgbParamInteger(const JsonbValue *v, const char *path, int64 lo, int64 hi)
 	return XgbIntegerOrString(v, path, lo, hi, true);
 }
 
-/* A 32-bit float, as XGBoost holds every value it writes. */
+/*
+ * A 32-bit float, as XGBoost holds every value it writes, rounded from the
+ * decimal in one step as XGBoost's reader rounds it.  Through a double, a
+ * decimal just past the midpoint of two floats can land on the midpoint
+ * and then round to the other float.
+ */
 static double
 XgbFloatOrString(const JsonbValue *v, const char *path, bool allow_string)
 {
-	double		d = XgbNumberOrString(v, path, allow_string);
-	float		f = (float) d;
+	char	   *text;
+	float		f;
 
+	(void) XgbNumberOrString(v, path, allow_string);
+	if (v->type == jbvNumeric)
+		text = DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	else
+		text = pnstrdup(v->val.string.val, v->val.string.len);
+	f = strtof(text, NULL);
 	if (!isfinite(f))
 		XgbBad(path, "is out of range for a 32-bit float");
 	return (double) f;
@@ -218,6 +231,9 @@ XgbFloat(const JsonbValue *v, const char *path)
  * float below t exactly when x is below the midpoint between t and the
  * float before it, or on that midpoint when rounding to even picks the
  * float before (then the least double above the midpoint is the cut).
+ * Below -FLT_MAX the float before is -infinity, which a double rounds to
+ * from FLT_MAX plus half an ulp of it on, that point included: as if the
+ * float before were -2^128, whose significand is even.
  */
 static double
 XgbThreshold(double t)
@@ -228,7 +244,11 @@ XgbThreshold(double t)
 	uint32		bits;
 
 	if (!isfinite(prev))
-		return t;
+	{
+		double		half_ulp = ((double) FLT_MAX - (double) nextafterf(FLT_MAX, 0.0f)) / 2.0;
+
+		return nextafter(-(double) FLT_MAX - half_ulp, INFINITY);
+	}
 	mid = ((double) prev + (double) tf) / 2.0;
 	memcpy(&bits, &prev, sizeof(bits));
 	if ((bits & 1) == 0)
@@ -265,14 +285,6 @@ XgbElem(JsonbContainer *c, const char *path, int32 i)
 }
 
 /* ------------------------------------------------------------ the trees */
-
-/* Per-feature importance, summed over the splits. */
-typedef struct XgbImportance
-{
-	double	   *gain;
-	double	   *cover;
-	int64	   *splits;
-} XgbImportance;
 
 /*
  * Append tree t (the JSON object tree, at path) to the forest: renumbered
@@ -733,16 +745,20 @@ XgbVersion(JsonbContainer *root)
 	return b.data;
 }
 
-/* ---------------------------------------------------------- the import */
+/* ------------------------------------------------------- the model JSON */
 
-Datum
-cr_import_xgboost(PG_FUNCTION_ARGS)
+/*
+ * Read the JSON that Booster.save_model writes into model: the trees, the
+ * feature names (features when not NULL, else the JSON's own), scoring as
+ * given, imputation values of 0.  Also what the registry's params record
+ * (objective, base_score as a float, XGBoost's version) and the features'
+ * importance.  Anything the import cannot take is an ERROR.
+ */
+void
+XgbReadModel(Jsonb *json, ArrayType *features, const CrScoring *scoring,
+			 CrModel *model, XgbImportance *imp, char **objective_out,
+			 double *base_score_out, char **version_out)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	MemoryContext importcxt;
-	TupleDesc	rettupdesc;
-	char	   *name;
-	Jsonb	   *json;
 	JsonbContainer *root,
 			   *learner,
 			   *lmp,
@@ -752,40 +768,11 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 	JsonbValue *v;
 	char	   *objective;
 	char	   *booster_name;
-	XgbOptions	opt;
-	StringInfoData metrics;
-	int64		baseline_rows = 0;
 	char	   *version;
-	CrTrainParams tp;
 	double		base_score;
 	int			ntrees;
 	int			p;
 	char	  **names;
-	CrModel		model;
-	CrModel    *decoded;
-	XgbImportance imp;
-	bytea	   *bytes;
-	StringInfoData importance;
-	instr_time	start;
-	Datum		result;
-
-	INSTR_TIME_SET_CURRENT(start);
-	CrCheckSettings();
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("name and model must not be null")));
-	if (get_call_result_type(fcinfo, NULL, &rettupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "cr_import_xgboost must return credit_risk.models");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	RegistryCheckName(name);
-	json = PG_GETARG_JSONB_P(1);
-
-	importcxt = AllocSetContextCreate(callercxt, "credit_risk import",
-									  ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(importcxt);
-
-	XgbParams(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tp, &opt);
 
 	if (!JB_ROOT_IS_OBJECT(json))
 		XgbBad("model", "must be a json object");
@@ -855,34 +842,91 @@ cr_import_xgboost(PG_FUNCTION_ARGS)
 					   "is not 0: the trees belong to more than one class");
 	}
 
-	names = XgbFeatureNames(learner, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), &p);
+	names = XgbFeatureNames(learner, features, &p);
 	version = XgbVersion(root);
 
-	memset(&model, 0, sizeof(model));
-	model.algorithm = CR_ALGO_GBM;
-	model.nfeatures = p;
-	model.features = names;
+	memset(model, 0, sizeof(CrModel));
+	model->algorithm = CR_ALGO_GBM;
+	model->nfeatures = p;
+	model->features = names;
 	/* imputation values: 0 unless a baseline gives means (XgbBaseline) */
-	model.impute = palloc0(sizeof(double) * p);
-	model.scoring = tp.scoring;
-	ForestInit(&model.forest, p, ntrees);
+	model->impute = palloc0(sizeof(double) * p);
+	model->scoring = *scoring;
+	ForestInit(&model->forest, p, ntrees);
 	if (strcmp(objective, "binary:logitraw") == 0)
-		model.forest.base_margin = base_score;
+		model->forest.base_margin = base_score;
 	else
-		model.forest.base_margin = log(base_score / (1.0 - base_score));
+		model->forest.base_margin = log(base_score / (1.0 - base_score));
 
-	imp.gain = palloc0(sizeof(double) * p);
-	imp.cover = palloc0(sizeof(double) * p);
-	imp.splits = palloc0(sizeof(int64) * p);
+	imp->gain = palloc0(sizeof(double) * p);
+	imp->cover = palloc0(sizeof(double) * p);
+	imp->splits = palloc0(sizeof(int64) * p);
 	for (int t = 0; t < ntrees; t++)
 	{
 		char	   *path = psprintf("tree %d", t);
 		JsonbValue *tv = XgbElem(trees, "trees", t);
 
 		CHECK_FOR_INTERRUPTS();
-		XgbParseTree(XgbContainer(tv, path, false), path, &model.forest, t, p, &imp);
+		XgbParseTree(XgbContainer(tv, path, false), path, &model->forest, t, p, imp);
 	}
-	model.forest.ntrees = ntrees;
+	model->forest.ntrees = ntrees;
+
+	*objective_out = objective;
+	*base_score_out = base_score;
+	*version_out = version;
+}
+
+/* ---------------------------------------------------------- the import */
+
+Datum
+cr_import_xgboost(PG_FUNCTION_ARGS)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext importcxt;
+	TupleDesc	rettupdesc;
+	char	   *name;
+	Jsonb	   *json;
+	char	   *objective;
+	XgbOptions	opt;
+	StringInfoData metrics;
+	int64		baseline_rows = 0;
+	char	   *version;
+	CrTrainParams tp;
+	double		base_score;
+	int			ntrees;
+	int			p;
+	char	  **names;
+	CrModel		model;
+	CrModel    *decoded;
+	XgbImportance imp;
+	bytea	   *bytes;
+	StringInfoData importance;
+	instr_time	start;
+	Datum		result;
+
+	INSTR_TIME_SET_CURRENT(start);
+	CrCheckSettings();
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("name and model must not be null")));
+	if (get_call_result_type(fcinfo, NULL, &rettupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "cr_import_xgboost must return credit_risk.models");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	RegistryCheckName(name);
+	json = PG_GETARG_JSONB_P(1);
+
+	importcxt = AllocSetContextCreate(callercxt, "credit_risk import",
+									  ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(importcxt);
+
+	XgbParams(PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3), &tp, &opt);
+
+	XgbReadModel(json, PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2), &tp.scoring,
+				 &model, &imp, &objective, &base_score, &version);
+	names = model.features;
+	p = model.nfeatures;
+	ntrees = model.forest.ntrees;
 
 	/*
 	 * The decoder checks what the registry will hold; the baseline's rows

@@ -12,7 +12,12 @@
  * JsonbValues as the real one: BEGIN, then KEY/VALUE pairs or ELEMs, then
  * END, then DONE; nested containers as jbvBinary when skipNested is set.
  * Objects behave as jsonb_in leaves them: keys unique (the last duplicate
- * wins) and ordered shorter first, then bytewise.
+ * wins) and ordered shorter first, then bytewise.  The XGBoost import
+ * (src/xgboost.c) looks values up instead, with
+ * getKeyJsonValueFromContainer and getIthJsonbValueFromContainer, and reads
+ * numbers with numeric_float8_no_overflow; their stand-ins give the same
+ * JsonbValues and keep the real ones' contracts (an object's key, an
+ * array's element, NULL when absent).
  *
  * The effective params (ParamsToJsonb) are built with pushJsonbValue and
  * JsonbValueToJsonb.  The stand-ins build the same tree of JsonbValues as
@@ -794,6 +799,67 @@ JsonbIteratorNext(JsonbIterator **it, JsonbValue *val, bool skipNested)
 	FuzzFail("jsonb stand-in iterator in a bad state");
 }
 
+/*
+ * getKeyJsonValueFromContainer: the value of a key of an object, NULL when
+ * it has none.  The real one Asserts that the container is an object (and
+ * would read an array's elements as keys), so calling it on anything else
+ * is a finding here.  The value is written to res, or to a palloc'd
+ * JsonbValue when res is NULL; nested containers come back as jbvBinary.
+ */
+JsonbValue *
+getKeyJsonValueFromContainer(JsonbContainer *container, const char *keyVal,
+							 int keyLen, JsonbValue *res)
+{
+	const FjContainer *c = ContainerOf(container);
+	const FjNode *n = c->node;
+	int			lo = 0;
+	int			hi;
+
+	if ((c->header & JB_FOBJECT) == 0)
+		FuzzFail("getKeyJsonValueFromContainer on a container that is not an object");
+	hi = n->n;
+	/* the keys are in jsonb's order, as the real lookup's binary search needs */
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			cmp = KeyOrder(n->keys[mid]->str, n->keys[mid]->len, keyVal, keyLen);
+
+		if (cmp == 0)
+		{
+			if (res == NULL)
+				res = palloc(sizeof(JsonbValue));
+			FillValue(res, n->items[mid]);
+			return res;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * getIthJsonbValueFromContainer: element i of an array (a raw scalar is a
+ * one-element array), palloc'd; NULL past the end.  Not an array is the
+ * real one's elog(ERROR), which the stand-in errfinish reports as a finding.
+ */
+JsonbValue *
+getIthJsonbValueFromContainer(JsonbContainer *container, uint32 i)
+{
+	const FjContainer *c = ContainerOf(container);
+	bool		raw_scalar = (c->header & JB_FSCALAR) != 0;
+	JsonbValue *res;
+
+	if ((c->header & JB_FARRAY) == 0)
+		elog(ERROR, "not a jsonb array");
+	if (i >= (raw_scalar ? 1u : (uint32) c->node->n))
+		return NULL;
+	res = palloc(sizeof(JsonbValue));
+	FillValue(res, raw_scalar ? c->node : c->node->items[i]);
+	return res;
+}
+
 void
 FjAppend(StringInfo out, const FjNode *n)
 {
@@ -806,7 +872,8 @@ FjAppend(StringInfo out, const FjNode *n)
 			appendStringInfoString(out, n->boolean ? "true" : "false");
 			break;
 		case FJ_NUMBER:
-			appendBinaryStringInfo(out, n->str, n->len);
+			/* as the real JsonbToCString: numeric_out's text ("-0" is "0") */
+			appendStringInfoString(out, n->numeric->text);
 			break;
 		case FJ_STRING:
 			{
@@ -885,6 +952,24 @@ Datum
 numeric_out(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_CSTRING(pstrdup(NumericOf(PG_GETARG_DATUM(0))->text));
+}
+
+/*
+ * numeric_float8_no_overflow: the double nearest the number, as strtod
+ * reads numeric's text; a value past the double range is infinite and a
+ * tiny one 0 or subnormal, with no ERROR (which is what "no overflow"
+ * means: ERANGE is ignored).
+ */
+Datum
+numeric_float8_no_overflow(PG_FUNCTION_ARGS)
+{
+	const FjNumeric *num = NumericOf(PG_GETARG_DATUM(0));
+	char	   *end;
+	double		d = strtod(num->text, &end);
+
+	if (end == num->text || *end != '\0')
+		FuzzFail("numeric text \"%s\" that strtod does not read", num->text);
+	PG_RETURN_FLOAT8(d);
 }
 
 Datum

@@ -1,13 +1,14 @@
 /*
  * pgstub.c
  *	  A stand-in for the few parts of the PostgreSQL backend that the model
- *	  decoder and the training-params parser call, so that they can be
- *	  fuzzed in a plain process.
+ *	  decoder, the training-params parser and the XGBoost import and export
+ *	  call, so that they can be fuzzed in a plain process.
  *
  * Each function here does what its backend namesake promises its callers,
  * as far as these callers can tell, and no more: palloc hands out tracked
  * malloc blocks (one per call, so AddressSanitizer sees the bounds of every
- * array the decoder builds); ereport(ERROR) jumps back to the harness;
+ * array the decoder builds) in the current memory context, which can be
+ * reset or deleted; ereport(ERROR) jumps back to the harness;
  * strings are verified as UTF-8, the database encoding the harnesses
  * assume.  Anything these callers should never reach aborts, so the fuzzer
  * reports it.
@@ -85,46 +86,179 @@ FuzzFail(const char *fmt,...)
 /* ------------------------------------------------------------------ memory */
 
 /*
- * Every live block, so that FuzzMemReset() can free an input's allocations
- * however the code under test left them (after an ERROR, most are never
- * pfree'd, as in a backend where the memory context goes instead).  pfree
- * searches from the newest block: the decoder frees what it just allocated.
+ * Every live block, kept by the memory context it was allocated in, so that
+ * FuzzMemReset() can free an input's allocations however the code under
+ * test left them (after an ERROR, most are never pfree'd, as in a backend
+ * where the memory context goes instead), and so that MemoryContextReset and
+ * MemoryContextDelete free what the backend's would: a pointer kept past
+ * them is a use after free that AddressSanitizer reports.  Blocks allocated
+ * while CurrentMemoryContext is NULL (the harness's own) belong to
+ * mem_top.  pfree searches from the newest block: code frees what it just
+ * allocated.
  */
-static void **mem_block;
-static size_t mem_nblocks;
-static size_t mem_capacity;
+#define FUZZ_CONTEXT_MAGIC	0x46435458u	/* "FCTX" */
+
+typedef struct FuzzContext
+{
+	uint32		magic;
+	const char *name;
+	struct FuzzContext *parent;
+	void	  **block;
+	size_t		nblocks;
+	size_t		capacity;
+} FuzzContext;
+
+static FuzzContext mem_top = {FUZZ_CONTEXT_MAGIC, "fuzz top", NULL, NULL, 0, 0};
+
+/* the contexts AllocSetContextCreate made, live ones only */
+static FuzzContext **mem_context;
+static int	mem_ncontexts;
+static int	mem_context_capacity;
+
+static FuzzContext *
+ContextOf(MemoryContext mc)
+{
+	FuzzContext *c = mc == NULL ? &mem_top : (FuzzContext *) mc;
+
+	if (c->magic != FUZZ_CONTEXT_MAGIC)
+		FuzzFail("memory context %p was not made by the stand-in (or was deleted)", (void *) mc);
+	return c;
+}
 
 static void
-MemTrack(void *p)
+MemTrack(FuzzContext *c, void *p)
 {
-	if (mem_nblocks == mem_capacity)
+	if (c->nblocks == c->capacity)
 	{
-		size_t		newcap = mem_capacity ? mem_capacity * 2 : 1024;
-		void	  **grown = realloc(mem_block, newcap * sizeof(void *));
+		size_t		newcap = c->capacity ? c->capacity * 2 : 1024;
+		void	  **grown = realloc(c->block, newcap * sizeof(void *));
 
 		if (grown == NULL)
 			FuzzFail("out of memory tracking allocations");
-		mem_block = grown;
-		mem_capacity = newcap;
+		c->block = grown;
+		c->capacity = newcap;
 	}
-	mem_block[mem_nblocks++] = p;
+	c->block[c->nblocks++] = p;
 }
 
-static size_t
-MemFind(void *p)
+static bool
+MemFindIn(FuzzContext *c, void *p, size_t *index)
 {
-	for (size_t i = mem_nblocks; i > 0; i--)
-		if (mem_block[i - 1] == p)
-			return i - 1;
+	for (size_t i = c->nblocks; i > 0; i--)
+		if (c->block[i - 1] == p)
+		{
+			*index = i - 1;
+			return true;
+		}
+	return false;
+}
+
+/* The context holding p, current context first; p must be a live block. */
+static FuzzContext *
+MemFind(void *p, size_t *index)
+{
+	FuzzContext *cur = ContextOf(CurrentMemoryContext);
+
+	if (MemFindIn(cur, p, index))
+		return cur;
+	if (cur != &mem_top && MemFindIn(&mem_top, p, index))
+		return &mem_top;
+	for (int i = mem_ncontexts; i > 0; i--)
+		if (mem_context[i - 1] != cur && MemFindIn(mem_context[i - 1], p, index))
+			return mem_context[i - 1];
 	FuzzFail("pointer %p was not allocated by palloc (or was already freed)", p);
 }
 
+static void
+MemFreeBlocks(FuzzContext *c)
+{
+	for (size_t i = 0; i < c->nblocks; i++)
+		free(c->block[i]);
+	c->nblocks = 0;
+}
+
+/* Free c's blocks and delete its children, as MemoryContextReset does. */
+static void
+ContextReset(FuzzContext *c)
+{
+	for (;;)
+	{
+		int			i = 0;
+
+		while (i < mem_ncontexts && mem_context[i]->parent != c)
+			i++;
+		if (i == mem_ncontexts)
+			break;
+		MemoryContextDelete((MemoryContext) mem_context[i]);
+	}
+	MemFreeBlocks(c);
+}
+
+MemoryContext
+AllocSetContextCreateInternal(MemoryContext parent, const char *name,
+							  Size minContextSize, Size initBlockSize,
+							  Size maxBlockSize)
+{
+	FuzzContext *c = calloc(1, sizeof(FuzzContext));
+
+	if (c == NULL)
+		FuzzFail("out of memory making a memory context");
+	c->magic = FUZZ_CONTEXT_MAGIC;
+	c->name = name;
+	c->parent = ContextOf(parent);
+	if (mem_ncontexts == mem_context_capacity)
+	{
+		int			newcap = mem_context_capacity ? mem_context_capacity * 2 : 16;
+		FuzzContext **grown = realloc(mem_context, newcap * sizeof(FuzzContext *));
+
+		if (grown == NULL)
+			FuzzFail("out of memory tracking memory contexts");
+		mem_context = grown;
+		mem_context_capacity = newcap;
+	}
+	mem_context[mem_ncontexts++] = c;
+	return (MemoryContext) c;
+}
+
+void
+MemoryContextReset(MemoryContext context)
+{
+	ContextReset(ContextOf(context));
+}
+
+void
+MemoryContextDelete(MemoryContext context)
+{
+	FuzzContext *c = ContextOf(context);
+
+	/* the backend Asserts both */
+	if (c == &mem_top)
+		FuzzFail("MemoryContextDelete of the harness's own context");
+	if (context == CurrentMemoryContext)
+		FuzzFail("MemoryContextDelete of the current memory context \"%s\"", c->name);
+	ContextReset(c);
+	for (int i = 0; i < mem_ncontexts; i++)
+		if (mem_context[i] == c)
+		{
+			mem_context[i] = mem_context[--mem_ncontexts];
+			break;
+		}
+	free(c->block);
+	c->magic = 0;
+	free(c);
+}
+
+/*
+ * Free everything an input allocated, in any context, and delete the
+ * contexts it made; an ERROR may have left CurrentMemoryContext in one.
+ */
 void
 FuzzMemReset(void)
 {
-	for (size_t i = 0; i < mem_nblocks; i++)
-		free(mem_block[i]);
-	mem_nblocks = 0;
+	CurrentMemoryContext = NULL;
+	while (mem_ncontexts > 0)
+		MemoryContextDelete((MemoryContext) mem_context[mem_ncontexts - 1]);
+	MemFreeBlocks(&mem_top);
 }
 
 static void *
@@ -144,7 +278,7 @@ MemAlloc(Size size, bool zero)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Failed on request of size %zu.", size)));
-	MemTrack(p);
+	MemTrack(ContextOf(CurrentMemoryContext), p);
 	return p;
 }
 
@@ -163,7 +297,8 @@ palloc0(Size size)
 void *
 repalloc(void *pointer, Size size)
 {
-	size_t		i = MemFind(pointer);
+	size_t		i;
+	FuzzContext *c = MemFind(pointer, &i);
 	void	   *p;
 
 	if (!AllocSizeIsValid(size))
@@ -174,17 +309,18 @@ repalloc(void *pointer, Size size)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errdetail("Failed on request of size %zu.", size)));
-	mem_block[i] = p;
+	c->block[i] = p;
 	return p;
 }
 
 void
 pfree(void *pointer)
 {
-	size_t		i = MemFind(pointer);
+	size_t		i;
+	FuzzContext *c = MemFind(pointer, &i);
 
 	free(pointer);
-	mem_block[i] = mem_block[--mem_nblocks];
+	c->block[i] = c->block[--c->nblocks];
 }
 
 char *

@@ -4,9 +4,11 @@
  *	  backend (pgstub.c): catching ERRORs and freeing an iteration's memory.
  *
  * The harnesses link the project's own sources with pgstub.c instead of a
- * server.  palloc is plain malloc, tracked so that one call frees everything
- * an input allocated; ereport(ERROR) jumps back to the harness, which treats
- * it as the expected answer to bad input.
+ * server.  palloc is plain malloc, tracked by memory context so that one
+ * call frees everything an input allocated; ereport(ERROR) jumps back to the
+ * harness, which treats it as the expected answer to bad input.  The
+ * harnesses work with CurrentMemoryContext NULL (the stand-in's top
+ * context), and set it back after an ERROR, which may leave it anywhere.
  */
 #ifndef CR_FUZZ_PGSTUB_H
 #define CR_FUZZ_PGSTUB_H
@@ -45,7 +47,10 @@ extern FuzzError fuzz_error;
  */
 extern sigjmp_buf *fuzz_catch;
 
-/* Free everything palloc'd since the last reset. */
+/*
+ * Free everything palloc'd since the last reset, delete every memory
+ * context made since, and set CurrentMemoryContext back to NULL.
+ */
 extern void FuzzMemReset(void);
 
 /* Report a broken invariant as a crash (abort), with a message. */

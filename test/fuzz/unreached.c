@@ -34,16 +34,28 @@ UNREACHED(HugeRealloc)
 UNREACHED(RegistryLookup)
 UNREACHED(RegistryVersionArg)
 
-/* memory contexts */
-UNREACHED(AllocSetContextCreateInternal)
-UNREACHED(MemoryContextDelete)
-UNREACHED(MemoryContextReset)
+/*
+ * What the SQL-callable cr_import_xgboost (src/xgboost.c) and cr_export
+ * (src/export.c) call around the parts fuzz_xgboost runs: settings, the
+ * registry, a baseline's scoring and drift, the params' and the export
+ * document's jsonb operators.
+ */
+UNREACHED(CrCheckSettings)
+UNREACHED(DriftBaselineBuild)
+UNREACHED(PredictProbability)
+UNREACHED(RegistryCheckName)
+UNREACHED(RegistryInsertVersion)
+UNREACHED(jsonb_concat)
+UNREACHED(jsonb_delete)
 
 /* SPI */
 UNREACHED(SPI_connect)
+UNREACHED(SPI_datumTransfer)
 UNREACHED(SPI_execute_plan_extended)
+UNREACHED(SPI_execute_with_args)
 UNREACHED(SPI_finish)
 UNREACHED(SPI_freeplan)
+UNREACHED(SPI_getbinval)
 UNREACHED(SPI_is_cursor_plan)
 UNREACHED(SPI_prepare)
 UNREACHED(SPI_result_code_string)
@@ -71,9 +83,12 @@ UNREACHED(NewGUCNestLevel)
 UNREACHED(set_config_option)
 
 /* functions, tuples, arrays */
+UNREACHED(DirectFunctionCall2Coll)
 UNREACHED(FunctionCall2Coll)
+UNREACHED(HeapTupleHeaderGetDatum)
 UNREACHED(OidInputFunctionCall)
 UNREACHED(OidOutputFunctionCall)
+UNREACHED(get_call_result_type)
 UNREACHED(slot_getsomeattrs_int)
 
 /* arrays: a features argument */
