@@ -13,10 +13,10 @@
  * An ERROR is the expected answer to bad bytes.  A crash, a sanitizer
  * report, an ERROR without a proper errcode, or a decoded model that
  * breaks what its readers rely on (checked below, and by walking every
- * tree as the scorers do) is a finding.  With CR_FUZZ_DENSE_ORACLE=1 the
- * harness also checks that the complete-tree copy the scorers use
- * (dense_node, dense_leaf) gives every test row the same leaf as a walk
- * of the node arrays.
+ * tree as the scorers do) is a finding.  The harness also checks that the
+ * complete-tree copy the scorers use (dense_node, dense_leaf) gives every
+ * test row the same leaf as a walk of the node arrays
+ * (CR_FUZZ_DENSE_ORACLE=0 turns that off).
  */
 #include "postgres.h"
 
@@ -53,7 +53,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *v = getenv("CR_FUZZ_DENSE_ORACLE");
 
 	FuzzInit();
-	dense_oracle = v != NULL && v[0] != '\0' && v[0] != '0';
+	dense_oracle = v == NULL || v[0] == '\0' || v[0] != '0';
 	return 0;
 }
 
