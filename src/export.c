@@ -114,6 +114,18 @@ AppendBaseline(StringInfo buf, const CrBaseline *b)
  * parents array agree with the children arrays, which the decoder has
  * checked (every node but a root has exactly one parent).
  */
+bool
+ExportXgboostShiftsBase(double base_margin)
+{
+	float		p = (float) CrSigmoid(base_margin);
+	double		back;
+
+	if (!(p > FLT_MIN && p < 1.0f))
+		return true;
+	back = log((double) p / (1.0 - (double) p));
+	return fabs(back - base_margin) > 1e-7 * (1.0 + fabs(base_margin));
+}
+
 void
 ExportXgboost(StringInfo buf, const CrModel *m)
 {
@@ -124,13 +136,7 @@ ExportXgboost(StringInfo buf, const CrModel *m)
 
 	snprintf(nfeat, sizeof(nfeat), "%d", m->nfeatures);
 
-	/*
-	 * base_score is a probability held as a float.  When the base margin is
-	 * so far out that the float would be 0 or 1, write 0.5 (margin 0) and
-	 * add the margin to every leaf of the first tree, which scores and
-	 * explains the same.
-	 */
-	if ((float) base_score <= FLT_MIN || (float) base_score >= 1.0f)
+	if (ExportXgboostShiftsBase(f->base_margin))
 	{
 		shift = f->base_margin;
 		base_score = 0.5;

@@ -52,13 +52,12 @@
  * true properties are checked instead: the exported base_score is the float
  * nearest the base probability, and the model read back has that float's
  * log-odds (to a few double roundings); or, where the export moves the base
- * margin into the first tree's leaves (the float would be 0 or 1), the base
- * margin read back is 0 and those leaves are the floats nearest leaf plus
- * margin (the largest float of their sign past the range); and each row's
- * margin differs by exactly what those changes add, to the rounding of the
- * sums.  Near a probability of 1 a float probability is coarse: a base
- * margin of 17 comes back as 16.6 (at most log 2 away, where the next float
- * up would be 1).
+ * margin into the first tree's leaves (ExportXgboostShiftsBase: the float
+ * would be 0, subnormal or 1, or its log-odds would miss the margin by more
+ * than 1e-7 of 1 + |margin|, as near a probability of 1), the base margin
+ * read back is 0 and those leaves are the floats nearest leaf plus margin
+ * (the largest float of their sign past the range); and each row's margin
+ * differs by exactly what those changes add, to the rounding of the sums.
  */
 #include "postgres.h"
 
@@ -718,9 +717,7 @@ typedef enum BaseTrip
 static BaseTrip
 ExpectedBaseTrip(const Import *a, const CrModel *d)
 {
-	float		p = (float) CrSigmoid(d->forest.base_margin);
-
-	if (!(p > FLT_MIN && p < 1.0f))
+	if (ExportXgboostShiftsBase(d->forest.base_margin))
 		return BASE_SHIFTED;
 	if (strcmp(a->objective, "binary:logitraw") != 0)
 		return BASE_EXACT;

@@ -205,6 +205,18 @@ SELECT credit_risk.cr_export('xgb_hand', 1) -> 'xgboost' -> 'learner' -> 'gradie
 SELECT version FROM credit_risk.cr_import_xgboost('xgb_again', credit_risk.cr_export('xgb_hand', 1) -> 'xgboost');
 SELECT x, y, credit_risk.cr_predict('xgb_again', ARRAY[x, y]) = credit_risk.cr_predict('xgb_hand', ARRAY[x, y]) AS same
   FROM (VALUES (0::float8, 0::float8), (1, 3), (NULL, NULL), (-2, 1), (0.5, 2), (0.49999999, 1.9999999)) v(x, y);
+-- a base margin of 17 (binary:logitraw) is too fine for a float probability
+-- (the nearest float's log-odds is 16.64): the export moves it into tree 0
+SELECT 1 FROM credit_risk.cr_import_xgboost('xgb_raw17',
+    jsonb_set(jsonb_set((SELECT j FROM xgb_json), '{learner,objective,name}', '"binary:logitraw"'),
+              '{learner,learner_model_param,base_score}', '"17"'));
+SELECT credit_risk.cr_export('xgb_raw17') -> 'xgboost' -> 'learner' -> 'learner_model_param' ->> 'base_score' AS base_score,
+       credit_risk.cr_export('xgb_raw17') -> 'xgboost' -> 'learner' -> 'gradient_booster' -> 'model' -> 'trees' -> 0 -> 'split_conditions' AS tree0;
+SELECT 1 FROM credit_risk.cr_import_xgboost('xgb_raw17_again', credit_risk.cr_export('xgb_raw17') -> 'xgboost');
+SELECT x, y, abs(ln(a / (1 - a)) - ln(b / (1 - b))) < 1e-5 AS same_margin
+  FROM (VALUES (0::float8, 0::float8), (1, 3), (NULL, NULL), (-2, 1)) v(x, y),
+       LATERAL credit_risk.cr_predict('xgb_raw17', ARRAY[x, y]) a,
+       LATERAL credit_risk.cr_predict('xgb_raw17_again', ARRAY[x, y]) b;
 -- the bytea form: the same without the registry row
 SELECT credit_risk.cr_export(model) = credit_risk.cr_export('xgb_hand', 1)
          - ARRAY['export_format', 'name', 'version', 'model', 'status', 'created_at', 'created_by',
