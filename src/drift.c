@@ -273,14 +273,11 @@ Datum
 cr_drift_baseline(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *name = RegistryNameArg(fcinfo, 0);
 	const CrModel *m;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name must not be null")));
 	InitMaterializedSRF(fcinfo, 0);
-	m = ModelWithBaseline(text_to_cstring(PG_GETARG_TEXT_PP(0)))->model;
+	m = ModelWithBaseline(name)->model;
 
 	for (int j = 0; j <= m->nfeatures; j++)
 	{

@@ -97,6 +97,18 @@ AppendKeyDouble(StringInfo buf, const char *key, double v)
 	CrAppendDouble(buf, v);
 }
 
+/*
+ * The children of tree nodes start .. start + n - 1 in child (f->left or
+ * f->right) as a JSON array's elements, -1 for a leaf.
+ */
+static void
+AppendChildren(StringInfo buf, const CrForest *f, int32 start, int32 n, const int32 *child)
+{
+	for (int32 i = 0; i < n; i++)
+		appendStringInfo(buf, "%s%d", i > 0 ? ", " : "",
+						 f->feature[start + i] >= 0 ? child[start + i] : -1);
+}
+
 /* one drift baseline: {"cuts": [...], "shares": [...], "missing": m} */
 static void
 AppendBaseline(StringInfo buf, const CrBaseline *b)
@@ -220,13 +232,9 @@ ExportXgboost(StringInfo buf, const CrModel *m)
 			appendStringInfoString(buf, i > 0 ? ", 0.0" : "0.0");
 
 		appendStringInfoString(buf, "], \"left_children\": [");
-		for (int32 i = 0; i < n; i++)
-			appendStringInfo(buf, "%s%d", i > 0 ? ", " : "",
-							 f->feature[start + i] >= 0 ? f->left[start + i] : -1);
+		AppendChildren(buf, f, start, n, f->left);
 		appendStringInfoString(buf, "], \"right_children\": [");
-		for (int32 i = 0; i < n; i++)
-			appendStringInfo(buf, "%s%d", i > 0 ? ", " : "",
-							 f->feature[start + i] >= 0 ? f->right[start + i] : -1);
+		AppendChildren(buf, f, start, n, f->right);
 		appendStringInfoString(buf, "], \"parents\": [");
 		for (int32 i = 0; i < n; i++)
 			appendStringInfo(buf, "%s%d", i > 0 ? ", " : "", parent[i]);
@@ -335,13 +343,9 @@ AppendModel(StringInfo buf, const CrModel *m)
 					appendStringInfoString(buf, "null");
 			}
 			appendStringInfoString(buf, "], \"left\": [");
-			for (int32 i = 0; i < n; i++)
-				appendStringInfo(buf, "%s%d", i > 0 ? ", " : "",
-								 f->feature[start + i] >= 0 ? f->left[start + i] : -1);
+			AppendChildren(buf, f, start, n, f->left);
 			appendStringInfoString(buf, "], \"right\": [");
-			for (int32 i = 0; i < n; i++)
-				appendStringInfo(buf, "%s%d", i > 0 ? ", " : "",
-								 f->feature[start + i] >= 0 ? f->right[start + i] : -1);
+			AppendChildren(buf, f, start, n, f->right);
 			appendStringInfoString(buf, "], \"default_left\": [");
 			for (int32 i = 0; i < n; i++)
 				appendStringInfo(buf, "%s%s", i > 0 ? ", " : "",
@@ -424,11 +428,7 @@ cr_export(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int			rc;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	name = RegistryNameArg(fcinfo, 0);
 	version = RegistryVersionArg(fcinfo, 1);
 	entry = RegistryLookup(name, version);
 

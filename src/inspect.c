@@ -37,11 +37,7 @@ cr_coefficients(PG_FUNCTION_ARGS)
 	CrCachedModel *entry;
 	const CrModel *m;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("model name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	name = RegistryNameArg(fcinfo, 0);
 	version = RegistryVersionArg(fcinfo, 1);
 
 	InitMaterializedSRF(fcinfo, 0);

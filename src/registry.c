@@ -560,6 +560,17 @@ DirectLookup(const char *name, int32 version, int64 *id, int32 *found_version,
 	return found;
 }
 
+/* A function's model-name argument, which must not be NULL. */
+char *
+RegistryNameArg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be null")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
 /* A function's version argument: 0 (the serving version) when NULL. */
 int32
 RegistryVersionArg(FunctionCallInfo fcinfo, int argno)

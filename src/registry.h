@@ -44,6 +44,7 @@ typedef struct CrStamp
 extern void RegistryStamp(CrStamp *stamp);
 extern bool RegistryStampEqual(const CrStamp *a, const CrStamp *b);
 
+extern char *RegistryNameArg(FunctionCallInfo fcinfo, int argno);
 /* version 0 means the serving version */
 extern int32 RegistryVersionArg(FunctionCallInfo fcinfo, int argno);
 extern CrCachedModel *RegistryLookup(const char *name, int32 version);

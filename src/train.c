@@ -207,9 +207,10 @@ TrainGbm(CrDataset *ds, const bool *holdout, CrTrainParams *tp, CrModel *model,
 
 /*
  * The split must leave training rows, a holdout when one was asked for,
- * and both classes among the training rows.
+ * and both classes among the training rows.  Returns the training rows'
+ * defaults.
  */
-static void
+static int64
 TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 				double holdout_share, const char *label)
 {
@@ -234,6 +235,7 @@ TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nh
 				 errmsg("label column \"%s\" has a single class (%s) in the " INT64_FORMAT " training rows",
 						label, pos == 0 ? "all 0" : "all 1", ntrain),
 				 errhint("A model needs both defaults (1) and non-defaults (0).")));
+	return pos;
 }
 
 /*
@@ -267,21 +269,16 @@ TrainTimeSplit(CrDataset *ds, CrTrainParams *tp, int64 *ntrain, int64 *nhold)
 
 /*
  * The weights of labels 0 and 1 for the fit: params.class_weight as given,
- * or "balanced" (n / (2 n_c) over the training rows, as scikit-learn
- * defines it), or 1 and 1.
+ * or "balanced" (n / (2 n_c) over the ntrain training rows, pos of them
+ * defaults, as scikit-learn defines it), or 1 and 1.
  */
 static void
-TrainClassWeights(const CrDataset *ds, const bool *holdout, int64 ntrain, CrTrainParams *tp)
+TrainClassWeights(int64 ntrain, int64 pos, CrTrainParams *tp)
 {
 	double		w[2] = {tp->class_weights[0], tp->class_weights[1]};
 
 	if (tp->class_weight == CR_CLASS_WEIGHT_BALANCED)
 	{
-		int64		pos = 0;
-
-		for (int64 i = 0; i < ds->nrows; i++)
-			if (!holdout[i])
-				pos += ds->label[i] > 0.5;
 		/* TrainCheckSplit has made sure that both classes are there */
 		w[0] = (double) ntrain / (2.0 * (double) (ntrain - pos));
 		w[1] = (double) ntrain / (2.0 * (double) pos);
@@ -405,8 +402,7 @@ cr_train(PG_FUNCTION_ARGS)
 		holdout = TrainTimeSplit(ds, &tp, &ntrain, &nhold);
 	else
 		holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
-	TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label);
-	TrainClassWeights(ds, holdout, ntrain, &tp);
+	TrainClassWeights(ntrain, TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label), &tp);
 	memset(&model, 0, sizeof(model));
 	/* missing values are imputed with the mean of the training rows */
 	model.impute = DatasetColumnMeans(ds, holdout, "training");

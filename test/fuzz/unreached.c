@@ -32,6 +32,7 @@ UNREACHED(HugeAlloc)
 UNREACHED(HugeFree)
 UNREACHED(HugeRealloc)
 UNREACHED(RegistryLookup)
+UNREACHED(RegistryNameArg)
 UNREACHED(RegistryVersionArg)
 
 /*
