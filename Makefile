@@ -6,6 +6,7 @@ OBJS = \
 	src/credit_risk.o \
 	src/batch.o \
 	src/binning.o \
+	src/category.o \
 	src/dataset.o \
 	src/drift.o \
 	src/evaluate.o \

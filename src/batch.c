@@ -38,6 +38,7 @@ typedef struct BatchModel
 	Datum	   *category_text;	/* per risk band */
 	int		   *attnum;			/* per feature: source column */
 	Oid		   *atttype;
+	FmgrInfo   *outfunc;		/* categorical features: the column's output function */
 	double	   *cols;			/* nfeatures * FOREST_BLOCK, column-major */
 	uint16	   *codes;			/* dense trees: 2 * nfeatures codes a row */
 	int		   *idx;			/* block positions scored by this model */
@@ -77,6 +78,18 @@ ScoreBlock(BatchModel *bm, double *prob)
 	const CrModel *m = bm->entry->model;
 	int			p = m->nfeatures;
 
+	if (m->algorithm == CR_ALGO_LOGISTIC && m->cats != NULL)
+	{
+		double		x[CR_MAX_FEATURES];
+
+		for (int k = 0; k < bm->n; k++)
+		{
+			for (int j = 0; j < p; j++)
+				x[j] = bm->cols[j * FOREST_BLOCK + k];
+			prob[bm->idx[k]] = CrSigmoid(ModelLogitMargin(m, x));
+		}
+		return;
+	}
 	if (m->algorithm == CR_ALGO_LOGISTIC)
 	{
 		for (int k = 0; k < bm->n; k++)
@@ -218,8 +231,9 @@ BatchStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 		const CrModel *m = bm->entry->model;
 		bm->attnum = palloc(sizeof(int) * m->nfeatures);
 		bm->atttype = palloc(sizeof(Oid) * m->nfeatures);
-		DatasetMapColumns(tupdesc, m->features, m->nfeatures, bm->entry->version_label,
-						  bm->attnum, bm->atttype);
+		bm->outfunc = palloc0(sizeof(FmgrInfo) * m->nfeatures);
+		DatasetMapColumns(tupdesc, m->features, m->nfeatures, m->cats,
+						  bm->entry->version_label, bm->attnum, bm->atttype, bm->outfunc);
 		bm->version_text = CStringGetTextDatum(bm->entry->version_label);
 		bm->category_text = palloc(sizeof(Datum) * m->scoring.nbands);
 		for (int b = 0; b < m->scoring.nbands; b++)
@@ -270,7 +284,8 @@ BatchReceive(TupleTableSlot *slot, DestReceiver *self)
 			v = NAN;
 		else
 		{
-			v = DatasetDatumToDouble(slot->tts_values[a], bm->atttype[j]);
+			v = DatasetFeatureValue(m->cats ? m->cats[j] : NULL, slot->tts_values[a],
+									bm->atttype[j], &bm->outfunc[j]);
 			PredictCheckFinite(m, j, v);
 		}
 		bm->cols[j * FOREST_BLOCK + bm->n] = v;

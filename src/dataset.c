@@ -239,13 +239,35 @@ DatasetFindColumnFrom(TupleDesc tupdesc, const char *name, int start)
 }
 
 /*
- * Map names (a model's features) to the columns of a source: each must be
- * a number or boolean.  The names the source lacks are reported together;
- * owner (e.g. "pd@3") says who needs them.
+ * A column's type must suit the feature it feeds: a number or boolean, or
+ * for a categorical feature also text, enum and the like (see
+ * CategoryDatumText).  what says whose column ("source", "applicant").
  */
 void
-DatasetMapColumns(TupleDesc tupdesc, char **names, int n, const char *owner,
-				  int *attnum, Oid *atttype)
+DatasetCheckFeatureType(const char *name, Oid typid, bool categorical, const char *what)
+{
+	if (DatasetTypeIsNumeric(typid) || typid == BOOLOID)
+		return;
+	if (categorical && CategoryTypeAllowed(typid))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 categorical
+			 ? errmsg("%s column \"%s\" has type %s, not a category's text",
+					  what, name, format_type_be(typid))
+			 : errmsg("%s column \"%s\" has type %s, not a number",
+					  what, name, format_type_be(typid))));
+}
+
+/*
+ * Map names (a model's features; cats, when not NULL, says which are
+ * categorical) to the columns of a source.  The names the source lacks are
+ * reported together; owner (e.g. "pd@3") says who needs them.  outfunc,
+ * when not NULL, gets each categorical feature's output function.
+ */
+void
+DatasetMapColumns(TupleDesc tupdesc, char **names, int n, CrCategoryMap **cats,
+				  const char *owner, int *attnum, Oid *atttype, FmgrInfo *outfunc)
 {
 	StringInfoData missing;
 	int			nmissing = 0;
@@ -253,6 +275,8 @@ DatasetMapColumns(TupleDesc tupdesc, char **names, int n, const char *owner,
 	initStringInfo(&missing);
 	for (int j = 0; j < n; j++)
 	{
+		bool		cat = cats != NULL && cats[j] != NULL;
+
 		attnum[j] = DatasetFindColumn(tupdesc, names[j]);
 		if (attnum[j] < 0)
 		{
@@ -260,11 +284,15 @@ DatasetMapColumns(TupleDesc tupdesc, char **names, int n, const char *owner,
 			continue;
 		}
 		atttype[j] = TupleDescAttr(tupdesc, attnum[j])->atttypid;
-		if (!DatasetTypeIsNumeric(atttype[j]) && atttype[j] != BOOLOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("source column \"%s\" has type %s, not a number",
-							names[j], format_type_be(atttype[j]))));
+		DatasetCheckFeatureType(names[j], atttype[j], cat, "source");
+		if (cat && outfunc != NULL)
+		{
+			Oid			f;
+			bool		isvarlena;
+
+			getTypeOutputInfo(atttype[j], &f, &isvarlena);
+			fmgr_info(f, &outfunc[j]);
+		}
 	}
 	if (nmissing > 0)
 		ereport(ERROR,
@@ -406,7 +434,18 @@ typedef struct LoadReceiver
 	FmgrInfo   *split_cmp;		/* the type's btree comparison */
 	int		   *feat_att;
 	Oid		   *feat_type;
+	FmgrInfo   *feat_out;		/* categorical features: the output function */
 } LoadReceiver;
+
+/* Whether spec names column name in params.categorical. */
+static bool
+NamedCategorical(const CrDatasetSpec *spec, const char *name)
+{
+	for (int i = 0; i < spec->ncategorical; i++)
+		if (strcmp(spec->categorical[i], name) == 0)
+			return true;
+	return false;
+}
 
 static void
 LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
@@ -480,7 +519,9 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
 			if (att->attisdropped || i == lr->label_att || i == lr->key_att ||
-				i == lr->split_att || !DatasetTypeIsNumeric(att->atttypid))
+				i == lr->split_att ||
+				!(DatasetTypeIsNumeric(att->atttypid) ||
+				  NamedCategorical(spec, NameStr(att->attname))))
 				continue;
 			ds->names[ds->nfeatures] = pstrdup(NameStr(att->attname));
 			lr->feat_att[ds->nfeatures++] = i;
@@ -492,10 +533,30 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 					 errhint("Cast the columns to a numeric type in a query, or list them in the features argument.")));
 	}
 
+	/* every column named categorical must be a feature */
+	for (int i = 0; i < spec->ncategorical; i++)
+	{
+		bool		found = false;
+
+		for (int j = 0; j < ds->nfeatures && !found; j++)
+			found = strcmp(ds->names[j], spec->categorical[i]) == 0;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 DatasetFindColumn(tupdesc, spec->categorical[i]) < 0
+					 ? errmsg("params.categorical names \"%s\", which is not a column of the source",
+							  spec->categorical[i])
+					 : errmsg("params.categorical names \"%s\", which is not a feature",
+							  spec->categorical[i]),
+					 errhint("List only columns that are among the features.")));
+	}
+
 	lr->feat_type = palloc(sizeof(Oid) * ds->nfeatures);
+	lr->feat_out = palloc0(sizeof(FmgrInfo) * ds->nfeatures);
 	for (int j = 0; j < ds->nfeatures; j++)
 	{
 		Oid			t = TupleDescAttr(tupdesc, lr->feat_att[j])->atttypid;
+		bool		named = NamedCategorical(spec, ds->names[j]);
 
 		if (lr->feat_att[j] == lr->label_att)
 			ereport(ERROR,
@@ -513,12 +574,29 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 					 errmsg("split column \"%s\" cannot also be a feature",
 							spec->split_column),
 					 errhint("A model that splits on time should not learn from the time itself.")));
-		if (!DatasetTypeIsNumeric(t) && t != BOOLOID)
+		if (named && !CategoryTypeAllowed(t))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("feature column \"%s\" has type %s, not a number",
+					 errmsg("feature column \"%s\" has type %s, which cannot be categorical",
 							ds->names[j], format_type_be(t)),
-					 errhint("Encode it as a number in a query, for example with CASE.")));
+					 errhint("params.categorical takes text, varchar, char, enum, boolean and integer columns.")));
+		if (named || CategoryTypeIsText(t))
+		{
+			Oid			outfunc;
+			bool		isvarlena;
+
+			if (ds->builders == NULL)
+				ds->builders = palloc0(sizeof(CrCategoryBuilder *) * ds->nfeatures);
+			ds->builders[j] = CategoryBuilderCreate();
+			getTypeOutputInfo(t, &outfunc, &isvarlena);
+			fmgr_info(outfunc, &lr->feat_out[j]);
+		}
+		else if (!DatasetTypeIsNumeric(t) && t != BOOLOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature column \"%s\" has type %s, not a number or a category",
+							ds->names[j], format_type_be(t)),
+					 errhint("Features are numbers, or text, enum, boolean and integer columns named in params.categorical.")));
 		lr->feat_type[j] = t;
 	}
 	ds->cols = palloc0(sizeof(double *) * ds->nfeatures);
@@ -581,6 +659,16 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 
 		if (nulls[a])
 			x = NAN;
+		else if (ds->builders != NULL && ds->builders[j] != NULL)
+		{
+			int			len;
+			char	   *text = CategoryDatumText(values[a], lr->feat_type[j],
+												 &lr->feat_out[j], &len);
+
+			/* a provisional id; too long to be a level: -1 (other) */
+			x = len > CR_MAX_LEVEL_LEN ? -1.0
+				: (double) CategoryBuilderId(ds->builders[j], text, len);
+		}
 		else
 		{
 			x = DatasetDatumToDouble(values[a], lr->feat_type[j]);
@@ -624,6 +712,48 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 static void
 ReceiverNoOp(DestReceiver *self)
 {
+}
+
+bool
+DatasetIsCategorical(const CrDataset *ds, int j)
+{
+	return (ds->cats != NULL && ds->cats[j] != NULL) ||
+		(ds->builders != NULL && ds->builders[j] != NULL);
+}
+
+void
+DatasetFinishCategories(CrDataset *ds, const bool *exclude, int min_count, int max_levels,
+						const char *(*reference_for) (const char *feature, void *arg),
+						void *arg)
+{
+	if (ds->builders == NULL)
+		return;
+	ds->cats = palloc0(sizeof(CrCategoryMap *) * ds->nfeatures);
+	for (int j = 0; j < ds->nfeatures; j++)
+	{
+		CrCategoryBuilder *b = ds->builders[j];
+		int		   *remap;
+		double	   *col = ds->cols[j];
+		CrCategoryMap *map;
+
+		if (b == NULL)
+			continue;
+		remap = palloc(sizeof(int) * Max(CategoryBuilderCount(b), 1));
+		map = CategoryBuilderFinish(b, col, exclude, ds->nrows, min_count, max_levels,
+									reference_for ? reference_for(ds->names[j], arg) : NULL,
+									ds->names[j], remap);
+		for (int64 i = 0; i < ds->nrows; i++)
+		{
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			if (isnan(col[i]))
+				continue;
+			col[i] = col[i] < 0.0 ? (double) map->nlevels : (double) remap[(int) col[i]];
+		}
+		pfree(remap);
+		ds->cats[j] = map;
+	}
+	ds->builders = NULL;
 }
 
 /*

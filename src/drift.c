@@ -44,21 +44,15 @@ PG_FUNCTION_INFO_V1(cr_drift_baseline);
  * points (fewer when the column has few distinct values), the share of rows
  * in each bin, and the share missing.
  */
-void
-DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
-			  uint64 seed)
+/* The shares of the rows not excluded in b's bins, and missing. */
+static void
+BaselineShares(CrBaseline *b, const double *x, const bool *exclude, int64 n)
 {
-	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), BIN_SAMPLE_MAX));
-	double		cuts[DRIFT_BINS];
 	CrBinEdges	e;
 	int64	   *count;
 	int64		rows = 0,
 				missing = 0;
 
-	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
-	HugeFree(work);
-	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
-	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
 	b->shares = palloc0(sizeof(double) * (b->ncuts + 1));
 	count = palloc0(sizeof(int64) * (b->ncuts + 1));
 	e.ncuts = b->ncuts;
@@ -79,6 +73,36 @@ DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
 	pfree(count);
 }
 
+void
+DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
+			  uint64 seed)
+{
+	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), BIN_SAMPLE_MAX));
+	double		cuts[DRIFT_BINS];
+
+	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
+	HugeFree(work);
+	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
+	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
+	BaselineShares(b, x, exclude, n);
+}
+
+/*
+ * A categorical feature's baseline: the share of each level (codes, most
+ * frequent first) and of other, with cut points between the codes.  Past
+ * CR_MAX_DRIFT_CUTS levels the rarest share the last bin with other.
+ */
+void
+DriftBaselineCategories(CrBaseline *b, const double *codes, const bool *exclude, int64 n,
+						int nlevels)
+{
+	b->ncuts = Min(nlevels, CR_MAX_DRIFT_CUTS);
+	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
+	for (int k = 0; k < b->ncuts; k++)
+		b->cuts[k] = k + 0.5;
+	BaselineShares(b, codes, exclude, n);
+}
+
 /* --------------------------------------------------------------- drift */
 
 typedef struct DriftReceiver
@@ -89,6 +113,7 @@ typedef struct DriftReceiver
 	MemoryContext cxt;
 	int		   *attnum;			/* per feature */
 	Oid		   *atttype;
+	FmgrInfo   *outfunc;
 	double	   *x;
 	int64	  **counts;			/* per feature and the score: value bins, then missing */
 	int64		rows;
@@ -102,9 +127,10 @@ DriftStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	MemoryContext old = MemoryContextSwitchTo(dr->cxt);
 	dr->attnum = palloc(sizeof(int) * m->nfeatures);
 	dr->atttype = palloc(sizeof(Oid) * m->nfeatures);
+	dr->outfunc = palloc0(sizeof(FmgrInfo) * m->nfeatures);
 	dr->x = palloc(sizeof(double) * m->nfeatures);
-	DatasetMapColumns(tupdesc, m->features, m->nfeatures, dr->version_label,
-					  dr->attnum, dr->atttype);
+	DatasetMapColumns(tupdesc, m->features, m->nfeatures, m->cats, dr->version_label,
+					  dr->attnum, dr->atttype, dr->outfunc);
 	dr->counts = palloc(sizeof(int64 *) * (m->nfeatures + 1));
 	for (int j = 0; j <= m->nfeatures; j++)
 		dr->counts[j] = palloc0(sizeof(int64) * (m->baseline[j].ncuts + 2));
@@ -142,7 +168,8 @@ DriftReceive(TupleTableSlot *slot, DestReceiver *self)
 
 		if (!slot->tts_isnull[a])
 		{
-			v = DatasetDatumToDouble(slot->tts_values[a], dr->atttype[j]);
+			v = DatasetFeatureValue(m->cats ? m->cats[j] : NULL, slot->tts_values[a],
+									dr->atttype[j], &dr->outfunc[j]);
 			if (isinf(v))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

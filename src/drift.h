@@ -12,5 +12,7 @@
 
 extern void DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude,
 							   int64 n, uint64 seed);
+extern void DriftBaselineCategories(CrBaseline *b, const double *codes, const bool *exclude,
+									int64 n, int nlevels);
 
 #endif							/* CR_DRIFT_H */

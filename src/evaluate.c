@@ -34,6 +34,7 @@ typedef struct EvalReceiver
 	MemoryContext cxt;
 	int		   *attnum;
 	Oid		   *atttype;
+	FmgrInfo   *outfunc;
 	int			labelatt;
 	Oid			labeltype;
 	double	   *x;
@@ -60,9 +61,10 @@ EvalStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 	old = MemoryContextSwitchTo(er->cxt);
 	er->attnum = palloc(sizeof(int) * m->nfeatures);
 	er->atttype = palloc(sizeof(Oid) * m->nfeatures);
+	er->outfunc = palloc0(sizeof(FmgrInfo) * m->nfeatures);
 	er->x = palloc(sizeof(double) * m->nfeatures);
-	DatasetMapColumns(tupdesc, m->features, m->nfeatures, er->version_label,
-					  er->attnum, er->atttype);
+	DatasetMapColumns(tupdesc, m->features, m->nfeatures, m->cats, er->version_label,
+					  er->attnum, er->atttype, er->outfunc);
 	MemoryContextSwitchTo(old);
 	er->cap = 1024;
 	er->prob = MemoryContextAllocHuge(er->cxt, sizeof(double) * er->cap);
@@ -96,7 +98,8 @@ EvalReceive(TupleTableSlot *slot, DestReceiver *self)
 		int			a = er->attnum[j];
 
 		er->x[j] = slot->tts_isnull[a] ? NAN
-			: DatasetDatumToDouble(slot->tts_values[a], er->atttype[j]);
+			: DatasetFeatureValue(m->cats ? m->cats[j] : NULL, slot->tts_values[a],
+								  er->atttype[j], &er->outfunc[j]);
 		if (isinf(er->x[j]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -82,6 +82,18 @@ typedef struct CrForest
 	bool	   *default_left;	/* where a missing value goes */
 	double	   *value;			/* leaf value (internal nodes: their weight) */
 	double	   *cover;			/* sum of hessians of the node's rows */
+
+	/*
+	 * Category splits: cat_set[i] is -1 for a leaf or a split on a number;
+	 * for a split on a categorical feature (whose values are codes, see
+	 * category.h) it is k, and the row goes left when its code c has bit c
+	 * set in cat_bits[4k .. 4k + 3] (a code beyond 255 never does); a
+	 * missing value goes by default_left.  threshold is 0 there.  Both NULL
+	 * when the forest has no category split.
+	 */
+	int32	   *cat_set;
+	uint64	   *cat_bits;
+	int32		ncat_sets;
 	int32		capacity;		/* nodes allocated, while growing */
 	int			max_depth;		/* of the deepest tree (ForestPrepare) */
 	double		expected_margin;	/* over the training cover (ditto) */
@@ -139,6 +151,20 @@ ForestDenseWalk(const uint32 *node, int D, const uint16 *code)
 	for (int d = 0; d < D; d++)
 		idx = FOREST_STEP(idx, node[idx], code);
 	return (int) idx - ((1 << D) - 1);
+}
+
+#define FOREST_CAT_WORDS		4	/* uint64 words of one category set: codes 0..255 */
+
+/* Whether a category split's set holds code value v (a whole number or not). */
+static inline bool
+ForestCatLeft(const uint64 *bits, double v)
+{
+	int			c;
+
+	if (!(v >= 0.0 && v < 256.0))
+		return false;
+	c = (int) v;
+	return (bits[c >> 6] >> (c & 63)) & 1;
 }
 
 /* growing (the trainer) */

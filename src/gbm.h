@@ -28,6 +28,9 @@ typedef struct CrGbmParams
 	int			threads;
 	uint64		seed;
 	int8	   *monotone;		/* per feature: -1, 0 or 1; NULL for none */
+	int			max_cat_to_onehot;	/* a categorical feature with at most this many
+									 * codes at a node is split one level against the
+									 * rest; with more, by sorted gradient statistics */
 } CrGbmParams;
 
 typedef struct CrGbmResult

@@ -71,6 +71,17 @@ PutStr(StringInfo buf, const char *s)
 	appendBinaryStringInfo(buf, s, len);
 }
 
+/* a level's text: a longer length field than a name's */
+static void
+PutLevel(StringInfo buf, const char *s)
+{
+	size_t		len = strlen(s);
+
+	Assert(len <= CR_MAX_LEVEL_LEN);
+	PutU16(buf, (uint16) len);
+	appendBinaryStringInfo(buf, s, len);
+}
+
 static void
 PatchU32(StringInfo buf, int offset, uint32 v)
 {
@@ -123,7 +134,7 @@ ModelEncode(const CrModel *model)
 
 	/* header; length and checksum patched below */
 	PutU32(&buf, CR_MODEL_MAGIC);
-	PutU16(&buf, CR_FORMAT_VERSION);
+	PutU16(&buf, model->cats != NULL ? 2 : 1);
 	PutU16(&buf, (uint16) model->algorithm);
 	PutU32(&buf, 0);
 	PutU32(&buf, 0);
@@ -134,6 +145,27 @@ ModelEncode(const CrModel *model)
 	for (int i = 0; i < model->nfeatures; i++)
 		PutStr(&buf, model->features[i]);
 	SectionEnd(&buf, s);
+
+	if (model->cats != NULL)
+	{
+		s = SectionBegin(&buf, CR_SECT_CATEGORIES);
+		PutU32(&buf, (uint32) model->nfeatures);
+		for (int i = 0; i < model->nfeatures; i++)
+		{
+			const CrCategoryMap *map = model->cats[i];
+
+			if (map == NULL)
+			{
+				PutU32(&buf, 0);
+				continue;
+			}
+			PutU32(&buf, (uint32) map->nlevels);
+			PutU32(&buf, (uint32) map->reference);
+			for (int l = 0; l < map->nlevels; l++)
+				PutLevel(&buf, map->levels[l]);
+		}
+		SectionEnd(&buf, s);
+	}
 
 	s = SectionBegin(&buf, CR_SECT_IMPUTE);
 	for (int i = 0; i < model->nfeatures; i++)
@@ -154,7 +186,7 @@ ModelEncode(const CrModel *model)
 
 	if (model->algorithm == CR_ALGO_LOGISTIC)
 	{
-		k = model->nfeatures + 1;
+		k = model->cats != NULL ? model->ncoef : model->nfeatures + 1;
 		s = SectionBegin(&buf, CR_SECT_LOGIT);
 		PutU32(&buf, (uint32) k);
 		for (int i = 0; i < k; i++)
@@ -183,6 +215,28 @@ ModelEncode(const CrModel *model)
 			PutF8(&buf, model->forest.cover[i]);
 		}
 		SectionEnd(&buf, s);
+
+		if (model->forest.ncat_sets > 0)
+		{
+			s = SectionBegin(&buf, CR_SECT_GBM_CATS);
+			PutU32(&buf, (uint32) model->forest.ncat_sets);
+			for (int i = 0; i < total; i++)
+			{
+				int32		k = model->forest.cat_set[i];
+
+				if (k < 0)
+					continue;
+				PutU32(&buf, (uint32) i);
+				for (int w = 0; w < FOREST_CAT_WORDS; w++)
+				{
+					uint64		v = model->forest.cat_bits[(Size) k * FOREST_CAT_WORDS + w];
+
+					PutU32(&buf, (uint32) (v & 0xFFFFFFFF));
+					PutU32(&buf, (uint32) (v >> 32));
+				}
+			}
+			SectionEnd(&buf, s);
+		}
 	}
 	else
 		elog(ERROR, "cannot encode algorithm %d", (int) model->algorithm);
@@ -307,6 +361,26 @@ GetStr(Reader *r)
 	return s;
 }
 
+/* A level's text: valid in the database encoding, no NUL, not empty. */
+static char *
+GetLevel(Reader *r)
+{
+	uint16		len = GetU16(r);
+	char	   *s;
+
+	if (len == 0 || len > CR_MAX_LEVEL_LEN)
+		BadModel("A category level in the model has an invalid length.");
+	Need(r, len);
+	if (memchr(r->data + r->pos, '\0', len) != NULL ||
+		!pg_verifymbstr((const char *) r->data + r->pos, len, true))
+		BadModel("A category level in the model is not valid text.");
+	s = palloc(len + 1);
+	memcpy(s, r->data + r->pos, len);
+	s[len] = '\0';
+	r->pos += len;
+	return s;
+}
+
 uint32
 ModelPeekChecksum(const char *data, Size len)
 {
@@ -362,12 +436,75 @@ DecodeScoring(Reader *r, CrScoring *s)
 		s->labels[i] = GetStr(r);
 }
 
+/*
+ * Categories: per feature 0 (a number) or its level count, the reference
+ * level and the levels, each distinct.  At least one feature categorical.
+ */
+static void
+DecodeCategories(Reader *r, CrModel *m)
+{
+	uint32		n = GetU32(r);
+	bool		any = false;
+
+	if (m->features == NULL || n != (uint32) m->nfeatures)
+		BadModel("The categories do not match the features.");
+	m->cats = palloc0(sizeof(CrCategoryMap *) * n);
+	for (uint32 j = 0; j < n; j++)
+	{
+		uint32		nlevels = GetU32(r);
+		uint32		reference;
+		CrCategoryMap *map;
+
+		if (nlevels == 0)
+			continue;
+		if (nlevels > CR_MAX_LEVELS)
+			BadModel("A feature has too many category levels.");
+		reference = GetU32(r);
+		if (reference >= nlevels)
+			BadModel("A feature's reference level is out of range.");
+		/* each level needs at least 3 bytes: do not allocate past the input */
+		Need(r, (Size) nlevels * 3);
+		map = palloc0(sizeof(CrCategoryMap));
+		map->nlevels = (int) nlevels;
+		map->reference = (int) reference;
+		map->levels = palloc(sizeof(char *) * nlevels);
+		for (uint32 l = 0; l < nlevels; l++)
+			map->levels[l] = GetLevel(r);
+		CategoryMapIndex(map);
+		for (uint32 l = 0; l < nlevels; l++)
+			if (CategoryCode(map, map->levels[l], strlen(map->levels[l])) != (int) l)
+				BadModel("A feature names a category level twice.");
+		m->cats[j] = map;
+		any = true;
+	}
+	if (!any)
+		BadModel("The categories section has no categorical feature.");
+}
+
+void
+ModelSetCoefLayout(CrModel *model)
+{
+	int32		k = 1;
+
+	model->coef_start = palloc(sizeof(int32) * Max(model->nfeatures, 1));
+	for (int j = 0; j < model->nfeatures; j++)
+	{
+		model->coef_start[j] = k;
+		k += (model->cats != NULL && model->cats[j] != NULL)
+			? model->cats[j]->nlevels + 2 : 1;
+	}
+	model->ncoef = k;
+}
+
 static void
 DecodeLogit(Reader *r, CrModel *m)
 {
 	uint32		k = GetU32(r);
 
-	if (m->features == NULL || k != (uint32) m->nfeatures + 1)
+	if (m->features == NULL)
+		BadModel("The coefficients precede the features.");
+	ModelSetCoefLayout(m);
+	if (k != (uint32) m->ncoef)
 		BadModel("The coefficient count does not match the features.");
 	m->coef = palloc(sizeof(double) * k);
 	m->std_error = palloc(sizeof(double) * k);
@@ -488,6 +625,66 @@ DecodeGbm(Reader *r, CrModel *m)
 				BadModel("A tree node is not reachable from the root.");
 	}
 	pfree(has_parent);
+}
+
+/*
+ * Category sets of tree nodes: for increasing node indexes, each an
+ * internal node splitting on a categorical feature, with no bit set past
+ * the feature's codes (its levels and other).
+ */
+static void
+DecodeGbmCats(Reader *r, CrModel *m)
+{
+	uint32		n = GetU32(r);
+	int32		total;
+	int64		prev = -1;
+
+	if (m->forest.tree_start == NULL || m->cats == NULL)
+		BadModel("The category sets precede the trees or the categories.");
+	total = m->forest.tree_start[m->forest.ntrees];
+	if (n == 0 || n > (uint32) total)
+		BadModel("The category set count is out of range.");
+	Need(r, (Size) n * (4 + 8 * FOREST_CAT_WORDS));
+	m->forest.ncat_sets = (int32) n;
+	m->forest.cat_set = palloc(sizeof(int32) * total);
+	for (int32 i = 0; i < total; i++)
+		m->forest.cat_set[i] = -1;
+	m->forest.cat_bits = palloc0(sizeof(uint64) * n * FOREST_CAT_WORDS);
+	for (uint32 k = 0; k < n; k++)
+	{
+		uint32		node = GetU32(r);
+		int32		f;
+		const CrCategoryMap *map;
+		int			ncodes;
+
+		if ((int64) node <= prev || node >= (uint32) total)
+			BadModel("A category set names an invalid node.");
+		prev = node;
+		f = m->forest.feature[node];
+		if (f < 0)
+			BadModel("A category set belongs to a leaf.");
+		map = m->cats[f];
+		if (map == NULL)
+			BadModel("A category set splits on a feature that is a number.");
+		ncodes = map->nlevels + 1;
+		for (int w = 0; w < FOREST_CAT_WORDS; w++)
+		{
+			uint64		lo = GetU32(r);
+			uint64		hi = GetU32(r);
+			uint64		v = lo | (hi << 32);
+			int			first = w * 64;
+
+			if (first >= ncodes)
+			{
+				if (v != 0)
+					BadModel("A category set holds a code the feature does not have.");
+			}
+			else if (ncodes - first < 64 && (v >> (ncodes - first)) != 0)
+				BadModel("A category set holds a code the feature does not have.");
+			m->forest.cat_bits[(Size) k * FOREST_CAT_WORDS + w] = v;
+		}
+		m->forest.cat_set[node] = (int32) k;
+	}
 }
 
 static void
@@ -628,6 +825,18 @@ ModelDecode(const char *data, Size len)
 			case CR_SECT_BASELINE:
 				DecodeBaseline(&sub, m);
 				break;
+			case CR_SECT_CATEGORIES:
+				if (version < 2)
+					BadModel("A format 1 model holds categories.");
+				if (seen[CR_SECT_LOGIT] || seen[CR_SECT_GBM] || seen[CR_SECT_BASELINE])
+					BadModel("The categories follow the sections that depend on them.");
+				DecodeCategories(&sub, m);
+				break;
+			case CR_SECT_GBM_CATS:
+				if (algorithm != CR_ALGO_GBM)
+					BadModel("A logistic model holds category sets.");
+				DecodeGbmCats(&sub, m);
+				break;
 		}
 		if (sub.pos != sub.len)
 			BadModel(psprintf("Section %u has trailing bytes.", tag));
@@ -638,6 +847,19 @@ ModelDecode(const char *data, Size len)
 		(algorithm == CR_ALGO_LOGISTIC && !seen[CR_SECT_LOGIT]) ||
 		(algorithm == CR_ALGO_GBM && !seen[CR_SECT_GBM]))
 		BadModel("A required section is missing.");
+	if (version >= 2 && m->cats == NULL)
+		BadModel("A format 2 model has no categories.");
+
+	/* a tree that splits on a categorical feature must say how */
+	if (algorithm == CR_ALGO_GBM && m->cats != NULL)
+	{
+		int32		total = m->forest.tree_start[m->forest.ntrees];
+
+		for (int32 i = 0; i < total; i++)
+			if (m->forest.feature[i] >= 0 && m->cats[m->forest.feature[i]] != NULL &&
+				(m->forest.cat_set == NULL || m->forest.cat_set[i] < 0))
+				BadModel("A tree node splits on a categorical feature without a category set.");
+	}
 
 	if (algorithm == CR_ALGO_GBM)
 	{

@@ -19,10 +19,18 @@
 
 #include "postgres.h"
 
+#include <math.h>
+
+#include "category.h"
 #include "forest.h"
 
 #define CR_MODEL_MAGIC			0x444D5243	/* "CRMD" read as little-endian */
-#define CR_FORMAT_VERSION		1
+/*
+ * Format 2 adds the CATEGORIES and GBM_CATS sections; a model without
+ * categorical features is still written as format 1, byte for byte as
+ * before, so older builds read it.
+ */
+#define CR_FORMAT_VERSION		2
 #define CR_HEADER_SIZE			20
 
 #define CR_MAX_FEATURES			4096
@@ -42,10 +50,12 @@ typedef enum CrSectionTag
 	CR_SECT_SCORING = 3,
 	CR_SECT_LOGIT = 4,
 	CR_SECT_GBM = 5,
-	CR_SECT_BASELINE = 6
+	CR_SECT_BASELINE = 6,
+	CR_SECT_CATEGORIES = 7,		/* format 2: the levels of categorical features */
+	CR_SECT_GBM_CATS = 8		/* format 2: the category sets of tree nodes */
 } CrSectionTag;
 
-#define CR_SECT_MAX			CR_SECT_BASELINE
+#define CR_SECT_MAX			CR_SECT_GBM_CATS
 #define CR_MAX_DRIFT_CUTS	63
 #define CR_MAX_TREES		100000
 
@@ -83,9 +93,26 @@ typedef struct CrModel
 	double	   *impute;			/* value used for a missing feature */
 	CrScoring	scoring;
 
-	/* logistic regression, original feature scale; [0] is the intercept */
+	/*
+	 * Categorical features (format 2): per feature, NULL for a number or the
+	 * levels; cats itself is NULL when every feature is a number.
+	 */
+	CrCategoryMap **cats;
+
+	/*
+	 * Logistic regression, original feature scale; [0] is the intercept.
+	 * Feature j's coefficients start at coef_start[j]: one for a number;
+	 * nlevels + 2 for a categorical feature (its levels, other, missing),
+	 * 0 for the reference level and for groups absent in training, which
+	 * so score as the reference.  ncoef counts them all, the intercept too.
+	 * Without categorical features coef_start[j] is j + 1.  For a
+	 * categorical feature impute[j] holds the training mean of its
+	 * coefficient (what an explanation measures a level against).
+	 */
 	double	   *coef;
 	double	   *std_error;
+	int32	   *coef_start;
+	int			ncoef;
 
 	/* gradient-boosted trees, and their dense copy for scoring */
 	CrForest	forest;
@@ -104,5 +131,48 @@ extern const char *ModelAlgorithmName(CrAlgorithm algorithm);
 extern bytea *ModelEncode(const CrModel *model);
 extern CrModel *ModelDecode(const char *data, Size len);
 extern uint32 ModelPeekChecksum(const char *data, Size len);
+
+/* coef_start and ncoef from nfeatures and cats (after cats are set) */
+extern void ModelSetCoefLayout(CrModel *model);
+
+/* Feature j's logistic coefficient group for value v: its offset from coef_start[j]. */
+static inline int
+ModelLogitGroup(const CrCategoryMap *map, double v)
+{
+	if (isnan(v))
+		return map->nlevels + 1;
+	if (v >= 0.0 && v < (double) map->nlevels)
+		return (int) v;
+	return map->nlevels;
+}
+
+/* The linear predictor of a logistic model for x (codes for categorical features). */
+static inline double
+ModelLogitMargin(const CrModel *m, const double *x)
+{
+	const double *coef = m->coef;
+	double		eta = coef[0];
+
+	if (m->cats == NULL)
+	{
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			double		v = isnan(x[j]) ? m->impute[j] : x[j];
+
+			eta += coef[j + 1] * v;
+		}
+		return eta;
+	}
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		const CrCategoryMap *map = m->cats[j];
+
+		if (map != NULL)
+			eta += coef[m->coef_start[j] + ModelLogitGroup(map, x[j])];
+		else
+			eta += coef[m->coef_start[j]] * (isnan(x[j]) ? m->impute[j] : x[j]);
+	}
+	return eta;
+}
 
 #endif							/* CR_MODEL_H */

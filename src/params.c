@@ -83,6 +83,11 @@ static void PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbPars
 static void ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps);
 static void PushClassWeight(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void ParseSplit(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushString(JsonbParseState **st, JsonbIteratorToken tok, const char *s);
+static void ParseCategorical(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushCategorical(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+static void ParseReference(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushReference(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void PushSplit(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 
 #define OFF(field)		((int) offsetof(CrTrainParams, field))
@@ -138,6 +143,13 @@ static const ParamDef ParamTable[] = {
 	HANDLED("class_weight", COMMON, PARAM_OBJECT, 0.0, 1e9, LO_OPEN, ClassWeight,
 			"\"balanced\" or {\"0\": w0, \"1\": w1}: weights of the training rows by label (null: 1 and 1)"),
 
+	HANDLED("categorical", COMMON, PARAM_ARRAY, 0, 0, CLOSED, Categorical,
+			"columns to treat as categories besides text, varchar, char and enum ones (integers, booleans)"),
+	INTEGER("min_category_count", COMMON, min_category_count, 1, PG_INT32_MAX, 10,
+			"training rows a category level needs; rarer levels are pooled into other"),
+
+	HANDLED("reference", LOGISTIC, PARAM_OBJECT, 0, 0, CLOSED, Reference,
+			"feature: level left out of the dummy coding (default: the most frequent level)"),
 	NUMBER("l2", LOGISTIC, logit.l2, 0.0, 1e12, CLOSED, 0.0,
 		   "ridge penalty on standardized slopes"),
 	INTEGER("max_iter", LOGISTIC, logit.max_iter, 1, 10000, 100,
@@ -169,6 +181,8 @@ static const ParamDef ParamTable[] = {
 				   "initial probability (null: the training default rate)"),
 	INTEGER("early_stopping_rounds", GBM, gbm.early_stopping_rounds, 0, CR_MAX_TREES, 0,
 			"stop after this many trees without a better holdout log loss (0: off)"),
+	INTEGER("max_cat_to_onehot", GBM, gbm.max_cat_to_onehot, 1, CR_MAX_LEVELS + 1, 4,
+			"categorical features with at most this many levels at a node split one level against the rest"),
 	HANDLED("monotone", GBM, PARAM_OBJECT, -1, 1, CLOSED, Monotone,
 			"feature: 1 (PD rises with it), -1 (falls) or 0"),
 	INTEGER_SETTING("threads", GBM, gbm.threads, 1, CR_MAX_THREADS, &cr_threads,
@@ -373,6 +387,106 @@ ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 			tp->class_weights[label] = ParamNumber(&each, &e);
 		}
 	}
+}
+
+/* An array of distinct column names. */
+static void
+ParseCategorical(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	CrTrainParams *tp = ps->tp;
+	JsonbValue *elems = palloc(sizeof(JsonbValue) * CR_MAX_FEATURES);
+	int			n = ParamArray(def->name, v, elems, CR_MAX_FEATURES);
+
+	tp->categorical = palloc(sizeof(char *) * Max(n, 1));
+	tp->ncategorical = n;
+	for (int i = 0; i < n; i++)
+	{
+		tp->categorical[i] = ParamString("categorical", &elems[i]);
+		for (int k = 0; k < i; k++)
+			if (strcmp(tp->categorical[k], tp->categorical[i]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("params.categorical names \"%s\" twice", tp->categorical[i])));
+	}
+	pfree(elems);
+}
+
+static void
+PushCategorical(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < tp->ncategorical; i++)
+		PushString(st, WJB_ELEM, tp->categorical[i]);
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+/* An object of feature -> level (a string, or a number or boolean as its JSON text). */
+static void
+ParseReference(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	CrTrainParams *tp = ps->tp;
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	int			cap = 8;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		BadParam(def->name, "an object such as {\"employment_status\": \"employed\"}");
+	tp->reference_feature = palloc(sizeof(char *) * cap);
+	tp->reference_level = palloc(sizeof(char *) * cap);
+	tp->nreference = 0;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			if (tp->nreference == cap)
+			{
+				cap *= 2;
+				tp->reference_feature = repalloc(tp->reference_feature, sizeof(char *) * cap);
+				tp->reference_level = repalloc(tp->reference_level, sizeof(char *) * cap);
+			}
+			tp->reference_feature[tp->nreference] = pnstrdup(e.val.string.val, e.val.string.len);
+		}
+		else if (tok == WJB_VALUE)
+		{
+			char	   *level;
+
+			if (e.type == jbvString)
+				level = ParamString("reference", &e);
+			else if (e.type == jbvNumeric)
+				level = DatumGetCString(DirectFunctionCall1(numeric_out,
+															NumericGetDatum(e.val.numeric)));
+			else if (e.type == jbvBool)
+				level = pstrdup(e.val.boolean ? "true" : "false");
+			else
+				BadParam("reference", "an object whose values are levels (strings)");
+			tp->reference_level[tp->nreference++] = level;
+		}
+	}
+}
+
+static void
+PushReference(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < tp->nreference; i++)
+	{
+		PushString(st, WJB_KEY, tp->reference_feature[i]);
+		PushString(st, WJB_VALUE, tp->reference_level[i]);
+	}
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+const char *
+ParamsReference(const char *feature, void *arg)
+{
+	const CrTrainParams *tp = (const CrTrainParams *) arg;
+
+	for (int i = 0; i < tp->nreference; i++)
+		if (strcmp(tp->reference_feature[i], feature) == 0)
+			return tp->reference_level[i];
+	return NULL;
 }
 
 /*
@@ -584,6 +698,10 @@ ParamsDefaults(CrTrainParams *tp)
 	tp->class_weight = CR_CLASS_WEIGHT_NONE;
 	tp->class_weights[0] = tp->class_weights[1] = 1.0;
 	tp->split_column = tp->split_from = NULL;
+	tp->categorical = NULL;
+	tp->ncategorical = 0;
+	tp->reference_feature = tp->reference_level = NULL;
+	tp->nreference = 0;
 	/* resolved against the training rows by cr_train (TrainClassWeights) */
 	tp->gbm.class_weight[0] = tp->gbm.class_weight[1] = 1.0;
 	tp->logit.class_weight[0] = tp->logit.class_weight[1] = 1.0;

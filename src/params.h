@@ -48,6 +48,12 @@ typedef struct CrTrainParams
 	double		class_weights[2];	/* given (CR_CLASS_WEIGHT_GIVEN) */
 	char	   *split_column;	/* params.split: out-of-time holdout, or NULL */
 	char	   *split_from;		/* ... rows whose split_column >= this value */
+	char	  **categorical;	/* params.categorical: columns to treat as categories */
+	int			ncategorical;
+	int			min_category_count; /* training rows a level needs to be kept */
+	char	  **reference_feature;	/* params.reference: feature -> level */
+	char	  **reference_level;
+	int			nreference;
 } CrTrainParams;
 
 /*
@@ -59,6 +65,9 @@ extern void ParamsParse(Jsonb *params, CrTrainParams *tp);
 
 /* Per feature: -1, 0 or 1; NULL when params.monotone is not given. */
 extern int8 *ParamsMonotone(const CrTrainParams *tp, char **names, int nfeatures);
+
+/* params.reference's level for feature, or NULL (arg: the CrTrainParams) */
+extern const char *ParamsReference(const char *feature, void *arg);
 
 /* Every param of tp->algorithm with its value, as the registry stores them. */
 extern Jsonb *ParamsToJsonb(const CrTrainParams *tp);

@@ -54,6 +54,7 @@ struct PredictState
 	int			natts;
 	int		   *attnum;			/* per feature: 0-based column */
 	Oid		   *atttype;		/* per feature */
+	FmgrInfo   *outfunc;		/* per feature: categorical ones' output functions */
 	TupleDesc	tupdesc;		/* copy of the applicant row's descriptor */
 	Datum	   *values;			/* natts */
 	bool	   *nulls;			/* natts */
@@ -182,18 +183,7 @@ PredictProbability(const CrModel *model, const double *x)
 	switch (model->algorithm)
 	{
 		case CR_ALGO_LOGISTIC:
-			{
-				const double *coef = model->coef;
-				double		eta = coef[0];
-
-				for (int j = 0; j < model->nfeatures; j++)
-				{
-					double		v = isnan(x[j]) ? model->impute[j] : x[j];
-
-					eta += coef[j + 1] * v;
-				}
-				return CrSigmoid(eta);
-			}
+			return CrSigmoid(ModelLogitMargin(model, x));
 		case CR_ALGO_GBM:
 			return CrSigmoid(ForestMargin(&model->forest, x));
 	}
@@ -266,6 +256,18 @@ PredictReadArray(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model
 	bits8	   *bitmap;
 	int			bitmask = 1;
 
+	if (model->cats != NULL)
+	{
+		int			j = 0;
+
+		while (model->cats[j] == NULL)
+			j++;
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model has categorical feature \"%s\", which an array of float8 cannot carry",
+						model->features[j]),
+				 errhint("Pass the applicant as a row or as a jsonb object, with the category as text.")));
+	}
 	if (ARR_NDIM(arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -336,6 +338,8 @@ MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 		pfree(st->attnum);
 	if (st->atttype)
 		pfree(st->atttype);
+	if (st->outfunc)
+		pfree(st->outfunc);
 	if (st->values)
 		pfree(st->values);
 	if (st->nulls)
@@ -346,6 +350,7 @@ MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 	st->mapped_for = NULL;
 	st->attnum = MemoryContextAlloc(mcxt, sizeof(int) * model->nfeatures);
 	st->atttype = MemoryContextAlloc(mcxt, sizeof(Oid) * model->nfeatures);
+	st->outfunc = MemoryContextAllocZero(mcxt, sizeof(FmgrInfo) * model->nfeatures);
 	st->natts = tupdesc->natts;
 	st->values = MemoryContextAlloc(mcxt, sizeof(Datum) * Max(tupdesc->natts, 1));
 	st->nulls = MemoryContextAlloc(mcxt, sizeof(bool) * Max(tupdesc->natts, 1));
@@ -372,11 +377,16 @@ MapRow(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model,
 					 errdetail("The model needs the columns: %s.", need.data)));
 		}
 		st->atttype[j] = TupleDescAttr(tupdesc, found)->atttypid;
-		if (!DatasetTypeIsNumeric(st->atttype[j]) && st->atttype[j] != BOOLOID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("applicant column \"%s\" has type %s, not a number",
-							model->features[j], format_type_be(st->atttype[j]))));
+		DatasetCheckFeatureType(model->features[j], st->atttype[j],
+								model->cats != NULL && model->cats[j] != NULL, "applicant");
+		if (model->cats != NULL && model->cats[j] != NULL)
+		{
+			Oid			f;
+			bool		isvarlena;
+
+			getTypeOutputInfo(st->atttype[j], &f, &isvarlena);
+			fmgr_info_cxt(f, &st->outfunc[j], mcxt);
+		}
 		st->attnum[j] = found;
 	}
 	{
@@ -425,7 +435,8 @@ PredictReadRecord(FunctionCallInfo fcinfo, PredictState *st, const CrModel *mode
 			x[j] = NAN;
 		else
 		{
-			x[j] = DatasetDatumToDouble(st->values[a], st->atttype[j]);
+			x[j] = DatasetFeatureValue(model->cats ? model->cats[j] : NULL, st->values[a],
+									   st->atttype[j], &st->outfunc[j]);
 			PredictCheckFinite(model, j, x[j]);
 		}
 	}
@@ -550,6 +561,36 @@ PredictResolveJsonb(FunctionCallInfo fcinfo, PredictState *st, text *name, Jsonb
 	return entry;
 }
 
+/*
+ * A categorical feature's field: a string is the level's text; a number or
+ * a boolean is taken as its JSON text (3, true), which is how an integer or
+ * boolean column's levels are written.
+ */
+static double
+JsonbCategoryCode(const CrCategoryMap *map, JsonbValue *v, const char *f)
+{
+	char	   *s;
+	double		code;
+
+	switch (v->type)
+	{
+		case jbvString:
+			return (double) CategoryCode(map, v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+		case jbvBool:
+			s = JsonbKeyText(v);
+			code = (double) CategoryCode(map, s, strlen(s));
+			pfree(s);
+			return code;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("applicant field \"%s\" must be a category's text, not an object or array", f),
+					 errhint("Send the level as a JSON string, and null for a missing value.")));
+	}
+	return 0.0;					/* keep compiler quiet */
+}
+
 /* An applicant given as a jsonb object: its fields named as the features. */
 const double *
 PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model, Jsonb *jb)
@@ -574,6 +615,8 @@ PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model
 		}
 		if (found->type == jbvNull)
 			x[j] = NAN;
+		else if (model->cats != NULL && model->cats[j] != NULL)
+			x[j] = JsonbCategoryCode(model->cats[j], found, f);
 		else if (found->type == jbvNumeric)
 		{
 			x[j] = DatasetNumericToDouble(found->val.numeric, "applicant field", f);

@@ -94,6 +94,79 @@ FitEvaluate(TrainFit *fit, double threshold,
 	}
 }
 
+/*
+ * The design of a logistic fit: a number's column as it is, and for a
+ * categorical feature one 0/1 column per group (level, other, missing) with
+ * training rows, but the reference level.
+ */
+typedef struct LogitDesign
+{
+	int			n;
+	double	  **cols;
+	double	   *impute;
+	char	  **names;
+	int		   *feature;		/* per column: the feature */
+	int		   *group;			/* per column: the group, or -1 for a number */
+} LogitDesign;
+
+static void
+TrainLogitDesign(CrDataset *ds, const bool *holdout, const double *impute, LogitDesign *d)
+{
+	int			p = ds->nfeatures;
+	int			cap = p;
+
+	d->n = 0;
+	for (int j = 0; j < p; j++)
+		if (ds->cats != NULL && ds->cats[j] != NULL)
+			cap += ds->cats[j]->nlevels + 1;
+	d->cols = palloc(sizeof(double *) * cap);
+	d->impute = palloc(sizeof(double) * cap);
+	d->names = palloc(sizeof(char *) * cap);
+	d->feature = palloc(sizeof(int) * cap);
+	d->group = palloc(sizeof(int) * cap);
+	for (int j = 0; j < p; j++)
+	{
+		const CrCategoryMap *map = ds->cats ? ds->cats[j] : NULL;
+		int64		count[CR_MAX_LEVELS + 2];
+
+		if (map == NULL)
+		{
+			d->cols[d->n] = ds->cols[j];
+			d->impute[d->n] = impute[j];
+			d->names[d->n] = ds->names[j];
+			d->feature[d->n] = j;
+			d->group[d->n++] = -1;
+			continue;
+		}
+		memset(count, 0, sizeof(count));
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!holdout[i])
+				count[ModelLogitGroup(map, ds->cols[j][i])]++;
+		for (int g = 0; g < map->nlevels + 2; g++)
+		{
+			double	   *col;
+
+			if (g == map->reference || count[g] == 0)
+				continue;
+			if (d->n >= CR_MAX_FEATURES)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("a logistic model takes at most %d columns after dummy coding",
+								CR_MAX_FEATURES),
+						 errhint("Raise params.min_category_count to pool rare levels.")));
+			CHECK_FOR_INTERRUPTS();
+			col = HugeAlloc(sizeof(double) * Max(ds->nrows, 1));
+			for (int64 i = 0; i < ds->nrows; i++)
+				col[i] = ModelLogitGroup(map, ds->cols[j][i]) == g ? 1.0 : 0.0;
+			d->cols[d->n] = col;
+			d->impute[d->n] = 0.0;
+			d->names[d->n] = CategoryLevelName(ds->names[j], map, g);
+			d->feature[d->n] = j;
+			d->group[d->n++] = g;
+		}
+	}
+}
+
 /* Logistic regression: fit, score every row, metrics and importance. */
 static void
 TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
@@ -109,12 +182,70 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	double	   *hp_label = NULL;
 	int64		h = 0,
 				t = 0;
+	LogitDesign d;
+	double	   *importance = palloc0(sizeof(double) * p);
 
-	lf = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model->impute,
-				   ds->names, &tp->logit);
 	model->algorithm = CR_ALGO_LOGISTIC;
-	model->coef = lf->coef;
-	model->std_error = lf->std_error;
+	if (ds->cats == NULL)
+	{
+		lf = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model->impute,
+					  ds->names, &tp->logit);
+		model->coef = lf->coef;
+		model->std_error = lf->std_error;
+		for (int j = 0; j < p; j++)
+			importance[j] = fabs(lf->std_coef[j + 1]);
+	}
+	else
+	{
+		/* coefficients per group: the reference's and absent groups' are 0 */
+		TrainLogitDesign(ds, holdout, model->impute, &d);
+		lf = LogitFit(ds->nrows, d.n, d.cols, ds->label, holdout, d.impute,
+					  d.names, &tp->logit);
+		ModelSetCoefLayout(model);
+		model->coef = palloc0(sizeof(double) * model->ncoef);
+		model->std_error = palloc(sizeof(double) * model->ncoef);
+		for (int k = 0; k < model->ncoef; k++)
+			model->std_error[k] = NAN;
+		model->coef[0] = lf->coef[0];
+		model->std_error[0] = lf->std_error[0];
+		for (int c = 0; c < d.n; c++)
+		{
+			int			k = model->coef_start[d.feature[c]] + Max(d.group[c], 0);
+
+			model->coef[k] = lf->coef[c + 1];
+			model->std_error[k] = lf->std_error[c + 1];
+			if (d.group[c] < 0)
+				importance[d.feature[c]] = fabs(lf->std_coef[c + 1]);
+			else
+				HugeFree(d.cols[c]);
+		}
+
+		/*
+		 * A categorical feature's mean coefficient over the training rows is
+		 * what explanations measure a level against; its importance is the
+		 * standard deviation of its coefficient, as |std_coef| is a number's.
+		 */
+		for (int j = 0; j < p; j++)
+		{
+			const CrCategoryMap *map = ds->cats[j];
+			double		sum = 0.0,
+						sum2 = 0.0;
+
+			if (map == NULL)
+				continue;
+			for (int64 i = 0; i < ds->nrows; i++)
+				if (!holdout[i])
+				{
+					double		c = model->coef[model->coef_start[j] +
+												ModelLogitGroup(map, ds->cols[j][i])];
+
+					sum += c;
+					sum2 += c * c;
+				}
+			model->impute[j] = sum / ntrain;
+			importance[j] = sqrt(Max(sum2 / ntrain - model->impute[j] * model->impute[j], 0.0));
+		}
+	}
 
 	/* score every row once: holdout metrics (or training ones) and train AUC */
 	tp_prob = HugeAlloc(sizeof(double) * ntrain);
@@ -160,7 +291,7 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 		if (j)
 			appendStringInfoString(&fit->importance, ", ");
 		escape_json(&fit->importance, ds->names[j]);
-		AppendKeyDouble(&fit->importance, ": ", fabs(lf->std_coef[j + 1]));
+		AppendKeyDouble(&fit->importance, ": ", importance[j]);
 	}
 	appendStringInfoChar(&fit->importance, '}');
 }
@@ -289,6 +420,37 @@ TrainClassWeights(int64 ntrain, int64 pos, CrTrainParams *tp)
 	tp->gbm.class_weight[1] = tp->logit.class_weight[1] = w[1];
 }
 
+/*
+ * params.reference must name categorical features, and params.monotone
+ * numbers only: known once the source's columns are.
+ */
+static void
+TrainCheckReference(const CrDataset *ds, const CrTrainParams *tp)
+{
+	for (int i = 0; i < tp->nreference; i++)
+	{
+		int			j = 0;
+
+		while (j < ds->nfeatures && strcmp(ds->names[j], tp->reference_feature[i]) != 0)
+			j++;
+		if (j == ds->nfeatures || !DatasetIsCategorical(ds, j))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("params.reference names \"%s\", which is not a categorical feature",
+							tp->reference_feature[i]),
+					 errhint("Give reference levels for text, enum or params.categorical columns only.")));
+	}
+	for (int i = 0; i < tp->nmonotone; i++)
+		for (int j = 0; j < ds->nfeatures; j++)
+			if (strcmp(ds->names[j], tp->monotone[i].feature) == 0 &&
+				DatasetIsCategorical(ds, j) && tp->monotone[i].direction != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("params.monotone names categorical feature \"%s\"",
+								tp->monotone[i].feature),
+						 errhint("A monotone constraint needs an ordered feature; its levels have no order.")));
+}
+
 /* ------------------------------------------------------------- cr_train */
 
 Datum
@@ -372,6 +534,8 @@ cr_train(PG_FUNCTION_ARGS)
 	spec.key_seed = (uint64) tp.seed;
 	spec.split_column = tp.split_column;
 	spec.split_from = tp.split_from;
+	spec.categorical = tp.categorical;
+	spec.ncategorical = tp.ncategorical;
 	if (!PG_ARGISNULL(4))
 		spec.features = DatasetFeatureNames(PG_GETARG_ARRAYTYPE_P(4), &spec.nfeatures,
 											   "Pass NULL to use every numeric column.");
@@ -404,8 +568,16 @@ cr_train(PG_FUNCTION_ARGS)
 		holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
 	TrainClassWeights(ntrain, TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label), &tp);
 	memset(&model, 0, sizeof(model));
+	TrainCheckReference(ds, &tp);
+	/* the levels of categorical features, from the training rows */
+	DatasetFinishCategories(ds, holdout, tp.min_category_count, CR_MAX_LEVELS,
+							ParamsReference, &tp);
+	model.cats = ds->cats;
 	/* missing values are imputed with the mean of the training rows */
 	model.impute = DatasetColumnMeans(ds, holdout, "training");
+	for (int j = 0; j < p; j++)
+		if (ds->cats != NULL && ds->cats[j] != NULL)
+			model.impute[j] = 0.0;	/* logistic: set by the fit */
 
 	model.nfeatures = p;
 	model.features = ds->names;
@@ -420,7 +592,11 @@ cr_train(PG_FUNCTION_ARGS)
 	for (int j = 0; j < p; j++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		DriftBaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
+		if (ds->cats != NULL && ds->cats[j] != NULL)
+			DriftBaselineCategories(&model.baseline[j], ds->cols[j], holdout, ds->nrows,
+									ds->cats[j]->nlevels);
+		else
+			DriftBaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
 	}
 
 	if (tp.algorithm == CR_ALGO_LOGISTIC)
