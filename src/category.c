@@ -11,6 +11,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "category.h"
 
@@ -18,6 +19,7 @@
 
 struct CrCategoryBuilder
 {
+	MemoryContext cxt;			/* everything below: not the caller's per-row context */
 	int			n;				/* distinct values seen */
 	int			cap;
 	char	  **text;			/* n */
@@ -31,13 +33,18 @@ CrCategoryBuilder *
 CategoryBuilderCreate(void)
 {
 	CrCategoryBuilder *b = palloc0(sizeof(CrCategoryBuilder));
+	MemoryContext old;
 
+	b->cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk category levels",
+								   ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(b->cxt);
 	b->cap = 16;
 	b->text = palloc(sizeof(char *) * b->cap);
 	b->len = palloc(sizeof(int) * b->cap);
 	b->hash = palloc(sizeof(uint32) * b->cap);
 	b->nslots = 64;
 	b->slots = palloc0(sizeof(int32) * b->nslots);
+	MemoryContextSwitchTo(old);
 	return b;
 }
 
@@ -45,7 +52,8 @@ static void
 BuilderRehash(CrCategoryBuilder *b)
 {
 	int			nslots = b->nslots * 2;
-	int32	   *slots = palloc0(sizeof(int32) * nslots);
+	int32	   *slots = MemoryContextAllocExtended(b->cxt, sizeof(int32) * nslots,
+											   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 	for (int id = 0; id < b->n; id++)
 	{
@@ -87,7 +95,9 @@ CategoryBuilderId(CrCategoryBuilder *b, const char *s, int len)
 		b->hash = repalloc_huge(b->hash, sizeof(uint32) * b->cap);
 	}
 	id = b->n++;
-	b->text[id] = pnstrdup(s, len);
+	b->text[id] = MemoryContextAlloc(b->cxt, len + 1);
+	memcpy(b->text[id], s, len);
+	b->text[id][len] = '\0';
 	b->len[id] = len;
 	b->hash[id] = h;
 	b->slots[i] = id + 1;
@@ -189,6 +199,7 @@ CategoryBuilderFinish(CrCategoryBuilder *b, const double *ids, const bool *exclu
 		map->reference = r;
 	}
 	pfree(lc);
+	MemoryContextDelete(b->cxt);
 	return map;
 }
 

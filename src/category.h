@@ -51,6 +51,7 @@ extern const char *CategoryBuilderText(const CrCategoryBuilder *b, int id);
  * map and, in remap[id], each provisional id's code (nlevels for other).
  * reference: the level logistic models leave out (NULL: the most frequent);
  * an ERROR when it is not among the levels kept.  what names the column.
+ * The builder's memory goes with it: b is not to be used again.
  */
 extern CrCategoryMap *CategoryBuilderFinish(CrCategoryBuilder *b, const double *ids,
 											const bool *exclude, int64 nrows,

@@ -284,7 +284,11 @@ cr_drift_score(PG_FUNCTION_ARGS)
 		DriftStatistics(&m->baseline[j], dr.counts[j], dr.rows, &psi, &ks);
 		values[0] = CStringGetTextDatum(j < m->nfeatures ? m->features[j] : "__score__");
 		values[1] = Float8GetDatum(psi);
-		values[2] = Float8GetDatum(ks);
+		/* levels have no order for a KS statistic to follow */
+		if (j < m->nfeatures && m->cats != NULL && m->cats[j] != NULL)
+			nulls[2] = true;
+		else
+			values[2] = Float8GetDatum(ks);
 		values[3] = CStringGetTextDatum(Severity(m, psi));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -309,11 +313,12 @@ cr_drift_baseline(PG_FUNCTION_ARGS)
 	for (int j = 0; j <= m->nfeatures; j++)
 	{
 		const CrBaseline *b = &m->baseline[j];
+		const CrCategoryMap *map = (j < m->nfeatures && m->cats) ? m->cats[j] : NULL;
 
 		for (int i = 0; i <= b->ncuts + 1; i++)
 		{
-			Datum		values[6];
-			bool		nulls[6] = {false, false, false, false, false, false};
+			Datum		values[7];
+			bool		nulls[7] = {false, false, false, false, false, false, false};
 
 			values[0] = CStringGetTextDatum(j < m->nfeatures ? m->features[j] : "__score__");
 			values[1] = Int32GetDatum(i);
@@ -327,6 +332,19 @@ cr_drift_baseline(PG_FUNCTION_ARGS)
 			else
 				values[4] = Float8GetDatum(b->cuts[i]);
 			values[5] = Float8GetDatum(i <= b->ncuts ? b->shares[i] : b->missing);
+			/* a categorical feature's bucket is a level (the last: other and the rarest) */
+			if (map != NULL && i < b->ncuts)
+			{
+				nulls[3] = nulls[4] = true;
+				values[6] = CStringGetTextDatum(map->levels[i]);
+			}
+			else if (map != NULL && i == b->ncuts)
+			{
+				nulls[3] = nulls[4] = true;
+				values[6] = CStringGetTextDatum("(other)");
+			}
+			else
+				nulls[6] = true;
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 	}

@@ -65,6 +65,23 @@ static struct
 void
 ExplainContributions(const CrModel *m, const double *x, double *phi, double *base)
 {
+	if (m->algorithm == CR_ALGO_LOGISTIC && m->cats != NULL)
+	{
+		/* a level's coefficient against the training mean of the feature's */
+		*base = m->coef[0];
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			const CrCategoryMap *map = m->cats[j];
+			int			k = m->coef_start[j];
+
+			*base += map != NULL ? m->impute[j] : m->coef[k] * m->impute[j];
+			if (map != NULL)
+				phi[j] = m->coef[k + ModelLogitGroup(map, x[j])] - m->impute[j];
+			else
+				phi[j] = isnan(x[j]) ? 0.0 : m->coef[k] * (x[j] - m->impute[j]);
+		}
+		return;
+	}
 	if (m->algorithm == CR_ALGO_LOGISTIC)
 	{
 		*base = m->coef[0];
@@ -93,13 +110,33 @@ ExplainContributions(const CrModel *m, const double *x, double *phi, double *bas
 	ForestShap(&m->forest, x, phi);
 }
 
-/* Which way the applicant's value lies: against the training mean, or missing. */
+/*
+ * Which way the applicant's value lies: against the training mean, or
+ * missing; for a categorical feature, its level as "=level" ("=(other)").
+ */
 const char *
 ExplainDirection(const CrModel *m, int j, double v)
 {
 	if (isnan(v))
 		return "missing";
+	if (m->cats != NULL && m->cats[j] != NULL)
+		return psprintf("=%s", ExplainValueText(m, j, v));
 	return v >= m->impute[j] ? "high" : "low";
+}
+
+/* A feature's value as cr_explain shows it: a number, or the level's text. */
+char *
+ExplainValueText(const CrModel *m, int j, double v)
+{
+	if (m->cats != NULL && m->cats[j] != NULL)
+	{
+		const CrCategoryMap *map = m->cats[j];
+
+		if (v >= 0.0 && v < map->nlevels)
+			return map->levels[(int) v];
+		return "(other)";
+	}
+	return DatumGetCString(DirectFunctionCall1(float8out, Float8GetDatum(v)));
 }
 
 /*
@@ -198,6 +235,12 @@ ExplainReason(const CrReasons *reasons, const char *feature, const char *directi
 			*reason = reasons->reason[r];
 			return;
 		}
+	if (direction[0] == '=')
+	{
+		*code = psprintf("%s%s", feature, direction);
+		*reason = psprintf("%s is %s", feature, direction + 1);
+		return;
+	}
 	*code = psprintf("%s:%s", feature, direction);
 	*reason = strcmp(direction, "missing") == 0 ? psprintf("%s missing", feature)
 		: psprintf("%s too %s", feature, direction);
@@ -348,7 +391,7 @@ ExplainRows(FunctionCallInfo fcinfo, const CrCachedModel *entry, const double *x
 		if (isnan(x[j]))
 			nulls[1] = true;
 		else
-			values[1] = Float8GetDatum(x[j]);
+			values[1] = CStringGetTextDatum(ExplainValueText(m, j, x[j]));
 		values[2] = Float8GetDatum(ranked[r].contribution);
 		if (ranked[r].contribution > 0.0)
 		{

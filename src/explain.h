@@ -37,6 +37,7 @@ typedef struct CrRanked
 
 extern void ExplainContributions(const CrModel *m, const double *x, double *phi,
 								 double *base);
+extern char *ExplainValueText(const CrModel *m, int j, double v);
 extern const char *ExplainDirection(const CrModel *m, int j, double v);
 extern void ExplainRank(const double *phi, int n, CrRanked *ranked);
 extern int	ExplainTopArg(FunctionCallInfo fcinfo, int argno);

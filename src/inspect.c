@@ -8,10 +8,12 @@
 
 #include <math.h>
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -49,28 +51,41 @@ cr_coefficients(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" is a %s model; coefficients exist only for logistic models",
 						entry->version_label, ModelAlgorithmName(m->algorithm))));
 
-	for (int j = 0; j <= m->nfeatures; j++)
+	/* the intercept, then each number's coefficient or each level's */
+	for (int j = -1; j < m->nfeatures; j++)
 	{
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
-		double		b = m->coef[j];
-		double		se = m->std_error[j];
+		const CrCategoryMap *map = (j >= 0 && m->cats != NULL) ? m->cats[j] : NULL;
+		int			k = j < 0 ? 0 : (m->coef_start ? m->coef_start[j] : j + 1);
+		int			ngroups = map != NULL ? map->nlevels + 2 : 1;
 
-		values[0] = CStringGetTextDatum(j == 0 ? "(intercept)" : m->features[j - 1]);
-		values[1] = Float8GetDatum(b);
-		if (isnan(se) || se <= 0.0)
+		for (int g = 0; g < ngroups; g++)
 		{
-			nulls[2] = nulls[3] = nulls[4] = true;
-		}
-		else
-		{
-			double		z = b / se;
+			Datum		values[5];
+			bool		nulls[5] = {false, false, false, false, false};
+			double		b = m->coef[k + g];
+			double		se = m->std_error[k + g];
 
-			values[2] = Float8GetDatum(se);
-			values[3] = Float8GetDatum(z);
-			values[4] = Float8GetDatum(erfc(fabs(z) / M_SQRT2));
+			/* a group without training rows has no coefficient of its own */
+			if (map != NULL && g != map->reference && b == 0.0 && isnan(se))
+				continue;
+			values[0] = CStringGetTextDatum(j < 0 ? "(intercept)" :
+											map != NULL ? CategoryLevelName(m->features[j], map, g) :
+											m->features[j]);
+			values[1] = Float8GetDatum(b);
+			if (isnan(se) || se <= 0.0)
+			{
+				nulls[2] = nulls[3] = nulls[4] = true;
+			}
+			else
+			{
+				double		z = b / se;
+
+				values[2] = Float8GetDatum(se);
+				values[3] = Float8GetDatum(z);
+				values[4] = Float8GetDatum(erfc(fabs(z) / M_SQRT2));
+			}
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }
@@ -125,7 +140,34 @@ cr_model_info(PG_FUNCTION_ARGS)
 		appendStringInfoString(&buf, i > 0 ? ", " : "");
 		CrAppendDouble(&buf, m->scoring.cutoffs[i]);
 	}
-	appendStringInfo(&buf, "], \"drift_baseline\": %s, \"threshold\": ",
+	appendStringInfoChar(&buf, ']');
+	if (m->cats != NULL)
+	{
+		bool		first = true;
+
+		appendStringInfoString(&buf, ", \"categories\": {");
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			const CrCategoryMap *map = m->cats[j];
+
+			if (map == NULL)
+				continue;
+			appendStringInfoString(&buf, first ? "" : ", ");
+			first = false;
+			escape_json(&buf, m->features[j]);
+			appendStringInfoString(&buf, ": {\"levels\": [");
+			for (int l = 0; l < map->nlevels; l++)
+			{
+				appendStringInfoString(&buf, l > 0 ? ", " : "");
+				escape_json(&buf, map->levels[l]);
+			}
+			appendStringInfoString(&buf, "], \"reference\": ");
+			escape_json(&buf, map->levels[map->reference]);
+			appendStringInfoChar(&buf, '}');
+		}
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfo(&buf, ", \"drift_baseline\": %s, \"threshold\": ",
 					 m->baseline ? "true" : "false");
 	CrAppendDouble(&buf, m->scoring.threshold);
 	appendStringInfoString(&buf, ", \"score_points\": ");
@@ -137,6 +179,21 @@ cr_model_info(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&buf, '}');
 
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* The levels a category split sends left, as a text[] ("(other)" for other). */
+static Datum
+CategorySetArray(const CrModel *m, int32 node)
+{
+	const CrCategoryMap *map = m->cats[m->forest.feature[node]];
+	const uint64 *bits = m->forest.cat_bits + (Size) m->forest.cat_set[node] * FOREST_CAT_WORDS;
+	Datum	   *elems = palloc(sizeof(Datum) * (map->nlevels + 1));
+	int			n = 0;
+
+	for (int c = 0; c <= map->nlevels; c++)
+		if (ForestCatLeft(bits, c))
+			elems[n++] = CStringGetTextDatum(c < map->nlevels ? map->levels[c] : "(other)");
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
@@ -162,8 +219,8 @@ cr_model_trees(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		for (int32 i = m->forest.tree_start[t]; i < m->forest.tree_start[t + 1]; i++)
 		{
-			Datum		values[9];
-			bool		nulls[9] = {false};
+			Datum		values[10];
+			bool		nulls[10] = {false};
 			int32		f = m->forest.feature[i];
 
 			values[0] = Int32GetDatum(t);
@@ -172,12 +229,19 @@ cr_model_trees(PG_FUNCTION_ARGS)
 			{
 				values[2] = CStringGetTextDatum(m->features[f]);
 				values[3] = Float8GetDatum(m->forest.threshold[i]);
+				if (m->forest.cat_set != NULL && m->forest.cat_set[i] >= 0)
+				{
+					nulls[3] = true;
+					values[9] = CategorySetArray(m, i);
+				}
+				else
+					nulls[9] = true;
 				values[4] = Int32GetDatum(m->forest.left[i]);
 				values[5] = Int32GetDatum(m->forest.right[i]);
 				values[6] = BoolGetDatum(m->forest.default_left[i]);
 			}
 			else
-				nulls[2] = nulls[3] = nulls[4] = nulls[5] = nulls[6] = true;
+				nulls[2] = nulls[3] = nulls[4] = nulls[5] = nulls[6] = nulls[9] = true;
 			values[7] = Float8GetDatum(m->forest.value[i]);
 			values[8] = Float8GetDatum(m->forest.cover[i]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
