@@ -27,6 +27,7 @@ OBJS = \
 	src/registry_write.o \
 	src/threads.o \
 	src/train.o \
+	src/tune.o \
 	src/xgboost.o
 
 # The install script for a version is generated from sql/credit_risk.sql;

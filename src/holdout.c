@@ -17,6 +17,15 @@
 #include "random.h"
 
 PG_FUNCTION_INFO_V1(cr_in_holdout);
+PG_FUNCTION_INFO_V1(cr_split_unit);
+
+/* The uniform number that puts row i in the holdout or not, and orders its fold. */
+static inline double
+RowUnit(const CrDataset *ds, int64 seed, int64 i)
+{
+	return ds->keyhash ? CrUnit(ds->keyhash[i])
+		: CrUnit(CrMix64(((uint64) seed << 40) ^ (uint64) i));
+}
 
 /*
  * Which rows of ds are in the holdout (an array of ds->nrows flags, in the
@@ -32,9 +41,7 @@ HoldoutSplit(const CrDataset *ds, int64 seed, double holdout,
 	*nhold = 0;
 	for (int64 i = 0; i < ds->nrows; i++)
 	{
-		double		u = ds->keyhash
-			? CrUnit(ds->keyhash[i])
-			: CrUnit(CrMix64(((uint64) seed << 40) ^ (uint64) i));
+		double		u = RowUnit(ds, seed, i);
 
 		in[i] = u < holdout;
 		if (in[i])
@@ -43,6 +50,82 @@ HoldoutSplit(const CrDataset *ds, int64 seed, double holdout,
 			(*ntrain)++;
 	}
 	return in;
+}
+
+typedef struct FoldKey
+{
+	double		label;
+	double		unit;
+	int64		row;
+} FoldKey;
+
+static int
+FoldKeyCmp(const void *a, const void *b)
+{
+	const FoldKey *x = a;
+	const FoldKey *y = b;
+
+	if (x->label != y->label)
+		return x->label < y->label ? -1 : 1;
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	return (x->row > y->row) - (x->row < y->row);
+}
+
+/*
+ * The fold of each training row (-1 for the holdout's): the training rows
+ * of each label, in the order of their number (RowUnit, then their place
+ * in the source), go to folds 0, 1, ..., k - 1, 0, 1, ... in turn.
+ */
+int8 *
+HoldoutFolds(const CrDataset *ds, const bool *holdout, int64 seed, int k)
+{
+	int8	   *fold = MemoryContextAllocHuge(CurrentMemoryContext, Max(ds->nrows, 1));
+	FoldKey    *keys = MemoryContextAllocHuge(CurrentMemoryContext,
+											  sizeof(FoldKey) * Max(ds->nrows, 1));
+	int64		n = 0;
+	int64		rank = 0;
+
+	Assert(k >= 2 && k <= PG_INT8_MAX);
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		fold[i] = -1;
+		if (holdout[i])
+			continue;
+		keys[n].label = ds->label[i];
+		keys[n].unit = RowUnit(ds, seed, i);
+		keys[n++].row = i;
+	}
+	qsort(keys, n, sizeof(FoldKey), FoldKeyCmp);
+	for (int64 r = 0; r < n; r++)
+	{
+		if (r > 0 && keys[r].label != keys[r - 1].label)
+			rank = 0;
+		fold[keys[r].row] = (int8) (rank++ % k);
+	}
+	pfree(keys);
+	return fold;
+}
+
+/*
+ * cr_split_unit(key, seed): the number in [0, 1) that cr_train with
+ * params.key and seed draws for the row with this key: the row is in the
+ * holdout when it is below params.holdout, and the training rows of a label
+ * go to their folds in its order.
+ */
+Datum
+cr_split_unit(PG_FUNCTION_ARGS)
+{
+	Oid			keytype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	Oid			outfunc;
+	bool		isvarlena;
+
+	if (!OidIsValid(keytype))
+		elog(ERROR, "could not determine the key's type");
+	DatasetCheckKeyType(keytype, NULL);
+	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
+	PG_RETURN_FLOAT8(CrUnit(DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc,
+										   (uint64) PG_GETARG_INT64(1))));
 }
 
 /*

@@ -122,6 +122,8 @@ static const ParamDef ParamTable[] = {
 				   "column whose hash decides the split (null: row order)"),
 	HANDLED("split", COMMON, PARAM_OBJECT, 0, 0, CLOSED, Split,
 			"{\"column\": c, \"holdout_from\": v}: rows with c >= v are the holdout (null: a random holdout)"),
+	INTEGER("cv", COMMON, cv, 0, 100, 0,
+			"folds of a cross-validation of the training rows, stored in metrics.cv (0: none)"),
 	NUMBER("threshold", COMMON, scoring.threshold, 0.0, 1.0, CLOSED, 0.5,
 		   "cut-off for accuracy, precision, recall, F1"),
 	HANDLED("risk_cutoffs", COMMON, PARAM_ARRAY, 0.0, 1.0, LO_OPEN | HI_OPEN, RiskCutoffs,
@@ -787,6 +789,11 @@ ParamsParse(Jsonb *params, CrTrainParams *tp)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("params.drift_moderate (%g) must be below params.drift_major (%g)",
 						tp->drift_moderate, tp->drift_major)));
+	if (tp->cv == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.cv must be 0 (none) or at least 2, not 1"),
+				 errhint("A cross-validation needs at least two folds; 5 or 10 are usual.")));
 	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

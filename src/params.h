@@ -54,6 +54,7 @@ typedef struct CrTrainParams
 	char	  **reference_feature;	/* params.reference: feature -> level */
 	char	  **reference_level;
 	int			nreference;
+	int			cv;				/* params.cv: folds of cross-validation, 0 for none */
 } CrTrainParams;
 
 /*

@@ -37,6 +37,7 @@
 #include "params.h"
 #include "predict.h"
 #include "registry.h"
+#include "train.h"
 
 PG_FUNCTION_INFO_V1(cr_train);
 
@@ -167,6 +168,90 @@ TrainLogitDesign(CrDataset *ds, const bool *holdout, const double *impute, Logit
 	}
 }
 
+/*
+ * Fit a logistic model on the rows not excluded, into model (whose
+ * features, cats and impute, the means of the rows fitted on, are set):
+ * its coefficients, a categorical feature's mean coefficient as its impute,
+ * and, when importance is not NULL, each feature's importance.
+ */
+CrLogitFit *
+TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
+			  CrModel *model, double *importance)
+{
+	int			p = ds->nfeatures;
+	CrLogitFit *lf;
+	LogitDesign d;
+	int64		nfit = 0;
+
+	model->algorithm = CR_ALGO_LOGISTIC;
+	if (ds->cats == NULL)
+	{
+		lf = LogitFit(ds->nrows, p, ds->cols, ds->label, exclude, model->impute,
+					  ds->names, &tp->logit);
+		model->coef = lf->coef;
+		model->std_error = lf->std_error;
+		for (int j = 0; importance && j < p; j++)
+			importance[j] = fabs(lf->std_coef[j + 1]);
+		return lf;
+	}
+
+	/* coefficients per group: the reference's and absent groups' are 0 */
+	TrainLogitDesign(ds, exclude, model->impute, &d);
+	lf = LogitFit(ds->nrows, d.n, d.cols, ds->label, exclude, d.impute,
+				  d.names, &tp->logit);
+	ModelSetCoefLayout(model);
+	model->coef = palloc0(sizeof(double) * model->ncoef);
+	model->std_error = palloc(sizeof(double) * model->ncoef);
+	for (int k = 0; k < model->ncoef; k++)
+		model->std_error[k] = NAN;
+	model->coef[0] = lf->coef[0];
+	model->std_error[0] = lf->std_error[0];
+	for (int c = 0; c < d.n; c++)
+	{
+		int			k = model->coef_start[d.feature[c]] + Max(d.group[c], 0);
+
+		model->coef[k] = lf->coef[c + 1];
+		model->std_error[k] = lf->std_error[c + 1];
+		if (d.group[c] < 0)
+		{
+			if (importance)
+				importance[d.feature[c]] = fabs(lf->std_coef[c + 1]);
+		}
+		else
+			HugeFree(d.cols[c]);
+	}
+
+	/*
+	 * A categorical feature's mean coefficient over the rows fitted on is
+	 * what explanations measure a level against; its importance is the
+	 * standard deviation of its coefficient, as |std_coef| is a number's.
+	 */
+	for (int64 i = 0; i < ds->nrows; i++)
+		nfit += !exclude[i];
+	for (int j = 0; j < p; j++)
+	{
+		const CrCategoryMap *map = ds->cats[j];
+		double		sum = 0.0,
+					sum2 = 0.0;
+
+		if (map == NULL)
+			continue;
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!exclude[i])
+			{
+				double		c = model->coef[model->coef_start[j] +
+											ModelLogitGroup(map, ds->cols[j][i])];
+
+				sum += c;
+				sum2 += c * c;
+			}
+		model->impute[j] = sum / nfit;
+		if (importance)
+			importance[j] = sqrt(Max(sum2 / nfit - model->impute[j] * model->impute[j], 0.0));
+	}
+	return lf;
+}
+
 /* Logistic regression: fit, score every row, metrics and importance. */
 static void
 TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
@@ -182,70 +267,9 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	double	   *hp_label = NULL;
 	int64		h = 0,
 				t = 0;
-	LogitDesign d;
 	double	   *importance = palloc0(sizeof(double) * p);
 
-	model->algorithm = CR_ALGO_LOGISTIC;
-	if (ds->cats == NULL)
-	{
-		lf = LogitFit(ds->nrows, p, ds->cols, ds->label, holdout, model->impute,
-					  ds->names, &tp->logit);
-		model->coef = lf->coef;
-		model->std_error = lf->std_error;
-		for (int j = 0; j < p; j++)
-			importance[j] = fabs(lf->std_coef[j + 1]);
-	}
-	else
-	{
-		/* coefficients per group: the reference's and absent groups' are 0 */
-		TrainLogitDesign(ds, holdout, model->impute, &d);
-		lf = LogitFit(ds->nrows, d.n, d.cols, ds->label, holdout, d.impute,
-					  d.names, &tp->logit);
-		ModelSetCoefLayout(model);
-		model->coef = palloc0(sizeof(double) * model->ncoef);
-		model->std_error = palloc(sizeof(double) * model->ncoef);
-		for (int k = 0; k < model->ncoef; k++)
-			model->std_error[k] = NAN;
-		model->coef[0] = lf->coef[0];
-		model->std_error[0] = lf->std_error[0];
-		for (int c = 0; c < d.n; c++)
-		{
-			int			k = model->coef_start[d.feature[c]] + Max(d.group[c], 0);
-
-			model->coef[k] = lf->coef[c + 1];
-			model->std_error[k] = lf->std_error[c + 1];
-			if (d.group[c] < 0)
-				importance[d.feature[c]] = fabs(lf->std_coef[c + 1]);
-			else
-				HugeFree(d.cols[c]);
-		}
-
-		/*
-		 * A categorical feature's mean coefficient over the training rows is
-		 * what explanations measure a level against; its importance is the
-		 * standard deviation of its coefficient, as |std_coef| is a number's.
-		 */
-		for (int j = 0; j < p; j++)
-		{
-			const CrCategoryMap *map = ds->cats[j];
-			double		sum = 0.0,
-						sum2 = 0.0;
-
-			if (map == NULL)
-				continue;
-			for (int64 i = 0; i < ds->nrows; i++)
-				if (!holdout[i])
-				{
-					double		c = model->coef[model->coef_start[j] +
-												ModelLogitGroup(map, ds->cols[j][i])];
-
-					sum += c;
-					sum2 += c * c;
-				}
-			model->impute[j] = sum / ntrain;
-			importance[j] = sqrt(Max(sum2 / ntrain - model->impute[j] * model->impute[j], 0.0));
-		}
-	}
+	lf = TrainLogitFit(ds, holdout, tp, model, importance);
 
 	/* score every row once: holdout metrics (or training ones) and train AUC */
 	tp_prob = HugeAlloc(sizeof(double) * ntrain);
@@ -451,6 +475,26 @@ TrainCheckReference(const CrDataset *ds, const CrTrainParams *tp)
 						 errhint("A monotone constraint needs an ordered feature; its levels have no order.")));
 }
 
+/*
+ * k folds need k training rows of each label: each fold must hold both
+ * for its AUC.
+ */
+static void
+TrainCheckFolds(const CrDataset *ds, const bool *holdout, int64 ntrain, int k)
+{
+	int64		pos = 0;
+
+	for (int64 i = 0; i < ds->nrows; i++)
+		if (!holdout[i])
+			pos += ds->label[i] > 0.5;
+	if (k > pos || k > ntrain - pos)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.cv of %d is more than the training rows of a label (" INT64_FORMAT " defaults, " INT64_FORMAT " others)",
+						k, pos, ntrain - pos),
+				 errhint("Every fold needs rows of both labels: use fewer folds.")));
+}
+
 /* ------------------------------------------------------------- cr_train */
 
 Datum
@@ -474,6 +518,7 @@ cr_train(PG_FUNCTION_ARGS)
 	bytea	   *bytes;
 	StringInfoData metrics_json;
 	TrainFit	fit;
+	CrCvResult	cv;
 	instr_time	start;
 	instr_time	elapsed;
 	instr_time	t_loaded;
@@ -599,6 +644,23 @@ cr_train(PG_FUNCTION_ARGS)
 			DriftBaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
 	}
 
+	/* cross-validation on the training rows, before the final fit */
+	if (tp.cv > 0)
+	{
+		CrTrainData td;
+
+		memset(&td, 0, sizeof(td));
+		td.ds = ds;
+		td.holdout = holdout;
+		td.ntrain = ntrain;
+		td.nhold = nhold;
+		td.nfolds = tp.cv;
+		TrainCheckFolds(ds, holdout, ntrain, tp.cv);
+		td.fold = HoldoutFolds(ds, holdout, tp.seed, tp.cv);
+		td.skeleton = model;
+		TrainCrossValidate(&td, &tp, &cv);
+	}
+
 	if (tp.algorithm == CR_ALGO_LOGISTIC)
 		TrainLogistic(ds, holdout, ntrain, nhold, &tp, &model, &fit);
 	else
@@ -620,6 +682,11 @@ cr_train(PG_FUNCTION_ARGS)
 		AppendKeyDouble(&metrics_json, ", \"class_weights\": [", tp.gbm.class_weight[0]);
 		AppendKeyDouble(&metrics_json, ", ", tp.gbm.class_weight[1]);
 		appendStringInfoChar(&metrics_json, ']');
+	}
+	if (tp.cv > 0)
+	{
+		appendStringInfoString(&metrics_json, ", \"cv\": ");
+		TrainCvAppendJson(&metrics_json, &cv);
 	}
 	appendStringInfoString(&metrics_json, fit.extra.data);
 	INSTR_TIME_SUBTRACT(t_fitted, t_loaded);

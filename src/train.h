@@ -1,0 +1,55 @@
+/*
+ * train.h
+ *	  What cr_train, cross-validation and the hyper-parameter search share:
+ *	  the loaded rows, fitted again on other rows or with other params.
+ */
+#ifndef CR_TRAIN_H
+#define CR_TRAIN_H
+
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "dataset.h"
+#include "gbm.h"
+#include "logit.h"
+#include "metrics.h"
+#include "model.h"
+#include "params.h"
+
+/*
+ * The rows of a training run, loaded once: the dataset (its float columns
+ * until the trees' bins replace them), the holdout, the folds of the
+ * training rows, and what a fitted model starts from (features, levels,
+ * scoring settings).
+ */
+typedef struct CrTrainData
+{
+	CrDataset  *ds;
+	bool	   *holdout;		/* per row */
+	int64		ntrain;
+	int64		nhold;
+	int8	   *fold;			/* per row: a training row's fold, -1 in the holdout */
+	int			nfolds;			/* 0: no folds */
+	struct CrGbmData *gbm;		/* trees: the rows binned once, or NULL */
+	CrModel		skeleton;		/* features, cats, scoring; no coefficients or trees */
+} CrTrainData;
+
+/* Metrics of a cross-validation: per fold, and their mean and sd. */
+typedef struct CrCvResult
+{
+	int			k;
+	CrMetrics  *folds;
+	double		auc_mean;
+	double		auc_sd;
+	double		seconds;
+} CrCvResult;
+
+extern CrLogitFit *TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
+								 CrModel *model, double *importance);
+
+/* k-fold cross-validation of tp on td's training rows (td->nfolds folds) */
+extern void TrainCrossValidate(CrTrainData *td, CrTrainParams *tp, CrCvResult *res);
+extern void TrainCvAppendJson(StringInfo buf, const CrCvResult *res);
+
+#endif							/* CR_TRAIN_H */
