@@ -476,6 +476,24 @@ TrainCheckReference(const CrDataset *ds, const CrTrainParams *tp)
 }
 
 /*
+ * credit_risk.threads is a superuser's setting: a role that may not set it
+ * may not go past it for its own run either.
+ */
+static void
+TrainCheckThreads(const CrTrainParams *tp)
+{
+	if (tp->algorithm == CR_ALGO_GBM && tp->gbm.threads > cr_threads && !superuser() &&
+		pg_parameter_aclcheck("credit_risk.threads", GetUserId(), ACL_SET) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("params.threads is %d, more than credit_risk.threads (%d)",
+						tp->gbm.threads, cr_threads),
+				 errdetail("Only a role that may set credit_risk.threads may ask for more threads than it allows."),
+				 errhint("Ask for at most %d threads, or ask a superuser to raise credit_risk.threads for your role.",
+						 cr_threads)));
+}
+
+/*
  * k folds need k training rows of each label: each fold must hold both
  * for its AUC.
  */
@@ -497,104 +515,90 @@ TrainCheckFolds(const CrDataset *ds, const bool *holdout, int64 ntrain, int k)
 
 /* ------------------------------------------------------------- cr_train */
 
-Datum
-cr_train(PG_FUNCTION_ARGS)
+/*
+ * Start a run from the SQL arguments: name, source, label, algorithm,
+ * features (NULL: every numeric column) and params (NULL: none).
+ */
+void
+TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, const char *what, ArrayType *features,
+		   Jsonb *params)
 {
-	MemoryContext callercxt = CurrentMemoryContext;
-	MemoryContext traincxt;
-	TupleDesc	rettupdesc;
-	char	   *name;
-	char	   *source;
-	char	   *label;
-	char	   *algorithm;
-	CrTrainParams tp;
-	CrDatasetSpec spec;
-	CrDataset  *ds;
-	int			p;
-	bool	   *holdout;
-	int64		ntrain = 0;
-	int64		nhold = 0;
-	CrModel		model;
-	bytea	   *bytes;
-	StringInfoData metrics_json;
-	TrainFit	fit;
-	CrCvResult	cv;
-	instr_time	start;
-	instr_time	elapsed;
-	instr_time	t_loaded;
-	instr_time	t_fitted;
-	Datum		result;
+	CrTrainParams *tp = &run->tp;
+	CrDatasetSpec *spec = &run->spec;
 
-	INSTR_TIME_SET_CURRENT(start);
+	memset(run, 0, sizeof(TrainRun));
+	INSTR_TIME_SET_CURRENT(run->start);
+	run->callercxt = CurrentMemoryContext;
 
 	CrCheckSettings();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("name, source, label and algorithm must not be null")));
-	if (get_call_result_type(fcinfo, NULL, &rettupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "cr_train must return credit_risk.models");
+	if (get_call_result_type(fcinfo, NULL, &run->rettupdesc) != TYPEFUNC_COMPOSITE)
+		run->rettupdesc = NULL;
 
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	label = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	run->name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	run->source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	run->label = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	run->algorithm = text_to_cstring(PG_GETARG_TEXT_PP(3));
 
-	RegistryCheckName(name);
-	memset(&tp, 0, sizeof(tp));
-	if (strcmp(algorithm, "gbm") == 0)
-		tp.algorithm = CR_ALGO_GBM;
-	else if (strcmp(algorithm, "logistic") == 0)
-		tp.algorithm = CR_ALGO_LOGISTIC;
+	RegistryCheckName(run->name);
+	if (strcmp(run->algorithm, "gbm") == 0)
+		tp->algorithm = CR_ALGO_GBM;
+	else if (strcmp(run->algorithm, "logistic") == 0)
+		tp->algorithm = CR_ALGO_LOGISTIC;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown algorithm \"%s\"", algorithm),
+				 errmsg("unknown algorithm \"%s\"", run->algorithm),
 				 errhint("Use 'gbm' (gradient-boosted trees) or 'logistic'.")));
 
-	ParamsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &tp);
+	run->params = params;
+	ParamsParse(params, tp);
+	TrainCheckThreads(tp);
 
-	/*
-	 * credit_risk.threads is a superuser's setting: a role that may not set
-	 * it may not go past it for its own run either.
-	 */
-	if (tp.algorithm == CR_ALGO_GBM && tp.gbm.threads > cr_threads && !superuser() &&
-		pg_parameter_aclcheck("credit_risk.threads", GetUserId(), ACL_SET) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("params.threads is %d, more than credit_risk.threads (%d)",
-						tp.gbm.threads, cr_threads),
-				 errdetail("Only a role that may set credit_risk.threads may ask for more threads than it allows."),
-				 errhint("Ask for at most %d threads, or ask a superuser to raise credit_risk.threads for your role.",
-						 cr_threads)));
-
-	memset(&spec, 0, sizeof(spec));
-	spec.max_bytes = (Size) cr_train_memory_kb * 1024;
-	spec.trainer_bytes_per_row = tp.algorithm == CR_ALGO_GBM
+	spec->max_bytes = (Size) cr_train_memory_kb * 1024;
+	spec->trainer_bytes_per_row = tp->algorithm == CR_ALGO_GBM
 		? GbmBytesPerRow(0) : sizeof(double) * 5;
-	spec.trainer_bytes_per_feature_row = tp.algorithm == CR_ALGO_GBM ? 1 : sizeof(double);
-	spec.source = source;
-	spec.label = label;
-	spec.key = tp.key;
-	spec.key_seed = (uint64) tp.seed;
-	spec.split_column = tp.split_column;
-	spec.split_from = tp.split_from;
-	spec.categorical = tp.categorical;
-	spec.ncategorical = tp.ncategorical;
-	if (!PG_ARGISNULL(4))
-		spec.features = DatasetFeatureNames(PG_GETARG_ARRAYTYPE_P(4), &spec.nfeatures,
-											   "Pass NULL to use every numeric column.");
+	spec->trainer_bytes_per_feature_row = tp->algorithm == CR_ALGO_GBM ? 1 : sizeof(double);
+	spec->source = run->source;
+	spec->label = run->label;
+	spec->key = tp->key;
+	spec->key_seed = (uint64) tp->seed;
+	spec->split_column = tp->split_column;
+	spec->split_from = tp->split_from;
+	spec->categorical = tp->categorical;
+	spec->ncategorical = tp->ncategorical;
+	if (features != NULL)
+		spec->features = DatasetFeatureNames(features, &spec->nfeatures,
+											 "Pass NULL to use every numeric column.");
+}
+
+/*
+ * Load the rows (in an SPI connection the run keeps until TrainFinish) and
+ * make everything every fit shares: the split, the class weights, the
+ * levels of categorical features, the imputation means, the drift
+ * baselines, the folds of params.cv.
+ */
+void
+TrainLoad(TrainRun *run)
+{
+	CrTrainParams *tp = &run->tp;
+	CrTrainData *td = &run->td;
+	CrModel    *model = &td->skeleton;
+	CrDataset  *ds;
+	int			p;
 
 	/* everything the fit allocates lives here and goes at the end */
-	traincxt = AllocSetContextCreate(callercxt, "credit_risk train",
-									 ALLOCSET_DEFAULT_SIZES);
-
+	run->traincxt = AllocSetContextCreate(run->callercxt, "credit_risk train",
+										  ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	MemoryContextSwitchTo(traincxt);
-	ds = DatasetLoad(&spec);
-	INSTR_TIME_SET_CURRENT(t_loaded);
+	MemoryContextSwitchTo(run->traincxt);
+	ds = td->ds = DatasetLoad(&run->spec);
+	INSTR_TIME_SET_CURRENT(run->loaded);
 	p = ds->nfeatures;
 	if (p > CR_MAX_FEATURES)
 		ereport(ERROR,
@@ -607,118 +611,169 @@ cr_train(PG_FUNCTION_ARGS)
 					 errmsg("feature name \"%s\" is longer than %d bytes", ds->names[j],
 							CR_MAX_NAME_LEN)));
 
-	if (tp.split_column != NULL)
-		holdout = TrainTimeSplit(ds, &tp, &ntrain, &nhold);
+	if (tp->split_column != NULL)
+		td->holdout = TrainTimeSplit(ds, tp, &td->ntrain, &td->nhold);
 	else
-		holdout = HoldoutSplit(ds, tp.seed, tp.holdout, &ntrain, &nhold);
-	TrainClassWeights(ntrain, TrainCheckSplit(ds, holdout, ntrain, nhold, tp.holdout, label), &tp);
-	memset(&model, 0, sizeof(model));
-	TrainCheckReference(ds, &tp);
+		td->holdout = HoldoutSplit(ds, tp->seed, tp->holdout, &td->ntrain, &td->nhold);
+	run->positives = TrainCheckSplit(ds, td->holdout, td->ntrain, td->nhold, tp->holdout,
+									 run->label);
+	TrainClassWeights(td->ntrain, run->positives, tp);
+	TrainCheckReference(ds, tp);
 	/* the levels of categorical features, from the training rows */
-	DatasetFinishCategories(ds, holdout, tp.min_category_count, CR_MAX_LEVELS,
-							ParamsReference, &tp);
-	model.cats = ds->cats;
+	DatasetFinishCategories(ds, td->holdout, tp->min_category_count, CR_MAX_LEVELS,
+							ParamsReference, tp);
+	model->cats = ds->cats;
 	/* missing values are imputed with the mean of the training rows */
-	model.impute = DatasetColumnMeans(ds, holdout, "training");
+	model->impute = DatasetColumnMeans(ds, td->holdout, "training");
 	for (int j = 0; j < p; j++)
 		if (ds->cats != NULL && ds->cats[j] != NULL)
-			model.impute[j] = 0.0;	/* logistic: set by the fit */
+			model->impute[j] = 0.0;	/* logistic: set by the fit */
 
-	model.nfeatures = p;
-	model.features = ds->names;
-	model.scoring = tp.scoring;
-	memset(&fit, 0, sizeof(fit));
-	initStringInfo(&fit.extra);
-	initStringInfo(&fit.importance);
+	model->nfeatures = p;
+	model->features = ds->names;
+	model->scoring = tp->scoring;
 	/* drift baselines of the features, from the training rows (before a tree fit frees them) */
-	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
-	model.drift_moderate = tp.drift_moderate;
-	model.drift_major = tp.drift_major;
+	model->baseline = palloc0(sizeof(CrBaseline) * (p + 1));
+	model->drift_moderate = tp->drift_moderate;
+	model->drift_major = tp->drift_major;
 	for (int j = 0; j < p; j++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (ds->cats != NULL && ds->cats[j] != NULL)
-			DriftBaselineCategories(&model.baseline[j], ds->cols[j], holdout, ds->nrows,
+			DriftBaselineCategories(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
 									ds->cats[j]->nlevels);
 		else
-			DriftBaselineBuild(&model.baseline[j], ds->cols[j], holdout, ds->nrows, tp.seed + j);
+			DriftBaselineBuild(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
+							   tp->seed + j);
 	}
 
-	/* cross-validation on the training rows, before the final fit */
-	if (tp.cv > 0)
+	if (tp->cv > 0)
 	{
-		CrTrainData td;
-
-		memset(&td, 0, sizeof(td));
-		td.ds = ds;
-		td.holdout = holdout;
-		td.ntrain = ntrain;
-		td.nhold = nhold;
-		td.nfolds = tp.cv;
-		TrainCheckFolds(ds, holdout, ntrain, tp.cv);
-		td.fold = HoldoutFolds(ds, holdout, tp.seed, tp.cv);
-		td.skeleton = model;
-		TrainCrossValidate(&td, &tp, &cv);
+		TrainCheckFolds(ds, td->holdout, td->ntrain, tp->cv);
+		td->nfolds = tp->cv;
+		td->fold = HoldoutFolds(ds, td->holdout, tp->seed, tp->cv);
 	}
+}
 
-	if (tp.algorithm == CR_ALGO_LOGISTIC)
-		TrainLogistic(ds, holdout, ntrain, nhold, &tp, &model, &fit);
+/*
+ * The final fit with tp (run->tp, or a search's best), registered as a new
+ * version with its metrics (cv: its cross-validation, or NULL); params_extra,
+ * when not NULL, is a JSON member (", \"key\": value") the stored params
+ * get besides the effective ones.  Returns the registry row.
+ */
+Datum
+TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *params_extra)
+{
+	CrTrainData *td = &run->td;
+	CrDataset  *ds = td->ds;
+	int			p = ds->nfeatures;
+	CrModel		model = td->skeleton;
+	TrainFit	fit;
+	bytea	   *bytes;
+	StringInfoData metrics_json;
+	instr_time	fitted;
+	instr_time	elapsed;
+	instr_time	loaded = run->loaded;
+	Datum		params;
+	Datum		result;
+
+	memset(&fit, 0, sizeof(fit));
+	initStringInfo(&fit.extra);
+	initStringInfo(&fit.importance);
+	if (tp->algorithm == CR_ALGO_LOGISTIC)
+		TrainLogistic(ds, td->holdout, td->ntrain, td->nhold, tp, &model, &fit);
 	else
-		TrainGbm(ds, holdout, &tp, &model, &fit);
-	INSTR_TIME_SET_CURRENT(t_fitted);
+		TrainGbm(ds, td->holdout, tp, &model, &fit);
+	INSTR_TIME_SET_CURRENT(fitted);
 
 	/* ... and of the score, on the rows the metrics were computed on */
-	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp.seed);
+	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp->seed);
 
 	bytes = ModelEncode(&model);
 
 	initStringInfo(&metrics_json);
 	appendStringInfo(&metrics_json, "{\"evaluated_on\": \"%s\", ",
-					 tp.holdout > 0 ? "holdout" : "train");
+					 tp->holdout > 0 ? "holdout" : "train");
 	MetricsAppendJson(&metrics_json, &fit.eval);
 	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", fit.train_auc);
-	if (tp.class_weight != CR_CLASS_WEIGHT_NONE)
+	if (tp->class_weight != CR_CLASS_WEIGHT_NONE)
 	{
-		AppendKeyDouble(&metrics_json, ", \"class_weights\": [", tp.gbm.class_weight[0]);
-		AppendKeyDouble(&metrics_json, ", ", tp.gbm.class_weight[1]);
+		AppendKeyDouble(&metrics_json, ", \"class_weights\": [", tp->gbm.class_weight[0]);
+		AppendKeyDouble(&metrics_json, ", ", tp->gbm.class_weight[1]);
 		appendStringInfoChar(&metrics_json, ']');
 	}
-	if (tp.cv > 0)
+	if (cv != NULL)
 	{
 		appendStringInfoString(&metrics_json, ", \"cv\": ");
-		TrainCvAppendJson(&metrics_json, &cv);
+		TrainCvAppendJson(&metrics_json, cv);
 	}
 	appendStringInfoString(&metrics_json, fit.extra.data);
-	INSTR_TIME_SUBTRACT(t_fitted, t_loaded);
-	INSTR_TIME_SUBTRACT(t_loaded, start);
-	AppendKeyDouble(&metrics_json, ", \"load_seconds\": ", INSTR_TIME_GET_DOUBLE(t_loaded));
-	AppendKeyDouble(&metrics_json, ", \"fit_seconds\": ", INSTR_TIME_GET_DOUBLE(t_fitted));
+	INSTR_TIME_SUBTRACT(fitted, loaded);
+	INSTR_TIME_SUBTRACT(loaded, run->start);
+	AppendKeyDouble(&metrics_json, ", \"load_seconds\": ", INSTR_TIME_GET_DOUBLE(loaded));
+	AppendKeyDouble(&metrics_json, ", \"fit_seconds\": ", INSTR_TIME_GET_DOUBLE(fitted));
 	appendStringInfoChar(&metrics_json, '}');
 
 	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, start);
+	INSTR_TIME_SUBTRACT(elapsed, run->start);
+
+	params = JsonbPGetDatum(ParamsToJsonb(tp));
+	if (params_extra != NULL)
+	{
+		char	   *text = JsonbToCString(NULL, &DatumGetJsonbP(params)->root, 0);
+
+		/* the effective params end with their closing brace */
+		text[strlen(text) - 1] = '\0';
+		params = JsonbFromText(psprintf("%s%s}", text, params_extra));
+	}
 
 	/* register it (see registry_write.c); the row in the caller's context */
 	{
 		CrNewVersion nv;
 
-		nv.name = name;
-		nv.algorithm = algorithm;
-		nv.source = source;
-		nv.label = label;
+		nv.name = run->name;
+		nv.algorithm = run->algorithm;
+		nv.source = run->source;
+		nv.label = run->label;
 		nv.features = ds->names;
 		nv.nfeatures = p;
-		nv.params = JsonbPGetDatum(ParamsToJsonb(&tp));
+		nv.params = params;
 		nv.metrics = JsonbFromText(metrics_json.data);
 		nv.importance = JsonbFromText(fit.importance.data);
-		nv.train_rows = ntrain;
-		nv.holdout_rows = nhold;
+		nv.train_rows = td->ntrain;
+		nv.holdout_rows = td->nhold;
 		nv.train_seconds = INSTR_TIME_GET_DOUBLE(elapsed);
 		nv.model = bytes;
-		result = HeapTupleGetDatum(RegistryInsertVersion(&nv, rettupdesc, callercxt));
+		result = HeapTupleGetDatum(RegistryInsertVersion(&nv, run->rettupdesc, run->callercxt));
 	}
+	return result;
+}
 
+/* The end of a run: the SPI connection and the run's memory go. */
+void
+TrainEnd(TrainRun *run)
+{
 	SPI_finish();
-	MemoryContextDelete(traincxt);
+	MemoryContextSwitchTo(run->callercxt);
+	MemoryContextDelete(run->traincxt);
+}
+
+Datum
+cr_train(PG_FUNCTION_ARGS)
+{
+	TrainRun	run;
+	CrCvResult	cv;
+	Datum		result;
+
+	TrainBegin(&run, fcinfo, "cr_train", PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
+			   PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
+	if (run.rettupdesc == NULL)
+		elog(ERROR, "cr_train must return credit_risk.models");
+	TrainLoad(&run);
+	/* cross-validation on the training rows, before the final fit */
+	if (run.tp.cv > 0)
+		TrainCrossValidate(&run.td, &run.tp, &cv);
+	result = TrainFinish(&run, &run.tp, run.tp.cv > 0 ? &cv : NULL, NULL);
+	TrainEnd(&run);
 	PG_RETURN_DATUM(result);
 }

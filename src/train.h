@@ -8,7 +8,11 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/jsonb.h"
 
 #include "dataset.h"
 #include "gbm.h"
@@ -44,6 +48,32 @@ typedef struct CrCvResult
 	double		auc_sd;
 	double		seconds;
 } CrCvResult;
+
+/* A training run: cr_train's, or a search's (cr_tune). */
+typedef struct TrainRun
+{
+	char	   *name;
+	char	   *source;
+	char	   *label;
+	char	   *algorithm;
+	Jsonb	   *params;			/* as given, or NULL */
+	CrTrainParams tp;
+	CrDatasetSpec spec;
+	CrTrainData td;
+	int64		positives;		/* defaults among the training rows */
+	TupleDesc	rettupdesc;		/* credit_risk.models, or NULL */
+	MemoryContext callercxt;
+	MemoryContext traincxt;
+	instr_time	start;
+	instr_time	loaded;
+} TrainRun;
+
+extern void TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, const char *what,
+					   ArrayType *features, Jsonb *params);
+extern void TrainLoad(TrainRun *run);
+extern Datum TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv,
+						 const char *params_extra);
+extern void TrainEnd(TrainRun *run);
 
 extern CrLogitFit *TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
 								 CrModel *model, double *importance);
