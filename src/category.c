@@ -18,6 +18,7 @@
 
 struct CrCategoryBuilder
 {
+	MemoryContext cxt;			/* where it grows: callers add values from short-lived contexts */
 	int			n;				/* distinct values seen */
 	int			cap;
 	char	  **text;			/* n */
@@ -32,6 +33,7 @@ CategoryBuilderCreate(void)
 {
 	CrCategoryBuilder *b = palloc0(sizeof(CrCategoryBuilder));
 
+	b->cxt = CurrentMemoryContext;
 	b->cap = 16;
 	b->text = palloc(sizeof(char *) * b->cap);
 	b->len = palloc(sizeof(int) * b->cap);
@@ -67,6 +69,7 @@ CategoryBuilderId(CrCategoryBuilder *b, const char *s, int len)
 	uint32		h = hash_bytes((const unsigned char *) s, len);
 	uint32		i = h & (b->nslots - 1);
 	int			id;
+	MemoryContext old;
 
 	while (b->slots[i] != 0)
 	{
@@ -86,6 +89,7 @@ CategoryBuilderId(CrCategoryBuilder *b, const char *s, int len)
 		b->len = repalloc_huge(b->len, sizeof(int) * b->cap);
 		b->hash = repalloc_huge(b->hash, sizeof(uint32) * b->cap);
 	}
+	old = MemoryContextSwitchTo(b->cxt);
 	id = b->n++;
 	b->text[id] = pnstrdup(s, len);
 	b->len[id] = len;
@@ -93,6 +97,7 @@ CategoryBuilderId(CrCategoryBuilder *b, const char *s, int len)
 	b->slots[i] = id + 1;
 	if ((int64) b->n * 2 > b->nslots)
 		BuilderRehash(b);
+	MemoryContextSwitchTo(old);
 	return id;
 }
 
