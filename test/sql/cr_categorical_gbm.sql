@@ -203,3 +203,20 @@ SELECT count(*) AS entries,
        (SELECT (e->>'coefficient')::float8 FROM c WHERE e->>'feature' = 'region=R12')
        > (SELECT (e->>'coefficient')::float8 FROM c WHERE e->>'feature' = 'region=R07') AS r12_above_r07
   FROM c;
+
+-- Many levels, most first seen after the loader's first batch of rows:
+-- each is kept once, with its own rows, and the sorted-prefix splits keep
+-- the high-rate half apart.
+CREATE TABLE catg_many AS
+SELECT i AS id, 'm' || (i / 150) AS shop, (catg_u(i, 'm') < CASE WHEN (i / 150) % 2 = 0 THEN 0.1 ELSE 0.4 END)::int AS bad
+  FROM generate_series(0, 29999) i;
+SELECT version FROM credit_risk.cr_train('catg_many', 'catg_many', 'bad', 'gbm', ARRAY['shop'],
+                                         '{"holdout": 0, "max_depth": 1, "n_trees": 1, "learning_rate": 1}');
+WITH doc AS (SELECT credit_risk.cr_export('catg_many') AS d),
+     lv AS (SELECT l.level, l.code - 1 AS code
+              FROM doc, jsonb_array_elements_text(d->'features'->0->'levels') WITH ORDINALITY l(level, code)),
+     lft AS (SELECT c::int AS code FROM doc, jsonb_array_elements_text(d->'gbm'->'trees'->0->'categories'->0) c)
+SELECT count(*) AS levels, count(DISTINCT level) AS distinct_levels,
+       count(*) FILTER (WHERE code IN (SELECT code FROM lft)) AS left_levels,
+       count(*) FILTER (WHERE (code IN (SELECT code FROM lft)) = (substr(level, 2)::int % 2 = 1)) AS on_the_side_of_their_rate
+  FROM lv;
