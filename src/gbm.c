@@ -242,8 +242,7 @@ BinRowsTask(void *arg, int chunk, int worker)
 				out[f] = CR_MISSING_BIN;
 			else
 			{
-				/* the loader gives codes 0 .. nlevels: clamp all the same */
-				Assert(v >= 0.0 && v < gbm->ncodes[f]);
+				/* the loader gives codes 0 .. nlevels; clamped all the same */
 				out[f] = (uint8) Min(Max(v, 0.0), (double) (gbm->ncodes[f] - 1));
 			}
 		}
