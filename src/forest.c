@@ -183,7 +183,8 @@ BuildDenseCuts(CrForest *f)
 /*
  * Build the dense copy of a measured forest (f->max_depth), or leave
  * dense.depth 0 when the forest is too deep, its codes do not fit in 16
- * bits, or padding would make the copy much larger than the trees.
+ * bits, padding would make the copy much larger than the trees, or it has
+ * category splits.
  */
 static void
 ForestBuildDense(CrForest *f)
