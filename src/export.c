@@ -19,6 +19,13 @@
  * values that become that very float (XGBoost cannot tell them from t).
  * XGBoost's JSON reader also tells integers from numbers, so every float is
  * written with a decimal point (jsonb keeps it).
+ *
+ * A categorical feature's value is its code (category.h); the document
+ * lists each such feature's levels, whose index is their code (the code
+ * after the last level is "other"), and each category split's codes that
+ * go left.  XGBoost 1.7 has category splits of its own (split_type 1), but
+ * sends a category in its list right and one missing from it left: its
+ * list is the complement of ours, over the codes the feature has.
  */
 #include "postgres.h"
 
@@ -120,6 +127,47 @@ AppendBaseline(StringInfo buf, const CrBaseline *b)
 	AppendKeyDouble(buf, "missing", b->missing);
 }
 
+/* Whether node k (absolute) of a forest splits on a set of codes. */
+static inline bool
+ExportIsCatSplit(const CrForest *f, int32 k)
+{
+	return f->cat_set != NULL && f->cat_set[k] >= 0 && f->feature[k] >= 0;
+}
+
+/* Whether code c is in the category set of node k. */
+static inline bool
+ExportCatHas(const CrForest *f, int32 k, int c)
+{
+	return ForestCatLeft(f->cat_bits + (Size) f->cat_set[k] * FOREST_CAT_WORDS, (double) c);
+}
+
+/*
+ * XGBoost's categories of category split k: the feature's codes (levels
+ * and other) that do not go left.  XGBoost refuses a split with an empty
+ * list; when every code goes left, the list holds the first code past
+ * them, which no value is coded as.  Returns how many were written.
+ */
+static int
+AppendXgboostCats(StringInfo buf, const CrModel *m, int32 k, bool first)
+{
+	const CrForest *f = &m->forest;
+	int			ncodes = m->cats[f->feature[k]]->nlevels + 1;
+	int			n = 0;
+
+	for (int c = 0; c < ncodes; c++)
+		if (!ExportCatHas(f, k, c))
+		{
+			appendStringInfo(buf, "%s%d", first && n == 0 ? "" : ", ", c);
+			n++;
+		}
+	if (n == 0)
+	{
+		appendStringInfo(buf, "%s%d", first ? "" : ", ", ncodes);
+		n++;
+	}
+	return n;
+}
+
 /*
  * The trees in XGBoost 1.7's JSON model format (binary:logistic, gbtree).
  * Node numbers are kept: XGBoost needs no particular order, only that the
@@ -161,7 +209,12 @@ ExportXgboost(StringInfo buf, const CrModel *m)
 			appendStringInfoString(buf, ", ");
 		escape_json(buf, m->features[j]);
 	}
-	appendStringInfoString(buf, "], \"feature_types\": [], \"learner_model_param\": {\"base_score\": \"");
+	appendStringInfoString(buf, "], \"feature_types\": [");
+	/* a model without categorical features keeps XGBoost's default: none */
+	for (int j = 0; m->cats != NULL && j < m->nfeatures; j++)
+		appendStringInfo(buf, "%s\"%s\"", j > 0 ? ", " : "",
+						 m->cats[j] != NULL ? "c" : "float");
+	appendStringInfoString(buf, "], \"learner_model_param\": {\"base_score\": \"");
 	{
 		char		tmp[FLOAT_SHORTEST_DECIMAL_LEN];
 
@@ -248,9 +301,53 @@ ExportXgboost(StringInfo buf, const CrModel *m)
 							 f->feature[start + i] >= 0 && f->default_left[start + i] ? 1 : 0);
 		appendStringInfoString(buf, "], \"split_type\": [");
 		for (int32 i = 0; i < n; i++)
-			appendStringInfoString(buf, i > 0 ? ", 0" : "0");
-		appendStringInfoString(buf, "], \"categories\": [], \"categories_nodes\": [], "
-							   "\"categories_segments\": [], \"categories_sizes\": []}");
+			appendStringInfo(buf, "%s%d", i > 0 ? ", " : "",
+							 ExportIsCatSplit(f, start + i) ? 1 : 0);
+		if (f->ncat_sets == 0)
+			appendStringInfoString(buf, "], \"categories\": [], \"categories_nodes\": [], "
+								   "\"categories_segments\": [], \"categories_sizes\": []}");
+		else
+		{
+			int32	   *size = palloc0(sizeof(int32) * n);
+			int64		at = 0;
+			bool		first = true;
+
+			/* the lists of the category splits in node order, one after another */
+			appendStringInfoString(buf, "], \"categories\": [");
+			for (int32 i = 0; i < n; i++)
+				if (ExportIsCatSplit(f, start + i))
+				{
+					size[i] = AppendXgboostCats(buf, m, start + i, first);
+					first = false;
+				}
+			appendStringInfoString(buf, "], \"categories_nodes\": [");
+			first = true;
+			for (int32 i = 0; i < n; i++)
+				if (size[i] > 0)
+				{
+					appendStringInfo(buf, "%s%d", first ? "" : ", ", i);
+					first = false;
+				}
+			appendStringInfoString(buf, "], \"categories_segments\": [");
+			first = true;
+			for (int32 i = 0; i < n; i++)
+				if (size[i] > 0)
+				{
+					appendStringInfo(buf, "%s" INT64_FORMAT, first ? "" : ", ", at);
+					at += size[i];
+					first = false;
+				}
+			appendStringInfoString(buf, "], \"categories_sizes\": [");
+			first = true;
+			for (int32 i = 0; i < n; i++)
+				if (size[i] > 0)
+				{
+					appendStringInfo(buf, "%s%d", first ? "" : ", ", size[i]);
+					first = false;
+				}
+			appendStringInfoString(buf, "]}");
+			pfree(size);
+		}
 		pfree(parent);
 	}
 	appendStringInfoString(buf, "]}}}}");
@@ -274,6 +371,20 @@ AppendModel(StringInfo buf, const CrModel *m)
 		appendStringInfoString(buf, j > 0 ? ", {\"name\": " : "{\"name\": ");
 		escape_json(buf, m->features[j]);
 		AppendKeyDouble(buf, "impute", m->impute[j]);
+		if (m->cats != NULL && m->cats[j] != NULL)
+		{
+			const CrCategoryMap *map = m->cats[j];
+
+			/* a level's code is its index; code nlevels is "other" */
+			appendStringInfoString(buf, ", \"levels\": [");
+			for (int l = 0; l < map->nlevels; l++)
+			{
+				if (l > 0)
+					appendStringInfoString(buf, ", ");
+				escape_json(buf, map->levels[l]);
+			}
+			appendStringInfo(buf, "], \"other_code\": %d", map->nlevels);
+		}
 		appendStringInfoChar(buf, '}');
 	}
 
@@ -306,11 +417,34 @@ AppendModel(StringInfo buf, const CrModel *m)
 		appendStringInfoString(buf, ", \"coefficients\": [");
 		for (int j = 0; j < m->nfeatures; j++)
 		{
-			appendStringInfoString(buf, j > 0 ? ", {\"feature\": " : "{\"feature\": ");
-			escape_json(buf, m->features[j]);
-			AppendKeyDouble(buf, "coefficient", m->coef[j + 1]);
-			AppendKeyDouble(buf, "std_error", m->std_error[j + 1]);
-			appendStringInfoChar(buf, '}');
+			const CrCategoryMap *map = m->cats != NULL ? m->cats[j] : NULL;
+			int			at = m->cats != NULL ? m->coef_start[j] : j + 1;
+
+			if (map == NULL)
+			{
+				appendStringInfoString(buf, j > 0 ? ", {\"feature\": " : "{\"feature\": ");
+				escape_json(buf, m->features[j]);
+				AppendKeyDouble(buf, "coefficient", m->coef[at]);
+				AppendKeyDouble(buf, "std_error", m->std_error[at]);
+				appendStringInfoChar(buf, '}');
+				continue;
+			}
+
+			/*
+			 * One coefficient per code, then one for a missing value, each
+			 * named feature=level (CategoryLevelName); the reference
+			 * level's is 0.
+			 */
+			for (int g = 0; g <= map->nlevels + 1; g++)
+			{
+				appendStringInfoString(buf, j > 0 || g > 0 ? ", {\"feature\": " : "{\"feature\": ");
+				escape_json(buf, CategoryLevelName(m->features[j], map, g));
+				AppendKeyDouble(buf, "coefficient", m->coef[at + g]);
+				AppendKeyDouble(buf, "std_error", m->std_error[at + g]);
+				if (g == map->reference)
+					appendStringInfoString(buf, ", \"reference\": true");
+				appendStringInfoChar(buf, '}');
+			}
 		}
 		appendStringInfoString(buf, "]}");
 	}
@@ -350,6 +484,27 @@ AppendModel(StringInfo buf, const CrModel *m)
 			for (int32 i = 0; i < n; i++)
 				appendStringInfo(buf, "%s%s", i > 0 ? ", " : "",
 								 f->feature[start + i] >= 0 && f->default_left[start + i] ? "true" : "false");
+			if (f->ncat_sets > 0)
+			{
+				/* per node: null, or the codes of a category split that go left */
+				appendStringInfoString(buf, "], \"categories\": [");
+				for (int32 i = 0; i < n; i++)
+				{
+					int32		k = start + i;
+
+					appendStringInfoString(buf, i > 0 ? ", " : "");
+					if (!ExportIsCatSplit(f, k))
+					{
+						appendStringInfoString(buf, "null");
+						continue;
+					}
+					appendStringInfoChar(buf, '[');
+					for (int c = 0, nc = 0; c < 256; c++)
+						if (ExportCatHas(f, k, c))
+							appendStringInfo(buf, "%s%d", nc++ > 0 ? ", " : "", c);
+					appendStringInfoChar(buf, ']');
+				}
+			}
 			appendStringInfoString(buf, "], \"value\": ");
 			AppendDoubleArray(buf, f->value + start, n);
 			appendStringInfoString(buf, ", \"cover\": ");

@@ -73,8 +73,25 @@ ForestReserve(CrForest *f, int32 nodes)
 		f->default_left = repalloc(f->default_left, sizeof(bool) * cap);
 		f->value = repalloc(f->value, sizeof(double) * cap);
 		f->cover = repalloc(f->cover, sizeof(double) * cap);
+		/* the trainer allocates cat_set at its first category split */
+		if (f->cat_set != NULL)
+			f->cat_set = repalloc(f->cat_set, sizeof(int32) * cap);
 	}
 	f->capacity = cap;
+}
+
+/*
+ * Whether value x (NaN for missing) goes left at node i (absolute): every
+ * walk of the node arrays decides through here, so they all agree.
+ */
+static inline bool
+ForestGoesLeft(const CrForest *f, int32 i, double x)
+{
+	if (isnan(x))
+		return f->default_left[i];
+	if (f->cat_set != NULL && f->cat_set[i] >= 0)
+		return ForestCatLeft(f->cat_bits + (Size) f->cat_set[i] * FOREST_CAT_WORDS, x);
+	return x < f->threshold[i];
 }
 
 /* ------------------------------------------------------- the dense copy */
@@ -166,7 +183,8 @@ BuildDenseCuts(CrForest *f)
 /*
  * Build the dense copy of a measured forest (f->max_depth), or leave
  * dense.depth 0 when the forest is too deep, its codes do not fit in 16
- * bits, or padding would make the copy much larger than the trees.
+ * bits, padding would make the copy much larger than the trees, or it has
+ * category splits.
  */
 static void
 ForestBuildDense(CrForest *f)
@@ -177,6 +195,13 @@ ForestBuildDense(CrForest *f)
 
 	memset(d, 0, sizeof(CrDenseForest));
 	if (f->nfeatures > FOREST_DENSE_MAX_FEATURES || D > FOREST_DENSE_MAX_DEPTH)
+		return;
+
+	/*
+	 * A set of codes is not one cut: a forest with category splits walks
+	 * its node arrays.
+	 */
+	if (f->ncat_sets > 0)
 		return;
 
 	/*
@@ -283,9 +308,7 @@ ForestMargin(const CrForest *f, const double *x)
 
 		while ((feat = f->feature[start + node]) >= 0)
 		{
-			double		v = x[feat];
-			bool		left = isnan(v) ? f->default_left[start + node]
-				: v < f->threshold[start + node];
+			bool		left = ForestGoesLeft(f, start + node, x[feat]);
 
 			node = left ? f->left[start + node] : f->right[start + node];
 		}
@@ -631,10 +654,8 @@ ForestScoreBlock(const CrForest *f, const double *cols, int n,
 	{
 		int32		start = f->tree_start[t];
 		const int32 *feature = f->feature + start;
-		const double *threshold = f->threshold + start;
 		const int32 *left = f->left + start;
 		const int32 *right = f->right + start;
-		const bool *dleft = f->default_left + start;
 		const double *value = f->value + start;
 
 		for (int k = 0; k < n; k++)
@@ -644,8 +665,8 @@ ForestScoreBlock(const CrForest *f, const double *cols, int n,
 
 			while ((feat = feature[node]) >= 0)
 			{
-				double		v = cols[feat * FOREST_BLOCK + k];
-				bool		goleft = isnan(v) ? dleft[node] : v < threshold[node];
+				bool		goleft = ForestGoesLeft(f, start + node,
+													cols[feat * FOREST_BLOCK + k]);
 
 				node = goleft ? left[node] : right[node];
 			}
@@ -843,8 +864,7 @@ ShapRecurse(ShapWalk *w, int32 node, int level, const ShapPath *parent, int len,
 	}
 	else
 	{
-		double		v = w->x[feat];
-		bool		goleft = isnan(v) ? f->default_left[i] : v < f->threshold[i];
+		bool		goleft = ForestGoesLeft(f, i, w->x[feat]);
 		int32		hot = goleft ? f->left[i] : f->right[i];
 		int32		cold = goleft ? f->right[i] : f->left[i];
 		double		in_zero = 1.0;
@@ -1213,8 +1233,7 @@ ShapTabledTree(const CrForest *f, const CrShapTables *s, int t, const double *x,
 
 		if (feat >= 0)
 		{
-			double		v = x[feat];
-			bool		goleft = isnan(v) ? f->default_left[i] : v < f->threshold[i];
+			bool		goleft = ForestGoesLeft(f, i, x[feat]);
 			uint32		off = mask[k] & ~((uint32) 1 << s->pos[i]);
 
 			mask[f->left[i]] = goleft ? mask[k] : off;

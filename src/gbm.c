@@ -4,7 +4,9 @@
  *
  * The training columns are cut into at most 255 quantile bins (plus a bin
  * for missing values) and kept as uint8, row-major (a row's bins together); the float columns
- * are freed.  Each tree:
+ * are freed.  A categorical feature's bin is its code (category.h): codes
+ * have no order, so its splits send a set of codes left (see
+ * CatSplit).  Each tree:
  *
  *	- gradients and hessians of the logistic loss at the current margins;
  *	- level by level: the best split of every node of the level, from its
@@ -71,6 +73,8 @@ typedef struct GrowNode
 	int			feature;
 	int			bin;
 	bool		default_left;
+	bool		is_cat;			/* a category split: the codes in cat go left */
+	uint64		cat[FOREST_CAT_WORDS];
 	double		gain;
 	double		GL;
 	double		HL;
@@ -100,6 +104,8 @@ typedef struct SplitCand
 	double		gain;
 	int			bin;
 	bool		default_left;
+	bool		is_cat;
+	uint64		cat[FOREST_CAT_WORDS];	/* a category split's left codes */
 	double		GL;
 	double		HL;
 	double		wl;
@@ -116,6 +122,7 @@ typedef struct Gbm
 	uint8	   *bins;			/* ntr rows of p bins, row-major */
 	uint8	   *hbins;			/* nho rows of p bins */
 	CrBinEdges *edges;			/* p */
+	int		   *ncodes;			/* p: codes of a categorical feature, or 0 */
 	double	   *ytr;
 	double	   *yho;
 	double	   *mtr;			/* margins */
@@ -161,6 +168,14 @@ typedef struct Gbm
 	int			tree_cap;		/* the most nodes a tree can have */
 	int32	   *node_bin;		/* forest->capacity */
 	double	   *node_gain;
+
+	/*
+	 * The forest's category sets are allocated at the first category split
+	 * (in cxt, the caller's context), so a forest without one keeps them
+	 * NULL and its model bytes are those of a model without categories.
+	 */
+	MemoryContext cxt;
+	int32		cat_cap;		/* sets cat_bits has room for */
 } Gbm;
 
 Size
@@ -189,6 +204,12 @@ CutsTask(void *arg, int f, int worker)
 	BinTask    *bt = (BinTask *) arg;
 	Gbm		   *gbm = bt->gbm;
 
+	/* a categorical feature is binned by its code: no cuts */
+	if (gbm->ncodes[f] > 0)
+	{
+		gbm->edges[f].ncuts = 0;
+		return;
+	}
 	gbm->edges[f].ncuts = BinFindCuts(bt->ds->cols[f], bt->holdout, bt->ds->nrows,
 									  Min(gbm->params->max_bin, CR_MAX_VALUE_BINS),
 									  BIN_SAMPLE_MAX, gbm->params->seed + (uint64) f,
@@ -212,7 +233,19 @@ BinRowsTask(void *arg, int chunk, int worker)
 		uint8	   *out = bt->holdout[i] ? gbm->hbins + (h++) * p : gbm->bins + (t++) * p;
 
 		for (int f = 0; f < p; f++)
-			out[f] = BinValue(&gbm->edges[f], bt->ds->cols[f][i]);
+		{
+			double		v = bt->ds->cols[f][i];
+
+			if (gbm->ncodes[f] == 0)
+				out[f] = BinValue(&gbm->edges[f], v);
+			else if (isnan(v))
+				out[f] = CR_MISSING_BIN;
+			else
+			{
+				/* the loader gives codes 0 .. nlevels; clamped all the same */
+				out[f] = (uint8) Min(Max(v, 0.0), (double) (gbm->ncodes[f] - 1));
+			}
+		}
 	}
 }
 
@@ -337,6 +370,150 @@ GainGivenWeight(double G, double H, double lambda, double w)
 	return -(2.0 * G * w + (H + lambda) * w * w);
 }
 
+/*
+ * Try a split whose left child has sums GL, HL before the missing values
+ * (Gm, Hm) are placed: with them right, then left.  Updates best and
+ * returns true when either beats it.
+ */
+static inline bool
+SplitTry(SplitCand *best, const GrowNode *node, const CrGbmParams *params, int mono,
+		 double parent_gain, double GL, double HL, double Gm, double Hm)
+{
+	double		lambda = params->lambda;
+	double		mcw = params->min_child_weight;
+	bool		better = false;
+
+	for (int dir = 0; dir < 2; dir++)
+	{
+		/* dir 0: missing goes right; dir 1: missing goes left */
+		double		gl = dir ? GL + Gm : GL;
+		double		hl = dir ? HL + Hm : HL;
+		double		gr = node->G - gl;
+		double		hr = node->H - hl;
+		double		wl,
+					wr,
+					gain;
+
+		if (dir == 1 && Hm <= 0.0)
+			break;
+		if (hl < mcw || hr < mcw)
+			continue;
+		wl = LeafWeight(gl, hl, lambda, node->lower, node->upper);
+		wr = LeafWeight(gr, hr, lambda, node->lower, node->upper);
+		if ((mono > 0 && wl > wr) || (mono < 0 && wl < wr))
+			continue;
+		gain = GainGivenWeight(gl, hl, lambda, wl) +
+			GainGivenWeight(gr, hr, lambda, wr) - parent_gain;
+		if (gain > best->gain)
+		{
+			best->gain = gain;
+			best->default_left = dir == 1;
+			best->GL = gl;
+			best->HL = hl;
+			best->wl = wl;
+			best->wr = wr;
+			better = true;
+		}
+	}
+	return better;
+}
+
+/*
+ * A code's bin at a node holds rows when its hessian is more than this share
+ * of the node's: a bin emptied by histogram subtraction keeps rounding
+ * residue, which must not make it a candidate (or place it by noise).
+ */
+#define GBM_CAT_EMPTY_SHARE		1e-10
+
+/* A code of a categorical feature with rows at a node, and its sort key. */
+typedef struct CatStat
+{
+	double		key;
+	int			code;
+} CatStat;
+
+static int
+CatStatCmp(const void *a, const void *b)
+{
+	const CatStat *x = (const CatStat *) a;
+	const CatStat *y = (const CatStat *) b;
+
+	if (x->key < y->key)
+		return -1;
+	if (x->key > y->key)
+		return 1;
+	return x->code - y->code;
+}
+
+/*
+ * The best split of a categorical feature with ncodes codes, from its
+ * histogram at a node.  With at most params->max_cat_to_onehot codes that
+ * hold rows, each is tried alone on the left against the rest; with more,
+ * the codes are sorted by their leaf weight G / (H + lambda) and every
+ * prefix of that order is tried as the left set: for a convex loss the best
+ * binary partition of the codes is one of these (Fisher 1958, as LightGBM
+ * and XGBoost use it).  Codes without rows at the node are in no set, so
+ * they go right.  Ties in the key are broken by code, and the first best
+ * candidate is kept, so the split does not depend on the threads.
+ */
+static void
+CatSplit(const Gbm *gbm, const GrowNode *node, const HistBin *hist, int ncodes,
+		 double parent_gain, SplitCand *best)
+{
+	const CrGbmParams *params = gbm->params;
+	CatStat		stat[GBM_NBINS];
+	int			n = 0;
+	int			chosen = -1;
+	double		Gm = hist[CR_MISSING_BIN].g;
+	double		Hm = hist[CR_MISSING_BIN].h;
+	double		empty = GBM_CAT_EMPTY_SHARE * node->H;
+
+	for (int c = 0; c < ncodes; c++)
+		if (hist[c].h > empty)
+		{
+			stat[n].key = hist[c].g / (hist[c].h + params->lambda);
+			stat[n].code = c;
+			n++;
+		}
+
+	if (n <= params->max_cat_to_onehot)
+	{
+		for (int k = 0; k < n; k++)
+		{
+			const HistBin *hb = &hist[stat[k].code];
+
+			if (SplitTry(best, node, params, 0, parent_gain, hb->g, hb->h, Gm, Hm))
+				chosen = k;
+		}
+		if (chosen < 0)
+			return;
+		memset(best->cat, 0, sizeof(best->cat));
+		best->cat[stat[chosen].code >> 6] |= UINT64CONST(1) << (stat[chosen].code & 63);
+	}
+	else
+	{
+		double		GL = 0.0,
+					HL = 0.0;
+
+		qsort(stat, n, sizeof(CatStat), CatStatCmp);
+		/* left = the first k + 1 codes; the whole order leaves nothing right */
+		for (int k = 0; k < n - 1; k++)
+		{
+			GL += hist[stat[k].code].g;
+			HL += hist[stat[k].code].h;
+			if (SplitTry(best, node, params, 0, parent_gain, GL, HL, Gm, Hm))
+				chosen = k;
+		}
+		if (chosen < 0)
+			return;
+		memset(best->cat, 0, sizeof(best->cat));
+		for (int k = 0; k <= chosen; k++)
+			best->cat[stat[k].code >> 6] |= UINT64CONST(1) << (stat[k].code & 63);
+	}
+	best->bin = 0;
+	best->is_cat = true;
+}
+
 static void
 SplitTask(void *arg, int task, int worker)
 {
@@ -349,10 +526,6 @@ SplitTask(void *arg, int task, int worker)
 	const HistBin *hist;
 	int			ncuts = gbm->edges[f].ncuts;
 	int			mono = params->monotone ? params->monotone[f] : 0;
-	double		lambda = params->lambda;
-	double		mcw = params->min_child_weight;
-	double		G = node->G;
-	double		H = node->H;
 	double		Gm,
 				Hm,
 				wp,
@@ -362,6 +535,7 @@ SplitTask(void *arg, int task, int worker)
 
 	best->gain = -1.0;
 	best->bin = -1;
+	best->is_cat = false;
 
 	/* a node that cannot split (too little hessian) has no histogram */
 	if (node->hist == NULL)
@@ -369,51 +543,37 @@ SplitTask(void *arg, int task, int worker)
 	hist = node->hist + (Size) f * GBM_NBINS;
 	Gm = hist[CR_MISSING_BIN].g;
 	Hm = hist[CR_MISSING_BIN].h;
-	wp = LeafWeight(G, H, lambda, node->lower, node->upper);
-	parent_gain = GainGivenWeight(G, H, lambda, wp);
+	wp = LeafWeight(node->G, node->H, params->lambda, node->lower, node->upper);
+	parent_gain = GainGivenWeight(node->G, node->H, params->lambda, wp);
+
+	if (gbm->ncodes[f] > 0)
+	{
+		CatSplit(gbm, node, hist, gbm->ncodes[f], parent_gain, best);
+		return;
+	}
 
 	/* left = value bins 0..b; the last value bin cannot be a split point */
 	for (int b = 0; b < ncuts; b++)
 	{
 		GL += hist[b].g;
 		HL += hist[b].h;
-
-		for (int dir = 0; dir < 2; dir++)
-		{
-			/* dir 0: missing goes right; dir 1: missing goes left */
-			double		gl = dir ? GL + Gm : GL;
-			double		hl = dir ? HL + Hm : HL;
-			double		gr = G - gl;
-			double		hr = H - hl;
-			double		wl,
-						wr,
-						gain;
-
-			if (dir == 1 && Hm <= 0.0)
-				break;
-			if (hl < mcw || hr < mcw)
-				continue;
-			wl = LeafWeight(gl, hl, lambda, node->lower, node->upper);
-			wr = LeafWeight(gr, hr, lambda, node->lower, node->upper);
-			if ((mono > 0 && wl > wr) || (mono < 0 && wl < wr))
-				continue;
-			gain = GainGivenWeight(gl, hl, lambda, wl) +
-				GainGivenWeight(gr, hr, lambda, wr) - parent_gain;
-			if (gain > best->gain)
-			{
-				best->gain = gain;
-				best->bin = b;
-				best->default_left = dir == 1;
-				best->GL = gl;
-				best->HL = hl;
-				best->wl = wl;
-				best->wr = wr;
-			}
-		}
+		if (SplitTry(best, node, params, mono, parent_gain, GL, HL, Gm, Hm))
+			best->bin = b;
 	}
 }
 
 /* ---------------------------------------------------------- partitions */
+
+/* Whether a row with bin b at a split node goes left. */
+static inline bool
+NodeGoesLeft(const GrowNode *node, int b)
+{
+	if (b == CR_MISSING_BIN)
+		return node->default_left;
+	if (node->is_cat)
+		return (node->cat[b >> 6] >> (b & 63)) & 1;
+	return b <= node->bin;
+}
 
 /*
  * Partition a split node's rows from the current row buffer into the other
@@ -430,23 +590,18 @@ PartitionTask(void *arg, int task, int worker)
 	uint32	   *dst = gbm->scratch;
 	const uint8 *bins;
 	int			p = gbm->p;
-	int			bin;
-	bool		dleft;
 	uint32	   *dl;
 	uint32	   *dr;
 
 	if (!node->split)
 		return;
 	bins = gbm->bins + node->feature;
-	bin = node->bin;
-	dleft = node->default_left;
 	dl = dst + node->begin;
 	dr = dst + node->end - 1;
 	for (int64 i = node->begin; i < node->end; i++)
 	{
 		uint32		r = src[i];
-		int			b = bins[(Size) r * p];
-		int			left = b == CR_MISSING_BIN ? dleft : b <= bin;
+		int			left = NodeGoesLeft(node, bins[(Size) r * p]);
 
 		*dl = r;
 		*dr = r;
@@ -493,8 +648,7 @@ PartFlagTask(void *arg, int task, int worker)
 	bins = gbm->bins + node->feature;
 	for (int64 i = c->begin; i < c->end; i++)
 	{
-		int			b = bins[(Size) gbm->rows[i] * p];
-		uint8		left = b == CR_MISSING_BIN ? node->default_left : b <= node->bin;
+		uint8		left = NodeGoesLeft(node, bins[(Size) gbm->rows[i] * p]);
 
 		gbm->flags[i] = left;
 		nl += left;
@@ -621,6 +775,8 @@ UpdateMarginTask(void *arg, int chunk, int worker)
 	const int32 *left = gbm->forest->left + gbm->tree_base;
 	const int32 *right = gbm->forest->right + gbm->tree_base;
 	const double *value = gbm->forest->value + gbm->tree_base;
+	const int32 *cat_set = gbm->forest->cat_set ? gbm->forest->cat_set + gbm->tree_base : NULL;
+	const uint64 *cat_bits = gbm->forest->cat_bits;
 
 	for (int64 i = start; i < end; i++)
 	{
@@ -630,7 +786,14 @@ UpdateMarginTask(void *arg, int chunk, int worker)
 		while (feature[node] >= 0)
 		{
 			uint8		b = rb[feature[node]];
-			bool		goleft = b == CR_MISSING_BIN ? dleft[node] : b <= bin[node];
+			bool		goleft;
+
+			if (b == CR_MISSING_BIN)
+				goleft = dleft[node];
+			else if (cat_set != NULL && cat_set[node] >= 0)
+				goleft = (cat_bits[(Size) cat_set[node] * FOREST_CAT_WORDS + (b >> 6)] >> (b & 63)) & 1;
+			else
+				goleft = b <= bin[node];
 
 			node = goleft ? left[node] : right[node];
 		}
@@ -678,9 +841,35 @@ TreeAddNode(Gbm *gbm)
 	f->default_left[k] = false;
 	f->value[k] = 0.0;
 	f->cover[k] = 0.0;
+	if (f->cat_set != NULL)
+		f->cat_set[k] = -1;
 	gbm->node_bin[k] = -1;
 	gbm->node_gain[k] = 0.0;
 	return i;
+}
+
+/* Give forest node k (absolute) the category set bits. */
+static void
+TreeAddCatSet(Gbm *gbm, int32 k, const uint64 *bits)
+{
+	CrForest   *f = gbm->forest;
+
+	if (f->cat_set == NULL)
+	{
+		f->cat_set = MemoryContextAlloc(gbm->cxt, sizeof(int32) * f->capacity);
+		for (int32 i = 0; i < f->capacity; i++)
+			f->cat_set[i] = -1;
+	}
+	if (f->ncat_sets == gbm->cat_cap)
+	{
+		gbm->cat_cap = Max(gbm->cat_cap * 2, 64);
+		f->cat_bits = f->cat_bits == NULL
+			? MemoryContextAlloc(gbm->cxt, sizeof(uint64) * FOREST_CAT_WORDS * gbm->cat_cap)
+			: repalloc(f->cat_bits, sizeof(uint64) * FOREST_CAT_WORDS * gbm->cat_cap);
+	}
+	memcpy(f->cat_bits + (Size) f->ncat_sets * FOREST_CAT_WORDS, bits,
+		   sizeof(uint64) * FOREST_CAT_WORDS);
+	f->cat_set[k] = f->ncat_sets++;
 }
 
 /* Room in the forest (and the trainer's per-node arrays) for one more tree. */
@@ -859,6 +1048,9 @@ GrowTree(Gbm *gbm, int64 nrows)
 				node->split = true;
 				node->bin = best->bin;
 				node->default_left = best->default_left;
+				node->is_cat = best->is_cat;
+				if (best->is_cat)
+					memcpy(node->cat, best->cat, sizeof(node->cat));
 				node->gain = best->gain;
 				node->GL = best->GL;
 				node->HL = best->HL;
@@ -938,7 +1130,13 @@ GrowTree(Gbm *gbm, int64 nrows)
 				int32		k = gbm->tree_base + node->out;
 
 				f->feature[k] = node->feature;
-				f->threshold[k] = gbm->edges[node->feature].cuts[node->bin];
+				if (node->is_cat)
+				{
+					f->threshold[k] = 0.0;
+					TreeAddCatSet(gbm, k, node->cat);
+				}
+				else
+					f->threshold[k] = gbm->edges[node->feature].cuts[node->bin];
 				f->left[k] = l->out;
 				f->right[k] = r->out;
 				f->default_left[k] = node->default_left;
@@ -1040,6 +1238,11 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	memset(gbm, 0, sizeof(Gbm));
 	gbm->params = params;
 	gbm->p = p;
+	gbm->cxt = cxt;
+	gbm->ncodes = palloc0(sizeof(int) * p);
+	for (int f = 0; f < p; f++)
+		if (ds->cats != NULL && ds->cats[f] != NULL)
+			gbm->ncodes[f] = ds->cats[f]->nlevels + 1;
 	for (int64 i = 0; i < ds->nrows; i++)
 	{
 		if (holdout[i])
@@ -1259,6 +1462,27 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	/* keep trees 0 .. best_iteration */
 	forest->ntrees = res->best_iteration + 1;
 	total_nodes = forest->tree_start[forest->ntrees];
+
+	/*
+	 * Sets are numbered in node order, so the kept trees' sets are the
+	 * first ones; without any, the forest has no category arrays.
+	 */
+	if (forest->cat_set != NULL)
+	{
+		int32		kept = 0;
+
+		for (int i = 0; i < total_nodes; i++)
+			if (forest->cat_set[i] >= 0)
+				kept++;
+		forest->ncat_sets = kept;
+		if (kept == 0)
+		{
+			pfree(forest->cat_set);
+			pfree(forest->cat_bits);
+			forest->cat_set = NULL;
+			forest->cat_bits = NULL;
+		}
+	}
 
 	res->gain = palloc0(sizeof(double) * p);
 	res->cover = palloc0(sizeof(double) * p);

@@ -16,7 +16,9 @@
  * tree as the scorers do) is a finding.  The harness also checks that the
  * complete-tree copy the scorers use (dense_node, dense_leaf) gives every
  * test row the same leaf as a walk of the node arrays
- * (CR_FUZZ_DENSE_ORACLE=0 turns that off).
+ * (CR_FUZZ_DENSE_ORACLE=0 turns that off), and that ForestMargin and the
+ * block scorer give the walk's margin, bit for bit, for forests with
+ * category splits (which walk the node arrays) and small ones.
  */
 #include "postgres.h"
 
@@ -200,6 +202,33 @@ MakeRow(const CrModel *m, int r, double *x)
 		int32		i = (int32) (h % (uint32) total);
 		double		thr = m->forest.feature[i] >= 0 ? m->forest.threshold[i] : m->impute[j];
 
+		/*
+		 * A categorical feature's value is a code: each level, "other",
+		 * and, past the rows above, one beyond the codes (no scorer makes
+		 * it, but a walk must not read past a set with it) or a fraction.
+		 */
+		if (m->cats != NULL && m->cats[j] != NULL && r >= 3)
+		{
+			int			ncodes = m->cats[j]->nlevels + 1;
+
+			switch ((h >> 8) % 8)
+			{
+				case 0:
+					x[j] = NAN;
+					break;
+				case 1:
+					x[j] = 300.0;
+					break;
+				case 2:
+					x[j] = (h >> 12) % ncodes + 0.5;
+					break;
+				default:
+					x[j] = (h >> 12) % ncodes;
+					break;
+			}
+			continue;
+		}
+
 		switch (r)
 		{
 			case 0:
@@ -294,10 +323,16 @@ WalkTrees(CrModel *m)
 	int			nint = (1 << D) - 1;
 	double	   *x = palloc(sizeof(double) * m->nfeatures);
 	uint16	   *code = palloc(sizeof(uint16) * 2 * m->nfeatures);
+	double		margin[NROWS];
+	double	   *block = NULL;
 
+	/* a block of FOREST_BLOCK rows: only for a few features, it is large */
+	if (m->nfeatures <= 16 && m->forest.tree_start[m->forest.ntrees] <= 4096)
+		block = palloc0(sizeof(double) * FOREST_BLOCK * m->nfeatures);
 	for (int r = 0; r < NROWS; r++)
 	{
 		MakeRow(m, r, x);
+		margin[r] = m->forest.base_margin;
 		if (D > 0)
 			for (int j = 0; j < m->nfeatures; j++)
 			{
@@ -315,8 +350,20 @@ WalkTrees(CrModel *m)
 			while ((f = m->forest.feature[start + node]) >= 0)
 			{
 				double		v = x[f];
-				bool		left = isnan(v) ? m->forest.default_left[start + node]
-					: v < m->forest.threshold[start + node];
+				int32		k = m->forest.cat_set != NULL ? m->forest.cat_set[start + node] : -1;
+				bool		left;
+
+				if (isnan(v))
+					left = m->forest.default_left[start + node];
+				else if (k >= 0)
+				{
+					/* the code's bit, for a whole code 0..255; else right */
+					left = v >= 0.0 && v < 256.0 &&
+						((m->forest.cat_bits[(Size) k * FOREST_CAT_WORDS + ((int) v >> 6)]
+						  >> ((int) v & 63)) & 1);
+				}
+				else
+					left = v < m->forest.threshold[start + node];
 
 				node = left ? m->forest.left[start + node] : m->forest.right[start + node];
 				if (node < 0 || node >= n || ++steps > n)
@@ -337,8 +384,31 @@ WalkTrees(CrModel *m)
 				sink += dv;
 			}
 			sink += m->forest.value[start + node];
+			margin[r] += m->forest.value[start + node];
 		}
+		if ((D == 0 || m->forest.ncat_sets > 0) && ForestMargin(&m->forest, x) != margin[r])
+			FuzzFail("row %d: ForestMargin %.17g, the node walk %.17g",
+					 r, ForestMargin(&m->forest, x), margin[r]);
 		CheckExplanation(m, x);
+		for (int j = 0; block != NULL && j < m->nfeatures; j++)
+			block[(Size) j * FOREST_BLOCK + r] = x[j];
+	}
+
+	/* the block scorer on the same rows (dense or not), for small forests */
+	if (block != NULL)
+	{
+		double		bm[NROWS];
+		Size		csize = ForestBlockCodesSize(&m->forest);
+		uint16	   *codes = csize > 0 ? palloc0(csize) : NULL;
+
+		ForestScoreBlock(&m->forest, block, NROWS, codes, bm);
+		for (int r = 0; r < NROWS; r++)
+			if (bm[r] != ForestMargin(&m->forest, (MakeRow(m, r, x), x)))
+				FuzzFail("row %d: block margin %.17g, ForestMargin %.17g",
+						 r, bm[r], ForestMargin(&m->forest, x));
+		if (codes != NULL)
+			pfree(codes);
+		pfree(block);
 	}
 	pfree(x);
 	pfree(code);

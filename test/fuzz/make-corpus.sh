@@ -11,7 +11,10 @@
 #
 #	test/fuzz/make-corpus.sh [port]       port in 56100-56199, default 56142
 #
-# PGBIN overrides the server's bin directory.
+# PGBIN overrides the server's bin directory; CR_EXTENSION the name of the
+# extension to create (default credit_risk; a build installed under another
+# name, with its own control file, makes seeds without replacing the
+# system's).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,10 +70,13 @@ psql_db() {
 # few kB and mutates quickly.  Between them they cover both algorithms,
 # missing values (imputation, default directions), monotone constraints,
 # depths 1 to 12 (deeper than 10 has no dense copy), one-leaf trees,
-# custom risk bands and scorecard scaling, and names that need escaping.
+# custom risk bands and scorecard scaling, names that need escaping, and
+# categorical features (format 2: levels, "other", category splits one
+# level against the rest and by sorted prefix, with NULLs and early
+# stopping).
+psql_db -c "CREATE EXTENSION ${CR_EXTENSION:-credit_risk}" >/dev/null
 psql_db >/dev/null <<'SQL'
 SET client_min_messages = warning;
-CREATE EXTENSION credit_risk;
 
 CREATE TABLE applicants AS
 SELECT i AS id,
@@ -79,6 +85,10 @@ SELECT i AS id,
        CASE WHEN i % 11 = 0 THEN NULL ELSE (i % 50)::float8 END AS age_band,
        ((i * 31) % 17)::float8 AS inquiries,
        ((i * 2654435761::bigint) % 997) / 997.0 AS noise,
+       CASE WHEN i % 13 = 0 THEN NULL WHEN i % 211 = 0 THEN 'rare ' || i
+            ELSE 'r' || ((i * 5) % 7) END AS region,
+       'b' || ((i * 7) % 40) AS branch,
+       (i % 3 = 0) AS online,
        (((i * 2654435761::bigint) % 1000) / 1000.0 <
         1 / (1 + exp(-(-1.0 + 3 * coalesce(((i * 7919) % 1009) / 1009.0, 0.9)
                          - 2 * ((i * 104729) % 1013) / 1013.0))))::int AS bad
@@ -142,6 +152,22 @@ SELECT 1 FROM credit_risk.cr_train('gbm_early', 'applicants', 'bad', 'gbm',
     ARRAY['util', 'history', 'noise'],
     '{"holdout": 0.3, "n_trees": 40, "max_depth": 2, "learning_rate": 0.5,
       "early_stopping_rounds": 2, "scale_pos_weight": 2}');
+SELECT 1 FROM credit_risk.cr_train('gbm_cat', 'applicants', 'bad', 'gbm',
+    ARRAY['util', 'region'], '{"holdout": 0, "n_trees": 4, "max_depth": 3}');
+SELECT 1 FROM credit_risk.cr_train('gbm_cat_onehot', 'applicants', 'bad', 'gbm',
+    ARRAY['region', 'online', 'history'],
+    '{"holdout": 0, "n_trees": 3, "max_depth": 2, "max_cat_to_onehot": 255,
+      "categorical": ["online"]}');
+SELECT 1 FROM credit_risk.cr_train('gbm_cat_many', 'applicants', 'bad', 'gbm',
+    ARRAY['branch', 'region'],
+    '{"holdout": 0, "n_trees": 3, "max_depth": 3, "max_cat_to_onehot": 1,
+      "min_child_weight": 0.1}');
+SELECT 1 FROM credit_risk.cr_train('gbm_cat_early', 'applicants', 'bad', 'gbm',
+    ARRAY['util', 'region', 'branch'],
+    '{"holdout": 0.3, "n_trees": 30, "max_depth": 2, "learning_rate": 0.8,
+      "early_stopping_rounds": 2}');
+SELECT 1 FROM credit_risk.cr_train('lr_cat', 'applicants', 'bad', 'logistic',
+    ARRAY['util', 'region', 'online'], '{"holdout": 0, "categorical": ["online"]}');
 SELECT 1 FROM credit_risk.cr_train('gbm_names', 'odd_names', 'y', 'gbm', NULL,
     '{"holdout": 0, "key": "id", "n_trees": 2, "max_depth": 2,
       "risk_cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],

@@ -94,3 +94,13 @@ UNREACHED(slot_getsomeattrs_int)
 
 /* arrays: a features argument */
 UNREACHED(deconstruct_array)
+
+/*
+ * src/category.c: a value's text (its type's output function) and the
+ * builder of levels from training rows; decoding a model only indexes
+ * the levels it holds.
+ */
+UNREACHED(OutputFunctionCall)
+UNREACHED(fmgr_info)
+UNREACHED(repalloc_huge)
+UNREACHED(type_is_enum)
