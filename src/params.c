@@ -208,6 +208,46 @@ ParamFind(const char *name, int len, CrAlgorithm algorithm)
 	return NULL;
 }
 
+/*
+ * The params a search (cr_tune) may vary: those of the fit itself.  What
+ * shapes the data every trial shares (the split, the levels, max_bin) is
+ * not among them.
+ */
+static const char *const TunableParams[] = {
+	"l2", "n_trees", "max_depth", "learning_rate", "lambda", "gamma",
+	"min_child_weight", "subsample", "colsample_bytree", "scale_pos_weight",
+	"max_cat_to_onehot"
+};
+
+bool
+ParamsTunable(const char *name, CrAlgorithm algorithm, bool *integer)
+{
+	const ParamDef *def = ParamFind(name, strlen(name), algorithm);
+
+	if (def == NULL)
+		return false;
+	for (int i = 0; i < lengthof(TunableParams); i++)
+		if (strcmp(TunableParams[i], name) == 0)
+		{
+			*integer = def->kind == PARAM_INTEGER;
+			return true;
+		}
+	return false;
+}
+
+char *
+ParamsTunableList(CrAlgorithm algorithm)
+{
+	StringInfoData buf;
+	bool		integer;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < lengthof(TunableParams); i++)
+		if (ParamsTunable(TunableParams[i], algorithm, &integer))
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", TunableParams[i]);
+	return buf.data;
+}
+
 /* An entry the code below names itself: always there. */
 static const ParamDef *
 ParamByName(const char *name)

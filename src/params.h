@@ -67,6 +67,10 @@ extern void ParamsParse(Jsonb *params, CrTrainParams *tp);
 /* Per feature: -1, 0 or 1; NULL when params.monotone is not given. */
 extern int8 *ParamsMonotone(const CrTrainParams *tp, char **names, int nfeatures);
 
+/* Whether a search may vary param name of algorithm, and if it is an integer. */
+extern bool ParamsTunable(const char *name, CrAlgorithm algorithm, bool *integer);
+extern char *ParamsTunableList(CrAlgorithm algorithm);
+
 /* params.reference's level for feature, or NULL (arg: the CrTrainParams) */
 extern const char *ParamsReference(const char *feature, void *arg);
 

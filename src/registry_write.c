@@ -80,9 +80,9 @@ RegistryCheckTriggers(void)
 								 " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid"
 								 " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
 								 " WHERE n.nspname OPERATOR(pg_catalog.=) 'credit_risk'"
-								 " AND c.relname OPERATOR(pg_catalog.=) ANY ('{models,routes}'::pg_catalog.text[])"
+								 " AND c.relname OPERATOR(pg_catalog.=) ANY ('{models,routes,tuning_runs}'::pg_catalog.text[])"
 								 " AND NOT t.tgisinternal"
-								 " AND NOT t.tgname OPERATOR(pg_catalog.=) ANY ('{models_changed,routes_changed,models_guard,routes_guard}'::pg_catalog.text[])"
+								 " AND NOT t.tgname OPERATOR(pg_catalog.=) ANY ('{models_changed,routes_changed,models_guard,routes_guard,tuning_runs_guard}'::pg_catalog.text[])"
 								 " LIMIT 1", true, 1);
 
 	if (rc != SPI_OK_SELECT)

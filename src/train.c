@@ -647,6 +647,8 @@ TrainLoad(TrainRun *run)
 							   tp->seed + j);
 	}
 
+	tp->gbm.seed = (uint64) tp->seed;
+	tp->gbm.monotone = ParamsMonotone(tp, ds->names, ds->nfeatures);
 	if (tp->cv > 0)
 	{
 		TrainCheckFolds(ds, td->holdout, td->ntrain, tp->cv);
