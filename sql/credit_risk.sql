@@ -255,12 +255,13 @@ AS 'MODULE_PATHNAME', 'cr_model_info'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- A tree model's nodes, as the bytes hold them (node numbers within a tree;
--- a row goes left when its value is below the threshold, a missing value
--- the default way; leaves have no feature).
+-- a row goes left when its value is below the threshold, or for a split on
+-- a categorical feature when its level is in categories; a missing value
+-- goes the default way; leaves have no feature).
 CREATE FUNCTION credit_risk.cr_model_trees(model bytea)
 RETURNS TABLE (tree integer, node integer, feature text, threshold float8,
                left_child integer, right_child integer, default_left boolean,
-               value float8, cover float8)
+               value float8, cover float8, categories text[])
 AS 'MODULE_PATHNAME', 'cr_model_trees'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 1000;
 
@@ -323,7 +324,9 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 CREATE TABLE credit_risk.reason_codes (
     model_name  text,
     feature     text NOT NULL,
-    direction   text NOT NULL CHECK (direction IN ('high', 'low', 'missing')),
+    -- a number's value against the training mean, or a category's level ('=level')
+    direction   text NOT NULL CHECK (direction IN ('high', 'low', 'missing')
+                                     OR (direction LIKE '=%' AND direction <> '=')),
     reason_code text NOT NULL CHECK (reason_code <> ''),
     reason      text NOT NULL CHECK (reason <> ''),
     UNIQUE NULLS NOT DISTINCT (model_name, feature, direction)
@@ -339,27 +342,27 @@ GRANT SELECT ON credit_risk.reason_codes TO PUBLIC;
 -- first: at most top_n rows, or (NULL) every feature and the '(base)' row;
 -- base + the contributions = the logit of cr_predict.
 CREATE FUNCTION credit_risk.cr_explain(name text, applicant float8[], top_n integer DEFAULT 4)
-RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+RETURNS TABLE (feature text, value text, contribution float8, reason_code text, reason text)
 AS 'MODULE_PATHNAME', 'cr_explain_array'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE FUNCTION credit_risk.cr_explain(name text, applicant anyelement, top_n integer DEFAULT 4)
-RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+RETURNS TABLE (feature text, value text, contribution float8, reason_code text, reason text)
 AS 'MODULE_PATHNAME', 'cr_explain_record'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE FUNCTION credit_risk.cr_explain(name text, applicant jsonb, top_n integer DEFAULT 4)
-RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+RETURNS TABLE (feature text, value text, contribution float8, reason_code text, reason text)
 AS 'MODULE_PATHNAME', 'cr_explain_jsonb'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE FUNCTION credit_risk.cr_explain(model bytea, applicant float8[], top_n integer DEFAULT 4)
-RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+RETURNS TABLE (feature text, value text, contribution float8, reason_code text, reason text)
 AS 'MODULE_PATHNAME', 'cr_explain_bytes_array'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE FUNCTION credit_risk.cr_explain(model bytea, applicant anyelement, top_n integer DEFAULT 4)
-RETURNS TABLE (feature text, value float8, contribution float8, reason_code text, reason text)
+RETURNS TABLE (feature text, value text, contribution float8, reason_code text, reason text)
 AS 'MODULE_PATHNAME', 'cr_explain_bytes_record'
 LANGUAGE C STABLE PARALLEL SAFE;
 
@@ -415,10 +418,12 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cr_evaluate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
--- The stored baseline bins of the serving version.
+-- The stored baseline bins of the serving version: value ranges of a
+-- number, levels of a categorical feature (its last bucket, "(other)",
+-- holds other and any levels past the 63rd).
 CREATE FUNCTION credit_risk.cr_drift_baseline(name text)
 RETURNS TABLE (feature text, bucket integer, is_missing boolean,
-               lower_bound float8, upper_bound float8, share float8)
+               lower_bound float8, upper_bound float8, share float8, level text)
 AS 'MODULE_PATHNAME', 'cr_drift_baseline'
 LANGUAGE C STABLE PARALLEL SAFE;
 
@@ -1111,11 +1116,59 @@ BEGIN
 END;
 $$;
 
+-- Hyper-parameter searches: one row per cr_tune run, its trials as jsonb,
+-- the best trial and the version it registered.  Written by cr_tune only
+-- (as the registry's owner); kept by pg_dump.
+CREATE TABLE credit_risk.tuning_runs (
+    id                bigserial PRIMARY KEY,
+    model_name        text NOT NULL,
+    algorithm         text NOT NULL,
+    source            text NOT NULL,
+    search            jsonb NOT NULL,
+    params            jsonb NOT NULL,
+    metric            text NOT NULL,
+    trials            jsonb NOT NULL,
+    best_trial        integer NOT NULL,
+    version           integer NOT NULL,
+    seconds           float8 NOT NULL,
+    budget_exhausted  boolean NOT NULL,
+    run_by            name NOT NULL,
+    finished_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE credit_risk.tuning_runs IS
+    'credit_risk hyper-parameter searches (cr_tune): trials, the best and the version it registered';
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.tuning_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.tuning_runs_id_seq', '');
+
+CREATE TRIGGER tuning_runs_guard
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON credit_risk.tuning_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_risk.cr_registry_guard();
+
+-- A search over params: trials of a grid or random draws from search.space,
+-- each scored by params.cv folds (mean and sd) or on the holdout, on rows
+-- loaded once; the best registered as a candidate version.
+CREATE FUNCTION credit_risk.cr_tune(name text, source text, label text, algorithm text,
+                                    features text[], search jsonb, params jsonb DEFAULT '{}')
+RETURNS TABLE (trial integer, params jsonb, metric float8, metric_sd float8,
+               seconds float8, chosen boolean)
+AS 'MODULE_PATHNAME', 'cr_tune'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- Whether cr_train(..., params {key, seed, holdout}) puts the row with this
 -- key in the holdout: the same hash as training.
 CREATE FUNCTION credit_risk.cr_in_holdout(key anyelement, seed bigint, holdout float8)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'cr_in_holdout'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- The number in [0, 1) that cr_train with params {key, seed} draws for the
+-- row with this key: below params.holdout, the row is held out; the training
+-- rows of each label, in its order, are dealt to the folds of params.cv.
+CREATE FUNCTION credit_risk.cr_split_unit(key anyelement, seed bigint)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'cr_split_unit'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Register if better: train a candidate, score it and the current champion
@@ -1198,6 +1251,7 @@ $$;
 
 -- Training writes the registry: not for every role.
 REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_tune(text, text, text, text, text[], jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_import_xgboost(text, jsonb, text[], jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_promote(text, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_route(text, integer, float8) FROM PUBLIC;
