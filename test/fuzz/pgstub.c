@@ -24,6 +24,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
@@ -292,6 +293,34 @@ void *
 palloc0(Size size)
 {
 	return MemAlloc(size, true);
+}
+
+/* every allocation lives until the input is done, whatever its context */
+void *
+MemoryContextAlloc(MemoryContext context, Size size)
+{
+	return MemAlloc(size, false);
+}
+
+void *
+MemoryContextAllocExtended(MemoryContext context, Size size, int flags)
+{
+	return MemAlloc(size, (flags & MCXT_ALLOC_ZERO) != 0);
+}
+
+/*
+ * cr_model_trees' categories column: an empty one-dimensional text array
+ * is all the harness needs (it reads the other columns).
+ */
+ArrayType *
+construct_array(Datum *elems, int nelems, Oid elmtype, int elmlen, bool elmbyval,
+				char elmalign)
+{
+	ArrayType  *a = palloc0(sizeof(ArrayType));
+
+	SET_VARSIZE(a, sizeof(ArrayType));
+	a->elemtype = elmtype;
+	return a;
 }
 
 void *
