@@ -494,17 +494,12 @@ TrainCheckThreads(const CrTrainParams *tp)
 }
 
 /*
- * k folds need k training rows of each label: each fold must hold both
- * for its AUC.
+ * k folds need k training rows of each label (pos of the ntrain are
+ * defaults): each fold must hold both for its AUC.
  */
 static void
-TrainCheckFolds(const CrDataset *ds, const bool *holdout, int64 ntrain, int k)
+TrainCheckFolds(int64 ntrain, int64 pos, int k)
 {
-	int64		pos = 0;
-
-	for (int64 i = 0; i < ds->nrows; i++)
-		if (!holdout[i])
-			pos += ds->label[i] > 0.5;
 	if (k > pos || k > ntrain - pos)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -520,7 +515,7 @@ TrainCheckFolds(const CrDataset *ds, const bool *holdout, int64 ntrain, int k)
  * features (NULL: every numeric column) and params (NULL: none).
  */
 void
-TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, const char *what, ArrayType *features,
+TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, ArrayType *features,
 		   Jsonb *params)
 {
 	CrTrainParams *tp = &run->tp;
@@ -651,7 +646,7 @@ TrainLoad(TrainRun *run)
 	tp->gbm.monotone = ParamsMonotone(tp, ds->names, ds->nfeatures);
 	if (tp->cv > 0)
 	{
-		TrainCheckFolds(ds, td->holdout, td->ntrain, tp->cv);
+		TrainCheckFolds(td->ntrain, run->positives, tp->cv);
 		td->nfolds = tp->cv;
 		td->fold = HoldoutFolds(ds, td->holdout, tp->seed, tp->cv);
 	}
@@ -767,7 +762,7 @@ cr_train(PG_FUNCTION_ARGS)
 	CrCvResult	cv;
 	Datum		result;
 
-	TrainBegin(&run, fcinfo, "cr_train", PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
+	TrainBegin(&run, fcinfo, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
 			   PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
 	if (run.rettupdesc == NULL)
 		elog(ERROR, "cr_train must return credit_risk.models");

@@ -23,7 +23,7 @@
 
 /*
  * The rows of a training run, loaded once: the dataset (its float columns
- * until the trees' bins replace them), the holdout, the folds of the
+ * until the final tree fit bins and frees them), the holdout, the folds of the
  * training rows, and what a fitted model starts from (features, levels,
  * scoring settings).
  */
@@ -35,7 +35,6 @@ typedef struct CrTrainData
 	int64		nhold;
 	int8	   *fold;			/* per row: a training row's fold, -1 in the holdout */
 	int			nfolds;			/* 0: no folds */
-	struct CrGbmData *gbm;		/* trees: the rows binned once, or NULL */
 	CrModel		skeleton;		/* features, cats, scoring; no coefficients or trees */
 } CrTrainData;
 
@@ -68,8 +67,8 @@ typedef struct TrainRun
 	instr_time	loaded;
 } TrainRun;
 
-extern void TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, const char *what,
-					   ArrayType *features, Jsonb *params);
+extern void TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, ArrayType *features,
+					   Jsonb *params);
 extern void TrainLoad(TrainRun *run);
 extern Datum TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv,
 						 const char *params_extra);

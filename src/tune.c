@@ -109,7 +109,7 @@ FoldGbm(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f)
 /*
  * The metrics on fold f of a model fitted with tp on the other folds (rows
  * with fold -1 take no part): logistic from the float columns, trees from
- * the rows binned once.
+ * a copy of the fold's rows (FoldGbm).
  */
 static void
 EvalFold(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f, CrMetrics *out)
@@ -811,7 +811,7 @@ cr_tune(PG_FUNCTION_ARGS)
 				 errmsg("search must not be null"),
 				 errhint("For example {\"method\": \"random\", \"trials\": 20, \"space\": {\"max_depth\": [3, 8]}}.")));
 	InitMaterializedSRF(fcinfo, 0);
-	TrainBegin(&run, fcinfo, "cr_tune", PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
+	TrainBegin(&run, fcinfo, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
 			   PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6));
 	run.rettupdesc = RelationNameGetTupleDesc("credit_risk.models");
 	ParseSearch(&search, PG_GETARG_JSONB_P(5), run.params, &run.tp);
