@@ -3,10 +3,11 @@
  *	  Histogram gradient boosting for the logistic loss, grown depth-wise.
  *
  * The training columns are cut into at most 255 quantile bins (plus a bin
- * for missing values) and kept as uint8, row-major (a row's bins together); the float columns
- * are freed.  A categorical feature's bin is its code (category.h): codes
- * have no order, so its splits send a set of codes left (see
- * CatSplit).  Each tree:
+ * for missing values) once (GbmBin) and kept as uint8, row-major (a row's
+ * bins together), for every fit on those rows: a fold's or a trial's takes
+ * a copy of its rows' bytes (GbmBinsFold).  A categorical feature's bin is
+ * its code (category.h): codes have no order, so its splits send a set of
+ * codes left (see CatSplit).  Each tree (GbmBoost):
  *
  *	- gradients and hessians of the logistic loss at the current margins;
  *	- level by level: the best split of every node of the level, from its
@@ -119,12 +120,13 @@ typedef struct Gbm
 	int			p;
 	int64		ntr;
 	int64		nho;
-	uint8	   *bins;			/* ntr rows of p bins, row-major */
-	uint8	   *hbins;			/* nho rows of p bins */
-	CrBinEdges *edges;			/* p */
-	int		   *ncodes;			/* p: codes of a categorical feature, or 0 */
-	double	   *ytr;
-	double	   *yho;
+	/* the binned rows (CrGbmBins), read only */
+	const uint8 *bins;			/* ntr rows of p bins, row-major */
+	const uint8 *hbins;			/* nho rows of p bins */
+	const CrBinEdges *edges;	/* p */
+	const int  *ncodes;			/* p: codes of a categorical feature, or 0 */
+	const double *ytr;
+	const double *yho;
 	double	   *mtr;			/* margins */
 	double	   *mho;
 	GradPair   *gp;				/* ntr */
@@ -190,9 +192,11 @@ GbmBytesPerRow(int nfeatures)
 
 typedef struct BinTask
 {
-	Gbm		   *gbm;
+	CrGbmBins  *b;
 	CrDataset  *ds;
 	const bool *holdout;
+	int			max_bin;
+	uint64		seed;
 	double	  **work;			/* per worker */
 	int64	   *chunk_tr;		/* per chunk of dataset rows: first train position */
 	int64	   *chunk_ho;		/* ... and first holdout position */
@@ -202,18 +206,18 @@ static void
 CutsTask(void *arg, int f, int worker)
 {
 	BinTask    *bt = (BinTask *) arg;
-	Gbm		   *gbm = bt->gbm;
+	CrGbmBins  *b = bt->b;
 
 	/* a categorical feature is binned by its code: no cuts */
-	if (gbm->ncodes[f] > 0)
+	if (b->ncodes[f] > 0)
 	{
-		gbm->edges[f].ncuts = 0;
+		b->edges[f].ncuts = 0;
 		return;
 	}
-	gbm->edges[f].ncuts = BinFindCuts(bt->ds->cols[f], bt->holdout, bt->ds->nrows,
-									  Min(gbm->params->max_bin, CR_MAX_VALUE_BINS),
-									  BIN_SAMPLE_MAX, gbm->params->seed + (uint64) f,
-									  bt->work[worker], gbm->edges[f].cuts);
+	b->edges[f].ncuts = BinFindCuts(bt->ds->cols[f], bt->holdout, bt->ds->nrows,
+									Min(bt->max_bin, CR_MAX_VALUE_BINS),
+									BIN_SAMPLE_MAX, bt->seed + (uint64) f,
+									bt->work[worker], b->edges[f].cuts);
 }
 
 /* Bin a chunk of dataset rows into the row-major train and holdout arrays. */
@@ -221,8 +225,8 @@ static void
 BinRowsTask(void *arg, int chunk, int worker)
 {
 	BinTask    *bt = (BinTask *) arg;
-	Gbm		   *gbm = bt->gbm;
-	int			p = gbm->p;
+	CrGbmBins  *b = bt->b;
+	int			p = b->p;
 	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
 	int64		end = Min(start + GBM_CHUNK_ROWS, bt->ds->nrows);
 	int64		t = bt->chunk_tr[chunk];
@@ -230,23 +234,177 @@ BinRowsTask(void *arg, int chunk, int worker)
 
 	for (int64 i = start; i < end; i++)
 	{
-		uint8	   *out = bt->holdout[i] ? gbm->hbins + (h++) * p : gbm->bins + (t++) * p;
+		uint8	   *out = bt->holdout[i] ? b->hbins + (h++) * p : b->bins + (t++) * p;
 
 		for (int f = 0; f < p; f++)
 		{
 			double		v = bt->ds->cols[f][i];
 
-			if (gbm->ncodes[f] == 0)
-				out[f] = BinValue(&gbm->edges[f], v);
+			if (b->ncodes[f] == 0)
+				out[f] = BinValue(&b->edges[f], v);
 			else if (isnan(v))
 				out[f] = CR_MISSING_BIN;
 			else
 			{
 				/* the loader gives codes 0 .. nlevels; clamped all the same */
-				out[f] = (uint8) Min(Max(v, 0.0), (double) (gbm->ncodes[f] - 1));
+				out[f] = (uint8) Min(Max(v, 0.0), (double) (b->ncodes[f] - 1));
 			}
 		}
 	}
+}
+
+CrGbmBins *
+GbmBin(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
+{
+	CrGbmBins  *b = palloc0(sizeof(CrGbmBins));
+	int			p = ds->nfeatures;
+	CrPool	   *pool;
+	int			nthreads;
+	BinTask		bt;
+	int			nchunks = (int) ((ds->nrows + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS);
+	int64		t = 0,
+				h = 0;
+	instr_time	t0,
+				t1;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	b->p = p;
+	b->max_bin = params->max_bin;
+	b->seed = params->seed;
+	b->ncodes = palloc0(sizeof(int) * p);
+	for (int f = 0; f < p; f++)
+		if (ds->cats != NULL && ds->cats[f] != NULL)
+			b->ncodes[f] = ds->cats[f]->nlevels + 1;
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		if (holdout[i])
+			b->nho++;
+		else
+			b->ntr++;
+	}
+	if (b->ntr > (int64) PG_UINT32_MAX - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("gradient boosting takes at most %u training rows", PG_UINT32_MAX - 1)));
+
+	b->edges = palloc(sizeof(CrBinEdges) * p);
+	b->bins = HugeAlloc((Size) Max(b->ntr, 1) * p);
+	b->hbins = HugeAlloc((Size) Max(b->nho, 1) * p);
+	for (int f = 0; f < p; f++)
+		b->edges[f].cuts = palloc(sizeof(double) * CR_MAX_VALUE_BINS);
+
+	pool = PoolCreate(params->threads);
+	nthreads = PoolSize(pool);
+	bt.b = b;
+	bt.ds = ds;
+	bt.holdout = holdout;
+	bt.max_bin = params->max_bin;
+	bt.seed = params->seed;
+	bt.work = palloc(sizeof(double *) * nthreads);
+	for (int w = 0; w < nthreads; w++)
+		bt.work[w] = HugeAlloc(sizeof(double) * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+	bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
+	bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
+	for (int c = 0; c < nchunks; c++)
+	{
+		bt.chunk_tr[c] = t;
+		bt.chunk_ho[c] = h;
+		for (int64 i = (int64) c * GBM_CHUNK_ROWS;
+			 i < Min((int64) (c + 1) * GBM_CHUNK_ROWS, ds->nrows); i++)
+		{
+			if (holdout[i])
+				h++;
+			else
+				t++;
+		}
+	}
+	CHECK_FOR_INTERRUPTS();
+	PoolRun(pool, p, CutsTask, &bt);
+	CHECK_FOR_INTERRUPTS();
+	PoolRun(pool, nchunks, BinRowsTask, &bt);
+	for (int w = 0; w < nthreads; w++)
+		HugeFree(bt.work[w]);
+	pfree(bt.chunk_tr);
+	pfree(bt.chunk_ho);
+
+	b->ytr = HugeAlloc(sizeof(double) * Max(b->ntr, 1));
+	b->yho = HugeAlloc(sizeof(double) * Max(b->nho, 1));
+	t = h = 0;
+	for (int64 i = 0; i < ds->nrows; i++)
+	{
+		if (holdout[i])
+			b->yho[h++] = ds->label[i];
+		else
+			b->ytr[t++] = ds->label[i];
+	}
+
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	b->seconds = INSTR_TIME_GET_DOUBLE(t1);
+	return b;
+}
+
+CrGbmBins *
+GbmBinsFold(const CrGbmBins *b, const bool *holdout, int64 nrows, const int8 *fold, int f)
+{
+	CrGbmBins  *out = palloc(sizeof(CrGbmBins));
+	int			p = b->p;
+	int64		t = 0,
+				h = 0;
+	int64		ntr = 0,
+				nho = 0;
+	bool		same = true;
+
+	*out = *b;
+	for (int64 i = 0; i < nrows; i++)
+	{
+		if (fold[i] == f)
+			nho++;
+		else if (fold[i] >= 0)
+			ntr++;
+		same = same && fold[i] >= 0 && (fold[i] == f) == holdout[i];
+	}
+	/* the fold is the holdout and the rest the training rows: nothing to copy */
+	if (same)
+		return out;
+
+	out->ntr = ntr;
+	out->nho = nho;
+	out->bins = HugeAlloc((Size) Max(ntr, 1) * p);
+	out->hbins = HugeAlloc((Size) Max(nho, 1) * p);
+	out->ytr = HugeAlloc(sizeof(double) * Max(ntr, 1));
+	out->yho = HugeAlloc(sizeof(double) * Max(nho, 1));
+	ntr = nho = 0;
+	for (int64 i = 0; i < nrows; i++)
+	{
+		const uint8 *row;
+		double		y;
+
+		/* where row i was binned */
+		if (holdout[i])
+		{
+			row = b->hbins + (Size) h * p;
+			y = b->yho[h++];
+		}
+		else
+		{
+			row = b->bins + (Size) t * p;
+			y = b->ytr[t++];
+		}
+		if (fold[i] < 0)
+			continue;
+		if (fold[i] == f)
+		{
+			memcpy(out->hbins + (Size) nho * p, row, p);
+			out->yho[nho++] = y;
+		}
+		else
+		{
+			memcpy(out->bins + (Size) ntr * p, row, p);
+			out->ytr[ntr++] = y;
+		}
+	}
+	return out;
 }
 
 /* ----------------------------------------------------------- gradients */
@@ -756,7 +914,7 @@ PartitionLevel(Gbm *gbm, GrowNode **level, int nlevel)
 typedef struct UpdateTask
 {
 	Gbm		   *gbm;
-	uint8	   *bins;
+	const uint8 *bins;
 	double	   *margin;
 	int64		n;
 } UpdateTask;
@@ -815,7 +973,7 @@ LeafUpdateTask(void *arg, int task, int worker)
 }
 
 static void
-RunUpdate(Gbm *gbm, uint8 *bins, double *margin, int64 n)
+RunUpdate(Gbm *gbm, const uint8 *bins, double *margin, int64 n)
 {
 	UpdateTask ut = {gbm, bins, margin, n};
 
@@ -1217,45 +1375,38 @@ HoldoutLogLoss(const Gbm *gbm)
 }
 
 CrGbmResult *
-GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
+GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	MemoryContext treecxt;
 	Gbm			gbmdata;
 	Gbm		   *gbm = &gbmdata;
 	CrGbmResult *res;
-	int			p = ds->nfeatures;
-	int64		ntr = 0,
-				nho = 0;
+	int			p = b->p;
+	int64		ntr = b->ntr,
+				nho = b->nho;
 	double		ybar = 0.0;
 	double		base;
 	int			total_nodes = 0;
 	int			since_best = 0;
-	instr_time	t0,
-				t1;
 	CrForest   *forest;
 
+	if (params->max_bin != b->max_bin || params->seed != b->seed)
+		elog(ERROR, "rows binned with max_bin %d and seed " UINT64_FORMAT
+			 " boosted with max_bin %d and seed " UINT64_FORMAT,
+			 b->max_bin, b->seed, params->max_bin, params->seed);
 	memset(gbm, 0, sizeof(Gbm));
 	gbm->params = params;
 	gbm->p = p;
 	gbm->cxt = cxt;
-	gbm->ncodes = palloc0(sizeof(int) * p);
-	for (int f = 0; f < p; f++)
-		if (ds->cats != NULL && ds->cats[f] != NULL)
-			gbm->ncodes[f] = ds->cats[f]->nlevels + 1;
-	for (int64 i = 0; i < ds->nrows; i++)
-	{
-		if (holdout[i])
-			nho++;
-		else
-			ntr++;
-	}
-	if (ntr > (int64) PG_UINT32_MAX - 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("gradient boosting takes at most %u training rows", PG_UINT32_MAX - 1)));
 	gbm->ntr = ntr;
 	gbm->nho = nho;
+	gbm->bins = b->bins;
+	gbm->hbins = b->hbins;
+	gbm->edges = b->edges;
+	gbm->ncodes = b->ncodes;
+	gbm->ytr = b->ytr;
+	gbm->yho = b->yho;
 
 	res = palloc0(sizeof(CrGbmResult));
 	forest = &res->forest;
@@ -1263,78 +1414,18 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	gbm->forest = forest;
 	gbm->pool = PoolCreate(params->threads);
 	res->threads_used = PoolSize(gbm->pool);
+	res->bin_seconds = b->seconds;
 
-	/* bin every feature, then drop the float columns */
-	INSTR_TIME_SET_CURRENT(t0);
-	gbm->edges = palloc(sizeof(CrBinEdges) * p);
-	gbm->bins = HugeAlloc((Size) Max(ntr, 1) * p);
-	gbm->hbins = HugeAlloc((Size) Max(nho, 1) * p);
-	for (int f = 0; f < p; f++)
-		gbm->edges[f].cuts = palloc(sizeof(double) * CR_MAX_VALUE_BINS);
 	{
-		BinTask		bt;
-		int			nchunks = (int) ((ds->nrows + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS);
-		int64		t = 0,
-					h = 0;
-
-		bt.gbm = gbm;
-		bt.ds = ds;
-		bt.holdout = holdout;
-		bt.work = palloc(sizeof(double *) * res->threads_used);
-		for (int w = 0; w < res->threads_used; w++)
-			bt.work[w] = HugeAlloc(sizeof(double) * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
-
-		bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
-		bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
-		for (int c = 0; c < nchunks; c++)
-		{
-			bt.chunk_tr[c] = t;
-			bt.chunk_ho[c] = h;
-			for (int64 i = (int64) c * GBM_CHUNK_ROWS;
-				 i < Min((int64) (c + 1) * GBM_CHUNK_ROWS, ds->nrows); i++)
-			{
-				if (holdout[i])
-					h++;
-				else
-					t++;
-			}
-		}
-		CHECK_FOR_INTERRUPTS();
-		PoolRun(gbm->pool, p, CutsTask, &bt);
-		CHECK_FOR_INTERRUPTS();
-		PoolRun(gbm->pool, nchunks, BinRowsTask, &bt);
-		for (int w = 0; w < res->threads_used; w++)
-			HugeFree(bt.work[w]);
-	}
-	for (int f = 0; f < p; f++)
-	{
-		HugeFree(ds->cols[f]);
-		ds->cols[f] = NULL;
-	}
-	INSTR_TIME_SET_CURRENT(t1);
-	INSTR_TIME_SUBTRACT(t1, t0);
-	res->bin_seconds = INSTR_TIME_GET_DOUBLE(t1);
-
-	gbm->ytr = HugeAlloc(sizeof(double) * Max(ntr, 1));
-	gbm->yho = HugeAlloc(sizeof(double) * Max(nho, 1));
-	{
-		int64		t = 0,
-					h = 0;
 		double		wsum = 0.0;
 
 		/* the default rate weighted by the class weights (1 and 1 by default) */
-		for (int64 i = 0; i < ds->nrows; i++)
+		for (int64 i = 0; i < ntr; i++)
 		{
-			if (holdout[i])
-				gbm->yho[h++] = ds->label[i];
-			else
-			{
-				double		w = params->class_weight[ds->label[i] > 0.5];
+			double		w = params->class_weight[b->ytr[i] > 0.5];
 
-				gbm->ytr[t++] = ds->label[i];
-				ybar += w * ds->label[i];
-				wsum += w;
-			}
+			ybar += w * b->ytr[i];
+			wsum += w;
 		}
 		ybar /= wsum;
 	}
@@ -1499,8 +1590,8 @@ GbmFit(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	{
 		res->ntrain = ntr;
 		res->nholdout = nho;
-		res->train_label = gbm->ytr;
-		res->holdout_label = gbm->yho;
+		res->train_label = b->ytr;
+		res->holdout_label = b->yho;
 		res->train_prob = gbm->mtr;
 		res->holdout_prob = gbm->mho;
 		/* early stopping dropped trees: add up the kept ones again */

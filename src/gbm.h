@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 
+#include "binning.h"
 #include "dataset.h"
 #include "forest.h"
 
@@ -45,20 +46,49 @@ typedef struct CrGbmResult
 	int			threads_used;
 	double	   *holdout_prob;	/* nholdout probabilities from the kept trees */
 	double	   *train_prob;		/* ntrain probabilities */
-	double	   *holdout_label;
-	double	   *train_label;
+	const double *holdout_label;
+	const double *train_label;
 	int64		ntrain;
 	int64		nholdout;
 	double		bin_seconds;
 } CrGbmResult;
 
 /*
- * Train on ds (rows with holdout[i] set are the holdout).  The float
- * columns of ds are freed once binned: only binned data stays in memory
- * while trees grow.
+ * Rows cut into bins once (GbmBin), for every fit on them: cr_train's, and
+ * each fold's and each trial's of a cross-validation or a search.  The cut
+ * points come from the training rows; each row is a feature's bin (a value
+ * bin, CR_MISSING_BIN, or a categorical feature's code).
  */
-extern CrGbmResult *GbmFit(CrDataset *ds, const bool *holdout,
-						   const CrGbmParams *params);
+typedef struct CrGbmBins
+{
+	int			p;
+	int64		ntr;			/* training rows, in dataset order */
+	int64		nho;			/* holdout rows, likewise */
+	uint8	   *bins;			/* ntr rows of p bins, row-major */
+	uint8	   *hbins;			/* nho rows of p bins */
+	double	   *ytr;
+	double	   *yho;
+	CrBinEdges *edges;			/* p */
+	int		   *ncodes;			/* p: codes of a categorical feature, or 0 */
+	int			max_bin;		/* the params the cuts were found with */
+	uint64		seed;
+	double		seconds;		/* spent binning */
+} CrGbmBins;
+
+/* Bin ds's rows; rows with holdout[i] set are the holdout, the rest train. */
+extern CrGbmBins *GbmBin(CrDataset *ds, const bool *holdout, const CrGbmParams *params);
+
+/*
+ * The rows of b for a fit on fold f: rows with fold[i] == f are its
+ * holdout, rows with another fold >= 0 its training rows, rows with -1
+ * take no part (holdout and nrows as b was binned with).  Copies the
+ * fold's bytes, or shares b's when the fold is b's holdout.
+ */
+extern CrGbmBins *GbmBinsFold(const CrGbmBins *b, const bool *holdout, int64 nrows,
+							  const int8 *fold, int f);
+
+/* Boost on b's training rows, b's holdout for early stopping and metrics. */
+extern CrGbmResult *GbmBoost(const CrGbmBins *b, const CrGbmParams *params);
 
 /* bytes per training row the trainer needs, for the memory check */
 extern Size GbmBytesPerRow(int nfeatures);

@@ -76,8 +76,8 @@ typedef struct TrainFit
  */
 static void
 FitEvaluate(TrainFit *fit, double threshold,
-			double *hold_prob, double *hold_label, int64 nhold,
-			double *train_prob, double *train_label, int64 ntrain)
+			double *hold_prob, const double *hold_label, int64 nhold,
+			double *train_prob, const double *train_label, int64 ntrain)
 {
 	if (nhold > 0)
 	{
@@ -320,17 +320,40 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 	appendStringInfoChar(&fit->importance, '}');
 }
 
+/*
+ * The run's rows binned for trees, made at the first tree fit, in the run's
+ * memory; the float columns go then (TrainLoad has built the drift
+ * baselines from them), so a cross-validation or a search bins once.
+ */
+CrGbmBins *
+TrainGbmBins(CrTrainData *td, const CrTrainParams *tp)
+{
+	if (td->bins == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(td->cxt);
+
+		td->bins = GbmBin(td->ds, td->holdout, &tp->gbm);
+		for (int f = 0; f < td->ds->nfeatures; f++)
+		{
+			HugeFree(td->ds->cols[f]);
+			td->ds->cols[f] = NULL;
+		}
+		MemoryContextSwitchTo(old);
+	}
+	return td->bins;
+}
+
 /* Gradient-boosted trees: fit, metrics from the trainer's own scores. */
 static void
-TrainGbm(CrDataset *ds, const bool *holdout, CrTrainParams *tp, CrModel *model,
-		 TrainFit *fit)
+TrainGbm(CrTrainData *td, CrTrainParams *tp, CrModel *model, TrainFit *fit)
 {
+	CrDataset  *ds = td->ds;
 	int			p = ds->nfeatures;
 	CrGbmResult *res;
 
 	tp->gbm.seed = (uint64) tp->seed;
 	tp->gbm.monotone = ParamsMonotone(tp, ds->names, ds->nfeatures);
-	res = GbmFit(ds, holdout, &tp->gbm);
+	res = GbmBoost(TrainGbmBins(td, tp), &tp->gbm);
 
 	model->algorithm = CR_ALGO_GBM;
 	model->forest = res->forest;
@@ -592,6 +615,7 @@ TrainLoad(TrainRun *run)
 		elog(ERROR, "SPI_connect failed");
 
 	MemoryContextSwitchTo(run->traincxt);
+	td->cxt = run->traincxt;
 	ds = td->ds = DatasetLoad(&run->spec);
 	INSTR_TIME_SET_CURRENT(run->loaded);
 	p = ds->nfeatures;
@@ -680,7 +704,7 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 	if (tp->algorithm == CR_ALGO_LOGISTIC)
 		TrainLogistic(ds, td->holdout, td->ntrain, td->nhold, tp, &model, &fit);
 	else
-		TrainGbm(ds, td->holdout, tp, &model, &fit);
+		TrainGbm(td, tp, &model, &fit);
 	INSTR_TIME_SET_CURRENT(fitted);
 
 	/* ... and of the score, on the rows the metrics were computed on */

@@ -23,9 +23,9 @@
 
 /*
  * The rows of a training run, loaded once: the dataset (its float columns
- * until the final tree fit bins and frees them), the holdout, the folds of the
- * training rows, and what a fitted model starts from (features, levels,
- * scoring settings).
+ * until the first tree fit bins them, once for every fit, and frees them),
+ * the holdout, the folds of the training rows, and what a fitted model
+ * starts from (features, levels, scoring settings).
  */
 typedef struct CrTrainData
 {
@@ -36,6 +36,8 @@ typedef struct CrTrainData
 	int8	   *fold;			/* per row: a training row's fold, -1 in the holdout */
 	int			nfolds;			/* 0: no folds */
 	CrModel		skeleton;		/* features, cats, scoring; no coefficients or trees */
+	CrGbmBins  *bins;			/* the rows binned for trees (TrainGbmBins), or NULL */
+	MemoryContext cxt;			/* the run's, where they live */
 } CrTrainData;
 
 /* Metrics of a cross-validation: per fold, and their mean and sd. */
@@ -74,6 +76,7 @@ extern Datum TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv,
 						 const char *params_extra);
 extern void TrainEnd(TrainRun *run);
 
+extern CrGbmBins *TrainGbmBins(CrTrainData *td, const CrTrainParams *tp);
 extern CrLogitFit *TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
 								 CrModel *model, double *importance);
 

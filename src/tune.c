@@ -9,7 +9,9 @@
  * dealt to folds 0, 1, ..., k - 1 in turn, so every fold has the same share
  * of defaults to within one row.  A fold's model is fitted as cr_train
  * fits one (the same code, its own imputation means and levels' dummy
- * columns) on the other folds, and scored on the fold.
+ * columns) on the other folds, and scored on the fold.  Trees are the
+ * exception in one respect: the rows are binned once for every fold and
+ * trial, with the cut points of all the training rows.
  */
 #include "postgres.h"
 
@@ -73,43 +75,21 @@ FoldLogistic(CrTrainData *td, const CrTrainParams *tp, const int8 *fold, int f,
 
 /*
  * Trees fitted on the rows with fold[i] >= 0 and not f, scored on fold f:
- * a copy of those rows' columns, which the trainer bins and frees.
+ * from the run's rows as binned once (the cut points are the training
+ * rows', shared by every fold), the fold's bytes copied out.
  */
 static CrGbmResult *
 FoldGbm(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f)
 {
-	CrDataset  *ds = td->ds;
-	CrDataset	sub = *ds;
-	bool	   *valid;
-	int64		n = 0;
+	CrGbmBins  *all = TrainGbmBins(td, tp);
 
-	for (int64 i = 0; i < ds->nrows; i++)
-		n += fold[i] >= 0;
-	sub.nrows = n;
-	sub.keyhash = NULL;
-	sub.split_holdout = NULL;
-	sub.cols = palloc(sizeof(double *) * ds->nfeatures);
-	sub.label = HugeAlloc(sizeof(double) * Max(n, 1));
-	valid = HugeAlloc(sizeof(bool) * Max(n, 1));
-	for (int j = 0; j < ds->nfeatures; j++)
-		sub.cols[j] = HugeAlloc(sizeof(double) * Max(n, 1));
-	n = 0;
-	for (int64 i = 0; i < ds->nrows; i++)
-	{
-		if (fold[i] < 0)
-			continue;
-		for (int j = 0; j < ds->nfeatures; j++)
-			sub.cols[j][n] = ds->cols[j][i];
-		sub.label[n] = ds->label[i];
-		valid[n++] = fold[i] == f;
-	}
-	return GbmFit(&sub, valid, &tp->gbm);
+	return GbmBoost(GbmBinsFold(all, td->holdout, td->ds->nrows, fold, f), &tp->gbm);
 }
 
 /*
  * The metrics on fold f of a model fitted with tp on the other folds (rows
  * with fold -1 take no part): logistic from the float columns, trees from
- * a copy of the fold's rows (FoldGbm).
+ * the bins of the fold's rows (FoldGbm).
  */
 static void
 EvalFold(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f, CrMetrics *out)
