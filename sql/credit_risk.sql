@@ -411,9 +411,12 @@ AS 'MODULE_PATHNAME', 'cr_drift_score'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The holdout metric set of a version (default: the serving one) on any
--- labelled rows: how the model does on recent outcomes.
+-- labelled rows: how the model does on recent outcomes.  split, as
+-- params.split, keeps the rows at or after its cut-off (an out-of-time
+-- holdout).
 CREATE FUNCTION credit_risk.cr_evaluate(name text, source text, label text,
-                                        version integer DEFAULT NULL)
+                                        version integer DEFAULT NULL,
+                                        split jsonb DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cr_evaluate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -1152,7 +1155,7 @@ CREATE TRIGGER tuning_runs_guard
 CREATE FUNCTION credit_risk.cr_tune(name text, source text, label text, algorithm text,
                                     features text[], search jsonb, params jsonb DEFAULT '{}')
 RETURNS TABLE (trial integer, params jsonb, metric float8, metric_sd float8,
-               seconds float8, chosen boolean)
+               seconds float8, chosen boolean, version integer)
 AS 'MODULE_PATHNAME', 'cr_tune'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
@@ -1173,7 +1176,10 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 -- Register if better: train a candidate, score it and the current champion
 -- on the candidate's holdout rows (the same rows), and promote the candidate
--- only if its AUC beats the champion's by at least params.min_gain.
+-- only if its AUC beats the champion's by at least params.min_gain.  The
+-- candidate comes from cr_train, from a search (params.search: cr_tune's
+-- search argument), or from cr_train with the best params of the model's
+-- latest tuning run (params.tuned = true).
 CREATE FUNCTION credit_risk.cr_retrain(name text, source text, label text,
                                        algorithm text DEFAULT 'gbm',
                                        params jsonb DEFAULT '{}')
@@ -1186,24 +1192,55 @@ DECLARE
     run credit_risk.pipeline_runs;
     cand credit_risk.models;
     champ credit_risk.models;
-    train_params jsonb := COALESCE(params, '{}') - 'min_gain';
+    train_params jsonb := COALESCE(params, '{}') - 'min_gain' - 'search' - 'tuned';
     min_gain float8 := COALESCE((params ->> 'min_gain')::float8, 0);
+    search jsonb := NULLIF(params -> 'search', 'null');
+    tuned boolean := COALESCE(params ->> 'tuned', 'false') = 'true';
+    tuning_run bigint;
+    cand_version integer;
     started timestamptz := pg_catalog.clock_timestamp();
     query text;
     holdout_source text;
-    split_column text := train_params -> 'split' ->> 'column';
+    split jsonb := NULLIF(train_params -> 'split', 'null');
     cand_auc float8;
     champ_auc float8;
     promote boolean;
 BEGIN
-    IF train_params ->> 'key' IS NULL AND split_column IS NULL THEN
+    IF train_params ->> 'key' IS NULL AND split IS NULL THEN
         RAISE EXCEPTION 'cr_retrain needs params.key or params.split'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name the applicant key column, or split by date, so the candidate and the champion are compared on the same holdout rows.';
     END IF;
-    IF split_column IS NULL AND COALESCE((train_params ->> 'holdout')::float8, 0.2) = 0 THEN
+    IF split IS NULL AND COALESCE((train_params ->> 'holdout')::float8, 0.2) = 0 THEN
         RAISE EXCEPTION 'cr_retrain needs a holdout'
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.jsonb_typeof(params -> 'tuned') NOT IN ('boolean', 'null') THEN
+        RAISE EXCEPTION 'params.tuned must be true or false'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.jsonb_typeof(search) NOT IN ('object', 'null') THEN
+        RAISE EXCEPTION 'params.search must be an object, as cr_tune''s search argument'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"method": "random", "trials": 20, "space": {"max_depth": [3, 8]}}.';
+    END IF;
+    IF search IS NOT NULL AND tuned THEN
+        RAISE EXCEPTION 'cr_retrain takes params.search or params.tuned, not both'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'search runs a new search; tuned reuses the best params of the latest one.';
+    END IF;
+    IF tuned THEN
+        -- the best trial's params of the model's latest search, over the given ones
+        SELECT r.id, train_params || (r.trials -> (r.best_trial - 1) -> 'params')
+          INTO tuning_run, train_params
+          FROM credit_risk.tuning_runs r
+         WHERE r.model_name = cr_retrain.name AND r.algorithm = cr_retrain.algorithm
+         ORDER BY r.id DESC LIMIT 1;
+        IF tuning_run IS NULL THEN
+            RAISE EXCEPTION 'model "%" has no % tuning run to take params from', name, algorithm
+                USING ERRCODE = 'no_data_found',
+                      HINT = 'Run credit_risk.cr_tune first, or leave out params.tuned.';
+        END IF;
     END IF;
 
     SELECT * INTO champ FROM credit_risk.models m
@@ -1211,23 +1248,30 @@ BEGIN
 
     -- the source is the caller's SQL: resolved in the caller's search_path
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
-    cand := credit_risk.cr_train(name, source, label, algorithm, NULL, train_params);
-
-    query := CASE WHEN source ~* '^[[:space:](]*(select|with|values|table)[[:space:](]'
-                  THEN source ELSE 'SELECT * FROM ' || source END;
-    IF split_column IS NOT NULL THEN
-        -- the out-of-time holdout: the value compared as the column's type, as cr_train does
-        holdout_source := pg_catalog.format(
-            'SELECT * FROM (%s) AS cr_retrain_source WHERE %I >= %L',
-            query, split_column, train_params -> 'split' ->> 'holdout_from');
+    IF search IS NOT NULL THEN
+        SELECT t.version INTO cand_version
+          FROM credit_risk.cr_tune(name, source, label, algorithm, NULL, search, train_params) t
+         WHERE t.chosen;
+        SELECT * INTO cand FROM credit_risk.models m
+         WHERE m.name = cr_retrain.name AND m.version = cand_version;
+        tuning_run := (cand.params -> 'tuning' ->> 'run')::bigint;
     ELSE
+        cand := credit_risk.cr_train(name, source, label, algorithm, NULL, train_params);
+    END IF;
+
+    IF split IS NOT NULL THEN
+        -- the out-of-time holdout, as cr_train made it
+        holdout_source := source;
+    ELSE
+        query := CASE WHEN source ~* '^[[:space:](]*(select|with|values|table)[[:space:](]'
+                      THEN source ELSE 'SELECT * FROM ' || source END;
         holdout_source := pg_catalog.format(
             'SELECT * FROM (%s) AS cr_retrain_source WHERE credit_risk.cr_in_holdout(%I, %s, %s)',
             query, train_params ->> 'key', cand.params ->> 'seed', cand.params ->> 'holdout');
     END IF;
-    cand_auc := (credit_risk.cr_evaluate(name, holdout_source, label, cand.version) ->> 'auc')::float8;
+    cand_auc := (credit_risk.cr_evaluate(name, holdout_source, label, cand.version, split) ->> 'auc')::float8;
     IF champ.id IS NOT NULL THEN
-        champ_auc := (credit_risk.cr_evaluate(name, holdout_source, label, champ.version) ->> 'auc')::float8;
+        champ_auc := (credit_risk.cr_evaluate(name, holdout_source, label, champ.version, split) ->> 'auc')::float8;
     END IF;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     promote := champ.id IS NULL OR cand_auc >= champ_auc + min_gain;
@@ -1243,7 +1287,10 @@ BEGIN
                 'candidate_version', cand.version, 'candidate_auc', cand_auc,
                 'champion_version', champ.version, 'champion_auc', champ_auc,
                 'min_gain', min_gain, 'promoted', promote,
-                'holdout_rows', cand.holdout_rows))
+                'holdout_rows', cand.holdout_rows)
+            || CASE WHEN tuning_run IS NULL THEN '{}'::jsonb
+                    ELSE pg_catalog.jsonb_build_object('tuning_run', tuning_run,
+                                                       'tuning', CASE WHEN tuned THEN 'reused' ELSE 'searched' END) END)
     RETURNING * INTO run;
     RETURN run;
 END;

@@ -20,6 +20,7 @@
 
 #include "dataset.h"
 #include "metrics.h"
+#include "params.h"
 #include "predict.h"
 #include "registry.h"
 
@@ -118,9 +119,47 @@ EvalReceive(TupleTableSlot *slot, DestReceiver *self)
 	return true;
 }
 
+static void
+SplitArgContext(void *arg)
+{
+	errcontext("in cr_evaluate's split argument, which takes what params.split takes");
+}
+
 /*
- * cr_evaluate(name, source, label, version DEFAULT NULL) returns jsonb: the
- * holdout metric set of a model version on any labelled rows.
+ * The rows of source at or after split's cut-off: the out-of-time holdout
+ * that params.split makes in cr_train, the cut-off read as the column's
+ * type (an unknown-typed literal compared with the column).
+ */
+static char *
+SplitSource(const char *source, Jsonb *split)
+{
+	CrTrainParams tp;
+	ErrorContextCallback callback;
+	char	   *params;
+
+	memset(&tp, 0, sizeof(tp));
+	tp.algorithm = CR_ALGO_LOGISTIC;
+	params = psprintf("{\"split\": %s}", JsonbToCString(NULL, &split->root, VARSIZE(split)));
+	callback.callback = SplitArgContext;
+	callback.arg = NULL;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+	ParamsParse(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(params))), &tp);
+	error_context_stack = callback.previous;
+	if (tp.split_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("split must be an object such as {\"column\": \"application_date\", \"holdout_from\": \"2024-01-01\"}"),
+				 errhint("Pass NULL to evaluate every row of the source.")));
+	return psprintf("SELECT * FROM (%s) AS cr_evaluate_source WHERE %s >= %s",
+					DatasetSourceQuery(source), quote_identifier(tp.split_column),
+					quote_literal_cstr(tp.split_from));
+}
+
+/*
+ * cr_evaluate(name, source, label, version DEFAULT NULL, split DEFAULT NULL)
+ * returns jsonb: the holdout metric set of a model version on any labelled
+ * rows (with split, on those at or after its cut-off).
  */
 Datum
 cr_evaluate(PG_FUNCTION_ARGS)
@@ -138,6 +177,8 @@ cr_evaluate(PG_FUNCTION_ARGS)
 				 errmsg("model name, source and label must not be null")));
 	version = RegistryVersionArg(fcinfo, 3);
 	source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+		source = SplitSource(source, PG_GETARG_JSONB_P(4));
 	entry = RegistryLookup(text_to_cstring(PG_GETARG_TEXT_PP(0)), version);
 
 	memset(&er, 0, sizeof(er));

@@ -918,8 +918,8 @@ cr_tune(PG_FUNCTION_ARGS)
 
 	for (int t = 0; t < ntrials; t++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
 
 		values[0] = Int32GetDatum(t + 1);
 		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(trials[t].overrides));
@@ -930,6 +930,7 @@ cr_tune(PG_FUNCTION_ARGS)
 			values[3] = Float8GetDatum(trials[t].metric_sd);
 		values[4] = Float8GetDatum(trials[t].seconds);
 		values[5] = BoolGetDatum(t == best);
+		values[6] = Int32GetDatum(version);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	TrainEnd(&run);

@@ -203,6 +203,23 @@ SELECT detail->'candidate_version' AS candidate, detail->'holdout_rows' AS holdo
        (detail->>'candidate_auc')::float8 > 0.5 AS auc_above_half
   FROM credit_risk.cr_retrain('oot', 'SELECT application_date, a, b, y FROM oot', 'y', 'logistic',
                               '{"split": {"column": "application_date", "holdout_from": "2024-07-01"}}');
+-- cr_evaluate's split keeps the same rows: the stored metrics again, from the whole table
+SELECT e->>'auc' = m.metrics->>'auc' AND e->>'ks' = m.metrics->>'ks'
+         AND e->>'log_loss' = m.metrics->>'log_loss' AND e->>'brier' = m.metrics->>'brier' AS same_metrics,
+       (e->>'rows')::int = m.holdout_rows AS same_rows
+  FROM credit_risk.models m,
+       credit_risk.cr_evaluate('oot', 'oot', 'y', 1,
+                               '{"column": "application_date", "holdout_from": "2024-07-01"}') e
+ WHERE m.name = 'oot' AND m.version = 1;
+SELECT (credit_risk.cr_evaluate('oot_n', 'oot', 'y', NULL, '{"column": "id", "holdout_from": 3001}')->>'rows')::int AS id_rows,
+       (credit_risk.cr_evaluate('oot_ts', 'SELECT *, application_date::timestamp AS at FROM oot', 'y', NULL,
+                                '{"column": "at", "holdout_from": "2024-06-30 12:00"}')->>'rows')::int AS ts_rows,
+       (credit_risk.cr_evaluate('oot', 'oot', 'y', 1, NULL)->>'rows')::int AS all_rows;
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('oot', 'oot', 'y', 1, '"2024-07-01"')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('oot', 'oot', 'y', 1, '{"column": "application_date"}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('oot', 'oot', 'y', 1, 'null')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('oot', 'oot', 'y', 1, '{"column": "applied", "holdout_from": "2024-07-01"}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_evaluate('oot', 'oot', 'y', 1, '{"column": "application_date", "holdout_from": "2030-01-01"}')$$);
 -- errors
 SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
                             '{"split": {"column": "application_date", "holdout_from": "2030-01-01"}}');

@@ -92,3 +92,29 @@ SELECT expect_error($$SELECT * FROM credit_risk.cr_tune('tune_bad', 'tune_apps',
 SELECT expect_error($$SELECT * FROM credit_risk.cr_tune('tune_bad', 'tune_apps', 'y', 'gbm', ARRAY['a'], '{"space": {"max_depth": [1, 3]}}', '{"holdout": 0}')$$);
 SELECT expect_error($$SELECT * FROM credit_risk.cr_tune('tune_bad', 'tune_apps', 'y', 'logistic', ARRAY['a'], '{"space": {"max_depth": [1, 3]}}')$$);
 SELECT expect_error($$SELECT * FROM credit_risk.cr_tune('tune_bad', 'tune_apps', 'y', 'gbm', ARRAY['a'], NULL)$$);
+
+-- Register-if-better from a search (params.search), then from the best
+-- params of that search (params.tuned): the weekly training step's two ways.
+CREATE TABLE tune_rt AS
+SELECT 1 AS step, * FROM credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'gbm',
+       '{"key": "id", "seed": 5, "cv": 3, "n_trees": 10, "threads": 1,
+         "search": {"method": "grid", "space": {"max_depth": {"values": [1, 2]}}}}');
+INSERT INTO tune_rt
+SELECT 2, * FROM credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'gbm',
+       '{"key": "id", "seed": 5, "n_trees": 10, "threads": 1, "tuned": true}');
+SELECT r.step, r.detail->>'tuning' AS tuning, m.version, m.status,
+       (r.detail->>'tuning_run')::bigint = t.id AS the_run,
+       m.params->>'max_depth' AS max_depth,
+       m.params->>'max_depth' = t.trials->(t.best_trial - 1)->'params'->>'max_depth' AS best_trials_depth,
+       (m.params->'tuning'->>'run')::bigint = t.id AS params_record_run
+  FROM tune_rt r
+  JOIN credit_risk.models m ON m.name = 'tune_rt' AND m.version = (r.detail->>'candidate_version')::int
+  JOIN credit_risk.tuning_runs t ON t.model_name = 'tune_rt'
+ ORDER BY r.step;
+SELECT expect_error($$SELECT credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'gbm', '{"key": "id", "tuned": true, "search": {"space": {"max_depth": [1, 2]}}}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_retrain('tune_none', 'tune_apps', 'y', 'gbm', '{"key": "id", "tuned": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'logistic', '{"key": "id", "tuned": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'gbm', '{"key": "id", "tuned": "yes"}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'gbm', '{"key": "id", "search": [1, 2]}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_retrain('tune_rt', 'tune_apps', 'y', 'gbm', '{"key": "id", "search": {"space": {"colour": [1, 2]}}}')$$);
+SELECT count(*) AS versions FROM credit_risk.models WHERE name = 'tune_rt';
