@@ -18,7 +18,7 @@ PG_MODULE_MAGIC;
 
 int			cr_threads = 1;
 int			cr_train_memory_kb = 4 * 1024 * 1024;	/* 4 GB */
-bool		cr_simd = true;
+int			cr_simd = CR_SIMD_AUTO;
 bool		cr_allow_drop = false;
 int			cr_explain_memory_kb = 32 * 1024;	/* 32 MB */
 
@@ -31,6 +31,22 @@ int			cr_explain_memory_kb = 32 * 1024;	/* 32 MB */
  */
 static const char *const CrSettingNames[] = {"credit_risk.threads", "credit_risk.train_memory"};
 static char *CrRejected[lengthof(CrSettingNames)];
+
+static const struct config_enum_entry CrSimdOptions[] = {
+	{"off", CR_SIMD_OFF, false},
+	{"avx2", CR_SIMD_AVX2, false},
+	{"avx512", CR_SIMD_AVX512, false},
+	{"auto", CR_SIMD_AUTO, false},
+	/* the boolean this setting once was */
+	{"on", CR_SIMD_AUTO, true},
+	{"true", CR_SIMD_AUTO, true},
+	{"yes", CR_SIMD_AUTO, true},
+	{"1", CR_SIMD_AUTO, true},
+	{"false", CR_SIMD_OFF, true},
+	{"no", CR_SIMD_OFF, true},
+	{"0", CR_SIMD_OFF, true},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -58,6 +74,18 @@ static void
 TrainMemoryAssign(int newval, void *extra)
 {
 	CrRejected[1] = NULL;
+}
+
+/* A scorer this CPU lacks is refused, so that a test or a benchmark of it is real. */
+static bool
+SimdCheck(int *newval, void **extra, GucSource source)
+{
+	if (CrCpuHasSimd((CrSimd) *newval))
+		return true;
+	GUC_check_errcode(ERRCODE_FEATURE_NOT_SUPPORTED);
+	GUC_check_errmsg("this CPU has no %s", *newval == CR_SIMD_AVX512 ? "AVX-512F" : "AVX2");
+	GUC_check_errhint("Use \"auto\" for the widest instructions the CPU has, or \"off\".");
+	return false;
 }
 
 void
@@ -107,14 +135,15 @@ _PG_init(void)
 							GUC_UNIT_KB,
 							NULL, TrainMemoryAssign, NULL);
 
-	DefineCustomBoolVariable("credit_risk.simd",
-							 "Score tree models in batch with AVX-512 when the CPU has it.",
-							 "Off, or on a CPU without AVX-512, batch scoring walks the trees with scalar code. Both give the same results to the last bit.",
+	DefineCustomEnumVariable("credit_risk.simd",
+							 "Instructions that batch scoring walks tree models with: off, avx2, avx512 or auto.",
+							 "auto takes AVX-512 where the CPU has it, then AVX2, then scalar code (off); a value the CPU lacks is refused. Every path gives the same results to the last bit.",
 							 &cr_simd,
-							 true,
+							 CR_SIMD_AUTO,
+							 CrSimdOptions,
 							 PGC_USERSET,
 							 0,
-							 NULL, NULL, NULL);
+							 SimdCheck, NULL, NULL);
 
 	DefineCustomIntVariable("credit_risk.explain_memory",
 							"Memory for the explanation tables of one tree model in a session.",

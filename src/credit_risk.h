@@ -12,8 +12,21 @@
 extern int	cr_threads;
 extern int	cr_train_memory_kb;
 extern int	cr_explain_memory_kb;
-extern bool cr_simd;
+extern int	cr_simd;				/* CrSimd */
 extern bool cr_allow_drop;
+
+/* credit_risk.simd: the batch tree scorer's instructions */
+typedef enum CrSimd
+{
+	CR_SIMD_OFF,				/* scalar code */
+	CR_SIMD_AVX2,
+	CR_SIMD_AVX512,
+	CR_SIMD_AUTO				/* the widest the CPU has */
+} CrSimd;
+
+/* in forest.c */
+extern bool CrCpuHasSimd(CrSimd simd);
+extern CrSimd CrSimdPath(void);
 
 /* the probability of a margin (log-odds) */
 static inline double

@@ -45,7 +45,7 @@ int			SPI_result = 0;
 SPITupleTable *SPI_tuptable = NULL;
 int			cr_threads = 1;
 int			cr_train_memory_kb = 0;
-bool		cr_simd = false;
+int			cr_simd = CR_SIMD_OFF;
 
 /* A SQLSTATE as its five characters, for messages. */
 static const char *
