@@ -15,6 +15,60 @@
 #include "credit_risk.h"
 #include "random.h"
 
+/*
+ * Sort m doubles (no NaN) ascending, with tmp room for m more: a radix sort
+ * by bytes of keys whose unsigned order is the numeric order (a negative's
+ * bits flipped, a non-negative's sign bit set), skipping the bytes that
+ * every key shares.  -0 sorts before +0; equal values are equal either way.
+ */
+static void
+SortDoubles(double *v, int64 m, double *tmp)
+{
+	uint64	   *a = (uint64 *) v;
+	uint64	   *b = (uint64 *) tmp;
+	int64		count[8][256];
+
+	memset(count, 0, sizeof(count));
+	for (int64 i = 0; i < m; i++)
+	{
+		uint64		u;
+
+		memcpy(&u, &v[i], sizeof(u));
+		u ^= (u >> 63) ? ~UINT64CONST(0) : (UINT64CONST(1) << 63);
+		a[i] = u;
+		for (int d = 0; d < 8; d++)
+			count[d][(u >> (8 * d)) & 0xFF]++;
+	}
+	for (int d = 0; d < 8; d++)
+	{
+		int64		at = 0;
+		uint64	   *t;
+
+		/* every key has the same byte d: nothing moves */
+		if (count[d][(a[0] >> (8 * d)) & 0xFF] == m)
+			continue;
+		for (int k = 0; k < 256; k++)
+		{
+			int64		c = count[d][k];
+
+			count[d][k] = at;
+			at += c;
+		}
+		for (int64 i = 0; i < m; i++)
+			b[count[d][(a[i] >> (8 * d)) & 0xFF]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	for (int64 i = 0; i < m; i++)
+	{
+		uint64		u = a[i];
+
+		u ^= (u >> 63) ? (UINT64CONST(1) << 63) : ~UINT64CONST(0);
+		memcpy(&v[i], &u, sizeof(u));
+	}
+}
+
 int
 BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 			int64 sample_max, uint64 seed, double *work, double *cuts)
@@ -46,7 +100,8 @@ BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 				CrMix64(seed ^ (uint64) i) <= threshold)
 				work[m++] = x[i];
 	}
-	qsort(work, m, sizeof(double), CrDoubleCmp);
+	if (m > 0)
+		SortDoubles(work, m, work + Min(n, sample_max));
 
 	/* few distinct values: one bin each */
 	{

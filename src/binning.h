@@ -26,7 +26,8 @@ typedef struct CrBinEdges
  * Cut points for one column: quantiles of its non-missing values over the
  * rows selected by mask (NULL: all), from a sample of at most sample_max
  * values; at most max_bins value bins.  Plain C, safe in worker threads:
- * cuts must have room for max_bins - 1 values, work for sample_max.
+ * cuts must have room for max_bins - 1 values, work for 2 * Min(n,
+ * sample_max).
  */
 extern int	BinFindCuts(const double *x, const bool *exclude, int64 n,
 						int max_bins, int64 sample_max, uint64 seed,

@@ -77,7 +77,7 @@ void
 DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
 			  uint64 seed)
 {
-	double	   *work = HugeAlloc(sizeof(double) * Min(Max(n, 1), BIN_SAMPLE_MAX));
+	double	   *work = HugeAlloc(sizeof(double) * 2 * Min(Max(n, 1), BIN_SAMPLE_MAX));
 	double		cuts[DRIFT_BINS];
 
 	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);

@@ -123,6 +123,8 @@ typedef struct Gbm
 	/* the binned rows (CrGbmBins), read only */
 	const uint8 *bins;			/* ntr rows of p bins, row-major */
 	const uint8 *hbins;			/* nho rows of p bins */
+	uint8	   *cols;			/* the training bins column-major: p columns
+								 * of ntr, for the partitions */
 	const CrBinEdges *edges;	/* p */
 	const int  *ncodes;			/* p: codes of a categorical feature, or 0 */
 	const double *ytr;
@@ -183,8 +185,8 @@ typedef struct Gbm
 Size
 GbmBytesPerRow(int nfeatures)
 {
-	/* bins, gradients, margins, row lists, label */
-	return (Size) nfeatures + sizeof(GradPair) + 2 * sizeof(double) +
+	/* bins (row- and column-major), gradients, margins, row lists, label */
+	return (Size) 2 * nfeatures + sizeof(GradPair) + 2 * sizeof(double) +
 		2 * sizeof(uint32) + sizeof(double);
 }
 
@@ -302,7 +304,7 @@ GbmBin(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	bt.seed = params->seed;
 	bt.work = palloc(sizeof(double *) * nthreads);
 	for (int w = 0; w < nthreads; w++)
-		bt.work[w] = HugeAlloc(sizeof(double) * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+		bt.work[w] = HugeAlloc(sizeof(double) * 2 * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
 	bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
 	bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
 	for (int c = 0; c < nchunks; c++)
@@ -747,19 +749,18 @@ PartitionTask(void *arg, int task, int worker)
 	const uint32 *src = gbm->rows;
 	uint32	   *dst = gbm->scratch;
 	const uint8 *bins;
-	int			p = gbm->p;
 	uint32	   *dl;
 	uint32	   *dr;
 
 	if (!node->split)
 		return;
-	bins = gbm->bins + node->feature;
+	bins = gbm->cols + (Size) node->feature * gbm->ntr;
 	dl = dst + node->begin;
 	dr = dst + node->end - 1;
 	for (int64 i = node->begin; i < node->end; i++)
 	{
 		uint32		r = src[i];
-		int			left = NodeGoesLeft(node, bins[(Size) r * p]);
+		int			left = NodeGoesLeft(node, bins[r]);
 
 		*dl = r;
 		*dr = r;
@@ -794,7 +795,6 @@ PartFlagTask(void *arg, int task, int worker)
 	PartChunk  *c = &gbm->pchunks[task];
 	GrowNode   *node = c->node;
 	const uint8 *bins;
-	int			p = gbm->p;
 	int64		nl = 0;
 
 	if (node == NULL)
@@ -803,10 +803,10 @@ PartFlagTask(void *arg, int task, int worker)
 		PartitionTask(arg, (int) c->begin, worker);
 		return;
 	}
-	bins = gbm->bins + node->feature;
+	bins = gbm->cols + (Size) node->feature * gbm->ntr;
 	for (int64 i = c->begin; i < c->end; i++)
 	{
-		uint8		left = NodeGoesLeft(node, bins[(Size) gbm->rows[i] * p]);
+		uint8		left = NodeGoesLeft(node, bins[gbm->rows[i]]);
 
 		gbm->flags[i] = left;
 		nl += left;
@@ -907,6 +907,35 @@ PartitionLevel(Gbm *gbm, GrowNode **level, int nlevel)
 		node->nleft = nl;
 	}
 	PoolRun(gbm->pool, ntasks, PartScatterTask, gbm);
+}
+
+/*
+ * The column-major copy of a chunk of training rows' bins, for partitions:
+ * a node's rows are in row order (or its reverse), so one feature's bytes
+ * of them lie close together, where a row-major read takes a cache line a
+ * row.
+ */
+static void
+TransposeTask(void *arg, int chunk, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	int			p = gbm->p;
+	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
+	int64		end = Min(start + GBM_CHUNK_ROWS, gbm->ntr);
+
+	for (int64 i0 = start; i0 < end; i0 += 2048)
+	{
+		int64		i1 = Min(i0 + 2048, end);
+
+		for (int f = 0; f < p; f++)
+		{
+			uint8	   *dst = gbm->cols + (Size) f * gbm->ntr;
+			const uint8 *src = gbm->bins + f;
+
+			for (int64 i = i0; i < i1; i++)
+				dst[i] = src[(Size) i * p];
+		}
+	}
 }
 
 /* ------------------------------------------------------ margin updates */
@@ -1443,6 +1472,9 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 	gbm->scratch = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
 	gbm->flags = HugeAlloc(Max(ntr, 1));
 	gbm->feats = palloc(sizeof(int) * p);
+	gbm->cols = HugeAlloc((Size) Max(ntr, 1) * p);
+	PoolRun(gbm->pool, (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
+			TransposeTask, gbm);
 
 	/* a tree has at most 2^(depth+1) - 1 nodes */
 	gbm->tree_cap = (1 << (params->max_depth + 1)) - 1;
