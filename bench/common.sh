@@ -30,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # psql, not the server, writes exported CSV files here: the server may be on
 # another machine
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cr_bench_$1.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap "rm -rf '$tmp'" EXIT
 
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 psql=(psql -X -q -v ON_ERROR_STOP=1)

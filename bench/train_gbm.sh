@@ -5,14 +5,18 @@
 #
 #   PGHOST=... PGPORT=... PGUSER=... PGDATABASE=... bench/train_gbm.sh [ROWS]
 #
-# ROWS (or BENCH_ROWS) is the synthetic table's size, 1,000,000 by default;
-# 80% of it trains, 20% (id % 5 = 0) is the holdout.  BENCH_THREADS (default
-# "1 2") lists the thread counts; BENCH_REPS (default 2) the timed runs of
-# each side at each count, every one in a fresh connection or process (the
-# best time and the largest peak are reported).  PYTHON (default
+# ROWS (or BENCH_ROWS) is each table's size, 1,000,000 by default; 80% of
+# it trains, 20% (id % 5 = 0) is the holdout.  BENCH_SHAPES (default
+# "credit continuous") picks the tables: credit is bench/synthetic_gbm.sql
+# (credit-like: NULLs, many low-cardinality features), continuous is
+# bench/synthetic_continuous.sql (20 independent normals, every value
+# distinct).  BENCH_THREADS (default "1 2") lists the thread counts;
+# BENCH_REPS (default 3) the timed runs of each side at each count, every
+# one in a fresh connection or process (the best and the median time and
+# the largest peak are reported).  PYTHON (default
 # /usr/bin/python3, Debian's, with python3-xgboost, python3-sklearn and
 # python3-pandas) runs the reference.  BENCH_KEEP=1 keeps the schema
-# credit_risk_bench_gbm and the bench_gbm_t* models afterwards.
+# credit_risk_bench_gbm and the bench_gbm_* models afterwards.
 #
 # The backend's peak memory is read from /proc/<pid>/status, so run it on the
 # server's machine as root or as the server's OS user; elsewhere it reads n/a.
@@ -20,11 +24,11 @@
 set -euo pipefail
 
 rows=${1:-${BENCH_ROWS:-1000000}}
+shapes=${BENCH_SHAPES:-credit continuous}
 threads=${BENCH_THREADS:-1 2}
-reps=${BENCH_REPS:-2}
+reps=${BENCH_REPS:-3}
 python=${PYTHON:-/usr/bin/python3}
 schema=credit_risk_bench_gbm
-table=$schema.credit_gbm
 
 . "$(dirname "$0")/common.sh" gbm
 
@@ -34,18 +38,40 @@ for t in $threads; do
 	bench_positive "each of BENCH_THREADS" "$t"
 done
 [ -n "${threads// /}" ] || { echo "BENCH_THREADS is empty" >&2; exit 2; }
+[ -n "${shapes// /}" ] || { echo "BENCH_SHAPES is empty" >&2; exit 2; }
+for s in $shapes; do
+	case $s in
+		credit | continuous) ;;
+		*) echo "BENCH_SHAPES: unknown shape \"$s\" (credit, continuous)" >&2; exit 2 ;;
+	esac
+done
 bench_python "$python" "numpy pandas sklearn xgboost" "python3-xgboost python3-sklearn python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 "${psql[@]}" <<SQL
 CREATE EXTENSION IF NOT EXISTS credit_risk;
 CREATE SCHEMA IF NOT EXISTS $schema;
-DELETE FROM credit_risk.models WHERE name LIKE 'bench\\_gbm\\_t%';
+DELETE FROM credit_risk.models WHERE name LIKE 'bench\\_gbm\\_%';
 SQL
 
 t0=$(now)
-"${psql[@]}" -v rows="$rows" -v schema="$schema" -f "$here/synthetic_gbm.sql"
+for shape in $shapes; do
+	case $shape in
+		credit) "${psql[@]}" -v rows="$rows" -v schema="$schema" -f "$here/synthetic_gbm.sql" ;;
+		continuous) "${psql[@]}" -v rows="$rows" -v schema="$schema" -f "$here/synthetic_continuous.sql" ;;
+	esac
+done
 build_s=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+
+# every shape in turn: export, prepare, our runs, theirs (in $tmp/$shape)
+top=$tmp
+for shape in $shapes; do
+tmp=$top/$shape
+mkdir -p "$tmp"
+case $shape in
+	credit) table=$schema.credit_gbm ;;
+	continuous) table=$schema.continuous ;;
+esac
 
 # every column but the id and the label, in table order
 features=$(psql -X -At -c "SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum)
@@ -71,7 +97,7 @@ rm -f "$tmp/train.csv" "$tmp/holdout.csv"
 failed=0
 ours()
 {
-	local t=$1 k=$2 model=bench_gbm_t$1
+	local t=$1 k=$2 model=bench_gbm_${shape}_t$1
 	local params="{\"holdout\": 0, \"n_trees\": 100, \"max_depth\": 6, \"learning_rate\": 0.1, \"max_bin\": 256, \"threads\": $t}"
 	local hwm="\`cat /proc/:pid/status 2>/dev/null | awk '/^VmHWM:/ { print \$2; f = 1 } END { if (!f) print \"null\" }'\`"
 
@@ -120,19 +146,26 @@ for t in $threads; do
 	done
 	"$python" "$here/xgb_reference.py" train "$tmp" "$t" quantile "$tmp/xgb_quantile_t${t}_r1.json"
 done
+done
+tmp=$top
 
 echo "credit_risk gradient-boosted trees benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); $rows rows, table built in ${build_s} s; best of $reps run(s)"
+echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "$rows rows per table, tables built in ${build_s} s; $reps run(s) of each side"
 echo "load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "parameters: 100 trees, max_depth 6, learning_rate 0.1, max_bin 256, lambda 1, gamma 0, min_child_weight 1, base_score = training base rate; holdout 0 (train on id % 5 <> 0, score id % 5 = 0)"
-echo
-"$python" "$here/xgb_reference.py" report "$tmp" $threads
+for shape in $shapes; do
+	echo
+	echo "== $shape"
+	"$python" "$here/xgb_reference.py" report "$tmp/$shape" $threads
+done
 
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
 	"${psql[@]}" <<SQL
 DROP SCHEMA $schema CASCADE;
-DELETE FROM credit_risk.models WHERE name LIKE 'bench\\_gbm\\_t%';
+DELETE FROM credit_risk.models WHERE name LIKE 'bench\\_gbm\\_%';
 SQL
 fi
 exit $failed
