@@ -6,12 +6,17 @@
 #
 #   PGHOST=... PGPORT=... PGUSER=... PGDATABASE=... bench/score.sh [ROWS]
 #
-# ROWS (or BENCH_ROWS): the synthetic table's size, 1,000,000 by default
-# (bench/synthetic_gbm.sql, built in schema credit_risk_bench_score; with
-# BENCH_REUSE=1 an existing table of that size is kept).  BENCH_REPS
-# (default 3): timed runs of each scorer, the best reported.
+# ROWS (or BENCH_ROWS): each table's size, 1,000,000 by default, built in
+# schema credit_risk_bench_score (with BENCH_REUSE=1 an existing table of
+# that size is kept).  BENCH_SHAPES (default "credit continuous") picks the
+# tables: credit is bench/synthetic_gbm.sql (credit-like: NULLs, many
+# low-cardinality features), continuous is bench/synthetic_continuous.sql
+# (20 independent normals).  Batch scoring of trees is timed with every
+# credit_risk.simd path the CPU has (off, avx2, avx512) and the default
+# (auto).  BENCH_REPS (default 3): timed runs of each scorer, the best and
+# the median reported.
 # BENCH_CLIENTS (default "1 8") and BENCH_SECONDS (default 10): the latency
-# runs; BENCH_CLIENTS="" skips them.  PYTHON (default /usr/bin/python3,
+# runs, on the last shape's models; BENCH_CLIENTS="" skips them.  PYTHON (default /usr/bin/python3,
 # Debian's, with python3-xgboost and python3-pandas).  BENCH_KEEP=1 keeps
 # the schema and the bench_score_* models afterwards.
 #
@@ -25,7 +30,7 @@ clients=${BENCH_CLIENTS-1 8}
 seconds=${BENCH_SECONDS:-10}
 python=${PYTHON:-/usr/bin/python3}
 schema=credit_risk_bench_score
-table=$schema.credit_gbm
+shapes=${BENCH_SHAPES:-credit continuous}
 lr=bench_score_lr
 gbm=bench_score_gbm
 
@@ -37,6 +42,13 @@ if [ -n "${clients// /}" ] && [ ! -x "$here/latency" ]; then
 	echo "$here/latency is missing: run make -C bench first" >&2
 	exit 1
 fi
+[ -n "${shapes// /}" ] || { echo "BENCH_SHAPES is empty" >&2; exit 2; }
+for s in $shapes; do
+	case $s in
+		credit | continuous) ;;
+		*) echo "BENCH_SHAPES: unknown shape \"$s\" (credit, continuous)" >&2; exit 2 ;;
+	esac
+done
 bench_python "$python" "numpy pandas xgboost" "python3-xgboost python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -46,6 +58,29 @@ CREATE SCHEMA IF NOT EXISTS $schema;
 DELETE FROM credit_risk.models WHERE name IN ('$lr', '$gbm');
 SQL
 
+# the batch scorers this CPU runs (a path it lacks is refused)
+paths=
+for p in off avx2 avx512; do
+	if psql -X -q -c "LOAD 'credit_risk'; SET credit_risk.simd = $p" > /dev/null 2>&1; then
+		paths="$paths $p"
+	fi
+done
+
+echo "credit_risk scoring benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
+echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' '); credit_risk.simd paths:$paths (auto: $(psql -X -At -c "LOAD 'credit_risk'; SELECT CASE WHEN '$paths' LIKE '%avx512%' THEN 'avx512' WHEN '$paths' LIKE '%avx2%' THEN 'avx2' ELSE 'off' END"))"
+echo "load average (1, 5, 15 min) at the start: $load_start"
+
+top=$tmp
+for shape in $shapes; do
+tmp=$top/$shape
+mkdir -p "$tmp"
+case $shape in
+	credit) table=$schema.credit_gbm; script=synthetic_gbm.sql ;;
+	continuous) table=$schema.continuous; script=synthetic_continuous.sql ;;
+esac
+
 have=0
 if [ "$(psql -X -At -c "SELECT to_regclass('$table') IS NOT NULL")" = t ]; then
 	have=$(psql -X -At -c "SELECT count(*) FROM $table")
@@ -54,7 +89,7 @@ if [ "${BENCH_REUSE:-0}" = 1 ] && [ "$have" = "$rows" ]; then
 	build="table reused"
 else
 	t0=$(now)
-	"${psql[@]}" -v rows="$rows" -v schema="$schema" -f "$here/synthetic_gbm.sql"
+	"${psql[@]}" -v rows="$rows" -v schema="$schema" -f "$here/$script"
 	build="table built in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s"
 fi
 
@@ -111,6 +146,11 @@ work_mem=${BENCH_WORK_MEM:-$(psql -X -At -c "SHOW work_mem")}
 	timed lr_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$lr', '$table')"
 	timed gbm_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$gbm', t)) AS s FROM $table t"
 	timed gbm_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')"
+	for p in $paths; do
+		echo "SET credit_risk.simd = $p;"
+		timed "gbm_batch_$p" "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')"
+	done
+	echo "RESET credit_risk.simd;"
 } > "$tmp/timed.sql"
 "${psql[@]}" -At -F $'\t' -f "$tmp/timed.sql" > "$tmp/runs.tsv"
 awk -F '\t' '{ if (!($1 in rows)) { order[++n] = $1; rows[$1] = $2; sum[$1] = $3 }
@@ -118,10 +158,8 @@ awk -F '\t' '{ if (!($1 in rows)) { order[++n] = $1; rows[$1] = $2; sum[$1] = $3
              END { for (i = 1; i <= n; i++) print order[i] "\t" rows[order[i]] "\t" sum[order[i]] t[order[i]] }' \
 	"$tmp/runs.tsv" > "$tmp/sql.tsv"
 
-echo "credit_risk scoring benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); $rows rows x 20 features, $build; best of $reps run(s)"
-echo "load average (1, 5, 15 min) at the start: $load_start"
+echo
+echo "== $shape: $rows rows x 20 features ($table), $build; $reps run(s) of each scorer"
 cat "$tmp/train.txt"
 echo "one session: max_parallel_workers_per_gather = 0, work_mem = $work_mem (cr_predict_batch materializes its result); every row of $table scored"
 echo
@@ -140,6 +178,8 @@ check="SELECT count(*), sum(hashtextextended(p::text, 0)) FROM (SELECT credit_ri
 par=$(psql -X -At -c "$check")
 ser=$(PGOPTIONS="${PGOPTIONS:-} -c max_parallel_workers_per_gather=0" psql -X -At -c "$check")
 echo "  rows and checksum of every probability: parallel $par, serial $ser ($( [ "$par" = "$ser" ] && echo identical || echo DIFFERENT))"
+done
+tmp=$top
 
 fresh=${BENCH_FRESH:-20}
 for c in $clients; do

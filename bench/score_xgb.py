@@ -77,6 +77,12 @@ def xgb_run(directory, reps):
         json.dump(out, f, indent=1)
 
 
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
 def report(directory):
     sql = {}
     order = []
@@ -97,24 +103,47 @@ def report(directory):
         'lr_row': 'logistic cr_predict(name, row)',
         'lr_batch': 'logistic cr_predict_batch',
         'gbm_row': 'GBM cr_predict(name, row)',
-        'gbm_batch': 'GBM cr_predict_batch',
+        'gbm_batch': 'GBM cr_predict_batch (simd auto)',
+        'gbm_batch_off': 'GBM cr_predict_batch, simd off',
+        'gbm_batch_avx2': 'GBM cr_predict_batch, simd avx2',
+        'gbm_batch_avx512': 'GBM cr_predict_batch, simd avx512',
     }
-    fmt = '{:<40} {:>9} {:>9} {:>11} {:>9} {:>10}'
-    print(fmt.format('scorer', 'rows', 'best s', 'rows/s', 'us/row', 'x floor'))
+    fmt = '{:<40} {:>9} {:>8} {:>8} {:>11} {:>8} {:>8} {:>8}'
+    print(fmt.format('scorer', 'rows', 'best s', 'median s', 'rows/s', 'us/row', 'x floor',
+                     'xgb/ours'))
     for name in order:
         r = sql[name]
         print(fmt.format(labels.get(name, name), r['rows'], '%.3f' % r['best'],
+                         '%.3f' % median(r['times']),
                          '%.0f' % (r['rows'] / r['best']), '%.3f' % (1e6 * r['best'] / r['rows']),
-                         '%.2f' % (r['best'] / floor)))
-    for label, best in (('XGBoost predict (DMatrix), nthread=1', xgb_best),
-                        ('XGBoost inplace_predict, nthread=1', inplace_best)):
-        print(fmt.format(label, x['rows'], '%.3f' % best, '%.0f' % (x['rows'] / best),
-                         '%.3f' % (1e6 * best / x['rows']), '%.2f' % (best / floor)))
+                         '%.2f' % (r['best'] / floor),
+                         '%.2f' % (xgb_best / r['best']) if name.startswith('gbm') else ''))
+    for label, runs in (('XGBoost predict (DMatrix), nthread=1', x['predict_s']),
+                        ('XGBoost inplace_predict, nthread=1', x['inplace_s'])):
+        best = min(runs)
+        print(fmt.format(label, x['rows'], '%.3f' % best, '%.3f' % median(runs),
+                         '%.0f' % (x['rows'] / best),
+                         '%.3f' % (1e6 * best / x['rows']), '%.2f' % (best / floor), ''))
+    print('x floor = best seconds / the scan\'s best; xgb/ours = XGBoost predict\'s best / ours '
+          '(above 1: ours faster)')
     print()
     g = sql['gbm_batch']['best']
     print('GBM: cr_predict_batch rows/s / XGBoost predict rows/s = %.2f '
           '(above 1: ours faster); / inplace_predict = %.2f; cr_predict row form / XGBoost predict = %.2f'
           % (xgb_best / g, inplace_best / g, xgb_best / sql['gbm_row']['best']))
+    print('goals: batch >= 3x XGBoost predict and <= 2x the scan on every simd path; '
+          'row form <= 2.5x the scan')
+    for name in order:
+        if name.startswith('gbm_batch_'):
+            r = sql[name]['best']
+            print('  %s: %.2fx XGBoost (%s), %.2fx the scan (%s)'
+                  % (name[len('gbm_batch_'):], xgb_best / r,
+                     'met' if xgb_best / r >= 3 else 'NOT met', r / floor,
+                     'met' if r / floor <= 2 else 'NOT met'))
+    for name in ('lr_row', 'gbm_row'):
+        if name in sql:
+            r = sql[name]['best'] / floor
+            print('  %s: %.2fx the scan (%s)' % (name, r, 'met' if r <= 2.5 else 'NOT met'))
     print()
     for name in order:
         r = sql[name]
@@ -125,9 +154,10 @@ def report(directory):
           % (x['version'], ', '.join('%.3f' % t for t in x['predict_s']),
              ', '.join('%.3f' % t for t in x['inplace_s']), x['dmatrix_s'], x['n_trees'],
              x['leaves'], x['sum'], x['train_s'], x['parse_s']))
-    if 'gbm_row' in sql and 'gbm_batch' in sql:
-        same = sql['gbm_row']['sum'] == sql['gbm_batch']['sum']
-        print('GBM sums, row form vs batch: %s' % ('identical' if same else 'DIFFERENT'))
+    for name in order:
+        if name.startswith('gbm_batch') and 'gbm_row' in sql:
+            same = sql['gbm_row']['sum'] == sql[name]['sum']
+            print('GBM sums, row form vs %s: %s' % (name, 'identical' if same else 'DIFFERENT'))
     if 'lr_row' in sql and 'lr_batch' in sql:
         same = sql['lr_row']['sum'] == sql['lr_batch']['sum']
         print('logistic sums, row form vs batch: %s' % ('identical' if same else 'DIFFERENT'))

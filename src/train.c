@@ -579,7 +579,8 @@ TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, ArrayType *features,
 	spec->max_bytes = (Size) cr_train_memory_kb * 1024;
 	spec->trainer_bytes_per_row = tp->algorithm == CR_ALGO_GBM
 		? GbmBytesPerRow(0) : sizeof(double) * 5;
-	spec->trainer_bytes_per_feature_row = tp->algorithm == CR_ALGO_GBM ? 1 : sizeof(double);
+	spec->trainer_bytes_per_feature_row = tp->algorithm == CR_ALGO_GBM
+		? GbmBytesPerRow(1) - GbmBytesPerRow(0) : sizeof(double);
 	spec->source = run->source;
 	spec->label = run->label;
 	spec->key = tp->key;
