@@ -69,7 +69,7 @@ done
 echo "credit_risk scoring benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
 echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' '); credit_risk.simd paths:$paths (auto: $(psql -X -At -c "LOAD 'credit_risk'; SELECT CASE WHEN '$paths' LIKE '%avx512%' THEN 'avx512' WHEN '$paths' LIKE '%avx2%' THEN 'avx2' ELSE 'off' END"))"
+echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' '); credit_risk.simd paths:$paths (auto: $(psql -X -q -At -c "LOAD 'credit_risk'; SELECT CASE WHEN '$paths' LIKE '%avx512%' THEN 'avx512' WHEN '$paths' LIKE '%avx2%' THEN 'avx2' ELSE 'off' END"))"
 echo "load average (1, 5, 15 min) at the start: $load_start"
 
 top=$tmp
@@ -80,6 +80,9 @@ case $shape in
 	credit) table=$schema.credit_gbm; script=synthetic_gbm.sql ;;
 	continuous) table=$schema.continuous; script=synthetic_continuous.sql ;;
 esac
+
+# each shape trains the two models afresh: version 1, the champion
+"${psql[@]}" -c "DELETE FROM credit_risk.models WHERE name IN ('$lr', '$gbm')"
 
 have=0
 if [ "$(psql -X -At -c "SELECT to_regclass('$table') IS NOT NULL")" = t ]; then

@@ -27,6 +27,7 @@ SQL
 "${psql[@]}" -c "SET search_path = cr_digest" -f test/data/german.sql >/dev/null
 "${psql[@]}" -v rows=20000 -v schema=cr_digest -f bench/synthetic_gbm.sql >/dev/null
 "${psql[@]}" -v rows=20000 -v schema=cr_digest -f bench/synthetic_credit.sql >/dev/null
+"${psql[@]}" -v rows=30000 -v schema=cr_digest -f bench/synthetic_continuous.sql >/dev/null
 
 "${psql[@]}" -At <<'SQL'
 SET search_path = cr_digest;
@@ -46,6 +47,11 @@ SELECT 1 FROM credit_risk.cr_train('cr_digest_gbm_deep', 'credit_gbm', 'y', 'gbm
     '{"n_trees": 15, "max_depth": 12, "min_child_weight": 0.5, "threads": 1, "holdout": 0}');
 SELECT 1 FROM credit_risk.cr_train('cr_digest_logit_syn', 'credit', 'y', 'logistic', NULL,
     '{"max_iter": 50, "tol": 1e-10, "seed": 3}');
+-- continuous features: every value distinct, 256 bins
+SELECT 1 FROM credit_risk.cr_train('cr_digest_gbm_cont', 'continuous', 'y', 'gbm', NULL,
+    '{"n_trees": 40, "max_depth": 6, "threads": 2, "max_bin": 256, "subsample": 0.8}');
+SELECT 1 FROM credit_risk.cr_train('cr_digest_gbm_cont1', 'continuous', 'y', 'gbm', NULL,
+    '{"n_trees": 20, "max_depth": 8, "threads": 1, "holdout": 0, "colsample_bytree": 0.5}');
 -- categorical features (text columns), cross-validation, class weights
 CREATE TABLE german_text AS
 SELECT g.*, (ARRAY['A11', 'A12', 'A13', 'A14'])[1 + (applicant_id * 7) % 4] AS checking,
