@@ -31,6 +31,7 @@
 #include "port/pg_crc32c.h"
 #include "utils/builtins.h"
 
+#include "credit_risk.h"
 #include "model.h"
 #include "pgstub.h"
 
@@ -394,18 +395,30 @@ WalkTrees(CrModel *m)
 			block[(Size) j * FOREST_BLOCK + r] = x[j];
 	}
 
-	/* the block scorer on the same rows (dense or not), for small forests */
+	/*
+	 * The block scorer on the same rows (dense or not), for small forests,
+	 * with every credit_risk.simd path this CPU has.  The vector paths
+	 * work on whole groups of rows: the margins have room for one.
+	 */
 	if (block != NULL)
 	{
-		double		bm[NROWS];
+		double		bm[FOREST_GROUP];
 		Size		csize = ForestBlockCodesSize(&m->forest);
 		uint16	   *codes = csize > 0 ? palloc0(csize) : NULL;
+		static const CrSimd paths[] = {CR_SIMD_OFF, CR_SIMD_AVX2, CR_SIMD_AVX512};
 
-		ForestScoreBlock(&m->forest, block, NROWS, codes, bm);
-		for (int r = 0; r < NROWS; r++)
-			if (bm[r] != ForestMargin(&m->forest, (MakeRow(m, r, x), x)))
-				FuzzFail("row %d: block margin %.17g, ForestMargin %.17g",
-						 r, bm[r], ForestMargin(&m->forest, x));
+		for (int k = 0; k < lengthof(paths); k++)
+		{
+			if (!CrCpuHasSimd(paths[k]))
+				continue;
+			cr_simd = paths[k];
+			ForestScoreBlock(&m->forest, block, NROWS, codes, bm);
+			for (int r = 0; r < NROWS; r++)
+				if (bm[r] != ForestMargin(&m->forest, (MakeRow(m, r, x), x)))
+					FuzzFail("row %d, simd path %d: block margin %.17g, ForestMargin %.17g",
+							 r, (int) paths[k], bm[r], ForestMargin(&m->forest, x));
+		}
+		cr_simd = CR_SIMD_OFF;
 		if (codes != NULL)
 			pfree(codes);
 		pfree(block);
