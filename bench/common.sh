@@ -2,8 +2,8 @@
 #   . "$(dirname "$0")/common.sh" NAME
 # NAME names the temporary directory ($tmp, removed on exit).  Defines
 # $here (bench/), $tmp, $psql (an array: quiet psql that stops on the first
-# error), now (seconds since the epoch, fractional), bench_positive and
-# bench_python.
+# error), now (seconds since the epoch, fractional), bench_positive,
+# bench_python, bench_shapes, bench_cpu_model and bench_cpu_features.
 
 # bench_positive WHAT VALUE: exit 2 unless VALUE is a positive integer
 bench_positive()
@@ -12,6 +12,24 @@ bench_positive()
 		'' | *[!0-9]* | 0) echo "$1 must be a positive integer, not \"$2\"" >&2; exit 2 ;;
 	esac
 }
+
+# bench_shapes "SHAPE ...": exit 2 unless the list names one or more of the
+# synthetic tables credit (synthetic_gbm.sql) and continuous
+# (synthetic_continuous.sql), as BENCH_SHAPES does
+bench_shapes()
+{
+	[ -n "${1// /}" ] || { echo "BENCH_SHAPES is empty" >&2; exit 2; }
+	for s in $1; do
+		case $s in
+			credit | continuous) ;;
+			*) echo "BENCH_SHAPES: unknown shape \"$s\" (credit, continuous)" >&2; exit 2 ;;
+		esac
+	done
+}
+
+# the CPU's model name, and the vector and bit-manipulation features it has
+bench_cpu_model() { sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1; }
+bench_cpu_features() { grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'; }
 
 # bench_python PYTHON "MODULE ..." "DEBIAN PACKAGE ...": exit 1 unless
 # PYTHON imports every module

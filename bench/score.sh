@@ -42,13 +42,7 @@ if [ -n "${clients// /}" ] && [ ! -x "$here/latency" ]; then
 	echo "$here/latency is missing: run make -C bench first" >&2
 	exit 1
 fi
-[ -n "${shapes// /}" ] || { echo "BENCH_SHAPES is empty" >&2; exit 2; }
-for s in $shapes; do
-	case $s in
-		credit | continuous) ;;
-		*) echo "BENCH_SHAPES: unknown shape \"$s\" (credit, continuous)" >&2; exit 2 ;;
-	esac
-done
+bench_shapes "$shapes"
 bench_python "$python" "numpy pandas xgboost" "python3-xgboost python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -68,8 +62,8 @@ done
 
 echo "credit_risk scoring benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' '); credit_risk.simd paths:$paths (auto: $(psql -X -q -At -c "LOAD 'credit_risk'; SELECT CASE WHEN '$paths' LIKE '%avx512%' THEN 'avx512' WHEN '$paths' LIKE '%avx2%' THEN 'avx2' ELSE 'off' END"))"
+echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); CPU: $(bench_cpu_model)"
+echo "CPU features: $(bench_cpu_features); credit_risk.simd paths:$paths (auto: the last, the widest)"
 echo "load average (1, 5, 15 min) at the start: $load_start"
 
 top=$tmp

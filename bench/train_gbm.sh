@@ -38,13 +38,7 @@ for t in $threads; do
 	bench_positive "each of BENCH_THREADS" "$t"
 done
 [ -n "${threads// /}" ] || { echo "BENCH_THREADS is empty" >&2; exit 2; }
-[ -n "${shapes// /}" ] || { echo "BENCH_SHAPES is empty" >&2; exit 2; }
-for s in $shapes; do
-	case $s in
-		credit | continuous) ;;
-		*) echo "BENCH_SHAPES: unknown shape \"$s\" (credit, continuous)" >&2; exit 2 ;;
-	esac
-done
+bench_shapes "$shapes"
 bench_python "$python" "numpy pandas sklearn xgboost" "python3-xgboost python3-sklearn python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -151,8 +145,8 @@ tmp=$top
 
 echo "credit_risk gradient-boosted trees benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(bench_cpu_model)"
+echo "CPU features: $(bench_cpu_features)"
 echo "$rows rows per table, tables built in ${build_s} s; $reps run(s) of each side"
 echo "load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "parameters: 100 trees, max_depth 6, learning_rate 0.1, max_bin 256, lambda 1, gamma 0, min_child_weight 1, base_score = training base rate; holdout 0 (train on id % 5 <> 0, score id % 5 = 0)"

@@ -42,12 +42,7 @@ for t in $threads; do
 	bench_positive "each of BENCH_THREADS" "$t"
 done
 [ -n "${threads// /}" ] || { echo "BENCH_THREADS is empty" >&2; exit 2; }
-for s in $shapes; do
-	case $s in
-		credit | continuous) ;;
-		*) echo "BENCH_SHAPES: unknown shape \"$s\" (credit, continuous)" >&2; exit 2 ;;
-	esac
-done
+bench_shapes "$shapes"
 bench_python "$python" "numpy pandas sklearn xgboost" "python3-xgboost python3-sklearn python3-pandas"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -162,8 +157,8 @@ done
 
 echo "credit_risk hyper-parameter search benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-echo "CPU features: $(grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(bench_cpu_model)"
+echo "CPU features: $(bench_cpu_features)"
 echo "$rows rows per table, every row in the search (holdout 0); tables built and exported in ${build_s} s; $reps run(s) of each side"
 echo "load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "search: $trials random trials (seed 1) over max_depth [3, 8], learning_rate log [0.01, 0.3], subsample [0.6, 1],"
