@@ -77,17 +77,23 @@ BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 	int64		m = 0;
 	int			ncuts = 0;
 
+	/*
+	 * The loops below select without branches (each value is written, and
+	 * kept by advancing m), since on random data a branch per row
+	 * mispredicts; work has room for one value past the last kept.
+	 */
 	for (int64 i = 0; i < n; i++)
-		if ((exclude == NULL || !exclude[i]) && !isnan(x[i]))
-			nvalid++;
+		nvalid += (exclude == NULL || !exclude[i]) && !isnan(x[i]);
 	if (nvalid == 0)
 		return 0;
 
 	if (nvalid <= sample_max)
 	{
 		for (int64 i = 0; i < n; i++)
-			if ((exclude == NULL || !exclude[i]) && !isnan(x[i]))
-				work[m++] = x[i];
+		{
+			work[m] = x[i];
+			m += (exclude == NULL || !exclude[i]) && !isnan(x[i]);
+		}
 	}
 	else
 	{
@@ -96,9 +102,14 @@ BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 		uint64		threshold = (uint64) (keep * 18446744073709551615.0);
 
 		for (int64 i = 0; i < n && m < sample_max; i++)
-			if ((exclude == NULL || !exclude[i]) && !isnan(x[i]) &&
-				CrMix64(seed ^ (uint64) i) <= threshold)
-				work[m++] = x[i];
+		{
+			int			take = exclude == NULL || !exclude[i];
+
+			take &= !isnan(x[i]);
+			take &= CrMix64(seed ^ (uint64) i) <= threshold;
+			work[m] = x[i];
+			m += take;
+		}
 	}
 	if (m > 0)
 		SortDoubles(work, m, work + Min(n, sample_max));

@@ -33,6 +33,48 @@ extern int	BinFindCuts(const double *x, const bool *exclude, int64 n,
 						int max_bins, int64 sample_max, uint64 seed,
 						double *work, double *cuts);
 
+/*
+ * The bins of eight values at once (x[0..7], each the number of cuts <= it;
+ * NaN gives 0): BinValue's branch-free binary search, step for step, for
+ * eight rows, since one row's search is a chain of dependent loads and a
+ * branch per step mispredicts on random data.  Callers that build with
+ * loop vectorizing off keep this as eight scalar chains.
+ */
+static inline void
+BinSearch8(const double *cuts, int32 ncuts, const double *x, int32 *bin)
+{
+	int32		b0 = 0, b1 = 0, b2 = 0, b3 = 0,
+				b4 = 0, b5 = 0, b6 = 0, b7 = 0;
+
+	if (ncuts > 0)
+	{
+		for (int32 len = ncuts; len > 1;)
+		{
+			int32		half = len >> 1;
+
+			b0 += half & -(int32) (cuts[b0 + half - 1] <= x[0]);
+			b1 += half & -(int32) (cuts[b1 + half - 1] <= x[1]);
+			b2 += half & -(int32) (cuts[b2 + half - 1] <= x[2]);
+			b3 += half & -(int32) (cuts[b3 + half - 1] <= x[3]);
+			b4 += half & -(int32) (cuts[b4 + half - 1] <= x[4]);
+			b5 += half & -(int32) (cuts[b5 + half - 1] <= x[5]);
+			b6 += half & -(int32) (cuts[b6 + half - 1] <= x[6]);
+			b7 += half & -(int32) (cuts[b7 + half - 1] <= x[7]);
+			len -= half;
+		}
+		b0 += cuts[b0] <= x[0];
+		b1 += cuts[b1] <= x[1];
+		b2 += cuts[b2] <= x[2];
+		b3 += cuts[b3] <= x[3];
+		b4 += cuts[b4] <= x[4];
+		b5 += cuts[b5] <= x[5];
+		b6 += cuts[b6] <= x[6];
+		b7 += cuts[b7] <= x[7];
+	}
+	bin[0] = b0, bin[1] = b1, bin[2] = b2, bin[3] = b3;
+	bin[4] = b4, bin[5] = b5, bin[6] = b6, bin[7] = b7;
+}
+
 static inline uint8
 BinValue(const CrBinEdges *e, double x)
 {

@@ -11,7 +11,7 @@
 #include "model.h"
 
 extern void DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude,
-							   int64 n, uint64 seed);
+							   int64 n, uint64 seed, double *work);
 extern void DriftBaselineCategories(CrBaseline *b, const double *codes, const bool *exclude,
 									int64 n, int nlevels);
 

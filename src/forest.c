@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
 
+#include "binning.h"
 #include "credit_risk.h"
 #include "forest.h"
 
@@ -741,10 +742,9 @@ ScoreDenseBlockAvx512(const CrForest *f, const uint16 *codes, int n,
 #endif
 
 /*
- * Code a block's values of feature j (v[0..n-1]) into the block's codes:
- * the binary search of ForestCode, step for step, for eight rows at once,
- * since one row's search is a chain of dependent loads.  (No straight-line
- * vectorizing: see ScoreDenseBlock.)
+ * Code a block's values of feature j (v[0..n-1]) into the block's codes,
+ * eight rows at once (BinSearch8: the count of cuts <= x, as ForestCode
+ * finds it).  (No straight-line vectorizing: see ScoreDenseBlock.)
  */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-slp-vectorize")))
@@ -760,39 +760,11 @@ CodeFeature(const CrForest *f, int j, const double *v, int n, uint16 *codes)
 	{
 		/* rows past n read stale values of the block: in bounds, unused */
 		const double *x = v + k;
-		int32		b0 = 0, b1 = 0, b2 = 0, b3 = 0,
-					b4 = 0, b5 = 0, b6 = 0, b7 = 0;
 		int32		b[8];
 		uint16	   *g = codes + (Size) (k & ~(FOREST_GROUP - 1)) * 2 * F +
 			(k & (FOREST_GROUP - 1));
 
-		if (K > 0)
-		{
-			for (int32 len = K; len > 1;)
-			{
-				int32		half = len / 2;
-
-				b0 += (cuts[b0 + half] <= x[0]) ? half : 0;
-				b1 += (cuts[b1 + half] <= x[1]) ? half : 0;
-				b2 += (cuts[b2 + half] <= x[2]) ? half : 0;
-				b3 += (cuts[b3 + half] <= x[3]) ? half : 0;
-				b4 += (cuts[b4 + half] <= x[4]) ? half : 0;
-				b5 += (cuts[b5 + half] <= x[5]) ? half : 0;
-				b6 += (cuts[b6 + half] <= x[6]) ? half : 0;
-				b7 += (cuts[b7 + half] <= x[7]) ? half : 0;
-				len -= half;
-			}
-			b0 += cuts[b0] <= x[0];
-			b1 += cuts[b1] <= x[1];
-			b2 += cuts[b2] <= x[2];
-			b3 += cuts[b3] <= x[3];
-			b4 += cuts[b4] <= x[4];
-			b5 += cuts[b5] <= x[5];
-			b6 += cuts[b6] <= x[6];
-			b7 += cuts[b7] <= x[7];
-		}
-		b[0] = b0, b[1] = b1, b[2] = b2, b[3] = b3;
-		b[4] = b4, b[5] = b5, b[6] = b6, b[7] = b7;
+		BinSearch8(cuts, K, x, b);
 		for (int r = 0; r < 8 && k + r < n; r++)
 		{
 			uint16		c = isnan(x[r]) ? 0 : (uint16) (b[r] + 1);

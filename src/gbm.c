@@ -223,13 +223,10 @@ CutsTask(void *arg, int f, int worker)
 }
 
 /*
- * Bin n values of one feature (x) into byte f of the rows at dst: the
- * branchless binary search of BinValue, step for step, for eight values at
- * once, since one value's search is a chain of dependent loads.  A step
- * adds half under a mask, not by a conditional expression that the
- * compiler may turn into a branch, mispredicted half the time.  (No
- * straight-line vectorizing: GCC's packs the eight searches into SSE lanes
- * and moves every index between vector and general registers each step.)
+ * Bin n values of one feature (x) into byte f of the rows at dst, eight at
+ * a time (BinSearch8).  (No straight-line vectorizing: GCC's packs the
+ * eight searches into SSE lanes and moves every index between vector and
+ * general registers each step.)
  */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-slp-vectorize")))
@@ -237,45 +234,14 @@ __attribute__((optimize("no-tree-slp-vectorize")))
 static void
 BinBlock(const CrBinEdges *e, const double *x, int n, uint8 *const *dst, int f)
 {
-	const double *c = e->cuts;
-	int			K = e->ncuts;
-
 	for (int k = 0; k < n; k += 8)
 	{
 		double		v[8];
-		int32		b0 = 0, b1 = 0, b2 = 0, b3 = 0,
-					b4 = 0, b5 = 0, b6 = 0, b7 = 0;
 		int32		b[8];
 
 		for (int r = 0; r < 8; r++)
 			v[r] = k + r < n ? x[k + r] : 0.0;
-		if (K > 0)
-		{
-			for (int32 len = K; len > 1;)
-			{
-				int32		half = len >> 1;
-
-				b0 += half & -(int32) (c[b0 + half - 1] <= v[0]);
-				b1 += half & -(int32) (c[b1 + half - 1] <= v[1]);
-				b2 += half & -(int32) (c[b2 + half - 1] <= v[2]);
-				b3 += half & -(int32) (c[b3 + half - 1] <= v[3]);
-				b4 += half & -(int32) (c[b4 + half - 1] <= v[4]);
-				b5 += half & -(int32) (c[b5 + half - 1] <= v[5]);
-				b6 += half & -(int32) (c[b6 + half - 1] <= v[6]);
-				b7 += half & -(int32) (c[b7 + half - 1] <= v[7]);
-				len -= half;
-			}
-			b0 += c[b0] <= v[0];
-			b1 += c[b1] <= v[1];
-			b2 += c[b2] <= v[2];
-			b3 += c[b3] <= v[3];
-			b4 += c[b4] <= v[4];
-			b5 += c[b5] <= v[5];
-			b6 += c[b6] <= v[6];
-			b7 += c[b7] <= v[7];
-		}
-		b[0] = b0, b[1] = b1, b[2] = b2, b[3] = b3;
-		b[4] = b4, b[5] = b5, b[6] = b6, b[7] = b7;
+		BinSearch8(e->cuts, e->ncuts, v, b);
 		for (int r = 0; r < 8 && k + r < n; r++)
 			dst[k + r][f] = isnan(v[r]) ? CR_MISSING_BIN : (uint8) b[r];
 	}

@@ -94,13 +94,51 @@ HugeFree(void *ptr)
 		HugeUnmap(h->mapping);
 }
 
-/* A new mapping in the current context; the old one is unmapped. */
+/*
+ * Grow or shrink an array.  A mapped array that stays mapped is moved with
+ * mremap: its pages keep their contents without a copy and only the new
+ * tail is populated, so growing by doubling neither copies nor faults in
+ * the old rows again, and the old and new arrays never coexist.  Anything
+ * else is a new allocation in the current context and a copy.
+ */
 void *
 HugeRealloc(void *ptr, Size size)
 {
 	HugeHeader *h = (HugeHeader *) ((char *) ptr - HUGE_HEADER);
-	void	   *p = HugeAlloc(size);
+	Size		total = size + HUGE_HEADER;
+	void	   *p;
 
+#ifdef MREMAP_MAYMOVE
+	if (h->mapping != NULL && total >= HUGE_MIN_MAP)
+	{
+		HugeMapping *m = h->mapping;
+		char	   *base = mremap(m->base, m->size, total, MREMAP_MAYMOVE);
+
+		if (base == MAP_FAILED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("Failed on a request of size %zu for training data.", size)));
+		if (total > m->size)
+		{
+#ifdef MADV_HUGEPAGE
+			(void) madvise(base, total, MADV_HUGEPAGE);
+#endif
+			/* the old size need not end on a page: populate from its page on */
+			{
+				Size		from = m->size & ~((Size) 4095);
+
+				(void) madvise(base + from, total - from, MADV_POPULATE_WRITE);
+			}
+		}
+		m->base = base;
+		m->size = total;
+		h = (HugeHeader *) base;
+		h->usable = size;
+		return base + HUGE_HEADER;
+	}
+#endif
+	p = HugeAlloc(size);
 	memcpy(p, ptr, Min(size, h->usable));
 	HugeFree(ptr);
 	return p;

@@ -3,9 +3,10 @@
  *	  Logistic regression by Newton's method (iteratively reweighted least
  *	  squares) on standardized features.
  *
- * Each iteration forms X'WX block by block with dsyrk (so the weighted
- * copy of X never exceeds one block), the gradient X'(y - p) with dgemv,
- * and solves with a LAPACK Cholesky factorisation.  A step that lowers the
+ * Each iteration is one pass over the rows at the trial coefficients: the
+ * log-likelihood, X'WX block by block with dsyrk and the gradient X'(y - p)
+ * with dgemv, each block of X built from the dataset's columns as it is
+ * needed (no copy of X is ever whole); it solves with a LAPACK Cholesky factorisation.  A step that lowers the
  * (penalised) log-likelihood is halved until it does not.  Coefficients and
  * their covariance are mapped back to the original feature scale at the end.
  */
@@ -99,23 +100,6 @@ BlasLoad(void)
 #define LOGIT_BLOCK_ROWS		2048
 #define LOGIT_SEPARATION_COEF	20.0	/* standardized slope beyond which we call it separation */
 
-static inline double
-Log1pExp(double x)
-{
-	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-}
-
-/* The log-likelihood, each row weighted by its class's weight cw[y]. */
-static double
-LogLikelihood(const double *eta, const double *y, int n, const double *cw)
-{
-	double		ll = 0.0;
-
-	for (int i = 0; i < n; i++)
-		ll += cw[y[i] > 0.5] * (y[i] * eta[i] - Log1pExp(eta[i]));
-	return ll;
-}
-
 static double
 Penalty(const double *beta, int k, double l2)
 {
@@ -126,63 +110,127 @@ Penalty(const double *beta, int k, double l2)
 	return 0.5 * l2 * s;
 }
 
-/* eta = X beta */
-static void
-LinearPredictor(const double *X, int n, int k, const double *beta, double *eta)
+/*
+ * The training rows, read from the dataset's columns a block at a time:
+ * gathered (the rows not excluded), imputed and standardized into a
+ * k-column block whose column 0 is the intercept.  The fit makes no copy
+ * of the whole design matrix: on a large table, faulting in that much
+ * fresh memory costs more than rebuilding each block on every pass.
+ */
+typedef struct LogitRows
 {
-	const double one = 1.0,
-				zero = 0.0;
-	const int	inc = 1;
+	int			n;				/* training rows */
+	int			k;				/* p + 1 */
+	double	  **cols;
+	const int64 *rowidx;		/* n dataset rows, or NULL: rows 0 .. n-1 */
+	const bool *has_nan;		/* p: some training row is missing */
+	const double *impute;
+	const double *mean;			/* k; [0] is 0 */
+	const double *inv_sd;		/* k; [0] is 1 */
+} LogitRows;
 
-	dgemv_("N", &n, &k, &one, X, &n, beta, &inc, &zero, eta, &inc, 1);
+/*
+ * Fill xb (b x k, column-major) with block blk's rows; returns b.  (GCC
+ * vectorizes these loops only with a cost model above -O2's.)
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("vect-cost-model=cheap")))
+#endif
+static int
+LogitBlock(const LogitRows *d, int blk, double *xb)
+{
+	int			start = blk * LOGIT_BLOCK_ROWS;
+	int			b = Min(LOGIT_BLOCK_ROWS, d->n - start);
+	const int64 *idx = d->rowidx != NULL ? d->rowidx + start : NULL;
+
+	for (int i = 0; i < b; i++)
+		xb[i] = 1.0;
+	for (int j = 1; j < d->k; j++)
+	{
+		const double *x = d->cols[j - 1];
+		double		m = d->mean[j],
+					s = d->inv_sd[j],
+					imp = d->impute[j - 1];
+		double	   *restrict xc = xb + (Size) j * b;
+
+		if (idx != NULL)
+			for (int i = 0; i < b; i++)
+			{
+				double		v = x[idx[i]];
+
+				xc[i] = ((isnan(v) ? imp : v) - m) * s;
+			}
+		else if (d->has_nan[j - 1])
+			for (int i = 0; i < b; i++)
+			{
+				double		v = x[start + i];
+
+				xc[i] = ((isnan(v) ? imp : v) - m) * s;
+			}
+		else
+		{
+			const double *restrict xs = x + start;
+
+			for (int i = 0; i < b; i++)
+				xc[i] = (xs[i] - m) * s;
+		}
+	}
+	return b;
 }
 
 /*
- * H = X' W X (upper triangle, k x k), with w = c p(1-p) from eta; also the
- * gradient g = X' c (y - p) when g is not NULL; c is the row's class weight.  work holds n doubles and
- * block holds LOGIT_BLOCK_ROWS * k doubles.
+ * One pass over the training rows at coefficients beta: returns the
+ * log-likelihood (each row weighted by its class's weight cw[y]), and sets
+ * H = X' W X (upper triangle, k x k; w = c p(1-p)) and the gradient
+ * g = X' c (y - p), c the row's class weight.  A block of rows at a time,
+ * so the block is in cache for every product; nothing of row size is
+ * kept.  block holds LOGIT_BLOCK_ROWS * k doubles, r LOGIT_BLOCK_ROWS.
  */
-static void
-Curvature(const double *X, int n, int k, const double *eta, const double *y,
-		  const double *cw, double *H, double *g, double *work, double *block)
+static double
+LogitPass(const LogitRows *d, const double *beta, const double *y, const double *cw,
+		  double *H, double *g, double *block, double *r)
 {
 	const double one = 1.0,
 				zero = 0.0;
 	const int	inc = 1;
-
-	for (int i = 0; i < n; i++)
-	{
-		double		p = CrSigmoid(eta[i]);
-
-		work[i] = cw[y[i] > 0.5] * (y[i] - p);
-	}
-	if (g != NULL)
-		dgemv_("T", &n, &k, &one, X, &n, work, &inc, &zero, g, &inc, 1);
-
-	for (int i = 0; i < n; i++)
-	{
-		double		p = CrSigmoid(eta[i]);
-
-		work[i] = sqrt(cw[y[i] > 0.5] * p * (1.0 - p));
-	}
+	int			k = d->k;
+	double		ll = 0.0;
 
 	memset(H, 0, sizeof(double) * k * k);
-	for (int start = 0; start < n; start += LOGIT_BLOCK_ROWS)
+	memset(g, 0, sizeof(double) * k);
+	for (int blk = 0; blk * LOGIT_BLOCK_ROWS < d->n; blk++)
 	{
-		int			b = Min(LOGIT_BLOCK_ROWS, n - start);
+		int			start = blk * LOGIT_BLOCK_ROWS;
+		int			b = LogitBlock(d, blk, block);
+		double		eta[LOGIT_BLOCK_ROWS];
 
+		dgemv_("N", &b, &k, &one, block, &b, beta, &inc, &zero, eta, &inc, 1);
+		for (int i = 0; i < b; i++)
+		{
+			double		yi = y[start + i];
+			double		c = cw[yi > 0.5];
+			double		e = exp(-fabs(eta[i]));
+			double		inv = 1.0 / (1.0 + e);
+			double		p = eta[i] >= 0 ? inv : e * inv;
+
+			/* log(1 + exp(eta)) = max(eta, 0) + log1p(exp(-|eta|)) */
+			ll += c * (yi * eta[i] - (Max(eta[i], 0.0) + log1p(e)));
+			r[i] = c * (yi - p);
+			eta[i] = sqrt(c * p * (1.0 - p));	/* now the row's weight */
+		}
+		dgemv_("T", &b, &k, &one, block, &b, r, &inc, &one, g, &inc, 1);
 		for (int j = 0; j < k; j++)
 		{
-			const double *xc = X + (Size) j * n + start;
 			double	   *zc = block + (Size) j * b;
 
 			for (int i = 0; i < b; i++)
-				zc[i] = xc[i] * work[start + i];
+				zc[i] *= eta[i];
 		}
 		dsyrk_("U", "T", &k, &b, &one, block, &b, &one, H, &k, 1, 1);
-		if ((start / LOGIT_BLOCK_ROWS) % 64 == 0)
+		if (blk % 64 == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
+	return ll;
 }
 
 static void pg_attribute_noreturn()
@@ -226,19 +274,25 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	int64		n64 = 0;
 	int			n;
 	double	   *y;
+	int64	   *rowidx = NULL;
+	bool	   *has_nan;
 	int			k = p + 1;
-	double	   *X;
+	LogitRows	rows;
 	double	   *mean;
 	double	   *sd;
+	double	   *inv_sd;
 	double	   *beta;
 	double	   *trial;
-	double	   *eta;
-	double	   *eta_trial;
 	double	   *work;
 	double	   *block;
-	double	   *H;
+	double	   *H;			/* X'WX and the gradient at beta */
 	double	   *g;
-	double		ll;
+	double	   *H_trial;	/* ... and at trial */
+	double	   *g_trial;
+	double	   *chol;
+	double	   *step_dir;
+	double		ll;				/* at beta, penalised */
+	double		ll_raw;			/* at beta, without the penalty */
 	double		ybar = 0.0;
 	double		wsum = 0.0;
 	bool		converged = false;
@@ -257,23 +311,18 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 						INT_MAX, n64)));
 	n = (int) n64;
 
-	/*
-	 * The design matrix is the only copy of the training data the fit
-	 * makes: rows gathered, imputed and standardized in place, column 0 the
-	 * intercept.
-	 */
-	X = HugeAlloc(sizeof(double) * (Size) n * k);
+	/* the labels of the training rows, and which rows those are */
 	y = HugeAlloc(sizeof(double) * (Size) n);
-	mean = palloc0(sizeof(double) * k);
-	sd = palloc0(sizeof(double) * k);
-
+	if (n < nrows)
+		rowidx = HugeAlloc(sizeof(int64) * (Size) n);
 	{
 		int			r = 0;
 
 		for (int64 i = 0; i < nrows; i++)
 			if (exclude == NULL || !exclude[i])
 			{
-				X[r] = 1.0;
+				if (rowidx != NULL)
+					rowidx[r] = i;
 				y[r] = label[i];
 				ybar += opts->class_weight[y[r] > 0.5] * y[r];
 				wsum += opts->class_weight[y[r] > 0.5];
@@ -281,28 +330,38 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 			}
 	}
 	ybar /= wsum;
+
+	/* the mean and standard deviation of each feature over those rows */
+	mean = palloc0(sizeof(double) * k);
+	sd = palloc0(sizeof(double) * k);
+	inv_sd = palloc0(sizeof(double) * k);
+	has_nan = palloc0(sizeof(bool) * Max(p, 1));
 	mean[0] = 0.0;
 	sd[0] = 1.0;
+	inv_sd[0] = 1.0;
 	for (int j = 0; j < p; j++)
 	{
 		const double *x = cols[j];
-		double	   *xc = X + (Size) (j + 1) * n;
 		double		m = 0.0,
 					v = 0.0;
-		int			r = 0;
+		int64		nan = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int64 i = 0; i < nrows; i++)
-			if (exclude == NULL || !exclude[i])
-			{
-				double		xi = isnan(x[i]) ? impute[j] : x[i];
+		for (int r = 0; r < n; r++)
+		{
+			double		xi = x[rowidx != NULL ? rowidx[r] : r];
 
-				xc[r++] = xi;
-				m += xi;
-			}
+			nan += isnan(xi);
+			m += isnan(xi) ? impute[j] : xi;
+		}
 		m /= n;
-		for (int i = 0; i < n; i++)
-			v += (xc[i] - m) * (xc[i] - m);
+		for (int r = 0; r < n; r++)
+		{
+			double		xi = x[rowidx != NULL ? rowidx[r] : r];
+
+			xi = isnan(xi) ? impute[j] : xi;
+			v += (xi - m) * (xi - m);
+		}
 		v = sqrt(v / n);
 		if (!isfinite(m) || !isfinite(v))
 			ereport(ERROR,
@@ -317,57 +376,73 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 					 errhint("Remove it from the features.")));
 		mean[j + 1] = m;
 		sd[j + 1] = v;
-		for (int i = 0; i < n; i++)
-			xc[i] = (xc[i] - m) / v;
+		inv_sd[j + 1] = 1.0 / v;
+		has_nan[j] = nan > 0;
 	}
+	rows.n = n;
+	rows.k = k;
+	rows.cols = cols;
+	rows.rowidx = rowidx;
+	rows.has_nan = has_nan;
+	rows.impute = impute;
+	rows.mean = mean;
+	rows.inv_sd = inv_sd;
 
 	beta = palloc0(sizeof(double) * k);
 	trial = palloc0(sizeof(double) * k);
 	g = palloc0(sizeof(double) * k);
 	H = palloc0(sizeof(double) * k * k);
-	eta = HugeAlloc(sizeof(double) * n);
-	eta_trial = HugeAlloc(sizeof(double) * n);
-	work = HugeAlloc(sizeof(double) * n);
+	g_trial = palloc0(sizeof(double) * k);
+	H_trial = palloc0(sizeof(double) * k * k);
+	chol = palloc0(sizeof(double) * k * k);
+	step_dir = palloc0(sizeof(double) * k);
+	work = palloc(sizeof(double) * LOGIT_BLOCK_ROWS);
 	block = palloc(sizeof(double) * LOGIT_BLOCK_ROWS * k);
 
 	fit = palloc0(sizeof(CrLogitFit));
 
-	/* start from the intercept-only model */
+	/*
+	 * Start from the intercept-only model.  Each pass at a trial point also
+	 * forms X'WX and the gradient there, so an accepted step (the usual
+	 * case) needs no second pass: one pass over the rows per iteration.
+	 */
 	beta[0] = log(ybar / (1.0 - ybar));
-	LinearPredictor(X, n, k, beta, eta);
-	ll = LogLikelihood(eta, y, n, opts->class_weight);
+	ll_raw = ll = LogitPass(&rows, beta, y, opts->class_weight, H, g, block, work);
 	fit->null_log_likelihood = ll;
 
 	while (iter < opts->max_iter || (converged && iter < opts->max_iter + 1))
 	{
 		double		step = 1.0;
 		double		ll_trial = ll;
+		double		ll_trial_raw = ll_raw;
 		bool		accepted = false;
 
 		CHECK_FOR_INTERRUPTS();
-		Curvature(X, n, k, eta, y, opts->class_weight, H, g, work, block);
+		memcpy(chol, H, sizeof(double) * k * k);
+		memcpy(step_dir, g, sizeof(double) * k);
 		for (int j = 1; j < k; j++)
 		{
-			g[j] -= opts->l2 * beta[j];
-			H[j * k + j] += opts->l2;
+			step_dir[j] -= opts->l2 * beta[j];
+			chol[j * k + j] += opts->l2;
 		}
-		dpotrf_("U", &k, H, &k, &info, 1);
+		dpotrf_("U", &k, chol, &k, &info, 1);
 		if (info > 0 && iter == 0)
 			Singular(info, k, names);	/* equal weights: X itself is rank-deficient */
 		else if (info > 0)
 			Separation(beta, k, names);	/* the weights collapsed */
 		else if (info < 0)
 			elog(ERROR, "dpotrf failed: illegal argument %d", -info);
-		dpotrs_("U", &k, &nrhs, H, &k, g, &k, &info, 1);
+		dpotrs_("U", &k, &nrhs, chol, &k, step_dir, &k, &info, 1);
 		if (info != 0)
 			elog(ERROR, "dpotrs failed: %d", info);
 
 		for (int halvings = 0; halvings < 40; halvings++)
 		{
 			for (int j = 0; j < k; j++)
-				trial[j] = beta[j] + step * g[j];
-			LinearPredictor(X, n, k, trial, eta_trial);
-			ll_trial = LogLikelihood(eta_trial, y, n, opts->class_weight) - Penalty(trial, k, opts->l2);
+				trial[j] = beta[j] + step * step_dir[j];
+			ll_trial_raw = LogitPass(&rows, trial, y, opts->class_weight, H_trial, g_trial,
+									 block, work);
+			ll_trial = ll_trial_raw - Penalty(trial, k, opts->l2);
 			if (ll_trial >= ll - 1e-12 * fabs(ll))
 			{
 				accepted = true;
@@ -388,10 +463,14 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 			double	   *tmp;
 
 			memcpy(beta, trial, sizeof(double) * k);
-			tmp = eta;
-			eta = eta_trial;
-			eta_trial = tmp;
+			tmp = H;
+			H = H_trial;
+			H_trial = tmp;
+			tmp = g;
+			g = g_trial;
+			g_trial = tmp;
 			ll = ll_trial;
+			ll_raw = ll_trial_raw;
 			if (converged)
 				break;
 			/*
@@ -423,7 +502,6 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	}
 
 	/* covariance: inverse of the (penalised) Hessian at the solution */
-	Curvature(X, n, k, eta, y, opts->class_weight, H, NULL, work, block);
 	for (int j = 1; j < k; j++)
 		H[j * k + j] += opts->l2;
 	dpotrf_("U", &k, H, &k, &info, 1);
@@ -472,13 +550,12 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	}
 
 	fit->iterations = iter;
-	fit->log_likelihood = LogLikelihood(eta, y, n, opts->class_weight);
+	fit->log_likelihood = ll_raw;
 
-	HugeFree(X);
 	HugeFree(y);
-	HugeFree(eta);
-	HugeFree(eta_trial);
-	HugeFree(work);
+	if (rowidx != NULL)
+		HugeFree(rowidx);
+	pfree(work);
 	pfree(block);
 	return fit;
 }

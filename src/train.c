@@ -656,15 +656,21 @@ TrainLoad(TrainRun *run)
 	model->baseline = palloc0(sizeof(CrBaseline) * (p + 1));
 	model->drift_moderate = tp->drift_moderate;
 	model->drift_major = tp->drift_major;
-	for (int j = 0; j < p; j++)
 	{
-		CHECK_FOR_INTERRUPTS();
-		if (ds->cats != NULL && ds->cats[j] != NULL)
-			DriftBaselineCategories(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
-									ds->cats[j]->nlevels);
-		else
-			DriftBaselineBuild(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
-							   tp->seed + j);
+		/* one sample buffer for all features */
+		double	   *work = HugeAlloc(sizeof(double) * 2 * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+
+		for (int j = 0; j < p; j++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (ds->cats != NULL && ds->cats[j] != NULL)
+				DriftBaselineCategories(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
+										ds->cats[j]->nlevels);
+			else
+				DriftBaselineBuild(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
+								   tp->seed + j, work);
+		}
+		HugeFree(work);
 	}
 
 	tp->gbm.seed = (uint64) tp->seed;
@@ -709,7 +715,7 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 	INSTR_TIME_SET_CURRENT(fitted);
 
 	/* ... and of the score, on the rows the metrics were computed on */
-	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp->seed);
+	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp->seed, NULL);
 
 	bytes = ModelEncode(&model);
 

@@ -37,9 +37,11 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
+#include "binning.h"
 #include "credit_risk.h"
 #include "dataset.h"
 #include "drift.h"
+#include "hugemem.h"
 #include "metrics.h"
 #include "model.h"
 #include "params.h"
@@ -663,12 +665,19 @@ XgbBaseline(CrModel *model, const CrModel *decoded, const CrTrainParams *tp,
 	model->baseline = palloc0(sizeof(CrBaseline) * (p + 1));
 	model->drift_moderate = tp->drift_moderate;
 	model->drift_major = tp->drift_major;
-	for (int j = 0; j < p; j++)
 	{
-		CHECK_FOR_INTERRUPTS();
-		DriftBaselineBuild(&model->baseline[j], ds->cols[j], NULL, ds->nrows, tp->seed + j);
+		/* one sample buffer for all features and the score */
+		double	   *work = HugeAlloc(sizeof(double) * 2 * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+
+		for (int j = 0; j < p; j++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			DriftBaselineBuild(&model->baseline[j], ds->cols[j], NULL, ds->nrows, tp->seed + j,
+							   work);
+		}
+		DriftBaselineBuild(&model->baseline[p], prob, NULL, ds->nrows, tp->seed, work);
+		HugeFree(work);
 	}
-	DriftBaselineBuild(&model->baseline[p], prob, NULL, ds->nrows, tp->seed);
 	return ds->nrows;
 }
 
