@@ -7,6 +7,9 @@
 #include "postgres.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -41,6 +44,52 @@ PG_FUNCTION_INFO_V1(cr_drift_baseline);
 #define DRIFT_LINEAR_CUTS 16	/* up to this many cuts, a value's bin is a count */
 
 /*
+ * The number of cuts <= each of eight values (NaN: 0), by comparing each
+ * value with every cut: for a handful of cuts, cheaper than a search.
+ */
+static inline void
+CountCuts8(const double *cuts, int ncuts, const double *v, int32 *bin)
+{
+#ifdef __SSE2__
+	__m128d		x0 = _mm_loadu_pd(v),
+				x1 = _mm_loadu_pd(v + 2),
+				x2 = _mm_loadu_pd(v + 4),
+				x3 = _mm_loadu_pd(v + 6);
+	__m128i		a0 = _mm_setzero_si128(),
+				a1 = _mm_setzero_si128(),
+				a2 = _mm_setzero_si128(),
+				a3 = _mm_setzero_si128();
+	int64		count[8];
+
+	for (int c = 0; c < ncuts; c++)
+	{
+		__m128d		cv = _mm_set1_pd(cuts[c]);
+
+		/* a true comparison is all ones: -1 */
+		a0 = _mm_sub_epi64(a0, _mm_castpd_si128(_mm_cmple_pd(cv, x0)));
+		a1 = _mm_sub_epi64(a1, _mm_castpd_si128(_mm_cmple_pd(cv, x1)));
+		a2 = _mm_sub_epi64(a2, _mm_castpd_si128(_mm_cmple_pd(cv, x2)));
+		a3 = _mm_sub_epi64(a3, _mm_castpd_si128(_mm_cmple_pd(cv, x3)));
+	}
+	_mm_storeu_si128((__m128i *) count, a0);
+	_mm_storeu_si128((__m128i *) (count + 2), a1);
+	_mm_storeu_si128((__m128i *) (count + 4), a2);
+	_mm_storeu_si128((__m128i *) (count + 6), a3);
+	for (int r = 0; r < 8; r++)
+		bin[r] = (int32) count[r];
+#else
+	for (int r = 0; r < 8; r++)
+	{
+		int32		n = 0;
+
+		for (int c = 0; c < ncuts; c++)
+			n += cuts[c] <= v[r];
+		bin[r] = n;
+	}
+#endif
+}
+
+/*
  * The shares of the rows not excluded in b's bins, and missing; eight rows
  * at a time and without branches, which the bins of random values defeat.
  */
@@ -62,14 +111,7 @@ BaselineShares(CrBaseline *b, const double *x, const bool *exclude, int64 n)
 		for (int r = 0; r < 8; r++)
 			v[r] = r < m ? x[i0 + r] : 0.0;
 		if (b->ncuts <= DRIFT_LINEAR_CUTS)
-		{
-			/* few cuts (deciles): count them, no search */
-			for (int r = 0; r < 8; r++)
-				bin[r] = 0;
-			for (int c = 0; c < b->ncuts; c++)
-				for (int r = 0; r < 8; r++)
-					bin[r] += b->cuts[c] <= v[r];
-		}
+			CountCuts8(b->cuts, b->ncuts, v, bin);	/* deciles: count the cuts */
 		else
 			BinSearch8(b->cuts, b->ncuts, v, bin);
 		for (int r = 0; r < m; r++)
