@@ -21,13 +21,15 @@
  * bits flipped, a non-negative's sign bit set), skipping the bytes that
  * every key shares.  -0 sorts before +0; equal values are equal either way.
  */
-static void
-SortDoubles(double *v, int64 m, double *tmp)
+void
+BinSortDoubles(double *v, int64 m, double *tmp)
 {
 	uint64	   *a = (uint64 *) v;
 	uint64	   *b = (uint64 *) tmp;
 	int64		count[8][256];
 
+	if (m <= 1)
+		return;
 	memset(count, 0, sizeof(count));
 	for (int64 i = 0; i < m; i++)
 	{
@@ -112,7 +114,7 @@ BinFindCuts(const double *x, const bool *exclude, int64 n, int max_bins,
 		}
 	}
 	if (m > 0)
-		SortDoubles(work, m, work + Min(n, sample_max));
+		BinSortDoubles(work, m, work + Min(n, sample_max));
 
 	/* few distinct values: one bin each */
 	{

@@ -29,6 +29,9 @@ typedef struct CrBinEdges
  * cuts must have room for max_bins - 1 values, work for 2 * Min(n,
  * sample_max).
  */
+/* Sort m doubles (no NaN) ascending; tmp has room for m.  Thread-safe. */
+extern void BinSortDoubles(double *v, int64 m, double *tmp);
+
 extern int	BinFindCuts(const double *x, const bool *exclude, int64 n,
 						int max_bins, int64 sample_max, uint64 seed,
 						double *work, double *cuts);

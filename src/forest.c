@@ -158,25 +158,39 @@ BuildDenseCuts(CrForest *f)
 			d->cuts[fill[f->feature[i]]++] = f->threshold[i];
 	pfree(fill);
 
-	/* sort and deduplicate each feature's run, compacting in place */
+	/*
+	 * Sort each feature's run (a radix sort: a fresh backend's first score
+	 * of a large model waited on qsort) and deduplicate it, compacting in
+	 * place.
+	 */
 	{
 		int32		out = 0;
+		int32		most = 1;
+		double	   *tmp;
 
+		for (int j = 0; j < F; j++)
+			most = Max(most, count[j + 1] - count[j]);
+		tmp = palloc(sizeof(double) * most);
 		for (int j = 0; j < F; j++)
 		{
 			int32		lo = count[j];
 			int32		n = count[j + 1] - lo;
 			int32		first = out;
 
-			qsort(d->cuts + lo, n, sizeof(double), CrDoubleCmp);
+			if (n > 1)
+				BinSortDoubles(d->cuts + lo, n, tmp);
 			for (int32 k = 0; k < n; k++)
 				if (out == first || d->cuts[lo + k] != d->cuts[out - 1])
 					d->cuts[out++] = d->cuts[lo + k];
 			count[j] = first;
 			if (out - first > 0xFFFE)
+			{
+				pfree(tmp);
 				return false;
+			}
 		}
 		count[F] = out;
+		pfree(tmp);
 	}
 	return true;
 }

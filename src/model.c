@@ -288,14 +288,14 @@ BadModel(const char *detail)
 			 errdetail("%s", detail)));
 }
 
-static void
+static pg_attribute_always_inline void
 Need(Reader *r, Size n)
 {
 	if (n > r->len || r->pos > r->len - n)
 		BadModel("The model bytes end before the data they describe.");
 }
 
-static uint16
+static pg_attribute_always_inline uint16
 GetU16(Reader *r)
 {
 	uint16		v;
@@ -306,7 +306,7 @@ GetU16(Reader *r)
 	return v;
 }
 
-static uint32
+static pg_attribute_always_inline uint32
 GetU32(Reader *r)
 {
 	uint32		v = 0;
@@ -318,7 +318,7 @@ GetU32(Reader *r)
 	return v;
 }
 
-static double
+static pg_attribute_always_inline double
 GetF8(Reader *r)
 {
 	uint64		v = 0;
@@ -521,7 +521,7 @@ DecodeLogit(Reader *r, CrModel *m)
 
 #define GBM_NODE_BYTES	37		/* feature, threshold, left, right, default, value, cover */
 
-static uint8
+static pg_attribute_always_inline uint8
 GetU8(Reader *r)
 {
 	Need(r, 1);
