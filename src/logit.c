@@ -6,9 +6,10 @@
  * Each iteration is one pass over the rows at the trial coefficients: the
  * log-likelihood, X'WX block by block with dsyrk and the gradient X'(y - p)
  * with dgemv, each block of X built from the dataset's columns as it is
- * needed (no copy of X is ever whole); it solves with a LAPACK Cholesky factorisation.  A step that lowers the
- * (penalised) log-likelihood is halved until it does not.  Coefficients and
- * their covariance are mapped back to the original feature scale at the end.
+ * needed (no copy of X is ever whole).  The step solves with a LAPACK
+ * Cholesky factorisation; a step that lowers the (penalised)
+ * log-likelihood is halved until it does not.  Coefficients and their
+ * covariance are mapped back to the original feature scale at the end.
  */
 #include "postgres.h"
 
