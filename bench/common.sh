@@ -3,7 +3,8 @@
 # NAME names the temporary directory ($tmp, removed on exit).  Defines
 # $here (bench/), $tmp, $psql (an array: quiet psql that stops on the first
 # error), now (seconds since the epoch, fractional), bench_positive,
-# bench_python, bench_shapes, bench_cpu_model and bench_cpu_features.
+# bench_python, bench_shapes, bench_cpu_model, bench_cpu_features and
+# bench_header.
 
 # bench_positive WHAT VALUE: exit 2 unless VALUE is a positive integer
 bench_positive()
@@ -30,6 +31,17 @@ bench_shapes()
 # the CPU's model name, and the vector and bit-manipulation features it has
 bench_cpu_model() { sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1; }
 bench_cpu_features() { grep -o -w -E 'avx2|avx512f|avx512bw|avx512vl|fma|bmi2' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'; }
+
+# bench_header WHAT: the first lines of a report: what was measured and
+# when, the server, the extension's version, the client's CPUs and the CPU
+# features (the server is usually the same machine)
+bench_header()
+{
+	echo "credit_risk $1 benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
+	echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(bench_cpu_model)"
+	echo "CPU features: $(bench_cpu_features)"
+}
 
 # bench_python PYTHON "MODULE ..." "DEBIAN PACKAGE ...": exit 1 unless
 # PYTHON imports every module

@@ -118,9 +118,7 @@ read -r ob om <<<"$(echo "${ours[*]}" | stats)"
 read -r tb tm <<<"$(echo "${trained[*]}" | stats)"
 read -r xb xm <<<"$(echo "$xtimes" | stats)"
 
-echo "credit_risk explanation benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "server: $(psql -X -At -c 'SELECT pg_catalog.version()')"
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no); $(nproc) CPUs"
+bench_header explanation
 echo "$rows rows ($nfeat features), $trees trees of depth $depth trained on 80%; $explain holdout applicants explained, every feature and the base; $reps runs"
 echo
 row() {

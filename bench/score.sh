@@ -60,10 +60,8 @@ for p in off avx2 avx512; do
 	fi
 done
 
-echo "credit_risk scoring benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs ($(uname -m)); CPU: $(bench_cpu_model)"
-echo "CPU features: $(bench_cpu_features); credit_risk.simd paths:$paths (auto: the last, the widest)"
+bench_header scoring
+echo "credit_risk.simd paths:$paths (auto: the last, the widest)"
 echo "load average (1, 5, 15 min) at the start: $load_start"
 
 top=$tmp

@@ -143,10 +143,7 @@ done
 done
 tmp=$top
 
-echo "credit_risk gradient-boosted trees benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(bench_cpu_model)"
-echo "CPU features: $(bench_cpu_features)"
+bench_header "gradient-boosted trees"
 echo "$rows rows per table, tables built in ${build_s} s; $reps run(s) of each side"
 echo "load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "parameters: 100 trees, max_depth 6, learning_rate 0.1, max_bin 256, lambda 1, gamma 0, min_child_weight 1, base_score = training base rate; holdout 0 (train on id % 5 <> 0, score id % 5 = 0)"

@@ -109,9 +109,8 @@ SQL
 bench synthetic "$schema.credit" y '{"holdout": 0}' "$reps"
 bench german "$schema.german_credit" bad '{"holdout": 0, "key": "applicant_id"}' "$reps_small"
 
-echo "credit_risk logistic training benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); best of $reps runs ($reps_small on German credit); synthetic table built in ${build_s} s"
+bench_header "logistic training"
+echo "best of $reps runs ($reps_small on German credit); synthetic table built in ${build_s} s"
 echo
 "$python" "$here/reference.py" report "$tmp"
 

@@ -155,10 +155,7 @@ for s in $shapes; do
 	done
 done
 
-echo "credit_risk hyper-parameter search benchmark: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "server: $(psql -X -At -c "SELECT pg_catalog.version()")"
-echo "credit_risk $(psql -X -At -c "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'credit_risk'"); $(nproc) CPUs on the client ($(uname -m)); CPU: $(bench_cpu_model)"
-echo "CPU features: $(bench_cpu_features)"
+bench_header "hyper-parameter search"
 echo "$rows rows per table, every row in the search (holdout 0); tables built and exported in ${build_s} s; $reps run(s) of each side"
 echo "load average (1, 5, 15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "search: $trials random trials (seed 1) over max_depth [3, 8], learning_rate log [0.01, 0.3], subsample [0.6, 1],"
