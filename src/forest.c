@@ -551,60 +551,76 @@ Avx2AddLeaves(const CrForest *f, int t, __m256i p, __m256d *lo, __m256d *hi)
 }
 
 /*
+ * The block loop both SIMD scorers share: ROWS rows a vector (VI lanes of
+ * node positions, two VD vectors of margins), each row group walking the
+ * trees four at a time so that a level's loads overlap, then the trees
+ * left over one at a time.  Each lane adds its trees' leaf values in tree
+ * order, so the margins equal ScoreDenseBlock's to the last bit.  STEP and
+ * ADD_LEAVES are the path's walk step and leaf gather.
+ *
+ * Not instrumented by AddressSanitizer (test/sanitize): gcc 12's ASan stack
+ * frames kept their base in an AVX-512 register in this loop and faulted
+ * on a margin load at -O1 under ASan only; the kernels' loads stay within
+ * the block's arrays, and UBSan still checks them.
+ */
+#define DENSE_SIMD_KERNEL(NAME, TARGET, ROWS, VI, VD, ZERO, LOADU_PD, STOREU_PD, STEP, ADD_LEAVES) \
+__attribute__((target(TARGET), no_sanitize_address)) \
+static void \
+NAME(const CrForest *f, const uint16 *codes, int n, double *margin) \
+{ \
+	int			D = f->dense.depth; \
+	int			nint = (1 << D) - 1; \
+	int			S = 2 * f->nfeatures; \
+ \
+	for (int k = 0; k < n; k += (ROWS)) \
+	{ \
+		const uint16 *c = codes + (Size) (k & ~(FOREST_GROUP - 1)) * S + \
+			(k & (FOREST_GROUP - 1)); \
+		VD			lo = LOADU_PD(margin + k); \
+		VD			hi = LOADU_PD(margin + k + (ROWS) / 2); \
+		int			t = 0; \
+ \
+		for (; t + 4 <= f->ntrees; t += 4) \
+		{ \
+			const uint32 *n0 = f->dense.node + (Size) t * nint; \
+			VI			p0 = ZERO(); \
+			VI			p1 = p0, \
+						p2 = p0, \
+						p3 = p0; \
+ \
+			for (int d = 0; d < D; d++) \
+			{ \
+				p0 = STEP(n0, d, p0, c); \
+				p1 = STEP(n0 + nint, d, p1, c); \
+				p2 = STEP(n0 + 2 * nint, d, p2, c); \
+				p3 = STEP(n0 + 3 * nint, d, p3, c); \
+			} \
+			ADD_LEAVES(f, t, p0, &lo, &hi); \
+			ADD_LEAVES(f, t + 1, p1, &lo, &hi); \
+			ADD_LEAVES(f, t + 2, p2, &lo, &hi); \
+			ADD_LEAVES(f, t + 3, p3, &lo, &hi); \
+		} \
+		for (; t < f->ntrees; t++) \
+		{ \
+			VI			p = ZERO(); \
+ \
+			for (int d = 0; d < D; d++) \
+				p = STEP(f->dense.node + (Size) t * nint, d, p, c); \
+			ADD_LEAVES(f, t, p, &lo, &hi); \
+		} \
+		STOREU_PD(margin + k, lo); \
+		STOREU_PD(margin + k + (ROWS) / 2, hi); \
+	} \
+}
+
+/*
  * ScoreDenseBlock with AVX2: each half of a group, eight rows, walks the
- * trees four at a time, one lane a row, as ScoreDenseBlockAvx512 below
- * does with sixteen.  The same margins to the last bit; the codes array
+ * trees as ScoreDenseBlockAvx512 below does with sixteen.  The codes array
  * must extend 2 bytes past the last group.
  */
-__attribute__((target("avx2"), no_sanitize_address))
-static void
-ScoreDenseBlockAvx2(const CrForest *f, const uint16 *codes, int n,
-					double *margin)
-{
-	int			D = f->dense.depth;
-	int			nint = (1 << D) - 1;
-	int			S = 2 * f->nfeatures;
-
-	for (int k = 0; k < n; k += 8)
-	{
-		const uint16 *c = codes + (Size) (k & ~(FOREST_GROUP - 1)) * S +
-			(k & (FOREST_GROUP - 1));
-		__m256d		lo = _mm256_loadu_pd(margin + k);
-		__m256d		hi = _mm256_loadu_pd(margin + k + 4);
-		int			t = 0;
-
-		for (; t + 4 <= f->ntrees; t += 4)
-		{
-			const uint32 *n0 = f->dense.node + (Size) t * nint;
-			__m256i		p0 = _mm256_setzero_si256();
-			__m256i		p1 = p0,
-						p2 = p0,
-						p3 = p0;
-
-			for (int d = 0; d < D; d++)
-			{
-				p0 = Avx2Step(n0, d, p0, c);
-				p1 = Avx2Step(n0 + nint, d, p1, c);
-				p2 = Avx2Step(n0 + 2 * nint, d, p2, c);
-				p3 = Avx2Step(n0 + 3 * nint, d, p3, c);
-			}
-			Avx2AddLeaves(f, t, p0, &lo, &hi);
-			Avx2AddLeaves(f, t + 1, p1, &lo, &hi);
-			Avx2AddLeaves(f, t + 2, p2, &lo, &hi);
-			Avx2AddLeaves(f, t + 3, p3, &lo, &hi);
-		}
-		for (; t < f->ntrees; t++)
-		{
-			__m256i		p = _mm256_setzero_si256();
-
-			for (int d = 0; d < D; d++)
-				p = Avx2Step(f->dense.node + (Size) t * nint, d, p, c);
-			Avx2AddLeaves(f, t, p, &lo, &hi);
-		}
-		_mm256_storeu_pd(margin + k, lo);
-		_mm256_storeu_pd(margin + k + 4, hi);
-	}
-}
+DENSE_SIMD_KERNEL(ScoreDenseBlockAvx2, "avx2", 8, __m256i, __m256d,
+				  _mm256_setzero_si256, _mm256_loadu_pd, _mm256_storeu_pd,
+				  Avx2Step, Avx2AddLeaves)
 
 /* ---------------------------------------------------------- AVX-512 */
 
@@ -694,65 +710,13 @@ Avx512AddLeaves(const CrForest *f, int t, __m512i p, __m512d *lo, __m512d *hi)
  * node words come from a permute of the level's nodes (up to 32; a gather
  * deeper down), a row's code from a gather (or loads, near the root), and
  * the leaf values from two gathers of doubles.  A level waits for the
- * gather before it, so four trees are walked at once.  Each lane adds its
- * trees' leaf values in tree order, so the margins equal ScoreDenseBlock's
- * to the last bit.  The codes array must extend 2 bytes past the last
- * group (the gathers read 4 bytes).
+ * gather before it, so four trees are walked at once (DENSE_SIMD_KERNEL).
+ * The codes array must extend 2 bytes past the last group (the gathers
+ * read 4 bytes).
  */
-/*
- * Not instrumented by AddressSanitizer (test/sanitize): gcc 12's ASan stack
- * frames kept their base in an AVX-512 register here and faulted on a
- * margin load at -O1 under ASan only; the kernel's loads stay within the
- * block's arrays, and UBSan still checks it.
- */
-__attribute__((target("avx512f"), no_sanitize_address))
-static void
-ScoreDenseBlockAvx512(const CrForest *f, const uint16 *codes, int n,
-					  double *margin)
-{
-	int			D = f->dense.depth;
-	int			nint = (1 << D) - 1;
-	int			S = 2 * f->nfeatures;
-
-	for (int k = 0; k < n; k += FOREST_GROUP)
-	{
-		const uint16 *c = codes + (Size) k * S;
-		__m512d		lo = _mm512_loadu_pd(margin + k);
-		__m512d		hi = _mm512_loadu_pd(margin + k + 8);
-		int			t = 0;
-
-		for (; t + 4 <= f->ntrees; t += 4)
-		{
-			const uint32 *n0 = f->dense.node + (Size) t * nint;
-			__m512i		p0 = _mm512_setzero_si512();
-			__m512i		p1 = p0,
-						p2 = p0,
-						p3 = p0;
-
-			for (int d = 0; d < D; d++)
-			{
-				p0 = Avx512Step(n0, d, p0, c);
-				p1 = Avx512Step(n0 + nint, d, p1, c);
-				p2 = Avx512Step(n0 + 2 * nint, d, p2, c);
-				p3 = Avx512Step(n0 + 3 * nint, d, p3, c);
-			}
-			Avx512AddLeaves(f, t, p0, &lo, &hi);
-			Avx512AddLeaves(f, t + 1, p1, &lo, &hi);
-			Avx512AddLeaves(f, t + 2, p2, &lo, &hi);
-			Avx512AddLeaves(f, t + 3, p3, &lo, &hi);
-		}
-		for (; t < f->ntrees; t++)
-		{
-			__m512i		p = _mm512_setzero_si512();
-
-			for (int d = 0; d < D; d++)
-				p = Avx512Step(f->dense.node + (Size) t * nint, d, p, c);
-			Avx512AddLeaves(f, t, p, &lo, &hi);
-		}
-		_mm512_storeu_pd(margin + k, lo);
-		_mm512_storeu_pd(margin + k + 8, hi);
-	}
-}
+DENSE_SIMD_KERNEL(ScoreDenseBlockAvx512, "avx512f", FOREST_GROUP, __m512i, __m512d,
+				  _mm512_setzero_si512, _mm512_loadu_pd, _mm512_storeu_pd,
+				  Avx512Step, Avx512AddLeaves)
 #endif
 
 /*
