@@ -14,6 +14,7 @@ OBJS = \
 	src/export.o \
 	src/forest.o \
 	src/gbm.o \
+	src/gbm_bins.o \
 	src/holdout.o \
 	src/hugemem.o \
 	src/inspect.o \

@@ -54,10 +54,11 @@ typedef struct CrGbmResult
 } CrGbmResult;
 
 /*
- * Rows cut into bins once (GbmBin), for every fit on them: cr_train's, and
- * each fold's and each trial's of a cross-validation or a search.  The cut
- * points come from the training rows; each row is a feature's bin (a value
- * bin, CR_MISSING_BIN, or a categorical feature's code).
+ * Rows cut into bins once (GbmBin, gbm_bins.c), for every fit on them:
+ * cr_train's, and each fold's and each trial's of a cross-validation or a
+ * search.  The cut points come from the training rows; each row is a
+ * feature's bin (a value bin, CR_MISSING_BIN, or a categorical feature's
+ * code).
  */
 typedef struct CrGbmBins
 {
