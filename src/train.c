@@ -577,10 +577,11 @@ TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, ArrayType *features,
 	TrainCheckThreads(tp);
 
 	spec->max_bytes = (Size) cr_train_memory_kb * 1024;
+	/* the logistic fit keeps a row's label and, under a holdout, its index */
 	spec->trainer_bytes_per_row = tp->algorithm == CR_ALGO_GBM
-		? GbmBytesPerRow(0) : sizeof(double) * 5;
+		? GbmBytesPerRow(0) : sizeof(double) + sizeof(int64);
 	spec->trainer_bytes_per_feature_row = tp->algorithm == CR_ALGO_GBM
-		? GbmBytesPerRow(1) - GbmBytesPerRow(0) : sizeof(double);
+		? GbmBytesPerRow(1) - GbmBytesPerRow(0) : 0;
 	spec->source = run->source;
 	spec->label = run->label;
 	spec->key = tp->key;
@@ -658,7 +659,7 @@ TrainLoad(TrainRun *run)
 	model->drift_major = tp->drift_major;
 	{
 		/* one sample buffer for all features */
-		double	   *work = HugeAlloc(sizeof(double) * 2 * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+		double	   *work = HugeAlloc(BinWorkBytes(ds->nrows));
 
 		for (int j = 0; j < p; j++)
 		{
