@@ -44,16 +44,6 @@ CrClampProbability(double p)
 	return Min(Max(p, CR_PROB_EPS), 1.0 - CR_PROB_EPS);
 }
 
-/* qsort comparator for doubles, ascending */
-static inline int
-CrDoubleCmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 extern void CrCheckSettings(void);
 extern struct config_generic *CrFindSetting(const char *name);
 
