@@ -27,10 +27,17 @@ typedef struct CrBinEdges
  * rows selected by mask (NULL: all), from a sample of at most sample_max
  * values; at most max_bins value bins.  Plain C, safe in worker threads:
  * cuts must have room for max_bins - 1 values, work for 2 * Min(n,
- * sample_max).
+ * sample_max) (BinWorkBytes when sample_max is BIN_SAMPLE_MAX).
  */
 /* Sort m doubles (no NaN) ascending; tmp has room for m.  Thread-safe. */
 extern void BinSortDoubles(double *v, int64 m, double *tmp);
+
+/* bytes of BinFindCuts' work for a column of n values */
+static inline Size
+BinWorkBytes(int64 n)
+{
+	return sizeof(double) * 2 * Min(Max(n, 1), BIN_SAMPLE_MAX);
+}
 
 extern int	BinFindCuts(const double *x, const bool *exclude, int64 n,
 						int max_bins, int64 sample_max, uint64 seed,

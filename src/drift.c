@@ -134,8 +134,8 @@ BaselineShares(CrBaseline *b, const double *x, const bool *exclude, int64 n)
 /*
  * The distribution of one column over the rows not excluded: decile cut
  * points (fewer when the column has few distinct values), the share of rows
- * in each bin, and the share missing.  work holds 2 * Min(n, BIN_SAMPLE_MAX) doubles, or is NULL to
- * have one allocated.
+ * in each bin, and the share missing.  work has BinWorkBytes(n) bytes, or
+ * is NULL to have them allocated.
  */
 void
 DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
@@ -145,7 +145,7 @@ DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
 	double		cuts[DRIFT_BINS];
 
 	if (work == NULL)
-		work = own = HugeAlloc(sizeof(double) * 2 * Min(Max(n, 1), BIN_SAMPLE_MAX));
+		work = own = HugeAlloc(BinWorkBytes(n));
 	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
 	if (own != NULL)
 		HugeFree(own);

@@ -174,7 +174,7 @@ GbmBin(CrDataset *ds, const bool *holdout, const CrGbmParams *params)
 	bt.seed = params->seed;
 	bt.work = palloc(sizeof(double *) * nthreads);
 	for (int w = 0; w < nthreads; w++)
-		bt.work[w] = HugeAlloc(sizeof(double) * 2 * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+		bt.work[w] = HugeAlloc(BinWorkBytes(ds->nrows));
 	bt.chunk_tr = palloc(sizeof(int64) * (nchunks + 1));
 	bt.chunk_ho = palloc(sizeof(int64) * (nchunks + 1));
 	for (int c = 0; c < nchunks; c++)

@@ -667,7 +667,7 @@ XgbBaseline(CrModel *model, const CrModel *decoded, const CrTrainParams *tp,
 	model->drift_major = tp->drift_major;
 	{
 		/* one sample buffer for all features and the score */
-		double	   *work = HugeAlloc(sizeof(double) * 2 * Min(Max(ds->nrows, 1), BIN_SAMPLE_MAX));
+		double	   *work = HugeAlloc(BinWorkBytes(ds->nrows));
 
 		for (int j = 0; j < p; j++)
 		{
