@@ -25,7 +25,7 @@ struct CrPool
 	CrTaskFn	fn;
 	void	   *arg;
 	int			ntasks;
-	int			next_task;		/* under mutex */
+	int			next_task;		/* the next task to take (atomic) */
 	int			busy;			/* workers still in the current job (atomic) */
 	MemoryContextCallback callback;
 };
@@ -58,12 +58,9 @@ RunTasks(CrPool *pool, int worker)
 {
 	for (;;)
 	{
-		int			task;
+		int			task = __atomic_fetch_add(&pool->next_task, 1, __ATOMIC_ACQ_REL);
 
-		pthread_mutex_lock(&pool->mutex);
-		task = pool->next_task < pool->ntasks ? pool->next_task++ : -1;
-		pthread_mutex_unlock(&pool->mutex);
-		if (task < 0)
+		if (task >= pool->ntasks)
 			return;
 		pool->fn(pool->arg, task, worker);
 	}
@@ -182,7 +179,7 @@ PoolRun(CrPool *pool, int ntasks, CrTaskFn fn, void *arg)
 	pool->fn = fn;
 	pool->arg = arg;
 	pool->ntasks = ntasks;
-	pool->next_task = 0;
+	__atomic_store_n(&pool->next_task, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&pool->busy, pool->nworkers, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&pool->generation, 1, __ATOMIC_ACQ_REL);
 	pthread_cond_broadcast(&pool->work_cv);
