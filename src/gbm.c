@@ -189,6 +189,8 @@ typedef struct Gbm
 	uint32	  **leaf_rows;		/* the row buffer each leaf's range is in */
 	bool		train_updated;	/* the leaves updated every training margin */
 	struct WalkNode *walk;		/* tree_cap: the tree the margin updates walk */
+	uint64		tseed;			/* the seed of the tree being grown */
+	int64	   *sampled;		/* per chunk of rows: how many are in the sample */
 
 	/* current level, for tasks */
 	GrowNode  **level;
@@ -518,6 +520,10 @@ SplitTask(void *arg, int task, int worker)
 	if (node->hist == NULL)
 		return;
 	hist = node->hist + (Size) f * GBM_NBINS;
+	/* a larger sibling holds its parent's histogram: minus the smaller one's */
+	if (node->sibling != NULL)
+		HistSub(node->hist + (Size) f * GBM_NBINS,
+				node->sibling->hist + (Size) f * GBM_NBINS, GBM_NBINS);
 	Gm = hist[CR_MISSING_BIN].g;
 	Hm = hist[CR_MISSING_BIN].h;
 	wp = LeafWeight(node->G, node->H, params->lambda, node->lower, node->upper);
@@ -762,6 +768,24 @@ static inline bool
 InSample(uint64 tseed, int64 i, double subsample)
 {
 	return CrUnit(CrMix64(tseed ^ (uint64) i)) < subsample;
+}
+
+/* A chunk's rows in the tree's sample, listed from the chunk's start. */
+static void
+SampleTask(void *arg, int chunk, int worker)
+{
+	Gbm		   *gbm = (Gbm *) arg;
+	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
+	int64		end = Min(start + GBM_CHUNK_ROWS, gbm->ntr);
+	uint32	   *out = gbm->rows + start;
+	double		subsample = gbm->params->subsample;
+
+	for (int64 i = start; i < end; i++)
+	{
+		*out = (uint32) i;
+		out += InSample(gbm->tseed, i, subsample);
+	}
+	gbm->sampled[chunk] = out - (gbm->rows + start);
 }
 
 /*
@@ -1250,7 +1274,7 @@ GrowTree(Gbm *gbm, int64 nrows)
 				GrowNode   *large = small == l ? r : l;
 
 				small->hist = NewHist(gbm);
-				large->hist = node->hist;	/* becomes parent - small below */
+				large->hist = node->hist;	/* becomes parent - small in SplitTask */
 				node->hist = NULL;
 				large->sibling = small;
 				gbm->build[gbm->nbuild++] = small;
@@ -1261,25 +1285,12 @@ GrowTree(Gbm *gbm, int64 nrows)
 			next[nnext++] = r;
 		}
 
+		/*
+		 * The larger siblings' histograms become parent minus the smaller
+		 * one in SplitTask, one feature per task.
+		 */
 		if (gbm->nbuild > 0)
-		{
 			BuildHistograms(gbm, gbm->build, gbm->nbuild);
-			/* the larger sibling: parent minus the smaller one, in place */
-			for (int n = 0; n < nnext; n++)
-			{
-				GrowNode   *large = next[n];
-
-				if (large->sibling == NULL)
-					continue;
-				for (int k = 0; k < gbm->nfeats; k++)
-				{
-					int			f = gbm->feats[k];
-
-					HistSub(large->hist + (Size) f * GBM_NBINS,
-							large->sibling->hist + (Size) f * GBM_NBINS, GBM_NBINS);
-				}
-			}
-		}
 		for (int n = 0; n < nlevel; n++)
 			ReleaseHist(gbm, level[n]);
 
@@ -1380,6 +1391,7 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 	gbm->rows = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
 	gbm->scratch = HugeAlloc(sizeof(uint32) * Max(ntr, 1));
 	gbm->flags = HugeAlloc(Max(ntr, 1));
+	gbm->sampled = palloc(sizeof(int64) * ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS + 1));
 	gbm->feats = palloc(sizeof(int) * p);
 	gbm->cols = HugeAlloc((Size) Max(ntr, 1) * p);
 	PoolRun(gbm->pool, (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
@@ -1407,9 +1419,17 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		/* rows of this tree */
 		if (params->subsample < 1.0)
 		{
-			for (int64 i = 0; i < ntr; i++)
-				if (InSample(tseed, i, params->subsample))
-					gbm->rows[nrows++] = (uint32) i;
+			int			nchunks = (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS);
+
+			/* each chunk's sampled rows at its start, then moved together */
+			gbm->tseed = tseed;
+			PoolRun(gbm->pool, nchunks, SampleTask, gbm);
+			for (int c = 0; c < nchunks; c++)
+			{
+				memmove(gbm->rows + nrows, gbm->rows + (int64) c * GBM_CHUNK_ROWS,
+						sizeof(uint32) * gbm->sampled[c]);
+				nrows += gbm->sampled[c];
+			}
 		}
 		else
 		{
