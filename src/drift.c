@@ -90,18 +90,15 @@ CountCuts8(const double *cuts, int ncuts, const double *v, int32 *bin)
 }
 
 /*
- * The shares of the rows not excluded in b's bins, and missing; eight rows
- * at a time and without branches, which the bins of random values defeat.
+ * Count the rows not excluded in the bins of cuts, and missing (slot
+ * ncuts + 1); eight rows at a time and without branches, which the bins
+ * of random values defeat.
  */
 static void
-BaselineShares(CrBaseline *b, const double *x, const bool *exclude, int64 n)
+BaselineCount(const double *cuts, int ncuts, const double *x, const bool *exclude, int64 n,
+			  int64 *count)
 {
-	int64	   *count;
-	int64		rows = 0,
-				missing = 0;
-
-	b->shares = palloc0(sizeof(double) * (b->ncuts + 1));
-	count = palloc0(sizeof(int64) * (b->ncuts + 2));
+	memset(count, 0, sizeof(int64) * (ncuts + 2));
 	for (int64 i0 = 0; i0 < n; i0 += 8)
 	{
 		int			m = (int) Min(8, n - i0);
@@ -110,64 +107,80 @@ BaselineShares(CrBaseline *b, const double *x, const bool *exclude, int64 n)
 
 		for (int r = 0; r < 8; r++)
 			v[r] = r < m ? x[i0 + r] : 0.0;
-		if (b->ncuts <= DRIFT_LINEAR_CUTS)
-			CountCuts8(b->cuts, b->ncuts, v, bin);	/* deciles: count the cuts */
+		if (ncuts <= DRIFT_LINEAR_CUTS)
+			CountCuts8(cuts, ncuts, v, bin);	/* deciles: count the cuts */
 		else
-			BinSearch8(b->cuts, b->ncuts, v, bin);
+			BinSearch8(cuts, ncuts, v, bin);
 		for (int r = 0; r < m; r++)
 		{
-			/* missing counts in the extra slot ncuts + 1 */
-			int32		slot = isnan(v[r]) ? b->ncuts + 1 : bin[r];
+			int32		slot = isnan(v[r]) ? ncuts + 1 : bin[r];
 
 			count[slot] += exclude == NULL || !exclude[i0 + r];
 		}
 	}
-	for (int i = 0; i <= b->ncuts + 1; i++)
-		rows += count[i];
-	missing = count[b->ncuts + 1];
-	for (int i = 0; i <= b->ncuts; i++)
-		b->shares[i] = rows > 0 ? (double) count[i] / rows : 0.0;
-	b->missing = rows > 0 ? (double) missing / rows : 0.0;
-	pfree(count);
 }
 
 /*
  * The distribution of one column over the rows not excluded: decile cut
- * points (fewer when the column has few distinct values), the share of rows
- * in each bin, and the share missing.  work has BinWorkBytes(n) bytes, or
- * is NULL to have them allocated.
+ * points (fewer when the column has few distinct values) and the rows in
+ * each bin and missing.  work has BinWorkBytes(n) bytes.  It allocates
+ * nothing, so that the training pool's threads may run it, a feature each.
  */
+void
+DriftBaselineCompute(CrBaselineWork *w, const double *x, const bool *exclude, int64 n,
+					 uint64 seed, double *work)
+{
+	StaticAssertStmt(DRIFT_BINS <= CR_MAX_DRIFT_CUTS, "deciles fit a baseline");
+	w->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, w->cuts);
+	BaselineCount(w->cuts, w->ncuts, x, exclude, n, w->count);
+}
+
+/*
+ * A categorical feature's distribution: the rows of each level (codes,
+ * most frequent first) and of other, with cut points between the codes.
+ * Past CR_MAX_DRIFT_CUTS levels the rarest share the last bin with other.
+ */
+void
+DriftBaselineComputeCategories(CrBaselineWork *w, const double *codes, const bool *exclude,
+							   int64 n, int nlevels)
+{
+	w->ncuts = Min(nlevels, CR_MAX_DRIFT_CUTS);
+	for (int k = 0; k < w->ncuts; k++)
+		w->cuts[k] = k + 0.5;
+	BaselineCount(w->cuts, w->ncuts, codes, exclude, n, w->count);
+}
+
+/* The baseline of a computed distribution: its cuts and shares. */
+void
+DriftBaselineFinish(CrBaseline *b, const CrBaselineWork *w)
+{
+	int64		rows = 0;
+
+	b->ncuts = w->ncuts;
+	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
+	memcpy(b->cuts, w->cuts, sizeof(double) * b->ncuts);
+	b->shares = palloc0(sizeof(double) * (b->ncuts + 1));
+	for (int i = 0; i <= b->ncuts + 1; i++)
+		rows += w->count[i];
+	for (int i = 0; i <= b->ncuts; i++)
+		b->shares[i] = rows > 0 ? (double) w->count[i] / rows : 0.0;
+	b->missing = rows > 0 ? (double) w->count[b->ncuts + 1] / rows : 0.0;
+}
+
+/* DriftBaselineCompute and DriftBaselineFinish; work may be NULL */
 void
 DriftBaselineBuild(CrBaseline *b, const double *x, const bool *exclude, int64 n,
 				   uint64 seed, double *work)
 {
 	double	   *own = NULL;
-	double		cuts[DRIFT_BINS];
+	CrBaselineWork w;
 
 	if (work == NULL)
 		work = own = HugeAlloc(BinWorkBytes(n));
-	b->ncuts = BinFindCuts(x, exclude, n, DRIFT_BINS, BIN_SAMPLE_MAX, seed, work, cuts);
+	DriftBaselineCompute(&w, x, exclude, n, seed, work);
 	if (own != NULL)
 		HugeFree(own);
-	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
-	memcpy(b->cuts, cuts, sizeof(double) * b->ncuts);
-	BaselineShares(b, x, exclude, n);
-}
-
-/*
- * A categorical feature's baseline: the share of each level (codes, most
- * frequent first) and of other, with cut points between the codes.  Past
- * CR_MAX_DRIFT_CUTS levels the rarest share the last bin with other.
- */
-void
-DriftBaselineCategories(CrBaseline *b, const double *codes, const bool *exclude, int64 n,
-						int nlevels)
-{
-	b->ncuts = Min(nlevels, CR_MAX_DRIFT_CUTS);
-	b->cuts = palloc(sizeof(double) * Max(b->ncuts, 1));
-	for (int k = 0; k < b->ncuts; k++)
-		b->cuts[k] = k + 0.5;
-	BaselineShares(b, codes, exclude, n);
+	DriftBaselineFinish(b, &w);
 }
 
 /* --------------------------------------------------------------- drift */

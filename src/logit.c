@@ -4,12 +4,17 @@
  *	  squares) on standardized features.
  *
  * Each iteration is one pass over the rows at the trial coefficients: the
- * log-likelihood, X'WX block by block with dsyrk and the gradient X'(y - p)
- * with dgemv, each block of X built from the dataset's columns as it is
- * needed (no copy of X is ever whole).  The step solves with a LAPACK
- * Cholesky factorisation; a step that lowers the (penalised)
- * log-likelihood is halved until it does not.  Coefficients and their
- * covariance are mapped back to the original feature scale at the end.
+ * log-likelihood, X'WX and the gradient X'(y - p), block by block, each
+ * block of X built from the dataset's columns as it is needed (no copy of
+ * X is ever whole).  The pass runs in the training thread pool: a task
+ * takes a fixed run of blocks and adds them into its own sums, and the
+ * backend adds the tasks' sums in task order, so the fit does not depend
+ * on the number of threads.  The products are our own (LogitKernel), as
+ * OpenBLAS's serial build may not be called from two threads at once.
+ * The step solves with a LAPACK Cholesky factorisation; a step that lowers
+ * the (penalised) log-likelihood is halved until it does not.
+ * Coefficients and their covariance are mapped back to the original
+ * feature scale at the end.
  */
 #include "postgres.h"
 
@@ -23,6 +28,7 @@
 #include "credit_risk.h"
 #include "hugemem.h"
 #include "logit.h"
+#include "threads.h"
 
 /*
  * Fortran BLAS/LAPACK entry points of OpenBLAS (32-bit integers).  The
@@ -30,14 +36,6 @@
  * large, and scoring, which never needs it, should not pay for loading it
  * in every backend.
  */
-typedef void (*DsyrkFn) (const char *uplo, const char *trans, const int *n, const int *k,
-						 const double *alpha, const double *a, const int *lda,
-						 const double *beta, double *c, const int *ldc,
-						 size_t uplo_len, size_t trans_len);
-typedef void (*DgemvFn) (const char *trans, const int *m, const int *n,
-						 const double *alpha, const double *a, const int *lda,
-						 const double *x, const int *incx, const double *beta,
-						 double *y, const int *incy, size_t trans_len);
 typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
 						  int *info, size_t uplo_len);
 typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs,
@@ -48,15 +46,11 @@ typedef void (*DpotriFn) (const char *uplo, const int *n, double *a, const int *
 
 static struct
 {
-	DsyrkFn		dsyrk;
-	DgemvFn		dgemv;
 	DpotrfFn	dpotrf;
 	DpotrsFn	dpotrs;
 	DpotriFn	dpotri;
 }			Blas;
 
-#define dsyrk_	(*Blas.dsyrk)
-#define dgemv_	(*Blas.dgemv)
 #define dpotrf_ (*Blas.dpotrf)
 #define dpotrs_ (*Blas.dpotrs)
 #define dpotri_ (*Blas.dpotri)
@@ -91,14 +85,14 @@ BlasLoad(void)
 	set_threads = (void (*) (int)) dlsym(lib, "openblas_set_num_threads");
 	if (set_threads != NULL)
 		set_threads(1);
-	Blas.dsyrk = (DsyrkFn) BlasSymbol(lib, "dsyrk_");
-	Blas.dgemv = (DgemvFn) BlasSymbol(lib, "dgemv_");
 	Blas.dpotrf = (DpotrfFn) BlasSymbol(lib, "dpotrf_");
 	Blas.dpotrs = (DpotrsFn) BlasSymbol(lib, "dpotrs_");
 	Blas.dpotri = (DpotriFn) BlasSymbol(lib, "dpotri_");
 }
 
 #define LOGIT_BLOCK_ROWS		2048
+#define LOGIT_TASK_BLOCKS		8	/* blocks a task adds up: 16,384 rows */
+#define LOGIT_ROUND_TASKS		16	/* tasks run between two checks for interrupts */
 #define LOGIT_SEPARATION_COEF	20.0	/* standardized slope beyond which we call it separation */
 
 static double
@@ -122,6 +116,7 @@ typedef struct LogitRows
 {
 	int			n;				/* training rows */
 	int			k;				/* p + 1 */
+	int			kp;				/* k rounded up to LOGIT_LANES: the block's columns */
 	double	  **cols;
 	const int64 *rowidx;		/* n dataset rows, or NULL: rows 0 .. n-1 */
 	const bool *has_nan;		/* p: some training row is missing */
@@ -131,8 +126,20 @@ typedef struct LogitRows
 } LogitRows;
 
 /*
- * Fill xb (b x k, column-major) with block blk's rows; returns b.  (GCC
- * vectorizes these loops only with a cost model above -O2's.)
+ * Four doubles, loaded from any 8-byte aligned address.  GCC and clang
+ * lower the arithmetic to the widest vectors the function's target has.
+ */
+#define LOGIT_LANES		4
+typedef double LogitVec __attribute__((vector_size(32), aligned(8), may_alias));
+
+/* b rounded up to whole vectors: a block's column stride */
+#define LOGIT_STRIDE(b)	(((b) + LOGIT_LANES - 1) / LOGIT_LANES * LOGIT_LANES)
+
+/*
+ * Fill xb (column-major, stride LOGIT_STRIDE(b), kp columns) with block
+ * blk's rows; returns b.  The rows past b and the columns past k are zero,
+ * so they add nothing to the sums.  (GCC vectorizes these loops only with
+ * a cost model above -O2's.)
  */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("vect-cost-model=cheap")))
@@ -142,6 +149,7 @@ LogitBlock(const LogitRows *d, int blk, double *xb)
 {
 	int			start = blk * LOGIT_BLOCK_ROWS;
 	int			b = Min(LOGIT_BLOCK_ROWS, d->n - start);
+	int			bp = LOGIT_STRIDE(b);
 	const int64 *idx = d->rowidx != NULL ? d->rowidx + start : NULL;
 
 	for (int i = 0; i < b; i++)
@@ -152,7 +160,7 @@ LogitBlock(const LogitRows *d, int blk, double *xb)
 		double		m = d->mean[j],
 					s = d->inv_sd[j],
 					imp = d->impute[j - 1];
-		double	   *restrict xc = xb + (Size) j * b;
+		double	   *restrict xc = xb + (Size) j * bp;
 
 		if (idx != NULL)
 			for (int i = 0; i < b; i++)
@@ -176,40 +184,206 @@ LogitBlock(const LogitRows *d, int blk, double *xb)
 				xc[i] = (xs[i] - m) * s;
 		}
 	}
+	for (int j = 0; j < d->k; j++)
+		for (int i = b; i < bp; i++)
+			xb[(Size) j * bp + i] = 0.0;
+	memset(xb + (Size) d->k * bp, 0, sizeof(double) * bp * (d->kp - d->k));
 	return b;
 }
 
+/* the sum of a vector's lanes, in lane order */
+#define LogitLaneSum(v)	((((v)[0] + (v)[1]) + (v)[2]) + (v)[3])
+
 /*
- * One pass over the training rows at coefficients beta: returns the
- * log-likelihood (each row weighted by its class's weight cw[y]), and sets
- * H = X' W X (upper triangle, k x k; w = c p(1-p)) and the gradient
- * g = X' c (y - p), c the row's class weight.  A block of rows at a time,
- * so the block is in cache for every product; nothing of row size is
- * kept.  block holds LOGIT_BLOCK_ROWS * k doubles, r LOGIT_BLOCK_ROWS.
+ * The products of one block of bp rows (a multiple of LOGIT_LANES) and kp
+ * columns (likewise), column-major with stride bp:
+ *	eta = X beta;  g += X' r (r from eta, by the caller, between the two
+ *	calls);  H += Z' Z with Z = X scaled by row weights, upper triangle,
+ *	column-major kp x kp (H[c * kp + r], r <= c).
+ * Written once (always inlined) and compiled for each instruction set.
  */
-static double
-LogitPass(const LogitRows *d, const double *beta, const double *y, const double *cw,
-		  double *H, double *g, double *block, double *r)
+static pg_attribute_always_inline void
+LogitEtaBody(const double *xb, int bp, int kp, const double *beta, double *eta)
 {
-	const double one = 1.0,
-				zero = 0.0;
-	const int	inc = 1;
-	int			k = d->k;
+	int			i = 0;
+
+	/* 32 rows at a time: each column's 256 bytes of them read in a row */
+	for (; i + 8 * LOGIT_LANES <= bp; i += 8 * LOGIT_LANES)
+	{
+		LogitVec	acc[8];
+
+		memset(acc, 0, sizeof(acc));
+		for (int j = 0; j < kp; j++)
+		{
+			const double *x = xb + (Size) j * bp + i;
+
+			for (int v = 0; v < 8; v++)
+				acc[v] += *(const LogitVec *) (x + v * LOGIT_LANES) * beta[j];
+		}
+		for (int v = 0; v < 8; v++)
+			*(LogitVec *) (eta + i + v * LOGIT_LANES) = acc[v];
+	}
+	for (; i < bp; i += LOGIT_LANES)
+	{
+		LogitVec	acc = {0.0, 0.0, 0.0, 0.0};
+
+		for (int j = 0; j < kp; j++)
+			acc += *(const LogitVec *) (xb + (Size) j * bp + i) * beta[j];
+		*(LogitVec *) (eta + i) = acc;
+	}
+}
+
+static pg_attribute_always_inline void
+LogitGradBody(const double *xb, int bp, int kp, const double *r, double *g)
+{
+	for (int j = 0; j < kp; j += 2)
+	{
+		const double *x0 = xb + (Size) j * bp;
+		const double *x1 = x0 + bp;
+		LogitVec	a0 = {0.0, 0.0, 0.0, 0.0};
+		LogitVec	a1 = {0.0, 0.0, 0.0, 0.0};
+
+		for (int i = 0; i < bp; i += LOGIT_LANES)
+		{
+			LogitVec	rv = *(const LogitVec *) (r + i);
+
+			a0 += *(const LogitVec *) (x0 + i) * rv;
+			a1 += *(const LogitVec *) (x1 + i) * rv;
+		}
+		g[j] += LogitLaneSum(a0);
+		g[j + 1] += LogitLaneSum(a1);
+	}
+}
+
+/* H += Z'Z in tiles of 2 x 4 columns: 8 running sums, 6 loads a step */
+static pg_attribute_always_inline void
+LogitSyrkBody(const double *z, int bp, int kp, double *H)
+{
+	for (int j0 = 0; j0 < kp; j0 += 2)
+		for (int l0 = j0 & ~3; l0 < kp; l0 += 4)
+		{
+			const double *zj0 = z + (Size) j0 * bp;
+			const double *zj1 = zj0 + bp;
+			const double *zl0 = z + (Size) l0 * bp;
+			const double *zl1 = zl0 + bp;
+			const double *zl2 = zl1 + bp;
+			const double *zl3 = zl2 + bp;
+			LogitVec	s[2][4];
+
+			memset(s, 0, sizeof(s));
+			for (int i = 0; i < bp; i += LOGIT_LANES)
+			{
+				LogitVec	a = *(const LogitVec *) (zj0 + i);
+				LogitVec	b = *(const LogitVec *) (zj1 + i);
+				LogitVec	c0 = *(const LogitVec *) (zl0 + i);
+				LogitVec	c1 = *(const LogitVec *) (zl1 + i);
+				LogitVec	c2 = *(const LogitVec *) (zl2 + i);
+				LogitVec	c3 = *(const LogitVec *) (zl3 + i);
+
+				s[0][0] += a * c0;
+				s[0][1] += a * c1;
+				s[0][2] += a * c2;
+				s[0][3] += a * c3;
+				s[1][0] += b * c0;
+				s[1][1] += b * c1;
+				s[1][2] += b * c2;
+				s[1][3] += b * c3;
+			}
+			for (int r = 0; r < 2; r++)
+				for (int c = 0; c < 4; c++)
+					if (j0 + r <= l0 + c)
+						H[(Size) (l0 + c) * kp + j0 + r] += LogitLaneSum(s[r][c]);
+		}
+}
+
+typedef struct LogitKernel
+{
+	void		(*eta) (const double *xb, int bp, int kp, const double *beta, double *eta);
+	void		(*grad) (const double *xb, int bp, int kp, const double *r, double *g);
+	void		(*syrk) (const double *z, int bp, int kp, double *H);
+} LogitKernel;
+
+#define LOGIT_KERNEL(SUFFIX, ATTR) \
+ATTR static void \
+LogitEta##SUFFIX(const double *xb, int bp, int kp, const double *beta, double *eta) \
+{ LogitEtaBody(xb, bp, kp, beta, eta); } \
+ATTR static void \
+LogitGrad##SUFFIX(const double *xb, int bp, int kp, const double *r, double *g) \
+{ LogitGradBody(xb, bp, kp, r, g); } \
+ATTR static void \
+LogitSyrk##SUFFIX(const double *z, int bp, int kp, double *H) \
+{ LogitSyrkBody(z, bp, kp, H); } \
+static const LogitKernel LogitKernel##SUFFIX = {LogitEta##SUFFIX, LogitGrad##SUFFIX, LogitSyrk##SUFFIX};
+
+LOGIT_KERNEL(Base, )
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LOGIT_X86_KERNELS
+LOGIT_KERNEL(Avx2, __attribute__((target("avx2,fma"))))
+LOGIT_KERNEL(Avx512, __attribute__((target("avx512f,avx512vl,fma"))))
+#endif
+
+/* the widest kernel this CPU runs */
+static const LogitKernel *
+LogitKernelChoose(void)
+{
+#ifdef LOGIT_X86_KERNELS
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+		return &LogitKernelAvx512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return &LogitKernelAvx2;
+#endif
+	return &LogitKernelBase;
+}
+
+/*
+ * One pass at coefficients beta: every task's sums (log-likelihood, X'WX
+ * and the gradient over its blocks) in its own slot of the current round.
+ */
+typedef struct LogitPassJob
+{
+	const LogitRows *d;
+	const LogitKernel *kern;
+	double	   *beta;			/* kp, zero past k */
+	const double *y;
+	const double *cw;
+	int			first_task;		/* of the round */
+	double	   *H;				/* LOGIT_ROUND_TASKS x kp x kp */
+	double	   *g;				/* LOGIT_ROUND_TASKS x kp */
+	double		ll[LOGIT_ROUND_TASKS];
+	double	   *work;			/* per worker: a block, eta and r */
+	Size		work_doubles;	/* of one worker */
+} LogitPassJob;
+
+static void
+LogitPassTask(void *arg, int task, int worker)
+{
+	LogitPassJob *job = (LogitPassJob *) arg;
+	const LogitRows *d = job->d;
+	int			kp = d->kp;
+	int			t = job->first_task + task;
+	int			nblocks = (d->n + LOGIT_BLOCK_ROWS - 1) / LOGIT_BLOCK_ROWS;
+	int			blk_end = Min((t + 1) * LOGIT_TASK_BLOCKS, nblocks);
+	double	   *H = job->H + (Size) task * kp * kp;
+	double	   *g = job->g + (Size) task * kp;
+	double	   *xb = job->work + job->work_doubles * worker;
+	double	   *eta = xb + (Size) kp * LOGIT_BLOCK_ROWS;
+	double	   *r = eta + LOGIT_BLOCK_ROWS;
 	double		ll = 0.0;
 
-	memset(H, 0, sizeof(double) * k * k);
-	memset(g, 0, sizeof(double) * k);
-	for (int blk = 0; blk * LOGIT_BLOCK_ROWS < d->n; blk++)
+	memset(H, 0, sizeof(double) * kp * kp);
+	memset(g, 0, sizeof(double) * kp);
+	for (int blk = t * LOGIT_TASK_BLOCKS; blk < blk_end; blk++)
 	{
 		int			start = blk * LOGIT_BLOCK_ROWS;
-		int			b = LogitBlock(d, blk, block);
-		double		eta[LOGIT_BLOCK_ROWS];
+		int			b = LogitBlock(d, blk, xb);
+		int			bp = LOGIT_STRIDE(b);
 
-		dgemv_("N", &b, &k, &one, block, &b, beta, &inc, &zero, eta, &inc, 1);
+		job->kern->eta(xb, bp, kp, job->beta, eta);
 		for (int i = 0; i < b; i++)
 		{
-			double		yi = y[start + i];
-			double		c = cw[yi > 0.5];
+			double		yi = job->y[start + i];
+			double		c = job->cw[yi > 0.5];
 			double		e = exp(-fabs(eta[i]));
 			double		inv = 1.0 / (1.0 + e);
 			double		p = eta[i] >= 0 ? inv : e * inv;
@@ -219,17 +393,62 @@ LogitPass(const LogitRows *d, const double *beta, const double *y, const double 
 			r[i] = c * (yi - p);
 			eta[i] = sqrt(c * p * (1.0 - p));	/* now the row's weight */
 		}
-		dgemv_("T", &b, &k, &one, block, &b, r, &inc, &one, g, &inc, 1);
-		for (int j = 0; j < k; j++)
+		for (int i = b; i < bp; i++)
+			r[i] = eta[i] = 0.0;
+		job->kern->grad(xb, bp, kp, r, g);
+		for (int j = 0; j < d->k; j++)
 		{
-			double	   *zc = block + (Size) j * b;
+			double	   *zc = xb + (Size) j * bp;
 
 			for (int i = 0; i < b; i++)
 				zc[i] *= eta[i];
 		}
-		dsyrk_("U", "T", &k, &b, &one, block, &b, &one, H, &k, 1, 1);
-		if (blk % 64 == 0)
-			CHECK_FOR_INTERRUPTS();
+		job->kern->syrk(xb, bp, kp, H);
+	}
+	job->ll[task] = ll;
+}
+
+/*
+ * One pass over the training rows at coefficients beta: returns the
+ * log-likelihood (each row weighted by its class's weight cw[y]), and sets
+ * H = X' W X (upper triangle, k x k column-major; w = c p(1-p)) and the
+ * gradient g = X' c (y - p), c the row's class weight.  Tasks of
+ * LOGIT_TASK_BLOCKS blocks, so each block is in cache for all its
+ * products; their sums are added in task order.
+ */
+static double
+LogitPass(const LogitRows *d, CrPool *pool, LogitPassJob *job, const double *beta,
+		  double *H, double *g)
+{
+	int			k = d->k,
+				kp = d->kp;
+	int			nblocks = (d->n + LOGIT_BLOCK_ROWS - 1) / LOGIT_BLOCK_ROWS;
+	int			ntasks = (nblocks + LOGIT_TASK_BLOCKS - 1) / LOGIT_TASK_BLOCKS;
+	double		ll = 0.0;
+
+	memcpy(job->beta, beta, sizeof(double) * k);	/* zero past k */
+	memset(H, 0, sizeof(double) * k * k);
+	memset(g, 0, sizeof(double) * k);
+	for (int first = 0; first < ntasks; first += LOGIT_ROUND_TASKS)
+	{
+		int			nt = Min(LOGIT_ROUND_TASKS, ntasks - first);
+
+		job->first_task = first;
+		PoolRun(pool, nt, LogitPassTask, job);
+		for (int t = 0; t < nt; t++)
+		{
+			const double *Ht = job->H + (Size) t * kp * kp;
+			const double *gt = job->g + (Size) t * kp;
+
+			ll += job->ll[t];
+			for (int c = 0; c < k; c++)
+			{
+				g[c] += gt[c];
+				for (int r = 0; r <= c; r++)
+					H[c * k + r] += Ht[(Size) c * kp + r];
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
 	}
 	return ll;
 }
@@ -284,8 +503,9 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	double	   *inv_sd;
 	double	   *beta;
 	double	   *trial;
-	double	   *work;
-	double	   *block;
+	MemoryContext poolcxt;
+	CrPool	   *pool;
+	LogitPassJob job;
 	double	   *H;			/* X'WX and the gradient at beta */
 	double	   *g;
 	double	   *H_trial;	/* ... and at trial */
@@ -382,6 +602,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	}
 	rows.n = n;
 	rows.k = k;
+	rows.kp = LOGIT_STRIDE(k);
 	rows.cols = cols;
 	rows.rowidx = rowidx;
 	rows.has_nan = has_nan;
@@ -397,8 +618,28 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	H_trial = palloc0(sizeof(double) * k * k);
 	chol = palloc0(sizeof(double) * k * k);
 	step_dir = palloc0(sizeof(double) * k);
-	work = palloc(sizeof(double) * LOGIT_BLOCK_ROWS);
-	block = palloc(sizeof(double) * LOGIT_BLOCK_ROWS * k);
+
+	/* the pool lives in its own context: deleting it stops the threads */
+	poolcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk logit pool",
+									ALLOCSET_SMALL_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(poolcxt);
+
+		pool = PoolCreate(Max(opts->threads, 1));
+		MemoryContextSwitchTo(old);
+	}
+	memset(&job, 0, sizeof(job));
+	job.d = &rows;
+	job.kern = LogitKernelChoose();
+	job.y = y;
+	job.cw = opts->class_weight;
+	job.beta = palloc0(sizeof(double) * rows.kp);
+	job.H = palloc(sizeof(double) * LOGIT_ROUND_TASKS * rows.kp * rows.kp);
+	job.g = palloc(sizeof(double) * LOGIT_ROUND_TASKS * rows.kp);
+	/* a block of kp columns, eta and r; whole cache lines apart */
+	job.work_doubles = TYPEALIGN(8, (Size) (rows.kp + 2) * LOGIT_BLOCK_ROWS);
+	job.work = MemoryContextAllocHuge(CurrentMemoryContext,
+									  sizeof(double) * job.work_doubles * PoolSize(pool));
 
 	fit = palloc0(sizeof(CrLogitFit));
 
@@ -408,7 +649,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	 * case) needs no second pass: one pass over the rows per iteration.
 	 */
 	beta[0] = log(ybar / (1.0 - ybar));
-	ll_raw = ll = LogitPass(&rows, beta, y, opts->class_weight, H, g, block, work);
+	ll_raw = ll = LogitPass(&rows, pool, &job, beta, H, g);
 	fit->null_log_likelihood = ll;
 
 	while (iter < opts->max_iter || (converged && iter < opts->max_iter + 1))
@@ -441,8 +682,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 		{
 			for (int j = 0; j < k; j++)
 				trial[j] = beta[j] + step * step_dir[j];
-			ll_trial_raw = LogitPass(&rows, trial, y, opts->class_weight, H_trial, g_trial,
-									 block, work);
+			ll_trial_raw = LogitPass(&rows, pool, &job, trial, H_trial, g_trial);
 			ll_trial = ll_trial_raw - Penalty(trial, k, opts->l2);
 			if (ll_trial >= ll - 1e-12 * fabs(ll))
 			{
@@ -556,7 +796,10 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	HugeFree(y);
 	if (rowidx != NULL)
 		HugeFree(rowidx);
-	pfree(work);
-	pfree(block);
+	MemoryContextDelete(poolcxt);
+	pfree(job.work);
+	pfree(job.H);
+	pfree(job.g);
+	pfree(job.beta);
 	return fit;
 }

@@ -14,6 +14,7 @@ typedef struct CrLogitOptions
 	int			max_iter;
 	double		tol;			/* convergence: relative change in log-likelihood */
 	double		class_weight[2];	/* of labels 0 and 1: the likelihood is weighted */
+	int			threads;		/* of the passes over the rows (credit_risk.threads) */
 } CrLogitOptions;
 
 typedef struct CrLogitFit

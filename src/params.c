@@ -747,6 +747,7 @@ ParamsDefaults(CrTrainParams *tp)
 	/* resolved against the training rows by cr_train (TrainClassWeights) */
 	tp->gbm.class_weight[0] = tp->gbm.class_weight[1] = 1.0;
 	tp->logit.class_weight[0] = tp->logit.class_weight[1] = 1.0;
+	tp->logit.threads = cr_threads;
 	for (int i = 0; i < lengthof(ParamTable); i++)
 	{
 		const ParamDef *def = &ParamTable[i];

@@ -37,6 +37,7 @@
 #include "params.h"
 #include "predict.h"
 #include "registry.h"
+#include "threads.h"
 #include "train.h"
 
 PG_FUNCTION_INFO_V1(cr_train);
@@ -499,6 +500,60 @@ TrainCheckReference(const CrDataset *ds, const CrTrainParams *tp)
 }
 
 /*
+ * The drift baselines of the features, from the training rows, a feature
+ * per task of the training pool (each worker with its own sample buffer);
+ * stored in feature order by the backend.
+ */
+typedef struct BaselineJob
+{
+	CrDataset  *ds;
+	const bool *exclude;
+	uint64		seed;
+	CrBaselineWork *out;		/* per feature */
+	double	   *work;			/* per worker: BinWorkBytes(nrows) */
+	Size		work_doubles;
+} BaselineJob;
+
+static void
+BaselineTask(void *arg, int j, int worker)
+{
+	BaselineJob *job = (BaselineJob *) arg;
+	CrDataset  *ds = job->ds;
+
+	if (ds->cats != NULL && ds->cats[j] != NULL)
+		DriftBaselineComputeCategories(&job->out[j], ds->cols[j], job->exclude, ds->nrows,
+									   ds->cats[j]->nlevels);
+	else
+		DriftBaselineCompute(&job->out[j], ds->cols[j], job->exclude, ds->nrows,
+							 job->seed + j, job->work + job->work_doubles * worker);
+}
+
+static void
+TrainBaselines(CrDataset *ds, const bool *exclude, const CrTrainParams *tp, CrBaseline *out)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk baselines",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	int			threads = tp->algorithm == CR_ALGO_GBM ? tp->gbm.threads : tp->logit.threads;
+	CrPool	   *pool = PoolCreate(Min(Max(threads, 1), Max(ds->nfeatures, 1)));
+	BaselineJob job;
+
+	job.ds = ds;
+	job.exclude = exclude;
+	job.seed = tp->seed;
+	job.out = palloc(sizeof(CrBaselineWork) * Max(ds->nfeatures, 1));
+	job.work_doubles = TYPEALIGN(8, BinWorkBytes(ds->nrows)) / sizeof(double);
+	job.work = HugeAlloc(sizeof(double) * job.work_doubles * PoolSize(pool));
+	PoolRun(pool, ds->nfeatures, BaselineTask, &job);
+	HugeFree(job.work);
+	MemoryContextSwitchTo(old);
+	for (int j = 0; j < ds->nfeatures; j++)
+		DriftBaselineFinish(&out[j], &job.out[j]);
+	MemoryContextDelete(cxt);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * credit_risk.threads is a superuser's setting: a role that may not set it
  * may not go past it for its own run either.
  */
@@ -657,22 +712,7 @@ TrainLoad(TrainRun *run)
 	model->baseline = palloc0(sizeof(CrBaseline) * (p + 1));
 	model->drift_moderate = tp->drift_moderate;
 	model->drift_major = tp->drift_major;
-	{
-		/* one sample buffer for all features */
-		double	   *work = HugeAlloc(BinWorkBytes(ds->nrows));
-
-		for (int j = 0; j < p; j++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (ds->cats != NULL && ds->cats[j] != NULL)
-				DriftBaselineCategories(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
-										ds->cats[j]->nlevels);
-			else
-				DriftBaselineBuild(&model->baseline[j], ds->cols[j], td->holdout, ds->nrows,
-								   tp->seed + j, work);
-		}
-		HugeFree(work);
-	}
+	TrainBaselines(ds, td->holdout, tp, model->baseline);
 
 	tp->gbm.seed = (uint64) tp->seed;
 	tp->gbm.monotone = ParamsMonotone(tp, ds->names, ds->nfeatures);
