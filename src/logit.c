@@ -486,6 +486,49 @@ Separation(const double *beta, int k, char **names)
 			 errhint("Remove the feature, or set params.l2 above 0.")));
 }
 
+/* A feature's mean, standard deviation and missing count over the training rows. */
+typedef struct LogitStatsJob
+{
+	double	  **cols;
+	const double *impute;
+	const int64 *rowidx;		/* or NULL */
+	int			n;
+	int64	   *nan;			/* per feature */
+	double	   *mean;			/* per feature */
+	double	   *sd;				/* per feature */
+} LogitStatsJob;
+
+static void
+LogitStatsTask(void *arg, int j, int worker)
+{
+	LogitStatsJob *sj = (LogitStatsJob *) arg;
+	const double *x = sj->cols[j];
+	const int64 *rowidx = sj->rowidx;
+	double		imp = sj->impute[j];
+	double		m = 0.0,
+				v = 0.0;
+	int64		nan = 0;
+
+	for (int r = 0; r < sj->n; r++)
+	{
+		double		xi = x[rowidx != NULL ? rowidx[r] : r];
+
+		nan += isnan(xi);
+		m += isnan(xi) ? imp : xi;
+	}
+	m /= sj->n;
+	for (int r = 0; r < sj->n; r++)
+	{
+		double		xi = x[rowidx != NULL ? rowidx[r] : r];
+
+		xi = isnan(xi) ? imp : xi;
+		v += (xi - m) * (xi - m);
+	}
+	sj->nan[j] = nan;
+	sj->mean[j] = m;
+	sj->sd[j] = sqrt(v / sj->n);
+}
+
 CrLogitFit *
 LogitFit(int64 nrows, int p, double **cols, const double *label,
 		 const bool *exclude, const double *impute, char **names,
@@ -560,46 +603,45 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	mean[0] = 0.0;
 	sd[0] = 1.0;
 	inv_sd[0] = 1.0;
-	for (int j = 0; j < p; j++)
+
+	/* the pool lives in its own context: deleting it stops the threads */
+	poolcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk logit pool",
+									ALLOCSET_SMALL_SIZES);
 	{
-		const double *x = cols[j];
-		double		m = 0.0,
-					v = 0.0;
-		int64		nan = 0;
+		MemoryContext old = MemoryContextSwitchTo(poolcxt);
 
-		CHECK_FOR_INTERRUPTS();
-		for (int r = 0; r < n; r++)
-		{
-			double		xi = x[rowidx != NULL ? rowidx[r] : r];
-
-			nan += isnan(xi);
-			m += isnan(xi) ? impute[j] : xi;
-		}
-		m /= n;
-		for (int r = 0; r < n; r++)
-		{
-			double		xi = x[rowidx != NULL ? rowidx[r] : r];
-
-			xi = isnan(xi) ? impute[j] : xi;
-			v += (xi - m) * (xi - m);
-		}
-		v = sqrt(v / n);
-		if (!isfinite(m) || !isfinite(v))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("the values of feature \"%s\" are too large to standardise in double precision",
-							names[j]),
-					 errhint("Scale the column down.")));
-		if (!(v > 1e-12 * Max(1.0, fabs(m))))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature \"%s\" is constant in the training rows", names[j]),
-					 errhint("Remove it from the features.")));
-		mean[j + 1] = m;
-		sd[j + 1] = v;
-		inv_sd[j + 1] = 1.0 / v;
-		has_nan[j] = nan > 0;
+		pool = PoolCreate(Max(opts->threads, 1));
+		MemoryContextSwitchTo(old);
 	}
+
+	/* the mean and standard deviation of each feature, a feature per task */
+	{
+		LogitStatsJob sj = {cols, impute, rowidx, n, palloc(sizeof(int64) * Max(p, 1)),
+		mean + 1, sd + 1};
+
+		PoolRun(pool, p, LogitStatsTask, &sj);
+		for (int j = 0; j < p; j++)
+		{
+			double		m = mean[j + 1],
+						v = sd[j + 1];
+
+			if (!isfinite(m) || !isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the values of feature \"%s\" are too large to standardise in double precision",
+								names[j]),
+						 errhint("Scale the column down.")));
+			if (!(v > 1e-12 * Max(1.0, fabs(m))))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" is constant in the training rows", names[j]),
+						 errhint("Remove it from the features.")));
+			inv_sd[j + 1] = 1.0 / v;
+			has_nan[j] = sj.nan[j] > 0;
+		}
+		pfree(sj.nan);
+	}
+	CHECK_FOR_INTERRUPTS();
 	rows.n = n;
 	rows.k = k;
 	rows.kp = LOGIT_STRIDE(k);
@@ -619,15 +661,6 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	chol = palloc0(sizeof(double) * k * k);
 	step_dir = palloc0(sizeof(double) * k);
 
-	/* the pool lives in its own context: deleting it stops the threads */
-	poolcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk logit pool",
-									ALLOCSET_SMALL_SIZES);
-	{
-		MemoryContext old = MemoryContextSwitchTo(poolcxt);
-
-		pool = PoolCreate(Max(opts->threads, 1));
-		MemoryContextSwitchTo(old);
-	}
 	memset(&job, 0, sizeof(job));
 	job.d = &rows;
 	job.kern = LogitKernelChoose();

@@ -242,3 +242,25 @@ SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'],
                             '{"split": {"column": "application_date", "holdout_from": "2024-01-01", "to": 1}}');
 SELECT credit_risk.cr_train('oot_bad', 'oot', 'y', 'logistic', ARRAY['a'], '{"split": "application_date"}');
 DROP TABLE oot;
+
+-- A logistic fit is the same at any number of threads: each pass over the
+-- 40,000 training rows is three tasks, each adding into its own sums, and
+-- the sums are added in task order.
+CREATE TABLE logit_threads AS
+SELECT i AS id, sin(i) AS x1, cos(i * 0.7) AS x2, (i % 17)::float8 AS x3,
+       CASE WHEN i % 5 = 0 THEN NULL ELSE ((i * 7919) % 1000) / 100.0 END AS x4,
+       ((hashint4(i) & 1023) < 400 + 300 * sin(i) - 20 * (i % 17))::int AS y
+  FROM generate_series(1, 50000) i;
+SET credit_risk.threads = 1;
+SELECT version FROM credit_risk.cr_train('logit_threads', 'logit_threads', 'y', 'logistic',
+                                         ARRAY['x1', 'x2', 'x3', 'x4'], '{"key": "id"}');
+SET credit_risk.threads = 3;
+SELECT version FROM credit_risk.cr_train('logit_threads', 'logit_threads', 'y', 'logistic',
+                                         ARRAY['x1', 'x2', 'x3', 'x4'], '{"key": "id"}');
+RESET credit_risk.threads;
+SELECT count(DISTINCT model) AS distinct_models, count(*) AS versions,
+       min((metrics->>'auc')::float8) > 0.6 AS learns
+  FROM credit_risk.models WHERE name = 'logit_threads';
+SELECT feature, round(coefficient::numeric, 4) AS coefficient
+  FROM credit_risk.cr_coefficients('logit_threads') ORDER BY feature;
+DROP TABLE logit_threads;
