@@ -13,6 +13,7 @@ Run with Debian's /usr/bin/python3 (python3-sklearn, python3-statsmodels).
 """
 import json
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -121,13 +122,17 @@ def report(directory):
         rows.append((name, ours, ref))
     rows.sort(key=lambda r: -r[2]['rows'])
 
-    head = ('dataset', 'rows', 'feat', 'ours s', 'sklearn s', 'sk/ours',
-            'statsm s', 'sm/ours', 'max|coef diff| sk', 'max rel diff sk')
-    fmt = '{:<10} {:>9} {:>4} {:>8} {:>9} {:>7} {:>8} {:>7} {:>17} {:>15}'
+    # best and median of the runs of each side
+    head = ('dataset', 'rows', 'feat', 'ours b', 'ours m', 'sk b', 'sk m', 'sk/ours b', 'sk/ours m',
+            'statsm b', 'sm/ours b', 'max|coef diff| sk', 'max rel diff sk')
+    fmt = '{:<10} {:>9} {:>4} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>8} {:>9} {:>17} {:>15}'
     print(fmt.format(*head))
     for name, o, r in rows:
-        print(fmt.format(name, r['rows'], r['features'], '%.3f' % o['train_s'],
-                         '%.3f' % r['sklearn_s'], '%.2f' % (r['sklearn_s'] / o['train_s']),
+        om = statistics.median(o['train_times'])
+        sm = statistics.median(r['sklearn_times'])
+        print(fmt.format(name, r['rows'], r['features'], '%.3f' % o['train_s'], '%.3f' % om,
+                         '%.3f' % r['sklearn_s'], '%.3f' % sm,
+                         '%.2f' % (r['sklearn_s'] / o['train_s']), '%.2f' % (sm / om),
                          '%.3f' % r['statsmodels_s'], '%.2f' % (r['statsmodels_s'] / o['train_s']),
                          '%.2e' % r['coef_absdiff_sklearn'], '%.2e' % r['coef_reldiff_sklearn']))
     print()
@@ -140,8 +145,9 @@ def report(directory):
                          '%.1fx' % (o['train_s'] / o['sum_s']), '%.3f' % r['load_s']))
     print()
     for name, o, r in rows:
-        print('%s: ours %d Newton iterations, train_seconds recorded by the last run %.3f, runs %s;'
-              % (name, o['iterations'], o['train_seconds'],
+        print('%s: ours %d Newton iterations, %s thread(s) (credit_risk.threads), '
+              'train_seconds recorded by the last run %.3f, runs %s;'
+              % (name, o['iterations'], o.get('threads') or '?', o['train_seconds'],
                  runs(o['train_times'])))
         print('%s: sklearn %s solver=%s tol=1e-8 %d iterations, runs %s%s;'
               % (name, r['sklearn_version'], r['sklearn_solver'], r['sklearn_iter'],

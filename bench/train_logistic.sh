@@ -6,7 +6,8 @@
 #
 # ROWS (or BENCH_ROWS) is the synthetic table's size, 1,000,000 by default.
 # BENCH_REPS (default 3) runs of each timed step on the synthetic table, and
-# BENCH_REPS_SMALL (default 20) on the German data; the best is reported.
+# BENCH_REPS_SMALL (default 20) on the German data; the best and the median
+# are reported.  Ours runs with credit_risk.threads threads.
 # PYTHON (default /usr/bin/python3, Debian's, with python3-sklearn and
 # python3-statsmodels) runs the references.  BENCH_KEEP=1 keeps the schema
 # credit_risk_bench and the credit_risk_bench_* models afterwards.
@@ -98,6 +99,7 @@ SELECT pg_catalog.json_build_object(
          'train_times', (SELECT json_agg(seconds ORDER BY n) FROM bench_timing WHERE what ~ '^train'),
          'export_s', (SELECT seconds FROM bench_timing WHERE what = 'export'),
          'train_seconds', m.train_seconds,
+         'threads', pg_catalog.current_setting('credit_risk.threads', true),
          'iterations', (m.metrics->>'iterations')::int)
   FROM credit_risk.cr_serving_version('$model') m;
 SQL
@@ -110,7 +112,7 @@ bench synthetic "$schema.credit" y '{"holdout": 0}' "$reps"
 bench german "$schema.german_credit" bad '{"holdout": 0, "key": "applicant_id"}' "$reps_small"
 
 bench_header "logistic training"
-echo "best of $reps runs ($reps_small on German credit); synthetic table built in ${build_s} s"
+echo "b = best, m = median of $reps runs ($reps_small on German credit); synthetic table built in ${build_s} s"
 echo
 "$python" "$here/reference.py" report "$tmp"
 
