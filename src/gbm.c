@@ -14,8 +14,10 @@
  *	  child's obtained by subtraction from the parent's;
  *	- leaves get -G / (H + lambda) times the learning rate, clamped to the
  *	  bounds that monotone constraints impose;
- *	- margins of training and holdout rows updated by walking the tree over
- *	  their bins; holdout log loss drives early stopping.
+ *	- margins updated: the rows of the tree's sample by their leaf's value
+ *	  (the partitions put each in its leaf), the others, and the holdout's,
+ *	  by walking the tree over their bins, eight rows side by side without
+ *	  branches (WalkNode); holdout log loss drives early stopping.
  *
  * Work is split into tasks (a node and a feature; a chunk of rows) run by
  * the pool in threads.c.  Tasks touch only plain memory; each writes its

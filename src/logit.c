@@ -92,7 +92,8 @@ BlasLoad(void)
 
 #define LOGIT_BLOCK_ROWS		2048
 #define LOGIT_TASK_BLOCKS		8	/* blocks a task adds up: 16,384 rows */
-#define LOGIT_ROUND_TASKS		16	/* tasks run between two checks for interrupts */
+#define LOGIT_ROUND_TASKS		16	/* most tasks run between two checks for interrupts */
+#define LOGIT_ROUND_BYTES		(32 * 1024 * 1024)	/* for their X'WX sums */
 #define LOGIT_SEPARATION_COEF	20.0	/* standardized slope beyond which we call it separation */
 
 static double
@@ -348,8 +349,9 @@ typedef struct LogitPassJob
 	const double *y;
 	const double *cw;
 	int			first_task;		/* of the round */
-	double	   *H;				/* LOGIT_ROUND_TASKS x kp x kp */
-	double	   *g;				/* LOGIT_ROUND_TASKS x kp */
+	int			round_tasks;	/* tasks in a round: at most LOGIT_ROUND_TASKS */
+	double	   *H;				/* round_tasks x kp x kp */
+	double	   *g;				/* round_tasks x kp */
 	double		ll[LOGIT_ROUND_TASKS];
 	double	   *work;			/* per worker: a block, eta and r */
 	Size		work_doubles;	/* of one worker */
@@ -429,9 +431,9 @@ LogitPass(const LogitRows *d, CrPool *pool, LogitPassJob *job, const double *bet
 	memcpy(job->beta, beta, sizeof(double) * k);	/* zero past k */
 	memset(H, 0, sizeof(double) * k * k);
 	memset(g, 0, sizeof(double) * k);
-	for (int first = 0; first < ntasks; first += LOGIT_ROUND_TASKS)
+	for (int first = 0; first < ntasks; first += job->round_tasks)
 	{
-		int			nt = Min(LOGIT_ROUND_TASKS, ntasks - first);
+		int			nt = Min(job->round_tasks, ntasks - first);
 
 		job->first_task = first;
 		PoolRun(pool, nt, LogitPassTask, job);
@@ -548,6 +550,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	double	   *trial;
 	MemoryContext poolcxt;
 	CrPool	   *pool;
+	int			round_tasks;
 	LogitPassJob job;
 	double	   *H;			/* X'WX and the gradient at beta */
 	double	   *g;
@@ -610,7 +613,15 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	{
 		MemoryContext old = MemoryContextSwitchTo(poolcxt);
 
-		pool = PoolCreate(Max(opts->threads, 1));
+		/*
+		 * A round's tasks each keep a kp x kp sum: with many columns, fewer
+		 * at a time (and as many threads at most).  The sums are added in
+		 * task order across rounds, so this changes nothing in the fit.
+		 */
+		Size		hbytes = sizeof(double) * LOGIT_STRIDE(k) * LOGIT_STRIDE(k);
+
+		round_tasks = (int) Min(LOGIT_ROUND_TASKS, Max(1, LOGIT_ROUND_BYTES / hbytes));
+		pool = PoolCreate(Min(Max(opts->threads, 1), round_tasks));
 		MemoryContextSwitchTo(old);
 	}
 
@@ -667,8 +678,10 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	job.y = y;
 	job.cw = opts->class_weight;
 	job.beta = palloc0(sizeof(double) * rows.kp);
-	job.H = palloc(sizeof(double) * LOGIT_ROUND_TASKS * rows.kp * rows.kp);
-	job.g = palloc(sizeof(double) * LOGIT_ROUND_TASKS * rows.kp);
+	job.round_tasks = round_tasks;
+	job.H = MemoryContextAllocHuge(CurrentMemoryContext,
+								   sizeof(double) * round_tasks * rows.kp * rows.kp);
+	job.g = palloc(sizeof(double) * round_tasks * rows.kp);
 	/* a block of kp columns, eta and r; whole cache lines apart */
 	job.work_doubles = TYPEALIGN(8, (Size) (rows.kp + 2) * LOGIT_BLOCK_ROWS);
 	job.work = MemoryContextAllocHuge(CurrentMemoryContext,
