@@ -773,12 +773,19 @@ DatasetColumnMeans(const CrDataset *ds, const bool *exclude, const char *rows)
 		int64		cnt = 0;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * Without branches: a row left out adds +0.0, which leaves the sum
+		 * as it was (it starts at +0.0, so it is never -0.0).
+		 */
 		for (int64 i = 0; i < ds->nrows; i++)
-			if (!(exclude && exclude[i]) && !isnan(ds->cols[j][i]))
-			{
-				sum += ds->cols[j][i];
-				cnt++;
-			}
+		{
+			double		x = ds->cols[j][i];
+			bool		use = !(exclude && exclude[i]) & !isnan(x);
+
+			sum += use ? x : 0.0;
+			cnt += use;
+		}
 		if (cnt == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
