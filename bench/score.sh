@@ -127,23 +127,29 @@ work_mem=${BENCH_WORK_MEM:-$(psql -X -At -c "SHOW work_mem")}
 	echo "SET max_parallel_workers_per_gather = 0;"
 	echo "SET work_mem = '$work_mem';"
 	echo "SELECT sum($plus) FROM $table \\g /dev/null"
-	timed()
+	# every scorer once a round, each round starting one scorer later, so
+	# that no scorer always runs first (or right after the same one)
+	names=() queries=() simds=()
+	add()
 	{
-		local name=$1 query=$2
-		for k in $(seq 1 "$reps"); do
-			echo "SELECT pg_catalog.clock_timestamp() AS t0 \\gset"
-			echo "$query \\gset"
-			echo "SELECT '$name', :n, :'s', extract(epoch FROM pg_catalog.clock_timestamp() - :'t0'::timestamptz);"
-		done
+		names+=("$1") queries+=("$2") simds+=("${3:-auto}")
 	}
-	timed floor "SELECT count(*) AS n, sum($plus) AS s FROM $table"
-	timed lr_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$lr', t)) AS s FROM $table t"
-	timed lr_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$lr', '$table')"
-	timed gbm_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$gbm', t)) AS s FROM $table t"
-	timed gbm_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')"
+	add floor "SELECT count(*) AS n, sum($plus) AS s FROM $table"
+	add lr_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$lr', t)) AS s FROM $table t"
+	add lr_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$lr', '$table')"
+	add gbm_row "SELECT count(*) AS n, sum(credit_risk.cr_predict('$gbm', t)) AS s FROM $table t"
+	add gbm_batch "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')"
 	for p in $paths; do
-		echo "SET credit_risk.simd = $p;"
-		timed "gbm_batch_$p" "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')"
+		add "gbm_batch_$p" "SELECT count(*) AS n, sum(default_probability) AS s FROM credit_risk.cr_predict_batch('$gbm', '$table')" "$p"
+	done
+	for k in $(seq 1 "$reps"); do
+		for j in "${!names[@]}"; do
+			i=$(( (j + k - 1) % ${#names[@]} ))
+			echo "SET credit_risk.simd = ${simds[$i]};"
+			echo "SELECT pg_catalog.clock_timestamp() AS t0 \\gset"
+			echo "${queries[$i]} \\gset"
+			echo "SELECT '${names[$i]}', :n, :'s', extract(epoch FROM pg_catalog.clock_timestamp() - :'t0'::timestamptz);"
+		done
 	done
 	echo "RESET credit_risk.simd;"
 } > "$tmp/timed.sql"
