@@ -142,6 +142,94 @@ DatasetTypeIsNumeric(Oid typid)
 	}
 }
 
+/* 10^0 .. 10^22: every one an exact double */
+static const double CrPow10[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+/*
+ * A numeric as a double without going through its text, where that gives
+ * exactly what numeric_out and strtod would; false otherwise (the caller
+ * takes the text way).  A numeric is stored as base-10000 digits with the
+ * weight of the first (the on-disk format, which pg_upgrade relies on
+ * staying the same): a two-byte header for most values (sign, display
+ * scale, a 7-bit weight) or a four-byte one (sign and display scale, then a
+ * 16-bit weight); NaN and the infinities have neither.  When the digits
+ * make an integer m of at most 2^53 and the decimal exponent e is within
+ * +-22, m and 10^|e| are exact doubles and one multiplication or division
+ * rounds correctly, as strtod does (Clinger's fast path).
+ */
+static bool
+NumericToDoubleFast(Numeric num, double *out)
+{
+	const char *data = VARDATA_ANY(num);
+	Size		len = VARSIZE_ANY_EXHDR(num);
+	uint16		head;
+	int			weight;
+	int			hdr;
+	int			ndigits;
+	bool		neg;
+	uint64		m = 0;
+	int			e;
+	double		d;
+
+	if (len < sizeof(uint16))
+		return false;
+	memcpy(&head, data, sizeof(uint16));
+	switch (head & 0xC000)
+	{
+		case 0x8000:			/* short: sign 0x2000, weight sign 0x0040, weight 0x003F */
+			neg = (head & 0x2000) != 0;
+			weight = (head & 0x0040) ? (int) (~0x003F | (head & 0x003F)) : (int) (head & 0x003F);
+			hdr = 2;
+			break;
+		case 0x0000:			/* long, positive */
+		case 0x4000:			/* long, negative */
+			{
+				int16		w;
+
+				if (len < 4)
+					return false;
+				memcpy(&w, data + 2, sizeof(int16));
+				neg = (head & 0xC000) == 0x4000;
+				weight = w;
+				hdr = 4;
+				break;
+			}
+		default:				/* NaN, infinities */
+			return false;
+	}
+	ndigits = (int) ((len - hdr) / sizeof(int16));
+	if (ndigits == 0)
+	{
+		*out = 0.0;				/* zero is stored without digits */
+		return true;
+	}
+	if (ndigits > 4)
+		return false;			/* more than 16 decimal digits */
+	for (int i = 0; i < ndigits; i++)
+	{
+		int16		digit;
+
+		memcpy(&digit, data + hdr + i * sizeof(int16), sizeof(int16));
+		if (digit < 0 || digit >= 10000)
+			return false;
+		m = m * 10000 + digit;
+	}
+	e = 4 * (weight - ndigits + 1);
+	while (e < 0 && m % 10 == 0)
+	{
+		m /= 10;
+		e++;
+	}
+	if (m > (UINT64CONST(1) << 53) || e < -22 || e > 22)
+		return false;
+	d = e >= 0 ? (double) m * CrPow10[e] : (double) m / CrPow10[-e];
+	*out = neg ? -d : d;
+	return true;
+}
+
 /*
  * A numeric as a double.  What numeric_float8 refuses (beyond the range of
  * double, or so small it would become 0) is refused here too, but the
@@ -152,10 +240,13 @@ DatasetTypeIsNumeric(Oid typid)
 double
 DatasetNumericToDouble(Numeric num, const char *what, const char *name)
 {
-	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+	char	   *s;
 	char	   *end;
 	double		d;
 
+	if (NumericToDoubleFast(num, &d))
+		return d;
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
 	errno = 0;
 	d = strtod(s, &end);
 	if (end == s || *end != '\0')

@@ -264,3 +264,33 @@ SELECT count(DISTINCT model) AS distinct_models, count(*) AS versions,
 SELECT feature, round(coefficient::numeric, 4) AS coefficient
   FROM credit_risk.cr_coefficients('logit_threads') ORDER BY feature;
 DROP TABLE logit_threads;
+
+-- Numeric columns and jsonb numbers become doubles without their text where
+-- that is exact (up to 16 digits, exponents within 22); the doubles must be
+-- the ones PostgreSQL's own cast gives, for every kind of value: the model
+-- from numeric columns is the same bytes as from the same values cast to
+-- float8, and it scores a jsonb applicant as it scores the row.
+CREATE TABLE num_values AS
+SELECT i AS id,
+       CASE i % 4
+         WHEN 0 THEN round(((hashint4(i) % 1000000) / 1000.0)::numeric, i % 5)
+         WHEN 1 THEN (hashint4(i) % 100000)::numeric * ('1e' || (i % 61) - 30)::numeric
+         WHEN 2 THEN hashint4(i)::numeric * 1000003 + 0.123456789
+         ELSE round((hashint4(i) % 100)::numeric / 7, i % 19)
+       END AS x,
+       (hashint4(i * 7) & 1) AS y
+  FROM generate_series(1, 4000) i;
+SELECT count(DISTINCT x) > 3000 AS varied, min(x) < -1e30 AS has_large, bool_or(x <> 0 AND abs(x) < 1e-20) AS has_tiny
+  FROM num_values;
+SELECT version FROM credit_risk.cr_train('num_numeric', 'SELECT id, x, y FROM num_values', 'y', 'gbm',
+                                         ARRAY['x'], '{"key": "id", "n_trees": 5}');
+SELECT version FROM credit_risk.cr_train('num_float8', 'SELECT id, x::float8 AS x, y FROM num_values', 'y', 'gbm',
+                                         ARRAY['x'], '{"key": "id", "n_trees": 5}');
+SELECT a.model = b.model AS same_bytes
+  FROM credit_risk.models a, credit_risk.models b
+ WHERE a.name = 'num_numeric' AND b.name = 'num_float8';
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE (credit_risk.cr_predict('num_float8', jsonb_build_object('x', x))->>'default_probability')::float8
+                              <> credit_risk.cr_predict('num_float8', ARRAY[x::float8])) AS differ
+  FROM num_values;
+DROP TABLE num_values;
