@@ -129,13 +129,11 @@ SELECT pg_catalog.json_build_object('score_s', extract(epoch FROM pg_catalog.clo
 SQL
 }
 
+# ours and XGBoost alternate run by run, so that a drift in the machine's
+# speed (virtual machines have them) reaches both sides alike
 for t in $threads; do
 	for k in $(seq 1 "$reps"); do
 		ours "$t" "$k"
-	done
-done
-for t in $threads; do
-	for k in $(seq 1 "$reps"); do
 		"$python" "$here/xgb_reference.py" train "$tmp" "$t" dmatrix "$tmp/xgb_dmatrix_t${t}_r$k.json"
 	done
 	"$python" "$here/xgb_reference.py" train "$tmp" "$t" quantile "$tmp/xgb_quantile_t${t}_r1.json"

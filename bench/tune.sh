@@ -139,20 +139,21 @@ SELECT pg_catalog.json_build_object('wall_s', :wall, 'peak_mb', :hwm1 / 1024.0) 
 SQL
 }
 
+# ours and the reference alternate run by run, so that a drift in the
+# machine's speed (virtual machines have them) reaches both sides alike;
+# the reference takes the draws our run wrote
 for s in $shapes; do
 	for t in $threads; do
 		for k in $(seq 1 "$reps"); do
 			ours "$s" "$t" "$k"
-		done
-	done
-	[ -f "$tmp/trials_$s.json" ] || continue
-	one "$s"
-	for t in $threads; do
-		for k in $(seq 1 "$reps"); do
+			[ -f "$tmp/trials_$s.json" ] || continue
 			"$python" "$here/tune_reference.py" search "$tmp" "$s" "$t" "$tmp/trials_$s.json" \
 				"$tmp/theirs_${s}_t${t}_r$k.json" || failed=1
 		done
 	done
+	if [ -f "$tmp/trials_$s.json" ]; then
+		one "$s"
+	fi
 done
 
 bench_header "hyper-parameter search"
