@@ -70,38 +70,25 @@ typedef struct HistBin
 	do { (hb)->g += (g_); (hb)->h += (h_); } while (0)
 #endif
 
-/* out[b] += in[b] for n bins */
+/*
+ * out[b] += in[b], or out[b] -= in[b] with subtract, for n bins; a pair at
+ * a time where SSE2 is there.  Inlined, so subtract is a constant.
+ */
 static inline void
-HistAdd(HistBin *restrict out, const HistBin *restrict in, int n)
+HistMerge(HistBin *restrict out, const HistBin *restrict in, int n, bool subtract)
 {
-#ifdef __SSE2__
-	for (int b = 0; b < n; b++)
-		_mm_store_pd((double *) &out[b],
-					 _mm_add_pd(_mm_load_pd((double *) &out[b]), _mm_load_pd((const double *) &in[b])));
-#else
 	for (int b = 0; b < n; b++)
 	{
-		out[b].g += in[b].g;
-		out[b].h += in[b].h;
-	}
-#endif
-}
+#ifdef __SSE2__
+		__m128d		o = _mm_load_pd((double *) &out[b]);
+		__m128d		i = _mm_load_pd((const double *) &in[b]);
 
-/* out[b] -= in[b] for n bins */
-static inline void
-HistSub(HistBin *restrict out, const HistBin *restrict in, int n)
-{
-#ifdef __SSE2__
-	for (int b = 0; b < n; b++)
-		_mm_store_pd((double *) &out[b],
-					 _mm_sub_pd(_mm_load_pd((double *) &out[b]), _mm_load_pd((const double *) &in[b])));
+		_mm_store_pd((double *) &out[b], subtract ? _mm_sub_pd(o, i) : _mm_add_pd(o, i));
 #else
-	for (int b = 0; b < n; b++)
-	{
-		out[b].g -= in[b].g;
-		out[b].h -= in[b].h;
-	}
+		out[b].g = subtract ? out[b].g - in[b].g : out[b].g + in[b].g;
+		out[b].h = subtract ? out[b].h - in[b].h : out[b].h + in[b].h;
 #endif
+	}
 }
 
 /* A node while its tree grows. */
@@ -322,7 +309,7 @@ ReduceTask(void *arg, int task, int worker)
 		if (c == ci)
 			memcpy(out, in, sizeof(HistBin) * GBM_NBINS);
 		else
-			HistAdd(out, in, GBM_NBINS);
+			HistMerge(out, in, GBM_NBINS, false);
 	}
 }
 
@@ -524,8 +511,8 @@ SplitTask(void *arg, int task, int worker)
 	hist = node->hist + (Size) f * GBM_NBINS;
 	/* a larger sibling holds its parent's histogram: minus the smaller one's */
 	if (node->sibling != NULL)
-		HistSub(node->hist + (Size) f * GBM_NBINS,
-				node->sibling->hist + (Size) f * GBM_NBINS, GBM_NBINS);
+		HistMerge(node->hist + (Size) f * GBM_NBINS,
+				  node->sibling->hist + (Size) f * GBM_NBINS, GBM_NBINS, true);
 	Gm = hist[CR_MISSING_BIN].g;
 	Hm = hist[CR_MISSING_BIN].h;
 	wp = LeafWeight(node->G, node->H, params->lambda, node->lower, node->upper);
@@ -813,8 +800,7 @@ typedef struct UpdateTask
 	const uint8 *bins;
 	double	   *margin;
 	int64		n;
-	uint64		tseed;			/* with skip_sampled: the tree's row-sample seed */
-	bool		skip_sampled;	/* rows in the tree's sample are done already */
+	bool		skip_sampled;	/* rows in the tree's sample (gbm->tseed) are done */
 } UpdateTask;
 
 /* gbm->walk for the tree of nnodes nodes from gbm->tree_base, for RunUpdate */
@@ -884,25 +870,19 @@ UpdateMarginTask(void *arg, int chunk, int worker)
 
 		/* the next rows to walk */
 		for (; i < end && n < GBM_WALK_ROWS; i++)
+			if (!ut->skip_sampled || !InSample(gbm->tseed, i, gbm->params->subsample))
+				rows[n++] = i;
+		if (n == 0)
+			break;
+		/* a short last group walks its first row again in the empty places */
+		for (int j = 0; j < GBM_WALK_ROWS; j++)
 		{
-			if (ut->skip_sampled && InSample(ut->tseed, i, gbm->params->subsample))
-				continue;
-			rows[n] = i;
-			node[n] = 0;
-			n++;
+			rows[j] = rows[j < n ? j : 0];
+			node[j] = 0;
 		}
-		if (n == GBM_WALK_ROWS)
-		{
-			for (int d = 0; d < depth; d++)
-				for (int j = 0; j < GBM_WALK_ROWS; j++)
-					node[j] = WalkStep(walk, node[j], ut->bins + (Size) rows[j] * p);
-		}
-		else
-		{
-			for (int d = 0; d < depth; d++)
-				for (int j = 0; j < n; j++)
-					node[j] = WalkStep(walk, node[j], ut->bins + (Size) rows[j] * p);
-		}
+		for (int d = 0; d < depth; d++)
+			for (int j = 0; j < GBM_WALK_ROWS; j++)
+				node[j] = WalkStep(walk, node[j], ut->bins + (Size) rows[j] * p);
 		for (int j = 0; j < n; j++)
 			ut->margin[rows[j]] += value[node[j]];
 	}
@@ -921,25 +901,18 @@ LeafUpdateTask(void *arg, int task, int worker)
 		gbm->mtr[rows[i]] += v;
 }
 
-static void
-RunUpdate(Gbm *gbm, const uint8 *bins, double *margin, int64 n)
-{
-	UpdateTask ut = {gbm, bins, margin, n, 0, false};
-
-	PoolRun(gbm->pool, (int) ((n + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
-			UpdateMarginTask, &ut);
-}
-
 /*
- * The training rows left out of the sample of the tree seeded tseed walk
- * down it; the sampled ones had their leaves' values added by GrowTree.
+ * Add the tree's leaf values to n margins by walking each row's bins down
+ * it; with skip_sampled (the training rows of a tree grown on a sample),
+ * only the rows left out of the sample, whose leaves GrowTree did not
+ * visit.
  */
 static void
-RunUpdateUnsampled(Gbm *gbm, uint64 tseed)
+RunUpdate(Gbm *gbm, const uint8 *bins, double *margin, int64 n, bool skip_sampled)
 {
-	UpdateTask ut = {gbm, gbm->bins, gbm->mtr, gbm->ntr, tseed, true};
+	UpdateTask	ut = {gbm, bins, margin, n, skip_sampled};
 
-	PoolRun(gbm->pool, (int) ((gbm->ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
+	PoolRun(gbm->pool, (int) ((n + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
 			UpdateMarginTask, &ut);
 }
 
@@ -1419,12 +1392,12 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 				GradientTask, gbm);
 
 		/* rows of this tree */
+		gbm->tseed = tseed;
 		if (params->subsample < 1.0)
 		{
 			int			nchunks = (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS);
 
 			/* each chunk's sampled rows at its start, then moved together */
-			gbm->tseed = tseed;
 			PoolRun(gbm->pool, nchunks, SampleTask, gbm);
 			for (int c = 0; c < nchunks; c++)
 			{
@@ -1484,9 +1457,9 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		/* margins */
 		BuildWalk(gbm, gbm->tree_nodes);
 		if (!gbm->train_updated)
-			RunUpdateUnsampled(gbm, tseed);
+			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr, true);
 		if (nho > 0)
-			RunUpdate(gbm, gbm->hbins, gbm->mho, nho);
+			RunUpdate(gbm, gbm->hbins, gbm->mho, nho, false);
 
 		if (nho > 0)
 		{
@@ -1572,9 +1545,9 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 			CHECK_FOR_INTERRUPTS();
 			gbm->tree_base = forest->tree_start[t];
 			BuildWalk(gbm, forest->tree_start[t + 1] - forest->tree_start[t]);
-			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr);
+			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr, false);
 			if (nho > 0)
-				RunUpdate(gbm, gbm->hbins, gbm->mho, nho);
+				RunUpdate(gbm, gbm->hbins, gbm->mho, nho, false);
 		}
 		for (int64 i = 0; i < ntr; i++)
 			gbm->mtr[i] = CrSigmoid(gbm->mtr[i]);
