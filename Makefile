@@ -15,6 +15,7 @@ OBJS = \
 	src/forest.o \
 	src/gbm.o \
 	src/gbm_bins.o \
+	src/gbm_margin.o \
 	src/holdout.o \
 	src/hugemem.o \
 	src/inspect.o \

@@ -17,7 +17,7 @@
  *	- margins updated: the rows of the tree's sample by their leaf's value
  *	  (the partitions put each in its leaf), the others, and the holdout's,
  *	  by walking the tree over their bins, eight rows side by side without
- *	  branches (WalkNode); holdout log loss drives early stopping.
+ *	  branches (gbm_margin.c); holdout log loss drives early stopping.
  *
  * Work is split into tasks (a node and a feature; a chunk of rows) run by
  * the pool in threads.c.  Tasks touch only plain memory; each writes its
@@ -36,26 +36,12 @@
 
 #include "binning.h"
 #include "credit_risk.h"
-#include "gbm.h"
+#include "gbm_int.h"
 #include "hugemem.h"
 #include "random.h"
 #include "threads.h"
 
-#define GBM_NBINS			256		/* histogram slots per feature */
-#define GBM_CHUNK_ROWS		16384	/* rows per task for row-wise work */
 #define GBM_MIN_GAIN		1e-6
-
-typedef struct GradPair
-{
-	float		g;
-	float		h;
-} GradPair;
-
-typedef struct HistBin
-{
-	double		g;
-	double		h;
-} HistBin;
 
 /*
  * A bin's two sums are added as one pair where SSE2 is there (every x86-64
@@ -91,33 +77,6 @@ HistMerge(HistBin *restrict out, const HistBin *restrict in, int n, bool subtrac
 	}
 }
 
-/* A node while its tree grows. */
-typedef struct GrowNode
-{
-	int64		begin;			/* rows[begin .. end) are the node's rows */
-	int64		end;
-	double		G;
-	double		H;
-	double		lower;			/* bounds on the (unscaled) weight */
-	double		upper;
-	HistBin    *hist;			/* nfeatures * GBM_NBINS, or NULL */
-	struct GrowNode *sibling;	/* for the larger child: the one built */
-	int			out;			/* index in the tree's output arrays */
-	int64		nleft;			/* rows sent left by the partition */
-	/* the chosen split */
-	bool		split;
-	int			feature;
-	int			bin;
-	bool		default_left;
-	bool		is_cat;			/* a category split: the codes in cat go left */
-	uint64		cat[FOREST_CAT_WORDS];
-	double		gain;
-	double		GL;
-	double		HL;
-	double		wl;
-	double		wr;
-} GrowNode;
-
 /*
  * A piece of a node's rows whose histogram one task builds.  A node is cut
  * into a number of chunks that depends only on its size, and chunk sums are
@@ -133,92 +92,6 @@ typedef struct HistChunk
 
 #define GBM_HIST_CHUNK_ROWS		32768
 #define GBM_HIST_MAX_CHUNKS		16
-
-/* Best split found for one (node, feature). */
-typedef struct SplitCand
-{
-	double		gain;
-	int			bin;
-	bool		default_left;
-	bool		is_cat;
-	uint64		cat[FOREST_CAT_WORDS];	/* a category split's left codes */
-	double		GL;
-	double		HL;
-	double		wl;
-	double		wr;
-} SplitCand;
-
-typedef struct Gbm
-{
-	const CrGbmParams *params;
-	CrPool	   *pool;
-	int			p;
-	int64		ntr;
-	int64		nho;
-	/* the binned rows (CrGbmBins), read only */
-	const uint8 *bins;			/* ntr rows of p bins, row-major */
-	const uint8 *hbins;			/* nho rows of p bins */
-	uint8	   *cols;			/* the training bins column-major: p columns
-								 * of ntr, for the partitions */
-	const CrBinEdges *edges;	/* p */
-	const int  *ncodes;			/* p: codes of a categorical feature, or 0 */
-	const double *ytr;
-	const double *yho;
-	double	   *mtr;			/* margins */
-	double	   *mho;
-	GradPair   *gp;				/* ntr */
-	uint32	   *rows;			/* node membership, ntr */
-	uint32	   *scratch;		/* ntr */
-	int		   *feats;			/* features of the current tree */
-	int			nfeats;
-
-	/* leaves of the tree just grown: their rows get the leaf value */
-	GrowNode  **leaves;
-	int			nleaves;
-	uint32	  **leaf_rows;		/* the row buffer each leaf's range is in */
-	bool		train_updated;	/* the leaves updated every training margin */
-	struct WalkNode *walk;		/* tree_cap: the tree the margin updates walk */
-	uint64		tseed;			/* the seed of the tree being grown */
-	int64	   *sampled;		/* per chunk of rows: how many are in the sample */
-
-	/* current level, for tasks */
-	GrowNode  **level;
-	int			nlevel;
-	SplitCand  *cands;			/* nlevel * nfeats */
-	GrowNode  **build;			/* nodes whose histogram is built */
-	int			nbuild;
-	struct PartChunk *pchunks;	/* partition work of the current level */
-	uint8	   *flags;			/* ntr: row goes left, for chunked partitions */
-	struct HistChunk *chunks;	/* the row chunks of the nodes being built */
-	int			nchunks;
-	int		   *reduce_first;	/* first chunk of each node built in pieces */
-
-	/* histogram buffers, reused from tree to tree (their pages stay warm) */
-	MemoryContext histcxt;
-	HistBin   **free_hists;
-	int			nfree;
-	int			free_cap;
-
-	/*
-	 * The forest as it grows.  The tree being written is the forest's nodes
-	 * from tree_base on, node indexes relative to it; each node's bin and
-	 * gain are kept alongside, for the trainer only.
-	 */
-	CrForest   *forest;
-	int32		tree_base;
-	int			tree_nodes;
-	int			tree_cap;		/* the most nodes a tree can have */
-	int32	   *node_bin;		/* forest->capacity */
-	double	   *node_gain;
-
-	/*
-	 * The forest's category sets are allocated at the first category split
-	 * (in cxt, the caller's context), so a forest without one keeps them
-	 * NULL and its model bytes are those of a model without categories.
-	 */
-	MemoryContext cxt;
-	int32		cat_cap;		/* sets cat_bits has room for */
-} Gbm;
 
 Size
 GbmBytesPerRow(int nfeatures)
@@ -750,172 +623,6 @@ TransposeTask(void *arg, int chunk, int worker)
 	}
 }
 
-/* ------------------------------------------------------ margin updates */
-
-/* Whether training row i is in the row sample of the tree seeded tseed. */
-static inline bool
-InSample(uint64 tseed, int64 i, double subsample)
-{
-	return CrUnit(CrMix64(tseed ^ (uint64) i)) < subsample;
-}
-
-/* A chunk's rows in the tree's sample, listed from the chunk's start. */
-static void
-SampleTask(void *arg, int chunk, int worker)
-{
-	Gbm		   *gbm = (Gbm *) arg;
-	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
-	int64		end = Min(start + GBM_CHUNK_ROWS, gbm->ntr);
-	uint32	   *out = gbm->rows + start;
-	double		subsample = gbm->params->subsample;
-
-	for (int64 i = start; i < end; i++)
-	{
-		*out = (uint32) i;
-		out += InSample(gbm->tseed, i, subsample);
-	}
-	gbm->sampled[chunk] = out - (gbm->rows + start);
-}
-
-/*
- * A tree in the form the margin updates walk: per node, which bins go left
- * (a numeric split's bins up to its cut, a categorical split's set, the
- * missing bin where missing goes left) and its two children; a leaf is its
- * own child both ways.  Every row then takes exactly max_depth steps with
- * no branch, and the walks of several rows interleave.
- */
-typedef struct WalkNode
-{
-	uint64		left_bins[FOREST_CAT_WORDS];
-	int32		child[2];		/* [0] right, [1] left */
-	int32		feature;		/* 0 at a leaf (any feature: both go home) */
-	int32		pad;
-} WalkNode;
-
-#define GBM_WALK_ROWS	8		/* rows walked side by side */
-
-typedef struct UpdateTask
-{
-	Gbm		   *gbm;
-	const uint8 *bins;
-	double	   *margin;
-	int64		n;
-	bool		skip_sampled;	/* rows in the tree's sample (gbm->tseed) are done */
-} UpdateTask;
-
-/* gbm->walk for the tree of nnodes nodes from gbm->tree_base, for RunUpdate */
-static void
-BuildWalk(Gbm *gbm, int nnodes)
-{
-	const CrForest *forest = gbm->forest;
-	int32		base = gbm->tree_base;
-
-	for (int i = 0; i < nnodes; i++)
-	{
-		WalkNode   *w = &gbm->walk[i];
-		int32		f = forest->feature[base + i];
-
-		memset(w->left_bins, 0, sizeof(w->left_bins));
-		if (f < 0)
-		{
-			w->feature = 0;
-			w->child[0] = w->child[1] = i;
-			continue;
-		}
-		w->feature = f;
-		w->child[0] = forest->right[base + i];
-		w->child[1] = forest->left[base + i];
-		if (forest->cat_set != NULL && forest->cat_set[base + i] >= 0)
-			memcpy(w->left_bins,
-				   forest->cat_bits + (Size) forest->cat_set[base + i] * FOREST_CAT_WORDS,
-				   sizeof(w->left_bins));
-		else
-			for (int b = 0; b <= gbm->node_bin[base + i] && b < CR_MISSING_BIN; b++)
-				w->left_bins[b >> 6] |= UINT64CONST(1) << (b & 63);
-		/* the missing bin's bit is the default direction, for both kinds */
-		if (forest->default_left[base + i])
-			w->left_bins[CR_MISSING_BIN >> 6] |= UINT64CONST(1) << (CR_MISSING_BIN & 63);
-		else
-			w->left_bins[CR_MISSING_BIN >> 6] &= ~(UINT64CONST(1) << (CR_MISSING_BIN & 63));
-	}
-}
-
-static inline int32
-WalkStep(const WalkNode *walk, int32 node, const uint8 *rb)
-{
-	const WalkNode *w = &walk[node];
-	uint8		b = rb[w->feature];
-
-	return w->child[(w->left_bins[b >> 6] >> (b & 63)) & 1];
-}
-
-static void
-UpdateMarginTask(void *arg, int chunk, int worker)
-{
-	UpdateTask *ut = (UpdateTask *) arg;
-	Gbm		   *gbm = ut->gbm;
-	int64		start = (int64) chunk * GBM_CHUNK_ROWS;
-	int64		end = Min(start + GBM_CHUNK_ROWS, ut->n);
-	const WalkNode *walk = gbm->walk;
-	const double *value = gbm->forest->value + gbm->tree_base;
-	int			depth = gbm->params->max_depth;
-	int			p = gbm->p;
-	int64		i = start;
-
-	while (i < end)
-	{
-		int64		rows[GBM_WALK_ROWS];
-		int32		node[GBM_WALK_ROWS];
-		int			n = 0;
-
-		/* the next rows to walk */
-		for (; i < end && n < GBM_WALK_ROWS; i++)
-			if (!ut->skip_sampled || !InSample(gbm->tseed, i, gbm->params->subsample))
-				rows[n++] = i;
-		if (n == 0)
-			break;
-		/* a short last group walks its first row again in the empty places */
-		for (int j = 0; j < GBM_WALK_ROWS; j++)
-		{
-			rows[j] = rows[j < n ? j : 0];
-			node[j] = 0;
-		}
-		for (int d = 0; d < depth; d++)
-			for (int j = 0; j < GBM_WALK_ROWS; j++)
-				node[j] = WalkStep(walk, node[j], ut->bins + (Size) rows[j] * p);
-		for (int j = 0; j < n; j++)
-			ut->margin[rows[j]] += value[node[j]];
-	}
-}
-
-/* Rows of the tree's sample: each leaf adds its value to its own rows. */
-static void
-LeafUpdateTask(void *arg, int task, int worker)
-{
-	Gbm		   *gbm = (Gbm *) arg;
-	GrowNode   *leaf = gbm->leaves[task];
-	const uint32 *rows = gbm->leaf_rows[task];
-	double		v = gbm->forest->value[gbm->tree_base + leaf->out];
-
-	for (int64 i = leaf->begin; i < leaf->end; i++)
-		gbm->mtr[rows[i]] += v;
-}
-
-/*
- * Add the tree's leaf values to n margins by walking each row's bins down
- * it; with skip_sampled (the training rows of a tree grown on a sample),
- * only the rows left out of the sample, whose leaves GrowTree did not
- * visit.
- */
-static void
-RunUpdate(Gbm *gbm, const uint8 *bins, double *margin, int64 n, bool skip_sampled)
-{
-	UpdateTask	ut = {gbm, bins, margin, n, skip_sampled};
-
-	PoolRun(gbm->pool, (int) ((n + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
-			UpdateMarginTask, &ut);
-}
-
 /* ------------------------------------------------------------- a tree */
 
 /* A new leaf in the tree being written: its index within the tree. */
@@ -1278,7 +985,7 @@ GrowTree(Gbm *gbm, int64 nrows)
 	 * leaf's value without a walk down the tree.  Only with a sample of
 	 * fewer than all the rows do the others need the walk.
 	 */
-	PoolRun(gbm->pool, gbm->nleaves, LeafUpdateTask, gbm);
+	GbmLeafUpdate(gbm);
 	gbm->train_updated = nrows == gbm->ntr;
 }
 
@@ -1393,25 +1100,7 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 
 		/* rows of this tree */
 		gbm->tseed = tseed;
-		if (params->subsample < 1.0)
-		{
-			int			nchunks = (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS);
-
-			/* each chunk's sampled rows at its start, then moved together */
-			PoolRun(gbm->pool, nchunks, SampleTask, gbm);
-			for (int c = 0; c < nchunks; c++)
-			{
-				memmove(gbm->rows + nrows, gbm->rows + (int64) c * GBM_CHUNK_ROWS,
-						sizeof(uint32) * gbm->sampled[c]);
-				nrows += gbm->sampled[c];
-			}
-		}
-		else
-		{
-			for (int64 i = 0; i < ntr; i++)
-				gbm->rows[i] = (uint32) i;
-			nrows = ntr;
-		}
+		nrows = GbmSampleRows(gbm);
 
 		/* features of this tree */
 		gbm->nfeats = 0;
@@ -1455,11 +1144,11 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		res->trees_built = t + 1;
 
 		/* margins */
-		BuildWalk(gbm, gbm->tree_nodes);
+		GbmBuildWalk(gbm, gbm->tree_nodes);
 		if (!gbm->train_updated)
-			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr, true);
+			GbmRunUpdate(gbm, gbm->bins, gbm->mtr, ntr, true);
 		if (nho > 0)
-			RunUpdate(gbm, gbm->hbins, gbm->mho, nho, false);
+			GbmRunUpdate(gbm, gbm->hbins, gbm->mho, nho, false);
 
 		if (nho > 0)
 		{
@@ -1544,10 +1233,10 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		{
 			CHECK_FOR_INTERRUPTS();
 			gbm->tree_base = forest->tree_start[t];
-			BuildWalk(gbm, forest->tree_start[t + 1] - forest->tree_start[t]);
-			RunUpdate(gbm, gbm->bins, gbm->mtr, ntr, false);
+			GbmBuildWalk(gbm, forest->tree_start[t + 1] - forest->tree_start[t]);
+			GbmRunUpdate(gbm, gbm->bins, gbm->mtr, ntr, false);
 			if (nho > 0)
-				RunUpdate(gbm, gbm->hbins, gbm->mho, nho, false);
+				GbmRunUpdate(gbm, gbm->hbins, gbm->mho, nho, false);
 		}
 		for (int64 i = 0; i < ntr; i++)
 			gbm->mtr[i] = CrSigmoid(gbm->mtr[i]);
