@@ -528,7 +528,7 @@ BaselineTask(void *arg, int j, int worker)
 							 job->seed + j, job->work + job->work_doubles * worker);
 }
 
-static void
+void
 TrainBaselines(CrDataset *ds, const bool *exclude, const CrTrainParams *tp, CrBaseline *out)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk baselines",

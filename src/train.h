@@ -76,6 +76,8 @@ extern Datum TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv,
 						 const char *params_extra);
 extern void TrainEnd(TrainRun *run);
 
+extern void TrainBaselines(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
+						   CrBaseline *out);
 extern CrGbmBins *TrainGbmBins(CrTrainData *td, const CrTrainParams *tp);
 extern CrLogitFit *TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
 								 CrModel *model, double *importance);

@@ -37,16 +37,15 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "binning.h"
 #include "credit_risk.h"
 #include "dataset.h"
 #include "drift.h"
-#include "hugemem.h"
 #include "metrics.h"
 #include "model.h"
 #include "params.h"
 #include "predict.h"
 #include "registry.h"
+#include "train.h"
 #include "xgboost.h"
 
 PG_FUNCTION_INFO_V1(cr_import_xgboost);
@@ -665,19 +664,8 @@ XgbBaseline(CrModel *model, const CrModel *decoded, const CrTrainParams *tp,
 	model->baseline = palloc0(sizeof(CrBaseline) * (p + 1));
 	model->drift_moderate = tp->drift_moderate;
 	model->drift_major = tp->drift_major;
-	{
-		/* one sample buffer for all features and the score */
-		double	   *work = HugeAlloc(BinWorkBytes(ds->nrows));
-
-		for (int j = 0; j < p; j++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			DriftBaselineBuild(&model->baseline[j], ds->cols[j], NULL, ds->nrows, tp->seed + j,
-							   work);
-		}
-		DriftBaselineBuild(&model->baseline[p], prob, NULL, ds->nrows, tp->seed, work);
-		HugeFree(work);
-	}
+	TrainBaselines(ds, NULL, tp, model->baseline);
+	DriftBaselineBuild(&model->baseline[p], prob, NULL, ds->nrows, tp->seed, NULL);
 	return ds->nrows;
 }
 
