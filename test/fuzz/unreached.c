@@ -46,6 +46,7 @@ UNREACHED(DriftBaselineBuild)
 UNREACHED(PredictProbability)
 UNREACHED(RegistryCheckName)
 UNREACHED(RegistryInsertVersion)
+UNREACHED(TrainBaselines)
 UNREACHED(jsonb_concat)
 UNREACHED(jsonb_delete)
 
