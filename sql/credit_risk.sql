@@ -1159,6 +1159,31 @@ RETURNS TABLE (trial integer, params jsonb, metric float8, metric_sd float8,
 AS 'MODULE_PATHNAME', 'cr_tune'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- Weight-of-Evidence bins of one feature against the label (1 default, 0
+-- not): WoE = ln(share of non-events / share of events) per bin; value bins
+-- 1.. in order (a number's lower <= x < upper; a categorical feature's a row
+-- per level), then the missing bin, 0.  params: max_bins (6), min_bin_share
+-- (0.05), prebins (20), trend (auto | ascending | descending | peak |
+-- valley), categorical (false: text columns are categorical anyway).
+-- Reads the source with the caller's rights.
+CREATE FUNCTION credit_risk.cr_woe_bins(source text, label text, feature text,
+                                        params jsonb DEFAULT '{}')
+RETURNS TABLE (bin integer, lower float8, upper float8, category text, n bigint,
+               events bigint, event_rate float8, woe float8, iv float8)
+AS 'MODULE_PATHNAME', 'cr_woe_bins'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- The information value of features (NULL: every numeric and text column
+-- but the label), binned as cr_woe_bins bins them, the highest first:
+-- useless below 0.02, weak below 0.1, medium below 0.3, strong to 0.5,
+-- suspicious (too good to be true: look for leakage) above.
+CREATE FUNCTION credit_risk.cr_information_value(source text, label text,
+                                                 features text[] DEFAULT NULL,
+                                                 params jsonb DEFAULT '{}')
+RETURNS TABLE (rank integer, feature text, iv float8, strength text, bins integer)
+AS 'MODULE_PATHNAME', 'cr_information_value'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- Whether cr_train(..., params {key, seed, holdout}) puts the row with this
 -- key in the holdout: the same hash as training.
 CREATE FUNCTION credit_risk.cr_in_holdout(key anyelement, seed bigint, holdout float8)

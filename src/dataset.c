@@ -612,7 +612,8 @@ LoadStartup(DestReceiver *self, int operation, TupleDesc tupdesc)
 			if (att->attisdropped || i == lr->label_att || i == lr->key_att ||
 				i == lr->split_att ||
 				!(DatasetTypeIsNumeric(att->atttypid) ||
-				  NamedCategorical(spec, NameStr(att->attname))))
+				  NamedCategorical(spec, NameStr(att->attname)) ||
+				  (spec->text_features && CategoryTypeIsText(att->atttypid))))
 				continue;
 			ds->names[ds->nfeatures] = pstrdup(NameStr(att->attname));
 			lr->feat_att[ds->nfeatures++] = i;
@@ -1042,13 +1043,14 @@ DatasetLoad(const CrDatasetSpec *spec)
 	lr.ds->spec = spec;
 
 	/* rows always in the same order: the split (without a key) and the model depend on it */
-	DatasetRunQuery(query, spec->source, &lr.pub, false, true, "training");
+	DatasetRunQuery(query, spec->source, &lr.pub, false, true,
+					spec->what ? spec->what : "training");
 	MemoryContextDelete(lr.rowcxt);
 
 	if (lr.ds->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("training source returned no rows"),
+				 errmsg("%s source returned no rows", spec->what ? spec->what : "training"),
 				 errdetail("Source: %s", spec->source)));
 	return lr.ds;
 }

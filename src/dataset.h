@@ -51,6 +51,8 @@ typedef struct CrDatasetSpec
 	const char *split_from;		/* rows whose split column is at or past it: holdout */
 	char	  **categorical;	/* columns named categorical (params.categorical) */
 	int			ncategorical;
+	bool		text_features;	/* features NULL: text columns are (categorical) features too */
+	const char *what;			/* what the rows are for, in messages; NULL: "training" */
 
 	/*
 	 * Memory limit for the whole training run: the loaded arrays plus what
