@@ -421,6 +421,32 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'cr_evaluate'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- Calibration of a version's PDs on labelled rows: a reliability row per
+-- group of rows in PD order, the Hosmer-Lemeshow test over those groups,
+-- and per risk category the one-sided binomial and Jeffreys tests that PD
+-- back-testing uses (a small p-value says the PD is too low).
+CREATE FUNCTION credit_risk.cr_calibration(name text, source text, label text,
+                                           version integer DEFAULT NULL,
+                                           bins integer DEFAULT 10)
+RETURNS TABLE (section text, band text, n bigint, defaults bigint, mean_pd float8,
+               observed_rate float8, lower float8, upper float8, statistic float8,
+               p_value float8)
+AS 'MODULE_PATHNAME', 'cr_calibration'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- Approval rates, adverse impact ratios (the four-fifths rule), PDs, default
+-- rates, AUC and score differences per value of a column of the source that
+-- the model does not use.  params: approve_below (a PD; default: the first
+-- risk category is approved), label, min_ratio (0.8), version.
+CREATE FUNCTION credit_risk.cr_fairness(name text, source text, group_column text,
+                                        params jsonb DEFAULT '{}')
+RETURNS TABLE (group_value text, n bigint, approved bigint, approval_rate float8,
+               adverse_impact_ratio float8, flagged boolean, mean_pd float8,
+               labelled bigint, default_rate float8, auc float8, smd float8,
+               reference boolean)
+AS 'MODULE_PATHNAME', 'cr_fairness'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- The stored baseline bins of the serving version: value ranges of a
 -- number, levels of a categorical feature (its last bucket, "(other)",
 -- holds other and any levels past the 63rd).
