@@ -468,13 +468,17 @@ CREATE TABLE credit_risk.alert_rules (
     name        text NOT NULL,
     metric      text NOT NULL CHECK (metric IN ('max_feature_psi', 'score_psi', 'auc', 'ks',
                                                 'gini', 'log_loss', 'brier', 'base_rate',
-                                                'p95_latency_ms')),
+                                                'p95_latency_ms', 'hosmer_lemeshow_p',
+                                                'min_jeffreys_p', 'min_adverse_impact_ratio')),
     comparison  text NOT NULL CHECK (comparison IN ('>', '>=', '<', '<=')),
     threshold   float8 NOT NULL,
     severity    text NOT NULL DEFAULT 'warning' CHECK (severity IN ('info', 'warning', 'critical')),
     model_name  text,                       -- NULL: every model
     enabled     boolean NOT NULL DEFAULT true,
-    builtin     boolean NOT NULL DEFAULT false
+    builtin     boolean NOT NULL DEFAULT false,
+    group_column text,                      -- min_adverse_impact_ratio: the source's column of groups
+    CONSTRAINT alert_rules_group_column
+        CHECK ((metric = 'min_adverse_impact_ratio') = (group_column IS NOT NULL))
 );
 
 INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity, builtin) VALUES
@@ -493,14 +497,14 @@ AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity,
-                                             model_name, enabled, builtin)
+                                             model_name, enabled, builtin, group_column)
         VALUES (NEW.name, NEW.metric, NEW.comparison, NEW.threshold, NEW.severity,
-                NEW.model_name, NEW.enabled, false);
+                NEW.model_name, NEW.enabled, false, NEW.group_column);
     ELSE
         INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity,
-                                             model_name, enabled, builtin)
+                                             model_name, enabled, builtin, group_column)
         VALUES (OLD.name, OLD.metric, OLD.comparison, OLD.threshold, OLD.severity,
-                OLD.model_name, false, false);
+                OLD.model_name, false, false, OLD.group_column);
     END IF;
     RETURN NULL;        -- the built-in row itself stays as shipped
 END;
@@ -514,7 +518,7 @@ CREATE TRIGGER alert_rules_keep_builtin
 -- The rules in force: for each name, the DBA's row if there is one.
 CREATE VIEW credit_risk.effective_alert_rules AS
 SELECT DISTINCT ON (name) id, name, metric, comparison, threshold, severity,
-       model_name, enabled, builtin
+       model_name, enabled, builtin, group_column
   FROM credit_risk.alert_rules
  ORDER BY name, builtin, id DESC;
 
@@ -535,7 +539,9 @@ CREATE TABLE credit_risk.monitoring_runs (
     category_shares   jsonb NOT NULL,       -- risk category -> share of applicants
     p95_latency_ms    float8,               -- NULL when it cannot be measured
     unevaluated       jsonb NOT NULL DEFAULT '{}',  -- rule -> why it could not be checked
-    alerts            integer NOT NULL DEFAULT 0
+    alerts            integer NOT NULL DEFAULT 0,
+    calibration       jsonb,                -- with labels: Hosmer-Lemeshow and Jeffreys p-values
+    fairness          jsonb                 -- group column -> per group approval rate and ratio
 );
 
 CREATE TABLE credit_risk.alerts (
@@ -581,6 +587,7 @@ DECLARE
     msg text;
     nalerts integer := 0;
     skipped jsonb := '{}';
+    no_groups jsonb := '{}';
     stats_ok boolean;
 BEGIN
     IF name IS NULL OR source IS NULL THEN
@@ -613,7 +620,36 @@ BEGIN
 
     IF label IS NOT NULL THEN
         run.metrics := credit_risk.cr_evaluate(name, source, label);
+        SELECT pg_catalog.jsonb_build_object(
+                   'hosmer_lemeshow_p', pg_catalog.max(c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'hosmer_lemeshow'),
+                   'min_jeffreys_p', pg_catalog.min(c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'jeffreys'),
+                   'jeffreys_p', pg_catalog.jsonb_object_agg(c.band, c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'jeffreys'),
+                   'binomial_p', pg_catalog.jsonb_object_agg(c.band, c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'binomial'))
+          INTO run.calibration
+          FROM credit_risk.cr_calibration(name, source, label) c;
     END IF;
+    -- fairness, for each group column that a rule for this model names
+    FOR r IN SELECT DISTINCT e.group_column FROM credit_risk.effective_alert_rules e
+              WHERE e.enabled AND e.group_column IS NOT NULL
+                AND (e.model_name IS NULL OR e.model_name OPERATOR(pg_catalog.=) cr_monitor.name)
+    LOOP
+        BEGIN
+        SELECT pg_catalog.jsonb_set(COALESCE(run.fairness, '{}'), ARRAY[r.group_column],
+                   pg_catalog.jsonb_build_object(
+                       'min_adverse_impact_ratio', pg_catalog.min(f.adverse_impact_ratio),
+                       'groups', pg_catalog.jsonb_object_agg(COALESCE(f.group_value, '(null)'),
+                           pg_catalog.jsonb_build_object('n', f.n, 'approval_rate', f.approval_rate,
+                               'adverse_impact_ratio', f.adverse_impact_ratio, 'mean_pd', f.mean_pd,
+                               'default_rate', f.default_rate, 'auc', f.auc, 'smd', f.smd))))
+          INTO run.fairness
+          FROM credit_risk.cr_fairness(name, source, r.group_column,
+                   CASE WHEN label IS NULL THEN '{}'::jsonb
+                        ELSE pg_catalog.jsonb_build_object('label', label) END) f;
+        EXCEPTION WHEN undefined_column THEN
+            -- a source without the rule's column: the rule is not evaluated
+            no_groups := no_groups || pg_catalog.jsonb_build_object(r.group_column, SQLERRM);
+        END;
+    END LOOP;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 
     -- scoring latency from pg_stat_statements (mean + 1.645 sd, a normal
@@ -636,11 +672,11 @@ BEGIN
     INSERT INTO credit_risk.monitoring_runs (model_name, model_version, run_at, run_by, source,
                                              rows, feature_psi, max_feature_psi, score_psi,
                                              metrics, mean_pd, pd_deciles, category_shares,
-                                             p95_latency_ms)
+                                             p95_latency_ms, calibration, fairness)
     VALUES (run.model_name, run.model_version, run.run_at, run.run_by, run.source,
             run.rows, run.feature_psi, run.max_feature_psi, run.score_psi,
             run.metrics, run.mean_pd, run.pd_deciles, run.category_shares,
-            run.p95_latency_ms)
+            run.p95_latency_ms, run.calibration, run.fairness)
     RETURNING id INTO run.id;
 
     FOR r IN SELECT * FROM credit_risk.effective_alert_rules e
@@ -651,6 +687,10 @@ BEGIN
                      WHEN 'max_feature_psi' THEN run.max_feature_psi
                      WHEN 'score_psi' THEN run.score_psi
                      WHEN 'p95_latency_ms' THEN run.p95_latency_ms
+                     WHEN 'hosmer_lemeshow_p' THEN (run.calibration ->> 'hosmer_lemeshow_p')::float8
+                     WHEN 'min_jeffreys_p' THEN (run.calibration ->> 'min_jeffreys_p')::float8
+                     WHEN 'min_adverse_impact_ratio'
+                     THEN (run.fairness -> r.group_column ->> 'min_adverse_impact_ratio')::float8
                      ELSE (run.metrics ->> r.metric)::float8
                  END;
         IF value IS NULL THEN
@@ -659,6 +699,8 @@ BEGIN
                      THEN 'pg_stat_statements is not installed'
                      WHEN r.metric = 'p95_latency_ms'
                      THEN 'no cr_predict calls in pg_stat_statements'
+                     WHEN r.metric = 'min_adverse_impact_ratio'
+                     THEN COALESCE(no_groups ->> r.group_column, 'no group approves any applicant')
                      ELSE 'no labels: pass the label column to measure ' || r.metric END);
             CONTINUE;
         END IF;

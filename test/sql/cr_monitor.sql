@@ -47,6 +47,33 @@ SELECT alerts FROM credit_risk.cr_monitor('german_full', 'german_credit');
 SELECT model_name, model_version, risk_category, round(share::numeric, 3) AS share, runs
   FROM credit_risk.portfolio_summary WHERE model_name = 'german_full' ORDER BY risk_category;
 
+-- Calibration and fairness rules: a risk category whose PDs are too low
+-- for its outcomes (Jeffreys), and an adverse impact ratio under the
+-- four-fifths rule by a column of the source that the model does not use.
+INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity, model_name, group_column)
+VALUES ('pd_too_low', 'min_jeffreys_p', '<', 0.01, 'warning', 'german_full', NULL),
+       ('pd_misfit', 'hosmer_lemeshow_p', '<', 0.001, 'info', 'german_full', NULL),
+       ('four_fifths', 'min_adverse_impact_ratio', '<', 0.8, 'warning', 'german_full', 'older');
+SELECT alerts, unevaluated, (calibration->>'min_jeffreys_p')::float8 > 0.01 AS calibrated,
+       calibration->'jeffreys_p' ?& ARRAY['low', 'medium', 'high'] AS per_category,
+       (fairness->'older'->>'min_adverse_impact_ratio')::float8 < 0.8 AS unfair,
+       fairness->'older'->'groups' ?& ARRAY['true', 'false'] AS per_group
+  FROM credit_risk.cr_monitor('german_full', 'SELECT *, (age > 40)::text AS older FROM german_credit', 'bad');
+SELECT rule_name, metric, round(value::numeric, 4) AS value, severity
+  FROM credit_risk.alerts ORDER BY id DESC LIMIT 1;
+-- every bad counted three times: the PDs are far too low
+SELECT alerts, (calibration->>'min_jeffreys_p')::float8 < 1e-6 AS too_low
+  FROM credit_risk.cr_monitor('german_full',
+       'SELECT *, (age > 40)::text AS older FROM german_credit
+        UNION ALL SELECT *, (age > 40)::text FROM german_credit WHERE bad = 1
+        UNION ALL SELECT *, (age > 40)::text FROM german_credit WHERE bad = 1', 'bad');
+SELECT rule_name, metric, severity FROM credit_risk.alerts ORDER BY id DESC LIMIT 3;
+-- without labels the calibration rules wait; without the column, the fairness rule
+SELECT alerts, unevaluated FROM credit_risk.cr_monitor('german_full', 'german_credit');
+SELECT expect_error($$INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold) VALUES ('x', 'min_adverse_impact_ratio', '<', 0.8)$$);
+SELECT expect_error($$INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, group_column) VALUES ('x', 'auc', '<', 0.8, 'older')$$);
+DELETE FROM credit_risk.alert_rules WHERE name IN ('pd_too_low', 'pd_misfit', 'four_fifths');
+
 -- Everything is kept for pg_dump.
 SELECT c.relname
   FROM pg_extension e, unnest(e.extconfig) AS cfg(oid)
