@@ -49,7 +49,7 @@ OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so
 PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
 SHLIB_LINK = -lpthread -lm
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain cr_xgboost cr_categorical cr_categorical_gbm cr_tune cr_woe cr_calibration
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain cr_xgboost cr_categorical cr_categorical_gbm cr_tune cr_woe cr_calibration cr_scorecard
 # inputs in test/sql, expected outputs in test/expected
 REGRESS_OPTS = --inputdir=test
 

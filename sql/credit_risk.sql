@@ -8,7 +8,7 @@ CREATE TABLE credit_risk.models (
     name            text NOT NULL
                     CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_.-]{0,62}$'),
     version         integer NOT NULL CHECK (version > 0),
-    algorithm       text NOT NULL CHECK (algorithm IN ('logistic', 'gbm')),
+    algorithm       text NOT NULL CHECK (algorithm IN ('logistic', 'gbm', 'scorecard')),
     status          text NOT NULL DEFAULT 'candidate'
                     CHECK (status IN ('candidate', 'champion', 'challenger', 'retired')),
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -1240,6 +1240,16 @@ RETURNS TABLE (bin integer, lower float8, upper float8, category text, n bigint,
                events bigint, event_rate float8, woe float8, iv float8)
 AS 'MODULE_PATHNAME', 'cr_woe_bins'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- A scorecard's points table: per feature its bins (a categorical
+-- feature's a row per level), the missing bin 0, and a row without a bin
+-- for what scores WoE 0; an applicant's bins' points add up to cr_predict's
+-- score before rounding.
+CREATE FUNCTION credit_risk.cr_scorecard(name text, version integer DEFAULT NULL)
+RETURNS TABLE (feature text, bin integer, lower float8, upper float8, category text,
+               woe float8, coefficient float8, points float8)
+AS 'MODULE_PATHNAME', 'cr_scorecard'
+LANGUAGE C STABLE PARALLEL SAFE;
 
 -- The information value of features (NULL: every numeric and text column
 -- but the label), binned as cr_woe_bins bins them, the highest first:

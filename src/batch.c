@@ -78,7 +78,8 @@ ScoreBlock(BatchModel *bm, double *prob)
 	const CrModel *m = bm->entry->model;
 	int			p = m->nfeatures;
 
-	if (m->algorithm == CR_ALGO_LOGISTIC && m->cats != NULL)
+	if (m->algorithm == CR_ALGO_SCORECARD ||
+		(m->algorithm == CR_ALGO_LOGISTIC && m->cats != NULL))
 	{
 		double		x[CR_MAX_FEATURES];
 
@@ -86,7 +87,7 @@ ScoreBlock(BatchModel *bm, double *prob)
 		{
 			for (int j = 0; j < p; j++)
 				x[j] = bm->cols[j * FOREST_BLOCK + k];
-			prob[bm->idx[k]] = CrSigmoid(ModelLogitMargin(m, x));
+			prob[bm->idx[k]] = PredictProbability(m, x);
 		}
 		return;
 	}

@@ -59,12 +59,52 @@ static struct
 }			Cache;
 
 /*
+ * The smallest margin term coef * WoE of a scorecard feature's bins with
+ * training rows (the missing bin too): its best bin's.  0 when none has rows.
+ */
+double
+ExplainWoeBest(const CrWoeFeature *w, double coef)
+{
+	double		best = 0.0;
+	bool		any = false;
+
+	for (int b = 0; b <= w->nbins; b++)
+	{
+		double		term = coef * w->woe[b];
+
+		if (w->n[b] == 0)
+			continue;
+		if (!any || term < best)
+			best = term;
+		any = true;
+	}
+	return best;
+}
+
+/*
  * Each feature's contribution to the margin of one applicant (x in feature
  * order, NaN for missing) into phi, and the expected margin into *base.
  */
 void
 ExplainContributions(const CrModel *m, const double *x, double *phi, double *base)
 {
+	if (m->algorithm == CR_ALGO_SCORECARD)
+	{
+		/*
+		 * A scorecard's classic reason: what each feature's bin costs against
+		 * the feature's best bin (the most points); base is the margin with
+		 * every feature in its best bin.
+		 */
+		*base = m->coef[0];
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			double		best = ExplainWoeBest(&m->woe[j], m->coef[j + 1]);
+
+			*base += best;
+			phi[j] = m->coef[j + 1] * ModelWoe(&m->woe[j], x[j]) - best;
+		}
+		return;
+	}
 	if (m->algorithm == CR_ALGO_LOGISTIC && m->cats != NULL)
 	{
 		/* a level's coefficient against the training mean of the feature's */

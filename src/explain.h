@@ -35,6 +35,7 @@ typedef struct CrRanked
 	double		contribution;
 } CrRanked;
 
+extern double ExplainWoeBest(const CrWoeFeature *w, double coef);
 extern void ExplainContributions(const CrModel *m, const double *x, double *phi,
 								 double *base);
 extern char *ExplainValueText(const CrModel *m, int j, double v);

@@ -105,6 +105,77 @@ AppendKeyDouble(StringInfo buf, const char *key, double v)
 }
 
 /*
+ * A scorecard: the intercept, and per feature its coefficient on WoE and
+ * its bins in order, the missing one (bin 0) last: a number's bounds
+ * (lower <= x < upper, null for an open end), a categorical feature's
+ * levels (a level without training rows scores WoE 0 and is in no bin),
+ * each bin's WoE and training rows and events.  PD = sigmoid(intercept +
+ * the sum of coefficient * WoE).
+ */
+static void
+ExportScorecard(StringInfo buf, const CrModel *m)
+{
+	appendStringInfoString(buf, ", \"scorecard\": {\"intercept\": ");
+	CrAppendDouble(buf, m->coef[0]);
+	appendStringInfoString(buf, ", \"intercept_std_error\": ");
+	CrAppendDouble(buf, m->std_error[0]);
+	appendStringInfoString(buf, ", \"features\": [");
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		const CrWoeFeature *w = &m->woe[j];
+		const CrCategoryMap *map = m->cats != NULL ? m->cats[j] : NULL;
+
+		appendStringInfoString(buf, j > 0 ? ", {\"feature\": " : "{\"feature\": ");
+		escape_json(buf, m->features[j]);
+		AppendKeyDouble(buf, "coefficient", m->coef[j + 1]);
+		AppendKeyDouble(buf, "std_error", m->std_error[j + 1]);
+		appendStringInfoString(buf, ", \"bins\": [");
+		for (int i = 0; i <= w->nbins; i++)
+		{
+			bool		missing = i == w->nbins;
+
+			appendStringInfo(buf, "%s{\"bin\": %d", i > 0 ? ", " : "", missing ? 0 : i + 1);
+			if (missing)
+				appendStringInfoString(buf, ", \"missing\": true");
+			else if (map != NULL)
+			{
+				bool		first = true;
+
+				appendStringInfoString(buf, ", \"levels\": [");
+				for (int c = 0; c < w->ncodes; c++)
+				{
+					if (w->code_bin[c] != i)
+						continue;
+					if (!first)
+						appendStringInfoString(buf, ", ");
+					escape_json(buf, c < map->nlevels ? map->levels[c] : "(other)");
+					first = false;
+				}
+				appendStringInfoChar(buf, ']');
+			}
+			else
+			{
+				appendStringInfoString(buf, ", \"lower\": ");
+				if (i > 0)
+					CrAppendDouble(buf, w->cuts[i - 1]);
+				else
+					appendStringInfoString(buf, "null");
+				appendStringInfoString(buf, ", \"upper\": ");
+				if (i < w->nbins - 1)
+					CrAppendDouble(buf, w->cuts[i]);
+				else
+					appendStringInfoString(buf, "null");
+			}
+			AppendKeyDouble(buf, "woe", w->woe[i]);
+			appendStringInfo(buf, ", \"n\": " INT64_FORMAT ", \"events\": " INT64_FORMAT "}",
+							 w->n[i], w->events[i]);
+		}
+		appendStringInfoString(buf, "]}");
+	}
+	appendStringInfoString(buf, "]}");
+}
+
+/*
  * The children of tree nodes start .. start + n - 1 in child (f->left or
  * f->right) as a JSON array's elements, -1 for a leaf.
  */
@@ -448,6 +519,8 @@ AppendModel(StringInfo buf, const CrModel *m)
 		}
 		appendStringInfoString(buf, "]}");
 	}
+	else if (m->algorithm == CR_ALGO_SCORECARD)
+		ExportScorecard(buf, m);
 	else
 	{
 		const CrForest *f = &m->forest;

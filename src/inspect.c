@@ -45,16 +45,18 @@ cr_coefficients(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	entry = RegistryLookup(name, version);
 	m = entry->model;
-	if (m->algorithm != CR_ALGO_LOGISTIC)
+	if (m->algorithm != CR_ALGO_LOGISTIC && m->algorithm != CR_ALGO_SCORECARD)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a %s model; coefficients exist only for logistic models",
+				 errmsg("model \"%s\" is a %s model; coefficients exist only for logistic models and scorecards",
 						entry->version_label, ModelAlgorithmName(m->algorithm))));
 
 	/* the intercept, then each number's coefficient or each level's */
 	for (int j = -1; j < m->nfeatures; j++)
 	{
-		const CrCategoryMap *map = (j >= 0 && m->cats != NULL) ? m->cats[j] : NULL;
+		/* a scorecard's coefficient is per feature (on its WoE), whatever its kind */
+		const CrCategoryMap *map = (j >= 0 && m->cats != NULL &&
+									m->algorithm == CR_ALGO_LOGISTIC) ? m->cats[j] : NULL;
 		int			k = j < 0 ? 0 : (m->coef_start ? m->coef_start[j] : j + 1);
 		int			ngroups = map != NULL ? map->nlevels + 2 : 1;
 

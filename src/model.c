@@ -23,6 +23,8 @@ ModelAlgorithmName(CrAlgorithm algorithm)
 			return "logistic";
 		case CR_ALGO_GBM:
 			return "gbm";
+		case CR_ALGO_SCORECARD:
+			return "scorecard";
 	}
 	return "unknown";
 }
@@ -59,6 +61,13 @@ PutF8(StringInfo buf, double d)
 	for (int i = 0; i < 8; i++)
 		b[i] = (v >> (8 * i)) & 0xff;
 	appendBinaryStringInfo(buf, (char *) b, 8);
+}
+
+static void
+PutU64(StringInfo buf, uint64 v)
+{
+	PutU32(buf, (uint32) (v & 0xFFFFFFFF));
+	PutU32(buf, (uint32) (v >> 32));
 }
 
 static void
@@ -134,7 +143,7 @@ ModelEncode(const CrModel *model)
 
 	/* header; length and checksum patched below */
 	PutU32(&buf, CR_MODEL_MAGIC);
-	PutU16(&buf, model->cats != NULL ? 2 : 1);
+	PutU16(&buf, model->algorithm == CR_ALGO_SCORECARD ? 3 : model->cats != NULL ? 2 : 1);
 	PutU16(&buf, (uint16) model->algorithm);
 	PutU32(&buf, 0);
 	PutU32(&buf, 0);
@@ -184,9 +193,10 @@ ModelEncode(const CrModel *model)
 		PutStr(&buf, model->scoring.labels[i]);
 	SectionEnd(&buf, s);
 
-	if (model->algorithm == CR_ALGO_LOGISTIC)
+	if (model->algorithm == CR_ALGO_LOGISTIC || model->algorithm == CR_ALGO_SCORECARD)
 	{
-		k = model->cats != NULL ? model->ncoef : model->nfeatures + 1;
+		k = model->algorithm == CR_ALGO_LOGISTIC && model->cats != NULL
+			? model->ncoef : model->nfeatures + 1;
 		s = SectionBegin(&buf, CR_SECT_LOGIT);
 		PutU32(&buf, (uint32) k);
 		for (int i = 0; i < k; i++)
@@ -195,7 +205,31 @@ ModelEncode(const CrModel *model)
 			PutF8(&buf, model->std_error[i]);
 		SectionEnd(&buf, s);
 	}
-	else if (model->algorithm == CR_ALGO_GBM)
+	if (model->algorithm == CR_ALGO_SCORECARD)
+	{
+		s = SectionBegin(&buf, CR_SECT_WOE);
+		PutU32(&buf, (uint32) model->nfeatures);
+		for (int j = 0; j < model->nfeatures; j++)
+		{
+			const CrWoeFeature *w = &model->woe[j];
+
+			PutU32(&buf, (uint32) w->nbins);
+			if (w->ncodes > 0)
+				for (int c = 0; c < w->ncodes; c++)
+					PutU32(&buf, (uint32) w->code_bin[c]);
+			else
+				for (int b = 0; b + 1 < w->nbins; b++)
+					PutF8(&buf, w->cuts[b]);
+			for (int b = 0; b <= w->nbins; b++)
+			{
+				PutF8(&buf, w->woe[b]);
+				PutU64(&buf, (uint64) w->n[b]);
+				PutU64(&buf, (uint64) w->events[b]);
+			}
+		}
+		SectionEnd(&buf, s);
+	}
+	if (model->algorithm == CR_ALGO_GBM)
 	{
 		int			total = model->forest.tree_start[model->forest.ntrees];
 
@@ -238,7 +272,8 @@ ModelEncode(const CrModel *model)
 			SectionEnd(&buf, s);
 		}
 	}
-	else
+	if (model->algorithm != CR_ALGO_LOGISTIC && model->algorithm != CR_ALGO_GBM &&
+		model->algorithm != CR_ALGO_SCORECARD)
 		elog(ERROR, "cannot encode algorithm %d", (int) model->algorithm);
 
 	if (model->baseline != NULL)
@@ -490,7 +525,9 @@ ModelSetCoefLayout(CrModel *model)
 	for (int j = 0; j < model->nfeatures; j++)
 	{
 		model->coef_start[j] = k;
-		k += (model->cats != NULL && model->cats[j] != NULL)
+		/* a scorecard has a coefficient per feature: its WoE's */
+		k += (model->algorithm == CR_ALGO_LOGISTIC && model->cats != NULL &&
+			  model->cats[j] != NULL)
 			? model->cats[j]->nlevels + 2 : 1;
 	}
 	model->ncoef = k;
@@ -687,6 +724,81 @@ DecodeGbmCats(Reader *r, CrModel *m)
 	}
 }
 
+static uint64
+GetU64(Reader *r)
+{
+	uint64		lo = GetU32(r);
+	uint64		hi = GetU32(r);
+
+	return lo | (hi << 32);
+}
+
+/*
+ * A scorecard's bins: per feature the value bin count, a number's
+ * increasing cuts or a categorical feature's bin per code, then per bin
+ * (the missing one last) a finite WoE and the training rows and events.
+ */
+static void
+DecodeWoe(Reader *r, CrModel *m)
+{
+	uint32		n = GetU32(r);
+
+	if (m->features == NULL || n != (uint32) m->nfeatures)
+		BadModel("The scorecard bins do not match the features.");
+	m->woe = palloc0(sizeof(CrWoeFeature) * n);
+	for (uint32 j = 0; j < n; j++)
+	{
+		CrWoeFeature *w = &m->woe[j];
+		uint32		nbins = GetU32(r);
+		const CrCategoryMap *map = m->cats != NULL ? m->cats[j] : NULL;
+
+		if (nbins > CR_MAX_WOE_BINS)
+			BadModel("A scorecard feature has too many bins.");
+		w->nbins = (int) nbins;
+		if (map != NULL)
+		{
+			w->ncodes = map->nlevels + 1;
+			w->code_bin = palloc(sizeof(int) * w->ncodes);
+			for (int c = 0; c < w->ncodes; c++)
+			{
+				uint32		b = GetU32(r);
+
+				if (b != PG_UINT32_MAX && b >= nbins)
+					BadModel("A scorecard level is in a bin the feature does not have.");
+				w->code_bin[c] = b == PG_UINT32_MAX ? -1 : (int) b;
+			}
+		}
+		else
+		{
+			w->cuts = palloc(sizeof(double) * Max(nbins, 1));
+			for (uint32 b = 0; b + 1 < nbins; b++)
+			{
+				w->cuts[b] = GetFiniteF8(r, "scorecard cut point");
+				if (b > 0 && w->cuts[b] <= w->cuts[b - 1])
+					BadModel("Scorecard cut points are not increasing.");
+			}
+		}
+		/* each bin needs 24 bytes: do not allocate past the input */
+		Need(r, (Size) (nbins + 1) * 24);
+		w->woe = palloc(sizeof(double) * (nbins + 1));
+		w->n = palloc(sizeof(int64) * (nbins + 1));
+		w->events = palloc(sizeof(int64) * (nbins + 1));
+		for (uint32 b = 0; b <= nbins; b++)
+		{
+			uint64		rows;
+			uint64		events;
+
+			w->woe[b] = GetFiniteF8(r, "weight of evidence");
+			rows = GetU64(r);
+			events = GetU64(r);
+			if (rows > (uint64) PG_INT64_MAX || events > rows)
+				BadModel("A scorecard bin's counts are out of range.");
+			w->n[b] = (int64) rows;
+			w->events[b] = (int64) events;
+		}
+	}
+}
+
 static void
 DecodeBaseline(Reader *r, CrModel *m)
 {
@@ -761,8 +873,11 @@ ModelDecode(const char *data, Size len)
 				 errdetail("This build reads format versions 1 to %d.", CR_FORMAT_VERSION),
 				 errhint("Upgrade the credit_risk extension.")));
 	algorithm = GetU16(&r);
-	if (algorithm != CR_ALGO_LOGISTIC && algorithm != CR_ALGO_GBM)
+	if (algorithm != CR_ALGO_LOGISTIC && algorithm != CR_ALGO_GBM &&
+		algorithm != CR_ALGO_SCORECARD)
 		BadModel(psprintf("Unknown algorithm code %u.", algorithm));
+	if ((algorithm == CR_ALGO_SCORECARD) != (version == 3))
+		BadModel("Scorecards, and only they, are format 3.");
 	(void) GetU32(&r);			/* reserved */
 	total = GetU32(&r);
 	if (total != len)
@@ -813,9 +928,14 @@ ModelDecode(const char *data, Size len)
 				DecodeScoring(&sub, &m->scoring);
 				break;
 			case CR_SECT_LOGIT:
-				if (algorithm != CR_ALGO_LOGISTIC)
+				if (algorithm == CR_ALGO_GBM)
 					BadModel("A tree model holds coefficients.");
 				DecodeLogit(&sub, m);
+				break;
+			case CR_SECT_WOE:
+				if (algorithm != CR_ALGO_SCORECARD)
+					BadModel("A model other than a scorecard holds scorecard bins.");
+				DecodeWoe(&sub, m);
 				break;
 			case CR_SECT_GBM:
 				if (algorithm != CR_ALGO_GBM)
@@ -828,13 +948,14 @@ ModelDecode(const char *data, Size len)
 			case CR_SECT_CATEGORIES:
 				if (version < 2)
 					BadModel("A format 1 model holds categories.");
-				if (seen[CR_SECT_LOGIT] || seen[CR_SECT_GBM] || seen[CR_SECT_BASELINE])
+				if (seen[CR_SECT_LOGIT] || seen[CR_SECT_GBM] || seen[CR_SECT_BASELINE] ||
+					seen[CR_SECT_WOE])
 					BadModel("The categories follow the sections that depend on them.");
 				DecodeCategories(&sub, m);
 				break;
 			case CR_SECT_GBM_CATS:
 				if (algorithm != CR_ALGO_GBM)
-					BadModel("A logistic model holds category sets.");
+					BadModel("A model other than trees holds category sets.");
 				DecodeGbmCats(&sub, m);
 				break;
 		}
@@ -844,10 +965,11 @@ ModelDecode(const char *data, Size len)
 
 	if (!seen[CR_SECT_FEATURES] || !seen[CR_SECT_IMPUTE] ||
 		!seen[CR_SECT_SCORING] ||
-		(algorithm == CR_ALGO_LOGISTIC && !seen[CR_SECT_LOGIT]) ||
-		(algorithm == CR_ALGO_GBM && !seen[CR_SECT_GBM]))
+		(algorithm != CR_ALGO_GBM && !seen[CR_SECT_LOGIT]) ||
+		(algorithm == CR_ALGO_GBM && !seen[CR_SECT_GBM]) ||
+		(algorithm == CR_ALGO_SCORECARD && !seen[CR_SECT_WOE]))
 		BadModel("A required section is missing.");
-	if (version >= 2 && m->cats == NULL)
+	if (version == 2 && m->cats == NULL)
 		BadModel("A format 2 model has no categories.");
 
 	/* a tree that splits on a categorical feature must say how */

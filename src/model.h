@@ -28,9 +28,10 @@
 /*
  * Format 2 adds the CATEGORIES and GBM_CATS sections; a model without
  * categorical features is still written as format 1, byte for byte as
- * before, so older builds read it.
+ * before, so older builds read it.  Format 3 adds the scorecard algorithm
+ * and its WOE section; only scorecards are written as format 3.
  */
-#define CR_FORMAT_VERSION		2
+#define CR_FORMAT_VERSION		3
 #define CR_HEADER_SIZE			20
 
 #define CR_MAX_FEATURES			4096
@@ -40,7 +41,8 @@
 typedef enum CrAlgorithm
 {
 	CR_ALGO_LOGISTIC = 1,
-	CR_ALGO_GBM = 2
+	CR_ALGO_GBM = 2,
+	CR_ALGO_SCORECARD = 3		/* logistic regression on WoE-binned features */
 } CrAlgorithm;
 
 typedef enum CrSectionTag
@@ -52,10 +54,12 @@ typedef enum CrSectionTag
 	CR_SECT_GBM = 5,
 	CR_SECT_BASELINE = 6,
 	CR_SECT_CATEGORIES = 7,		/* format 2: the levels of categorical features */
-	CR_SECT_GBM_CATS = 8		/* format 2: the category sets of tree nodes */
+	CR_SECT_GBM_CATS = 8,		/* format 2: the category sets of tree nodes */
+	CR_SECT_WOE = 9				/* format 3: a scorecard's bins */
 } CrSectionTag;
 
-#define CR_SECT_MAX			CR_SECT_GBM_CATS
+#define CR_SECT_MAX			CR_SECT_WOE
+#define CR_MAX_WOE_BINS		255
 #define CR_MAX_DRIFT_CUTS	63
 #define CR_MAX_TREES		100000
 
@@ -85,6 +89,24 @@ typedef struct CrBaseline
 	double		missing;		/* share of rows missing */
 } CrBaseline;
 
+/*
+ * A scorecard feature's bins (see scorecard.h): nbins value bins, a
+ * number's bin b holding cuts[b-1] <= x < cuts[b]; a categorical feature's
+ * codes each in a bin (code_bin, -1 for a code without training rows,
+ * which scores WoE 0).  woe, n and events have nbins + 1 entries: the last
+ * is the missing bin.  n and events count the training rows.
+ */
+typedef struct CrWoeFeature
+{
+	int			nbins;
+	double	   *cuts;			/* nbins - 1, numbers only */
+	int			ncodes;			/* categorical: nlevels + 1; 0 for a number */
+	int		   *code_bin;
+	double	   *woe;
+	int64	   *n;
+	int64	   *events;
+} CrWoeFeature;
+
 typedef struct CrModel
 {
 	CrAlgorithm algorithm;
@@ -113,6 +135,12 @@ typedef struct CrModel
 	double	   *std_error;
 	int32	   *coef_start;
 	int			ncoef;
+
+	/*
+	 * Scorecard: per feature its bins; coef[j + 1] multiplies feature j's
+	 * WoE (coef_start[j] is j + 1 even for a categorical feature).
+	 */
+	CrWoeFeature *woe;
 
 	/* gradient-boosted trees, and their dense copy for scoring */
 	CrForest	forest;
@@ -172,6 +200,60 @@ ModelLogitMargin(const CrModel *m, const double *x)
 		else
 			eta += coef[m->coef_start[j]] * (isnan(x[j]) ? m->impute[j] : x[j]);
 	}
+	return eta;
+}
+
+/* The value bin of x in a scorecard feature (x not NaN), or -1 for WoE 0. */
+static inline int
+ModelWoeBin(const CrWoeFeature *w, double x)
+{
+	if (w->ncodes > 0)
+	{
+		int			c = (x >= 0.0 && x < (double) w->ncodes) ? (int) x : w->ncodes - 1;
+
+		return w->code_bin[c];
+	}
+	else
+	{
+		/* the number of cuts <= x */
+		int			lo = 0,
+					hi = w->nbins - 1;
+
+		if (w->nbins == 0)
+			return -1;
+		while (lo < hi)
+		{
+			int			mid = (lo + hi) / 2;
+
+			if (w->cuts[mid] <= x)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo;
+	}
+}
+
+/* A scorecard feature's WoE for x (a code for a categorical feature; NaN missing). */
+static inline double
+ModelWoe(const CrWoeFeature *w, double x)
+{
+	int			b;
+
+	if (isnan(x))
+		return w->woe[w->nbins];
+	b = ModelWoeBin(w, x);
+	return b < 0 ? 0.0 : w->woe[b];
+}
+
+/* The linear predictor of a scorecard for x. */
+static inline double
+ModelScorecardMargin(const CrModel *m, const double *x)
+{
+	double		eta = m->coef[0];
+
+	for (int j = 0; j < m->nfeatures; j++)
+		eta += m->coef[j + 1] * ModelWoe(&m->woe[j], x[j]);
 	return eta;
 }
 

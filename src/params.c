@@ -22,7 +22,9 @@
 #define ALGO_BIT(a)		(1 << (a))
 #define LOGISTIC		ALGO_BIT(CR_ALGO_LOGISTIC)
 #define GBM				ALGO_BIT(CR_ALGO_GBM)
-#define COMMON			(LOGISTIC | GBM)
+#define SCORECARD		ALGO_BIT(CR_ALGO_SCORECARD)
+#define LOGIT_FIT		(LOGISTIC | SCORECARD)	/* the logistic fit's own */
+#define COMMON			(LOGISTIC | GBM | SCORECARD)
 
 /* Which ends of [lo, hi] are open. */
 #define CLOSED			0
@@ -89,6 +91,8 @@ static void PushCategorical(const ParamDef *def, const CrTrainParams *tp, JsonbP
 static void ParseReference(const ParamDef *def, JsonbValue *v, ParamsState *ps);
 static void PushReference(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void PushSplit(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
+static void ParseTrend(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushTrend(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 
 #define OFF(field)		((int) offsetof(CrTrainParams, field))
 #define NUMBER(name, algos, field, lo, hi, open, def, doc) \
@@ -152,12 +156,21 @@ static const ParamDef ParamTable[] = {
 
 	HANDLED("reference", LOGISTIC, PARAM_OBJECT, 0, 0, CLOSED, Reference,
 			"feature: level left out of the dummy coding (default: the most frequent level)"),
-	NUMBER("l2", LOGISTIC, logit.l2, 0.0, 1e12, CLOSED, 0.0,
+	NUMBER("l2", LOGIT_FIT, logit.l2, 0.0, 1e12, CLOSED, 0.0,
 		   "ridge penalty on standardized slopes"),
-	INTEGER("max_iter", LOGISTIC, logit.max_iter, 1, 10000, 100,
+	INTEGER("max_iter", LOGIT_FIT, logit.max_iter, 1, 10000, 100,
 			"most Newton iterations"),
-	NUMBER("tol", LOGISTIC, logit.tol, 0.0, 1.0, LO_OPEN, 1e-10,
+	NUMBER("tol", LOGIT_FIT, logit.tol, 0.0, 1.0, LO_OPEN, 1e-10,
 		   "relative change in log-likelihood that ends the fit"),
+
+	INTEGER("max_bins", SCORECARD, woe.max_bins, 2, 100, 6,
+			"value bins of a feature at most"),
+	NUMBER("min_bin_share", SCORECARD, woe.min_bin_share, 0.0, 0.5, LO_OPEN, 0.05,
+		   "share of the training rows each value bin holds at least"),
+	INTEGER("prebins", SCORECARD, woe.prebins, 2, CR_MAX_VALUE_BINS - 1, 20,
+			"quantile pre-bins of a number"),
+	HANDLED("trend", SCORECARD, PARAM_STRING_OR_NULL, 0, 0, CLOSED, Trend,
+			"auto, ascending, descending, peak or valley: how the event rate may run over a number's bins"),
 
 	INTEGER("n_trees", GBM, gbm.n_trees, 1, CR_MAX_TREES, 100,
 			"boosting rounds"),
@@ -748,6 +761,8 @@ ParamsDefaults(CrTrainParams *tp)
 	tp->gbm.class_weight[0] = tp->gbm.class_weight[1] = 1.0;
 	tp->logit.class_weight[0] = tp->logit.class_weight[1] = 1.0;
 	tp->logit.threads = cr_threads;
+	tp->woe.trend = CR_TREND_AUTO;
+	tp->woe.categorical = false;
 	for (int i = 0; i < lengthof(ParamTable); i++)
 	{
 		const ParamDef *def = &ParamTable[i];
@@ -959,6 +974,30 @@ PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
 		pushJsonbValue(st, WJB_VALUE, &v);
 	}
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+static void
+ParseTrend(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	const char *want = "auto, ascending, descending, peak or valley";
+	char	   *name;
+
+	if (v->type != jbvString)
+		BadParam(def->name, want);
+	name = pnstrdup(v->val.string.val, v->val.string.len);
+	for (int t = CR_TREND_AUTO; t <= CR_TREND_VALLEY; t++)
+		if (strcmp(name, WoeTrendName((CrWoeTrend) t)) == 0)
+		{
+			ps->tp->woe.trend = (CrWoeTrend) t;
+			return;
+		}
+	BadParam(def->name, want);
+}
+
+static void
+PushTrend(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	PushString(st, WJB_VALUE, WoeTrendName(tp->woe.trend));
 }
 
 /* null, or the column and the value as text. */

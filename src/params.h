@@ -14,6 +14,7 @@
 #include "gbm.h"
 #include "logit.h"
 #include "model.h"
+#include "scorecard.h"
 
 /* One entry of params.monotone, in the order jsonb keeps the keys. */
 typedef struct CrMonotonePair
@@ -55,6 +56,7 @@ typedef struct CrTrainParams
 	char	  **reference_level;
 	int			nreference;
 	int			cv;				/* params.cv: folds of cross-validation, 0 for none */
+	CrWoeOptions woe;			/* scorecard: how its features are binned */
 } CrTrainParams;
 
 /*

@@ -186,6 +186,8 @@ PredictProbability(const CrModel *model, const double *x)
 			return CrSigmoid(ModelLogitMargin(model, x));
 		case CR_ALGO_GBM:
 			return CrSigmoid(ForestMargin(&model->forest, x));
+		case CR_ALGO_SCORECARD:
+			return CrSigmoid(ModelScorecardMargin(model, x));
 	}
 	elog(ERROR, "cannot score algorithm %d", (int) model->algorithm);
 	return 0.0;					/* keep compiler quiet */

@@ -37,16 +37,23 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
 #include "binning.h"
 #include "credit_risk.h"
 #include "dataset.h"
+#include "hugemem.h"
+#include "logit.h"
+#include "model.h"
+#include "registry.h"
 #include "scorecard.h"
+#include "train.h"
 
 PG_FUNCTION_INFO_V1(cr_woe_bins);
 PG_FUNCTION_INFO_V1(cr_information_value);
+PG_FUNCTION_INFO_V1(cr_scorecard);
 
 #define WOE_SEED		UINT64CONST(0x5C0EC4D)	/* pre-bins of over BIN_SAMPLE_MAX values */
 #define WOE_OTHER_TEXT	"(other)"
@@ -666,6 +673,127 @@ WoeStrength(double iv)
 	return "suspicious";
 }
 
+/* ---------------------------------------------------------- training */
+
+/* A scorecard feature's bins, kept in the model, from a binning. */
+static void
+WoeFeatureFrom(const CrWoeBinning *b, CrWoeFeature *w)
+{
+	w->nbins = b->nbins;
+	w->woe = palloc(sizeof(double) * (b->nbins + 1));
+	w->n = palloc(sizeof(int64) * (b->nbins + 1));
+	w->events = palloc(sizeof(int64) * (b->nbins + 1));
+	for (int i = 0; i <= b->nbins; i++)
+	{
+		w->woe[i] = b->bins[i].woe;
+		w->n[i] = b->bins[i].n;
+		w->events[i] = b->bins[i].events;
+	}
+	if (b->ncodes > 0)
+	{
+		w->ncodes = b->ncodes;
+		w->code_bin = palloc(sizeof(int) * b->ncodes);
+		memcpy(w->code_bin, b->code_bin, sizeof(int) * b->ncodes);
+	}
+	else
+	{
+		/* bin i starts at the cut i - 1 */
+		w->cuts = palloc(sizeof(double) * Max(b->nbins, 1));
+		for (int i = 1; i < b->nbins; i++)
+			w->cuts[i - 1] = b->bins[i].lower;
+	}
+}
+
+/*
+ * A scorecard: each feature binned on the rows not excluded (the training
+ * rows), its values replaced by their bins' WoE, and a logistic regression
+ * fitted on those.  A feature whose WoE does not vary over the training
+ * rows (one bin) gets coefficient 0 and is left out of the fit, which
+ * could not separate it from the intercept.  extra gets the features'
+ * information values.
+ */
+CrLogitFit *
+ScorecardFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
+			 CrModel *model, double *importance, StringInfo extra)
+{
+	int			p = ds->nfeatures;
+	double	  **cols = palloc(sizeof(double *) * p);
+	double	  **fit_cols = palloc(sizeof(double *) * p);
+	char	  **fit_names = palloc(sizeof(char *) * p);
+	int		   *fit_feature = palloc(sizeof(int) * p);
+	double	   *zero = palloc0(sizeof(double) * p);
+	int			nfit = 0;
+	CrLogitFit *lf;
+
+	model->algorithm = CR_ALGO_SCORECARD;
+	model->woe = palloc0(sizeof(CrWoeFeature) * p);
+	appendStringInfoString(extra, ", \"information_value\": {");
+	for (int j = 0; j < p; j++)
+	{
+		const CrCategoryMap *map = ds->cats != NULL ? ds->cats[j] : NULL;
+		CrWoeBinning *b = WoeFindBins(ds->cols[j], ds->label, exclude, ds->nrows,
+									  map != NULL ? map->nlevels + 1 : 0, &tp->woe,
+									  ds->names[j]);
+		CrWoeFeature *w = &model->woe[j];
+		double		first = NAN;
+		bool		varies = false;
+
+		WoeFeatureFrom(b, w);
+		cols[j] = HugeAlloc(sizeof(double) * Max(ds->nrows, 1));
+		for (int64 i = 0; i < ds->nrows; i++)
+		{
+			double		v = ModelWoe(w, ds->cols[j][i]);
+
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			cols[j][i] = v;
+			if (exclude[i])
+				continue;
+			if (isnan(first))
+				first = v;
+			else if (v != first)
+				varies = true;
+		}
+		if (varies)
+		{
+			fit_cols[nfit] = cols[j];
+			fit_names[nfit] = ds->names[j];
+			fit_feature[nfit++] = j;
+		}
+		if (j > 0)
+			appendStringInfoString(extra, ", ");
+		escape_json(extra, ds->names[j]);
+		appendStringInfo(extra, ": %.17g", b->iv);
+	}
+	appendStringInfoChar(extra, '}');
+	if (nfit == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no feature of the scorecard has more than one bin on the training rows"),
+				 errhint("Give features that tell defaults apart, or lower params.min_bin_share.")));
+
+	lf = LogitFit(ds->nrows, nfit, fit_cols, ds->label, exclude, zero, fit_names, &tp->logit);
+	model->coef = palloc0(sizeof(double) * (p + 1));
+	model->std_error = palloc(sizeof(double) * (p + 1));
+	for (int j = 0; j <= p; j++)
+		model->std_error[j] = NAN;
+	model->coef[0] = lf->coef[0];
+	model->std_error[0] = lf->std_error[0];
+	for (int k = 0; k < nfit; k++)
+	{
+		int			j = fit_feature[k];
+
+		model->coef[j + 1] = lf->coef[k + 1];
+		model->std_error[j + 1] = lf->std_error[k + 1];
+		if (importance != NULL)
+			importance[j] = fabs(lf->std_coef[k + 1]);
+	}
+	ModelSetCoefLayout(model);
+	for (int j = 0; j < p; j++)
+		HugeFree(cols[j]);
+	return lf;
+}
+
 /* ------------------------------------------------------------ SQL */
 
 static Jsonb *
@@ -861,6 +989,112 @@ cr_information_value(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(WoeStrength(rank[j].iv));
 		values[4] = Int32GetDatum(rank[j].bins);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+static void
+PutScorecardRow(ReturnSetInfo *rsinfo, const char *feature, int bin, double lower, double upper,
+				const char *category, double woe, double coef, double points)
+{
+	Datum		values[8];
+	bool		nulls[8] = {false};
+
+	values[0] = CStringGetTextDatum(feature);
+	values[1] = Int32GetDatum(bin);
+	nulls[1] = bin < 0;
+	values[2] = Float8GetDatum(lower);
+	nulls[2] = isnan(lower);
+	values[3] = Float8GetDatum(upper);
+	nulls[3] = isnan(upper);
+	if (category != NULL)
+		values[4] = CStringGetTextDatum(category);
+	else
+		nulls[4] = true;
+	values[5] = Float8GetDatum(woe);
+	values[6] = Float8GetDatum(coef);
+	values[7] = Float8GetDatum(points);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * cr_scorecard(name, version DEFAULT NULL): a scorecard's points table.
+ * With factor = score_pdo / ln 2 and offset = score_points - factor *
+ * ln(score_odds), the score is offset - factor * (intercept + the sum of
+ * coefficient * WoE); a bin's points are -factor * (coefficient * WoE +
+ * intercept / p) + offset / p, the intercept and offset spread evenly over
+ * the p features, so an applicant's bins' points add up to the score
+ * before rounding.  Per feature: its value bins in order (a categorical
+ * feature's a row per level), the missing bin (0), and a row without a bin
+ * for the values that score WoE 0 (levels without training rows; a number
+ * whose training values were all missing).
+ */
+Datum
+cr_scorecard(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const CrCachedModel *entry;
+	const CrModel *m;
+	const CrScoring *sc;
+	double		factor;
+	double		offset;
+	int			p;
+
+	entry = RegistryLookup(RegistryNameArg(fcinfo, 0), RegistryVersionArg(fcinfo, 1));
+	m = entry->model;
+	if (m->algorithm != CR_ALGO_SCORECARD)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, not a scorecard", entry->version_label,
+						ModelAlgorithmName(m->algorithm)),
+				 errhint("Train one with cr_train(name, source, label, 'scorecard').")));
+	InitMaterializedSRF(fcinfo, 0);
+	sc = &m->scoring;
+	p = m->nfeatures;
+	factor = sc->pdo / M_LN2;
+	offset = sc->points_base - factor * log(sc->odds_base);
+
+	for (int j = 0; j < p; j++)
+	{
+		const CrWoeFeature *w = &m->woe[j];
+		const CrCategoryMap *map = m->cats != NULL ? m->cats[j] : NULL;
+		double		b = m->coef[j + 1];
+		bool		unbinned = false;
+
+#define POINTS(woe) (-factor * (b * (woe) + m->coef[0] / p) + offset / p)
+		for (int i = 0; i < w->nbins; i++)
+		{
+			if (map == NULL)
+			{
+				PutScorecardRow(rsinfo, m->features[j], i + 1,
+								i > 0 ? w->cuts[i - 1] : -INFINITY,
+								i < w->nbins - 1 ? w->cuts[i] : INFINITY,
+								NULL, w->woe[i], b, POINTS(w->woe[i]));
+				continue;
+			}
+			for (int c = 0; c < w->ncodes; c++)
+				if (w->code_bin[c] == i)
+					PutScorecardRow(rsinfo, m->features[j], i + 1, NAN, NAN,
+									c < map->nlevels ? map->levels[c] : WOE_OTHER_TEXT,
+									w->woe[i], b, POINTS(w->woe[i]));
+		}
+		PutScorecardRow(rsinfo, m->features[j], 0, NAN, NAN, NULL, w->woe[w->nbins], b,
+						POINTS(w->woe[w->nbins]));
+		/* what scores WoE 0: levels without training rows, or every value of an unbinned number */
+		if (map != NULL)
+		{
+			for (int c = 0; c < w->ncodes; c++)
+				if (w->code_bin[c] < 0)
+					PutScorecardRow(rsinfo, m->features[j], -1, NAN, NAN,
+									c < map->nlevels ? map->levels[c] : WOE_OTHER_TEXT,
+									0.0, b, POINTS(0.0));
+		}
+		else
+			unbinned = w->nbins == 0;
+		if (unbinned)
+			PutScorecardRow(rsinfo, m->features[j], -1, -INFINITY, INFINITY, NULL, 0.0, b,
+							POINTS(0.0));
+#undef POINTS
 	}
 	return (Datum) 0;
 }

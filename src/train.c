@@ -253,7 +253,7 @@ TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
 	return lf;
 }
 
-/* Logistic regression: fit, score every row, metrics and importance. */
+/* Logistic regression or a scorecard: fit, score every row, metrics and importance. */
 static void
 TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 			  const CrTrainParams *tp, CrModel *model, TrainFit *fit)
@@ -270,7 +270,9 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 				t = 0;
 	double	   *importance = palloc0(sizeof(double) * p);
 
-	lf = TrainLogitFit(ds, holdout, tp, model, importance);
+	lf = tp->algorithm == CR_ALGO_SCORECARD
+		? ScorecardFit(ds, holdout, tp, model, importance, &fit->extra)
+		: TrainLogitFit(ds, holdout, tp, model, importance);
 
 	/* score every row once: holdout metrics (or training ones) and train AUC */
 	tp_prob = HugeAlloc(sizeof(double) * ntrain);
@@ -621,22 +623,31 @@ TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, ArrayType *features,
 		tp->algorithm = CR_ALGO_GBM;
 	else if (strcmp(run->algorithm, "logistic") == 0)
 		tp->algorithm = CR_ALGO_LOGISTIC;
+	else if (strcmp(run->algorithm, "scorecard") == 0)
+		tp->algorithm = CR_ALGO_SCORECARD;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown algorithm \"%s\"", run->algorithm),
-				 errhint("Use 'gbm' (gradient-boosted trees) or 'logistic'.")));
+				 errhint("Use 'gbm' (gradient-boosted trees), 'logistic' or 'scorecard' (logistic regression on WoE bins).")));
 
 	run->params = params;
 	ParamsParse(params, tp);
+	if (tp->algorithm == CR_ALGO_SCORECARD && tp->cv > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("params.cv is not available for scorecards"),
+				 errhint("Judge a scorecard on its holdout, or cross-validate a logistic model.")));
 	TrainCheckThreads(tp);
 
 	spec->max_bytes = (Size) cr_train_memory_kb * 1024;
 	/* the logistic fit keeps a row's label and, under a holdout, its index */
 	spec->trainer_bytes_per_row = tp->algorithm == CR_ALGO_GBM
 		? GbmBytesPerRow(0) : sizeof(double) + sizeof(int64);
+	/* a scorecard fits on a column of WoE per feature */
 	spec->trainer_bytes_per_feature_row = tp->algorithm == CR_ALGO_GBM
-		? GbmBytesPerRow(1) - GbmBytesPerRow(0) : 0;
+		? GbmBytesPerRow(1) - GbmBytesPerRow(0)
+		: tp->algorithm == CR_ALGO_SCORECARD ? sizeof(double) : 0;
 	spec->source = run->source;
 	spec->label = run->label;
 	spec->key = tp->key;
@@ -749,7 +760,7 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 	memset(&fit, 0, sizeof(fit));
 	initStringInfo(&fit.extra);
 	initStringInfo(&fit.importance);
-	if (tp->algorithm == CR_ALGO_LOGISTIC)
+	if (tp->algorithm != CR_ALGO_GBM)
 		TrainLogistic(ds, td->holdout, td->ntrain, td->nhold, tp, &model, &fit);
 	else
 		TrainGbm(td, tp, &model, &fit);

@@ -83,6 +83,9 @@ extern CrLogitFit *TrainLogitFit(CrDataset *ds, const bool *exclude, const CrTra
 								 CrModel *model, double *importance);
 
 /* k-fold cross-validation of tp on td's training rows (td->nfolds folds) */
+/* A scorecard's bins (model->woe) and its fit on their WoE (scorecard.c). */
+extern CrLogitFit *ScorecardFit(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
+								CrModel *model, double *importance, StringInfo extra);
 extern void TrainCrossValidate(CrTrainData *td, CrTrainParams *tp, CrCvResult *res);
 extern void TrainCvAppendJson(StringInfo buf, const CrCvResult *res);
 

@@ -794,6 +794,11 @@ cr_tune(PG_FUNCTION_ARGS)
 	TrainBegin(&run, fcinfo, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4),
 			   PG_ARGISNULL(6) ? NULL : PG_GETARG_JSONB_P(6));
 	run.rettupdesc = RelationNameGetTupleDesc("credit_risk.models");
+	if (run.tp.algorithm == CR_ALGO_SCORECARD)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cr_tune searches gbm and logistic models, not scorecards"),
+				 errhint("Compare scorecards of a few max_bins and min_bin_share values with cr_train.")));
 	ParseSearch(&search, PG_GETARG_JSONB_P(5), run.params, &run.tp);
 	if (run.tp.cv == 0 && run.tp.holdout == 0.0 && run.tp.split_column == NULL)
 		ereport(ERROR,
