@@ -60,13 +60,6 @@ PG_FUNCTION_INFO_V1(cr_scorecard);
 
 /* ------------------------------------------------------------ options */
 
-static const char *const TrendNames[] = {"auto", "ascending", "descending", "peak", "valley"};
-
-const char *
-WoeTrendName(CrWoeTrend trend)
-{
-	return TrendNames[trend];
-}
 
 static void pg_attribute_noreturn()
 WoeBadParam(const char *key, const char *want)
@@ -145,11 +138,11 @@ WoeOptionsParse(Jsonb *params, CrWoeOptions *opt)
 
 			if (v.type != jbvString)
 				WoeBadParam(key, "auto, ascending, descending, peak or valley");
-			for (t = 0; t < lengthof(TrendNames); t++)
-				if (strlen(TrendNames[t]) == v.val.string.len &&
-					strncmp(TrendNames[t], v.val.string.val, v.val.string.len) == 0)
+			for (t = CR_TREND_AUTO; t <= CR_TREND_VALLEY; t++)
+				if (strlen(WoeTrendName((CrWoeTrend) t)) == v.val.string.len &&
+					strncmp(WoeTrendName((CrWoeTrend) t), v.val.string.val, v.val.string.len) == 0)
 					break;
-			if (t == lengthof(TrendNames))
+			if (t > CR_TREND_VALLEY)
 				WoeBadParam(key, "auto, ascending, descending, peak or valley");
 			opt->trend = (CrWoeTrend) t;
 		}

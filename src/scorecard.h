@@ -61,7 +61,15 @@ typedef struct CrWoeBinning
 	double		iv;				/* the feature's: every bin's, the missing one's too */
 } CrWoeBinning;
 
-extern const char *WoeTrendName(CrWoeTrend trend);
+/* A trend's name in params: auto, ascending, descending, peak, valley. */
+static inline const char *
+WoeTrendName(CrWoeTrend trend)
+{
+	static const char *const names[] = {"auto", "ascending", "descending", "peak", "valley"};
+
+	return names[trend];
+}
+
 extern void WoeOptionsParse(Jsonb *params, CrWoeOptions *opt);
 
 /*

@@ -427,10 +427,80 @@ WalkTrees(CrModel *m)
 	pfree(code);
 }
 
+/*
+ * A scorecard's bins as the decoder promises them, and its margin for
+ * values at, around and far from every cut, every code and missing.
+ */
+static void
+CheckScorecard(const CrModel *m)
+{
+	double	   *x = palloc(sizeof(double) * m->nfeatures);
+
+	for (int i = 0; i <= m->nfeatures; i++)
+		if (!isfinite(m->coef[i]))
+			FuzzFail("decoded scorecard coefficient %d not finite", i);
+	for (int j = 0; j < m->nfeatures; j++)
+	{
+		const CrWoeFeature *w = &m->woe[j];
+		const CrCategoryMap *map = m->cats != NULL ? m->cats[j] : NULL;
+
+		if (w->nbins < 0 || w->nbins > CR_MAX_WOE_BINS)
+			FuzzFail("feature %d has %d scorecard bins", j, w->nbins);
+		for (int b = 0; b <= w->nbins; b++)
+			if (!isfinite(w->woe[b]) || w->n[b] < 0 || w->events[b] < 0 || w->events[b] > w->n[b])
+				FuzzFail("feature %d, bin %d: WoE or counts invalid", j, b);
+		if (map != NULL)
+		{
+			if (w->ncodes != map->nlevels + 1)
+				FuzzFail("feature %d has %d codes for %d levels", j, w->ncodes, map->nlevels);
+			for (int c = 0; c < w->ncodes; c++)
+				if (w->code_bin[c] < -1 || w->code_bin[c] >= w->nbins)
+					FuzzFail("feature %d, code %d in bin %d of %d", j, c, w->code_bin[c], w->nbins);
+		}
+		else
+		{
+			if (w->ncodes != 0)
+				FuzzFail("numeric feature %d has codes", j);
+			for (int b = 0; b + 1 < w->nbins; b++)
+				if (!isfinite(w->cuts[b]) || (b > 0 && w->cuts[b] <= w->cuts[b - 1]))
+					FuzzFail("feature %d: scorecard cuts not increasing", j);
+		}
+	}
+	for (int r = 0; r < NROWS; r++)
+	{
+		for (int j = 0; j < m->nfeatures; j++)
+		{
+			const CrWoeFeature *w = &m->woe[j];
+			static const double far[] = {NAN, -1e308, 1e308, -1.0, 0.0, 1e9, -INFINITY, INFINITY};
+			int			b;
+
+			if (r < lengthof(far))
+				x[j] = far[r];
+			else if (w->ncodes > 0)
+				x[j] = (double) (r % (w->ncodes + 2)) - 1.0;
+			else if (w->nbins > 1)
+				x[j] = w->cuts[r % (w->nbins - 1)] + ((r / 2) % 3 - 1) * 1e-9;
+			else
+				x[j] = r;
+			if (isnan(x[j]))
+				continue;
+			b = ModelWoeBin(w, x[j]);
+			if (b < -1 || b >= Max(w->nbins, 1))
+				FuzzFail("feature %d: value %g in bin %d of %d", j, x[j], b, w->nbins);
+			if (w->ncodes == 0 && w->nbins > 0 &&
+				((b > 0 && !(w->cuts[b - 1] <= x[j])) || (b < w->nbins - 1 && !(x[j] < w->cuts[b]))))
+				FuzzFail("feature %d: value %g in the wrong bin %d", j, x[j], b);
+		}
+		sink += ModelScorecardMargin(m, x);
+	}
+	pfree(x);
+}
+
 static void
 CheckModel(const CrModel *m, const char *bytes, size_t size)
 {
-	if (m->algorithm != CR_ALGO_LOGISTIC && m->algorithm != CR_ALGO_GBM)
+	if (m->algorithm != CR_ALGO_LOGISTIC && m->algorithm != CR_ALGO_GBM &&
+		m->algorithm != CR_ALGO_SCORECARD)
 		FuzzFail("decoded algorithm %d", (int) m->algorithm);
 	if (m->format_version < 1 || m->format_version > CR_FORMAT_VERSION ||
 		m->nbytes != size || ModelPeekChecksum(bytes, size) != m->checksum)
@@ -447,6 +517,11 @@ CheckModel(const CrModel *m, const char *bytes, size_t size)
 	if (m->baseline != NULL)
 		CheckBaseline(m);
 
+	if (m->algorithm == CR_ALGO_SCORECARD)
+	{
+		CheckScorecard(m);
+		return;
+	}
 	if (m->algorithm == CR_ALGO_LOGISTIC)
 	{
 		for (int i = 0; i <= m->nfeatures; i++)

@@ -73,7 +73,7 @@ psql_db() {
 # custom risk bands and scorecard scaling, names that need escaping, and
 # categorical features (format 2: levels, "other", category splits one
 # level against the rest and by sorted prefix, with NULLs and early
-# stopping).
+# stopping), and scorecards (format 3: WoE bins of numbers and of levels).
 psql_db -c "CREATE EXTENSION ${CR_EXTENSION:-credit_risk}" >/dev/null
 psql_db >/dev/null <<'SQL'
 SET client_min_messages = warning;
@@ -168,6 +168,12 @@ SELECT 1 FROM credit_risk.cr_train('gbm_cat_early', 'applicants', 'bad', 'gbm',
       "early_stopping_rounds": 2}');
 SELECT 1 FROM credit_risk.cr_train('lr_cat', 'applicants', 'bad', 'logistic',
     ARRAY['util', 'region', 'online'], '{"holdout": 0, "categorical": ["online"]}');
+-- scorecards (format 3): numbers with a missing bin, levels in bins
+SELECT 1 FROM credit_risk.cr_train('card_num', 'applicants', 'bad', 'scorecard',
+    ARRAY['util', 'history', 'age_band'], '{"holdout": 0, "max_bins": 4}');
+SELECT 1 FROM credit_risk.cr_train('card_cat', 'applicants', 'bad', 'scorecard',
+    ARRAY['util', 'region', 'online', 'branch'],
+    '{"holdout": 0.2, "categorical": ["online"], "trend": "peak", "min_bin_share": 0.02}');
 SELECT 1 FROM credit_risk.cr_train('gbm_names', 'odd_names', 'y', 'gbm', NULL,
     '{"holdout": 0, "key": "id", "n_trees": 2, "max_depth": 2,
       "risk_cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
