@@ -284,7 +284,82 @@ for my $name (sort keys %gcrafted)
 	push @cases, ["tree crafted: $name", seal($gcrafted{$name}->($ggood))];
 }
 
+# 5. Scorecards (format 3, a WOE section): mutated, truncated and crafted.
+$node->safe_psql('postgres', q{
+	SELECT version FROM credit_risk.cr_train('s', 't', 'y', 'scorecard', ARRAY['a', 'b', 'c'],
+	                                         '{"holdout": 0, "max_bins": 4}');
+});
+my $shex = $node->safe_psql('postgres',
+	q{SELECT encode(model, 'hex') FROM credit_risk.models WHERE name = 's'});
+my $sgood = pack('H*', $shex);
+is(unpack('H*', seal($sgood)), $shex, 'resealing a good scorecard leaves it unchanged');
+for my $round (1 .. 300)
+{
+	my $b = $sgood;
+	for (1 .. 1 + int(rand(3)))
+	{
+		my $p = 20 + int(rand(length($b) - 20));
+		substr($b, $p, 1) = chr(int(rand(256)));
+	}
+	push @cases, ["scorecard mutation $round", seal($b)];
+}
+my %soff;
+$pos = 20;
+while ($pos + 8 <= length($sgood))
+{
+	my ($tag, undef, $len) = unpack('vvV', substr($sgood, $pos, 8));
+	$soff{$tag} = $pos;
+	$pos += 8 + $len;
+}
+# (cut just before the drift baseline, the optional last section, it is a
+# whole model without one)
+for my $len (20 .. length($sgood) - 1)
+{
+	push @cases, ["scorecard truncated to $len", seal(substr($sgood, 0, $len))]
+	  if $len % 3 == 0 && $len != $soff{6};
+}
+push @cases, ['scorecard without its baseline', seal(substr($sgood, 0, $soff{6}))];
+# the WOE section (tag 9): feature count, then feature 0's bin count and cuts
+my $w0 = $soff{9} + 8 + 4;
+my $nb0 = unpack('V', substr($sgood, $w0, 4));
+my %scrafted = (
+	'bin count huge' => sub { my $b = shift; substr($b, $w0, 4) = pack('V', 0xFFFFFFFF); $b },
+	'bin count past the limit' => sub { my $b = shift; substr($b, $w0, 4) = pack('V', 256); $b },
+	'bin count one more' => sub { my $b = shift; substr($b, $w0, 4) = pack('V', $nb0 + 1); $b },
+	'first cut NaN' => sub { my $b = shift; substr($b, $w0 + 4, 8) = $nan; $b },
+	'cuts decreasing' => sub {
+		my $b = shift;
+		substr($b, $w0 + 12, 8) = pack('d<', -1e300) if $nb0 > 2;
+		substr($b, $w0 + 4, 8) = pack('d<', 1e300) if $nb0 <= 2;
+		$b;
+	},
+	'first WoE Infinity' => sub { my $b = shift; substr($b, $w0 + 4 + 8 * ($nb0 - 1), 8) = $inf; $b },
+	'events above rows' => sub {
+		my $b = shift;
+		my $at = $w0 + 4 + 8 * ($nb0 - 1) + 8;
+		substr($b, $at + 8, 8) = pack('VV', 0xFFFFFFFF, 0x7FFFFFFF);
+		$b;
+	},
+	'feature count off' => sub { my $b = shift; substr($b, $soff{9} + 8, 4) = pack('V', 2); $b },
+	'scorecard as format 2' => sub { my $b = shift; substr($b, 4, 2) = pack('v', 2); $b },
+	'logistic model with bins' => sub { my $b = shift; substr($b, 6, 2) = pack('v', 1); $b },
+	'tree model with bins' => sub { my $b = shift; substr($b, 6, 2) = pack('v', 2); $b },
+	'scorecard without bins' => sub { my $b = shift; substr($b, $soff{9}, 2) = pack('v', 99); $b },
+);
+for my $name (sort keys %scrafted)
+{
+	push @cases, ["scorecard crafted: $name", seal($scrafted{$name}->($sgood))];
+}
+
 my %outcome = try_models(@cases);
+for my $name (sort keys %scrafted)
+{
+	like($outcome{"scorecard crafted: $name"}, qr/^ERROR: (XX001|22P03|0A000) /,
+		"crafted scorecard rejected: $name");
+}
+is(scalar(grep { /^scorecard truncated/ && $outcome{$_} !~ /^ERROR: / } keys %outcome), 0,
+	'every truncated scorecard is rejected');
+is($outcome{'scorecard without its baseline'}, 'answer', 'a scorecard without a drift baseline is scored');
 for my $name (sort keys %crafted)
 {
 	like($outcome{"crafted: $name"}, qr/^ERROR: (XX001|22P03|0A000) /,
