@@ -218,7 +218,7 @@ SELECT (metrics->>'trees_built')::int < 400 AS stopped_early,
                             '{"key": "applicant_id", "n_trees": 400, "learning_rate": 0.3,
                               "early_stopping_rounds": 10}');
 
--- Coefficients exist only for logistic models.
+-- Coefficients exist only for logistic models and scorecards.
 SELECT expect_error($$SELECT * FROM credit_risk.cr_coefficients('german_gbm')$$);
 
 -- Bad parameters.
