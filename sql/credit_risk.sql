@@ -588,6 +588,7 @@ DECLARE
     nalerts integer := 0;
     skipped jsonb := '{}';
     no_groups jsonb := '{}';
+    no_calibration text;
     stats_ok boolean;
 BEGIN
     IF name IS NULL OR source IS NULL THEN
@@ -620,6 +621,7 @@ BEGIN
 
     IF label IS NOT NULL THEN
         run.metrics := credit_risk.cr_evaluate(name, source, label);
+        BEGIN
         SELECT pg_catalog.jsonb_build_object(
                    'hosmer_lemeshow_p', pg_catalog.max(c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'hosmer_lemeshow'),
                    'min_jeffreys_p', pg_catalog.min(c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'jeffreys'),
@@ -627,6 +629,10 @@ BEGIN
                    'binomial_p', pg_catalog.jsonb_object_agg(c.band, c.p_value) FILTER (WHERE c.section OPERATOR(pg_catalog.=) 'binomial'))
           INTO run.calibration
           FROM credit_risk.cr_calibration(name, source, label) c;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            -- too few rows for its groups: the calibration rules wait
+            no_calibration := SQLERRM;
+        END;
     END IF;
     -- fairness, for each group column that a rule for this model names
     FOR r IN SELECT DISTINCT e.group_column FROM credit_risk.effective_alert_rules e
@@ -637,8 +643,9 @@ BEGIN
         SELECT pg_catalog.jsonb_set(COALESCE(run.fairness, '{}'), ARRAY[r.group_column],
                    pg_catalog.jsonb_build_object(
                        'min_adverse_impact_ratio', pg_catalog.min(f.adverse_impact_ratio),
-                       'groups', pg_catalog.jsonb_object_agg(COALESCE(f.group_value, '(null)'),
-                           pg_catalog.jsonb_build_object('n', f.n, 'approval_rate', f.approval_rate,
+                       'groups', pg_catalog.jsonb_agg(
+                           pg_catalog.jsonb_build_object('group', f.group_value, 'n', f.n,
+                               'approval_rate', f.approval_rate,
                                'adverse_impact_ratio', f.adverse_impact_ratio, 'mean_pd', f.mean_pd,
                                'default_rate', f.default_rate, 'auc', f.auc, 'smd', f.smd))))
           INTO run.fairness
@@ -701,6 +708,8 @@ BEGIN
                      THEN 'no cr_predict calls in pg_stat_statements'
                      WHEN r.metric = 'min_adverse_impact_ratio'
                      THEN COALESCE(no_groups ->> r.group_column, 'no group approves any applicant')
+                     WHEN r.metric IN ('hosmer_lemeshow_p', 'min_jeffreys_p') AND no_calibration IS NOT NULL
+                     THEN no_calibration
                      ELSE 'no labels: pass the label column to measure ' || r.metric END);
             CONTINUE;
         END IF;

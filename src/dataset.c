@@ -429,10 +429,11 @@ CheckMemory(const CrDatasetSpec *spec, int nfeatures, int64 nrows, bool estimate
 	if (need > (double) spec->max_bytes)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("training on %s" INT64_FORMAT " rows of %d features needs about %.1f MB, more than credit_risk.train_memory (%.1f MB)",
+				 errmsg("%s on %s" INT64_FORMAT " rows of %d features needs about %.1f MB, more than credit_risk.train_memory (%.1f MB)",
+						spec->what ? spec->what : "training",
 						estimate ? "about " : "more than ", nrows, nfeatures,
 						need / (1024.0 * 1024.0), spec->max_bytes / (1024.0 * 1024.0)),
-				 errhint("Raise credit_risk.train_memory, or train on a sample (TABLESAMPLE) or on fewer features.")));
+				 errhint("Raise credit_risk.train_memory, or use a sample (TABLESAMPLE) or fewer features.")));
 }
 
 static void

@@ -121,12 +121,15 @@ EvalReceive(TupleTableSlot *slot, DestReceiver *self)
 						er->label, er->n + 1),
 				 errhint("Evaluate on applicants whose outcome is known.")));
 	else
+	{
 		y = DatasetDatumToDouble(slot->tts_values[er->labelatt], er->labeltype);
-	if (!isnan(y) && y != 0.0 && y != 1.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("label column \"%s\" holds %g in source row " INT64_FORMAT ", not 0 or 1",
-						er->label, y, er->n + 1)));
+		/* a label that is there must be 0 or 1: NaN is not "no label" */
+		if (y != 0.0 && y != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("label column \"%s\" holds %s in source row " INT64_FORMAT ", not 0 or 1",
+							er->label, isnan(y) ? "NaN" : psprintf("%g", y), er->n + 1)));
+	}
 	for (int j = 0; j < m->nfeatures; j++)
 	{
 		int			a = er->attnum[j];
@@ -394,12 +397,17 @@ cr_calibration(PG_FUNCTION_ARGS)
 			d += er.y[rank[i].row] > 0.5;
 			e += rank[i].pd;
 		}
+		/*
+		 * Every PD of the group 0 (or 1) leaves no variance: the term is 0
+		 * when the outcomes agree exactly, else infinite (p-value 0), never
+		 * left out, which would read as a perfect fit.
+		 */
 		denom = e * (1.0 - e / (double) n);
 		if (denom > 0.0)
-		{
 			term = ((double) d - e) * ((double) d - e) / denom;
-			hl += term;
-		}
+		else
+			term = (double) d == e ? 0.0 : INFINITY;
+		hl += term;
 		snprintf(band, sizeof(band), "%d", g + 1);
 		PutCalibrationRow(rsinfo, "reliability", band, n, d, e, rank[from].pd, rank[to - 1].pd,
 						  term, NAN);

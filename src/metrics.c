@@ -119,7 +119,8 @@ RankStatistics(const double *score, const double *label, int64 n,
 		double		midrank;
 		double		gap;
 
-		while (j < n && rows[j].score == rows[i].score)
+		/* j == i: a NaN score is not equal to itself, and must still advance */
+		while (j < n && (j == i || rows[j].score == rows[i].score))
 		{
 			gpos += rows[j].label > 0.5;
 			j++;

@@ -396,14 +396,14 @@ GetStr(Reader *r)
 	return s;
 }
 
-/* A level's text: valid in the database encoding, no NUL, not empty. */
+/* A level's text: valid in the database encoding, no NUL; it may be empty. */
 static char *
 GetLevel(Reader *r)
 {
 	uint16		len = GetU16(r);
 	char	   *s;
 
-	if (len == 0 || len > CR_MAX_LEVEL_LEN)
+	if (len > CR_MAX_LEVEL_LEN)
 		BadModel("A category level in the model has an invalid length.");
 	Need(r, len);
 	if (memchr(r->data + r->pos, '\0', len) != NULL ||
@@ -497,8 +497,8 @@ DecodeCategories(Reader *r, CrModel *m)
 		reference = GetU32(r);
 		if (reference >= nlevels)
 			BadModel("A feature's reference level is out of range.");
-		/* each level needs at least 3 bytes: do not allocate past the input */
-		Need(r, (Size) nlevels * 3);
+		/* each level needs at least 2 bytes: do not allocate past the input */
+		Need(r, (Size) nlevels * 2);
 		map = palloc0(sizeof(CrCategoryMap));
 		map->nlevels = (int) nlevels;
 		map->reference = (int) reference;

@@ -180,17 +180,42 @@ PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 double
 PredictProbability(const CrModel *model, const double *x)
 {
+	double		margin;
+
 	switch (model->algorithm)
 	{
 		case CR_ALGO_LOGISTIC:
-			return CrSigmoid(ModelLogitMargin(model, x));
+			margin = ModelLogitMargin(model, x);
+			break;
 		case CR_ALGO_GBM:
-			return CrSigmoid(ForestMargin(&model->forest, x));
+			margin = ForestMargin(&model->forest, x);
+			break;
 		case CR_ALGO_SCORECARD:
-			return CrSigmoid(ModelScorecardMargin(model, x));
+			margin = ModelScorecardMargin(model, x);
+			break;
+		default:
+			elog(ERROR, "cannot score algorithm %d", (int) model->algorithm);
+			return 0.0;			/* keep compiler quiet */
 	}
-	elog(ERROR, "cannot score algorithm %d", (int) model->algorithm);
-	return 0.0;					/* keep compiler quiet */
+	if (unlikely(isnan(margin)))
+		PredictMarginNotANumber(model);
+	return CrSigmoid(margin);
+}
+
+/*
+ * Finite values whose terms overflow (a coefficient times 1e308, say) can
+ * add up to Infinity - Infinity: no probability at all.  Refused, so that
+ * no NaN reaches a metric, a ranking or a stored result.
+ */
+void
+PredictMarginNotANumber(const CrModel *model)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the %s model's margin for these feature values is not a number",
+					ModelAlgorithmName(model->algorithm)),
+			 errdetail("Terms of the margin overflow the range of double precision."),
+			 errhint("Check the feature values for magnitudes near 1e308.")));
 }
 
 int

@@ -38,6 +38,7 @@ extern const double *PredictReadRecord(FunctionCallInfo fcinfo, PredictState *st
 extern const double *PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st,
 									  const CrModel *model, Jsonb *jb);
 extern void PredictCheckFinite(const CrModel *model, int j, double v);
+extern void PredictMarginNotANumber(const CrModel *model) pg_attribute_noreturn();
 extern int	PredictBand(const CrScoring *scoring, double p);
 extern const char *PredictCategory(const CrScoring *scoring, double p);
 extern int	PredictPoints(const CrScoring *scoring, double p);

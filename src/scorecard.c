@@ -426,10 +426,16 @@ SeqShape(const WoeSeq *s, CrWoeTrend trend, const CrWoeOptions *opt)
 	switch (trend)
 	{
 		case CR_TREND_PEAK:
-			c = SeqTurning(s, 1);
-			break;
 		case CR_TREND_VALLEY:
-			c = SeqTurning(s, -1);
+			c = SeqTurning(s, trend == CR_TREND_PEAK ? 1 : -1);
+			/* equal neighbours where the two fits meet */
+			for (int i = 1; i < c->k;)
+			{
+				if (RateCmp(c->e[i - 1], c->n[i - 1], c->e[i], c->n[i]) == 0)
+					SeqMerge(c, i - 1);
+				else
+					i++;
+			}
 			break;
 		default:
 			c = SeqCopy(s);
@@ -795,6 +801,33 @@ WoeParamsArg(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? NULL : PG_GETARG_JSONB_P(argno);
 }
 
+/*
+ * The levels of the categorical features, every one with a row kept.  A
+ * feature with no value that can be a level (all NULL, or all longer than
+ * a level may be) has none: its values are all "other" (code 0), and its
+ * missing ones missing, where training would refuse it.
+ */
+static void
+WoeFinishCategories(CrDataset *ds)
+{
+	CrCategoryMap **empty = palloc0(sizeof(CrCategoryMap *) * ds->nfeatures);
+
+	for (int j = 0; ds->builders != NULL && j < ds->nfeatures; j++)
+	{
+		if (ds->builders[j] == NULL || CategoryBuilderCount(ds->builders[j]) > 0)
+			continue;
+		empty[j] = palloc0(sizeof(CrCategoryMap));
+		for (int64 i = 0; i < ds->nrows; i++)
+			if (!isnan(ds->cols[j][i]))
+				ds->cols[j][i] = 0.0;
+		ds->builders[j] = NULL;
+	}
+	DatasetFinishCategories(ds, NULL, 1, CR_MAX_LEVELS, NULL, NULL);
+	for (int j = 0; j < ds->nfeatures; j++)
+		if (empty[j] != NULL)
+			ds->cats[j] = empty[j];
+}
+
 /* Load the source's label and features for binning. */
 static CrDataset *
 WoeLoad(const char *source, const char *label, char **features, int nfeatures,
@@ -823,7 +856,7 @@ WoeLoad(const char *source, const char *label, char **features, int nfeatures,
 	ds = DatasetLoad(spec);
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
-	DatasetFinishCategories(ds, NULL, 1, CR_MAX_LEVELS, NULL, NULL);
+	WoeFinishCategories(ds);
 	return ds;
 }
 

@@ -142,5 +142,7 @@ GammaUpper(double a, double x)
 double
 StatChiSquareUpper(double x, double df)
 {
+	if (isinf(x))
+		return 0.0;
 	return GammaUpper(df / 2.0, x / 2.0);
 }

@@ -47,12 +47,38 @@ SELECT group_value, flagged FROM credit_risk.cr_fairness('val_lr', 'german_raw',
 SELECT count(*) AS groups, sum(n) AS rows, count(*) FILTER (WHERE reference) AS references
   FROM credit_risk.cr_fairness('val_lr', 'SELECT *, id::text AS each_row FROM german_raw', 'each_row');
 
+-- PDs of exactly 1 for outcomes that are not all defaults: an infinite
+-- Hosmer-Lemeshow term, p-value 0, not a perfect fit
+CREATE TABLE val_extreme AS
+SELECT i AS id, (i % 3 = 0)::int AS y, 1.0::float8 AS x FROM generate_series(1, 200) i;
+SELECT 1 FROM credit_risk.cr_train('val_sure', 'SELECT id, y, x FROM val_extreme UNION ALL SELECT 0, 0, 0',
+                                   'y', 'logistic', ARRAY['x'], '{"holdout": 0, "l2": 0.000001}');
+SELECT section, statistic, p_value
+  FROM credit_risk.cr_calibration('val_sure', 'SELECT id, y, 1e6::float8 AS x FROM val_extreme', 'y')
+ WHERE section = 'hosmer_lemeshow';
+
 -- bad input
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'german_raw', 'bad', NULL, 2)$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'german_raw', NULL)$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'SELECT * FROM german_raw LIMIT 5', 'bad')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'SELECT * FROM german_raw WHERE false', 'bad')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'SELECT *, NULL::int AS y FROM german_raw', 'y')$q$);
+SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'SELECT *, ''NaN''::float8 AS y FROM german_raw', 'y')$q$);
+SELECT expect_error($q$SELECT credit_risk.cr_evaluate('val_lr', 'SELECT *, ''NaN''::float8 AS y FROM german_raw', 'y')$q$);
+-- feature values whose terms overflow to Infinity - Infinity: no PD, an
+-- ERROR (such a NaN once reached the AUC's ranking and never returned)
+CREATE TABLE val_sep AS
+SELECT i, a, b, (i % 3)::text AS grp,
+       (((i * 7919) % 1000) / 1000.0 < 1 / (1 + exp(-(3 * a - 3 * b))))::int AS y
+  FROM (SELECT i, ((i * 104729) % 2001) / 1000.0 - 1 AS a, ((i * 7907) % 2003) / 1001.5 - 1 AS b
+          FROM generate_series(1, 3000) i) s;
+SELECT 1 FROM credit_risk.cr_train('val_sep', 'val_sep', 'y', 'logistic', ARRAY['a', 'b'], '{"holdout": 0}');
+SELECT feature, round(coefficient::numeric) AS coefficient
+  FROM credit_risk.cr_coefficients('val_sep') WHERE feature <> '(intercept)';
+SELECT expect_error($q$SELECT credit_risk.cr_predict('val_sep', ARRAY[1e308, 1e308]::float8[])$q$);
+SELECT expect_error($q$SELECT * FROM credit_risk.cr_fairness('val_sep', 'SELECT grp, y, 1e308::float8 AS a, 1e308::float8 AS b FROM val_sep', 'grp', '{"label": "y"}')$q$);
+SELECT expect_error($q$SELECT credit_risk.cr_evaluate('val_sep', 'SELECT y, 1e308::float8 AS a, 1e308::float8 AS b FROM val_sep', 'y')$q$);
+SELECT expect_error($q$SELECT count(*) FROM credit_risk.cr_predict_batch('val_sep', 'SELECT 1e308::float8 AS a, 1e308::float8 AS b')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('val_lr', 'german_raw', 'bad', 9)$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_calibration('no_model', 'german_raw', 'bad')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_fairness('val_lr', 'german_raw', 'no_column')$q$);

@@ -86,6 +86,23 @@ SELECT jsonb_array_length(e->'scorecard'->'features') AS features,
 -- a feature of one bin on the training rows gets coefficient 0
 SELECT feature, coefficient FROM credit_risk.cr_coefficients('card') WHERE feature = 'foreign_worker';
 
+-- an empty text is a level like any other: stored, read back, scored (a
+-- model with one was once written and could not be read)
+CREATE TABLE empty_level AS
+SELECT i, ((i * 7) % 5 < 2)::int AS y, (i % 10)::float8 AS x1,
+       CASE WHEN i % 3 = 0 THEN '' ELSE 'a' END AS xt
+  FROM generate_series(1, 300) i;
+SELECT m.algorithm, jsonb_array_length(credit_risk.cr_model_info(m.model)->'features') AS features
+  FROM (VALUES ('logistic'), ('scorecard'), ('gbm')) a(alg),
+       LATERAL credit_risk.cr_train('empty_' || a.alg, 'empty_level', 'y', a.alg, ARRAY['x1', 'xt'],
+                                    '{"holdout": 0, "min_category_count": 1}') m;
+SELECT name, count(*) AS rows, bool_and(b.default_probability BETWEEN 0 AND 1) AS scored
+  FROM (VALUES ('empty_logistic'), ('empty_scorecard'), ('empty_gbm')) n(name),
+       LATERAL credit_risk.cr_predict_batch(n.name, 'SELECT 3.0::float8 AS x1, ''''::text AS xt') b
+ GROUP BY name ORDER BY name;
+SELECT category, bin IS NOT NULL AS binned FROM credit_risk.cr_scorecard('empty_scorecard')
+ WHERE feature = 'xt' ORDER BY category;
+
 -- bad input
 SELECT expect_error($q$SELECT credit_risk.cr_train('card_x', 'german_raw', 'bad', 'scorecard', ARRAY['duration'], '{"cv": 5}')$q$);
 SELECT expect_error($q$SELECT credit_risk.cr_train('card_x', 'german_raw', 'bad', 'scorecard', ARRAY['duration'], '{"max_bins": 1}')$q$);

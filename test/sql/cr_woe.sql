@@ -121,6 +121,19 @@ SELECT i, 'g' || i AS grp, (i % 7 = 0)::int AS y FROM generate_series(1, 3000) i
 SELECT count(*) AS level_rows, sum(n) AS n, count(*) FILTER (WHERE category = '(other)') AS other
   FROM credit_risk.cr_woe_bins('woe_many', 'y', 'grp', '{"min_bin_share": 0.001, "max_bins": 20}');
 
+-- a text column with no value that can be a level (all NULL, or every
+-- value longer than a level may be) is all missing or all "other"
+SELECT bin, category, n, events, iv
+  FROM credit_risk.cr_woe_bins('SELECT y, NULL::text AS t FROM woe_small', 'y', 't');
+SELECT bin, category, n, events, iv
+  FROM credit_risk.cr_woe_bins('SELECT y, repeat(''x'', 300) || (i % 3) AS t FROM woe_small', 'y', 't');
+SELECT feature, iv, bins
+  FROM credit_risk.cr_information_value('SELECT y, x, NULL::text AS t FROM woe_small', 'y');
+-- peak and valley leave no two neighbours with the same rate
+SELECT bin, n, events
+  FROM credit_risk.cr_woe_bins('SELECT CASE WHEN i <= 20 THEN 1 ELSE i % 2 END AS y, ceil(i / 10.0)::float8 AS x
+                                  FROM generate_series(1, 30) i', 'y', 'x', '{"trend": "peak", "min_bin_share": 0.01}');
+
 -- bad input
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_woe_bins('german_raw', 'bad', 'duration', '{"max_bins": 1}')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_woe_bins('german_raw', 'bad', 'duration', '{"max_bins": 2.5}')$q$);
