@@ -101,6 +101,7 @@ INT_RANGES = {'smallint': (-32768, 32767), 'integer': (-2147483648, 2147483647),
 COMMON_KEYS = ['holdout', 'seed', 'key', 'threshold', 'risk_cutoffs', 'risk_labels',
                'score_points', 'score_odds', 'score_pdo', 'drift_moderate', 'drift_major']
 LOGISTIC_KEYS = ['l2', 'max_iter', 'tol']
+SCORECARD_KEYS = ['l2', 'max_iter', 'tol', 'max_bins', 'min_bin_share', 'prebins']
 GBM_KEYS = ['n_trees', 'max_depth', 'learning_rate', 'lambda', 'gamma', 'min_child_weight',
             'subsample', 'colsample_bytree', 'scale_pos_weight', 'max_bin', 'base_score',
             'early_stopping_rounds', 'monotone', 'threads']
@@ -116,6 +117,9 @@ NUMERIC_PARAMS = {
     'l2': (0.0, 1e12, False, False, False, [0, 1e-6, 0.1, 1, 100, 1e6]),
     'max_iter': (1, 10000, False, False, True, [1, 2, 5, 25, 100, 200]),
     'tol': (0.0, 1.0, True, False, False, [1e-12, 1e-8, 1e-4, 0.1, 1]),
+    'max_bins': (2, 100, False, False, True, [2, 3, 6, 10, 100]),
+    'min_bin_share': (0.0, 0.5, True, False, False, [1e-9, 0.01, 0.05, 0.2, 0.5]),
+    'prebins': (2, 254, False, False, True, [2, 5, 20, 254]),
     'n_trees': (1, 100000, False, False, True, [1, 2, 3, 5, 8, 12, 20, 20]),
     'max_depth': (1, 12, False, False, True, [1, 2, 3, 4, 6, 8, 12]),
     'learning_rate': (0.0, 1.0, True, False, False, [1e-6, 0.01, 0.1, 0.3, 1]),
@@ -415,7 +419,7 @@ class Case:
                  'bands', 'drift', 'key', 'monotone'],
                 [3, 3, 6, 8, 16, 8, 6, 4, 2, 2, 8, 4, 6, 6])[0]
             self.tags.add('fault-' + self.fault)
-        self.algorithm = r.choices(['gbm', 'logistic'], [55, 45])[0]
+        self.algorithm = r.choices(['gbm', 'logistic', 'scorecard'], [45, 35, 20])[0]
         self.tags.add(self.algorithm)
         if self.fault == 'algorithm':
             self.algorithm = r.choice(['GBM', 'xgboost', '', ' gbm', None])
@@ -429,7 +433,7 @@ class Case:
         self.retrain = None
         if r.random() < 0.1:
             # a second version, then served to everyone or to a share of keys
-            algo2 = r.choice(['gbm', 'logistic'])
+            algo2 = r.choice(['gbm', 'logistic', 'scorecard'])
             self.retrain = (algo2, self.pick_params(algo2, None))
             share = r.choice([None, 0.0, 0.5, 1.0, 0.999])
             self.serve2 = ('SELECT version FROM credit_risk.cr_promote(%s, 2)' % lit(self.name)
@@ -584,8 +588,8 @@ class Case:
         r = self.r
         if fault == 'params-not-object':
             return r.choice(['[]', '"x"', '1', 'null', '[{"n_trees": 1}]'])
-        own = LOGISTIC_KEYS if algorithm == 'logistic' else GBM_KEYS
-        other = GBM_KEYS if algorithm == 'logistic' else LOGISTIC_KEYS
+        own = {'logistic': LOGISTIC_KEYS, 'scorecard': SCORECARD_KEYS}.get(algorithm, GBM_KEYS)
+        other = GBM_KEYS if algorithm in ('logistic', 'scorecard') else LOGISTIC_KEYS
         pool = COMMON_KEYS + own
         keys = r.sample(pool, r.randint(0, min(len(pool), 9)))
         if algorithm == 'gbm' and 'n_trees' not in keys and r.random() < 0.95:
@@ -804,9 +808,28 @@ class Case:
                         'FROM credit_risk.cr_explain_batch(%s, %s, %s, %s)'
                         % (nm, lit(self.other_source()), key, top)))
         out.append(('model_info', 'SELECT credit_risk.cr_model_info(m.model) FROM %s' % sv))
-        if self.algorithm == 'logistic':
+        # validation: WoE bins of a column, information values, calibration, fairness
+        col = r.choice(self.columns).name
+        woe = r.choice(['{}', '{"max_bins": 2}', '{"trend": "peak", "min_bin_share": 0.01}',
+                        '{"trend": "valley", "prebins": 254}', '{"trend": "descending"}',
+                        '{"categorical": true}', '{"max_bins": 100, "min_bin_share": 1e-9}'])
+        out.append(('woe_bins', 'SELECT count(*), sum(iv) FROM credit_risk.cr_woe_bins(%s, %s, %s, %s)'
+                    % (lit(self.other_source()), lit(self.label.name), lit(col), lit(woe))))
+        if r.random() < 0.3:
+            out.append(('information_value', 'SELECT count(*), sum(iv) FROM credit_risk.cr_information_value(%s, %s)'
+                        % (lit(self.other_source()), lit(self.label.name))))
+        out.append(('calibration', 'SELECT count(*), sum(p_value) FROM credit_risk.cr_calibration(%s, %s, %s, NULL, %d)'
+                    % (nm, lit(self.other_source()), lit(self.label.name), r.choice([3, 10, 50]))))
+        fair = r.choice(['{}', '{"approve_below": 0.3}', '{"min_ratio": 1}',
+                         '{"label": %s}' % json.dumps(self.label.name)])
+        out.append(('fairness', 'SELECT count(*), sum(adverse_impact_ratio), sum(smd) '
+                    'FROM credit_risk.cr_fairness(%s, %s, %s, %s)'
+                    % (nm, lit(self.other_source()), lit(col), lit(fair))))
+        if self.algorithm in ('logistic', 'scorecard'):
             out.append(('coefficients', 'SELECT count(*) FROM credit_risk.cr_coefficients(%s)' % nm))
-        else:
+        if self.algorithm == 'scorecard':
+            out.append(('scorecard', 'SELECT count(*), sum(points) FROM credit_risk.cr_scorecard(%s)' % nm))
+        if self.algorithm == 'gbm':
             out.append(('model_trees', 'SELECT count(*), sum(value) FROM %s, credit_risk.cr_model_trees(m.model) t'
                         % sv))
         out.append(('drift_baseline', 'SELECT count(*) FROM credit_risk.cr_drift_baseline(%s)' % nm))
