@@ -5,6 +5,7 @@ MODULE_big = credit_risk
 OBJS = \
 	src/credit_risk.o \
 	src/batch.o \
+	src/calibrate.o \
 	src/binning.o \
 	src/category.o \
 	src/dataset.o \

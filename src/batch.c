@@ -105,13 +105,13 @@ ScoreBlock(BatchModel *bm, double *prob)
 			}
 			if (unlikely(isnan(eta)))
 				PredictMarginNotANumber(m);
-			prob[bm->idx[k]] = CrSigmoid(eta);
+			prob[bm->idx[k]] = PredictFromMargin(m, eta);
 		}
 		return;
 	}
 	ForestScoreBlock(&m->forest, bm->cols, bm->n, bm->codes, bm->margin);
 	for (int k = 0; k < bm->n; k++)
-		prob[bm->idx[k]] = CrSigmoid(bm->margin[k]);
+		prob[bm->idx[k]] = PredictFromMargin(m, bm->margin[k]);
 }
 
 /*

@@ -85,8 +85,29 @@ ExplainWoeBest(const CrWoeFeature *w, double coef)
  * Each feature's contribution to the margin of one applicant (x in feature
  * order, NaN for missing) into phi, and the expected margin into *base.
  */
+static void ExplainMarginContributions(const CrModel *m, const double *x, double *phi,
+									   double *base);
+
+/*
+ * Platt calibration is affine in the margin: the contributions scale with
+ * it, and still add up to the logit of the (calibrated) PD.  Isotonic
+ * calibration is not: its model's contributions explain the margin before
+ * calibration, which orders the applicants as the PD does.
+ */
 void
 ExplainContributions(const CrModel *m, const double *x, double *phi, double *base)
+{
+	ExplainMarginContributions(m, x, phi, base);
+	if (m->calibration != NULL && m->calibration->method == CR_CALIBRATION_PLATT)
+	{
+		for (int j = 0; j < m->nfeatures; j++)
+			phi[j] *= m->calibration->a;
+		*base = m->calibration->a * *base + m->calibration->b;
+	}
+}
+
+static void
+ExplainMarginContributions(const CrModel *m, const double *x, double *phi, double *base)
 {
 	if (m->algorithm == CR_ALGO_SCORECARD)
 	{

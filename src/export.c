@@ -479,6 +479,29 @@ AppendModel(StringInfo buf, const CrModel *m)
 	AppendKeyDouble(buf, "score_pdo", m->scoring.pdo);
 	appendStringInfoChar(buf, '}');
 
+	appendStringInfoString(buf, ", \"calibration\": ");
+	if (m->calibration == NULL)
+		appendStringInfoString(buf, "null");
+	else
+	{
+		const CrCalibration *c = m->calibration;
+
+		appendStringInfo(buf, "{\"method\": \"%s\"", CalibrationMethodName(c->method));
+		if (c->method == CR_CALIBRATION_PLATT)
+		{
+			AppendKeyDouble(buf, "a", c->a);
+			AppendKeyDouble(buf, "b", c->b);
+		}
+		else
+		{
+			appendStringInfoString(buf, ", \"pd\": ");
+			AppendDoubleArray(buf, c->x, c->npoints);
+			appendStringInfoString(buf, ", \"calibrated_pd\": ");
+			AppendDoubleArray(buf, c->y, c->npoints);
+		}
+		appendStringInfoChar(buf, '}');
+	}
+
 	if (m->algorithm == CR_ALGO_LOGISTIC)
 	{
 		appendStringInfoString(buf, ", \"logistic\": {\"intercept\": ");

@@ -143,7 +143,8 @@ ModelEncode(const CrModel *model)
 
 	/* header; length and checksum patched below */
 	PutU32(&buf, CR_MODEL_MAGIC);
-	PutU16(&buf, model->algorithm == CR_ALGO_SCORECARD ? 3 : model->cats != NULL ? 2 : 1);
+	PutU16(&buf, model->calibration != NULL ? 4 :
+		   model->algorithm == CR_ALGO_SCORECARD ? 3 : model->cats != NULL ? 2 : 1);
 	PutU16(&buf, (uint16) model->algorithm);
 	PutU32(&buf, 0);
 	PutU32(&buf, 0);
@@ -275,6 +276,28 @@ ModelEncode(const CrModel *model)
 	if (model->algorithm != CR_ALGO_LOGISTIC && model->algorithm != CR_ALGO_GBM &&
 		model->algorithm != CR_ALGO_SCORECARD)
 		elog(ERROR, "cannot encode algorithm %d", (int) model->algorithm);
+
+	if (model->calibration != NULL)
+	{
+		const CrCalibration *c = model->calibration;
+
+		s = SectionBegin(&buf, CR_SECT_CALIBRATION);
+		PutU32(&buf, (uint32) c->method);
+		if (c->method == CR_CALIBRATION_PLATT)
+		{
+			PutF8(&buf, c->a);
+			PutF8(&buf, c->b);
+		}
+		else
+		{
+			PutU32(&buf, (uint32) c->npoints);
+			for (int i = 0; i < c->npoints; i++)
+				PutF8(&buf, c->x[i]);
+			for (int i = 0; i < c->npoints; i++)
+				PutF8(&buf, c->y[i]);
+		}
+		SectionEnd(&buf, s);
+	}
 
 	if (model->baseline != NULL)
 	{
@@ -799,6 +822,50 @@ DecodeWoe(Reader *r, CrModel *m)
 	}
 }
 
+/*
+ * Calibration: Platt's finite a and b, or isotonic points: PDs strictly
+ * increasing in [0, 1] and their calibrated PDs non-decreasing in [0, 1].
+ */
+static void
+DecodeCalibration(Reader *r, CrModel *m)
+{
+	CrCalibration *c = palloc0(sizeof(CrCalibration));
+	uint32		method = GetU32(r);
+
+	if (method == CR_CALIBRATION_PLATT)
+	{
+		c->a = GetFiniteF8(r, "calibration slope");
+		c->b = GetFiniteF8(r, "calibration intercept");
+	}
+	else if (method == CR_CALIBRATION_ISOTONIC)
+	{
+		uint32		n = GetU32(r);
+
+		if (n == 0 || n > CR_MAX_CALIBRATION_POINTS)
+			BadModel("The calibration's point count is out of range.");
+		Need(r, (Size) n * 16);
+		c->npoints = (int) n;
+		c->x = palloc(sizeof(double) * n);
+		c->y = palloc(sizeof(double) * n);
+		for (uint32 i = 0; i < n; i++)
+		{
+			c->x[i] = GetFiniteF8(r, "calibration point");
+			if (c->x[i] < 0.0 || c->x[i] > 1.0 || (i > 0 && c->x[i] <= c->x[i - 1]))
+				BadModel("The calibration's PDs are not increasing within [0, 1].");
+		}
+		for (uint32 i = 0; i < n; i++)
+		{
+			c->y[i] = GetFiniteF8(r, "calibrated PD");
+			if (c->y[i] < 0.0 || c->y[i] > 1.0 || (i > 0 && c->y[i] < c->y[i - 1]))
+				BadModel("The calibrated PDs are not non-decreasing within [0, 1].");
+		}
+	}
+	else
+		BadModel(psprintf("Unknown calibration method %u.", method));
+	c->method = (CrCalibrationMethod) method;
+	m->calibration = c;
+}
+
 static void
 DecodeBaseline(Reader *r, CrModel *m)
 {
@@ -876,7 +943,8 @@ ModelDecode(const char *data, Size len)
 	if (algorithm != CR_ALGO_LOGISTIC && algorithm != CR_ALGO_GBM &&
 		algorithm != CR_ALGO_SCORECARD)
 		BadModel(psprintf("Unknown algorithm code %u.", algorithm));
-	if ((algorithm == CR_ALGO_SCORECARD) != (version == 3))
+	if (version == 3 ? algorithm != CR_ALGO_SCORECARD
+		: version < 3 && algorithm == CR_ALGO_SCORECARD)
 		BadModel("Scorecards, and only they, are format 3.");
 	(void) GetU32(&r);			/* reserved */
 	total = GetU32(&r);
@@ -937,6 +1005,11 @@ ModelDecode(const char *data, Size len)
 					BadModel("A model other than a scorecard holds scorecard bins.");
 				DecodeWoe(&sub, m);
 				break;
+			case CR_SECT_CALIBRATION:
+				if (version < 4)
+					BadModel("A model before format 4 holds a calibration.");
+				DecodeCalibration(&sub, m);
+				break;
 			case CR_SECT_GBM:
 				if (algorithm != CR_ALGO_GBM)
 					BadModel("A logistic model holds trees.");
@@ -971,6 +1044,8 @@ ModelDecode(const char *data, Size len)
 		BadModel("A required section is missing.");
 	if (version == 2 && m->cats == NULL)
 		BadModel("A format 2 model has no categories.");
+	if (version == 4 && m->calibration == NULL)
+		BadModel("A format 4 model has no calibration.");
 
 	/* a tree that splits on a categorical feature must say how */
 	if (algorithm == CR_ALGO_GBM && m->cats != NULL)

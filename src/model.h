@@ -21,6 +21,7 @@
 
 #include <math.h>
 
+#include "calibrate.h"
 #include "category.h"
 #include "forest.h"
 
@@ -29,9 +30,11 @@
  * Format 2 adds the CATEGORIES and GBM_CATS sections; a model without
  * categorical features is still written as format 1, byte for byte as
  * before, so older builds read it.  Format 3 adds the scorecard algorithm
- * and its WOE section; only scorecards are written as format 3.
+ * and its WOE section; only scorecards are written as format 3.  Format 4
+ * adds the CALIBRATION section, of a model of any algorithm fitted with
+ * params.calibration; only such models are written as format 4.
  */
-#define CR_FORMAT_VERSION		3
+#define CR_FORMAT_VERSION		4
 #define CR_HEADER_SIZE			20
 
 #define CR_MAX_FEATURES			4096
@@ -55,10 +58,11 @@ typedef enum CrSectionTag
 	CR_SECT_BASELINE = 6,
 	CR_SECT_CATEGORIES = 7,		/* format 2: the levels of categorical features */
 	CR_SECT_GBM_CATS = 8,		/* format 2: the category sets of tree nodes */
-	CR_SECT_WOE = 9				/* format 3: a scorecard's bins */
+	CR_SECT_WOE = 9,			/* format 3: a scorecard's bins */
+	CR_SECT_CALIBRATION = 10	/* format 4: Platt or isotonic calibration */
 } CrSectionTag;
 
-#define CR_SECT_MAX			CR_SECT_WOE
+#define CR_SECT_MAX			CR_SECT_CALIBRATION
 #define CR_MAX_WOE_BINS		255
 #define CR_MAX_DRIFT_CUTS	63
 #define CR_MAX_TREES		100000
@@ -141,6 +145,9 @@ typedef struct CrModel
 	 * WoE (coef_start[j] is j + 1 even for a categorical feature).
 	 */
 	CrWoeFeature *woe;
+
+	/* the PD from the margin: NULL for sigmoid(margin) */
+	CrCalibration *calibration;
 
 	/* gradient-boosted trees, and their dense copy for scoring */
 	CrForest	forest;

@@ -92,6 +92,8 @@ static void ParseReference(const ParamDef *def, JsonbValue *v, ParamsState *ps);
 static void PushReference(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void PushSplit(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void ParseTrend(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void ParseCalibration(const ParamDef *def, JsonbValue *v, ParamsState *ps);
+static void PushCalibration(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 static void PushTrend(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st);
 
 #define OFF(field)		((int) offsetof(CrTrainParams, field))
@@ -153,6 +155,8 @@ static const ParamDef ParamTable[] = {
 			"columns to treat as categories besides text, varchar, char and enum ones (integers, booleans)"),
 	INTEGER("min_category_count", COMMON, min_category_count, 1, PG_INT32_MAX, 10,
 			"training rows a category level needs; rarer levels are pooled into other"),
+	HANDLED("calibration", COMMON, PARAM_STRING_OR_NULL, 0, 0, CLOSED, Calibration,
+			"none, platt or isotonic: a map from the margin to the PD, fitted on the holdout"),
 
 	HANDLED("reference", LOGISTIC, PARAM_OBJECT, 0, 0, CLOSED, Reference,
 			"feature: level left out of the dummy coding (default: the most frequent level)"),
@@ -762,6 +766,7 @@ ParamsDefaults(CrTrainParams *tp)
 	tp->logit.class_weight[0] = tp->logit.class_weight[1] = 1.0;
 	tp->logit.threads = cr_threads;
 	tp->woe.trend = CR_TREND_AUTO;
+	tp->calibration = CR_CALIBRATION_NONE;
 	tp->woe.categorical = false;
 	for (int i = 0; i < lengthof(ParamTable); i++)
 	{
@@ -850,6 +855,11 @@ ParamsParse(Jsonb *params, CrTrainParams *tp)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("params.cv must be 0 (none) or at least 2, not 1"),
 				 errhint("A cross-validation needs at least two folds; 5 or 10 are usual.")));
+	if (tp->calibration != CR_CALIBRATION_NONE && tp->holdout == 0.0 && tp->split_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.calibration needs a holdout to be fitted on"),
+				 errhint("Set params.holdout above 0, or params.split.")));
 	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -992,6 +1002,30 @@ ParseTrend(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 			return;
 		}
 	BadParam(def->name, want);
+}
+
+static void
+ParseCalibration(const ParamDef *def, JsonbValue *v, ParamsState *ps)
+{
+	const char *want = "none, platt or isotonic";
+	char	   *name;
+
+	if (v->type != jbvString)
+		BadParam(def->name, want);
+	name = pnstrdup(v->val.string.val, v->val.string.len);
+	for (int m = CR_CALIBRATION_NONE; m <= CR_CALIBRATION_ISOTONIC; m++)
+		if (strcmp(name, CalibrationMethodName((CrCalibrationMethod) m)) == 0)
+		{
+			ps->tp->calibration = (CrCalibrationMethod) m;
+			return;
+		}
+	BadParam(def->name, want);
+}
+
+static void
+PushCalibration(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
+{
+	PushString(st, WJB_VALUE, CalibrationMethodName(tp->calibration));
 }
 
 static void

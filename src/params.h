@@ -57,6 +57,7 @@ typedef struct CrTrainParams
 	int			nreference;
 	int			cv;				/* params.cv: folds of cross-validation, 0 for none */
 	CrWoeOptions woe;			/* scorecard: how its features are binned */
+	CrCalibrationMethod calibration;	/* params.calibration: fitted on the holdout */
 } CrTrainParams;
 
 /*

@@ -199,7 +199,7 @@ PredictProbability(const CrModel *model, const double *x)
 	}
 	if (unlikely(isnan(margin)))
 		PredictMarginNotANumber(model);
-	return CrSigmoid(margin);
+	return PredictFromMargin(model, margin);
 }
 
 /*

@@ -12,6 +12,7 @@
 #include "utils/array.h"
 #include "utils/jsonb.h"
 
+#include "credit_risk.h"
 #include "model.h"
 #include "registry.h"
 
@@ -39,6 +40,15 @@ extern const double *PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st,
 									  const CrModel *model, Jsonb *jb);
 extern void PredictCheckFinite(const CrModel *model, int j, double v);
 extern void PredictMarginNotANumber(const CrModel *model) pg_attribute_noreturn();
+
+/* A model's PD from its margin: the sigmoid, or its calibration's. */
+static inline double
+PredictFromMargin(const CrModel *model, double margin)
+{
+	if (model->calibration != NULL)
+		return CalibrationApply(model->calibration, margin);
+	return CrSigmoid(margin);
+}
 extern int	PredictBand(const CrScoring *scoring, double p);
 extern const char *PredictCategory(const CrScoring *scoring, double p);
 extern int	PredictPoints(const CrScoring *scoring, double p);

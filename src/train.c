@@ -66,6 +66,7 @@ typedef struct TrainFit
 	CrMetrics	eval;			/* on the holdout, or on the training rows without one */
 	double		train_auc;
 	double	   *eval_prob;		/* the probabilities eval is computed on */
+	const double *eval_label;
 	int64		neval;
 	StringInfoData extra;		/* the algorithm's own metrics: , "key": value ... */
 	StringInfoData importance;	/* a JSON object, feature -> importance */
@@ -85,6 +86,7 @@ FitEvaluate(TrainFit *fit, double threshold,
 		MetricsCompute(hold_prob, hold_label, nhold, threshold, &fit->eval);
 		fit->train_auc = MetricsAuc(train_prob, train_label, ntrain);
 		fit->eval_prob = hold_prob;
+		fit->eval_label = hold_label;
 		fit->neval = nhold;
 	}
 	else
@@ -92,8 +94,51 @@ FitEvaluate(TrainFit *fit, double threshold,
 		MetricsCompute(train_prob, train_label, ntrain, threshold, &fit->eval);
 		fit->train_auc = fit->eval.auc;
 		fit->eval_prob = train_prob;
+		fit->eval_label = train_label;
 		fit->neval = ntrain;
 	}
+}
+
+/*
+ * params.calibration: fitted on the holdout's PDs and labels, after which
+ * the metrics are those of the calibrated PDs; metrics.calibration keeps
+ * the method, what was fitted, and the holdout's Brier score and log loss
+ * before and after.
+ */
+static void
+TrainCalibrate(const CrTrainParams *tp, CrModel *model, TrainFit *fit)
+{
+	CrMetrics	before = fit->eval;
+	double	   *cal = HugeAlloc(sizeof(double) * Max(fit->neval, 1));
+	const CrCalibration *c;
+
+	Assert(fit->eval_label != NULL);
+	model->calibration = CalibrationFit(tp->calibration, fit->eval_prob, fit->eval_label,
+										fit->neval);
+	c = model->calibration;
+	for (int64 i = 0; i < fit->neval; i++)
+	{
+		double		p = Min(Max(fit->eval_prob[i], 1e-300), 1.0 - 1e-16);
+
+		cal[i] = CalibrationApply(c, log(p / (1.0 - p)));
+	}
+	MetricsCompute(cal, fit->eval_label, fit->neval, tp->scoring.threshold, &fit->eval);
+	fit->eval_prob = cal;
+	appendStringInfo(&fit->extra, ", \"calibration\": {\"method\": \"%s\"",
+					 CalibrationMethodName(c->method));
+	if (c->method == CR_CALIBRATION_PLATT)
+	{
+		AppendKeyDouble(&fit->extra, ", \"a\": ", c->a);
+		AppendKeyDouble(&fit->extra, ", \"b\": ", c->b);
+	}
+	else
+		appendStringInfo(&fit->extra, ", \"points\": %d", c->npoints);
+	appendStringInfo(&fit->extra, ", \"rows\": " INT64_FORMAT, fit->neval);
+	AppendKeyDouble(&fit->extra, ", \"brier_before\": ", before.brier);
+	AppendKeyDouble(&fit->extra, ", \"brier_after\": ", fit->eval.brier);
+	AppendKeyDouble(&fit->extra, ", \"log_loss_before\": ", before.log_loss);
+	AppendKeyDouble(&fit->extra, ", \"log_loss_after\": ", fit->eval.log_loss);
+	appendStringInfoChar(&fit->extra, '}');
 }
 
 /*
@@ -764,6 +809,8 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 		TrainLogistic(ds, td->holdout, td->ntrain, td->nhold, tp, &model, &fit);
 	else
 		TrainGbm(td, tp, &model, &fit);
+	if (tp->calibration != CR_CALIBRATION_NONE)
+		TrainCalibrate(tp, &model, &fit);
 	INSTR_TIME_SET_CURRENT(fitted);
 
 	/* ... and of the score, on the rows the metrics were computed on */

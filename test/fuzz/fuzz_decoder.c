@@ -496,6 +496,38 @@ CheckScorecard(const CrModel *m)
 	pfree(x);
 }
 
+/* A calibration as the decoder promises it, applied to margins far and near. */
+static void
+CheckCalibration(const CrCalibration *c)
+{
+	static const double margins[] = {-800, -40, -1, 0, 1e-300, 0.5, 3, 40, 800};
+
+	if (c->method == CR_CALIBRATION_PLATT)
+	{
+		if (!isfinite(c->a) || !isfinite(c->b))
+			FuzzFail("Platt calibration not finite");
+	}
+	else if (c->method == CR_CALIBRATION_ISOTONIC)
+	{
+		if (c->npoints < 1 || c->npoints > CR_MAX_CALIBRATION_POINTS)
+			FuzzFail("isotonic calibration with %d points", c->npoints);
+		for (int i = 0; i < c->npoints; i++)
+			if (!(c->x[i] >= 0 && c->x[i] <= 1 && c->y[i] >= 0 && c->y[i] <= 1) ||
+				(i > 0 && (c->x[i] <= c->x[i - 1] || c->y[i] < c->y[i - 1])))
+				FuzzFail("isotonic point %d out of order or range", i);
+	}
+	else
+		FuzzFail("calibration method %d", (int) c->method);
+	for (int i = 0; i < lengthof(margins); i++)
+	{
+		double		p = CalibrationApply(c, margins[i]);
+
+		if (c->method == CR_CALIBRATION_ISOTONIC && !(p >= 0.0 && p <= 1.0))
+			FuzzFail("isotonic calibration gives %g", p);
+		sink += p;
+	}
+}
+
 static void
 CheckModel(const CrModel *m, const char *bytes, size_t size)
 {
@@ -516,6 +548,11 @@ CheckModel(const CrModel *m, const char *bytes, size_t size)
 	CheckScoring(&m->scoring);
 	if (m->baseline != NULL)
 		CheckBaseline(m);
+	if ((m->calibration != NULL) != (m->format_version == 4))
+		FuzzFail("format %d with%s a calibration", m->format_version,
+				 m->calibration != NULL ? "" : "out");
+	if (m->calibration != NULL)
+		CheckCalibration(m->calibration);
 
 	if (m->algorithm == CR_ALGO_SCORECARD)
 	{

@@ -174,6 +174,11 @@ SELECT 1 FROM credit_risk.cr_train('card_num', 'applicants', 'bad', 'scorecard',
 SELECT 1 FROM credit_risk.cr_train('card_cat', 'applicants', 'bad', 'scorecard',
     ARRAY['util', 'region', 'online', 'branch'],
     '{"holdout": 0.2, "categorical": ["online"], "trend": "peak", "min_bin_share": 0.02}');
+-- calibrated (format 4): Platt on a logistic model, isotonic on trees
+SELECT 1 FROM credit_risk.cr_train('lr_platt', 'applicants', 'bad', 'logistic',
+    ARRAY['util', 'history'], '{"holdout": 0.3, "calibration": "platt"}');
+SELECT 1 FROM credit_risk.cr_train('gbm_iso', 'applicants', 'bad', 'gbm',
+    ARRAY['util', 'history'], '{"holdout": 0.3, "n_trees": 4, "max_depth": 2, "calibration": "isotonic"}');
 SELECT 1 FROM credit_risk.cr_train('gbm_names', 'odd_names', 'y', 'gbm', NULL,
     '{"holdout": 0, "key": "id", "n_trees": 2, "max_depth": 2,
       "risk_cutoffs": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],

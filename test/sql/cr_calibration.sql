@@ -89,3 +89,68 @@ SELECT expect_error($q$SELECT * FROM credit_risk.cr_fairness('val_lr', 'german_r
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_fairness('val_lr', 'german_raw', 'housing', '{"group": "x"}')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_fairness('val_lr', 'german_raw', 'housing', '{"version": 2}')$q$);
 SELECT expect_error($q$SELECT * FROM credit_risk.cr_fairness('val_lr', 'german_raw', 'housing', '{"label": "housing"}')$q$);
+
+-- params.calibration: a map from the margin to the PD, fitted on the
+-- holdout; every scoring form applies it
+SELECT 1 FROM credit_risk.cr_train('cal_plain', 'german_raw', 'bad', 'gbm',
+    ARRAY['duration', 'amount', 'age', 'checking', 'history'],
+    '{"holdout": 0.3, "seed": 7, "key": "id", "n_trees": 40, "max_depth": 3, "threads": 1}');
+SELECT 1 FROM credit_risk.cr_train('cal_platt', 'german_raw', 'bad', 'gbm',
+    ARRAY['duration', 'amount', 'age', 'checking', 'history'],
+    '{"holdout": 0.3, "seed": 7, "key": "id", "n_trees": 40, "max_depth": 3, "threads": 1,
+      "calibration": "platt"}');
+SELECT 1 FROM credit_risk.cr_train('cal_iso', 'german_raw', 'bad', 'gbm',
+    ARRAY['duration', 'amount', 'age', 'checking', 'history'],
+    '{"holdout": 0.3, "seed": 7, "key": "id", "n_trees": 40, "max_depth": 3, "threads": 1,
+      "calibration": "isotonic"}');
+SELECT name, params->>'calibration' AS calibration,
+       (credit_risk.cr_model_info(model)->>'format_version')::int AS format_version,
+       metrics->'calibration'->>'method' AS method, (metrics->'calibration'->>'rows')::int AS rows,
+       (metrics->'calibration'->>'log_loss_after')::float8 <= (metrics->'calibration'->>'log_loss_before')::float8 AS log_loss_not_worse,
+       (metrics->'calibration'->>'brier_after')::float8 <= (metrics->'calibration'->>'brier_before')::float8 AS brier_not_worse,
+       abs((metrics->>'log_loss')::float8 - (metrics->'calibration'->>'log_loss_after')::float8) < 1e-15 AS metrics_are_calibrated
+  FROM credit_risk.models WHERE name IN ('cal_plain', 'cal_platt', 'cal_iso') ORDER BY name;
+-- Platt's a and b are the logistic regression of the holdout labels on the
+-- uncalibrated model's holdout margins
+SELECT 1 FROM credit_risk.cr_train('cal_check', $q$
+    SELECT bad, ln(p / (1 - p)) AS margin
+      FROM (SELECT bad, credit_risk.cr_predict('cal_plain', g) AS p FROM german_raw g
+             WHERE credit_risk.cr_in_holdout(id, 7, 0.3)) s$q$,
+    'bad', 'logistic', NULL, '{"holdout": 0, "tol": 1e-14}');
+SELECT abs(c.coefficient - (m.metrics->'calibration'->>'a')::float8) < 1e-6 AS slope,
+       abs(i.coefficient - (m.metrics->'calibration'->>'b')::float8) < 1e-6 AS intercept
+  FROM credit_risk.models m,
+       credit_risk.cr_coefficients('cal_check') c, credit_risk.cr_coefficients('cal_check') i
+ WHERE m.name = 'cal_platt' AND c.feature = 'margin' AND i.feature = '(intercept)';
+-- every row: the calibrated PD from the plain model's margin; every form the same
+SELECT count(*) AS rows,
+       max(abs(credit_risk.cr_predict('cal_platt', g)
+               - 1 / (1 + exp(-(a * ln(p / (1 - p)) + b))))) < 1e-12 AS platt_applied,
+       bool_and(credit_risk.cr_predict('cal_platt', g) =
+                (credit_risk.cr_predict('cal_platt', to_jsonb(g))->>'default_probability')::float8) AS jsonb_same
+  FROM german_raw g,
+       LATERAL (SELECT credit_risk.cr_predict('cal_plain', g) AS p) s,
+       (SELECT (metrics->'calibration'->>'a')::float8 AS a, (metrics->'calibration'->>'b')::float8 AS b
+          FROM credit_risk.models WHERE name = 'cal_platt') ab;
+SELECT name, bool_and(b.default_probability = credit_risk.cr_predict(name, g)) AS batch_is_row_form,
+       bool_and(b.default_probability BETWEEN 0 AND 1) AS in_range
+  FROM (VALUES ('cal_platt'), ('cal_iso')) n(name),
+       LATERAL credit_risk.cr_predict_batch(n.name, 'german_raw', 'id') b
+  JOIN german_raw g ON g.id = b.key::bigint
+ GROUP BY name ORDER BY name;
+-- isotonic: a non-decreasing map of the plain PD
+SELECT count(*) AS pairs_out_of_order
+  FROM (SELECT credit_risk.cr_predict('cal_plain', g) AS p, credit_risk.cr_predict('cal_iso', g) AS q
+          FROM german_raw g) a,
+       LATERAL (SELECT credit_risk.cr_predict('cal_plain', g) AS p, credit_risk.cr_predict('cal_iso', g) AS q
+                  FROM german_raw g WHERE g.id % 50 = 0) b
+ WHERE a.p < b.p AND a.q > b.q;
+-- Platt explanations still add up to the logit of the calibrated PD
+SELECT bool_and(abs(e.total - ln(p / (1 - p))) < 1e-9) AS adds_up
+  FROM (SELECT g, credit_risk.cr_predict('cal_platt', g) AS p FROM german_raw g WHERE id % 10 = 0) s,
+       LATERAL (SELECT sum(contribution) AS total FROM credit_risk.cr_explain('cal_platt', s.g, NULL)) e;
+SELECT e->'calibration'->>'method' AS method, jsonb_array_length(e->'calibration'->'pd') > 1 AS points
+  FROM credit_risk.cr_export('cal_iso') e;
+SELECT expect_error($q$SELECT credit_risk.cr_train('cal_x', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"holdout": 0, "calibration": "platt"}')$q$);
+SELECT expect_error($q$SELECT credit_risk.cr_train('cal_x', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"calibration": "beta"}')$q$);
+SELECT expect_error($q$SELECT credit_risk.cr_train('cal_x', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"calibration": true}')$q$);

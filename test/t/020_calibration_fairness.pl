@@ -1,4 +1,5 @@
-# cr_calibration and cr_fairness against scipy and scikit-learn: the
+# cr_calibration, cr_fairness and isotonic calibration against scipy and
+# scikit-learn: the
 # Hosmer-Lemeshow statistic and its chi-square p-value, the binomial and
 # Jeffreys tests per risk category, and per group the approval rates,
 # adverse impact ratios, default rates, AUC and standardized mean
@@ -210,6 +211,42 @@ SELECT group_value, n, approved, adverse_impact_ratio, mean_pd, labelled,
 	}
 	ok($fok, "$what: per group rows, approvals, adverse impact ratio, mean PD, default rate, AUC and SMD as computed in Python");
 }
+
+# params.calibration = 'isotonic' against scikit-learn's IsotonicRegression
+# (out_of_bounds="clip") fitted on the same holdout rows' uncalibrated PDs:
+# every applicant's calibrated PD
+$node->safe_psql('postgres', q{
+SELECT 1 FROM credit_risk.cr_train('iso_plain', 'german_raw', 'bad', 'gbm',
+    ARRAY['duration', 'amount', 'age', 'installment_rate'],
+    '{"holdout": 0.3, "seed": 7, "key": "id", "n_trees": 30, "max_depth": 3, "threads": 1}');
+SELECT 1 FROM credit_risk.cr_train('iso_cal', 'german_raw', 'bad', 'gbm',
+    ARRAY['duration', 'amount', 'age', 'installment_rate'],
+    '{"holdout": 0.3, "seed": 7, "key": "id", "n_trees": 30, "max_depth": 3, "threads": 1,
+      "calibration": "isotonic"}');
+});
+my $iso_rows = $node->safe_psql('postgres', q{
+SELECT json_agg(json_build_object('p', credit_risk.cr_predict('iso_plain', g),
+                                  'q', credit_risk.cr_predict('iso_cal', g), 'y', g.bad,
+                                  'hold', credit_risk.cr_in_holdout(g.id, 7, 0.3)) ORDER BY g.id)
+  FROM german_raw g});
+open(my $if, '>', "$tmp/iso.json") or die;
+print $if $iso_rows;
+close $if;
+my ($iso_out, $iso_err) = ('', '');
+IPC::Run::run([ $python, '-c', q{
+import json, sys
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+rows = json.load(open(sys.argv[1]))
+hold = [r for r in rows if r['hold']]
+iso = IsotonicRegression(out_of_bounds='clip').fit([r['p'] for r in hold], [r['y'] for r in hold])
+want = iso.predict([r['p'] for r in rows])
+got = np.array([r['q'] for r in rows])
+print(len(hold), len(rows), float(np.max(np.abs(got - want))))
+}, "$tmp/iso.json" ], '>', \$iso_out, '2>', \$iso_err) or die "isotonic reference failed: $iso_err";
+my ($nhold, $nall, $iso_diff) = split ' ', $iso_out;
+ok($nhold > 200 && $nall == 1000 && $iso_diff < 1e-12,
+	"isotonic calibration: every applicant's PD as scikit-learn's IsotonicRegression fitted on the $nhold holdout rows (largest difference $iso_diff)");
 
 # the skewed source: the PDs are far too low, so every test says so
 my $low = $node->safe_psql('postgres', q{
