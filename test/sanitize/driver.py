@@ -669,6 +669,9 @@ class Case:
             elif k == 'base_score':
                 entries.append((k, r.choice(['null', '0.5', '0.01', '0.99', '1e-9', '0.999999999'])))
                 self.tags.add('param-base_score')
+        if r.random() < 0.15:
+            entries.append(('calibration', r.choice(['"platt"', '"isotonic"', '"none"', '"beta"'])))
+            self.tags.add('param-calibration')
         if fault == 'param-other-algorithm':
             entries.append((r.choice(other), '1'))
         elif fault == 'param-unknown':
