@@ -351,7 +351,67 @@ for my $name (sort keys %scrafted)
 	push @cases, ["scorecard crafted: $name", seal($scrafted{$name}->($sgood))];
 }
 
+# 6. Calibrated models (format 4, a CALIBRATION section): Platt on the
+# logistic model, isotonic on trees; crafted sections.
+$node->safe_psql('postgres', q{
+	SELECT version FROM credit_risk.cr_train('cp', 't', 'y', 'logistic', ARRAY['a', 'b', 'c'],
+	                                         '{"holdout": 0.3, "l2": 1, "calibration": "platt"}');
+	SELECT version FROM credit_risk.cr_train('ci', 't', 'y', 'gbm', ARRAY['a', 'b', 'c'],
+	                                         '{"holdout": 0.3, "n_trees": 3, "max_depth": 2, "calibration": "isotonic"}');
+});
+my %calgood;
+for my $nm ('cp', 'ci')
+{
+	my $h = $node->safe_psql('postgres', "SELECT encode(model, 'hex') FROM credit_risk.models WHERE name = '$nm'");
+	$calgood{$nm} = pack('H*', $h);
+	is(unpack('H*', seal($calgood{$nm})), $h, "resealing a good calibrated model leaves it unchanged ($nm)");
+	my %coff;
+	my $cpos = 20;
+	while ($cpos + 8 <= length($calgood{$nm}))
+	{
+		my ($tag, undef, $len) = unpack('vvV', substr($calgood{$nm}, $cpos, 8));
+		$coff{$tag} = $cpos;
+		$cpos += 8 + $len;
+	}
+	my $c0 = $coff{10} + 8;		# the method
+	for my $round (1 .. 100)
+	{
+		my $b = $calgood{$nm};
+		substr($b, $c0 + int(rand(length($b) - $c0 > 40 ? 40 : length($b) - $c0)), 1) = chr(int(rand(256)));
+		push @cases, ["calibration mutation $nm $round", seal($b)];
+	}
+	my %ccrafted = (
+		'unknown method' => sub { my $b = shift; substr($b, $c0, 4) = pack('V', 3); $b },
+		'method none' => sub { my $b = shift; substr($b, $c0, 4) = pack('V', 0); $b },
+		'first number NaN' => sub { my $b = shift; substr($b, $c0 + 4 + ($nm eq 'ci' ? 4 : 0), 8) = $nan; $b },
+		'as format 3' => sub { my $b = shift; substr($b, 4, 2) = pack('v', 3); $b },
+		'as format 2' => sub { my $b = shift; substr($b, 4, 2) = pack('v', 2); $b },
+		'without the section' => sub { my $b = shift; substr($b, $coff{10}, 2) = pack('v', 99); $b },
+	);
+	if ($nm eq 'ci')
+	{
+		my $np = unpack('V', substr($calgood{$nm}, $c0 + 4, 4));
+		$ccrafted{'point count huge'} = sub { my $b = shift; substr($b, $c0 + 4, 4) = pack('V', 0xFFFFFFFF); $b };
+		$ccrafted{'point count zero'} = sub { my $b = shift; substr($b, $c0 + 4, 4) = pack('V', 0); $b };
+		$ccrafted{'PD above 1'} = sub { my $b = shift; substr($b, $c0 + 8, 8) = pack('d<', 1.5); $b };
+		$ccrafted{'calibrated PDs decreasing'} = sub {
+			my $b = shift;
+			substr($b, $c0 + 8 + 8 * $np, 8) = pack('d<', 1.0) if $np > 1;
+			substr($b, $c0 + 8 + 8 * $np, 8) = pack('d<', -0.5) if $np <= 1;
+			$b;
+		};
+	}
+	for my $name (sort keys %ccrafted)
+	{
+		push @cases, ["calibration crafted $nm: $name", seal($ccrafted{$name}->($calgood{$nm}))];
+	}
+}
+
 my %outcome = try_models(@cases);
+for my $name (grep { /^calibration crafted/ } sort keys %outcome)
+{
+	like($outcome{$name}, qr/^ERROR: (XX001|22P03|0A000) /, "crafted model rejected: $name");
+}
 for my $name (sort keys %scrafted)
 {
 	like($outcome{"scorecard crafted: $name"}, qr/^ERROR: (XX001|22P03|0A000) /,
