@@ -28,6 +28,7 @@ OBJS = \
 	src/predict.o \
 	src/registry.o \
 	src/registry_write.o \
+	src/report.o \
 	src/scorecard.o \
 	src/statdist.o \
 	src/threads.o \

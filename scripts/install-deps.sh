@@ -19,6 +19,7 @@ packages=(
 	python3-statsmodels
 	python3-sklearn
 	python3-xgboost
+	chromium                  # renders cr_model_report's page in its TAP test (headless)
 )
 # No separate postgresql-contrib: on Debian 12 it is a metapackage for
 # postgresql-contrib-15, which postgresql-15 provides.

@@ -1271,6 +1271,16 @@ RETURNS TABLE (rank integer, feature text, iv float8, strength text, bins intege
 AS 'MODULE_PATHNAME', 'cr_information_value'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- A version's report for its validators: one self-contained HTML page
+-- (inline CSS and SVG, no script, nothing fetched).  With a labelled source
+-- (the model's features and its label column) it draws the ROC and KS
+-- curves, the PDs of goods and defaults and the calibration on its rows.
+CREATE FUNCTION credit_risk.cr_model_report(name text, version integer DEFAULT NULL,
+                                            source text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'cr_model_report'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
 -- Whether cr_train(..., params {key, seed, holdout}) puts the row with this
 -- key in the holdout: the same hash as training.
 CREATE FUNCTION credit_risk.cr_in_holdout(key anyelement, seed bigint, holdout float8)

@@ -25,6 +25,7 @@
 #include "utils/tuplestore.h"
 
 #include "dataset.h"
+#include "evaluate.h"
 #include "metrics.h"
 #include "params.h"
 #include "predict.h"
@@ -715,4 +716,20 @@ cr_fairness(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Every row of source scored by a version, with its label: the PDs and
+ * labels (0 or 1) in source order, for the model report.
+ */
+int64
+EvaluateScore(const CrCachedModel *entry, const char *source, const char *label,
+			  double **prob, double **y)
+{
+	EvalReceiver er;
+
+	EvalScan(&er, entry, source, label, false, NULL, "report");
+	*prob = er.prob;
+	*y = er.y;
+	return er.n;
 }

@@ -828,6 +828,9 @@ class Case:
         out.append(('fairness', 'SELECT count(*), sum(adverse_impact_ratio), sum(smd) '
                     'FROM credit_risk.cr_fairness(%s, %s, %s, %s)'
                     % (nm, lit(self.other_source()), lit(col), lit(fair))))
+        if r.random() < 0.3:
+            out.append(('model_report', 'SELECT length(credit_risk.cr_model_report(%s, NULL, %s))'
+                        % (nm, r.choice(['NULL', lit(self.other_source())]))))
         if self.algorithm in ('logistic', 'scorecard'):
             out.append(('coefficients', 'SELECT count(*) FROM credit_risk.cr_coefficients(%s)' % nm))
         if self.algorithm == 'scorecard':
