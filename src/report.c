@@ -748,7 +748,9 @@ cr_model_report(PG_FUNCTION_ARGS)
 			appendStringInfoString(&buf, "</table>\n<p>PSI per feature in the latest run:</p>\n");
 			pargs[0] = Int64GetDatum(strtoll(runs[0][6], NULL, 10));
 			psi = QueryRows("SELECT key, value::text FROM credit_risk.monitoring_runs r, "
-							"jsonb_each(r.feature_psi) WHERE r.id = $1 ORDER BY value::text::float8 DESC, key",
+							"jsonb_each(r.feature_psi) WHERE r.id = $1 "
+							"ORDER BY CASE WHEN jsonb_typeof(value) = 'number' THEN value::text::float8 END "
+							"DESC NULLS LAST, key",
 							1, ptypes, pargs, &npsi);
 			npsi = Min(npsi, MAX_TABLE_ROWS);
 			v = palloc(sizeof(double) * Max(npsi, 1));
@@ -756,7 +758,9 @@ cr_model_report(PG_FUNCTION_ARGS)
 			for (int i = 0; i < npsi; i++)
 			{
 				names[i] = psi[i][0];
-				v[i] = strtod(psi[i][1], NULL);
+				v[i] = psi[i][1] != NULL ? strtod(psi[i][1], NULL) : 0.0;
+				if (!isfinite(v[i]))
+					v[i] = 0.0;
 			}
 			Bars(&buf, "psi-chart", "PSI per feature, latest monitoring run", names, v, npsi);
 		}
@@ -771,8 +775,9 @@ cr_model_report(PG_FUNCTION_ARGS)
 							 "g->>'adverse_impact_ratio', g->>'mean_pd', g->>'default_rate', g->>'smd' "
 							 "FROM (SELECT fairness FROM credit_risk.monitoring_runs "
 							 "      WHERE model_version = $1 AND fairness IS NOT NULL ORDER BY id DESC LIMIT 1) r, "
-							 "jsonb_each(r.fairness) f, jsonb_array_elements(f.value->'groups') g "
-							 "ORDER BY 1, 2", 1, rtypes, rargs, &nfair);
+							 "jsonb_each(r.fairness) f, jsonb_array_elements(CASE WHEN "
+							 "jsonb_typeof(f.value->'groups') = 'array' THEN f.value->'groups' "
+							 "ELSE '[]' END) g ORDER BY 1, 2", 1, rtypes, rargs, &nfair);
 			if (nfair == 0)
 				Missing(&buf, "No fairness measured: an alert rule with a group_column (metric "
 						"min_adverse_impact_ratio) makes cr_monitor measure it; cr_fairness gives it "
