@@ -855,11 +855,12 @@ ParamsParse(Jsonb *params, CrTrainParams *tp)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("params.cv must be 0 (none) or at least 2, not 1"),
 				 errhint("A cross-validation needs at least two folds; 5 or 10 are usual.")));
-	if (tp->calibration != CR_CALIBRATION_NONE && tp->holdout == 0.0 && tp->split_column == NULL)
+	if (tp->calibration != CR_CALIBRATION_NONE && tp->holdout == 0.0 && tp->split_column == NULL &&
+		tp->cv == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params.calibration needs a holdout to be fitted on"),
-				 errhint("Set params.holdout above 0, or params.split.")));
+				 errmsg("params.calibration needs a holdout or a cross-validation to be fitted on"),
+				 errhint("Set params.holdout above 0, params.split, or params.cv.")));
 	if (tp->gbm.early_stopping_rounds > 0 && tp->holdout == 0.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

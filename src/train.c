@@ -100,30 +100,57 @@ FitEvaluate(TrainFit *fit, double threshold,
 }
 
 /*
- * params.calibration: fitted on the holdout's PDs and labels, after which
- * the metrics are those of the calibrated PDs; metrics.calibration keeps
- * the method, what was fitted, and the holdout's Brier score and log loss
- * before and after.
+ * params.calibration: fitted on the holdout's PDs and labels (without a
+ * holdout, on the cross-validation's out-of-fold ones), after which the
+ * metrics are those of the calibrated PDs; metrics.calibration keeps the
+ * method, what was fitted, on which rows, and their Brier score and log
+ * loss before and after.
  */
-static void
-TrainCalibrate(const CrTrainParams *tp, CrModel *model, TrainFit *fit)
+/* The calibrated PDs of n uncalibrated ones. */
+static double *
+CalibratePds(const CrCalibration *c, const double *prob, int64 n)
 {
-	CrMetrics	before = fit->eval;
-	double	   *cal = HugeAlloc(sizeof(double) * Max(fit->neval, 1));
-	const CrCalibration *c;
+	double	   *cal = HugeAlloc(sizeof(double) * Max(n, 1));
 
-	Assert(fit->eval_label != NULL);
-	model->calibration = CalibrationFit(tp->calibration, fit->eval_prob, fit->eval_label,
-										fit->neval);
-	c = model->calibration;
-	for (int64 i = 0; i < fit->neval; i++)
+	for (int64 i = 0; i < n; i++)
 	{
-		double		p = Min(Max(fit->eval_prob[i], 1e-300), 1.0 - 1e-16);
+		double		p = Min(Max(prob[i], 1e-300), 1.0 - 1e-16);
 
 		cal[i] = CalibrationApply(c, log(p / (1.0 - p)));
 	}
-	MetricsCompute(cal, fit->eval_label, fit->neval, tp->scoring.threshold, &fit->eval);
-	fit->eval_prob = cal;
+	return cal;
+}
+
+static void
+TrainCalibrate(const CrTrainParams *tp, CrModel *model, TrainFit *fit, int64 nhold,
+			   const CrCvResult *cv)
+{
+	CrMetrics	before;
+	CrMetrics	after;
+	const CrCalibration *c;
+	const double *prob = fit->eval_prob;
+	const double *label = fit->eval_label;
+	int64		n = fit->neval;
+	bool		on_cv = nhold == 0;
+
+	/* the holdout's PDs; without a holdout, the cross-validation's out-of-fold ones */
+	if (on_cv)
+	{
+		if (cv == NULL || cv->oof_prob == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("params.calibration without a holdout needs the cross-validation's out-of-fold PDs, which a search does not keep"),
+					 errhint("Give cr_tune a holdout (params.holdout above 0) to calibrate on.")));
+		prob = cv->oof_prob;
+		label = cv->oof_label;
+		n = cv->n_oof;
+	}
+	model->calibration = CalibrationFit(tp->calibration, prob, label, n);
+	c = model->calibration;
+	MetricsCompute(prob, label, n, tp->scoring.threshold, &before);
+	MetricsCompute(CalibratePds(c, prob, n), label, n, tp->scoring.threshold, &after);
+	fit->eval_prob = CalibratePds(c, fit->eval_prob, fit->neval);
+	MetricsCompute(fit->eval_prob, fit->eval_label, fit->neval, tp->scoring.threshold, &fit->eval);
 	appendStringInfo(&fit->extra, ", \"calibration\": {\"method\": \"%s\"",
 					 CalibrationMethodName(c->method));
 	if (c->method == CR_CALIBRATION_PLATT)
@@ -133,11 +160,12 @@ TrainCalibrate(const CrTrainParams *tp, CrModel *model, TrainFit *fit)
 	}
 	else
 		appendStringInfo(&fit->extra, ", \"points\": %d", c->npoints);
-	appendStringInfo(&fit->extra, ", \"rows\": " INT64_FORMAT, fit->neval);
+	appendStringInfo(&fit->extra, ", \"fitted_on\": \"%s\", \"rows\": " INT64_FORMAT,
+					 on_cv ? "cv" : "holdout", n);
 	AppendKeyDouble(&fit->extra, ", \"brier_before\": ", before.brier);
-	AppendKeyDouble(&fit->extra, ", \"brier_after\": ", fit->eval.brier);
+	AppendKeyDouble(&fit->extra, ", \"brier_after\": ", after.brier);
 	AppendKeyDouble(&fit->extra, ", \"log_loss_before\": ", before.log_loss);
-	AppendKeyDouble(&fit->extra, ", \"log_loss_after\": ", fit->eval.log_loss);
+	AppendKeyDouble(&fit->extra, ", \"log_loss_after\": ", after.log_loss);
 	appendStringInfoChar(&fit->extra, '}');
 }
 
@@ -810,7 +838,7 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 	else
 		TrainGbm(td, tp, &model, &fit);
 	if (tp->calibration != CR_CALIBRATION_NONE)
-		TrainCalibrate(tp, &model, &fit);
+		TrainCalibrate(tp, &model, &fit, td->nhold, cv);
 	INSTR_TIME_SET_CURRENT(fitted);
 
 	/* ... and of the score, on the rows the metrics were computed on */

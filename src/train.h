@@ -48,6 +48,10 @@ typedef struct CrCvResult
 	double		auc_mean;
 	double		auc_sd;
 	double		seconds;
+	/* params.calibration: every fold's out-of-fold PDs and labels, else NULL */
+	double	   *oof_prob;
+	double	   *oof_label;
+	int64		n_oof;
 } CrCvResult;
 
 /* A training run: cr_train's, or a search's (cr_tune). */

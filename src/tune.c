@@ -91,8 +91,20 @@ FoldGbm(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f)
  * with fold -1 take no part): logistic from the float columns, trees from
  * the bins of the fold's rows (FoldGbm).
  */
+/* A fold's out-of-fold PDs and labels, kept for calibration (keep may be NULL). */
 static void
-EvalFold(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f, CrMetrics *out)
+FoldKeep(CrCvResult *keep, const double *prob, const double *label, int64 n)
+{
+	if (keep == NULL || keep->oof_prob == NULL)
+		return;
+	memcpy(keep->oof_prob + keep->n_oof, prob, sizeof(double) * n);
+	memcpy(keep->oof_label + keep->n_oof, label, sizeof(double) * n);
+	keep->n_oof += n;
+}
+
+static void
+EvalFold(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f, CrMetrics *out,
+		 CrCvResult *keep)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk fold",
 											  ALLOCSET_DEFAULT_SIZES);
@@ -107,6 +119,7 @@ EvalFold(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f, CrMetrics 
 
 		FoldLogistic(td, tp, fold, f, prob, label, &n);
 		MetricsCompute(prob, label, n, tp->scoring.threshold, out);
+		FoldKeep(keep, prob, label, n);
 		HugeFree(prob);
 		HugeFree(label);
 	}
@@ -116,6 +129,7 @@ EvalFold(CrTrainData *td, CrTrainParams *tp, const int8 *fold, int f, CrMetrics 
 
 		MetricsCompute(res->holdout_prob, res->holdout_label, res->nholdout,
 					   tp->scoring.threshold, out);
+		FoldKeep(keep, res->holdout_prob, res->holdout_label, res->nholdout);
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
@@ -146,8 +160,15 @@ TrainCrossValidate(CrTrainData *td, CrTrainParams *tp, CrCvResult *res)
 	INSTR_TIME_SET_CURRENT(t0);
 	res->k = td->nfolds;
 	res->folds = palloc0(sizeof(CrMetrics) * res->k);
+	res->oof_prob = res->oof_label = NULL;
+	res->n_oof = 0;
+	if (tp->calibration != CR_CALIBRATION_NONE)
+	{
+		res->oof_prob = HugeAlloc(sizeof(double) * Max(td->ds->nrows, 1));
+		res->oof_label = HugeAlloc(sizeof(double) * Max(td->ds->nrows, 1));
+	}
 	for (int f = 0; f < res->k; f++)
-		EvalFold(td, tp, td->fold, f, &res->folds[f]);
+		EvalFold(td, tp, td->fold, f, &res->folds[f], res);
 	AucMeanSd(res->folds, res->k, &res->auc_mean, &res->auc_sd);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -742,7 +763,7 @@ RunTrial(TrainRun *run, const TuneSearch *s, TuneTrial *t, const int8 *fold, int
 
 	INSTR_TIME_SET_CURRENT(t0);
 	for (int f = from; f < to; f++)
-		EvalFold(&run->td, &t->tp, fold, f, &t->folds[f]);
+		EvalFold(&run->td, &t->tp, fold, f, &t->folds[f], NULL);
 	t->nevaluated = to;
 	TrialSummary(s, t);
 	INSTR_TIME_SET_CURRENT(t1);
@@ -799,6 +820,12 @@ cr_tune(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cr_tune searches gbm and logistic models, not scorecards"),
 				 errhint("Compare scorecards of a few max_bins and min_bin_share values with cr_train.")));
+	if (run.tp.calibration != CR_CALIBRATION_NONE && run.tp.holdout == 0.0 &&
+		run.tp.split_column == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("params.calibration without a holdout needs the cross-validation's out-of-fold PDs, which a search does not keep"),
+				 errhint("Give cr_tune a holdout (params.holdout above 0) to calibrate on.")));
 	ParseSearch(&search, PG_GETARG_JSONB_P(5), run.params, &run.tp);
 	if (run.tp.cv == 0 && run.tp.holdout == 0.0 && run.tp.split_column == NULL)
 		ereport(ERROR,
@@ -913,6 +940,8 @@ cr_tune(PG_FUNCTION_ARGS)
 	{
 		cv.k = nfolds;
 		cv.folds = trials[best].folds;
+		cv.oof_prob = cv.oof_label = NULL;	/* a search keeps no out-of-fold PDs */
+		cv.n_oof = 0;
 		AucMeanSd(cv.folds, nfolds, &cv.auc_mean, &cv.auc_sd);
 		cv.seconds = trials[best].seconds;
 	}

@@ -154,3 +154,10 @@ SELECT e->'calibration'->>'method' AS method, jsonb_array_length(e->'calibration
 SELECT expect_error($q$SELECT credit_risk.cr_train('cal_x', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"holdout": 0, "calibration": "platt"}')$q$);
 SELECT expect_error($q$SELECT credit_risk.cr_train('cal_x', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"calibration": "beta"}')$q$);
 SELECT expect_error($q$SELECT credit_risk.cr_train('cal_x', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"calibration": true}')$q$);
+-- without a holdout, on the cross-validation's out-of-fold PDs
+SELECT metrics->>'evaluated_on' AS evaluated_on, metrics->'calibration'->>'fitted_on' AS fitted_on,
+       (metrics->'calibration'->>'rows')::int AS rows,
+       (metrics->'calibration'->>'log_loss_after')::float8 <= (metrics->'calibration'->>'log_loss_before')::float8 AS log_loss_not_worse
+  FROM credit_risk.cr_train('cal_cv', 'german_raw', 'bad', 'logistic', ARRAY['duration', 'amount', 'age'],
+                            '{"holdout": 0, "cv": 5, "calibration": "platt"}');
+SELECT expect_error($q$SELECT * FROM credit_risk.cr_tune('cal_t', 'german_raw', 'bad', 'logistic', ARRAY['duration'], '{"method": "random", "trials": 2, "space": {"l2": [0, 1]}}', '{"holdout": 0, "cv": 3, "calibration": "platt"}')$q$);
