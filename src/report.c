@@ -279,7 +279,7 @@ CurvesSection(StringInfo buf, Scored *rows, int64 n, int64 npos, double auc)
 	appendStringInfoString(buf, "</section>\n");
 
 	appendStringInfo(buf, "<section id=\"ks\"><h2>KS</h2>\n<p>KS %.4f at PD %.4f: %.1f%% of goods "
-					 "and %.1f%% of defaults have a lower PD.</p>\n",
+					 "and %.1f%% of defaults have a PD at or below it.</p>\n",
 					 ks, ks_at, 100.0 * ks_good, 100.0 * ks_bad);
 	ChartBegin(buf, "ks-chart", "KS: share of goods and of defaults at or below a PD", "PD",
 			   "share at or below the PD");
