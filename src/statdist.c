@@ -15,6 +15,24 @@
 #define STAT_TINY		1e-300
 #define STAT_MAX_ITER	100000
 
+/*
+ * One step of the modified Lentz method for a continued fraction
+ * b0 + a1/(b1 + a2/(b2 + ...)): with the step's an and bn, updates c and d
+ * and returns the factor the value is multiplied by.
+ */
+static inline double
+LentzStep(double *c, double *d, double an, double bn)
+{
+	*d = bn + an * *d;
+	if (fabs(*d) < STAT_TINY)
+		*d = STAT_TINY;
+	*c = bn + an / *c;
+	if (fabs(*c) < STAT_TINY)
+		*c = STAT_TINY;
+	*d = 1.0 / *d;
+	return *d * *c;
+}
+
 /* The continued fraction of I_x(a, b), for x < (a + 1) / (a + b + 2). */
 static double
 BetaFraction(double x, double a, double b)
@@ -30,28 +48,11 @@ BetaFraction(double x, double a, double b)
 	for (int m = 1; m < STAT_MAX_ITER; m++)
 	{
 		double		m2 = 2.0 * m;
-		double		num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
 		double		delta;
 
-		/* the even step */
-		d = 1.0 + num * d;
-		if (fabs(d) < STAT_TINY)
-			d = STAT_TINY;
-		c = 1.0 + num / c;
-		if (fabs(c) < STAT_TINY)
-			c = STAT_TINY;
-		d = 1.0 / d;
-		h *= d * c;
-		/* the odd step */
-		num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
-		d = 1.0 + num * d;
-		if (fabs(d) < STAT_TINY)
-			d = STAT_TINY;
-		c = 1.0 + num / c;
-		if (fabs(c) < STAT_TINY)
-			c = STAT_TINY;
-		d = 1.0 / d;
-		delta = d * c;
+		/* the even step, then the odd one */
+		h *= LentzStep(&c, &d, m * (b - m) * x / ((a + m2 - 1.0) * (a + m2)), 1.0);
+		delta = LentzStep(&c, &d, -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0)), 1.0);
 		h *= delta;
 		if (fabs(delta - 1.0) < STAT_EPS)
 			break;
@@ -119,18 +120,10 @@ GammaUpper(double a, double x)
 
 		for (int i = 1; i < STAT_MAX_ITER; i++)
 		{
-			double		an = -i * (i - a);
 			double		delta;
 
 			b += 2.0;
-			d = an * d + b;
-			if (fabs(d) < STAT_TINY)
-				d = STAT_TINY;
-			c = b + an / c;
-			if (fabs(c) < STAT_TINY)
-				c = STAT_TINY;
-			d = 1.0 / d;
-			delta = d * c;
+			delta = LentzStep(&c, &d, -i * (i - a), b);
 			h *= delta;
 			if (fabs(delta - 1.0) < STAT_EPS)
 				break;
