@@ -103,8 +103,6 @@ ScoreBlock(BatchModel *bm, double *prob)
 
 				eta += m->coef[j + 1] * (isnan(v) ? m->impute[j] : v);
 			}
-			if (unlikely(isnan(eta)))
-				PredictMarginNotANumber(m);
 			prob[bm->idx[k]] = PredictFromMargin(m, eta);
 		}
 		return;

@@ -197,8 +197,6 @@ PredictProbability(const CrModel *model, const double *x)
 			elog(ERROR, "cannot score algorithm %d", (int) model->algorithm);
 			return 0.0;			/* keep compiler quiet */
 	}
-	if (unlikely(isnan(margin)))
-		PredictMarginNotANumber(model);
 	return PredictFromMargin(model, margin);
 }
 

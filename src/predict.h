@@ -41,10 +41,16 @@ extern const double *PredictReadJsonb(FunctionCallInfo fcinfo, PredictState *st,
 extern void PredictCheckFinite(const CrModel *model, int j, double v);
 extern void PredictMarginNotANumber(const CrModel *model) pg_attribute_noreturn();
 
-/* A model's PD from its margin: the sigmoid, or its calibration's. */
+/*
+ * A model's PD from its margin: the sigmoid, or its calibration's.  Every
+ * scorer comes through here, so a margin that is not a number (see
+ * PredictMarginNotANumber) is refused here, once.
+ */
 static inline double
 PredictFromMargin(const CrModel *model, double margin)
 {
+	if (unlikely(isnan(margin)))
+		PredictMarginNotANumber(model);
 	if (model->calibration != NULL)
 		return CalibrationApply(model->calibration, margin);
 	return CrSigmoid(margin);
