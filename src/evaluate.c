@@ -346,6 +346,9 @@ cr_calibration(PG_FUNCTION_ARGS)
 	double		hl = 0.0;
 	int64		total_d = 0;
 	double		total_pd = 0.0;
+	int64		band_n[CR_MAX_BANDS] = {0};
+	int64		band_d[CR_MAX_BANDS] = {0};
+	double		band_sum[CR_MAX_BANDS] = {0};
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -416,22 +419,24 @@ cr_calibration(PG_FUNCTION_ARGS)
 	PutCalibrationRow(rsinfo, "hosmer_lemeshow", NULL, er.n, total_d, total_pd, NAN, NAN, hl,
 					  StatChiSquareUpper(hl, bins - 2));
 
+	/* each row's risk category once, then both tests of each */
 	sc = &entry->model->scoring;
+	for (int64 i = 0; i < er.n; i++)
+	{
+		int			b = PredictBand(sc, er.prob[i]);
+
+		band_n[b]++;
+		band_d[b] += er.y[i] > 0.5;
+		band_sum[b] += er.prob[i];
+	}
 	for (int pass = 0; pass < 2; pass++)
 		for (int b = 0; b < sc->nbands; b++)
 		{
-			int64		n = 0;
-			int64		d = 0;
-			double		sum = 0.0;
+			int64		n = band_n[b];
+			int64		d = band_d[b];
+			double		sum = band_sum[b];
 			double		mean;
 
-			for (int64 i = 0; i < er.n; i++)
-				if (PredictBand(sc, er.prob[i]) == b)
-				{
-					n++;
-					d += er.y[i] > 0.5;
-					sum += er.prob[i];
-				}
 			if (n == 0)
 				continue;
 			mean = sum / (double) n;

@@ -147,10 +147,17 @@ TrainCalibrate(const CrTrainParams *tp, CrModel *model, TrainFit *fit, int64 nho
 	}
 	model->calibration = CalibrationFit(tp->calibration, prob, label, n);
 	c = model->calibration;
-	MetricsCompute(prob, label, n, tp->scoring.threshold, &before);
-	MetricsCompute(CalibratePds(c, prob, n), label, n, tp->scoring.threshold, &after);
+	before = fit->eval;
+	if (on_cv)
+	{
+		MetricsCompute(prob, label, n, tp->scoring.threshold, &before);
+		MetricsCompute(CalibratePds(c, prob, n), label, n, tp->scoring.threshold, &after);
+	}
+	/* the metrics' rows: on a holdout, the very rows the map was fitted on */
 	fit->eval_prob = CalibratePds(c, fit->eval_prob, fit->neval);
 	MetricsCompute(fit->eval_prob, fit->eval_label, fit->neval, tp->scoring.threshold, &fit->eval);
+	if (!on_cv)
+		after = fit->eval;
 	appendStringInfo(&fit->extra, ", \"calibration\": {\"method\": \"%s\"",
 					 CalibrationMethodName(c->method));
 	if (c->method == CR_CALIBRATION_PLATT)
