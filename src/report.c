@@ -496,32 +496,6 @@ ModelSection(StringInfo buf, const CrModel *m, const char *importance_json)
 
 /* ------------------------------------------------------------ SQL */
 
-/* The first row's columns of a query as text (NULL for NULL), or NULL. */
-static char **
-QueryRow(const char *sql, int nargs, Oid *types, Datum *args, int *ncols)
-{
-	char	  **out = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, nargs, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "report query failed");
-	*ncols = SPI_tuptable->tupdesc->natts;
-	if (SPI_processed > 0)
-	{
-		out = MemoryContextAllocZero(cxt, sizeof(char *) * *ncols);
-		for (int c = 0; c < *ncols; c++)
-		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1);
-
-			out[c] = v != NULL ? MemoryContextStrdup(cxt, v) : NULL;
-		}
-	}
-	SPI_finish();
-	return out;
-}
-
 /* Every row of a query, each its columns as text; *nrows set. */
 static char ***
 QueryRows(const char *sql, int nargs, Oid *types, Datum *args, int *nrows)
@@ -581,7 +555,7 @@ cr_model_report(PG_FUNCTION_ARGS)
 	const CrModel *m;
 	char	   *name;
 	char	  **reg;
-	int			ncols;
+	int			nreg;
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		args[2];
 	char	   *source = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -595,11 +569,11 @@ cr_model_report(PG_FUNCTION_ARGS)
 	m = entry->model;
 	args[0] = CStringGetTextDatum(name);
 	args[1] = Int32GetDatum(entry->version);
-	reg = QueryRow("SELECT version, algorithm, status, created_at, created_by, source, label, "
-				   "features, params, train_rows, holdout_rows, train_seconds, metrics, importance "
-				   "FROM credit_risk.models WHERE name = $1 AND version = $2",
-				   2, types, args, &ncols);
-	if (reg == NULL)
+	reg = QueryRows("SELECT version, algorithm, status, created_at, created_by, source, label, "
+					"features, params, train_rows, holdout_rows, train_seconds, metrics, importance "
+					"FROM credit_risk.models WHERE name = $1 AND version = $2",
+					2, types, args, &nreg)[0];
+	if (nreg == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("model \"%s\" has no registry row for its version %d", name, entry->version)));
