@@ -28,6 +28,18 @@ CalibrationMethodName(CrCalibrationMethod method)
 	return "unknown";
 }
 
+bool
+CalibrationMethodFromName(const char *name, CrCalibrationMethod *method)
+{
+	for (int m = CR_CALIBRATION_NONE; m <= CR_CALIBRATION_ISOTONIC; m++)
+		if (strcmp(name, CalibrationMethodName((CrCalibrationMethod) m)) == 0)
+		{
+			*method = (CrCalibrationMethod) m;
+			return true;
+		}
+	return false;
+}
+
 /* The margin of a PD, its ends held off 0 and 1. */
 static double
 Logit(double p)

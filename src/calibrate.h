@@ -36,6 +36,9 @@ typedef struct CrCalibration
 
 extern const char *CalibrationMethodName(CrCalibrationMethod method);
 
+/* The method a params value names (none, platt, isotonic): false for none. */
+extern bool CalibrationMethodFromName(const char *name, CrCalibrationMethod *method);
+
 /* Fit on n holdout rows: their uncalibrated PDs and labels (0 or 1). */
 extern CrCalibration *CalibrationFit(CrCalibrationMethod method, const double *prob,
 									 const double *label, int64 n);

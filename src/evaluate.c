@@ -459,85 +459,55 @@ typedef struct FairnessOptions
 	double		min_ratio;
 } FairnessOptions;
 
-static void pg_attribute_noreturn()
-FairnessBadParam(const char *key, const char *want)
+/* One key of cr_fairness' params. */
+static void
+FairnessKey(const char *key, JsonbValue *v, void *arg)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("params.%s must be %s", key, want)));
-}
+	FairnessOptions *opt = (FairnessOptions *) arg;
+	double		d;
 
-static double
-FairnessNumber(const char *key, JsonbValue *v)
-{
-	if (v->type != jbvNumeric)
-		FairnessBadParam(key, "a number");
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+	if (strcmp(key, "approve_below") == 0)
+	{
+		d = ParamsNumberValue(key, v, "a PD above 0 and below 1");
+		if (!(d > 0.0 && d < 1.0))
+			ParamsBadValue(key, "a PD above 0 and below 1");
+		opt->approve_below = d;
+	}
+	else if (strcmp(key, "min_ratio") == 0)
+	{
+		d = ParamsNumberValue(key, v, "a ratio above 0 and at most 1");
+		if (!(d > 0.0 && d <= 1.0))
+			ParamsBadValue(key, "a ratio above 0 and at most 1");
+		opt->min_ratio = d;
+	}
+	else if (strcmp(key, "version") == 0)
+	{
+		d = ParamsNumberValue(key, v, "a positive integer");
+		if (!(d >= 1 && d <= PG_INT32_MAX) || d != floor(d))
+			ParamsBadValue(key, "a positive integer");
+		opt->version = (int32) d;
+	}
+	else if (strcmp(key, "label") == 0)
+	{
+		if (v->type != jbvString)
+			ParamsBadValue(key, "a column name");
+		opt->label = pnstrdup(v->val.string.val, v->val.string.len);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown parameter \"%s\" for cr_fairness", key),
+				 errhint("Known: approve_below, label, min_ratio, version.")));
 }
 
 static void
 FairnessParse(Jsonb *params, FairnessOptions *opt)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
 	opt->approve_below = NAN;
 	opt->label = NULL;
 	opt->version = 0;
 	opt->min_ratio = 0.8;
-	if (params == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(params) || JB_ROOT_IS_SCALAR(params))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params must be a jsonb object")));
-	it = JsonbIteratorInit(&params->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		double		d;
-
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		if (strcmp(key, "approve_below") == 0)
-		{
-			d = FairnessNumber(key, &v);
-			if (!(d > 0.0 && d < 1.0))
-				FairnessBadParam(key, "a PD above 0 and below 1");
-			opt->approve_below = d;
-		}
-		else if (strcmp(key, "min_ratio") == 0)
-		{
-			d = FairnessNumber(key, &v);
-			if (!(d > 0.0 && d <= 1.0))
-				FairnessBadParam(key, "a ratio above 0 and at most 1");
-			opt->min_ratio = d;
-		}
-		else if (strcmp(key, "version") == 0)
-		{
-			d = FairnessNumber(key, &v);
-			if (!(d >= 1 && d <= PG_INT32_MAX) || d != floor(d))
-				FairnessBadParam(key, "a positive integer");
-			opt->version = (int32) d;
-		}
-		else if (strcmp(key, "label") == 0)
-		{
-			if (v.type != jbvString)
-				FairnessBadParam(key, "a column name");
-			opt->label = pnstrdup(v.val.string.val, v.val.string.len);
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown parameter \"%s\" for cr_fairness", key),
-					 errhint("Known: approve_below, label, min_ratio, version.")));
-	}
+	ParamsEachKey(params, FairnessKey, opt);
 }
 
 typedef struct FairGroup

@@ -300,12 +300,21 @@ ParamsKnown(CrAlgorithm algorithm)
 
 /* ------------------------------------------------------------- values */
 
-static void pg_attribute_noreturn()
-BadParam(const char *key, const char *want)
+void
+ParamsBadValue(const char *key, const char *want)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("params.%s must be %s", key, want)));
+}
+
+/* A JSON number as a double; anything else is refused as not what is wanted. */
+double
+ParamsNumberValue(const char *key, JsonbValue *v, const char *want)
+{
+	if (v->type != jbvNumeric)
+		ParamsBadValue(key, want);
+	return DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key), NULL);
 }
 
 /* A number within def's bounds. */
@@ -317,9 +326,7 @@ ParamNumber(const ParamDef *def, JsonbValue *v)
 	bool		hi_open = (def->open & HI_OPEN) != 0;
 	double		d;
 
-	if (v->type != jbvNumeric)
-		BadParam(key, psprintf("a number between %g and %g", def->lo, def->hi));
-	d = DatasetNumericToDouble(v->val.numeric, psprintf("params.%s", key), NULL);
+	d = ParamsNumberValue(key, v, psprintf("a number between %g and %g", def->lo, def->hi));
 	if (isnan(d) || (lo_open ? d <= def->lo : d < def->lo) ||
 		(hi_open ? d >= def->hi : d > def->hi))
 		ereport(ERROR,
@@ -337,7 +344,7 @@ ParamInteger(const ParamDef *def, JsonbValue *v)
 	double		d = ParamNumber(def, v);
 
 	if (d != floor(d))
-		BadParam(def->name, "a whole number");
+		ParamsBadValue(def->name, "a whole number");
 	return (int64) d;
 }
 
@@ -345,7 +352,7 @@ static char *
 ParamString(const char *key, JsonbValue *v)
 {
 	if (v->type != jbvString || v->val.string.len == 0)
-		BadParam(key, "a non-empty string");
+		ParamsBadValue(key, "a non-empty string");
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -359,14 +366,14 @@ ParamArray(const char *key, JsonbValue *v, JsonbValue *elems, int max)
 	int			n = 0;
 
 	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
-		BadParam(key, "an array");
+		ParamsBadValue(key, "an array");
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
 		if (tok != WJB_ELEM)
 			continue;
 		if (n >= max)
-			BadParam(key, psprintf("an array of at most %d elements", max));
+			ParamsBadValue(key, psprintf("an array of at most %d elements", max));
 		elems[n++] = e;
 	}
 	return n;
@@ -391,7 +398,7 @@ static void
 ParseMonotone(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 {
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		BadParam(def->name, "an object such as {\"credit_utilization\": 1, \"payment_history_score\": -1}");
+		ParamsBadValue(def->name, "an object such as {\"credit_utilization\": 1, \"payment_history_score\": -1}");
 	ps->monotone = *v;
 }
 
@@ -418,12 +425,12 @@ ParseClassWeight(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 	if (v->type == jbvString)
 	{
 		if (v->val.string.len != 8 || memcmp(v->val.string.val, "balanced", 8) != 0)
-			BadParam(def->name, want);
+			ParamsBadValue(def->name, want);
 		tp->class_weight = CR_CLASS_WEIGHT_BALANCED;
 		return;
 	}
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		BadParam(def->name, want);
+		ParamsBadValue(def->name, want);
 	tp->class_weight = CR_CLASS_WEIGHT_GIVEN;
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
@@ -490,7 +497,7 @@ ParseReference(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 	int			cap = 8;
 
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		BadParam(def->name, "an object such as {\"employment_status\": \"employed\"}");
+		ParamsBadValue(def->name, "an object such as {\"employment_status\": \"employed\"}");
 	tp->reference_feature = palloc(sizeof(char *) * cap);
 	tp->reference_level = palloc(sizeof(char *) * cap);
 	tp->nreference = 0;
@@ -519,7 +526,7 @@ ParseReference(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 			else if (e.type == jbvBool)
 				level = pstrdup(e.val.boolean ? "true" : "false");
 			else
-				BadParam("reference", "an object whose values are levels (strings)");
+				ParamsBadValue("reference", "an object whose values are levels (strings)");
 			tp->reference_level[tp->nreference++] = level;
 		}
 	}
@@ -567,7 +574,7 @@ ParseSplit(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 	if (v->type == jbvNull)
 		return;
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		BadParam(def->name, want);
+		ParamsBadValue(def->name, want);
 	it = JsonbIteratorInit(v->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
 	{
@@ -579,7 +586,7 @@ ParseSplit(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 		{
 			tp->split_column = ParamString("split.column", &e);
 			if (strlen(tp->split_column) > CR_MAX_NAME_LEN)
-				BadParam("split.column", psprintf("a column name of at most %d bytes", CR_MAX_NAME_LEN));
+				ParamsBadValue("split.column", psprintf("a column name of at most %d bytes", CR_MAX_NAME_LEN));
 		}
 		else if (strcmp(key, "holdout_from") == 0)
 		{
@@ -596,7 +603,7 @@ ParseSplit(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 					 errhint("params.split takes \"column\" and \"holdout_from\".")));
 	}
 	if (tp->split_column == NULL || tp->split_from == NULL)
-		BadParam(def->name, want);
+		ParamsBadValue(def->name, want);
 }
 
 /*
@@ -659,13 +666,13 @@ ParamsRiskBands(ParamsState *ps)
 	{
 		tp->scoring.cutoffs[i] = ParamNumber(cutdef, &cut[i]);
 		if (i > 0 && tp->scoring.cutoffs[i] <= tp->scoring.cutoffs[i - 1])
-			BadParam("risk_cutoffs", "strictly increasing");
+			ParamsBadValue("risk_cutoffs", "strictly increasing");
 	}
 	for (int i = 0; i < nlab; i++)
 	{
 		tp->scoring.labels[i] = ParamString("risk_labels", &lab[i]);
 		if (strlen(tp->scoring.labels[i]) > CR_MAX_NAME_LEN)
-			BadParam("risk_labels", psprintf("strings of at most %d bytes", CR_MAX_NAME_LEN));
+			ParamsBadValue("risk_labels", psprintf("strings of at most %d bytes", CR_MAX_NAME_LEN));
 	}
 }
 
@@ -795,7 +802,7 @@ ParamParseValue(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 	else if (def->kind == PARAM_BOOL)
 	{
 		if (v->type != jbvBool)
-			BadParam(def->name, "true or false");
+			ParamsBadValue(def->name, "true or false");
 		*(bool *) ((char *) ps->tp + def->offset) = v->val.boolean;
 	}
 	else if (def->kind == PARAM_NUMBER_OR_NULL && v->type == jbvNull)
@@ -807,43 +814,64 @@ ParamParseValue(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 }
 
 void
-ParamsParse(Jsonb *params, CrTrainParams *tp)
+ParamsEachKey(Jsonb *params, void (*fn) (const char *key, JsonbValue *v, void *arg), void *arg)
 {
-	ParamsState ps;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
-	const ParamDef *def = NULL;
+	char	   *key = NULL;
 
-	ParamsDefaults(tp);
 	if (params == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(params))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("params must be a jsonb object")));
-
-	ps.tp = tp;
-	ps.ncut = -1;
-	ps.nlab = -1;
-	ps.monotone.type = jbvNull;
 	it = JsonbIteratorInit(&params->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
-		{
-			def = ParamFind(v.val.string.val, v.val.string.len, tp->algorithm);
-			if (def == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown parameter \"%s\" for algorithm \"%s\"",
-								pnstrdup(v.val.string.val, v.val.string.len),
-								ModelAlgorithmName(tp->algorithm)),
-						 errhint("Known parameters: %s.", ParamsKnown(tp->algorithm))));
-		}
+			key = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE)
-			ParamParseValue(def, &v, &ps);
+			fn(key, &v, arg);
 	}
+}
+
+/* One key of cr_train's params: a param of the algorithm's, or an ERROR. */
+static void
+ParamsParseKey(const char *key, JsonbValue *v, void *arg)
+{
+	ParamsState *ps = (ParamsState *) arg;
+	const ParamDef *def = ParamFind(key, strlen(key), ps->tp->algorithm);
+
+	if (def == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown parameter \"%s\" for algorithm \"%s\"",
+						key, ModelAlgorithmName(ps->tp->algorithm)),
+				 errhint("Known parameters: %s.", ParamsKnown(ps->tp->algorithm))));
+	ParamParseValue(def, v, ps);
+}
+
+static void
+ParamsStateInit(ParamsState *ps, CrTrainParams *tp)
+{
+	ps->tp = tp;
+	ps->ncut = -1;
+	ps->nlab = -1;
+	ps->monotone.type = jbvNull;
+}
+
+void
+ParamsParse(Jsonb *params, CrTrainParams *tp)
+{
+	ParamsState ps;
+
+	ParamsDefaults(tp);
+	if (params == NULL)
+		return;
+	ParamsStateInit(&ps, tp);
+	ParamsEachKey(params, ParamsParseKey, &ps);
 
 	if (tp->drift_moderate >= tp->drift_major)
 		ereport(ERROR,
@@ -868,6 +896,46 @@ ParamsParse(Jsonb *params, CrTrainParams *tp)
 				 errhint("Set params.holdout above 0, or early_stopping_rounds to 0.")));
 	ParamsRiskBands(&ps);
 	ParamsMonotoneDirections(&ps);
+}
+
+/* One key of cr_woe_bins' params: a scorecard's binning param, or categorical. */
+static void
+ParamsParseWoeKey(const char *key, JsonbValue *v, void *arg)
+{
+	ParamsState *ps = (ParamsState *) arg;
+	const ParamDef *def;
+
+	if (strcmp(key, "categorical") == 0)
+	{
+		if (v->type != jbvBool)
+			ParamsBadValue(key, "true or false");
+		ps->tp->woe.categorical = v->val.boolean;
+		return;
+	}
+	def = ParamFind(key, strlen(key), CR_ALGO_SCORECARD);
+	if (def == NULL || def->algorithms != SCORECARD)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown parameter \"%s\" for WoE binning", key),
+				 errhint("Known: max_bins, min_bin_share, prebins, trend, categorical.")));
+	ParamParseValue(def, v, ps);
+}
+
+/*
+ * The params of cr_woe_bins and cr_information_value: a scorecard's binning
+ * params, checked as cr_train checks them, and categorical (false).
+ */
+void
+ParamsParseWoe(Jsonb *params, CrWoeOptions *opt)
+{
+	CrTrainParams tp;
+	ParamsState ps;
+
+	tp.algorithm = CR_ALGO_SCORECARD;
+	ParamsDefaults(&tp);
+	ParamsStateInit(&ps, &tp);
+	ParamsEachKey(params, ParamsParseWoeKey, &ps);
+	*opt = tp.woe;
 }
 
 /* Resolve params.monotone against the loaded feature names. */
@@ -990,37 +1058,18 @@ PushMonotone(const ParamDef *def, const CrTrainParams *tp, JsonbParseState **st)
 static void
 ParseTrend(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 {
-	const char *want = "auto, ascending, descending, peak or valley";
-	char	   *name;
-
-	if (v->type != jbvString)
-		BadParam(def->name, want);
-	name = pnstrdup(v->val.string.val, v->val.string.len);
-	for (int t = CR_TREND_AUTO; t <= CR_TREND_VALLEY; t++)
-		if (strcmp(name, WoeTrendName((CrWoeTrend) t)) == 0)
-		{
-			ps->tp->woe.trend = (CrWoeTrend) t;
-			return;
-		}
-	BadParam(def->name, want);
+	if (v->type != jbvString ||
+		!WoeTrendFromName(pnstrdup(v->val.string.val, v->val.string.len), &ps->tp->woe.trend))
+		ParamsBadValue(def->name, "auto, ascending, descending, peak or valley");
 }
 
 static void
 ParseCalibration(const ParamDef *def, JsonbValue *v, ParamsState *ps)
 {
-	const char *want = "none, platt or isotonic";
-	char	   *name;
-
-	if (v->type != jbvString)
-		BadParam(def->name, want);
-	name = pnstrdup(v->val.string.val, v->val.string.len);
-	for (int m = CR_CALIBRATION_NONE; m <= CR_CALIBRATION_ISOTONIC; m++)
-		if (strcmp(name, CalibrationMethodName((CrCalibrationMethod) m)) == 0)
-		{
-			ps->tp->calibration = (CrCalibrationMethod) m;
-			return;
-		}
-	BadParam(def->name, want);
+	if (v->type != jbvString ||
+		!CalibrationMethodFromName(pnstrdup(v->val.string.val, v->val.string.len),
+								   &ps->tp->calibration))
+		ParamsBadValue(def->name, "none, platt or isotonic");
 }
 
 static void

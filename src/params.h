@@ -67,6 +67,19 @@ typedef struct CrTrainParams
  */
 extern void ParamsParse(Jsonb *params, CrTrainParams *tp);
 
+/* cr_woe_bins' params: a scorecard's binning params, and categorical. */
+extern void ParamsParseWoe(Jsonb *params, CrWoeOptions *opt);
+
+/*
+ * Helpers for other functions' params: fn(key, value, arg) for each key of
+ * an object (NULL: none; anything but an object: an ERROR); the ERROR
+ * "params.key must be want"; a JSON number as a double, else that ERROR.
+ */
+extern void ParamsEachKey(Jsonb *params, void (*fn) (const char *key, JsonbValue *v, void *arg),
+						  void *arg);
+extern void ParamsBadValue(const char *key, const char *want) pg_attribute_noreturn();
+extern double ParamsNumberValue(const char *key, JsonbValue *v, const char *want);
+
 /* Per feature: -1, 0 or 1; NULL when params.monotone is not given. */
 extern int8 *ParamsMonotone(const CrTrainParams *tp, char **names, int nfeatures);
 

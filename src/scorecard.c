@@ -47,6 +47,7 @@
 #include "hugemem.h"
 #include "logit.h"
 #include "model.h"
+#include "params.h"
 #include "registry.h"
 #include "scorecard.h"
 #include "train.h"
@@ -57,108 +58,6 @@ PG_FUNCTION_INFO_V1(cr_scorecard);
 
 #define WOE_SEED		UINT64CONST(0x5C0EC4D)	/* pre-bins of over BIN_SAMPLE_MAX values */
 #define WOE_OTHER_TEXT	"(other)"
-
-/* ------------------------------------------------------------ options */
-
-
-static void pg_attribute_noreturn()
-WoeBadParam(const char *key, const char *want)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("params.%s must be %s", key, want)));
-}
-
-static int
-WoeParamInt(const char *key, JsonbValue *v, int lo, int hi)
-{
-	double		d;
-
-	if (v->type != jbvNumeric)
-		WoeBadParam(key, psprintf("an integer from %d to %d", lo, hi));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (!(d >= lo && d <= hi) || d != floor(d))
-		WoeBadParam(key, psprintf("an integer from %d to %d", lo, hi));
-	return (int) d;
-}
-
-/*
- * params of cr_woe_bins and cr_information_value: max_bins (default 6),
- * min_bin_share (0.05), prebins (20), trend (auto), categorical (false).
- */
-void
-WoeOptionsParse(Jsonb *params, CrWoeOptions *opt)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	opt->max_bins = 6;
-	opt->min_bin_share = 0.05;
-	opt->prebins = 20;
-	opt->trend = CR_TREND_AUTO;
-	opt->categorical = false;
-	if (params == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(params) || JB_ROOT_IS_SCALAR(params))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("params must be a jsonb object")));
-
-	it = JsonbIteratorInit(&params->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		if (strcmp(key, "max_bins") == 0)
-			opt->max_bins = WoeParamInt(key, &v, 2, 100);
-		else if (strcmp(key, "prebins") == 0)
-			opt->prebins = WoeParamInt(key, &v, 2, CR_MAX_VALUE_BINS - 1);
-		else if (strcmp(key, "min_bin_share") == 0)
-		{
-			double		d;
-
-			if (v.type != jbvNumeric)
-				WoeBadParam(key, "a number above 0 and at most 0.5");
-			d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-												   NumericGetDatum(v.val.numeric)));
-			if (!(d > 0.0 && d <= 0.5))
-				WoeBadParam(key, "a number above 0 and at most 0.5");
-			opt->min_bin_share = d;
-		}
-		else if (strcmp(key, "trend") == 0)
-		{
-			int			t;
-
-			if (v.type != jbvString)
-				WoeBadParam(key, "auto, ascending, descending, peak or valley");
-			for (t = CR_TREND_AUTO; t <= CR_TREND_VALLEY; t++)
-				if (strlen(WoeTrendName((CrWoeTrend) t)) == v.val.string.len &&
-					strncmp(WoeTrendName((CrWoeTrend) t), v.val.string.val, v.val.string.len) == 0)
-					break;
-			if (t > CR_TREND_VALLEY)
-				WoeBadParam(key, "auto, ascending, descending, peak or valley");
-			opt->trend = (CrWoeTrend) t;
-		}
-		else if (strcmp(key, "categorical") == 0)
-		{
-			if (v.type != jbvBool)
-				WoeBadParam(key, "true or false");
-			opt->categorical = v.val.boolean;
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown parameter \"%s\" for WoE binning", key),
-					 errhint("Known: max_bins, min_bin_share, prebins, trend, categorical.")));
-	}
-}
 
 /* ---------------------------------------------------------- sequences */
 
@@ -888,7 +787,7 @@ cr_woe_bins(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source, label and feature must not be null")));
-	WoeOptionsParse(WoeParamsArg(fcinfo, 3), &opt);
+	ParamsParseWoe(WoeParamsArg(fcinfo, 3), &opt);
 	feature = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -986,7 +885,7 @@ cr_information_value(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source and label must not be null")));
-	WoeOptionsParse(WoeParamsArg(fcinfo, 3), &opt);
+	ParamsParseWoe(WoeParamsArg(fcinfo, 3), &opt);
 	if (!PG_ARGISNULL(2))
 		features = DatasetFeatureNames(PG_GETARG_ARRAYTYPE_P(2), &nfeatures,
 									   "Pass NULL to rank every numeric and text column.");

@@ -70,7 +70,19 @@ WoeTrendName(CrWoeTrend trend)
 	return names[trend];
 }
 
-extern void WoeOptionsParse(Jsonb *params, CrWoeOptions *opt);
+
+/* The trend a params value names (auto, ascending, ...): false for none. */
+static inline bool
+WoeTrendFromName(const char *name, CrWoeTrend *trend)
+{
+	for (int t = CR_TREND_AUTO; t <= CR_TREND_VALLEY; t++)
+		if (strcmp(name, WoeTrendName((CrWoeTrend) t)) == 0)
+		{
+			*trend = (CrWoeTrend) t;
+			return true;
+		}
+	return false;
+}
 
 /*
  * The bins of one feature: x its values (NaN missing; for a categorical
