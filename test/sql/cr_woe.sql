@@ -2,15 +2,7 @@
 -- credit file (text codes, as published) and on small made-up tables.
 \set ECHO none
 SET client_min_messages = warning;
-CREATE TABLE german_file (checking text, duration float8, history text, purpose text,
-    amount float8, savings text, employment text, installment_rate float8, personal text,
-    debtors text, residence float8, property text, age float8, other_plans text,
-    housing text, existing_credits float8, job text, dependents float8, telephone text,
-    foreign_worker text, class int);
-\copy german_file FROM 'test/data/german.data' WITH (DELIMITER E'\t')
-CREATE TABLE german_raw AS
-SELECT row_number() OVER () AS id, f.*, (class = 2)::int AS bad FROM german_file f;
-ALTER TABLE german_raw DROP COLUMN class;
+\i test/data/german_raw.sql
 RESET client_min_messages;
 \set ECHO all
 SELECT count(*), sum(bad) FROM german_raw;

@@ -25,6 +25,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
+use CrGerman;
 
 my $python = '/usr/bin/python3';
 {
@@ -39,7 +40,6 @@ my $python = '/usr/bin/python3';
 }
 
 my $tmp  = PostgreSQL::Test::Utils::tempdir('german_cat');
-my $data = "$FindBin::RealBin/../data/german.data";
 my $node = PostgreSQL::Test::Cluster->new('german_cat');
 $node->init;
 $node->start;
@@ -48,18 +48,9 @@ my @categorical = qw(checking history purpose savings employment personal debtor
   property other_plans housing job telephone foreign_worker);
 my @numeric = qw(duration amount installment_rate residence age existing_credits dependents);
 
-$node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION credit_risk;
-CREATE TABLE german_file (checking text, duration float8, history text, purpose text,
-    amount float8, savings text, employment text, installment_rate float8, personal text,
-    debtors text, residence float8, property text, age float8, other_plans text,
-    housing text, existing_credits float8, job text, dependents float8, telephone text,
-    foreign_worker text, class int);
-COPY german_file FROM '$data' WITH (DELIMITER E'\\t');
-CREATE TABLE german_raw AS
-SELECT row_number() OVER () AS id, f.*, (class = 2)::int AS bad
-FROM german_file f;
+$node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
+load_german_raw($node);
+$node->safe_psql('postgres', q{
 ALTER TABLE german_raw ADD COLUMN holdout int;
 UPDATE german_raw SET holdout = (id % 5 = 0)::int;
 });

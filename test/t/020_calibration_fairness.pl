@@ -20,6 +20,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
+use CrGerman;
 
 my $python = '/usr/bin/python3';
 {
@@ -33,24 +34,16 @@ my $python = '/usr/bin/python3';
 }
 
 my $tmp  = PostgreSQL::Test::Utils::tempdir('calibration');
-my $data = "$FindBin::RealBin/../data/german.data";
 my $node = PostgreSQL::Test::Cluster->new('calibration');
 $node->init;
 $node->start;
 
+$node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
+load_german_raw($node);
 $node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION credit_risk;
-CREATE TABLE german_file (checking text, duration float8, history text, purpose text,
-    amount float8, savings text, employment text, installment_rate float8, personal text,
-    debtors text, residence float8, property text, age float8, other_plans text,
-    housing text, existing_credits float8, job text, dependents float8, telephone text,
-    foreign_worker text, class int);
-COPY german_file FROM '$data' WITH (DELIMITER E'\\t');
-CREATE TABLE german_raw AS
-SELECT row_number() OVER () AS id, f.*, (class = 2)::int AS bad,
-       CASE WHEN id_mod = 0 THEN NULL ELSE (class = 2)::int END AS bad_partly
-  FROM (SELECT f.*, row_number() OVER () % 7 AS id_mod FROM german_file f) f;
+	'postgres', q{
+ALTER TABLE german_raw ADD COLUMN bad_partly int;
+UPDATE german_raw SET bad_partly = CASE WHEN id % 7 = 0 THEN NULL ELSE bad END;
 SELECT 1 FROM credit_risk.cr_train('cal_lr', 'german_raw', 'bad', 'logistic',
     ARRAY['duration', 'amount', 'age', 'checking', 'history', 'savings'], '{"holdout": 0.3, "seed": 7}');
 SELECT 1 FROM credit_risk.cr_train('cal_gbm', 'german_raw', 'bad', 'gbm',

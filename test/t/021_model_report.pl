@@ -16,27 +16,20 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
+use CrGerman;
 
 my $chromium = '/usr/bin/chromium';
 plan skip_all => "$chromium is not installed (Debian package chromium)" unless -x $chromium;
 
 my $tmp  = PostgreSQL::Test::Utils::tempdir('report');
-my $data = "$FindBin::RealBin/../data/german.data";
 my $node = PostgreSQL::Test::Cluster->new('report');
 $node->init;
 $node->start;
 
+$node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
+load_german_raw($node);
 $node->safe_psql(
-	'postgres', qq{
-CREATE EXTENSION credit_risk;
-CREATE TABLE german_file (checking text, duration float8, history text, purpose text,
-    amount float8, savings text, employment text, installment_rate float8, personal text,
-    debtors text, residence float8, property text, age float8, other_plans text,
-    housing text, existing_credits float8, job text, dependents float8, telephone text,
-    foreign_worker text, class int);
-COPY german_file FROM '$data' WITH (DELIMITER E'\\t');
-CREATE TABLE german_raw AS
-SELECT row_number() OVER () AS id, f.*, (class = 2)::int AS bad FROM german_file f;
+	'postgres', q{
 ALTER TABLE german_raw RENAME COLUMN purpose TO "<script>alert(1)</script>";
 SELECT 1 FROM credit_risk.cr_train('card', 'german_raw', 'bad', 'scorecard',
     ARRAY['checking', 'duration', 'history', '<script>alert(1)</script>', 'amount', 'savings', 'age'],
