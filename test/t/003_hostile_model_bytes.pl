@@ -111,20 +111,44 @@ sub try_models
 	return %outcome;
 }
 
+# Cases "label 1" .. "label rounds": bytes with 1 to most random bytes of the
+# payload changed, resealed.
+sub mutated
+{
+	my ($label, $bytes, $rounds, $most) = @_;
+	my @out;
+	for my $round (1 .. $rounds)
+	{
+		my $b = $bytes;
+		for (1 .. 1 + int(rand($most)))
+		{
+			my $p = 20 + int(rand(length($b) - 20));
+			substr($b, $p, 1) = chr(int(rand(256)));
+		}
+		push @out, ["$label $round", seal($b)];
+	}
+	return @out;
+}
+
+# The offset of each section of model bytes, by tag.
+sub section_offsets
+{
+	my ($bytes) = @_;
+	my %off;
+	my $pos = 20;
+	while ($pos + 8 <= length($bytes))
+	{
+		my ($tag, undef, $len) = unpack('vvV', substr($bytes, $pos, 8));
+		$off{$tag} = $pos;
+		$pos += 8 + $len;
+	}
+	return %off;
+}
+
 my @cases;
 # 1. Random single- and multi-byte mutations of the payload, resealed.
 srand(20261126);
-for my $round (1 .. 400)
-{
-	my $b = $good;
-	my $nmut = 1 + int(rand(4));
-	for (1 .. $nmut)
-	{
-		my $pos = 20 + int(rand(length($b) - 20));
-		substr($b, $pos, 1) = chr(int(rand(256)));
-	}
-	push @cases, ["mutation $round", seal($b)];
-}
+push @cases, mutated('mutation', $good, 400, 4);
 
 # 2. Truncations and extensions, resealed.
 for my $len (20 .. length($good) - 1)
@@ -164,14 +188,7 @@ my %crafted = (
 );
 
 # Find the scoring and logit sections to poke at their values.
-my %offset;
-my $pos = 20;
-while ($pos + 8 <= length($good))
-{
-	my ($tag, undef, $len) = unpack('vvV', substr($good, $pos, 8));
-	$offset{$tag} = $pos;
-	$pos += 8 + $len;
-}
+my %offset = section_offsets($good);
 my $nan = pack('H*', '000000000000f87f');
 my $inf = pack('H*', '000000000000f07f');
 $crafted{'coefficient NaN'} = sub { my $b = shift; substr($b, $offset{4} + 12, 8) = $nan; $b };
@@ -218,29 +235,13 @@ my $ghex = $node->safe_psql('postgres',
 my $ggood = pack('H*', $ghex);
 is(unpack('H*', seal($ggood)), $ghex, 'resealing a good tree model leaves it unchanged');
 
-for my $round (1 .. 300)
-{
-	my $b = $ggood;
-	for (1 .. 1 + int(rand(3)))
-	{
-		my $p = 20 + int(rand(length($b) - 20));
-		substr($b, $p, 1) = chr(int(rand(256)));
-	}
-	push @cases, ["tree mutation $round", seal($b)];
-}
+push @cases, mutated('tree mutation', $ggood, 300, 3);
 for my $len (20 .. length($ggood) - 1)
 {
 	push @cases, ["tree truncated to $len", seal(substr($ggood, 0, $len))] if $len % 3 == 0;
 }
 
-my %goff;
-$pos = 20;
-while ($pos + 8 <= length($ggood))
-{
-	my ($tag, undef, $len) = unpack('vvV', substr($ggood, $pos, 8));
-	$goff{$tag} = $pos;
-	$pos += 8 + $len;
-}
+my %goff = section_offsets($ggood);
 my $ntrees = unpack('V', substr($ggood, $goff{5} + 8, 4));
 my $node0 = $goff{5} + 8 + 4 + 8 + 4 * $ntrees;	# tree 0, node 0 (the root)
 my %gcrafted = (
@@ -293,24 +294,8 @@ my $shex = $node->safe_psql('postgres',
 	q{SELECT encode(model, 'hex') FROM credit_risk.models WHERE name = 's'});
 my $sgood = pack('H*', $shex);
 is(unpack('H*', seal($sgood)), $shex, 'resealing a good scorecard leaves it unchanged');
-for my $round (1 .. 300)
-{
-	my $b = $sgood;
-	for (1 .. 1 + int(rand(3)))
-	{
-		my $p = 20 + int(rand(length($b) - 20));
-		substr($b, $p, 1) = chr(int(rand(256)));
-	}
-	push @cases, ["scorecard mutation $round", seal($b)];
-}
-my %soff;
-$pos = 20;
-while ($pos + 8 <= length($sgood))
-{
-	my ($tag, undef, $len) = unpack('vvV', substr($sgood, $pos, 8));
-	$soff{$tag} = $pos;
-	$pos += 8 + $len;
-}
+push @cases, mutated('scorecard mutation', $sgood, 300, 3);
+my %soff = section_offsets($sgood);
 # (cut just before the drift baseline, the optional last section, it is a
 # whole model without one)
 for my $len (20 .. length($sgood) - 1)
@@ -365,14 +350,7 @@ for my $nm ('cp', 'ci')
 	my $h = $node->safe_psql('postgres', "SELECT encode(model, 'hex') FROM credit_risk.models WHERE name = '$nm'");
 	$calgood{$nm} = pack('H*', $h);
 	is(unpack('H*', seal($calgood{$nm})), $h, "resealing a good calibrated model leaves it unchanged ($nm)");
-	my %coff;
-	my $cpos = 20;
-	while ($cpos + 8 <= length($calgood{$nm}))
-	{
-		my ($tag, undef, $len) = unpack('vvV', substr($calgood{$nm}, $cpos, 8));
-		$coff{$tag} = $cpos;
-		$cpos += 8 + $len;
-	}
+	my %coff = section_offsets($calgood{$nm});
 	my $c0 = $coff{10} + 8;		# the method
 	for my $round (1 .. 100)
 	{
