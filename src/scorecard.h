@@ -17,8 +17,6 @@
 
 #include "postgres.h"
 
-#include "utils/jsonb.h"
-
 typedef enum CrWoeTrend
 {
 	CR_TREND_AUTO,				/* ascending or descending, the higher IV */
