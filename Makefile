@@ -1,5 +1,5 @@
 EXTENSION = credit_risk
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = credit_risk
 OBJS = \
@@ -26,10 +26,12 @@ OBJS = \
 	src/params.o \
 	src/pipeline.o \
 	src/predict.o \
+	src/progress.o \
 	src/registry.o \
 	src/registry_write.o \
 	src/report.o \
 	src/scorecard.o \
+	src/serving.o \
 	src/statdist.o \
 	src/threads.o \
 	src/train.o \
@@ -37,8 +39,9 @@ OBJS = \
 	src/xgboost.o
 
 # The install script for a version is generated from sql/credit_risk.sql;
-# upgrade steps (credit_risk--A--B.sql) are kept as released files.
-DATA = $(wildcard sql/*--*--*.sql)
+# upgrade steps (credit_risk--A--B.sql) are kept as released files, and so
+# is 0.1.0's install script, which upgrades are tested from.
+DATA = $(wildcard sql/*--*--*.sql) sql/$(EXTENSION)--0.1.0.sql
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 PG_CPPFLAGS = -I$(srcdir)/src

@@ -541,7 +541,9 @@ CREATE TABLE credit_risk.monitoring_runs (
     unevaluated       jsonb NOT NULL DEFAULT '{}',  -- rule -> why it could not be checked
     alerts            integer NOT NULL DEFAULT 0,
     calibration       jsonb,                -- with labels: Hosmer-Lemeshow and Jeffreys p-values
-    fairness          jsonb                 -- group column -> per group approval rate and ratio
+    fairness          jsonb,                -- group column -> per group approval rate and ratio
+    latency_source    text                  -- where p95_latency_ms came from: serving_stats or
+                                            -- pg_stat_statements (an approximation)
 );
 
 CREATE TABLE credit_risk.alerts (
@@ -580,6 +582,7 @@ AS $$
 DECLARE
     caller_path text := credit_risk.cr_caller_search_path();
     stats_schema name;
+    serving_ok boolean;
     run credit_risk.monitoring_runs;
     r record;
     value float8;
@@ -598,6 +601,8 @@ BEGIN
 
     run.model_name := name;
     run.source := source;
+    PERFORM credit_risk.cr_progress_report('cr_monitor', name, NULL);
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, 'drift');
     -- the source is the caller's SQL: resolved in the caller's search_path
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
     SELECT pg_catalog.jsonb_object_agg(d.feature, d.psi) FILTER (WHERE d.feature OPERATOR(pg_catalog.<>) '__score__'),
@@ -620,6 +625,7 @@ BEGIN
               FROM credit_risk.cr_predict_batch(name, source) b GROUP BY 1) c;
 
     IF label IS NOT NULL THEN
+        PERFORM credit_risk.cr_progress_report(NULL, NULL, 'evaluating');
         run.metrics := credit_risk.cr_evaluate(name, source, label);
         BEGIN
         SELECT pg_catalog.jsonb_build_object(
@@ -659,19 +665,36 @@ BEGIN
     END LOOP;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
 
-    -- scoring latency from pg_stat_statements (mean + 1.645 sd, a normal
-    -- approximation: it keeps no percentiles), when it is installed
+    -- scoring latency: the version's p95 in serving_stats (credit_risk
+    -- preloaded); else from pg_stat_statements, when it is installed (mean +
+    -- 1.645 sd, a normal approximation: it keeps no percentiles)
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, 'latency');
+    BEGIN
+        SELECT s.p95 INTO run.p95_latency_ms
+          FROM credit_risk.cr_serving_stats() s
+         WHERE s.model OPERATOR(pg_catalog.=) name
+           AND s.version OPERATOR(pg_catalog.=) pg_catalog.split_part(run.model_version, '@', 2)::integer;
+        serving_ok := true;
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+        serving_ok := false;
+    END;
+    IF run.p95_latency_ms IS NOT NULL THEN
+        run.latency_source := 'serving_stats';
+    END IF;
     SELECT n.nspname INTO stats_schema
       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'pg_stat_statements';
     stats_ok := stats_schema IS NOT NULL;
-    IF stats_ok THEN
+    IF stats_ok AND run.p95_latency_ms IS NULL THEN
         EXECUTE pg_catalog.format(
             $q$SELECT pg_catalog.sum(s.calls * (s.mean_exec_time + 1.645 * s.stddev_exec_time))
                       / pg_catalog.nullif(pg_catalog.sum(s.calls), 0)
                  FROM %I.pg_stat_statements s WHERE s.query LIKE '%%cr_predict%%'
                   AND s.query NOT LIKE '%%cr_monitor%%'$q$, stats_schema)
            INTO run.p95_latency_ms;
+        IF run.p95_latency_ms IS NOT NULL THEN
+            run.latency_source := 'pg_stat_statements';
+        END IF;
     END IF;
 
     run.run_at := pg_catalog.now();
@@ -679,11 +702,11 @@ BEGIN
     INSERT INTO credit_risk.monitoring_runs (model_name, model_version, run_at, run_by, source,
                                              rows, feature_psi, max_feature_psi, score_psi,
                                              metrics, mean_pd, pd_deciles, category_shares,
-                                             p95_latency_ms, calibration, fairness)
+                                             p95_latency_ms, calibration, fairness, latency_source)
     VALUES (run.model_name, run.model_version, run.run_at, run.run_by, run.source,
             run.rows, run.feature_psi, run.max_feature_psi, run.score_psi,
             run.metrics, run.mean_pd, run.pd_deciles, run.category_shares,
-            run.p95_latency_ms, run.calibration, run.fairness)
+            run.p95_latency_ms, run.calibration, run.fairness, run.latency_source)
     RETURNING id INTO run.id;
 
     FOR r IN SELECT * FROM credit_risk.effective_alert_rules e
@@ -702,8 +725,11 @@ BEGIN
                  END;
         IF value IS NULL THEN
             skipped := skipped || pg_catalog.jsonb_build_object(r.name,
-                CASE WHEN r.metric = 'p95_latency_ms' AND NOT stats_ok
-                     THEN 'pg_stat_statements is not installed'
+                CASE WHEN r.metric = 'p95_latency_ms' AND NOT serving_ok AND NOT stats_ok
+                     THEN 'credit_risk is not in shared_preload_libraries and pg_stat_statements is not installed'
+                     WHEN r.metric = 'p95_latency_ms' AND serving_ok
+                     THEN 'no calls of ' || run.model_version || ' in credit_risk.serving_stats'
+                          || CASE WHEN stats_ok THEN ' or cr_predict calls in pg_stat_statements' ELSE '' END
                      WHEN r.metric = 'p95_latency_ms'
                      THEN 'no cr_predict calls in pg_stat_statements'
                      WHEN r.metric = 'min_adverse_impact_ratio'
@@ -741,6 +767,7 @@ BEGIN
     UPDATE credit_risk.monitoring_runs m SET alerts = nalerts, unevaluated = skipped
      WHERE m.id = run.id
     RETURNING * INTO run;
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, NULL);
     RETURN run;
 END;
 $$;
@@ -863,6 +890,8 @@ BEGIN
     src := source::text;
     tgt := target::text;
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    PERFORM credit_risk.cr_progress_report('cr_mirror', src, NULL);
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, 'reading');
     IF key IS NULL OR pg_catalog.cardinality(key) = 0 THEN
         RAISE EXCEPTION 'cr_mirror needs the key columns'
             USING ERRCODE = 'invalid_parameter_value';
@@ -926,6 +955,7 @@ BEGIN
            INTO new_last;
     END IF;
 
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, 'checking quality rules');
     -- table-level rules: any breach fails the run, before the target is touched
     FOR q IN SELECT * FROM credit_risk.quality_rules r
               WHERE r.target = tgt AND r.enabled AND r.rule IN ('min_rows', 'max_null_share', 'unique', 'schema')
@@ -998,6 +1028,7 @@ BEGIN
                         pg_catalog.string_agg('s.' || pg_catalog.quote_ident(c), ', '))
                   FROM unnest(cols) c WHERE NOT c = ANY (key));
 
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, 'merging');
     EXECUTE pg_catalog.format('SELECT count(*) FROM pg_temp.cr_mirror_stage s
                                 WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE %s)', tgt_q, on_keys)
        INTO n_new;
@@ -1027,6 +1058,7 @@ BEGIN
     VALUES ('mirror:' || src, started, pg_catalog.clock_timestamp(), 'succeeded', n_read, n_rejected,
             pg_catalog.jsonb_build_object('target', tgt, 'inserted', inserted,
                                           'updated', updated, 'watermark', COALESCE(new_last, last)));
+    PERFORM credit_risk.cr_progress_report(NULL, NULL, NULL);
     RETURN NEXT;
 END;
 $$;
@@ -1432,3 +1464,139 @@ REVOKE ALL ON FUNCTION credit_risk.cr_mirror(regclass, regclass, text[], text) F
 REVOKE ALL ON FUNCTION credit_risk.cr_run_pipeline_step(text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_schedule_pipeline() FROM PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_unschedule_pipeline() FROM PUBLIC;
+
+-- Operations ----------------------------------------------------------------
+
+-- Serving statistics, counted in shared memory by every scoring call
+-- (cr_predict, cr_predict_batch, cr_explain, cr_explain_batch) when
+-- credit_risk is in shared_preload_libraries: per model version of this
+-- database, calls (errors included), rows, errors, the p50, p95, p99 and
+-- largest latency of a call in milliseconds (p50 .. p99 from a histogram of
+-- buckets 9% wide: within 4.4%), since when, and the seconds of all
+-- finished calls.  A model passed as bytes is counted as "(bytes <its
+-- checksum>)" with no version.
+CREATE FUNCTION credit_risk.cr_serving_stats()
+RETURNS TABLE (model text, version integer, calls bigint, rows bigint, errors bigint,
+               p50 float8, p95 float8, p99 float8, max float8, since timestamptz,
+               seconds float8)
+AS 'MODULE_PATHNAME', 'cr_serving_stats'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE VIEW credit_risk.serving_stats AS
+SELECT model, version, calls, rows, errors, p50, p95, p99, max, since, seconds
+  FROM credit_risk.cr_serving_stats();
+
+-- The latency histogram as Prometheus histograms have it: per model
+-- version, the finished calls that took at most each bound in seconds
+-- (cumulative; the last bound is +Infinity), and their total seconds.
+CREATE FUNCTION credit_risk.cr_serving_histogram(
+    le float8[] DEFAULT '{0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10}')
+RETURNS TABLE (model text, version integer, le float8, count bigint, sum float8)
+AS 'MODULE_PATHNAME', 'cr_serving_histogram'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+-- Forget every version's serving statistics, in every database.
+CREATE FUNCTION credit_risk.cr_reset_serving_stats()
+RETURNS void
+AS 'MODULE_PATHNAME', 'cr_reset_serving_stats'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- The long commands running now (cr_train, cr_tune, cr_predict_batch,
+-- cr_explain_batch, cr_mirror, cr_monitor), as PostgreSQL's
+-- pg_stat_progress_* views show theirs: the phase (a tree or Newton step
+-- within it), rows done and expected, the time since the command started,
+-- and the time the current phase has left at its rate so far.  Other roles'
+-- commands show only pid, database and command, unless the caller has
+-- pg_read_all_stats.  Needs credit_risk in shared_preload_libraries.
+CREATE FUNCTION credit_risk.cr_progress()
+RETURNS TABLE (pid integer, datname text, command text, model text, phase text,
+               step integer, steps integer, rows_done bigint, rows_total bigint,
+               started timestamptz, elapsed interval, remaining interval)
+AS 'MODULE_PATHNAME', 'cr_progress'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+CREATE VIEW credit_risk.progress AS
+SELECT pid, datname, command, model, phase, step, steps, rows_done, rows_total,
+       started, elapsed, remaining
+  FROM credit_risk.cr_progress();
+
+-- How the extension's PL/pgSQL commands report their phases (see
+-- progress.c); it changes only the calling backend's own report.
+CREATE FUNCTION credit_risk.cr_progress_report(command text, model text, phase text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'cr_progress_report'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+GRANT SELECT ON credit_risk.serving_stats, credit_risk.progress TO PUBLIC;
+REVOKE ALL ON FUNCTION credit_risk.cr_reset_serving_stats() FROM PUBLIC;
+
+-- Roles ---------------------------------------------------------------------
+
+-- The three roles of a credit team, created where missing (NOLOGIN: grant
+-- them to login roles) and given exactly their part:
+--   credit_risk_scorer    scores and explains, reads the registry and the
+--                         serving statistics;
+--   credit_risk_modeller  the scorer's part, and trains, tunes and imports
+--                         new versions (candidates); cannot promote;
+--   credit_risk_admin     reads the registry, promotes and routes, runs and
+--                         schedules the pipeline and monitoring, owns the
+--                         rules (alert, quality, reason codes) and resets
+--                         the serving statistics; cannot train.
+-- Run by a role that may create roles and grant on the extension's objects
+-- (its owner, or a superuser); running it again grants again.
+CREATE FUNCTION credit_risk.cr_setup_roles()
+RETURNS TABLE (role name, created boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r name;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['credit_risk_scorer', 'credit_risk_modeller', 'credit_risk_admin']::name[]
+    LOOP
+        role := r;
+        created := NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r);
+        IF created THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA credit_risk TO %I', r);
+        EXECUTE pg_catalog.format('GRANT SELECT ON credit_risk.models, credit_risk.routes,
+                                   credit_risk.serving_stats, credit_risk.progress TO %I', r);
+        RETURN NEXT;
+    END LOOP;
+
+    GRANT SELECT ON credit_risk.tuning_runs, credit_risk.monitoring_runs, credit_risk.alerts
+       TO credit_risk_modeller, credit_risk_admin;
+    GRANT EXECUTE ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb),
+                              credit_risk.cr_tune(text, text, text, text, text[], jsonb, jsonb),
+                              credit_risk.cr_import_xgboost(text, jsonb, text[], jsonb)
+       TO credit_risk_modeller;
+
+    GRANT EXECUTE ON FUNCTION credit_risk.cr_promote(text, integer),
+                              credit_risk.cr_route(text, integer, float8),
+                              credit_risk.cr_monitor(text, text, text),
+                              credit_risk.cr_mirror(regclass, regclass, text[], text),
+                              credit_risk.cr_run_pipeline_step(text),
+                              credit_risk.cr_schedule_pipeline(),
+                              credit_risk.cr_unschedule_pipeline(),
+                              credit_risk.cr_reset_serving_stats()
+       TO credit_risk_admin;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON credit_risk.alert_rules, credit_risk.quality_rules,
+                                            credit_risk.reason_codes, credit_risk.pipeline_steps
+       TO credit_risk_admin;
+    GRANT SELECT, INSERT, UPDATE ON credit_risk.monitoring_runs, credit_risk.mirror_state
+       TO credit_risk_admin;
+    GRANT SELECT, INSERT ON credit_risk.alerts, credit_risk.pipeline_runs, credit_risk.quarantine
+       TO credit_risk_admin;
+    GRANT USAGE ON SEQUENCE credit_risk.alert_rules_id_seq, credit_risk.quality_rules_id_seq,
+                            credit_risk.monitoring_runs_id_seq, credit_risk.alerts_id_seq,
+                            credit_risk.pipeline_runs_id_seq, credit_risk.quarantine_id_seq
+       TO credit_risk_admin;
+    -- scheduling goes through pg_cron, where it is installed
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'cron') THEN
+        GRANT USAGE ON SCHEMA cron TO credit_risk_admin;
+    END IF;
+END;
+$$;
+
+REVOKE ALL ON FUNCTION credit_risk.cr_setup_roles() FROM PUBLIC;

@@ -25,7 +25,9 @@
 #include "explain.h"
 #include "forest.h"
 #include "predict.h"
+#include "progress.h"
 #include "registry.h"
+#include "serving.h"
 
 PG_FUNCTION_INFO_V1(cr_predict_batch);
 PG_FUNCTION_INFO_V1(cr_explain_batch);
@@ -45,6 +47,7 @@ typedef struct BatchModel
 	int			n;
 	double	   *margin;			/* FOREST_BLOCK */
 	CrReasons  *reasons;		/* explaining: the model's reason codes */
+	int64		scored;			/* rows this model scored */
 } BatchModel;
 
 typedef struct BatchReceiver
@@ -189,7 +192,11 @@ BatchFlush(BatchReceiver *br)
 	if (br->explain)
 		ExplainBlock(br);
 	for (int mi = 0; mi < br->nmodels; mi++)
+	{
+		br->models[mi].scored += br->models[mi].n;
 		br->models[mi].n = 0;
+	}
+	ProgressRows(br->rows);
 	for (int i = 0; i < br->n && !br->explain; i++)
 	{
 		const CrModel *m = br->models[br->which[i]].entry->model;
@@ -310,6 +317,8 @@ BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 	char	   *name;
 	char	   *source;
 	CrCachedModel *challenger;
+	CrServingCall call;
+	int64		scored[2];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -326,6 +335,7 @@ BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 	br.explain = explain;
 	br.top = top;
 	br.keycol = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	ServingStart(&call);
 	br.models[0].entry = RegistryLookup(name, 0);
 	br.nmodels = 1;
 	challenger = br.keycol ? RegistryRoute(name, &br.share) : NULL;
@@ -334,6 +344,10 @@ BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 		br.models[1].entry = challenger;
 		br.nmodels = 2;
 	}
+	for (int mi = 0; mi < br.nmodels; mi++)
+		ServingAttach(&call, br.models[mi].entry);
+	ProgressBegin(explain ? "cr_explain_batch" : "cr_predict_batch", name, false);
+	ProgressPhase(explain ? "explaining" : "scoring", -1);
 	br.cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk batch",
 								   ALLOCSET_DEFAULT_SIZES);
 	br.blockcxt = AllocSetContextCreate(br.cxt, "credit_risk batch keys",
@@ -345,6 +359,10 @@ BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 	DatasetScanSource(source, &br.pub, explain ? "explanation" : "scoring");
 	if (br.n > 0)
 		BatchFlush(&br);
+	for (int mi = 0; mi < br.nmodels; mi++)
+		scored[mi] = br.models[mi].scored;
+	ServingFinish(&call, scored);
+	ProgressEnd();
 	MemoryContextDelete(br.cxt);
 }
 

@@ -7,12 +7,19 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/memutils.h"
 
 #include "credit_risk.h"
+#include "progress.h"
+#include "serving.h"
 
 PG_MODULE_MAGIC;
 
@@ -49,6 +56,60 @@ static const struct config_enum_entry CrSimdOptions[] = {
 };
 
 void		_PG_init(void);
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Serving statistics and progress live in shared memory, when preloaded. */
+static void
+CrShmemRequest(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(add_size(ServingShmemSize(), ProgressShmemSize()));
+	RequestNamedLWLockTranche("credit_risk", 1);
+}
+
+static void
+CrShmemStartup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ServingShmemInit();
+	ProgressShmemInit();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* An ERROR ends the scoring calls and commands begun in what it aborts. */
+static void
+CrXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		ServingAtAbort(0);
+		ProgressAtAbort(0);
+	}
+	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PREPARE)
+	{
+		ServingAtCommit();
+		ProgressAtAbort(0);
+	}
+}
+
+static void
+CrSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+				  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			level = GetCurrentTransactionNestLevel();
+
+		ServingAtAbort(level);
+		ProgressAtAbort(level);
+	}
+}
 
 /* A setting's entry in the GUC table, or NULL. */
 struct config_generic *
@@ -164,7 +225,36 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("credit_risk.metrics",
+							 "Count scoring calls in credit_risk.serving_stats.",
+							 "Needs credit_risk in shared_preload_libraries; off, scoring counts nothing.",
+							 &cr_metrics,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("credit_risk");
+
+	/* the size of shared memory is set once, at server start */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("credit_risk.metrics_max_models",
+								"Model versions that credit_risk.serving_stats can count (all databases).",
+								"Each takes about 6.5 kB of shared memory; versions beyond it are not counted until cr_reset_serving_stats().",
+								&cr_metrics_max_models,
+								cr_metrics_max_models,
+								16, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = CrShmemRequest;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = CrShmemStartup;
+	}
+	RegisterXactCallback(CrXactCallback, NULL);
+	RegisterSubXactCallback(CrSubXactCallback, NULL);
 
 	/* a pending value that left the setting at its default was rejected */
 	for (int i = 0; i < lengthof(CrSettingNames); i++)

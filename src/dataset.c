@@ -33,6 +33,7 @@
 #include "random.h"
 #include "fmgr.h"
 #include "hugemem.h"
+#include "progress.h"
 #include "model.h"
 
 #define DATASET_BATCH_ROWS	10000
@@ -798,7 +799,8 @@ LoadReceive(TupleTableSlot *slot, DestReceiver *self)
 											values[lr->split_att], lr->split_from)) >= 0;
 	}
 	MemoryContextSwitchTo(old);
-	ds->nrows++;
+	if ((++ds->nrows & 0xFFFF) == 0)
+		ProgressRows(ds->nrows);
 	return true;
 }
 

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "predict.h"
 #include "registry.h"
+#include "serving.h"
 
 PG_FUNCTION_INFO_V1(cr_explain_array);
 PG_FUNCTION_INFO_V1(cr_explain_record);
@@ -495,10 +496,15 @@ Datum
 cr_explain_array(PG_FUNCTION_ARGS)
 {
 	PredictState *st = ExplainBegin(fcinfo);
-	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	CrServingCall call;
+	CrCachedModel *entry;
 
+	ServingStart(&call);
+	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry,
 				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	ServingFinishOne(&call, 1);
 	return (Datum) 0;
 }
 
@@ -507,10 +513,15 @@ Datum
 cr_explain_bytes_array(PG_FUNCTION_ARGS)
 {
 	PredictState *st = ExplainBegin(fcinfo);
-	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	CrServingCall call;
+	CrCachedModel *entry;
 
+	ServingStart(&call);
+	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry,
 				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	ServingFinishOne(&call, 1);
 	return (Datum) 0;
 }
 
@@ -520,9 +531,14 @@ cr_explain_record(PG_FUNCTION_ARGS)
 {
 	PredictState *st = ExplainBegin(fcinfo);
 	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	CrServingCall call;
+	CrCachedModel *entry;
 
+	ServingStart(&call);
+	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
+	ServingFinishOne(&call, 1);
 	return (Datum) 0;
 }
 
@@ -532,9 +548,14 @@ cr_explain_bytes_record(PG_FUNCTION_ARGS)
 {
 	PredictState *st = ExplainBegin(fcinfo);
 	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	CrServingCall call;
+	CrCachedModel *entry;
 
+	ServingStart(&call);
+	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
+	ServingFinishOne(&call, 1);
 	return (Datum) 0;
 }
 
@@ -550,9 +571,13 @@ cr_explain_jsonb(PG_FUNCTION_ARGS)
 	Jsonb	   *jb = PG_GETARG_JSONB_P(1);
 	JsonbValue	custbuf;
 	JsonbValue *cust;
-	CrCachedModel *entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb,
-											   &cust, &custbuf);
+	CrServingCall call;
+	CrCachedModel *entry;
 
+	ServingStart(&call);
+	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custbuf);
+	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry, PredictReadJsonb(fcinfo, st, entry->model, jb));
+	ServingFinishOne(&call, 1);
 	return (Datum) 0;
 }

@@ -37,6 +37,7 @@
 #include "binning.h"
 #include "credit_risk.h"
 #include "gbm_int.h"
+#include "progress.h"
 #include "hugemem.h"
 #include "random.h"
 #include "threads.h"
@@ -1088,6 +1089,7 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 	treecxt = AllocSetContextCreate(cxt, "credit_risk gbm tree", ALLOCSET_DEFAULT_SIZES);
 	gbm->histcxt = AllocSetContextCreate(cxt, "credit_risk gbm histograms", ALLOCSET_DEFAULT_SIZES);
 
+	ProgressPhase("building tree", -1);
 	for (int t = 0; t < params->n_trees; t++)
 	{
 		uint64		tseed = CrMix64(params->seed ^ ((uint64) (t + 1) << 32));
@@ -1095,6 +1097,7 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		ProgressStep(t + 1, params->n_trees);
 		PoolRun(gbm->pool, (int) ((ntr + GBM_CHUNK_ROWS - 1) / GBM_CHUNK_ROWS),
 				GradientTask, gbm);
 

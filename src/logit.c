@@ -28,6 +28,7 @@
 #include "credit_risk.h"
 #include "hugemem.h"
 #include "logit.h"
+#include "progress.h"
 #include "threads.h"
 
 /*
@@ -698,6 +699,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	ll_raw = ll = LogitPass(&rows, pool, &job, beta, H, g);
 	fit->null_log_likelihood = ll;
 
+	ProgressPhase("Newton step", -1);
 	while (iter < opts->max_iter || (converged && iter < opts->max_iter + 1))
 	{
 		double		step = 1.0;
@@ -706,6 +708,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 		bool		accepted = false;
 
 		CHECK_FOR_INTERRUPTS();
+		ProgressStep(iter + 1, 0);
 		memcpy(chol, H, sizeof(double) * k * k);
 		memcpy(step_dir, g, sizeof(double) * k);
 		for (int j = 1; j < k; j++)

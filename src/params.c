@@ -148,6 +148,8 @@ static const ParamDef ParamTable[] = {
 		   "PSI above which drift is major"),
 	BOOLEAN("reasons", COMMON, reasons, 0,
 			"cr_predict's jsonb form adds the applicant's principal adverse reasons"),
+	BOOLEAN("verbose", COMMON, verbose, 0,
+			"report each phase of the run as a NOTICE (not kept with the model)"),
 	HANDLED("class_weight", COMMON, PARAM_OBJECT, 0.0, 1e9, LO_OPEN, ClassWeight,
 			"\"balanced\" or {\"0\": w0, \"1\": w1}: weights of the training rows by label (null: 1 and 1)"),
 
@@ -1133,6 +1135,9 @@ ParamsToJsonb(const CrTrainParams *tp)
 		const char *field;
 
 		if (!(def->algorithms & ALGO_BIT(tp->algorithm)))
+			continue;
+		/* how a run reports is not part of what it fitted */
+		if (def->offset == offsetof(CrTrainParams, verbose))
 			continue;
 		PushString(&st, WJB_KEY, def->name);
 		if (def->push)

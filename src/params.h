@@ -45,6 +45,7 @@ typedef struct CrTrainParams
 	double		drift_moderate;
 	double		drift_major;
 	bool		reasons;		/* cr_predict's jsonb form adds reasons */
+	bool		verbose;		/* phases as NOTICE lines (not stored) */
 	CrClassWeight class_weight;	/* params.class_weight as given */
 	double		class_weights[2];	/* given (CR_CLASS_WEIGHT_GIVEN) */
 	char	   *split_column;	/* params.split: out-of-time holdout, or NULL */

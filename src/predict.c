@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "predict.h"
 #include "registry.h"
+#include "serving.h"
 
 PG_FUNCTION_INFO_V1(cr_predict_array);
 PG_FUNCTION_INFO_V1(cr_predict_record);
@@ -333,22 +334,34 @@ Datum
 cr_predict_array(PG_FUNCTION_ARGS)
 {
 	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	CrServingCall call;
+	CrCachedModel *entry;
+	double		p;
 
-	PG_RETURN_FLOAT8(PredictProbability(entry->model,
-										PredictReadArray(fcinfo, st, entry->model,
-														 PG_GETARG_ARRAYTYPE_P(1))));
+	ServingStart(&call);
+	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	ServingAttach(&call, entry);
+	p = PredictProbability(entry->model,
+						   PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	ServingFinishOne(&call, 1);
+	PG_RETURN_FLOAT8(p);
 }
 
 Datum
 cr_predict_bytes_array(PG_FUNCTION_ARGS)
 {
 	PredictState *st = PredictGetState(fcinfo);
-	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	CrServingCall call;
+	CrCachedModel *entry;
+	double		p;
 
-	PG_RETURN_FLOAT8(PredictProbability(entry->model,
-										PredictReadArray(fcinfo, st, entry->model,
-														 PG_GETARG_ARRAYTYPE_P(1))));
+	ServingStart(&call);
+	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	ServingAttach(&call, entry);
+	p = PredictProbability(entry->model,
+						   PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	ServingFinishOne(&call, 1);
+	PG_RETURN_FLOAT8(p);
 }
 
 /* -------------------------------------------------------------- row form */
@@ -488,10 +501,16 @@ cr_predict_record(PG_FUNCTION_ARGS)
 {
 	PredictState *st = PredictGetState(fcinfo);
 	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrCachedModel *entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	CrServingCall call;
+	CrCachedModel *entry;
+	double		p;
 
-	PG_RETURN_FLOAT8(PredictProbability(entry->model,
-										PredictReadRecord(fcinfo, st, entry->model, td)));
+	ServingStart(&call);
+	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	ServingAttach(&call, entry);
+	p = PredictProbability(entry->model, PredictReadRecord(fcinfo, st, entry->model, td));
+	ServingFinishOne(&call, 1);
+	PG_RETURN_FLOAT8(p);
 }
 
 Datum
@@ -499,10 +518,16 @@ cr_predict_bytes_record(PG_FUNCTION_ARGS)
 {
 	PredictState *st = PredictGetState(fcinfo);
 	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrCachedModel *entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	CrServingCall call;
+	CrCachedModel *entry;
+	double		p;
 
-	PG_RETURN_FLOAT8(PredictProbability(entry->model,
-										PredictReadRecord(fcinfo, st, entry->model, td)));
+	ServingStart(&call);
+	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
+	ServingAttach(&call, entry);
+	p = PredictProbability(entry->model, PredictReadRecord(fcinfo, st, entry->model, td));
+	ServingFinishOne(&call, 1);
+	PG_RETURN_FLOAT8(p);
 }
 
 /* ------------------------------------------------------------ jsonb form */
@@ -705,8 +730,11 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 	JsonbValue *cust;
 	JsonbParseState *state = NULL;
 	JsonbValue *result;
+	CrServingCall call;
 
+	ServingStart(&call);
 	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custval);
+	ServingAttach(&call, entry);
 	model = entry->model;
 	x = PredictReadJsonb(fcinfo, st, model, jb);
 
@@ -748,5 +776,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 		ExplainPushReasons(&state, entry, x, EXPLAIN_JSONB_REASONS);
 
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	PG_RETURN_JSONB_P(JsonbValueToJsonb(result));
+	result = (JsonbValue *) JsonbValueToJsonb(result);
+	ServingFinishOne(&call, 1);
+	PG_RETURN_JSONB_P((Jsonb *) result);
 }

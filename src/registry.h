@@ -30,6 +30,8 @@ typedef struct CrCachedModel
 	CrModel    *model;
 	char	   *bytes;			/* copy of the bytes, for models passed as values */
 	uint64		last_used;		/* statement stamp of the last lookup */
+	int			serving_slot;	/* its serving statistics (serving.c), when */
+	uint32		serving_gen;	/* ... this is the statistics' generation */
 	MemoryContext cxt;
 } CrCachedModel;
 

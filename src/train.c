@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "model.h"
 #include "params.h"
+#include "progress.h"
 #include "predict.h"
 #include "registry.h"
 #include "threads.h"
@@ -415,6 +416,7 @@ TrainGbmBins(CrTrainData *td, const CrTrainParams *tp)
 	{
 		MemoryContext old = MemoryContextSwitchTo(td->cxt);
 
+		ProgressPhase("binning", td->ds->nrows);
 		td->bins = GbmBin(td->ds, td->holdout, &tp->gbm);
 		for (int f = 0; f < td->ds->nfeatures; f++)
 		{
@@ -764,7 +766,9 @@ TrainLoad(TrainRun *run)
 
 	MemoryContextSwitchTo(run->traincxt);
 	td->cxt = run->traincxt;
+	ProgressPhase("loading", -1);
 	ds = td->ds = DatasetLoad(&run->spec);
+	ProgressPhase("preparing", ds->nrows);
 	INSTR_TIME_SET_CURRENT(run->loaded);
 	p = ds->nfeatures;
 	if (p > CR_MAX_FEATURES)
@@ -845,8 +849,12 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 	else
 		TrainGbm(td, tp, &model, &fit);
 	if (tp->calibration != CR_CALIBRATION_NONE)
+	{
+		ProgressPhase("calibrating", -1);
 		TrainCalibrate(tp, &model, &fit, td->nhold, cv);
+	}
 	INSTR_TIME_SET_CURRENT(fitted);
+	ProgressPhase("evaluating", -1);
 
 	/* ... and of the score, on the rows the metrics were computed on */
 	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp->seed, NULL);
@@ -890,6 +898,7 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 	}
 
 	/* register it (see registry_write.c); the row in the caller's context */
+	ProgressPhase("registering", -1);
 	{
 		CrNewVersion nv;
 
@@ -931,11 +940,13 @@ cr_train(PG_FUNCTION_ARGS)
 			   PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
 	if (run.rettupdesc == NULL)
 		elog(ERROR, "cr_train must return credit_risk.models");
+	ProgressBegin("cr_train", run.name, run.tp.verbose);
 	TrainLoad(&run);
 	/* cross-validation on the training rows, before the final fit */
 	if (run.tp.cv > 0)
 		TrainCrossValidate(&run.td, &run.tp, &cv);
 	result = TrainFinish(&run, &run.tp, run.tp.cv > 0 ? &cv : NULL, NULL);
 	TrainEnd(&run);
+	ProgressEnd();
 	PG_RETURN_DATUM(result);
 }

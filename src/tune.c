@@ -31,6 +31,7 @@
 #include "gbm.h"
 #include "hugemem.h"
 #include "predict.h"
+#include "progress.h"
 #include "random.h"
 #include "registry.h"
 #include "train.h"
@@ -168,7 +169,11 @@ TrainCrossValidate(CrTrainData *td, CrTrainParams *tp, CrCvResult *res)
 		res->oof_label = HugeAlloc(sizeof(double) * Max(td->ds->nrows, 1));
 	}
 	for (int f = 0; f < res->k; f++)
+	{
+		ProgressContext(psprintf("fold %d of %d", f + 1, res->k));
 		EvalFold(td, tp, td->fold, f, &res->folds[f], res);
+	}
+	ProgressContext(NULL);
 	AucMeanSd(res->folds, res->k, &res->auc_mean, &res->auc_sd);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
@@ -833,6 +838,7 @@ cr_tune(PG_FUNCTION_ARGS)
 				 errmsg("cr_tune needs params.cv or a holdout to score its trials on"),
 				 errhint("Give params.cv (5 is usual), or keep params.holdout above 0.")));
 
+	ProgressBegin("cr_tune", run.name, run.tp.verbose);
 	TrainLoad(&run);
 	if (run.tp.cv > 0)
 	{
@@ -861,6 +867,7 @@ cr_tune(PG_FUNCTION_ARGS)
 			trials[t].overrides = DrawTrial(&search, t);
 			TrialParams(&run, &trials[t]);
 			trials[t].folds = palloc0(sizeof(CrMetrics) * nfolds);
+			ProgressContext(psprintf("trial %d of %d", t + 1, search.trials));
 			RunTrial(&run, &search, &trials[t], fold, 0, nfolds);
 			ntrials++;
 		}
@@ -895,6 +902,8 @@ cr_tune(PG_FUNCTION_ARGS)
 					budget_hit = true;
 					break;
 				}
+				ProgressContext(psprintf("trial %d of %d", (int) (alive[a] - trials) + 1,
+										 search.trials));
 				RunTrial(&run, &search, alive[a], fold, done, upto);
 			}
 			if (budget_hit)
@@ -945,6 +954,7 @@ cr_tune(PG_FUNCTION_ARGS)
 		AucMeanSd(cv.folds, nfolds, &cv.auc_mean, &cv.auc_sd);
 		cv.seconds = trials[best].seconds;
 	}
+	ProgressContext("the best trial");
 	row = DatumGetHeapTupleHeader(TrainFinish(&run, &trials[best].tp,
 											  run.tp.cv > 0 ? &cv : NULL, extra));
 	version = DatumGetInt32(GetAttributeByName(row, "version", &isnull));
@@ -968,5 +978,6 @@ cr_tune(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	TrainEnd(&run);
+	ProgressEnd();
 	return (Datum) 0;
 }

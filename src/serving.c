@@ -1,0 +1,583 @@
+/*
+ * serving.c
+ *	  Serving statistics in shared memory: per model version (per
+ *	  database), calls, rows, errors and a histogram of call latencies, for
+ *	  credit_risk.serving_stats, cr_monitor's latency rule and Prometheus.
+ *
+ * Needs shared_preload_libraries = 'credit_risk'; without it scoring counts
+ * nothing and the view says why.  A call adds to its entry's counters with
+ * atomic additions, into one of SERVING_STRIPES copies chosen by the
+ * backend's PGPROC number, so that backends scoring the same model at full
+ * speed rarely share a cache line.  The entry's slot is looked up once per
+ * backend and cached model (under a shared lock), and again only after a
+ * reset.  An ERROR after the model was resolved counts as an error of that
+ * version: the call is pushed on a short stack that a (sub)transaction
+ * abort unwinds.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "credit_risk.h"
+#include "serving.h"
+
+PG_FUNCTION_INFO_V1(cr_serving_stats);
+PG_FUNCTION_INFO_V1(cr_serving_histogram);
+PG_FUNCTION_INFO_V1(cr_reset_serving_stats);
+
+bool		cr_metrics = true;
+int			cr_metrics_max_models = 256;
+
+/*
+ * Latency buckets: 0 holds calls under 1 µs; bucket i (1 .. LAST - 1) holds
+ * [2^((i-1)/8), 2^(i/8)) µs, eight to an octave, so that a bucket's
+ * geometric middle is within 4.4% of any latency in it; LAST holds what is
+ * beyond 2^((LAST-1)/8) µs (10.9 s).
+ */
+#define SERVING_PER_OCTAVE	8
+#define SERVING_NBUCKETS	189
+#define SERVING_LAST		(SERVING_NBUCKETS - 1)
+#define SERVING_STRIPES		4
+#define SERVING_NAMELEN		64		/* model names are at most 63 bytes */
+#define SERVING_MAX_PENDING 8
+
+typedef struct ServingCounters
+{
+	pg_atomic_uint64 calls;		/* finished and failed */
+	pg_atomic_uint64 rows;
+	pg_atomic_uint64 errors;
+	pg_atomic_uint64 sum_ns;	/* of finished calls */
+	pg_atomic_uint64 max_ns;
+	pg_atomic_uint64 buckets[SERVING_NBUCKETS];
+} ServingCounters;
+
+/* a stripe on cache lines of its own */
+typedef union ServingStripe
+{
+	ServingCounters c;
+	char		pad[TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(ServingCounters))];
+} ServingStripe;
+
+typedef struct ServingEntry
+{
+	ServingStripe stripe[SERVING_STRIPES];
+	Oid			dbid;
+	int32		version;		/* 0 for a model passed as bytes */
+	uint32		checksum;		/* a model passed as bytes: its checksum */
+	char		name[SERVING_NAMELEN];	/* "" for a model passed as bytes */
+	TimestampTz since;
+} ServingEntry;
+
+typedef struct ServingShared
+{
+	LWLock	   *lock;			/* guards nentries, keys and the generation */
+	pg_atomic_uint32 generation;	/* advanced by a reset */
+	int			nentries;
+	int			maxentries;
+	int			overflow;		/* versions not counted for lack of room */
+	ServingEntry entries[FLEXIBLE_ARRAY_MEMBER];
+} ServingShared;
+
+static ServingShared *serving = NULL;
+
+/* calls begun and not yet finished in this backend */
+typedef struct ServingPending
+{
+	int			slot;
+	uint32		gen;
+	int			nest_level;
+} ServingPending;
+
+static ServingPending pending[SERVING_MAX_PENDING];
+static int	npending = 0;
+
+Size
+ServingShmemSize(void)
+{
+	return add_size(offsetof(ServingShared, entries),
+					mul_size(cr_metrics_max_models, sizeof(ServingEntry)));
+}
+
+void
+ServingShmemInit(void)
+{
+	bool		found;
+
+	serving = ShmemInitStruct("credit_risk serving statistics", ServingShmemSize(), &found);
+	if (!found)
+	{
+		memset(serving, 0, ServingShmemSize());
+		serving->lock = &(GetNamedLWLockTranche("credit_risk"))[0].lock;
+		pg_atomic_init_u32(&serving->generation, 1);
+		serving->maxentries = cr_metrics_max_models;
+	}
+}
+
+bool
+ServingAvailable(void)
+{
+	return serving != NULL;
+}
+
+void
+ServingStart(CrServingCall *call)
+{
+	call->attached = 0;
+	call->on = cr_metrics && serving != NULL;
+	if (call->on)
+		INSTR_TIME_SET_CURRENT(call->start);
+}
+
+static void
+ServingKey(const CrCachedModel *entry, ServingEntry *key)
+{
+	memset(key->name, 0, SERVING_NAMELEN);
+	key->dbid = MyDatabaseId;
+	if (entry->name != NULL)
+	{
+		strlcpy(key->name, entry->name, SERVING_NAMELEN);
+		key->version = entry->version;
+		key->checksum = 0;
+	}
+	else
+	{
+		key->version = 0;
+		key->checksum = entry->model->checksum;
+	}
+}
+
+static bool
+ServingKeyEqual(const ServingEntry *a, const ServingEntry *b)
+{
+	return a->dbid == b->dbid && a->version == b->version &&
+		a->checksum == b->checksum && strcmp(a->name, b->name) == 0;
+}
+
+/* The entry's slot, found or made; -1 when the table is full. */
+static int
+ServingFindSlot(const CrCachedModel *entry, uint32 *gen)
+{
+	ServingEntry key;
+	int			slot = -1;
+
+	ServingKey(entry, &key);
+	LWLockAcquire(serving->lock, LW_SHARED);
+	for (int i = 0; i < serving->nentries && slot < 0; i++)
+		if (ServingKeyEqual(&serving->entries[i], &key))
+			slot = i;
+	*gen = pg_atomic_read_u32(&serving->generation);
+	LWLockRelease(serving->lock);
+	if (slot >= 0)
+		return slot;
+
+	LWLockAcquire(serving->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < serving->nentries && slot < 0; i++)
+		if (ServingKeyEqual(&serving->entries[i], &key))
+			slot = i;
+	if (slot < 0 && serving->nentries < serving->maxentries)
+	{
+		ServingEntry *e = &serving->entries[serving->nentries];
+
+		/* counters are zero: the slot is new, or was zeroed by a reset */
+		e->dbid = key.dbid;
+		e->version = key.version;
+		e->checksum = key.checksum;
+		memcpy(e->name, key.name, SERVING_NAMELEN);
+		e->since = GetCurrentTimestamp();
+		slot = serving->nentries++;
+	}
+	else if (slot < 0)
+		serving->overflow++;
+	*gen = pg_atomic_read_u32(&serving->generation);
+	LWLockRelease(serving->lock);
+	return slot;
+}
+
+static inline ServingCounters *
+ServingStripeOf(int slot)
+{
+	return &serving->entries[slot].stripe[MyProc->pgprocno % SERVING_STRIPES].c;
+}
+
+void
+ServingAttach(CrServingCall *call, CrCachedModel *entry)
+{
+	uint32		gen;
+
+	if (!call->on)
+		return;
+	gen = pg_atomic_read_u32(&serving->generation);
+	if (entry->serving_gen != gen)
+	{
+		entry->serving_slot = ServingFindSlot(entry, &gen);
+		entry->serving_gen = gen;
+	}
+	if (npending == SERVING_MAX_PENDING)
+		return;					/* nested too deep to count */
+	pending[npending].slot = entry->serving_slot;
+	pending[npending].gen = entry->serving_gen;
+	pending[npending].nest_level = GetCurrentTransactionNestLevel();
+	npending++;
+	call->attached++;
+}
+
+static inline int
+ServingBucket(uint64 ns)
+{
+	double		us = (double) ns / 1000.0;
+	int			b;
+
+	if (us < 1.0)
+		return 0;
+	b = (int) floor(log2(us) * SERVING_PER_OCTAVE) + 1;
+	return Min(b, SERVING_LAST);
+}
+
+void
+ServingFinish(CrServingCall *call, const int64 *rows)
+{
+	instr_time	end;
+	uint64		ns;
+	int			bucket;
+
+	if (!call->on || call->attached == 0)
+		return;
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, call->start);
+	ns = (uint64) (INSTR_TIME_GET_DOUBLE(end) * 1e9);
+	bucket = ServingBucket(ns);
+
+	for (int k = call->attached - 1; k >= 0; k--)
+	{
+		ServingPending *p = &pending[--npending];
+		ServingCounters *c;
+		uint64		max;
+
+		/* a reset since the slot was found: the call is not counted */
+		if (p->slot < 0 || p->gen != pg_atomic_read_u32(&serving->generation))
+			continue;
+		c = ServingStripeOf(p->slot);
+		pg_atomic_fetch_add_u64(&c->calls, 1);
+		pg_atomic_fetch_add_u64(&c->rows, rows[k]);
+		pg_atomic_fetch_add_u64(&c->sum_ns, ns);
+		pg_atomic_fetch_add_u64(&c->buckets[bucket], 1);
+		max = pg_atomic_read_u64(&c->max_ns);
+		while (ns > max && !pg_atomic_compare_exchange_u64(&c->max_ns, &max, ns))
+			;
+	}
+	call->attached = 0;
+}
+
+void
+ServingFinishOne(CrServingCall *call, int64 rows)
+{
+	ServingFinish(call, &rows);
+}
+
+/* An ERROR unwound the calls begun at nest_level or deeper: each failed. */
+void
+ServingAtAbort(int nest_level)
+{
+	while (npending > 0 && pending[npending - 1].nest_level >= nest_level)
+	{
+		ServingPending *p = &pending[--npending];
+
+		if (serving != NULL && p->slot >= 0 &&
+			p->gen == pg_atomic_read_u32(&serving->generation))
+		{
+			ServingCounters *c = ServingStripeOf(p->slot);
+
+			pg_atomic_fetch_add_u64(&c->calls, 1);
+			pg_atomic_fetch_add_u64(&c->errors, 1);
+		}
+	}
+}
+
+/* Nothing is pending once a transaction commits; what is left was never finished. */
+void
+ServingAtCommit(void)
+{
+	npending = 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* one entry's counters, summed over its stripes */
+typedef struct ServingTotals
+{
+	uint64		calls;
+	uint64		rows;
+	uint64		errors;
+	uint64		sum_ns;
+	uint64		max_ns;
+	uint64		buckets[SERVING_NBUCKETS];
+} ServingTotals;
+
+static void
+ServingSum(const ServingEntry *e, ServingTotals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int s = 0; s < SERVING_STRIPES; s++)
+	{
+		ServingCounters *c = (ServingCounters *) &e->stripe[s].c;
+
+		t->calls += pg_atomic_read_u64(&c->calls);
+		t->rows += pg_atomic_read_u64(&c->rows);
+		t->errors += pg_atomic_read_u64(&c->errors);
+		t->sum_ns += pg_atomic_read_u64(&c->sum_ns);
+		t->max_ns = Max(t->max_ns, pg_atomic_read_u64(&c->max_ns));
+		for (int b = 0; b < SERVING_NBUCKETS; b++)
+			t->buckets[b] += pg_atomic_read_u64(&c->buckets[b]);
+	}
+}
+
+/* upper bound of bucket b in seconds (infinity for the last) */
+static double
+ServingBucketUpper(int b)
+{
+	if (b >= SERVING_LAST)
+		return INFINITY;
+	return pow(2.0, (double) b / SERVING_PER_OCTAVE) * 1e-6;
+}
+
+/*
+ * The q-quantile in milliseconds: the geometric middle of the bucket that
+ * holds it (at most the largest call), or NULL without calls.
+ */
+static bool
+ServingQuantile(const ServingTotals *t, double q, double *ms)
+{
+	uint64		n = 0;
+	uint64		rank;
+	uint64		seen = 0;
+	double		max_ms = (double) t->max_ns / 1e6;
+
+	for (int b = 0; b < SERVING_NBUCKETS; b++)
+		n += t->buckets[b];
+	if (n == 0)
+		return false;
+	rank = (uint64) ceil(q * (double) n);
+	rank = Max(rank, 1);
+	for (int b = 0; b < SERVING_NBUCKETS; b++)
+	{
+		seen += t->buckets[b];
+		if (seen >= rank)
+		{
+			double		v;
+
+			if (b == 0)
+				v = 0.5e-3;
+			else if (b == SERVING_LAST)
+				v = max_ms;
+			else
+				v = pow(2.0, ((double) b - 0.5) / SERVING_PER_OCTAVE) * 1e-3;
+			*ms = Min(v, max_ms);
+			return true;
+		}
+	}
+	*ms = max_ms;
+	return true;
+}
+
+static void
+ServingRequire(void)
+{
+	if (serving == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("serving statistics need credit_risk in shared_preload_libraries"),
+				 errdetail("Scoring works without it, but nothing is counted."),
+				 errhint("Add credit_risk to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+static char *
+ServingModelName(const ServingEntry *e)
+{
+	if (e->name[0] != '\0')
+		return pstrdup(e->name);
+	return psprintf("(bytes %08x)", e->checksum);
+}
+
+/*
+ * cr_serving_stats(): per model version of this database, calls, rows,
+ * errors, p50, p95, p99 and max latency in milliseconds, and since when.
+ */
+Datum
+cr_serving_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n;
+
+	ServingRequire();
+	InitMaterializedSRF(fcinfo, 0);
+
+	LWLockAcquire(serving->lock, LW_SHARED);
+	n = serving->nentries;
+	LWLockRelease(serving->lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		ServingEntry *e = &serving->entries[i];
+		ServingTotals *t;
+		Datum		values[11];
+		bool		nulls[11] = {0};
+		double		ms;
+
+		if (e->dbid != MyDatabaseId)
+			continue;
+		t = palloc(sizeof(ServingTotals));
+		ServingSum(e, t);
+		values[0] = CStringGetTextDatum(ServingModelName(e));
+		values[1] = Int32GetDatum(e->version);
+		nulls[1] = e->version == 0;
+		values[2] = Int64GetDatum((int64) t->calls);
+		values[3] = Int64GetDatum((int64) t->rows);
+		values[4] = Int64GetDatum((int64) t->errors);
+		nulls[5] = !ServingQuantile(t, 0.50, &ms);
+		values[5] = Float8GetDatum(ms);
+		nulls[6] = !ServingQuantile(t, 0.95, &ms);
+		values[6] = Float8GetDatum(ms);
+		nulls[7] = !ServingQuantile(t, 0.99, &ms);
+		values[7] = Float8GetDatum(ms);
+		values[8] = Float8GetDatum((double) t->max_ns / 1e6);
+		nulls[8] = nulls[5];
+		values[9] = TimestampTzGetDatum(e->since);
+		values[10] = Float8GetDatum((double) t->sum_ns / 1e9);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(t);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * cr_serving_histogram(le float8[]): per model version, the number of
+ * finished calls that took at most each bound (seconds, cumulative, as a
+ * Prometheus histogram's buckets), and their total seconds.  A call counts
+ * under a bound when its bucket ends at or below it, so a bound falls on
+ * this module's nearest bucket edge below (within 9%).
+ */
+Datum
+cr_serving_histogram(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr;
+	Datum	   *bounds;
+	bool	   *bnulls;
+	int			nb;
+	int			n;
+
+	ServingRequire();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the bucket bounds must not be null")));
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the bucket bounds must be a one-dimensional array")));
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &bounds, &bnulls, &nb);
+	for (int k = 0; k < nb; k++)
+		if (bnulls[k] || isnan(DatumGetFloat8(bounds[k])) ||
+			(k > 0 && DatumGetFloat8(bounds[k]) <= DatumGetFloat8(bounds[k - 1])))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the bucket bounds must be numbers in increasing order")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	LWLockAcquire(serving->lock, LW_SHARED);
+	n = serving->nentries;
+	LWLockRelease(serving->lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		ServingEntry *e = &serving->entries[i];
+		ServingTotals *t;
+		uint64		cum = 0;
+		int			b = 0;
+
+		if (e->dbid != MyDatabaseId)
+			continue;
+		t = palloc(sizeof(ServingTotals));
+		ServingSum(e, t);
+		for (int k = 0; k <= nb; k++)
+		{
+			double		le = k < nb ? DatumGetFloat8(bounds[k]) : INFINITY;
+			Datum		values[5];
+			bool		nulls[5] = {0};
+
+			while (b < SERVING_NBUCKETS && ServingBucketUpper(b) <= le)
+				cum += t->buckets[b++];
+			values[0] = CStringGetTextDatum(ServingModelName(e));
+			values[1] = Int32GetDatum(e->version);
+			nulls[1] = e->version == 0;
+			values[2] = Float8GetDatum(le);
+			values[3] = Int64GetDatum((int64) cum);
+			values[4] = Float8GetDatum((double) t->sum_ns / 1e9);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		pfree(t);
+	}
+	return (Datum) 0;
+}
+
+/* The p95 of a version in this database, in milliseconds, if it has calls. */
+bool
+ServingP95(const char *name, int32 version, double *ms)
+{
+	bool		found = false;
+	int			n;
+
+	if (serving == NULL)
+		return false;
+	LWLockAcquire(serving->lock, LW_SHARED);
+	n = serving->nentries;
+	LWLockRelease(serving->lock);
+	for (int i = 0; i < n && !found; i++)
+	{
+		ServingEntry *e = &serving->entries[i];
+
+		if (e->dbid == MyDatabaseId && e->version == version && strcmp(e->name, name) == 0)
+		{
+			ServingTotals *t = palloc(sizeof(ServingTotals));
+
+			ServingSum(e, t);
+			found = ServingQuantile(t, 0.95, ms);
+			pfree(t);
+		}
+	}
+	return found;
+}
+
+/*
+ * cr_reset_serving_stats(): forget every version's statistics (in every
+ * database).  A call finishing across the reset is not counted.
+ */
+Datum
+cr_reset_serving_stats(PG_FUNCTION_ARGS)
+{
+	ServingRequire();
+	LWLockAcquire(serving->lock, LW_EXCLUSIVE);
+	pg_atomic_fetch_add_u32(&serving->generation, 1);
+	for (int i = 0; i < serving->nentries; i++)
+		memset(serving->entries[i].stripe, 0, sizeof(serving->entries[i].stripe));
+	serving->nentries = 0;
+	serving->overflow = 0;
+	LWLockRelease(serving->lock);
+	PG_RETURN_VOID();
+}
