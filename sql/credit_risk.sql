@@ -1584,6 +1584,7 @@ BEGIN
     GRANT SELECT, INSERT, UPDATE, DELETE ON credit_risk.alert_rules, credit_risk.quality_rules,
                                             credit_risk.reason_codes, credit_risk.pipeline_steps
        TO credit_risk_admin;
+    GRANT SELECT ON credit_risk.effective_alert_rules TO credit_risk_admin;
     GRANT SELECT, INSERT, UPDATE ON credit_risk.monitoring_runs, credit_risk.mirror_state
        TO credit_risk_admin;
     GRANT SELECT, INSERT ON credit_risk.alerts, credit_risk.pipeline_runs, credit_risk.quarantine
