@@ -20,6 +20,9 @@ packages=(
 	python3-sklearn
 	python3-xgboost
 	chromium                  # renders cr_model_report's page in its TAP test (headless)
+	libcurl4-openssl-dev      # credit_risk_alertd posts alerts to webhooks with libcurl
+	curl                      # the Prometheus TAP test scrapes /metrics
+	prometheus-postgres-exporter  # ... from Debian's exporter, run on loopback by the test
 )
 # No separate postgresql-contrib: on Debian 12 it is a metapackage for
 # postgresql-contrib-15, which postgresql-15 provides.
@@ -45,3 +48,11 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"
+
+# The exporter's package starts a system service on :9187 where systemd
+# runs; the tests start their own on loopback, so the service is left off.
+for pkg in "${missing[@]}"; do
+	if [ "$pkg" = prometheus-postgres-exporter ] && [ -d /run/systemd/system ]; then
+		systemctl disable --now prometheus-postgres-exporter || true
+	fi
+done

@@ -1488,9 +1488,11 @@ SELECT model, version, calls, rows, errors, p50, p95, p99, max, since, seconds
 
 -- The latency histogram as Prometheus histograms have it: per model
 -- version, the finished calls that took at most each bound in seconds
--- (cumulative; the last bound is +Infinity), and their total seconds.
+-- (cumulative; the last bound is +Infinity), and their total seconds.  The
+-- default bounds run from 1 microsecond (a call is timed inside the
+-- scoring function) to 10 seconds.
 CREATE FUNCTION credit_risk.cr_serving_histogram(
-    le float8[] DEFAULT '{0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10}')
+    le float8[] DEFAULT '{0.000001,0.0000025,0.000005,0.00001,0.000025,0.00005,0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10}')
 RETURNS TABLE (model text, version integer, le float8, count bigint, sum float8)
 AS 'MODULE_PATHNAME', 'cr_serving_histogram'
 LANGUAGE C VOLATILE PARALLEL SAFE;
