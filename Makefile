@@ -61,7 +61,7 @@ REGRESS_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS = test/t/*.pl
 
-EXTRA_CLEAN = $(DATA_built) regression.diffs regression.out results tmp_check
+EXTRA_CLEAN = $(DATA_built) tools/alertd/credit_risk_alertd regression.diffs regression.out results tmp_check
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -69,6 +69,18 @@ include $(PGXS)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION).sql
 	cp $< $@
+
+# credit_risk_alertd forwards alerts to webhooks (libpq, libcurl); it is
+# installed beside the server's programs.
+ALERTD = tools/alertd/credit_risk_alertd
+all: $(ALERTD)
+$(ALERTD): tools/alertd/credit_risk_alertd.c
+	$(CC) $(CFLAGS) -Wall -Wextra -Wno-unused-parameter $(CR_WERROR) -I$(shell $(PG_CONFIG) --includedir) \
+		-o $@ $< -L$(shell $(PG_CONFIG) --libdir) -lpq -lcurl
+install: install-alertd
+.PHONY: install-alertd
+install-alertd: $(ALERTD)
+	$(INSTALL_PROGRAM) $(ALERTD) '$(DESTDIR)$(bindir)'
 
 # PGXS tracks no header dependencies: every object depends on every header.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)

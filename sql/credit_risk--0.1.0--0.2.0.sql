@@ -1277,6 +1277,114 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 GRANT SELECT ON credit_risk.serving_stats, credit_risk.progress TO PUBLIC;
 REVOKE ALL ON FUNCTION credit_risk.cr_reset_serving_stats() FROM PUBLIC;
 
+-- Alerts that reach people ---------------------------------------------------
+
+-- Where credit_risk_alertd sends alerts: a Slack-compatible webhook
+-- ({"text": ...}), PagerDuty's Events API v2, or a plain JSON POST of the
+-- alert.  A channel receives the alerts raised after it was added, of its
+-- model (NULL: every model) and at least its severity.  The url (and a
+-- PagerDuty routing key) are secrets: readable by whom you grant.
+CREATE TABLE credit_risk.alert_channels (
+    id           serial PRIMARY KEY,
+    name         text NOT NULL UNIQUE,
+    kind         text NOT NULL CHECK (kind IN ('slack', 'pagerduty', 'webhook')),
+    url          text NOT NULL CHECK (url ~ '^https?://[^[:space:]]+$'),
+    routing_key  text,
+    min_severity text NOT NULL DEFAULT 'warning'
+                 CHECK (min_severity IN ('info', 'warning', 'critical')),
+    model_name   text,
+    enabled      boolean NOT NULL DEFAULT true,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT alert_channels_routing_key CHECK ((kind = 'pagerduty') = (routing_key IS NOT NULL))
+);
+
+-- One row per alert and channel that credit_risk_alertd is done with:
+-- delivered, or failed after its retries.
+CREATE TABLE credit_risk.alert_deliveries (
+    id          bigserial PRIMARY KEY,
+    alert_id    bigint NOT NULL REFERENCES credit_risk.alerts ON DELETE CASCADE,
+    channel_id  integer NOT NULL REFERENCES credit_risk.alert_channels ON DELETE CASCADE,
+    status      text NOT NULL CHECK (status IN ('delivered', 'failed')),
+    attempts    integer NOT NULL CHECK (attempts > 0),
+    http_status integer,
+    error       text,
+    finished_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (alert_id, channel_id)
+);
+
+-- The newest alert credit_risk_alertd has finished with (at most one row):
+-- it starts after it, so a long history is not read again.
+CREATE TABLE credit_risk.alert_watermark (
+    only_row   boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    alert_id   bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_channels', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_channels_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_deliveries', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_deliveries_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credit_risk.alert_watermark', '');
+
+-- What is still to send: each alert past the watermark, with each channel
+-- that takes it and has no delivery row for it yet.
+CREATE VIEW credit_risk.alert_outbox AS
+SELECT a.id AS alert_id, c.id AS channel_id, c.kind, c.url
+  FROM credit_risk.alerts a
+  JOIN credit_risk.alert_channels c
+    ON c.enabled
+   AND (c.model_name IS NULL OR c.model_name OPERATOR(pg_catalog.=) a.model_name)
+   AND a.raised_at OPERATOR(pg_catalog.>=) c.created_at
+   AND pg_catalog.array_position(ARRAY['info', 'warning', 'critical'], a.severity)
+       OPERATOR(pg_catalog.>=) pg_catalog.array_position(ARRAY['info', 'warning', 'critical'], c.min_severity)
+ WHERE a.id OPERATOR(pg_catalog.>) COALESCE((SELECT w.alert_id FROM credit_risk.alert_watermark w), 0)
+   AND NOT EXISTS (SELECT 1 FROM credit_risk.alert_deliveries d
+                    WHERE d.alert_id OPERATOR(pg_catalog.=) a.id
+                      AND d.channel_id OPERATOR(pg_catalog.=) c.id);
+
+-- The body credit_risk_alertd posts for an alert to a channel.
+CREATE FUNCTION credit_risk.cr_alert_payload(alert_id bigint, channel_id integer)
+RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE c.kind
+       WHEN 'slack' THEN
+           pg_catalog.jsonb_build_object('text',
+               pg_catalog.format('[%s] %s (credit_risk, database %s, run %s)',
+                                 pg_catalog.upper(a.severity), a.message,
+                                 pg_catalog.current_database(), a.run_id))
+       WHEN 'pagerduty' THEN
+           pg_catalog.jsonb_build_object(
+               'routing_key', c.routing_key,
+               'event_action', 'trigger',
+               'dedup_key', pg_catalog.format('credit_risk:%s:%s', pg_catalog.current_database(), a.id),
+               'payload', pg_catalog.jsonb_build_object(
+                   'summary', pg_catalog.left(a.message, 1024),
+                   'source', pg_catalog.format('credit_risk on database %s', pg_catalog.current_database()),
+                   'severity', a.severity,
+                   'timestamp', pg_catalog.to_char(a.raised_at AT TIME ZONE 'UTC',
+                                                   'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                   'component', a.model_name,
+                   'group', r.model_version,
+                   'class', a.metric,
+                   'custom_details', pg_catalog.jsonb_build_object(
+                       'rule', a.rule_name, 'value', a.value, 'comparison', a.comparison,
+                       'threshold', a.threshold, 'run_id', a.run_id, 'alert_id', a.id)))
+       ELSE
+           pg_catalog.jsonb_build_object(
+               'alert_id', a.id, 'raised_at', a.raised_at, 'database', pg_catalog.current_database(),
+               'rule', a.rule_name, 'model', a.model_name, 'model_version', r.model_version,
+               'metric', a.metric, 'value', a.value, 'comparison', a.comparison,
+               'threshold', a.threshold, 'severity', a.severity, 'message', a.message,
+               'run_id', a.run_id)
+       END
+  FROM credit_risk.alerts a
+  JOIN credit_risk.monitoring_runs r ON r.id = a.run_id
+ CROSS JOIN credit_risk.alert_channels c
+ WHERE a.id = cr_alert_payload.alert_id AND c.id = cr_alert_payload.channel_id
+$$;
+
 -- Roles ---------------------------------------------------------------------
 
 -- The three roles of a credit team, created where missing (NOLOGIN: grant
@@ -1287,8 +1395,9 @@ REVOKE ALL ON FUNCTION credit_risk.cr_reset_serving_stats() FROM PUBLIC;
 --                         new versions (candidates); cannot promote;
 --   credit_risk_admin     reads the registry, promotes and routes, runs and
 --                         schedules the pipeline and monitoring, owns the
---                         rules (alert, quality, reason codes) and resets
---                         the serving statistics; cannot train.
+--                         rules (alert, quality, reason codes) and the alert
+--                         channels, and resets the serving statistics;
+--                         cannot train.
 -- Run by a role that may create roles and grant on the extension's objects
 -- (its owner, or a superuser); running it again grants again.
 CREATE FUNCTION credit_risk.cr_setup_roles()
@@ -1332,6 +1441,9 @@ BEGIN
                                             credit_risk.reason_codes, credit_risk.pipeline_steps
        TO credit_risk_admin;
     GRANT SELECT ON credit_risk.effective_alert_rules TO credit_risk_admin;
+    GRANT SELECT, INSERT, UPDATE, DELETE ON credit_risk.alert_channels TO credit_risk_admin;
+    GRANT SELECT ON credit_risk.alert_deliveries, credit_risk.alert_outbox TO credit_risk_admin;
+    GRANT USAGE ON SEQUENCE credit_risk.alert_channels_id_seq TO credit_risk_admin;
     GRANT SELECT, INSERT, UPDATE ON credit_risk.monitoring_runs, credit_risk.mirror_state
        TO credit_risk_admin;
     GRANT SELECT, INSERT ON credit_risk.alerts, credit_risk.pipeline_runs, credit_risk.quarantine
