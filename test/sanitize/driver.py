@@ -672,6 +672,9 @@ class Case:
         if r.random() < 0.15:
             entries.append(('calibration', r.choice(['"platt"', '"isotonic"', '"none"', '"beta"'])))
             self.tags.add('param-calibration')
+        if r.random() < 0.1:
+            entries.append(('verbose', r.choice(['true', 'false', '1', '"yes"'])))
+            self.tags.add('param-verbose')
         if fault == 'param-other-algorithm':
             entries.append((r.choice(other), '1'))
         elif fault == 'param-unknown':
@@ -839,6 +842,21 @@ class Case:
             out.append(('model_trees', 'SELECT count(*), sum(value) FROM %s, credit_risk.cr_model_trees(m.model) t'
                         % sv))
         out.append(('drift_baseline', 'SELECT count(*) FROM credit_risk.cr_drift_baseline(%s)' % nm))
+        # operations: the shared-memory views after the calls above, hostile
+        # histogram bounds, and progress reports out of order
+        out.append(('serving_stats', 'SELECT count(*), sum(calls), sum(errors), max(p99), max(max) '
+                    'FROM credit_risk.serving_stats'))
+        bounds = r.choice(["'{}'", "'{0.000001,1}'", "'{NaN}'", "'{1,0.5}'", "'{-Infinity,Infinity}'",
+                           "ARRAY[NULL]::float8[]", "'{{1,2},{3,4}}'", "'{0,0}'", "'{1e308,Infinity}'",
+                           "ARRAY(SELECT g * 1e-7 FROM generate_series(1, %d) g)" % r.choice([1, 500, 20000])])
+        out.append(('serving_histogram', 'SELECT count(*), sum(count), max(sum) '
+                    'FROM credit_risk.cr_serving_histogram(%s::float8[])' % bounds))
+        report = r.choice(["'cr_x', 'm', NULL", "NULL, NULL, 'a phase'", "NULL, NULL, NULL",
+                           "repeat('c', 5000), repeat('m', 5000), NULL", "'cr_x', NULL, repeat('p', 5000)"])
+        out.append(('progress_report', 'SELECT credit_risk.cr_progress_report(%s)' % report))
+        out.append(('progress', 'SELECT count(*), max(length(phase)) FROM credit_risk.progress'))
+        if r.random() < 0.05:
+            out.append(('serving_reset', 'SELECT credit_risk.cr_reset_serving_stats()'))
         return out
 
     def sql(self, markers=True):

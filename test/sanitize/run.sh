@@ -149,7 +149,7 @@ cat >>"$WORK/data/postgresql.conf" <<EOF
 port = $PORT
 listen_addresses = ''
 unix_socket_directories = '$RUN'
-shared_preload_libraries = ''
+shared_preload_libraries = 'credit_risk'     # its serving statistics and progress run too
 jit = off
 fsync = off
 full_page_writes = off
