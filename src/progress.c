@@ -17,6 +17,7 @@
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -104,6 +105,16 @@ MySlot(void)
 #define SLOT_WRITE_END(s) \
 	do { pg_write_barrier(); pg_atomic_fetch_add_u32(&(s)->changecount, 1); } while (0)
 
+/* src into dst[size], cut at a character boundary */
+static void
+CopyClipped(char *dst, const char *src, int size)
+{
+	int			len = pg_mbcliplen(src, strlen(src), size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
 static void
 ProgressClear(void)
 {
@@ -141,8 +152,8 @@ ProgressBegin(const char *command, const char *model, bool want_notices)
 		return;
 	}
 	verbose = want_notices;
-	strlcpy(cur_command, command, sizeof(cur_command));
-	strlcpy(cur_model, model ? model : "", sizeof(cur_model));
+	CopyClipped(cur_command, command, sizeof(cur_command));
+	CopyClipped(cur_model, model ? model : "", sizeof(cur_model));
 	strlcpy(cur_phase, "starting", sizeof(cur_phase));
 	context[0] = '\0';
 	if (MySlot() != NULL)
@@ -192,9 +203,9 @@ ProgressPhase(const char *phase, int64 rows_total)
 	if (depth == 0)
 		return;
 	if (context[0] != '\0')
-		snprintf(cur_phase, sizeof(cur_phase), "%s: %s", context, phase);
+		CopyClipped(cur_phase, psprintf("%s: %s", context, phase), sizeof(cur_phase));
 	else
-		strlcpy(cur_phase, phase, sizeof(cur_phase));
+		CopyClipped(cur_phase, phase, sizeof(cur_phase));
 	if (s != NULL && s->pid != 0)
 	{
 		SLOT_WRITE_BEGIN(s);
@@ -216,7 +227,7 @@ ProgressPhase(const char *phase, int64 rows_total)
 void
 ProgressContext(const char *what)
 {
-	strlcpy(context, what ? what : "", sizeof(context));
+	CopyClipped(context, what ? what : "", sizeof(context));
 }
 
 void

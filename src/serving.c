@@ -127,12 +127,6 @@ ServingShmemInit(void)
 	}
 }
 
-bool
-ServingAvailable(void)
-{
-	return serving != NULL;
-}
-
 void
 ServingStart(CrServingCall *call)
 {
@@ -404,12 +398,46 @@ ServingRequire(void)
 				 errhint("Add credit_risk to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-static char *
-ServingModelName(const ServingEntry *e)
+/* an entry's key, copied under the lock (a reset may reuse the slot) */
+typedef struct ServingKeyCopy
 {
-	if (e->name[0] != '\0')
-		return pstrdup(e->name);
-	return psprintf("(bytes %08x)", e->checksum);
+	int			slot;
+	Oid			dbid;
+	int32		version;
+	uint32		checksum;
+	char		name[SERVING_NAMELEN];
+	TimestampTz since;
+} ServingKeyCopy;
+
+static ServingKeyCopy *
+ServingKeys(int *n)
+{
+	ServingKeyCopy *keys;
+
+	LWLockAcquire(serving->lock, LW_SHARED);
+	*n = serving->nentries;
+	keys = palloc(sizeof(ServingKeyCopy) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		ServingEntry *e = &serving->entries[i];
+
+		keys[i].slot = i;
+		keys[i].dbid = e->dbid;
+		keys[i].version = e->version;
+		keys[i].checksum = e->checksum;
+		memcpy(keys[i].name, e->name, SERVING_NAMELEN);
+		keys[i].since = e->since;
+	}
+	LWLockRelease(serving->lock);
+	return keys;
+}
+
+static char *
+ServingModelName(const ServingKeyCopy *k)
+{
+	if (k->name[0] != '\0')
+		return pstrdup(k->name);
+	return psprintf("(bytes %08x)", k->checksum);
 }
 
 /*
@@ -420,30 +448,28 @@ Datum
 cr_serving_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ServingKeyCopy *keys;
 	int			n;
 
 	ServingRequire();
 	InitMaterializedSRF(fcinfo, 0);
-
-	LWLockAcquire(serving->lock, LW_SHARED);
-	n = serving->nentries;
-	LWLockRelease(serving->lock);
+	keys = ServingKeys(&n);
 
 	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *e = &serving->entries[i];
+		ServingEntry *e = &serving->entries[keys[i].slot];
 		ServingTotals *t;
 		Datum		values[11];
 		bool		nulls[11] = {0};
 		double		ms;
 
-		if (e->dbid != MyDatabaseId)
+		if (keys[i].dbid != MyDatabaseId)
 			continue;
 		t = palloc(sizeof(ServingTotals));
 		ServingSum(e, t);
-		values[0] = CStringGetTextDatum(ServingModelName(e));
-		values[1] = Int32GetDatum(e->version);
-		nulls[1] = e->version == 0;
+		values[0] = CStringGetTextDatum(ServingModelName(&keys[i]));
+		values[1] = Int32GetDatum(keys[i].version);
+		nulls[1] = keys[i].version == 0;
 		values[2] = Int64GetDatum((int64) t->calls);
 		values[3] = Int64GetDatum((int64) t->rows);
 		values[4] = Int64GetDatum((int64) t->errors);
@@ -455,7 +481,7 @@ cr_serving_stats(PG_FUNCTION_ARGS)
 		values[7] = Float8GetDatum(ms);
 		values[8] = Float8GetDatum((double) t->max_ns / 1e6);
 		nulls[8] = nulls[5];
-		values[9] = TimestampTzGetDatum(e->since);
+		values[9] = TimestampTzGetDatum(keys[i].since);
 		values[10] = Float8GetDatum((double) t->sum_ns / 1e9);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		pfree(t);
@@ -478,6 +504,7 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 	Datum	   *bounds;
 	bool	   *bnulls;
 	int			nb;
+	ServingKeyCopy *keys;
 	int			n;
 
 	ServingRequire();
@@ -500,18 +527,16 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 					 errmsg("the bucket bounds must be numbers in increasing order")));
 
 	InitMaterializedSRF(fcinfo, 0);
-	LWLockAcquire(serving->lock, LW_SHARED);
-	n = serving->nentries;
-	LWLockRelease(serving->lock);
+	keys = ServingKeys(&n);
 
 	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *e = &serving->entries[i];
+		ServingEntry *e = &serving->entries[keys[i].slot];
 		ServingTotals *t;
 		uint64		cum = 0;
 		int			b = 0;
 
-		if (e->dbid != MyDatabaseId)
+		if (keys[i].dbid != MyDatabaseId)
 			continue;
 		t = palloc(sizeof(ServingTotals));
 		ServingSum(e, t);
@@ -523,9 +548,9 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 
 			while (b < SERVING_NBUCKETS && ServingBucketUpper(b) <= le)
 				cum += t->buckets[b++];
-			values[0] = CStringGetTextDatum(ServingModelName(e));
-			values[1] = Int32GetDatum(e->version);
-			nulls[1] = e->version == 0;
+			values[0] = CStringGetTextDatum(ServingModelName(&keys[i]));
+			values[1] = Int32GetDatum(keys[i].version);
+			nulls[1] = keys[i].version == 0;
 			values[2] = Float8GetDatum(le);
 			values[3] = Int64GetDatum((int64) cum);
 			values[4] = Float8GetDatum((double) t->sum_ns / 1e9);
@@ -534,34 +559,6 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 		pfree(t);
 	}
 	return (Datum) 0;
-}
-
-/* The p95 of a version in this database, in milliseconds, if it has calls. */
-bool
-ServingP95(const char *name, int32 version, double *ms)
-{
-	bool		found = false;
-	int			n;
-
-	if (serving == NULL)
-		return false;
-	LWLockAcquire(serving->lock, LW_SHARED);
-	n = serving->nentries;
-	LWLockRelease(serving->lock);
-	for (int i = 0; i < n && !found; i++)
-	{
-		ServingEntry *e = &serving->entries[i];
-
-		if (e->dbid == MyDatabaseId && e->version == version && strcmp(e->name, name) == 0)
-		{
-			ServingTotals *t = palloc(sizeof(ServingTotals));
-
-			ServingSum(e, t);
-			found = ServingQuantile(t, 0.95, ms);
-			pfree(t);
-		}
-	}
-	return found;
 }
 
 /*

@@ -31,7 +31,5 @@ extern Size ServingShmemSize(void);
 extern void ServingShmemInit(void);
 extern void ServingAtAbort(int nest_level);
 extern void ServingAtCommit(void);
-extern bool ServingAvailable(void);
-extern bool ServingP95(const char *name, int32 version, double *ms);
 
 #endif							/* CR_SERVING_H */
