@@ -330,38 +330,41 @@ PredictReadArray(FunctionCallInfo fcinfo, PredictState *st, const CrModel *model
 	return x;
 }
 
-Datum
-cr_predict_array(PG_FUNCTION_ARGS)
+/*
+ * The array and row forms: resolve the model (by name, or bytes), read the
+ * applicant (td: a row; NULL: the float8[] argument), score, and count the
+ * call in the serving statistics.
+ */
+static double
+PredictCounted(FunctionCallInfo fcinfo, bool by_bytes, HeapTupleHeader td)
 {
 	PredictState *st = PredictGetState(fcinfo);
 	CrServingCall call;
 	CrCachedModel *entry;
+	const double *x;
 	double		p;
 
 	ServingStart(&call);
-	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	entry = by_bytes ? PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0))
+		: PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ServingAttach(&call, entry);
-	p = PredictProbability(entry->model,
-						   PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+	x = td ? PredictReadRecord(fcinfo, st, entry->model, td)
+		: PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1));
+	p = PredictProbability(entry->model, x);
 	ServingFinishOne(&call, 1);
-	PG_RETURN_FLOAT8(p);
+	return p;
+}
+
+Datum
+cr_predict_array(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(PredictCounted(fcinfo, false, NULL));
 }
 
 Datum
 cr_predict_bytes_array(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	CrServingCall call;
-	CrCachedModel *entry;
-	double		p;
-
-	ServingStart(&call);
-	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
-	ServingAttach(&call, entry);
-	p = PredictProbability(entry->model,
-						   PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
-	ServingFinishOne(&call, 1);
-	PG_RETURN_FLOAT8(p);
+	PG_RETURN_FLOAT8(PredictCounted(fcinfo, true, NULL));
 }
 
 /* -------------------------------------------------------------- row form */
@@ -499,35 +502,13 @@ PredictApplicantRow(FunctionCallInfo fcinfo)
 Datum
 cr_predict_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrServingCall call;
-	CrCachedModel *entry;
-	double		p;
-
-	ServingStart(&call);
-	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
-	ServingAttach(&call, entry);
-	p = PredictProbability(entry->model, PredictReadRecord(fcinfo, st, entry->model, td));
-	ServingFinishOne(&call, 1);
-	PG_RETURN_FLOAT8(p);
+	PG_RETURN_FLOAT8(PredictCounted(fcinfo, false, PredictApplicantRow(fcinfo)));
 }
 
 Datum
 cr_predict_bytes_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = PredictGetState(fcinfo);
-	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrServingCall call;
-	CrCachedModel *entry;
-	double		p;
-
-	ServingStart(&call);
-	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
-	ServingAttach(&call, entry);
-	p = PredictProbability(entry->model, PredictReadRecord(fcinfo, st, entry->model, td));
-	ServingFinishOne(&call, 1);
-	PG_RETURN_FLOAT8(p);
+	PG_RETURN_FLOAT8(PredictCounted(fcinfo, true, PredictApplicantRow(fcinfo)));
 }
 
 /* ------------------------------------------------------------ jsonb form */
