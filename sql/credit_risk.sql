@@ -1470,24 +1470,26 @@ REVOKE ALL ON FUNCTION credit_risk.cr_unschedule_pipeline() FROM PUBLIC;
 -- Serving statistics, counted in shared memory by every scoring call
 -- (cr_predict, cr_predict_batch, cr_explain, cr_explain_batch) when
 -- credit_risk is in shared_preload_libraries: per model version of this
--- database, calls (errors included), rows, errors, the p50, p95, p99 and
--- largest latency of a call in milliseconds (p50 .. p99 from a histogram of
--- buckets 9% wide: within 4.4%), since when, and the seconds of all
--- finished calls.  A model passed as bytes is counted as "(bytes <its
--- checksum>)" with no version.
+-- database, calls (failed and batch calls included), rows, errors, the
+-- p50, p95, p99 and largest latency in milliseconds of the calls that score
+-- one applicant (from a histogram of buckets 9% wide: within 4.4%), since
+-- when, their total seconds, and the batch calls and their seconds.  A
+-- model passed as bytes is counted as "(bytes <its checksum>)" with no
+-- version; calls that could not be counted come as "(not counted)".
 CREATE FUNCTION credit_risk.cr_serving_stats()
 RETURNS TABLE (model text, version integer, calls bigint, rows bigint, errors bigint,
                p50 float8, p95 float8, p99 float8, max float8, since timestamptz,
-               seconds float8)
+               seconds float8, batch_calls bigint, batch_seconds float8)
 AS 'MODULE_PATHNAME', 'cr_serving_stats'
 LANGUAGE C VOLATILE PARALLEL SAFE;
 
 CREATE VIEW credit_risk.serving_stats AS
-SELECT model, version, calls, rows, errors, p50, p95, p99, max, since, seconds
+SELECT model, version, calls, rows, errors, p50, p95, p99, max, since, seconds,
+       batch_calls, batch_seconds
   FROM credit_risk.cr_serving_stats();
 
 -- The latency histogram as Prometheus histograms have it: per model
--- version, the finished calls that took at most each bound in seconds
+-- version, the finished single calls that took at most each bound in seconds
 -- (cumulative; the last bound is +Infinity), and their total seconds.  The
 -- default bounds run from 1 microsecond (a call is timed inside the
 -- scoring function) to 10 seconds.
@@ -1669,6 +1671,12 @@ BEGIN
         created := NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r);
         IF created THEN
             EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                       WHERE rolname = r AND (rolsuper OR rolcreaterole OR rolcreatedb
+                                              OR rolbypassrls OR rolreplication)) THEN
+            RAISE WARNING 'role "%" already exists with attributes beyond its part', r
+                USING DETAIL = 'It is a superuser, or may create roles or databases, bypass row security or replicate: the grants made here limit nothing.',
+                      HINT = pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOCREATEROLE NOCREATEDB NOBYPASSRLS NOREPLICATION;', r);
         END IF;
         EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA credit_risk TO %I', r);
         EXECUTE pg_catalog.format('GRANT SELECT ON credit_risk.models, credit_risk.routes,

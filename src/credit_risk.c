@@ -234,9 +234,7 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	MarkGUCPrefixReserved("credit_risk");
-
-	/* the size of shared memory is set once, at server start */
+	/* set once, at server start, and only where the module is preloaded */
 	if (process_shared_preload_libraries_in_progress)
 	{
 		DefineCustomIntVariable("credit_risk.metrics_max_models",
@@ -248,6 +246,12 @@ _PG_init(void)
 								PGC_POSTMASTER,
 								0,
 								NULL, NULL, NULL);
+	}
+
+	MarkGUCPrefixReserved("credit_risk");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
 		prev_shmem_request_hook = shmem_request_hook;
 		shmem_request_hook = CrShmemRequest;
 		prev_shmem_startup_hook = shmem_startup_hook;

@@ -344,7 +344,7 @@ PredictCounted(FunctionCallInfo fcinfo, bool by_bytes, HeapTupleHeader td)
 	const double *x;
 	double		p;
 
-	ServingStart(&call);
+	ServingStart(&call, false);
 	entry = by_bytes ? PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0))
 		: PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ServingAttach(&call, entry);
@@ -713,7 +713,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 	JsonbValue *result;
 	CrServingCall call;
 
-	ServingStart(&call);
+	ServingStart(&call, false);
 	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custval);
 	ServingAttach(&call, entry);
 	model = entry->model;

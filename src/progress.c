@@ -32,7 +32,7 @@
 PG_FUNCTION_INFO_V1(cr_progress);
 PG_FUNCTION_INFO_V1(cr_progress_report);
 
-#define PROGRESS_MAX_DEPTH	8
+#define PROGRESS_MAX_DEPTH	64
 
 typedef struct ProgressSlot
 {
@@ -144,8 +144,12 @@ Notice(const char *what)
 void
 ProgressBegin(const char *command, const char *model, bool want_notices)
 {
-	if (depth < PROGRESS_MAX_DEPTH)
-		levels[depth] = GetCurrentTransactionNestLevel();
+	if (depth == PROGRESS_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("credit_risk commands are nested more than %d deep", PROGRESS_MAX_DEPTH),
+				 errdetail("A source query calls credit_risk's commands, whose source queries call them again.")));
+	levels[depth] = GetCurrentTransactionNestLevel();
 	if (depth++ > 0)
 	{
 		verbose |= want_notices;
@@ -288,7 +292,7 @@ ProgressAtAbort(int nest_level)
 {
 	int			keep = depth;
 
-	while (keep > 0 && (keep > PROGRESS_MAX_DEPTH || levels[keep - 1] >= nest_level))
+	while (keep > 0 && levels[keep - 1] >= nest_level)
 		keep--;
 	if (keep == depth)
 		return;

@@ -13,6 +13,17 @@
  * reset.  An ERROR after the model was resolved counts as an error of that
  * version: the call is pushed on a short stack that a (sub)transaction
  * abort unwinds.
+ *
+ * A reset empties the table, so a slot can go to another version.  A
+ * backend about to add to a slot first publishes the generation it found
+ * the slot in (its "in flight" mark), then checks that generation is still
+ * current; the reset advances the generation and waits until no backend is
+ * in flight under the old one before it zeroes and frees the slots.  So a
+ * count lands in the version it belongs to, or nowhere.
+ *
+ * Latency percentiles describe the calls that score one applicant; a batch
+ * call (cr_predict_batch, cr_explain_batch) counts in calls, rows and
+ * errors, and its time in batch_seconds.
  */
 #include "postgres.h"
 
@@ -53,16 +64,18 @@ int			cr_metrics_max_models = 256;
 #define SERVING_LAST		(SERVING_NBUCKETS - 1)
 #define SERVING_STRIPES		4
 #define SERVING_NAMELEN		64		/* model names are at most 63 bytes */
-#define SERVING_MAX_PENDING 8
+#define SERVING_MAX_PENDING 32
 
 typedef struct ServingCounters
 {
-	pg_atomic_uint64 calls;		/* finished and failed */
+	pg_atomic_uint64 calls;		/* finished and failed, batch calls too */
 	pg_atomic_uint64 rows;
 	pg_atomic_uint64 errors;
-	pg_atomic_uint64 sum_ns;	/* of finished calls */
+	pg_atomic_uint64 sum_ns;	/* of finished single calls */
 	pg_atomic_uint64 max_ns;
-	pg_atomic_uint64 buckets[SERVING_NBUCKETS];
+	pg_atomic_uint64 batch_calls;	/* finished batch calls */
+	pg_atomic_uint64 batch_ns;
+	pg_atomic_uint64 buckets[SERVING_NBUCKETS];	/* of finished single calls */
 } ServingCounters;
 
 /* a stripe on cache lines of its own */
@@ -77,18 +90,20 @@ typedef struct ServingEntry
 	ServingStripe stripe[SERVING_STRIPES];
 	Oid			dbid;
 	int32		version;		/* 0 for a model passed as bytes */
-	uint32		checksum;		/* a model passed as bytes: its checksum */
+	uint32		checksum;		/* of the model's bytes */
 	char		name[SERVING_NAMELEN];	/* "" for a model passed as bytes */
 	TimestampTz since;
 } ServingEntry;
 
 typedef struct ServingShared
 {
-	LWLock	   *lock;			/* guards nentries, keys and the generation */
-	pg_atomic_uint32 generation;	/* advanced by a reset */
+	LWLock	   *lock;			/* guards nentries, keys and resets */
+	pg_atomic_uint32 generation;	/* advanced by a reset; never 0 */
+	pg_atomic_uint64 uncounted; /* calls of versions beyond the table, or nested too deep */
 	int			nentries;
 	int			maxentries;
-	int			overflow;		/* versions not counted for lack of room */
+	int			nprocs;
+	pg_atomic_uint32 *inflight; /* per PGPROC: the generation it adds under, or 0 */
 	ServingEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } ServingShared;
 
@@ -108,8 +123,10 @@ static int	npending = 0;
 Size
 ServingShmemSize(void)
 {
-	return add_size(offsetof(ServingShared, entries),
-					mul_size(cr_metrics_max_models, sizeof(ServingEntry)));
+	Size		size = add_size(offsetof(ServingShared, entries),
+								mul_size(cr_metrics_max_models, sizeof(ServingEntry)));
+
+	return add_size(size, mul_size(MaxBackends, sizeof(pg_atomic_uint32)));
 }
 
 void
@@ -123,15 +140,22 @@ ServingShmemInit(void)
 		memset(serving, 0, ServingShmemSize());
 		serving->lock = &(GetNamedLWLockTranche("credit_risk"))[0].lock;
 		pg_atomic_init_u32(&serving->generation, 1);
+		pg_atomic_init_u64(&serving->uncounted, 0);
 		serving->maxentries = cr_metrics_max_models;
+		serving->nprocs = MaxBackends;
+		serving->inflight = (pg_atomic_uint32 *) &serving->entries[cr_metrics_max_models];
+		for (int i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u32(&serving->inflight[i], 0);
 	}
 }
 
 void
-ServingStart(CrServingCall *call)
+ServingStart(CrServingCall *call, bool batch)
 {
 	call->attached = 0;
-	call->on = cr_metrics && serving != NULL;
+	call->batch = batch;
+	call->on = cr_metrics && serving != NULL && MyProc != NULL &&
+		MyProc->pgprocno < serving->nprocs;
 	if (call->on)
 		INSTR_TIME_SET_CURRENT(call->start);
 }
@@ -141,16 +165,13 @@ ServingKey(const CrCachedModel *entry, ServingEntry *key)
 {
 	memset(key->name, 0, SERVING_NAMELEN);
 	key->dbid = MyDatabaseId;
+	/* the checksum tells apart a name's version 1 before and after a re-created extension */
+	key->checksum = entry->model->checksum;
+	key->version = 0;
 	if (entry->name != NULL)
 	{
 		strlcpy(key->name, entry->name, SERVING_NAMELEN);
 		key->version = entry->version;
-		key->checksum = 0;
-	}
-	else
-	{
-		key->version = 0;
-		key->checksum = entry->model->checksum;
 	}
 }
 
@@ -194,8 +215,6 @@ ServingFindSlot(const CrCachedModel *entry, uint32 *gen)
 		e->since = GetCurrentTimestamp();
 		slot = serving->nentries++;
 	}
-	else if (slot < 0)
-		serving->overflow++;
 	*gen = pg_atomic_read_u32(&serving->generation);
 	LWLockRelease(serving->lock);
 	return slot;
@@ -214,14 +233,18 @@ ServingAttach(CrServingCall *call, CrCachedModel *entry)
 
 	if (!call->on)
 		return;
+	if (npending == SERVING_MAX_PENDING)
+	{
+		/* nested too deep to count */
+		pg_atomic_fetch_add_u64(&serving->uncounted, 1);
+		return;
+	}
 	gen = pg_atomic_read_u32(&serving->generation);
 	if (entry->serving_gen != gen)
 	{
 		entry->serving_slot = ServingFindSlot(entry, &gen);
 		entry->serving_gen = gen;
 	}
-	if (npending == SERVING_MAX_PENDING)
-		return;					/* nested too deep to count */
 	pending[npending].slot = entry->serving_slot;
 	pending[npending].gen = entry->serving_gen;
 	pending[npending].nest_level = GetCurrentTransactionNestLevel();
@@ -241,6 +264,38 @@ ServingBucket(uint64 ns)
 	return Min(b, SERVING_LAST);
 }
 
+/*
+ * The slot's counters for this backend, when the slot is still the one it
+ * was found as; then the caller adds and calls ServingLeave.  NULL: the
+ * call is not counted (a reset since, or no room in the table).
+ */
+static ServingCounters *
+ServingEnter(const ServingPending *p)
+{
+	pg_atomic_uint32 *mine = &serving->inflight[MyProc->pgprocno];
+
+	if (p->slot < 0)
+	{
+		pg_atomic_fetch_add_u64(&serving->uncounted, 1);
+		return NULL;
+	}
+	pg_atomic_write_u32(mine, p->gen);
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&serving->generation) != p->gen)
+	{
+		pg_atomic_write_u32(mine, 0);
+		return NULL;
+	}
+	return &serving->entries[p->slot].stripe[MyProc->pgprocno % SERVING_STRIPES].c;
+}
+
+static void
+ServingLeave(void)
+{
+	pg_memory_barrier();
+	pg_atomic_write_u32(&serving->inflight[MyProc->pgprocno], 0);
+}
+
 void
 ServingFinish(CrServingCall *call, const int64 *rows)
 {
@@ -257,21 +312,27 @@ ServingFinish(CrServingCall *call, const int64 *rows)
 
 	for (int k = call->attached - 1; k >= 0; k--)
 	{
-		ServingPending *p = &pending[--npending];
-		ServingCounters *c;
+		ServingCounters *c = ServingEnter(&pending[--npending]);
 		uint64		max;
 
-		/* a reset since the slot was found: the call is not counted */
-		if (p->slot < 0 || p->gen != pg_atomic_read_u32(&serving->generation))
+		if (c == NULL)
 			continue;
-		c = ServingStripeOf(p->slot);
 		pg_atomic_fetch_add_u64(&c->calls, 1);
 		pg_atomic_fetch_add_u64(&c->rows, rows[k]);
-		pg_atomic_fetch_add_u64(&c->sum_ns, ns);
-		pg_atomic_fetch_add_u64(&c->buckets[bucket], 1);
-		max = pg_atomic_read_u64(&c->max_ns);
-		while (ns > max && !pg_atomic_compare_exchange_u64(&c->max_ns, &max, ns))
-			;
+		if (call->batch)
+		{
+			pg_atomic_fetch_add_u64(&c->batch_calls, 1);
+			pg_atomic_fetch_add_u64(&c->batch_ns, ns);
+		}
+		else
+		{
+			pg_atomic_fetch_add_u64(&c->sum_ns, ns);
+			pg_atomic_fetch_add_u64(&c->buckets[bucket], 1);
+			max = pg_atomic_read_u64(&c->max_ns);
+			while (ns > max && !pg_atomic_compare_exchange_u64(&c->max_ns, &max, ns))
+				;
+		}
+		ServingLeave();
 	}
 	call->attached = 0;
 }
@@ -288,16 +349,13 @@ ServingAtAbort(int nest_level)
 {
 	while (npending > 0 && pending[npending - 1].nest_level >= nest_level)
 	{
-		ServingPending *p = &pending[--npending];
+		ServingCounters *c = ServingEnter(&pending[--npending]);
 
-		if (serving != NULL && p->slot >= 0 &&
-			p->gen == pg_atomic_read_u32(&serving->generation))
-		{
-			ServingCounters *c = ServingStripeOf(p->slot);
-
-			pg_atomic_fetch_add_u64(&c->calls, 1);
-			pg_atomic_fetch_add_u64(&c->errors, 1);
-		}
+		if (c == NULL)
+			continue;
+		pg_atomic_fetch_add_u64(&c->calls, 1);
+		pg_atomic_fetch_add_u64(&c->errors, 1);
+		ServingLeave();
 	}
 }
 
@@ -318,6 +376,8 @@ typedef struct ServingTotals
 	uint64		errors;
 	uint64		sum_ns;
 	uint64		max_ns;
+	uint64		batch_calls;
+	uint64		batch_ns;
 	uint64		buckets[SERVING_NBUCKETS];
 } ServingTotals;
 
@@ -334,6 +394,8 @@ ServingSum(const ServingEntry *e, ServingTotals *t)
 		t->errors += pg_atomic_read_u64(&c->errors);
 		t->sum_ns += pg_atomic_read_u64(&c->sum_ns);
 		t->max_ns = Max(t->max_ns, pg_atomic_read_u64(&c->max_ns));
+		t->batch_calls += pg_atomic_read_u64(&c->batch_calls);
+		t->batch_ns += pg_atomic_read_u64(&c->batch_ns);
 		for (int b = 0; b < SERVING_NBUCKETS; b++)
 			t->buckets[b] += pg_atomic_read_u64(&c->buckets[b]);
 	}
@@ -350,7 +412,7 @@ ServingBucketUpper(int b)
 
 /*
  * The q-quantile in milliseconds: the geometric middle of the bucket that
- * holds it (at most the largest call), or NULL without calls.
+ * holds it (at most the largest call); false without single calls.
  */
 static bool
 ServingQuantile(const ServingTotals *t, double q, double *ms)
@@ -409,65 +471,81 @@ typedef struct ServingKeyCopy
 	TimestampTz since;
 } ServingKeyCopy;
 
+/*
+ * This database's entries, copied under the lock, with their counters
+ * summed (read after the copy: a reset in between shows them as zero).
+ */
 static ServingKeyCopy *
-ServingKeys(int *n)
+ServingKeys(int *n, ServingTotals **totals)
 {
 	ServingKeyCopy *keys;
+	int			all;
+	int			k = 0;
 
 	LWLockAcquire(serving->lock, LW_SHARED);
-	*n = serving->nentries;
-	keys = palloc(sizeof(ServingKeyCopy) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
+	all = serving->nentries;
+	keys = palloc(sizeof(ServingKeyCopy) * Max(all, 1));
+	for (int i = 0; i < all; i++)
 	{
 		ServingEntry *e = &serving->entries[i];
 
-		keys[i].slot = i;
-		keys[i].dbid = e->dbid;
-		keys[i].version = e->version;
-		keys[i].checksum = e->checksum;
-		memcpy(keys[i].name, e->name, SERVING_NAMELEN);
-		keys[i].since = e->since;
+		if (e->dbid != MyDatabaseId)
+			continue;
+		keys[k].slot = i;
+		keys[k].dbid = e->dbid;
+		keys[k].version = e->version;
+		keys[k].checksum = e->checksum;
+		memcpy(keys[k].name, e->name, SERVING_NAMELEN);
+		keys[k].name[SERVING_NAMELEN - 1] = '\0';
+		keys[k].since = e->since;
+		k++;
 	}
 	LWLockRelease(serving->lock);
+	*totals = palloc(sizeof(ServingTotals) * Max(k, 1));
+	for (int i = 0; i < k; i++)
+		ServingSum(&serving->entries[keys[i].slot], &(*totals)[i]);
+	*n = k;
 	return keys;
 }
 
-static char *
+static Datum
 ServingModelName(const ServingKeyCopy *k)
 {
 	if (k->name[0] != '\0')
-		return pstrdup(k->name);
-	return psprintf("(bytes %08x)", k->checksum);
+		return CStringGetTextDatum(k->name);
+	return CStringGetTextDatum(psprintf("(bytes %08x)", k->checksum));
 }
+
+#define SERVING_STATS_COLS	13
 
 /*
  * cr_serving_stats(): per model version of this database, calls, rows,
- * errors, p50, p95, p99 and max latency in milliseconds, and since when.
+ * errors, p50, p95, p99 and max latency of single calls in milliseconds,
+ * since when, the seconds of the single calls, and the batch calls and
+ * their seconds.  Calls not counted (the table full, or nested too deep:
+ * in every database) come as a row "(not counted)" once there are any.
  */
 Datum
 cr_serving_stats(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ServingKeyCopy *keys;
+	ServingTotals *totals;
+	uint64		uncounted;
 	int			n;
 
 	ServingRequire();
 	InitMaterializedSRF(fcinfo, 0);
-	keys = ServingKeys(&n);
+	keys = ServingKeys(&n, &totals);
 
 	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *e = &serving->entries[keys[i].slot];
-		ServingTotals *t;
-		Datum		values[11];
-		bool		nulls[11] = {0};
+		ServingTotals *t = &totals[i];
+		Datum		values[SERVING_STATS_COLS];
+		bool		nulls[SERVING_STATS_COLS] = {0};
 		double		ms;
 
-		if (keys[i].dbid != MyDatabaseId)
-			continue;
-		t = palloc(sizeof(ServingTotals));
-		ServingSum(e, t);
-		values[0] = CStringGetTextDatum(ServingModelName(&keys[i]));
+		values[0] = ServingModelName(&keys[i]);
 		values[1] = Int32GetDatum(keys[i].version);
 		nulls[1] = keys[i].version == 0;
 		values[2] = Int64GetDatum((int64) t->calls);
@@ -483,18 +561,37 @@ cr_serving_stats(PG_FUNCTION_ARGS)
 		nulls[8] = nulls[5];
 		values[9] = TimestampTzGetDatum(keys[i].since);
 		values[10] = Float8GetDatum((double) t->sum_ns / 1e9);
+		values[11] = Int64GetDatum((int64) t->batch_calls);
+		values[12] = Float8GetDatum((double) t->batch_ns / 1e9);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pfree(t);
+	}
+
+	uncounted = pg_atomic_read_u64(&serving->uncounted);
+	if (uncounted > 0)
+	{
+		Datum		values[SERVING_STATS_COLS] = {0};
+		bool		nulls[SERVING_STATS_COLS];
+
+		for (int k = 0; k < SERVING_STATS_COLS; k++)
+			nulls[k] = true;
+		values[0] = CStringGetTextDatum("(not counted)");
+		nulls[0] = false;
+		values[2] = Int64GetDatum((int64) uncounted);
+		nulls[2] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }
 
+#define SERVING_MAX_BOUNDS	1000
+
 /*
  * cr_serving_histogram(le float8[]): per model version, the number of
- * finished calls that took at most each bound (seconds, cumulative, as a
- * Prometheus histogram's buckets), and their total seconds.  A call counts
- * under a bound when its bucket ends at or below it, so a bound falls on
- * this module's nearest bucket edge below (within 9%).
+ * finished single calls that took at most each bound (seconds, cumulative,
+ * as a Prometheus histogram's buckets, then +Infinity), and their total
+ * seconds.  A call counts under a bound when its bucket ends at or below
+ * it, so a bound falls on this module's nearest bucket edge below (within
+ * 9%).
  */
 Datum
 cr_serving_histogram(PG_FUNCTION_ARGS)
@@ -505,6 +602,7 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 	bool	   *bnulls;
 	int			nb;
 	ServingKeyCopy *keys;
+	ServingTotals *totals;
 	int			n;
 
 	ServingRequire();
@@ -517,29 +615,34 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("the bucket bounds must be a one-dimensional array")));
+	if (ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) > SERVING_MAX_BOUNDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("at most %d bucket bounds, not %d", SERVING_MAX_BOUNDS,
+						ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr))),
+				 errhint("The latency histogram has %d buckets of its own; a few dozen bounds cover them.",
+						 SERVING_NBUCKETS)));
 	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
 					  &bounds, &bnulls, &nb);
 	for (int k = 0; k < nb; k++)
-		if (bnulls[k] || isnan(DatumGetFloat8(bounds[k])) ||
+		if (bnulls[k] || !isfinite(DatumGetFloat8(bounds[k])) ||
 			(k > 0 && DatumGetFloat8(bounds[k]) <= DatumGetFloat8(bounds[k - 1])))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the bucket bounds must be numbers in increasing order")));
+					 errmsg("the bucket bounds must be finite numbers in increasing order"),
+					 errdetail("+Infinity is always the last bucket.")));
 
 	InitMaterializedSRF(fcinfo, 0);
-	keys = ServingKeys(&n);
+	keys = ServingKeys(&n, &totals);
 
 	for (int i = 0; i < n; i++)
 	{
-		ServingEntry *e = &serving->entries[keys[i].slot];
-		ServingTotals *t;
+		ServingTotals *t = &totals[i];
+		Datum		name = ServingModelName(&keys[i]);
 		uint64		cum = 0;
 		int			b = 0;
 
-		if (keys[i].dbid != MyDatabaseId)
-			continue;
-		t = palloc(sizeof(ServingTotals));
-		ServingSum(e, t);
+		CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k <= nb; k++)
 		{
 			double		le = k < nb ? DatumGetFloat8(bounds[k]) : INFINITY;
@@ -548,7 +651,7 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 
 			while (b < SERVING_NBUCKETS && ServingBucketUpper(b) <= le)
 				cum += t->buckets[b++];
-			values[0] = CStringGetTextDatum(ServingModelName(&keys[i]));
+			values[0] = name;
 			values[1] = Int32GetDatum(keys[i].version);
 			nulls[1] = keys[i].version == 0;
 			values[2] = Float8GetDatum(le);
@@ -556,25 +659,33 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 			values[4] = Float8GetDatum((double) t->sum_ns / 1e9);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
-		pfree(t);
 	}
 	return (Datum) 0;
 }
 
 /*
- * cr_reset_serving_stats(): forget every version's statistics (in every
- * database).  A call finishing across the reset is not counted.
+ * cr_reset_serving_stats(): forget every version's statistics, in every
+ * database.  The generation advances first; once no backend is still
+ * adding under the old one, the slots are zeroed and freed.
  */
 Datum
 cr_reset_serving_stats(PG_FUNCTION_ARGS)
 {
+	uint32		old;
+
 	ServingRequire();
 	LWLockAcquire(serving->lock, LW_EXCLUSIVE);
-	pg_atomic_fetch_add_u32(&serving->generation, 1);
+	old = pg_atomic_fetch_add_u32(&serving->generation, 1);
+	if (old + 1 == 0)
+		pg_atomic_write_u32(&serving->generation, 1);	/* 0 means "not in flight" */
+	pg_memory_barrier();
+	for (int i = 0; i < serving->nprocs; i++)
+		while (pg_atomic_read_u32(&serving->inflight[i]) == old)
+			pg_usleep(10);		/* a few atomic additions away */
 	for (int i = 0; i < serving->nentries; i++)
 		memset(serving->entries[i].stripe, 0, sizeof(serving->entries[i].stripe));
 	serving->nentries = 0;
-	serving->overflow = 0;
+	pg_atomic_write_u64(&serving->uncounted, 0);
 	LWLockRelease(serving->lock);
 	PG_RETURN_VOID();
 }

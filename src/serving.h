@@ -17,11 +17,12 @@ extern int	cr_metrics_max_models;
 typedef struct CrServingCall
 {
 	bool		on;				/* shared memory is there and metrics are on */
+	bool		batch;			/* a batch call: not in the latency percentiles */
 	int			attached;		/* entries pushed by this call */
 	instr_time	start;
 } CrServingCall;
 
-extern void ServingStart(CrServingCall *call);
+extern void ServingStart(CrServingCall *call, bool batch);
 extern void ServingAttach(CrServingCall *call, CrCachedModel *entry);
 /* rows per attached entry, in attach order */
 extern void ServingFinish(CrServingCall *call, const int64 *rows);

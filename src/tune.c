@@ -282,6 +282,7 @@ typedef struct TuneTrial
 	double		metric_sd;
 	double		seconds;
 	bool		stopped;		/* dropped by successive halving */
+	int			number;			/* 1, 2, ... in the order drawn */
 } TuneTrial;
 
 static void pg_attribute_noreturn()
@@ -768,7 +769,14 @@ RunTrial(TrainRun *run, const TuneSearch *s, TuneTrial *t, const int8 *fold, int
 
 	INSTR_TIME_SET_CURRENT(t0);
 	for (int f = from; f < to; f++)
+	{
+		if (run->td.nfolds > 1)
+			ProgressContext(psprintf("trial %d of %d, fold %d of %d", t->number, s->trials,
+									 f + 1, run->td.nfolds));
+		else
+			ProgressContext(psprintf("trial %d of %d", t->number, s->trials));
 		EvalFold(&run->td, &t->tp, fold, f, &t->folds[f], NULL);
+	}
 	t->nevaluated = to;
 	TrialSummary(s, t);
 	INSTR_TIME_SET_CURRENT(t1);
@@ -867,7 +875,7 @@ cr_tune(PG_FUNCTION_ARGS)
 			trials[t].overrides = DrawTrial(&search, t);
 			TrialParams(&run, &trials[t]);
 			trials[t].folds = palloc0(sizeof(CrMetrics) * nfolds);
-			ProgressContext(psprintf("trial %d of %d", t + 1, search.trials));
+			trials[t].number = t + 1;
 			RunTrial(&run, &search, &trials[t], fold, 0, nfolds);
 			ntrials++;
 		}
@@ -889,6 +897,7 @@ cr_tune(PG_FUNCTION_ARGS)
 			trials[t].overrides = DrawTrial(&search, t);
 			TrialParams(&run, &trials[t]);
 			trials[t].folds = palloc0(sizeof(CrMetrics) * nfolds);
+			trials[t].number = t + 1;
 			alive[nalive++] = &trials[t];
 		}
 		ntrials = search.trials;
@@ -902,8 +911,6 @@ cr_tune(PG_FUNCTION_ARGS)
 					budget_hit = true;
 					break;
 				}
-				ProgressContext(psprintf("trial %d of %d", (int) (alive[a] - trials) + 1,
-										 search.trials));
 				RunTrial(&run, &search, alive[a], fold, done, upto);
 			}
 			if (budget_hit)

@@ -96,17 +96,21 @@ like($metrics, qr/^# TYPE credit_risk_predict_calls_total counter$/m, 'calls is 
 like($metrics, qr/^# TYPE credit_risk_predict_errors_total counter$/m, 'errors is a counter');
 
 # the counts are serving_stats'
-my $stats = $node->safe_psql('postgres', q{SELECT model, version, calls, rows, errors, seconds FROM credit_risk.serving_stats ORDER BY model});
+my $stats = $node->safe_psql('postgres', q{SELECT model, version, calls, rows, errors, seconds, batch_calls, batch_seconds
+	FROM credit_risk.serving_stats ORDER BY model});
 my $nstats = 0;
 for my $row (split /\n/, $stats)
 {
-	my ($model, $version, $calls, $rows, $errors, $seconds) = split /\|/, $row;
+	my ($model, $version, $calls, $rows, $errors, $seconds, $batch, $batch_seconds) = split /\|/, $row;
 	my $k = "model=$model,version=$version";
 	is($m{credit_risk_predict_calls_total}{$k}, $calls, "$model: calls_total = serving_stats.calls ($calls)");
 	is($m{credit_risk_predict_rows_total}{$k}, $rows, "$model: rows_total = serving_stats.rows ($rows)");
 	is($m{credit_risk_predict_errors_total}{$k}, $errors, "$model: errors_total = serving_stats.errors ($errors)");
-	is($m{credit_risk_predict_latency_seconds_count}{$k}, $calls - $errors,
-		"$model: the histogram counts the finished calls");
+	is($m{credit_risk_predict_batch_calls_total}{$k}, $batch, "$model: batch_calls_total = serving_stats.batch_calls ($batch)");
+	cmp_ok(abs($m{credit_risk_predict_batch_seconds_total}{$k} - $batch_seconds), '<', 1e-6,
+		"$model: batch_seconds_total is serving_stats.batch_seconds");
+	is($m{credit_risk_predict_latency_seconds_count}{$k}, $calls - $errors - $batch,
+		"$model: the histogram counts the finished single calls");
 	cmp_ok(abs($m{credit_risk_predict_latency_seconds_sum}{$k} - $seconds), '<', 1e-6,
 		"$model: its sum is serving_stats.seconds");
 	$nstats++;
