@@ -316,6 +316,21 @@ for my $role (sort keys %part)
 	}
 }
 
+# a full table: credit_risk.metrics_max_models (set at server start) caps it
+$node->append_conf('postgresql.conf', "credit_risk.metrics_max_models = 16\n");
+$node->restart;
+is($node->safe_psql('postgres', 'SHOW credit_risk.metrics_max_models'), '16', 'credit_risk.metrics_max_models is set at start');
+$node->safe_psql('postgres', q{SELECT credit_risk.cr_train('many', 'apps', 'y', 'logistic', NULL,
+	format('{"key": "id", "l2": %s}', g)::jsonb) FROM generate_series(1, 20) g});
+$node->safe_psql('postgres', q{SELECT credit_risk.cr_predict(m.model, ARRAY[1, 2]::float8[]) FROM credit_risk.models m WHERE name = 'many'});
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE model LIKE '(bytes %') || ' ' ||
+	max(calls) FILTER (WHERE model = '(not counted)') FROM credit_risk.serving_stats}),
+	'16 4', 'sixteen versions counted, the calls of the other four shown as not counted');
+$node->safe_psql('postgres', q{SELECT credit_risk.cr_reset_serving_stats();
+	SELECT credit_risk.cr_predict(m.model, ARRAY[1, 2]::float8[]) FROM credit_risk.models m WHERE name = 'many' AND version > 10});
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || sum(calls) FROM credit_risk.serving_stats}),
+	'10 10', 'a reset frees the table for the versions scored since');
+
 no_crashes($node);
 $node->stop;
 
