@@ -1,10 +1,10 @@
 /*
  * unreached.c
  *	  Functions the linked sources name but the harnesses never reach:
- *	  loading a source, the registry, and the backend's SPI, catalog, GUC
- *	  and tuple machinery.  Each one aborts, so if a change
- *	  ever makes a harness reach one, the fuzzer reports it instead of
- *	  running on a stub that does nothing.
+ *	  loading a source (and reporting its progress), the registry, and the
+ *	  backend's SPI, catalog, GUC and tuple machinery.  Each one aborts, so
+ *	  if a change ever makes a harness reach one, the fuzzer reports it
+ *	  instead of running on a stub that does nothing.
  *
  * They are declared here without their real prototypes (nothing in this
  * file includes the headers that declare them): they are never called,
@@ -31,6 +31,7 @@ Unreached(const char *name)
 UNREACHED(HugeAlloc)
 UNREACHED(HugeFree)
 UNREACHED(HugeRealloc)
+UNREACHED(ProgressRows)
 UNREACHED(RegistryLookup)
 UNREACHED(RegistryNameArg)
 UNREACHED(RegistryVersionArg)
