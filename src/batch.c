@@ -335,7 +335,7 @@ BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 	br.explain = explain;
 	br.top = top;
 	br.keycol = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	ServingStart(&call, true);
+	ServingStart(&call, true, NULL);
 	br.models[0].entry = RegistryLookup(name, 0);
 	br.nmodels = 1;
 	challenger = br.keycol ? RegistryRoute(name, &br.share) : NULL;

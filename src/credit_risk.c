@@ -87,12 +87,14 @@ CrXactCallback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
+		ServingFlush();
 		ServingAtAbort(0);
 		ProgressAtAbort(0);
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 			 event == XACT_EVENT_PREPARE)
 	{
+		ServingFlush();
 		ServingAtCommit();
 		ProgressAtAbort(0);
 	}

@@ -499,7 +499,7 @@ cr_explain_array(PG_FUNCTION_ARGS)
 	CrServingCall call;
 	CrCachedModel *entry;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, PredictSiteCalls(st));
 	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry,
@@ -516,7 +516,7 @@ cr_explain_bytes_array(PG_FUNCTION_ARGS)
 	CrServingCall call;
 	CrCachedModel *entry;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, PredictSiteCalls(st));
 	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry,
@@ -534,7 +534,7 @@ cr_explain_record(PG_FUNCTION_ARGS)
 	CrServingCall call;
 	CrCachedModel *entry;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, PredictSiteCalls(st));
 	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
@@ -551,7 +551,7 @@ cr_explain_bytes_record(PG_FUNCTION_ARGS)
 	CrServingCall call;
 	CrCachedModel *entry;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, PredictSiteCalls(st));
 	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
 	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
@@ -574,7 +574,7 @@ cr_explain_jsonb(PG_FUNCTION_ARGS)
 	CrServingCall call;
 	CrCachedModel *entry;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, PredictSiteCalls(st));
 	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custbuf);
 	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry, PredictReadJsonb(fcinfo, st, entry->model, jb));

@@ -39,6 +39,8 @@ PG_FUNCTION_INFO_V1(cr_predict_bytes_record);
 
 struct PredictState
 {
+	uint32		calls;			/* calls at this call site (serving statistics time some) */
+
 	/* model resolved by name for the current statement */
 	char	   *name;
 	CrStamp		stamp;
@@ -69,6 +71,12 @@ struct PredictState
 	CrCachedModel *challenger;
 	double		share;
 };
+
+uint32 *
+PredictSiteCalls(PredictState *st)
+{
+	return &st->calls;
+}
 
 PredictState *
 PredictGetState(FunctionCallInfo fcinfo)
@@ -344,7 +352,7 @@ PredictCounted(FunctionCallInfo fcinfo, bool by_bytes, HeapTupleHeader td)
 	const double *x;
 	double		p;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, &st->calls);
 	entry = by_bytes ? PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0))
 		: PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ServingAttach(&call, entry);
@@ -713,7 +721,7 @@ cr_predict_jsonb(PG_FUNCTION_ARGS)
 	JsonbValue *result;
 	CrServingCall call;
 
-	ServingStart(&call, false);
+	ServingStart(&call, false, &st->calls);
 	entry = PredictResolveJsonb(fcinfo, st, PG_GETARG_TEXT_PP(0), jb, &cust, &custval);
 	ServingAttach(&call, entry);
 	model = entry->model;

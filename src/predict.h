@@ -26,6 +26,8 @@ extern double PredictProbability(const CrModel *model, const double *x);
  */
 typedef struct PredictState PredictState;
 
+/* the call site's count of calls, for the serving statistics */
+extern uint32 *PredictSiteCalls(PredictState *st);
 extern PredictState *PredictGetState(FunctionCallInfo fcinfo);
 extern CrCachedModel *PredictResolveByName(FunctionCallInfo fcinfo, PredictState *st, text *name);
 extern CrCachedModel *PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d);

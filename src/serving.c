@@ -65,18 +65,32 @@ int			cr_metrics_max_models = 256;
 #define SERVING_STRIPES		4
 #define SERVING_NAMELEN		64		/* model names are at most 63 bytes */
 #define SERVING_MAX_PENDING 32
+#define SERVING_SAMPLE		16		/* a call site's repeated calls: one in 16 timed */
+#define SERVING_FLUSH_CALLS 256		/* local counts go to shared memory at least this often */
 
+/*
+ * A finished single call is counted in its latency bucket when it was
+ * timed, else in untimed; calls and rows are the sums of those, the batch
+ * calls and the errors.
+ */
 typedef struct ServingCounters
 {
-	pg_atomic_uint64 calls;		/* finished and failed, batch calls too */
-	pg_atomic_uint64 rows;
-	pg_atomic_uint64 errors;
-	pg_atomic_uint64 sum_ns;	/* of finished single calls */
+	pg_atomic_uint64 sum_ns;	/* of finished single calls that were timed */
 	pg_atomic_uint64 max_ns;
+	pg_atomic_uint64 untimed;	/* finished single calls not timed */
+	pg_atomic_uint64 errors;	/* failed calls, single or batch */
 	pg_atomic_uint64 batch_calls;	/* finished batch calls */
+	pg_atomic_uint64 batch_rows;
 	pg_atomic_uint64 batch_ns;
-	pg_atomic_uint64 buckets[SERVING_NBUCKETS];	/* of finished single calls */
+	pg_atomic_uint64 buckets[SERVING_NBUCKETS];	/* finished single calls */
 } ServingCounters;
+
+/* a backend's in-flight mark, on a cache line of its own */
+typedef union ServingInflight
+{
+	pg_atomic_uint32 gen;
+	char		pad[PG_CACHE_LINE_SIZE];
+} ServingInflight;
 
 /* a stripe on cache lines of its own */
 typedef union ServingStripe
@@ -103,7 +117,7 @@ typedef struct ServingShared
 	int			nentries;
 	int			maxentries;
 	int			nprocs;
-	pg_atomic_uint32 *inflight; /* per PGPROC: the generation it adds under, or 0 */
+	ServingInflight *inflight;	/* per PGPROC: the generation it adds under, or 0 */
 	ServingEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } ServingShared;
 
@@ -120,13 +134,42 @@ typedef struct ServingPending
 static ServingPending pending[SERVING_MAX_PENDING];
 static int	npending = 0;
 
+/*
+ * This backend's counts not yet in shared memory, per slot: calls at one
+ * call site in one statement (cr_predict over a table) add here, and go to
+ * shared memory every SERVING_FLUSH_CALLS calls and at the end of each
+ * transaction, so that scoring row after row pays for a few increments,
+ * not for atomic additions to lines other backends write.
+ */
+typedef struct ServingLocal
+{
+	uint32		gen;			/* the generation the counts belong to */
+	bool		dirty;			/* on the dirty list */
+	struct
+	{
+		uint32		calls_since_flush;
+		uint64		untimed;
+		uint64		sum_ns;
+		uint64		max_ns;
+		uint64		batch_calls;
+		uint64		batch_rows;
+		uint64		batch_ns;
+		uint64		buckets[SERVING_NBUCKETS];
+	}			counts;
+} ServingLocal;
+
+static ServingLocal **locals = NULL;	/* by slot */
+static int *dirty = NULL;		/* slots with counts to flush */
+static int	ndirty = 0;
+
+
 Size
 ServingShmemSize(void)
 {
 	Size		size = add_size(offsetof(ServingShared, entries),
 								mul_size(cr_metrics_max_models, sizeof(ServingEntry)));
 
-	return add_size(size, mul_size(MaxBackends, sizeof(pg_atomic_uint32)));
+	return add_size(size, mul_size(MaxBackends, sizeof(ServingInflight)));
 }
 
 void
@@ -143,20 +186,23 @@ ServingShmemInit(void)
 		pg_atomic_init_u64(&serving->uncounted, 0);
 		serving->maxentries = cr_metrics_max_models;
 		serving->nprocs = MaxBackends;
-		serving->inflight = (pg_atomic_uint32 *) &serving->entries[cr_metrics_max_models];
+		serving->inflight = (ServingInflight *) &serving->entries[cr_metrics_max_models];
 		for (int i = 0; i < MaxBackends; i++)
-			pg_atomic_init_u32(&serving->inflight[i], 0);
+			pg_atomic_init_u32(&serving->inflight[i].gen, 0);
 	}
 }
 
 void
-ServingStart(CrServingCall *call, bool batch)
+ServingStart(CrServingCall *call, bool batch, uint32 *site_calls)
 {
 	call->attached = 0;
 	call->batch = batch;
 	call->on = cr_metrics && serving != NULL && MyProc != NULL &&
 		MyProc->pgprocno < serving->nprocs;
-	if (call->on)
+	/* a call site's first call is timed, then one in SERVING_SAMPLE */
+	call->timed = call->on && (batch || site_calls == NULL ||
+							   (*site_calls)++ % SERVING_SAMPLE == 0);
+	if (call->timed)
 		INSTR_TIME_SET_CURRENT(call->start);
 }
 
@@ -266,73 +312,152 @@ ServingBucket(uint64 ns)
 
 /*
  * The slot's counters for this backend, when the slot is still the one it
- * was found as; then the caller adds and calls ServingLeave.  NULL: the
- * call is not counted (a reset since, or no room in the table).
+ * was found as under gen; then the caller adds and calls ServingLeave.
+ * NULL: not counted (a reset since).
  */
 static ServingCounters *
-ServingEnter(const ServingPending *p)
+ServingEnter(int slot, uint32 gen)
 {
-	pg_atomic_uint32 *mine = &serving->inflight[MyProc->pgprocno];
+	pg_atomic_uint32 *mine = &serving->inflight[MyProc->pgprocno].gen;
 
-	if (p->slot < 0)
-	{
-		pg_atomic_fetch_add_u64(&serving->uncounted, 1);
-		return NULL;
-	}
-	pg_atomic_write_u32(mine, p->gen);
+	pg_atomic_write_u32(mine, gen);
 	pg_memory_barrier();
-	if (pg_atomic_read_u32(&serving->generation) != p->gen)
+	if (pg_atomic_read_u32(&serving->generation) != gen)
 	{
 		pg_atomic_write_u32(mine, 0);
 		return NULL;
 	}
-	return &serving->entries[p->slot].stripe[MyProc->pgprocno % SERVING_STRIPES].c;
+	return &serving->entries[slot].stripe[MyProc->pgprocno % SERVING_STRIPES].c;
 }
 
 static void
 ServingLeave(void)
 {
-	pg_memory_barrier();
-	pg_atomic_write_u32(&serving->inflight[MyProc->pgprocno], 0);
+	/* the additions (locked instructions) are visible before the mark goes */
+	pg_write_barrier();
+	pg_atomic_write_u32(&serving->inflight[MyProc->pgprocno].gen, 0);
+}
+
+static inline void
+AddIf(pg_atomic_uint64 *counter, uint64 v)
+{
+	if (v != 0)
+		pg_atomic_fetch_add_u64(counter, v);
+}
+
+/*
+ * Move a slot's local counts to shared memory (or drop them: a reset
+ * since).  The slot stays on the dirty list until ServingFlush.
+ */
+static void
+ServingFlushSlot(int slot)
+{
+	ServingLocal *l = locals[slot];
+	ServingCounters *c = ServingEnter(slot, l->gen);
+
+	if (c != NULL)
+	{
+		uint64		max = pg_atomic_read_u64(&c->max_ns);
+
+		AddIf(&c->untimed, l->counts.untimed);
+		AddIf(&c->sum_ns, l->counts.sum_ns);
+		AddIf(&c->batch_calls, l->counts.batch_calls);
+		AddIf(&c->batch_rows, l->counts.batch_rows);
+		AddIf(&c->batch_ns, l->counts.batch_ns);
+		for (int b = 0; b < SERVING_NBUCKETS; b++)
+			AddIf(&c->buckets[b], l->counts.buckets[b]);
+		while (l->counts.max_ns > max && !pg_atomic_compare_exchange_u64(&c->max_ns, &max, l->counts.max_ns))
+			;
+		ServingLeave();
+	}
+	memset(&l->counts, 0, sizeof(l->counts));
+}
+
+/* Every slot's local counts to shared memory: at the end of a transaction, and before reading. */
+void
+ServingFlush(void)
+{
+	for (int i = 0; i < ndirty; i++)
+	{
+		ServingFlushSlot(dirty[i]);
+		locals[dirty[i]]->dirty = false;
+	}
+	ndirty = 0;
+}
+
+/* This backend's counts of slot under gen (allocated at its first use). */
+static ServingLocal *
+ServingLocalOf(int slot, uint32 gen)
+{
+	ServingLocal *l;
+
+	if (locals == NULL)
+	{
+		locals = MemoryContextAllocZero(TopMemoryContext, sizeof(ServingLocal *) * serving->maxentries);
+		dirty = MemoryContextAlloc(TopMemoryContext, sizeof(int) * serving->maxentries);
+	}
+	l = locals[slot];
+	if (l == NULL)
+		l = locals[slot] = MemoryContextAllocZero(TopMemoryContext, sizeof(ServingLocal));
+	if (l->gen != gen)
+	{
+		/* counts of an older generation were reset away */
+		memset(&l->counts, 0, sizeof(l->counts));
+		l->gen = gen;
+	}
+	if (!l->dirty)
+	{
+		l->dirty = true;
+		dirty[ndirty++] = slot;
+	}
+	return l;
 }
 
 void
 ServingFinish(CrServingCall *call, const int64 *rows)
 {
-	instr_time	end;
-	uint64		ns;
-	int			bucket;
+	uint64		ns = 0;
+	int			bucket = 0;
 
 	if (!call->on || call->attached == 0)
 		return;
-	INSTR_TIME_SET_CURRENT(end);
-	INSTR_TIME_SUBTRACT(end, call->start);
-	ns = (uint64) (INSTR_TIME_GET_DOUBLE(end) * 1e9);
-	bucket = ServingBucket(ns);
+	if (call->timed)
+	{
+		instr_time	end;
+
+		INSTR_TIME_SET_CURRENT(end);
+		INSTR_TIME_SUBTRACT(end, call->start);
+		ns = (uint64) (INSTR_TIME_GET_DOUBLE(end) * 1e9);
+		bucket = ServingBucket(ns);
+	}
 
 	for (int k = call->attached - 1; k >= 0; k--)
 	{
-		ServingCounters *c = ServingEnter(&pending[--npending]);
-		uint64		max;
+		ServingPending *p = &pending[--npending];
+		ServingLocal *l;
 
-		if (c == NULL)
+		if (p->slot < 0)
+		{
+			pg_atomic_fetch_add_u64(&serving->uncounted, 1);
 			continue;
-		pg_atomic_fetch_add_u64(&c->calls, 1);
-		pg_atomic_fetch_add_u64(&c->rows, rows[k]);
+		}
+		l = ServingLocalOf(p->slot, p->gen);
 		if (call->batch)
 		{
-			pg_atomic_fetch_add_u64(&c->batch_calls, 1);
-			pg_atomic_fetch_add_u64(&c->batch_ns, ns);
+			l->counts.batch_calls++;
+			l->counts.batch_rows += rows[k];
+			l->counts.batch_ns += ns;
+		}
+		else if (call->timed)
+		{
+			l->counts.buckets[bucket]++;
+			l->counts.sum_ns += ns;
+			l->counts.max_ns = Max(l->counts.max_ns, ns);
 		}
 		else
-		{
-			pg_atomic_fetch_add_u64(&c->sum_ns, ns);
-			pg_atomic_fetch_add_u64(&c->buckets[bucket], 1);
-			max = pg_atomic_read_u64(&c->max_ns);
-			while (ns > max && !pg_atomic_compare_exchange_u64(&c->max_ns, &max, ns))
-				;
-		}
-		ServingLeave();
+			l->counts.untimed++;
+		if (++l->counts.calls_since_flush >= SERVING_FLUSH_CALLS)
+			ServingFlushSlot(p->slot);
 	}
 	call->attached = 0;
 }
@@ -349,11 +474,17 @@ ServingAtAbort(int nest_level)
 {
 	while (npending > 0 && pending[npending - 1].nest_level >= nest_level)
 	{
-		ServingCounters *c = ServingEnter(&pending[--npending]);
+		ServingPending *p = &pending[--npending];
+		ServingCounters *c;
 
+		if (p->slot < 0)
+		{
+			pg_atomic_fetch_add_u64(&serving->uncounted, 1);
+			continue;
+		}
+		c = ServingEnter(p->slot, p->gen);
 		if (c == NULL)
 			continue;
-		pg_atomic_fetch_add_u64(&c->calls, 1);
 		pg_atomic_fetch_add_u64(&c->errors, 1);
 		ServingLeave();
 	}
@@ -388,17 +519,27 @@ ServingSum(const ServingEntry *e, ServingTotals *t)
 	for (int s = 0; s < SERVING_STRIPES; s++)
 	{
 		ServingCounters *c = (ServingCounters *) &e->stripe[s].c;
+		uint64		batch_rows = pg_atomic_read_u64(&c->batch_rows);
+		uint64		untimed = pg_atomic_read_u64(&c->untimed);
 
-		t->calls += pg_atomic_read_u64(&c->calls);
-		t->rows += pg_atomic_read_u64(&c->rows);
+		t->calls += untimed;
+		t->rows += untimed;
 		t->errors += pg_atomic_read_u64(&c->errors);
 		t->sum_ns += pg_atomic_read_u64(&c->sum_ns);
 		t->max_ns = Max(t->max_ns, pg_atomic_read_u64(&c->max_ns));
 		t->batch_calls += pg_atomic_read_u64(&c->batch_calls);
 		t->batch_ns += pg_atomic_read_u64(&c->batch_ns);
+		t->rows += batch_rows;
 		for (int b = 0; b < SERVING_NBUCKETS; b++)
 			t->buckets[b] += pg_atomic_read_u64(&c->buckets[b]);
 	}
+	/* a finished single call is one call and one row */
+	for (int b = 0; b < SERVING_NBUCKETS; b++)
+	{
+		t->calls += t->buckets[b];
+		t->rows += t->buckets[b];
+	}
+	t->calls += t->batch_calls + t->errors;
 }
 
 /* upper bound of bucket b in seconds (infinity for the last) */
@@ -535,6 +676,7 @@ cr_serving_stats(PG_FUNCTION_ARGS)
 	int			n;
 
 	ServingRequire();
+	ServingFlush();				/* this backend's own calls so far */
 	InitMaterializedSRF(fcinfo, 0);
 	keys = ServingKeys(&n, &totals);
 
@@ -632,6 +774,7 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 					 errmsg("the bucket bounds must be finite numbers in increasing order"),
 					 errdetail("+Infinity is always the last bucket.")));
 
+	ServingFlush();
 	InitMaterializedSRF(fcinfo, 0);
 	keys = ServingKeys(&n, &totals);
 
@@ -680,7 +823,7 @@ cr_reset_serving_stats(PG_FUNCTION_ARGS)
 		pg_atomic_write_u32(&serving->generation, 1);	/* 0 means "not in flight" */
 	pg_memory_barrier();
 	for (int i = 0; i < serving->nprocs; i++)
-		while (pg_atomic_read_u32(&serving->inflight[i]) == old)
+		while (pg_atomic_read_u32(&serving->inflight[i].gen) == old)
 			pg_usleep(10);		/* a few atomic additions away */
 	for (int i = 0; i < serving->nentries; i++)
 		memset(serving->entries[i].stripe, 0, sizeof(serving->entries[i].stripe));

@@ -18,11 +18,13 @@ typedef struct CrServingCall
 {
 	bool		on;				/* shared memory is there and metrics are on */
 	bool		batch;			/* a batch call: not in the latency percentiles */
+	bool		timed;			/* its latency is measured */
 	int			attached;		/* entries pushed by this call */
 	instr_time	start;
 } CrServingCall;
 
-extern void ServingStart(CrServingCall *call, bool batch);
+/* site_calls: the call site's count of calls (NULL: every call is timed) */
+extern void ServingStart(CrServingCall *call, bool batch, uint32 *site_calls);
 extern void ServingAttach(CrServingCall *call, CrCachedModel *entry);
 /* rows per attached entry, in attach order */
 extern void ServingFinish(CrServingCall *call, const int64 *rows);
@@ -32,5 +34,6 @@ extern Size ServingShmemSize(void);
 extern void ServingShmemInit(void);
 extern void ServingAtAbort(int nest_level);
 extern void ServingAtCommit(void);
+extern void ServingFlush(void);
 
 #endif							/* CR_SERVING_H */
