@@ -1,8 +1,13 @@
 #!/bin/bash
-# What counting every scoring call in credit_risk.serving_stats costs:
-# bench/latency with BENCH_CLIENTS clients (default 8), each workload run
-# with credit_risk.metrics on and off in alternating order, BENCH_ROUNDS
-# times (default 5); the best and the median TPS of each, and off / on.
+# What counting every scoring call in credit_risk.serving_stats costs, two
+# ways, each with credit_risk.metrics on and off in alternating order,
+# BENCH_ROUNDS times (default 5), the best and the median reported:
+#  1. inside the server, without a network in between: 1,000,000 calls of
+#     cr_predict's row form in one statement, by 1 and by 2 sessions at
+#     once (nanoseconds per call, and the difference on - off);
+#  2. bench/latency with BENCH_CLIENTS clients (default 8): TPS of single
+#     calls over libpq, against SELECT 1 (which metrics cannot touch: its
+#     ratio shows the noise); BENCH_CLIENTS="" skips these runs.
 #
 #   PGHOST=... PGPORT=... PGUSER=... PGDATABASE=... bench/metrics.sh
 #
@@ -15,7 +20,7 @@
 set -euo pipefail
 
 rounds=${BENCH_ROUNDS:-5}
-clients=${BENCH_CLIENTS:-8}
+clients=${BENCH_CLIENTS-8}
 seconds=${BENCH_SECONDS:-5}
 schema=credit_risk_bench_metrics
 lr=bench_metrics_lr
@@ -25,7 +30,7 @@ workloads=select1,lr_array,lr_jsonb,gbm_array,gbm_jsonb
 . "$(dirname "$0")/common.sh" metrics
 
 bench_positive BENCH_ROUNDS "$rounds"
-bench_positive BENCH_CLIENTS "$clients"
+[ -z "$clients" ] || bench_positive BENCH_CLIENTS "$clients"
 bench_positive BENCH_SECONDS "$seconds"
 [ -x "$here/latency" ] || { echo "$here/latency is missing: run make -C bench first" >&2; exit 1; }
 
@@ -48,6 +53,56 @@ SELECT FROM credit_risk.cr_train('$gbm', '$schema.credit_gbm', 'y', 'gbm', NULL,
 SQL
 
 bench_header "serving statistics"
+echo
+
+# 1. a million calls in one statement; with 2 sessions, both at once
+loop_sql()
+{
+	echo "SET credit_risk.metrics = $2;"
+	echo "SELECT sum(credit_risk.cr_predict('$1', t)) FROM (SELECT * FROM $schema.credit_gbm LIMIT 10000) t, generate_series(1, 100);"
+}
+loop_ns()
+{
+	# model metrics sessions: prints ns per call (the slowest session's time)
+	local start end
+	start=$(now)
+	for s in $(seq 1 "$3"); do
+		loop_sql "$1" "$2" | psql -X -q -o /dev/null &
+	done
+	wait
+	end=$(now)
+	python3 -c "print(round(($end - $start) * 1e9 / 1e6))"
+}
+: > "$tmp/loop.txt"
+for sessions in 1 2; do
+	for r in $(seq 1 "$rounds"); do
+		for m in "$lr" "$gbm"; do
+			if [ $((r % 2)) -eq 1 ]; then order="on off"; else order="off on"; fi
+			for setting in $order; do
+				echo "$sessions $m $setting $(loop_ns "$m" "$setting" "$sessions")" >> "$tmp/loop.txt"
+			done
+		done
+	done
+done
+echo "1,000,000 calls of cr_predict(name, row) in one statement per session (ns per call, wall time of the slowest session):"
+python3 - "$tmp/loop.txt" <<'PY'
+import sys, statistics
+by = {}
+for l in open(sys.argv[1]):
+    s, m, setting, ns = l.split()
+    by.setdefault((s, m, setting), []).append(float(ns))
+print("%-9s %-20s %9s %9s %9s %9s %12s" % ("sessions", "model", "on best", "on med", "off best", "off med", "on-off med"))
+for (s, m, setting) in sorted(by):
+    if setting != "on":
+        continue
+    on, off = by[(s, m, "on")], by[(s, m, "off")]
+    print("%-9s %-20s %9.0f %9.0f %9.0f %9.0f %+12.0f" % (s, m, min(on), statistics.median(on), min(off),
+                                                    statistics.median(off), statistics.median(on) - statistics.median(off)))
+PY
+echo
+if [ -z "$clients" ]; then
+	echo "BENCH_CLIENTS is empty: no latency runs"
+else
 echo "$clients client(s), $seconds s per workload, $rounds rounds; metrics on and off alternate within a round"
 echo
 
@@ -87,6 +142,7 @@ for w in order:
         max(on) / max(off), statistics.median(on) / statistics.median(off)))
 PY
 echo
+fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
