@@ -11,6 +11,7 @@ use Test::More;
 
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
+use CrApps;
 use CrCrashCheck;
 use CrRoles;
 
@@ -23,11 +24,8 @@ $node->start;
 
 $node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
 create_readme_roles($node);
+$node->safe_psql('postgres', apps_sql(2000));
 $node->safe_psql('postgres', q{
-	CREATE TABLE apps AS
-	SELECT i AS id, (i % 17)::float8 AS a, ((i * 7) % 13)::float8 AS b,
-	       ((i % 17) + (i % 5) > 12)::int AS y
-	  FROM generate_series(1, 2000) i;
 	CREATE TABLE secret AS SELECT * FROM apps;
 	GRANT SELECT ON apps TO cr_app, cr_trainer, cr_monitor;
 	CREATE TABLE ext (id int, a float8, updated_at timestamptz);

@@ -13,6 +13,7 @@ use Test::More;
 
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
+use CrApps;
 use CrCrashCheck;
 use CrRoles;
 
@@ -22,13 +23,10 @@ $node->start;
 
 $node->safe_psql('postgres', 'CREATE EXTENSION credit_risk');
 create_readme_roles($node);
+$node->safe_psql('postgres', apps_sql(1000));
 $node->safe_psql('postgres', q{
 	CREATE ROLE mallory;
 	GRANT CREATE ON SCHEMA public TO mallory;
-	CREATE TABLE apps AS
-	SELECT i AS id, (i % 17)::float8 AS a, ((i * 7) % 13)::float8 AS b,
-	       ((i % 17) + (i % 5) > 12)::int AS y
-	  FROM generate_series(1, 1000) i;
 	GRANT SELECT ON apps TO cr_app, cr_trainer, cr_monitor;
 	SELECT version FROM credit_risk.cr_train('m', 'apps', 'y', 'logistic', NULL, '{"key": "id"}');
 	SELECT version FROM credit_risk.cr_train('m', 'apps', 'y', 'logistic', NULL, '{"key": "id", "l2": 10}');

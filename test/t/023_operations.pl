@@ -11,6 +11,7 @@ use Time::HiRes qw(usleep);
 
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
+use CrApps;
 use CrCrashCheck;
 
 my $node = PostgreSQL::Test::Cluster->new('ops');
@@ -18,12 +19,9 @@ $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'credit_risk'\n");
 $node->start;
 
+$node->safe_psql('postgres', apps_sql(3000));
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION credit_risk;
-	CREATE TABLE apps AS
-	SELECT i AS id, (i % 17)::float8 AS a, ((i * 7) % 13)::float8 AS b,
-	       ((i % 17) + (i % 5) > 12)::int AS y
-	  FROM generate_series(1, 3000) i;
 	SELECT credit_risk.cr_train('pd', 'apps', 'y', 'logistic', NULL, '{"key": "id"}');
 	SELECT credit_risk.cr_train('trees', 'apps', 'y', 'gbm', NULL, '{"key": "id", "n_trees": 5}');
 });

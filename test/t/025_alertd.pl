@@ -15,6 +15,7 @@ use Time::HiRes qw(usleep);
 
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
+use CrApps;
 use CrCrashCheck;
 
 my $root = $ENV{TESTDIR} || '.';
@@ -57,12 +58,9 @@ my $rh = IPC::Run::start([ $python, $receiver, $log, $http_port ]);
 my $node = PostgreSQL::Test::Cluster->new('alerts');
 $node->init;
 $node->start;
+$node->safe_psql('postgres', apps_sql(2000));
 $node->safe_psql('postgres', qq{
 	CREATE EXTENSION credit_risk;
-	CREATE TABLE apps AS
-	SELECT i AS id, (i % 17)::float8 AS a, ((i * 7) % 13)::float8 AS b,
-	       ((i % 17) + (i % 5) > 12)::int AS y
-	  FROM generate_series(1, 2000) i;
 	SELECT credit_risk.cr_train('pd', 'apps', 'y', 'logistic', NULL, '{"key": "id"}');
 	-- a rule that fires on every run
 	INSERT INTO credit_risk.alert_rules (name, metric, comparison, threshold, severity, model_name)
