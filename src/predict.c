@@ -49,6 +49,8 @@ struct PredictState
 	/* model passed as a TOASTed value: the pointer it came from */
 	bool		have_toast;
 	struct varatt_external toast;
+	/* model bytes in memory (a parameter, a literal): where they were last */
+	const char *mem_data;
 
 	/* applicant row type and its mapping to the model's features */
 	Oid			rowtype;
@@ -143,7 +145,35 @@ ResolveRoute(PredictState *st, double *share)
 	return st->challenger;
 }
 
-/* Resolve a model passed as bytes, skipping the detoast when possible. */
+/*
+ * Bytes at the address the call site's model came from last: the same
+ * datum (a parameter or a literal stays put for the statement), unless the
+ * memory was reused for other bytes of the same length.  The header (with
+ * the checksum over everything) and 32 words spread over the bytes tell
+ * that apart, in constant time.
+ */
+static bool
+SameBytesQuick(const char *cached, const char *data, Size len)
+{
+	Size		head = Min(len, 64);
+
+	if (memcmp(cached, data, head) != 0)
+		return false;
+	for (int k = 1; k <= 32 && len >= 8; k++)
+	{
+		Size		at = (len - 8) / 32 * k;
+
+		if (memcmp(cached + at, data + at, 8) != 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Resolve a model passed as bytes: an on-disk datum by its toast pointer,
+ * bytes in memory by their address (checked as above), and others through
+ * the cache by checksum, which compares them whole.
+ */
 CrCachedModel *
 PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 {
@@ -167,12 +197,36 @@ PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 		entry = RegistryFromBytes(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
 		st->toast = ptr;
 		st->have_toast = true;
+		st->mem_data = NULL;
+	}
+	else if (!VARATT_IS_EXTENDED(raw))
+	{
+		/* in memory, uncompressed: usually the same datum row after row */
+		const char *data = VARDATA_ANY(raw);
+		Size		len = VARSIZE_ANY_EXHDR(raw);
+
+		if (st->entry != NULL && st->entry->bytes != NULL &&
+			RegistryStampEqual(&now, &st->stamp) &&
+			len == st->entry->model->nbytes &&
+			(data == st->mem_data ? SameBytesQuick(st->entry->bytes, data, len)
+			 : memcmp(st->entry->bytes, data, len) == 0))
+		{
+			st->mem_data = data;
+			return st->entry;
+		}
+		entry = RegistryFromBytes(data, len);
+		st->mem_data = data;
+		st->have_toast = false;
+		st->entry = entry;
+		st->stamp = now;
+		return entry;
 	}
 	else
 	{
 		bytes = DatumGetByteaPP(d);
 		entry = RegistryFromBytes(VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes));
 		st->have_toast = false;
+		st->mem_data = NULL;
 	}
 	if ((Pointer) bytes != DatumGetPointer(d))
 		pfree(bytes);

@@ -61,3 +61,34 @@ EXCEPTION WHEN data_corrupted THEN
     RAISE NOTICE 'refused: %', detail;
 END
 $$;
+
+-- Model bytes in memory are recognised by their address row after row; a
+-- value made per row (decode) reuses one address for other bytes of the
+-- same length.  Two logistic models of the same features (the same length,
+-- other coefficients), alternating row by row, each score as by name.
+SELECT credit_risk.cr_train('same_len_a', 'german_credit', 'bad', 'logistic',
+                            ARRAY['duration_months', 'credit_amount', 'age'], '{"key": "applicant_id"}') IS NOT NULL AS a,
+       credit_risk.cr_train('same_len_b', 'german_credit', 'bad', 'logistic',
+                            ARRAY['duration_months', 'credit_amount', 'age'], '{"key": "applicant_id", "l2": 50}') IS NOT NULL AS b;
+SELECT (SELECT length(model) FROM credit_risk.models WHERE name = 'same_len_a')
+     = (SELECT length(model) FROM credit_risk.models WHERE name = 'same_len_b') AS same_length,
+       (SELECT model FROM credit_risk.models WHERE name = 'same_len_a')
+    <> (SELECT model FROM credit_risk.models WHERE name = 'same_len_b') AS other_bytes;
+WITH hexes AS (
+    SELECT name, encode(model, 'hex') AS hex FROM credit_risk.models WHERE name IN ('same_len_a', 'same_len_b')
+)
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE credit_risk.cr_predict(decode(h.hex, 'hex'),
+                                                     ARRAY[g.duration_months, g.credit_amount, g.age])
+                             IS DISTINCT FROM credit_risk.cr_predict(h.name,
+                                                     ARRAY[g.duration_months, g.credit_amount, g.age])) AS wrong
+  FROM german_credit g
+  JOIN hexes h ON h.name = CASE WHEN g.applicant_id % 2 = 0 THEN 'same_len_a' ELSE 'same_len_b' END;
+-- and a parameter, the same datum on every row, scores as by name
+PREPARE by_value(bytea) AS
+SELECT count(*) FILTER (WHERE credit_risk.cr_predict($1, ARRAY[duration_months, credit_amount, age])
+                        IS DISTINCT FROM credit_risk.cr_predict('same_len_b', ARRAY[duration_months, credit_amount, age])) AS wrong
+  FROM german_credit;
+SELECT model AS same_len_b FROM credit_risk.models WHERE name = 'same_len_b' \gset
+EXECUTE by_value(:'same_len_b');
+DEALLOCATE by_value;
