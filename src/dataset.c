@@ -984,6 +984,89 @@ DatasetInitReceiver(DestReceiver *dest,
 	dest->mydest = DestNone;
 }
 
+/* the canonical order of rows: key hash, then label and numbers */
+static int
+CanonicalCmp(const void *a, const void *b, void *arg)
+{
+	const CrDataset *ds = (const CrDataset *) arg;
+	int64		ra = *(const int64 *) a;
+	int64		rb = *(const int64 *) b;
+
+	if (ds->keyhash[ra] != ds->keyhash[rb])
+		return ds->keyhash[ra] < ds->keyhash[rb] ? -1 : 1;
+	if (ds->label[ra] != ds->label[rb])
+		return ds->label[ra] < ds->label[rb] ? -1 : 1;
+	for (int j = 0; j < ds->nfeatures; j++)
+	{
+		double		va = ds->cols[j][ra];
+		double		vb = ds->cols[j][rb];
+
+		/* a categorical column holds ids in order of arrival: not comparable */
+		if (ds->builders != NULL && ds->builders[j] != NULL)
+			continue;
+		if (isnan(va) || isnan(vb))
+		{
+			if (isnan(va) != isnan(vb))
+				return isnan(va) ? 1 : -1;
+			continue;
+		}
+		if (va != vb)
+			return va < vb ? -1 : 1;
+	}
+	return ra < rb ? -1 : (ra > rb);
+}
+
+/* values[i] = values[perm[i]], through one scratch array */
+static void
+Permute(void *values, Size width, const int64 *perm, int64 n, char *scratch)
+{
+	char	   *v = values;
+
+	for (int64 i = 0; i < n; i++)
+		memcpy(scratch + i * width, v + perm[i] * width, width);
+	memcpy(v, scratch, n * width);
+}
+
+/*
+ * Rows with a key go into the order of their key's hash (then label and
+ * numbers, for rows of one key): the order they arrived in, from a
+ * partitioned table, foreign shards or parallel workers, no longer
+ * matters, so the same rows give the same model.
+ */
+void
+DatasetCanonicalOrder(CrDataset *ds)
+{
+	int64		n = ds->nrows;
+	int64	   *perm = HugeAlloc(sizeof(int64) * n);
+	char	   *scratch;
+	bool		sorted = true;
+
+	for (int64 i = 0; i < n; i++)
+		perm[i] = i;
+	for (int64 i = 1; i < n && sorted; i++)
+		sorted = CanonicalCmp(&perm[i - 1], &perm[i], ds) < 0;
+	if (sorted)
+	{
+		HugeFree(perm);
+		return;
+	}
+	CHECK_FOR_INTERRUPTS();
+	qsort_arg(perm, n, sizeof(int64), CanonicalCmp, ds);
+	CHECK_FOR_INTERRUPTS();
+	scratch = HugeAlloc(sizeof(double) * n);
+	for (int j = 0; j < ds->nfeatures; j++)
+	{
+		Permute(ds->cols[j], sizeof(double), perm, n, scratch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	Permute(ds->label, sizeof(double), perm, n, scratch);
+	Permute(ds->keyhash, sizeof(uint64), perm, n, scratch);
+	if (ds->split_holdout != NULL)
+		Permute(ds->split_holdout, sizeof(bool), perm, n, scratch);
+	HugeFree(scratch);
+	HugeFree(perm);
+}
+
 /*
  * Run a source query to completion, every row going to dest.  The caller is
  * connected to SPI; source is what the user gave, for messages, and what
@@ -1055,5 +1138,7 @@ DatasetLoad(const CrDatasetSpec *spec)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("%s source returned no rows", spec->what ? spec->what : "training"),
 				 errdetail("Source: %s", spec->source)));
+	if (lr.ds->keyhash != NULL)
+		DatasetCanonicalOrder(lr.ds);
 	return lr.ds;
 }

@@ -66,6 +66,7 @@ typedef struct CrDatasetSpec
 extern char *DatasetSourceQuery(const char *source);
 extern bool DatasetTypeIsNumeric(Oid typid);
 extern double DatasetDatumToDouble(Datum value, Oid typid);
+extern void DatasetCanonicalOrder(CrDataset *ds);
 extern CrDataset *DatasetLoad(const CrDatasetSpec *spec);
 
 /*

@@ -294,3 +294,18 @@ SELECT count(*) AS rows,
                               <> credit_risk.cr_predict('num_float8', ARRAY[x::float8])) AS differ
   FROM num_values;
 DROP TABLE num_values;
+
+-- With a key, the rows go into the key's order before anything is fitted:
+-- the same rows in another order (a partitioned table, foreign shards,
+-- parallel workers) give the same model, byte for byte.
+CREATE TABLE german_shuffled AS SELECT * FROM german_credit ORDER BY md5(applicant_id::text);
+SELECT (SELECT md5(model) FROM credit_risk.cr_train('order_a', 'german_credit', 'bad', 'gbm', NULL,
+            '{"key": "applicant_id", "n_trees": 10, "subsample": 0.7, "colsample_bytree": 0.6}'))
+     = (SELECT md5(model) FROM credit_risk.cr_train('order_b', 'german_shuffled', 'bad', 'gbm', NULL,
+            '{"key": "applicant_id", "n_trees": 10, "subsample": 0.7, "colsample_bytree": 0.6}')) AS same_trees,
+       (SELECT md5(model) FROM credit_risk.cr_train('order_c', 'german_credit', 'bad', 'logistic', NULL,
+            '{"key": "applicant_id"}'))
+     = (SELECT md5(model) FROM credit_risk.cr_train('order_d', 'german_shuffled', 'bad', 'logistic', NULL,
+            '{"key": "applicant_id"}')) AS same_coefficients;
+DROP TABLE german_shuffled;
+DELETE FROM credit_risk.models WHERE name IN ('order_a', 'order_b', 'order_c', 'order_d');
