@@ -1,0 +1,162 @@
+# PostgreSQL's own sharding: a coordinator whose applicants table is
+# partitioned by hash into postgres_fdw foreign tables on two shards (three
+# clusters on loopback, 200,000 applicants).  Training on the partitioned
+# table gives the model one node gives; model bytes as a parameter score on
+# the shards inside pushed-down aggregates; by name, through a scoring view
+# on each shard with the registry mirrored there by cr_mirror, every row is
+# scored where it lives and the scores equal one node's to the bit; a shard
+# that is down gives a clear error.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
+my $rows = 200000;
+my $user = scalar getpwuid($<);
+
+my @shards = map { PostgreSQL::Test::Cluster->new("shard$_") } 1 .. 2;
+for my $s (@shards)
+{
+	$s->init;
+	$s->start;
+	$s->safe_psql('postgres', q{
+		CREATE EXTENSION credit_risk;
+		CREATE TABLE applicants (id int PRIMARY KEY, a float8, b float8, c float8, y int);
+	});
+}
+my $coord = PostgreSQL::Test::Cluster->new('coordinator');
+$coord->init;
+$coord->start;
+
+# the same rows on the coordinator alone (one node), and hashed over the shards
+my $servers = '';
+for my $i (0 .. 1)
+{
+	my ($host, $port) = ($shards[$i]->host, $shards[$i]->port);
+	$servers .= qq{
+		CREATE SERVER shard$i FOREIGN DATA WRAPPER postgres_fdw
+		    OPTIONS (host '$host', port '$port', dbname 'postgres', extensions 'credit_risk',
+		             async_capable 'true', fetch_size '10000', batch_size '1000');
+		CREATE USER MAPPING FOR CURRENT_USER SERVER shard$i OPTIONS (user '$user');
+		CREATE FOREIGN TABLE applicants_$i PARTITION OF applicants
+		    FOR VALUES WITH (MODULUS 2, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'applicants');
+	};
+}
+$coord->safe_psql('postgres', qq{
+	CREATE EXTENSION credit_risk;
+	CREATE EXTENSION postgres_fdw;
+	CREATE TABLE applicants_local AS
+	SELECT i AS id,
+	       ((hashint4(i) % 1000) / 1000.0)::float8 AS a,
+	       ((hashint4(i * 7 + 1) % 1000) / 1000.0)::float8 AS b,
+	       CASE WHEN i % 23 = 0 THEN NULL ELSE ((hashint4(i * 13 + 5) % 100) / 10.0)::float8 END AS c,
+	       ((hashint4(i) % 1000) / 1000.0 + (hashint4(i * 7 + 1) % 1000) / 2000.0
+	        + (hashint4(i * 31) % 100) / 150.0 > 0.9)::int AS y
+	  FROM generate_series(1, $rows) i;
+	CREATE TABLE applicants (id int, a float8, b float8, c float8, y int) PARTITION BY HASH (id);
+	$servers
+	INSERT INTO applicants SELECT * FROM applicants_local;
+});
+my $placed = join ',', map { $_->safe_psql('postgres', 'SELECT count(*) FROM applicants') } @shards;
+my ($n1, $n2) = split /,/, $placed;
+is($n1 + $n2, $rows, "the rows are spread over the two shards ($placed)");
+cmp_ok($n1, '>', $rows / 3, 'neither shard holds all of them');
+
+# training on the sharded table gives one node's model, byte for byte
+for my $algo ('gbm', 'logistic')
+{
+	my $params = $algo eq 'gbm'
+	  ? '{"key": "id", "n_trees": 30, "max_depth": 5, "subsample": 0.8, "colsample_bytree": 0.7}'
+	  : '{"key": "id"}';
+	my $one = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('one_$algo', 'applicants_local', 'y', '$algo', NULL, '$params')});
+	my $sharded = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('pd_$algo', 'applicants', 'y', '$algo', NULL, '$params')});
+	is($sharded, $one, "$algo: training on the foreign partitions gives one node's model byte for byte");
+}
+
+# model bytes as a parameter: each shard's aggregate runs on the shard with
+# the model in it (PostgreSQL 15 pushes a whole aggregate of one foreign
+# table, not the partial aggregates of a partitioned one: hence one
+# aggregate per partition, added up here)
+my $by_value = q{SET plan_cache_mode = force_generic_plan;
+	PREPARE portfolio(bytea) AS
+	SELECT sum(n), sum(pd) FROM (
+	    SELECT count(*) AS n, sum(credit_risk.cr_predict($1, ARRAY[a, b, c])) AS pd FROM applicants_0
+	    UNION ALL
+	    SELECT count(*), sum(credit_risk.cr_predict($1, ARRAY[a, b, c])) FROM applicants_1) per_shard;
+	SELECT model AS m FROM credit_risk.models WHERE name = 'pd_gbm' \gset
+};
+my $plan = $coord->safe_psql('postgres', $by_value . q{EXPLAIN (VERBOSE, COSTS OFF) EXECUTE portfolio(:'m');});
+like($plan, qr/Remote SQL: SELECT count\(\*\), sum\(credit_risk\.cr_predict\(\$1::bytea, ARRAY\[a, b, c\]\)\) FROM public\.applicants/,
+	'the portfolio sum is computed on the shards, the model sent as a parameter');
+like($plan, qr/Async Foreign Scan.*Relations: Aggregate on \(public\.applicants_0\).*Async Foreign Scan.*Relations: Aggregate on \(public\.applicants_1\)/s,
+	'both shards at once; only their sums cross the wire');
+my $sharded_sum = $coord->safe_psql('postgres', $by_value . q{EXECUTE portfolio(:'m');});
+my $local_sum = $coord->safe_psql('postgres', q{SELECT count(*) || '|' || sum(credit_risk.cr_predict('pd_gbm', ARRAY[a, b, c])) FROM applicants_local});
+my ($cn, $cs) = split /\|/, $sharded_sum;
+my ($ln, $ls) = split /\|/, $local_sum;
+is($cn, $ln, 'every applicant is scored once');
+cmp_ok(abs($cs - $ls), '<', 1e-6, "the sum of PDs from the shards is one node's ($cs against $ls; summed in another order)");
+
+# by name: the registry mirrored to each shard, and a scoring view there
+for my $i (0 .. 1)
+{
+	my ($chost, $cport) = ($coord->host, $coord->port);
+	$shards[$i]->safe_psql('postgres', qq{
+		CREATE EXTENSION postgres_fdw;
+		CREATE SERVER coordinator FOREIGN DATA WRAPPER postgres_fdw
+		    OPTIONS (host '$chost', port '$cport', dbname 'postgres');
+		CREATE USER MAPPING FOR CURRENT_USER SERVER coordinator OPTIONS (user '$user');
+		CREATE SCHEMA coordinator;
+		IMPORT FOREIGN SCHEMA credit_risk LIMIT TO (models, routes) FROM SERVER coordinator INTO coordinator;
+		SELECT * FROM credit_risk.cr_mirror('coordinator.models', 'credit_risk.models', ARRAY['id']);
+		CREATE VIEW applicants_scored AS
+		SELECT t.id, credit_risk.cr_predict('pd_gbm', t) AS pd FROM applicants t;
+	});
+	is($shards[$i]->safe_psql('postgres', q{SELECT string_agg(name || '@' || version || ':' || status, ',' ORDER BY name) FROM credit_risk.models WHERE name LIKE 'pd_%'}),
+		'pd_gbm@1:champion,pd_logistic@1:champion', "shard $i: the registry's versions are mirrored, with their status");
+	is($shards[$i]->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models m JOIN coordinator.models c USING (id) WHERE m.model = c.model}),
+		$coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models}), "shard $i: the same bytes");
+}
+$coord->safe_psql('postgres', q{
+	CREATE TABLE applicants_scored (id int, pd float8) PARTITION BY HASH (id);
+	CREATE FOREIGN TABLE applicants_scored_0 PARTITION OF applicants_scored
+	    FOR VALUES WITH (MODULUS 2, REMAINDER 0) SERVER shard0 OPTIONS (table_name 'applicants_scored');
+	CREATE FOREIGN TABLE applicants_scored_1 PARTITION OF applicants_scored
+	    FOR VALUES WITH (MODULUS 2, REMAINDER 1) SERVER shard1 OPTIONS (table_name 'applicants_scored');
+});
+$plan = $coord->safe_psql('postgres', q{EXPLAIN (VERBOSE, COSTS OFF) SELECT id, pd FROM applicants_scored});
+like($plan, qr/Async Foreign Scan on public\.applicants_scored_0.*Remote SQL: SELECT id, pd FROM public\.applicants_scored/s,
+	'by name, each shard scores its own rows (the shards are read concurrently) and sends back only id and PD');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) || ' ' || count(*) FILTER (WHERE s.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM applicants_scored s JOIN applicants_local l USING (id)}),
+	"$rows 0", "all $rows scores from the shards equal one node's to the bit");
+
+# a promotion reaches the shards with the next mirror run
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_train('pd_gbm', 'applicants', 'y', 'gbm', NULL, '{"key": "id", "n_trees": 10}');
+	SELECT credit_risk.cr_promote('pd_gbm', 2)});
+$_->safe_psql('postgres', q{SELECT * FROM credit_risk.cr_mirror('coordinator.models', 'credit_risk.models', ARRAY['id'])}) for @shards;
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE s.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM applicants_scored s JOIN applicants_local l USING (id)}),
+	'0', 'after a promotion and a mirror run the shards score with the new champion');
+
+# a shard that is down: a clear error, and nothing crashes
+$shards[1]->stop;
+my ($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM applicants_scored});
+like($err, qr/could not connect to server "shard1"/, 'a shard that is down gives a clear error naming it');
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT credit_risk.cr_train('down', 'applicants', 'y', 'logistic', NULL, '{"key": "id"}')});
+like($err, qr/could not connect to server "shard1"/, 'so does training on the sharded table');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'down'}), '0', 'and nothing is registered');
+$shards[1]->start;
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM applicants_scored}), $rows, 'back up, every row scores again');
+
+no_crashes($_) for ($coord, @shards);
+$_->stop for ($coord, @shards);
+done_testing();
