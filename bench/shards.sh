@@ -87,7 +87,8 @@ echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $
 echo "rows per shard: $(q 1 -c 'SELECT count(*) FROM applicants'), $(q 2 -c 'SELECT count(*) FROM applicants') (loaded through the coordinator in $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s)"
 echo
 
-lo_bytes() { awk '$1 == "lo:" { print $2 + $10 }' /proc/net/dev; }
+# bytes received on loopback (each byte sent is received once there)
+lo_bytes() { awk '$1 == "lo:" { printf "%.0f\n", $2 }' /proc/net/dev; }
 # time NAME NODE SQL: the best and the median of reps runs, and loopback bytes per row of the last
 timeit()
 {
