@@ -138,6 +138,11 @@ timeit "shards: one sum per shard, model bytes as a parameter" 0 \
 	     UNION ALL SELECT sum(credit_risk.cr_predict(\$1, ARRAY[a, b, c])) FROM applicants_1) x;
 	 SELECT model AS m FROM credit_risk.models WHERE name = 'pd_gbm' \\gset
 	 EXECUTE p(:'m');"
+timeit "one node: the same sum, model bytes as a parameter" 0 \
+	"SET plan_cache_mode = force_generic_plan;
+	 PREPARE p(bytea) AS SELECT sum(credit_risk.cr_predict(\$1, ARRAY[a, b, c])) FROM applicants_local;
+	 SELECT model AS m FROM credit_risk.models WHERE name = 'pd_gbm' \\gset
+	 EXECUTE p(:'m');"
 timeit "shards: cr_predict_batch on the partitioned table (rows pulled)" 0 \
 	"SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')"
 timeit "one node: cr_predict_batch" 0 \
