@@ -1,0 +1,115 @@
+# Citus: a coordinator and two workers, 200,000 applicants in a distributed
+# table.  Runs when the citus extension is installed (it is not in Debian's
+# archive), and skips with a message otherwise.  Training on the
+# distributed table gives one node's model byte for byte; with the model
+# bytes in a reference table the scoring query runs on the workers (each
+# shard's rows where they are) and every PD equals one node's; by name,
+# with the registry mirrored to each worker, the same.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CrCrashCheck;
+
+my $sharedir = `pg_config --sharedir`;
+chomp $sharedir;
+if (!-f "$sharedir/extension/citus.control")
+{
+	plan skip_all => 'the citus extension is not installed (it is not in Debian\'s archive; docs/scaling.md says how to build it)';
+}
+
+my $rows = 200000;
+my $user = scalar getpwuid($<);
+my @nodes = map { PostgreSQL::Test::Cluster->new($_) } qw(coordinator worker1 worker2);
+for my $n (@nodes)
+{
+	$n->init;
+	$n->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'citus'
+citus.node_conninfo = 'sslmode=disable'
+citus.shard_count = 8
+max_worker_processes = 16
+});
+	$n->start;
+	$n->safe_psql('postgres', 'CREATE EXTENSION citus; CREATE EXTENSION credit_risk;');
+}
+my ($coord, @workers) = @nodes;
+$coord->safe_psql('postgres', sprintf(q{SELECT citus_set_coordinator_host('%s', %d)}, $coord->host, $coord->port));
+$coord->safe_psql('postgres', sprintf(q{SELECT citus_add_node('%s', %d)}, $_->host, $_->port)) for @workers;
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2', 'two workers');
+
+$coord->safe_psql('postgres', qq{
+	CREATE TABLE applicants_local AS
+	SELECT i AS id,
+	       ((hashint4(i) % 1000) / 1000.0)::float8 AS a,
+	       ((hashint4(i * 7 + 1) % 1000) / 1000.0)::float8 AS b,
+	       CASE WHEN i % 23 = 0 THEN NULL ELSE ((hashint4(i * 13 + 5) % 100) / 10.0)::float8 END AS c,
+	       ((hashint4(i) % 1000) / 1000.0 + (hashint4(i * 7 + 1) % 1000) / 2000.0
+	        + (hashint4(i * 31) % 100) / 150.0 > 0.9)::int AS y
+	  FROM generate_series(1, $rows) i;
+	CREATE TABLE applicants (id int PRIMARY KEY, a float8, b float8, c float8, y int);
+	SELECT create_distributed_table('applicants', 'id');
+	INSERT INTO applicants SELECT * FROM applicants_local;
+});
+is($coord->safe_psql('postgres', q{SELECT count(*) || ' ' || count(DISTINCT nodeport) FROM citus_shards WHERE table_name = 'applicants'::regclass}),
+	'8 2', 'eight shards, on both workers');
+
+# training on the distributed table: the rows arrive in task-completion
+# order, and the model is one node's byte for byte
+for my $algo ('gbm', 'logistic')
+{
+	my $params = $algo eq 'gbm'
+	  ? '{"key": "id", "n_trees": 20, "max_depth": 5, "subsample": 0.8}'
+	  : '{"key": "id"}';
+	my $one = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('one_$algo', 'applicants_local', 'y', '$algo', NULL, '$params')});
+	my $dist = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('pd_$algo', 'applicants', 'y', '$algo', NULL, '$params')});
+	is($dist, $one, "$algo: training on the distributed table gives one node's model byte for byte");
+}
+
+# by value: the serving model in a reference table, joined in the query
+$coord->safe_psql('postgres', q{
+	CREATE TABLE serving_models AS SELECT name, model FROM credit_risk.models WHERE name = 'pd_gbm';
+	SELECT create_reference_table('serving_models');
+});
+my $plan = $coord->safe_psql('postgres', q{SET jit = off; EXPLAIN (VERBOSE, COSTS OFF)
+	SELECT t.id, credit_risk.cr_predict(m.model, t) FROM applicants t JOIN serving_models m ON m.name = 'pd_gbm'});
+like($plan, qr/Task Count: 8/, 'the scoring query is split into a task per shard');
+like($plan, qr/Query: SELECT t\.id, credit_risk\.cr_predict\(m\.model, t\.\*\).*FROM \(public\.applicants_\d+ t JOIN public\.serving_models_\d+ m/s,
+	'and each task scores its shard\'s rows on the worker, with the reference table\'s copy of the model');
+is($coord->safe_psql('postgres', q{SET jit = off;
+	CREATE TEMP TABLE by_value AS
+	SELECT t.id, credit_risk.cr_predict(m.model, t) AS pd FROM applicants t JOIN serving_models m ON m.name = 'pd_gbm';
+	SELECT count(*) || ' ' || count(*) FILTER (WHERE d.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM by_value d JOIN applicants_local l USING (id)}),
+	"$rows 0", "all $rows PDs scored on the workers equal one node's to the bit");
+
+# by name: the registry copied into a reference table (on every node), and
+# from there into each worker's own registry with cr_mirror
+$coord->safe_psql('postgres', q{
+	CREATE TABLE serving_registry AS SELECT * FROM credit_risk.models;
+	SELECT create_reference_table('serving_registry');
+});
+for my $w (@workers)
+{
+	$w->safe_psql('postgres', q{SELECT * FROM credit_risk.cr_mirror('serving_registry', 'credit_risk.models', ARRAY['id'])});
+	is($w->safe_psql('postgres', q{SELECT string_agg(name || '@' || version || ':' || status, ',' ORDER BY name) FROM credit_risk.models WHERE name LIKE 'pd_%'}),
+		'pd_gbm@1:champion,pd_logistic@1:champion', $w->name . ': the registry is mirrored, with its statuses');
+}
+$plan = $coord->safe_psql('postgres', q{SET jit = off; EXPLAIN (VERBOSE, COSTS OFF)
+	SELECT t.id, credit_risk.cr_predict('pd_gbm', t) FROM applicants t});
+like($plan, qr/Task Count: 8.*Query: SELECT id, credit_risk\.cr_predict\('pd_gbm'::text, t\.\*\)/s,
+	'by name, the call goes to the workers');
+is($coord->safe_psql('postgres', q{SET jit = off;
+	CREATE TEMP TABLE by_name AS SELECT t.id, credit_risk.cr_predict('pd_gbm', t) AS pd FROM applicants t;
+	SELECT count(*) FILTER (WHERE d.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM by_name d JOIN applicants_local l USING (id)}),
+	'0', 'and the workers\' PDs by name equal one node\'s');
+
+no_crashes($_) for @nodes;
+$_->stop for @nodes;
+done_testing();
