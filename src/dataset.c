@@ -984,7 +984,7 @@ DatasetInitReceiver(DestReceiver *dest,
 	dest->mydest = DestNone;
 }
 
-/* the canonical order of rows: key hash, then label and numbers */
+/* the canonical order of rows: key hash, then label and values */
 static int
 CanonicalCmp(const void *a, const void *b, void *arg)
 {
@@ -992,6 +992,7 @@ CanonicalCmp(const void *a, const void *b, void *arg)
 	int64		ra = *(const int64 *) a;
 	int64		rb = *(const int64 *) b;
 
+	CHECK_FOR_INTERRUPTS();
 	if (ds->keyhash[ra] != ds->keyhash[rb])
 		return ds->keyhash[ra] < ds->keyhash[rb] ? -1 : 1;
 	if (ds->label[ra] != ds->label[rb])
@@ -1001,13 +1002,21 @@ CanonicalCmp(const void *a, const void *b, void *arg)
 		double		va = ds->cols[j][ra];
 		double		vb = ds->cols[j][rb];
 
-		/* a categorical column holds ids in order of arrival: not comparable */
-		if (ds->builders != NULL && ds->builders[j] != NULL)
-			continue;
 		if (isnan(va) || isnan(vb))
 		{
 			if (isnan(va) != isnan(vb))
 				return isnan(va) ? 1 : -1;
+			continue;
+		}
+		/* a categorical column holds ids in order of arrival: compare their levels */
+		if (ds->builders != NULL && ds->builders[j] != NULL)
+		{
+			int			c = va == vb ? 0 :
+				strcmp(CategoryBuilderText(ds->builders[j], (int) va),
+					   CategoryBuilderText(ds->builders[j], (int) vb));
+
+			if (c != 0)
+				return c;
 			continue;
 		}
 		if (va != vb)
@@ -1050,7 +1059,7 @@ DatasetCanonicalOrder(CrDataset *ds)
 		HugeFree(perm);
 		return;
 	}
-	CHECK_FOR_INTERRUPTS();
+	ProgressPhase("ordering rows by key", n);
 	qsort_arg(perm, n, sizeof(int64), CanonicalCmp, ds);
 	CHECK_FOR_INTERRUPTS();
 	scratch = HugeAlloc(sizeof(double) * n);

@@ -37,6 +37,11 @@ PG_FUNCTION_INFO_V1(cr_predict_jsonb);
 PG_FUNCTION_INFO_V1(cr_predict_bytes_array);
 PG_FUNCTION_INFO_V1(cr_predict_bytes_record);
 
+/* what the call's model argument is */
+#define ARG_OTHER	0			/* an expression: its value may change row by row */
+#define ARG_CONST	1			/* a literal: the same datum for the whole execution */
+#define ARG_PARAM	2			/* an external parameter */
+
 struct PredictState
 {
 	uint32		calls;			/* calls at this call site (serving statistics time some) */
@@ -49,8 +54,10 @@ struct PredictState
 	/* model passed as a TOASTed value: the pointer it came from */
 	bool		have_toast;
 	struct varatt_external toast;
-	/* model bytes in memory (a parameter, a literal): where they were last */
+	/* model bytes in memory: where they were last, and what the call's model
+	 * argument is (see PredictResolveByBytes) */
 	const char *mem_data;
+	int			arg_kind;		/* ARG_OTHER, ARG_CONST or ARG_PARAM */
 
 	/* applicant row type and its mapping to the model's features */
 	Oid			rowtype;
@@ -87,8 +94,19 @@ PredictGetState(FunctionCallInfo fcinfo)
 
 	if (st == NULL)
 	{
+		Node	   *expr = fcinfo->flinfo->fn_expr;
+
 		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PredictState));
 		fcinfo->flinfo->fn_extra = st;
+		if (expr != NULL && IsA(expr, FuncExpr) && list_length(((FuncExpr *) expr)->args) > 0)
+		{
+			Node	   *arg = linitial(((FuncExpr *) expr)->args);
+
+			if (IsA(arg, Const))
+				st->arg_kind = ARG_CONST;
+			else if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN)
+				st->arg_kind = ARG_PARAM;
+		}
 	}
 	return st;
 }
@@ -146,18 +164,17 @@ ResolveRoute(PredictState *st, double *share)
 }
 
 /*
- * Bytes at the address the call site's model came from last: the same
- * datum (a parameter or a literal stays put for the statement), unless the
- * memory was reused for other bytes of the same length.  The header (with
- * the checksum over everything) and 32 words spread over the bytes tell
- * that apart, in constant time.
+ * A parameter at the address it had: the same datum, for a statement's
+ * parameter (a prepared statement's, or what postgres_fdw or Citus ship to
+ * a shard as $1).  A PL/pgSQL variable is a parameter too, and a new value
+ * of it can land where the old one was: its header, which holds the
+ * checksum over all the bytes, and 32 words spread over them tell a
+ * different model apart in constant time.
  */
 static bool
-SameBytesQuick(const char *cached, const char *data, Size len)
+SameParamBytes(const char *cached, const char *data, Size len)
 {
-	Size		head = Min(len, 64);
-
-	if (memcmp(cached, data, head) != 0)
+	if (memcmp(cached, data, Min(len, 64)) != 0)
 		return false;
 	for (int k = 1; k <= 32 && len >= 8; k++)
 	{
@@ -170,9 +187,11 @@ SameBytesQuick(const char *cached, const char *data, Size len)
 }
 
 /*
- * Resolve a model passed as bytes: an on-disk datum by its toast pointer,
- * bytes in memory by their address (checked as above), and others through
- * the cache by checksum, which compares them whole.
+ * Resolve a model passed as bytes: an on-disk datum by its toast pointer;
+ * bytes in memory that are the call's literal by their address, its
+ * parameter by its address as above, other bytes in memory compared whole
+ * with the model the call site used last, and anything else through the
+ * cache by checksum.
  */
 CrCachedModel *
 PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
@@ -201,15 +220,15 @@ PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 	}
 	else if (!VARATT_IS_EXTENDED(raw))
 	{
-		/* in memory, uncompressed: usually the same datum row after row */
+		/* in memory, uncompressed */
 		const char *data = VARDATA_ANY(raw);
 		Size		len = VARSIZE_ANY_EXHDR(raw);
 
-		if (st->entry != NULL && st->entry->bytes != NULL &&
-			RegistryStampEqual(&now, &st->stamp) &&
-			len == st->entry->model->nbytes &&
-			(data == st->mem_data ? SameBytesQuick(st->entry->bytes, data, len)
-			 : memcmp(st->entry->bytes, data, len) == 0))
+		if (st->entry != NULL && RegistryStampEqual(&now, &st->stamp) &&
+			st->entry->bytes != NULL && len == st->entry->model->nbytes &&
+			(data == st->mem_data && st->arg_kind == ARG_CONST ? true :
+			 data == st->mem_data && st->arg_kind == ARG_PARAM ? SameParamBytes(st->entry->bytes, data, len) :
+			 memcmp(st->entry->bytes, data, len) == 0))
 		{
 			st->mem_data = data;
 			return st->entry;

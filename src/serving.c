@@ -441,6 +441,9 @@ ServingFinish(CrServingCall *call, const int64 *rows)
 			pg_atomic_fetch_add_u64(&serving->uncounted, 1);
 			continue;
 		}
+		/* begun before a reset: not counted (its slot may be another's now) */
+		if (p->gen != pg_atomic_read_u32(&serving->generation))
+			continue;
 		l = ServingLocalOf(p->slot, p->gen);
 		if (call->batch)
 		{

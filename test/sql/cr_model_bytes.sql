@@ -84,6 +84,15 @@ SELECT count(*) AS rows,
                                                      ARRAY[g.duration_months, g.credit_amount, g.age])) AS wrong
   FROM german_credit g
   JOIN hexes h ON h.name = CASE WHEN g.applicant_id % 2 = 0 THEN 'same_len_a' ELSE 'same_len_b' END;
+-- bytes corrupted after good ones, at the address the good ones had: an
+-- error, not the good model's score
+CREATE TABLE archived (id int, hex text);
+INSERT INTO archived SELECT 1, encode(model, 'hex') FROM credit_risk.models WHERE name = 'same_len_a';
+INSERT INTO archived SELECT 2, encode(set_byte(model, length(model) - 9, get_byte(model, length(model) - 9) # 1), 'hex')
+  FROM credit_risk.models WHERE name = 'same_len_a';
+SELECT expect_error($$SELECT id, credit_risk.cr_predict(decode(hex, 'hex'), ARRAY[30, 1000, 40]::float8[])
+                       FROM archived ORDER BY id$$);
+DROP TABLE archived;
 -- and a parameter, the same datum on every row, scores as by name
 PREPARE by_value(bytea) AS
 SELECT count(*) FILTER (WHERE credit_risk.cr_predict($1, ARRAY[duration_months, credit_amount, age])

@@ -308,4 +308,15 @@ SELECT (SELECT md5(model) FROM credit_risk.cr_train('order_a', 'german_credit', 
      = (SELECT md5(model) FROM credit_risk.cr_train('order_d', 'german_shuffled', 'bad', 'logistic', NULL,
             '{"key": "applicant_id"}')) AS same_coefficients;
 DROP TABLE german_shuffled;
-DELETE FROM credit_risk.models WHERE name IN ('order_a', 'order_b', 'order_c', 'order_d');
+-- a key with two rows each, told apart only by a categorical feature
+CREATE TABLE dup_keys AS
+SELECT k AS id, (k % 7)::float8 AS x, (k % 3 = 0)::int AS y, lvl AS cat
+  FROM generate_series(1, 400) k, (VALUES ('a'), ('b'), ('c')) v(lvl);
+CREATE TABLE dup_keys_asc AS SELECT * FROM dup_keys ORDER BY id, cat;
+CREATE TABLE dup_keys_desc AS SELECT * FROM dup_keys ORDER BY id DESC, cat DESC;
+SELECT (SELECT md5(model) FROM credit_risk.cr_train('order_e', 'dup_keys_asc', 'y', 'gbm', ARRAY['x', 'cat'],
+            '{"key": "id", "n_trees": 5, "subsample": 0.7}'))
+     = (SELECT md5(model) FROM credit_risk.cr_train('order_f', 'dup_keys_desc', 'y', 'gbm', ARRAY['x', 'cat'],
+            '{"key": "id", "n_trees": 5, "subsample": 0.7}')) AS same_with_duplicate_keys;
+DROP TABLE dup_keys, dup_keys_asc, dup_keys_desc;
+DELETE FROM credit_risk.models WHERE name IN ('order_a', 'order_b', 'order_c', 'order_d', 'order_e', 'order_f');
