@@ -208,7 +208,7 @@ $bg->quit;
 ok(scalar(@seen) > 3, 'a second session saw the training advance (' . scalar(@seen) . ' states)');
 ok(!(grep { !/^cr_train\|watched\|/ } @seen), 'every state names cr_train and the model');
 my @phases = map { (split /\|/)[2] } @seen;
-my @order = ('loading', 'preparing', 'binning', 'building tree', 'evaluating', 'registering');
+my @order = ('loading', 'ordering', 'preparing', 'binning', 'building tree', 'evaluating', 'registering');
 my $pos = 0;
 my $in_order = 1;
 my $last_tree = 0;
@@ -361,7 +361,7 @@ like($err, qr/credit_risk.progress needs credit_risk in shared_preload_libraries
 is($out, '1', 'training works without the preload');
 my @notices = $err =~ /NOTICE:  cr_train "v": ([^\n]+)/g;
 is(join(', ', @notices),
-	'loading, preparing, binning, building tree, building tree 3 of 3, evaluating, registering, done',
+	'loading, ordering rows by key, preparing, binning, building tree, building tree 3 of 3, evaluating, registering, done',
 	'params.verbose reports the phases as NOTICE lines');
 is($plain->safe_psql('postgres', q{SELECT params ? 'verbose' FROM credit_risk.models}), 'f', 'verbose is not kept with the model');
 is($plain->safe_psql('postgres', q{SELECT credit_risk.cr_predict('v', ARRAY[3]::float8[]) > 0}), 't', 'scoring works as before');
