@@ -6,7 +6,8 @@
 # It builds a copy of the checkout with warnings as errors, installs it, runs
 # the pg_regress tests against a throwaway cluster and the TAP tests (which
 # make their own clusters), then the sanitizer slice (test/sanitize) and a
-# fuzz smoke run (test/fuzz), and ends with the line "N passed, N failed",
+# fuzz smoke run (test/fuzz), and ends with the line "N passed, N failed"
+# (before it, the TAP files that skipped themselves, if any),
 # counting pg_regress tests, TAP test files, the slice and the smoke run.  CR_TEST_PORT sets the throwaway cluster's port
 # (default 55438).
 set -euo pipefail
@@ -22,6 +23,7 @@ planned=-1     # tests the run should report; unknown until the copy is made
 passed=0
 failed=0
 reported=0     # tests that have reported, passed or failed
+skipped=0      # TAP files that skipped themselves (what they need is not installed)
 
 # initdb refuses to run as root, and the TAP tests run initdb: as root,
 # build and test as "postgres"; otherwise as the current user.
@@ -56,6 +58,7 @@ finish() {
 			echo "test.sh: build and logs kept in $WORK" >&2
 		fi
 	fi
+	[ "$skipped" -eq 0 ] || echo "$skipped skipped (listed above), not counted as passed"
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ] || rc=1
 	exit "$rc"
@@ -172,7 +175,10 @@ t_bad=$(wc -w <<<"$tap_failed")
 if [ "$tap_rc" -ne 0 ] && [ "$t_bad" -eq 0 ]; then
 	t_bad=$n_tap    # prove did not get as far as a summary
 fi
-passed=$((passed + n_tap - t_bad))
+# a file that skips itself ("... skipped: why") has not passed
+grep -E '^test/t/[^ ]+\.pl \.+ skipped:' "$WORK/tap.log" | sed 's/^/== skipped: /' || true
+skipped=$(grep -cE '^test/t/[^ ]+\.pl \.+ skipped:' "$WORK/tap.log" || true)
+passed=$((passed + n_tap - t_bad - skipped))
 failed=$((failed + t_bad))
 reported=$((reported + n_tap))
 if [ "$tap_rc" -ne 0 ]; then
