@@ -67,15 +67,9 @@ for i in 0 1; do
 	    FOR VALUES WITH (MODULUS 2, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'scored');"
 done
 start=$(date +%s.%N)
-q 0 -c "CREATE EXTENSION credit_risk; CREATE EXTENSION postgres_fdw;
-	CREATE TABLE applicants_local AS
-	SELECT i AS id,
-	       ((hashint4(i) % 1000) / 1000.0)::float8 AS a,
-	       ((hashint4(i * 7 + 1) % 1000) / 1000.0)::float8 AS b,
-	       CASE WHEN i % 23 = 0 THEN NULL ELSE ((hashint4(i * 13 + 5) % 100) / 10.0)::float8 END AS c,
-	       ((hashint4(i) % 1000) / 1000.0 + (hashint4(i * 7 + 1) % 1000) / 2000.0
-	        + (hashint4(i * 31) % 100) / 150.0 > 0.9)::int AS y
-	  FROM generate_series(1, $rows) i;" -c "VACUUM ANALYZE applicants_local" -c "
+q 0 -c "CREATE EXTENSION credit_risk; CREATE EXTENSION postgres_fdw"
+q 0 -v rows="$rows" -f "$here/../test/data/applicants_synth.sql"
+q 0 -c "VACUUM ANALYZE applicants_local" -c "
 	CREATE TABLE applicants (id int, a float8, b float8, c float8, y int) PARTITION BY HASH (id);
 	CREATE TABLE scored (id int, pd float8) PARTITION BY HASH (id);
 	$servers

@@ -17,6 +17,7 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
 
+my $root = $ENV{TESTDIR} || '.';
 my $rows = 200000;
 my $user = scalar getpwuid($<);
 
@@ -51,14 +52,8 @@ for my $i (0 .. 1)
 $coord->safe_psql('postgres', qq{
 	CREATE EXTENSION credit_risk;
 	CREATE EXTENSION postgres_fdw;
-	CREATE TABLE applicants_local AS
-	SELECT i AS id,
-	       ((hashint4(i) % 1000) / 1000.0)::float8 AS a,
-	       ((hashint4(i * 7 + 1) % 1000) / 1000.0)::float8 AS b,
-	       CASE WHEN i % 23 = 0 THEN NULL ELSE ((hashint4(i * 13 + 5) % 100) / 10.0)::float8 END AS c,
-	       ((hashint4(i) % 1000) / 1000.0 + (hashint4(i * 7 + 1) % 1000) / 2000.0
-	        + (hashint4(i * 31) % 100) / 150.0 > 0.9)::int AS y
-	  FROM generate_series(1, $rows) i;
+	\\set rows $rows
+	\\i $root/test/data/applicants_synth.sql
 	CREATE TABLE applicants (id int, a float8, b float8, c float8, y int) PARTITION BY HASH (id);
 	$servers
 	INSERT INTO applicants SELECT * FROM applicants_local;

@@ -23,6 +23,7 @@ if (!-f "$sharedir/extension/citus.control")
 	plan skip_all => 'the citus extension is not installed (it is not in Debian\'s archive; docs/scaling.md says how to build it)';
 }
 
+my $root = $ENV{TESTDIR} || '.';
 my $rows = 200000;
 my $user = scalar getpwuid($<);
 my @nodes = map { PostgreSQL::Test::Cluster->new($_) } qw(coordinator worker1 worker2);
@@ -44,14 +45,8 @@ $coord->safe_psql('postgres', sprintf(q{SELECT citus_add_node('%s', %d)}, $_->ho
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2', 'two workers');
 
 $coord->safe_psql('postgres', qq{
-	CREATE TABLE applicants_local AS
-	SELECT i AS id,
-	       ((hashint4(i) % 1000) / 1000.0)::float8 AS a,
-	       ((hashint4(i * 7 + 1) % 1000) / 1000.0)::float8 AS b,
-	       CASE WHEN i % 23 = 0 THEN NULL ELSE ((hashint4(i * 13 + 5) % 100) / 10.0)::float8 END AS c,
-	       ((hashint4(i) % 1000) / 1000.0 + (hashint4(i * 7 + 1) % 1000) / 2000.0
-	        + (hashint4(i * 31) % 100) / 150.0 > 0.9)::int AS y
-	  FROM generate_series(1, $rows) i;
+	\\set rows $rows
+	\\i $root/test/data/applicants_synth.sql
 	CREATE TABLE applicants (id int PRIMARY KEY, a float8, b float8, c float8, y int);
 	SELECT create_distributed_table('applicants', 'id');
 	INSERT INTO applicants SELECT * FROM applicants_local;
