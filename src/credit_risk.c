@@ -89,14 +89,14 @@ CrXactCallback(XactEvent event, void *arg)
 	{
 		ServingFlush();
 		ServingAtAbort(0);
-		ProgressAtAbort(0);
+		ProgressUnwind(0);
 	}
 	else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 			 event == XACT_EVENT_PREPARE)
 	{
 		ServingFlush();
 		ServingAtCommit();
-		ProgressAtAbort(0);
+		ProgressUnwind(0);
 	}
 }
 
@@ -109,7 +109,7 @@ CrSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 		int			level = GetCurrentTransactionNestLevel();
 
 		ServingAtAbort(level);
-		ProgressAtAbort(level);
+		ProgressUnwind(level);
 	}
 }
 

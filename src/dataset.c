@@ -1038,7 +1038,7 @@ Permute(void *values, Size width, const int64 *perm, int64 n, char *scratch)
 
 /*
  * Rows with a key go into the order of their key's hash (then label and
- * numbers, for rows of one key): the order they arrived in, from a
+ * values, for rows of one key): the order they arrived in, from a
  * partitioned table, foreign shards or parallel workers, no longer
  * matters, so the same rows give the same model.
  */
@@ -1059,9 +1059,8 @@ DatasetCanonicalOrder(CrDataset *ds)
 		HugeFree(perm);
 		return;
 	}
-	ProgressPhase("ordering rows by key", n);
+	ProgressPhase("ordering rows by key", -1);
 	qsort_arg(perm, n, sizeof(int64), CanonicalCmp, ds);
-	CHECK_FOR_INTERRUPTS();
 	scratch = HugeAlloc(sizeof(double) * n);
 	for (int j = 0; j < ds->nfeatures; j++)
 	{

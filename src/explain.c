@@ -491,20 +491,34 @@ ExplainBegin(FunctionCallInfo fcinfo)
 	return PredictGetState(fcinfo);
 }
 
-/* cr_explain(name text, applicant float8[], top_n int DEFAULT 4) */
-Datum
-cr_explain_array(PG_FUNCTION_ARGS)
+/*
+ * The array and row forms, as cr_predict's (PredictCounted): resolve the
+ * model by name or bytes, read the applicant (a row, or the float8[]
+ * argument), explain, and count the call in the serving statistics.
+ */
+static void
+ExplainCounted(FunctionCallInfo fcinfo, bool by_bytes, bool row)
 {
 	PredictState *st = ExplainBegin(fcinfo);
+	HeapTupleHeader td = row ? PredictApplicantRow(fcinfo) : NULL;
 	CrServingCall call;
 	CrCachedModel *entry;
 
 	ServingStart(&call, false, PredictSiteCalls(st));
-	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	entry = by_bytes ? PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0))
+		: PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
 	ServingAttach(&call, entry);
 	ExplainRows(fcinfo, entry,
-				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
+				row ? PredictReadRecord(fcinfo, st, entry->model, td)
+				: PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
 	ServingFinishOne(&call, 1);
+}
+
+/* cr_explain(name text, applicant float8[], top_n int DEFAULT 4) */
+Datum
+cr_explain_array(PG_FUNCTION_ARGS)
+{
+	ExplainCounted(fcinfo, false, false);
 	return (Datum) 0;
 }
 
@@ -512,16 +526,7 @@ cr_explain_array(PG_FUNCTION_ARGS)
 Datum
 cr_explain_bytes_array(PG_FUNCTION_ARGS)
 {
-	PredictState *st = ExplainBegin(fcinfo);
-	CrServingCall call;
-	CrCachedModel *entry;
-
-	ServingStart(&call, false, PredictSiteCalls(st));
-	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
-	ServingAttach(&call, entry);
-	ExplainRows(fcinfo, entry,
-				PredictReadArray(fcinfo, st, entry->model, PG_GETARG_ARRAYTYPE_P(1)));
-	ServingFinishOne(&call, 1);
+	ExplainCounted(fcinfo, true, false);
 	return (Datum) 0;
 }
 
@@ -529,16 +534,7 @@ cr_explain_bytes_array(PG_FUNCTION_ARGS)
 Datum
 cr_explain_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = ExplainBegin(fcinfo);
-	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrServingCall call;
-	CrCachedModel *entry;
-
-	ServingStart(&call, false, PredictSiteCalls(st));
-	entry = PredictResolveByName(fcinfo, st, PG_GETARG_TEXT_PP(0));
-	ServingAttach(&call, entry);
-	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
-	ServingFinishOne(&call, 1);
+	ExplainCounted(fcinfo, false, true);
 	return (Datum) 0;
 }
 
@@ -546,16 +542,7 @@ cr_explain_record(PG_FUNCTION_ARGS)
 Datum
 cr_explain_bytes_record(PG_FUNCTION_ARGS)
 {
-	PredictState *st = ExplainBegin(fcinfo);
-	HeapTupleHeader td = PredictApplicantRow(fcinfo);
-	CrServingCall call;
-	CrCachedModel *entry;
-
-	ServingStart(&call, false, PredictSiteCalls(st));
-	entry = PredictResolveByBytes(fcinfo, st, PG_GETARG_DATUM(0));
-	ServingAttach(&call, entry);
-	ExplainRows(fcinfo, entry, PredictReadRecord(fcinfo, st, entry->model, td));
-	ServingFinishOne(&call, 1);
+	ExplainCounted(fcinfo, true, true);
 	return (Datum) 0;
 }
 

@@ -186,6 +186,19 @@ SameParamBytes(const char *cached, const char *data, Size len)
 	return true;
 }
 
+/* Whether bytes in memory are the model the call site used last (see SameParamBytes). */
+static bool
+SameMemoryBytes(const PredictState *st, const char *data, Size len)
+{
+	if (st->entry->bytes == NULL || len != st->entry->model->nbytes)
+		return false;
+	if (data == st->mem_data && st->arg_kind == ARG_CONST)
+		return true;
+	if (data == st->mem_data && st->arg_kind == ARG_PARAM)
+		return SameParamBytes(st->entry->bytes, data, len);
+	return memcmp(st->entry->bytes, data, len) == 0;
+}
+
 /*
  * Resolve a model passed as bytes: an on-disk datum by its toast pointer;
  * bytes in memory that are the call's literal by their address, its
@@ -223,22 +236,15 @@ PredictResolveByBytes(FunctionCallInfo fcinfo, PredictState *st, Datum d)
 		/* in memory, uncompressed */
 		const char *data = VARDATA_ANY(raw);
 		Size		len = VARSIZE_ANY_EXHDR(raw);
+		bool		same = st->entry != NULL && RegistryStampEqual(&now, &st->stamp) &&
+			SameMemoryBytes(st, data, len);
 
-		if (st->entry != NULL && RegistryStampEqual(&now, &st->stamp) &&
-			st->entry->bytes != NULL && len == st->entry->model->nbytes &&
-			(data == st->mem_data && st->arg_kind == ARG_CONST ? true :
-			 data == st->mem_data && st->arg_kind == ARG_PARAM ? SameParamBytes(st->entry->bytes, data, len) :
-			 memcmp(st->entry->bytes, data, len) == 0))
-		{
-			st->mem_data = data;
-			return st->entry;
-		}
-		entry = RegistryFromBytes(data, len);
 		st->mem_data = data;
+		if (same)
+			return st->entry;
+		bytes = (bytea *) raw;
+		entry = RegistryFromBytes(data, len);
 		st->have_toast = false;
-		st->entry = entry;
-		st->stamp = now;
-		return entry;
 	}
 	else
 	{

@@ -133,6 +133,17 @@ ProgressAtExit(int code, Datum arg)
 	ProgressClear();
 }
 
+/* a phase with its step: "building tree 3 of 60", "Newton step 4" */
+static char *
+PhaseText(const char *phase, int step, int steps)
+{
+	if (step > 0 && steps > 0)
+		return psprintf("%s %d of %d", phase, step, steps);
+	if (step > 0)
+		return psprintf("%s %d", phase, step);
+	return pstrdup(phase);
+}
+
 static void
 Notice(const char *what)
 {
@@ -144,6 +155,8 @@ Notice(const char *what)
 void
 ProgressBegin(const char *command, const char *model, bool want_notices)
 {
+	ProgressSlot *s;
+
 	if (depth == PROGRESS_MAX_DEPTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -160,9 +173,8 @@ ProgressBegin(const char *command, const char *model, bool want_notices)
 	CopyClipped(cur_model, model ? model : "", sizeof(cur_model));
 	strlcpy(cur_phase, "starting", sizeof(cur_phase));
 	context[0] = '\0';
-	if (MySlot() != NULL)
+	if ((s = MySlot()) != NULL)
 	{
-		ProgressSlot *s = MySlot();
 		TimestampTz now = GetCurrentTimestamp();
 
 		if (!exit_registered)
@@ -255,8 +267,7 @@ ProgressStep(int step, int steps)
 
 		if (step == steps || TimestampDifferenceExceeds(last_notice, now, 1000))
 		{
-			Notice(steps > 0 ? psprintf("%s %d of %d", cur_phase, step, steps)
-				   : psprintf("%s %d", cur_phase, step));
+			Notice(PhaseText(cur_phase, step, steps));
 			last_notice = now;
 		}
 	}
@@ -274,21 +285,9 @@ ProgressRows(int64 rows_done)
 	SLOT_WRITE_END(s);
 }
 
+/* The commands begun at nest_level or deeper are over: an ERROR unwound them, or the transaction ended. */
 void
-ProgressRowsAdd(int64 rows)
-{
-	ProgressSlot *s = MySlot();
-
-	if (depth == 0 || s == NULL || s->pid == 0)
-		return;
-	SLOT_WRITE_BEGIN(s);
-	s->rows_done += rows;
-	SLOT_WRITE_END(s);
-}
-
-/* An ERROR ended the commands begun at nest_level or deeper. */
-void
-ProgressAtAbort(int nest_level)
+ProgressUnwind(int nest_level)
 {
 	int			keep = depth;
 
@@ -369,12 +368,7 @@ cr_progress(PG_FUNCTION_ARGS)
 
 			values[3] = CStringGetTextDatum(s.model);
 			nulls[3] = s.model[0] == '\0';
-			if (s.step > 0 && s.steps > 0)
-				values[4] = CStringGetTextDatum(psprintf("%s %d of %d", s.phase, s.step, s.steps));
-			else if (s.step > 0)
-				values[4] = CStringGetTextDatum(psprintf("%s %d", s.phase, s.step));
-			else
-				values[4] = CStringGetTextDatum(s.phase);
+			values[4] = CStringGetTextDatum(PhaseText(s.phase, s.step, s.steps));
 			values[5] = Int32GetDatum(s.step);
 			values[6] = Int32GetDatum(s.steps);
 			nulls[6] = s.steps <= 0;

@@ -22,10 +22,9 @@ extern void ProgressContext(const char *what);
 /* step k of n within the phase (a tree, a Newton step, a trial) */
 extern void ProgressStep(int step, int steps);
 extern void ProgressRows(int64 rows_done);
-extern void ProgressRowsAdd(int64 rows);
 
 extern Size ProgressShmemSize(void);
 extern void ProgressShmemInit(void);
-extern void ProgressAtAbort(int nest_level);
+extern void ProgressUnwind(int nest_level);
 
 #endif							/* CR_PROGRESS_H */

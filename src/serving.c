@@ -99,13 +99,19 @@ typedef union ServingStripe
 	char		pad[TYPEALIGN(PG_CACHE_LINE_SIZE, sizeof(ServingCounters))];
 } ServingStripe;
 
-typedef struct ServingEntry
+/* what a version is counted under */
+typedef struct ServingKey
 {
-	ServingStripe stripe[SERVING_STRIPES];
 	Oid			dbid;
 	int32		version;		/* 0 for a model passed as bytes */
 	uint32		checksum;		/* of the model's bytes */
 	char		name[SERVING_NAMELEN];	/* "" for a model passed as bytes */
+} ServingKey;
+
+typedef struct ServingEntry
+{
+	ServingStripe stripe[SERVING_STRIPES];
+	ServingKey	key;
 	TimestampTz since;
 } ServingEntry;
 
@@ -207,7 +213,7 @@ ServingStart(CrServingCall *call, bool batch, uint32 *site_calls)
 }
 
 static void
-ServingKey(const CrCachedModel *entry, ServingEntry *key)
+ServingKeyOf(const CrCachedModel *entry, ServingKey *key)
 {
 	memset(key->name, 0, SERVING_NAMELEN);
 	key->dbid = MyDatabaseId;
@@ -222,7 +228,7 @@ ServingKey(const CrCachedModel *entry, ServingEntry *key)
 }
 
 static bool
-ServingKeyEqual(const ServingEntry *a, const ServingEntry *b)
+ServingKeyEqual(const ServingKey *a, const ServingKey *b)
 {
 	return a->dbid == b->dbid && a->version == b->version &&
 		a->checksum == b->checksum && strcmp(a->name, b->name) == 0;
@@ -232,13 +238,13 @@ ServingKeyEqual(const ServingEntry *a, const ServingEntry *b)
 static int
 ServingFindSlot(const CrCachedModel *entry, uint32 *gen)
 {
-	ServingEntry key;
+	ServingKey	key;
 	int			slot = -1;
 
-	ServingKey(entry, &key);
+	ServingKeyOf(entry, &key);
 	LWLockAcquire(serving->lock, LW_SHARED);
 	for (int i = 0; i < serving->nentries && slot < 0; i++)
-		if (ServingKeyEqual(&serving->entries[i], &key))
+		if (ServingKeyEqual(&serving->entries[i].key, &key))
 			slot = i;
 	*gen = pg_atomic_read_u32(&serving->generation);
 	LWLockRelease(serving->lock);
@@ -247,29 +253,20 @@ ServingFindSlot(const CrCachedModel *entry, uint32 *gen)
 
 	LWLockAcquire(serving->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < serving->nentries && slot < 0; i++)
-		if (ServingKeyEqual(&serving->entries[i], &key))
+		if (ServingKeyEqual(&serving->entries[i].key, &key))
 			slot = i;
 	if (slot < 0 && serving->nentries < serving->maxentries)
 	{
 		ServingEntry *e = &serving->entries[serving->nentries];
 
 		/* counters are zero: the slot is new, or was zeroed by a reset */
-		e->dbid = key.dbid;
-		e->version = key.version;
-		e->checksum = key.checksum;
-		memcpy(e->name, key.name, SERVING_NAMELEN);
+		e->key = key;
 		e->since = GetCurrentTimestamp();
 		slot = serving->nentries++;
 	}
 	*gen = pg_atomic_read_u32(&serving->generation);
 	LWLockRelease(serving->lock);
 	return slot;
-}
-
-static inline ServingCounters *
-ServingStripeOf(int slot)
-{
-	return &serving->entries[slot].stripe[MyProc->pgprocno % SERVING_STRIPES].c;
 }
 
 void
@@ -608,10 +605,7 @@ ServingRequire(void)
 typedef struct ServingKeyCopy
 {
 	int			slot;
-	Oid			dbid;
-	int32		version;
-	uint32		checksum;
-	char		name[SERVING_NAMELEN];
+	ServingKey	key;
 	TimestampTz since;
 } ServingKeyCopy;
 
@@ -633,14 +627,11 @@ ServingKeys(int *n, ServingTotals **totals)
 	{
 		ServingEntry *e = &serving->entries[i];
 
-		if (e->dbid != MyDatabaseId)
+		if (e->key.dbid != MyDatabaseId)
 			continue;
 		keys[k].slot = i;
-		keys[k].dbid = e->dbid;
-		keys[k].version = e->version;
-		keys[k].checksum = e->checksum;
-		memcpy(keys[k].name, e->name, SERVING_NAMELEN);
-		keys[k].name[SERVING_NAMELEN - 1] = '\0';
+		keys[k].key = e->key;
+		keys[k].key.name[SERVING_NAMELEN - 1] = '\0';
 		keys[k].since = e->since;
 		k++;
 	}
@@ -655,9 +646,9 @@ ServingKeys(int *n, ServingTotals **totals)
 static Datum
 ServingModelName(const ServingKeyCopy *k)
 {
-	if (k->name[0] != '\0')
-		return CStringGetTextDatum(k->name);
-	return CStringGetTextDatum(psprintf("(bytes %08x)", k->checksum));
+	if (k->key.name[0] != '\0')
+		return CStringGetTextDatum(k->key.name);
+	return CStringGetTextDatum(psprintf("(bytes %08x)", k->key.checksum));
 }
 
 #define SERVING_STATS_COLS	13
@@ -691,8 +682,8 @@ cr_serving_stats(PG_FUNCTION_ARGS)
 		double		ms;
 
 		values[0] = ServingModelName(&keys[i]);
-		values[1] = Int32GetDatum(keys[i].version);
-		nulls[1] = keys[i].version == 0;
+		values[1] = Int32GetDatum(keys[i].key.version);
+		nulls[1] = keys[i].key.version == 0;
 		values[2] = Int64GetDatum((int64) t->calls);
 		values[3] = Int64GetDatum((int64) t->rows);
 		values[4] = Int64GetDatum((int64) t->errors);
@@ -798,8 +789,8 @@ cr_serving_histogram(PG_FUNCTION_ARGS)
 			while (b < SERVING_NBUCKETS && ServingBucketUpper(b) <= le)
 				cum += t->buckets[b++];
 			values[0] = name;
-			values[1] = Int32GetDatum(keys[i].version);
-			nulls[1] = keys[i].version == 0;
+			values[1] = Int32GetDatum(keys[i].key.version);
+			nulls[1] = keys[i].key.version == 0;
 			values[2] = Float8GetDatum(le);
 			values[3] = Int64GetDatum((int64) cum);
 			values[4] = Float8GetDatum((double) t->sum_ns / 1e9);
