@@ -183,13 +183,34 @@ is((split /\n/, $node->safe_psql('postgres', q{BEGIN; SELECT credit_risk.cr_prog
 $node->safe_psql('postgres', q{CREATE TABLE big AS
 	SELECT i AS id, random() AS a, random() AS b, random() AS c, (random() < 0.3)::int AS y
 	  FROM generate_series(1, 300000) i});
-my $bg = $node->background_psql('postgres', on_error_stop => 0);
-my $pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/started/, q{
-	\echo started
-	SELECT version FROM credit_risk.cr_train('watched', 'big', 'y', 'gbm', NULL,
-	    '{"key": "id", "n_trees": 60, "max_depth": 6, "threads": 1}');
-});
+# a training of big started in a session of its own: (session, its pid)
+sub background_training
+{
+	my ($name, $params) = @_;
+	my $bg = $node->background_psql('postgres', on_error_stop => 0);
+	my $pid = $bg->query_safe('SELECT pg_backend_pid()');
+	$bg->query_until(qr/started/, qq{
+		\\echo started
+		SELECT version FROM credit_risk.cr_train('$name', 'big', 'y', 'gbm', NULL, '$params');
+	});
+	return ($bg, $pid);
+}
+
+# sql's answer once done(answer) holds, or the last answer after 10 s
+sub poll
+{
+	my ($sql, $done) = @_;
+	my $answer = '';
+	for (1 .. 1000)
+	{
+		$answer = $node->safe_psql('postgres', $sql);
+		last if $done->($answer);
+		usleep(10_000);
+	}
+	return $answer;
+}
+
+my ($bg, $pid) = background_training('watched', '{"key": "id", "n_trees": 60, "max_depth": 6, "threads": 1}');
 my @seen;
 my $last = '';
 for (1 .. 3000)
@@ -234,19 +255,8 @@ is($node->safe_psql('postgres', qq{SELECT count(*) FROM credit_risk.progress WHE
 	'the row goes when the command ends');
 
 # a cancelled command leaves no row
-$bg = $node->background_psql('postgres', on_error_stop => 0);
-$pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/started/, q{
-	\echo started
-	SELECT credit_risk.cr_train('cancelled', 'big', 'y', 'gbm', NULL, '{"key": "id", "n_trees": 5000, "threads": 1}');
-});
-my $phase = '';
-for (1 .. 1000)
-{
-	$phase = $node->safe_psql('postgres', qq{SELECT phase FROM credit_risk.progress WHERE pid = $pid});
-	last if $phase =~ /building tree/;
-	usleep(10_000);
-}
+($bg, $pid) = background_training('cancelled', '{"key": "id", "n_trees": 5000, "threads": 1}');
+my $phase = poll(qq{SELECT phase FROM credit_risk.progress WHERE pid = $pid}, sub { $_[0] =~ /building tree/ });
 like($phase, qr/building tree/, 'the second training is building trees');
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $bg->query('SELECT 1');
@@ -261,20 +271,9 @@ is($node->safe_psql('postgres', qq{SELECT count(*) FROM credit_risk.progress WHE
 $bg->quit;
 
 # another role sees that a command runs, not what
-$bg = $node->background_psql('postgres', on_error_stop => 0);
-$pid = $bg->query_safe('SELECT pg_backend_pid()');
-$bg->query_until(qr/started/, q{
-	\echo started
-	SELECT credit_risk.cr_train('hidden', 'big', 'y', 'gbm', NULL, '{"key": "id", "n_trees": 5000, "threads": 1}');
-});
-my $hidden = '';
-for (1 .. 1000)
-{
-	$hidden = $node->safe_psql('postgres', qq{SET ROLE nobody; SELECT command || ' ' || (model IS NULL) || ' ' || (phase IS NULL)
-		FROM credit_risk.progress WHERE pid = $pid});
-	last if $hidden ne '';
-	usleep(10_000);
-}
+($bg, $pid) = background_training('hidden', '{"key": "id", "n_trees": 5000, "threads": 1}');
+my $hidden = poll(qq{SET ROLE nobody; SELECT command || ' ' || (model IS NULL) || ' ' || (phase IS NULL)
+	FROM credit_risk.progress WHERE pid = $pid}, sub { $_[0] ne '' });
 is($hidden, 'cr_train true true', "another role sees the command but not the model or phase");
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)");
 $bg->query('SELECT 1');

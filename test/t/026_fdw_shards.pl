@@ -16,6 +16,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
+use CrShards;
 
 my $root = $ENV{TESTDIR} || '.';
 my $rows = 200000;
@@ -64,15 +65,8 @@ is($n1 + $n2, $rows, "the rows are spread over the two shards ($placed)");
 cmp_ok($n1, '>', $rows / 3, 'neither shard holds all of them');
 
 # training on the sharded table gives one node's model, byte for byte
-for my $algo ('gbm', 'logistic')
-{
-	my $params = $algo eq 'gbm'
-	  ? '{"key": "id", "n_trees": 30, "max_depth": 5, "subsample": 0.8, "colsample_bytree": 0.7}'
-	  : '{"key": "id"}';
-	my $one = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('one_$algo', 'applicants_local', 'y', '$algo', NULL, '$params')});
-	my $sharded = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('pd_$algo', 'applicants', 'y', '$algo', NULL, '$params')});
-	is($sharded, $one, "$algo: training on the foreign partitions gives one node's model byte for byte");
-}
+trains_as_one_node($coord, 'foreign partitions',
+	'{"key": "id", "n_trees": 30, "max_depth": 5, "subsample": 0.8, "colsample_bytree": 0.7}');
 
 # model bytes as a parameter: each shard's aggregate runs on the shard with
 # the model in it (PostgreSQL 15 pushes a whole aggregate of one foreign

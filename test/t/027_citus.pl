@@ -15,6 +15,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use CrCrashCheck;
+use CrShards;
 
 my $sharedir = `pg_config --sharedir`;
 chomp $sharedir;
@@ -56,15 +57,8 @@ is($coord->safe_psql('postgres', q{SELECT count(*) || ' ' || count(DISTINCT node
 
 # training on the distributed table: the rows arrive in task-completion
 # order, and the model is one node's byte for byte
-for my $algo ('gbm', 'logistic')
-{
-	my $params = $algo eq 'gbm'
-	  ? '{"key": "id", "n_trees": 20, "max_depth": 5, "subsample": 0.8}'
-	  : '{"key": "id"}';
-	my $one = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('one_$algo', 'applicants_local', 'y', '$algo', NULL, '$params')});
-	my $dist = $coord->safe_psql('postgres', qq{SELECT md5(model) FROM credit_risk.cr_train('pd_$algo', 'applicants', 'y', '$algo', NULL, '$params')});
-	is($dist, $one, "$algo: training on the distributed table gives one node's model byte for byte");
-}
+trains_as_one_node($coord, 'distributed table',
+	'{"key": "id", "n_trees": 20, "max_depth": 5, "subsample": 0.8}');
 
 # by value: the serving model in a reference table, joined in the query
 $coord->safe_psql('postgres', q{
