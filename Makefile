@@ -24,6 +24,7 @@ OBJS = \
 	src/metrics.o \
 	src/model.o \
 	src/params.o \
+	src/partial.o \
 	src/pipeline.o \
 	src/predict.o \
 	src/progress.o \
@@ -35,6 +36,7 @@ OBJS = \
 	src/statdist.o \
 	src/threads.o \
 	src/train.o \
+	src/train_distributed.o \
 	src/tune.o \
 	src/xgboost.o
 
@@ -54,7 +56,7 @@ OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so
 PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
 SHLIB_LINK = -lpthread -lm
 
-REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain cr_xgboost cr_categorical cr_categorical_gbm cr_tune cr_woe cr_calibration cr_scorecard
+REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain cr_xgboost cr_categorical cr_categorical_gbm cr_tune cr_woe cr_calibration cr_scorecard cr_distributed
 # inputs in test/sql, expected outputs in test/expected
 REGRESS_OPTS = --inputdir=test
 

@@ -1328,6 +1328,29 @@ RETURNS float8
 AS 'MODULE_PATHNAME', 'cr_split_unit'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+-- The sums of one training pass over the rows it aggregates: what
+-- cr_train with params.distributed asks each part of a source for (a
+-- shard's foreign partition, a Citus worker's shards, a local table), and
+-- adds up.  spec says what to sum and is written by cr_train; unit is
+-- cr_split_unit of the row's key.  Not meant to be called by hand.
+CREATE FUNCTION credit_risk.cr_train_partial_step(state bytea, spec bytea, features float8[],
+                                                  label float8, unit float8)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cr_train_partial_step'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION credit_risk.cr_train_partial_combine(a bytea, b bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cr_train_partial_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE AGGREGATE credit_risk.cr_train_partial(spec bytea, features float8[], label float8, unit float8) (
+    SFUNC = credit_risk.cr_train_partial_step,
+    STYPE = bytea,
+    COMBINEFUNC = credit_risk.cr_train_partial_combine,
+    PARALLEL = SAFE
+);
+
 -- Register if better: train a candidate, score it and the current champion
 -- on the candidate's holdout rows (the same rows), and promote the candidate
 -- only if its AUC beats the champion's by at least params.min_gain.  The

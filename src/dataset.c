@@ -118,6 +118,13 @@ SourceQuery(const char *source, Oid *relid_out)
 											   get_rel_name(relid)));
 }
 
+/* The same, and the source relation's OID (InvalidOid for a query). */
+char *
+DatasetSourceQueryOf(const char *source, Oid *relid)
+{
+	return SourceQuery(source, relid);
+}
+
 char *
 DatasetSourceQuery(const char *source)
 {

@@ -64,6 +64,7 @@ typedef struct CrDatasetSpec
 } CrDatasetSpec;
 
 extern char *DatasetSourceQuery(const char *source);
+extern char *DatasetSourceQueryOf(const char *source, Oid *relid);
 extern bool DatasetTypeIsNumeric(Oid typid);
 extern double DatasetDatumToDouble(Datum value, Oid typid);
 extern void DatasetCanonicalOrder(CrDataset *ds);

@@ -532,162 +532,34 @@ LogitStatsTask(void *arg, int j, int worker)
 	sj->sd[j] = sqrt(v / sj->n);
 }
 
+/*
+ * Newton's method from the intercept-only model (intercept log(ybar / (1 -
+ * ybar)), ybar the weighted default rate) on the standardized scale, given
+ * mean and sd, each pass over the rows done by pass; the coefficients,
+ * their standard errors and the log-likelihoods, mapped back to the
+ * original scale.  names (k - 1 of them) are for messages.
+ */
 CrLogitFit *
-LogitFit(int64 nrows, int p, double **cols, const double *label,
-		 const bool *exclude, const double *impute, char **names,
-		 const CrLogitOptions *opts)
+LogitNewton(LogitPassFn pass, void *arg, int k, double ybar, const double *mean,
+			const double *sd, char **names, const CrLogitOptions *opts)
 {
-	int64		n64 = 0;
-	int			n;
-	double	   *y;
-	int64	   *rowidx = NULL;
-	bool	   *has_nan;
-	int			k = p + 1;
-	LogitRows	rows;
-	double	   *mean;
-	double	   *sd;
-	double	   *inv_sd;
-	double	   *beta;
-	double	   *trial;
-	MemoryContext poolcxt;
-	CrPool	   *pool;
-	int			round_tasks;
-	LogitPassJob job;
-	double	   *H;			/* X'WX and the gradient at beta */
-	double	   *g;
-	double	   *H_trial;	/* ... and at trial */
-	double	   *g_trial;
-	double	   *chol;
-	double	   *step_dir;
+	double	   *beta = palloc0(sizeof(double) * k);
+	double	   *trial = palloc0(sizeof(double) * k);
+	double	   *g = palloc0(sizeof(double) * k);
+	double	   *H = palloc0(sizeof(double) * k * k);
+	double	   *g_trial = palloc0(sizeof(double) * k);
+	double	   *H_trial = palloc0(sizeof(double) * k * k);
+	double	   *chol = palloc0(sizeof(double) * k * k);
+	double	   *step_dir = palloc0(sizeof(double) * k);
 	double		ll;				/* at beta, penalised */
 	double		ll_raw;			/* at beta, without the penalty */
-	double		ybar = 0.0;
-	double		wsum = 0.0;
 	bool		converged = false;
 	int			iter = 0;
 	int			info;
 	const int	nrhs = 1;
 	CrLogitFit *fit;
 
-	for (int64 i = 0; i < nrows; i++)
-		n64 += exclude == NULL || !exclude[i];
 	BlasLoad();
-	if (n64 > INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("logistic regression takes at most %d training rows, not " INT64_FORMAT,
-						INT_MAX, n64)));
-	n = (int) n64;
-
-	/* the labels of the training rows, and which rows those are */
-	y = HugeAlloc(sizeof(double) * (Size) n);
-	if (n < nrows)
-		rowidx = HugeAlloc(sizeof(int64) * (Size) n);
-	{
-		int			r = 0;
-
-		for (int64 i = 0; i < nrows; i++)
-			if (exclude == NULL || !exclude[i])
-			{
-				if (rowidx != NULL)
-					rowidx[r] = i;
-				y[r] = label[i];
-				ybar += opts->class_weight[y[r] > 0.5] * y[r];
-				wsum += opts->class_weight[y[r] > 0.5];
-				r++;
-			}
-	}
-	ybar /= wsum;
-
-	/* the mean and standard deviation of each feature over those rows */
-	mean = palloc0(sizeof(double) * k);
-	sd = palloc0(sizeof(double) * k);
-	inv_sd = palloc0(sizeof(double) * k);
-	has_nan = palloc0(sizeof(bool) * Max(p, 1));
-	mean[0] = 0.0;
-	sd[0] = 1.0;
-	inv_sd[0] = 1.0;
-
-	/* the pool lives in its own context: deleting it stops the threads */
-	poolcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk logit pool",
-									ALLOCSET_SMALL_SIZES);
-	{
-		MemoryContext old = MemoryContextSwitchTo(poolcxt);
-
-		/*
-		 * A round's tasks each keep a kp x kp sum: with many columns, fewer
-		 * at a time (and as many threads at most).  The sums are added in
-		 * task order across rounds, so this changes nothing in the fit.
-		 */
-		Size		hbytes = sizeof(double) * LOGIT_STRIDE(k) * LOGIT_STRIDE(k);
-
-		round_tasks = (int) Min(LOGIT_ROUND_TASKS, Max(1, LOGIT_ROUND_BYTES / hbytes));
-		pool = PoolCreate(Min(Max(opts->threads, 1), round_tasks));
-		MemoryContextSwitchTo(old);
-	}
-
-	/* the mean and standard deviation of each feature, a feature per task */
-	{
-		LogitStatsJob sj = {cols, impute, rowidx, n, palloc(sizeof(int64) * Max(p, 1)),
-		mean + 1, sd + 1};
-
-		PoolRun(pool, p, LogitStatsTask, &sj);
-		for (int j = 0; j < p; j++)
-		{
-			double		m = mean[j + 1],
-						v = sd[j + 1];
-
-			if (!isfinite(m) || !isfinite(v))
-				ereport(ERROR,
-						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-						 errmsg("the values of feature \"%s\" are too large to standardise in double precision",
-								names[j]),
-						 errhint("Scale the column down.")));
-			if (!(v > 1e-12 * Max(1.0, fabs(m))))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature \"%s\" is constant in the training rows", names[j]),
-						 errhint("Remove it from the features.")));
-			inv_sd[j + 1] = 1.0 / v;
-			has_nan[j] = sj.nan[j] > 0;
-		}
-		pfree(sj.nan);
-	}
-	CHECK_FOR_INTERRUPTS();
-	rows.n = n;
-	rows.k = k;
-	rows.kp = LOGIT_STRIDE(k);
-	rows.cols = cols;
-	rows.rowidx = rowidx;
-	rows.has_nan = has_nan;
-	rows.impute = impute;
-	rows.mean = mean;
-	rows.inv_sd = inv_sd;
-
-	beta = palloc0(sizeof(double) * k);
-	trial = palloc0(sizeof(double) * k);
-	g = palloc0(sizeof(double) * k);
-	H = palloc0(sizeof(double) * k * k);
-	g_trial = palloc0(sizeof(double) * k);
-	H_trial = palloc0(sizeof(double) * k * k);
-	chol = palloc0(sizeof(double) * k * k);
-	step_dir = palloc0(sizeof(double) * k);
-
-	memset(&job, 0, sizeof(job));
-	job.d = &rows;
-	job.kern = LogitKernelChoose();
-	job.y = y;
-	job.cw = opts->class_weight;
-	job.beta = palloc0(sizeof(double) * rows.kp);
-	job.round_tasks = round_tasks;
-	job.H = MemoryContextAllocHuge(CurrentMemoryContext,
-								   sizeof(double) * round_tasks * rows.kp * rows.kp);
-	job.g = palloc(sizeof(double) * round_tasks * rows.kp);
-	/* a block of kp columns, eta and r; whole cache lines apart */
-	job.work_doubles = TYPEALIGN(8, (Size) (rows.kp + 2) * LOGIT_BLOCK_ROWS);
-	job.work = MemoryContextAllocHuge(CurrentMemoryContext,
-									  sizeof(double) * job.work_doubles * PoolSize(pool));
-
 	fit = palloc0(sizeof(CrLogitFit));
 
 	/*
@@ -696,7 +568,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 	 * case) needs no second pass: one pass over the rows per iteration.
 	 */
 	beta[0] = log(ybar / (1.0 - ybar));
-	ll_raw = ll = LogitPass(&rows, pool, &job, beta, H, g);
+	ll_raw = ll = pass(arg, beta, H, g);
 	fit->null_log_likelihood = ll;
 
 	ProgressPhase("Newton step", -1);
@@ -731,7 +603,7 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 		{
 			for (int j = 0; j < k; j++)
 				trial[j] = beta[j] + step * step_dir[j];
-			ll_trial_raw = LogitPass(&rows, pool, &job, trial, H_trial, g_trial);
+			ll_trial_raw = pass(arg, trial, H_trial, g_trial);
 			ll_trial = ll_trial_raw - Penalty(trial, k, opts->l2);
 			if (ll_trial >= ll - 1e-12 * fabs(ll))
 			{
@@ -841,6 +713,172 @@ LogitFit(int64 nrows, int p, double **cols, const double *label,
 
 	fit->iterations = iter;
 	fit->log_likelihood = ll_raw;
+
+	pfree(trial);
+	pfree(g);
+	pfree(g_trial);
+	pfree(H);
+	pfree(H_trial);
+	pfree(chol);
+	pfree(step_dir);
+	pfree(beta);
+	return fit;
+}
+
+/* LogitPass as a LogitPassFn */
+typedef struct LocalPass
+{
+	const LogitRows *d;
+	CrPool	   *pool;
+	LogitPassJob *job;
+} LocalPass;
+
+static double
+LocalPassRun(void *arg, const double *beta, double *H, double *g)
+{
+	LocalPass  *lp = (LocalPass *) arg;
+
+	return LogitPass(lp->d, lp->pool, lp->job, beta, H, g);
+}
+
+CrLogitFit *
+LogitFit(int64 nrows, int p, double **cols, const double *label,
+		 const bool *exclude, const double *impute, char **names,
+		 const CrLogitOptions *opts)
+{
+	int64		n64 = 0;
+	int			n;
+	double	   *y;
+	int64	   *rowidx = NULL;
+	bool	   *has_nan;
+	int			k = p + 1;
+	LogitRows	rows;
+	double	   *mean;
+	double	   *sd;
+	double	   *inv_sd;
+	MemoryContext poolcxt;
+	CrPool	   *pool;
+	int			round_tasks;
+	LogitPassJob job;
+	double		ybar = 0.0;
+	double		wsum = 0.0;
+	CrLogitFit *fit;
+
+	for (int64 i = 0; i < nrows; i++)
+		n64 += exclude == NULL || !exclude[i];
+	BlasLoad();
+	if (n64 > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logistic regression takes at most %d training rows, not " INT64_FORMAT,
+						INT_MAX, n64)));
+	n = (int) n64;
+
+	/* the labels of the training rows, and which rows those are */
+	y = HugeAlloc(sizeof(double) * (Size) n);
+	if (n < nrows)
+		rowidx = HugeAlloc(sizeof(int64) * (Size) n);
+	{
+		int			r = 0;
+
+		for (int64 i = 0; i < nrows; i++)
+			if (exclude == NULL || !exclude[i])
+			{
+				if (rowidx != NULL)
+					rowidx[r] = i;
+				y[r] = label[i];
+				ybar += opts->class_weight[y[r] > 0.5] * y[r];
+				wsum += opts->class_weight[y[r] > 0.5];
+				r++;
+			}
+	}
+	ybar /= wsum;
+
+	/* the mean and standard deviation of each feature over those rows */
+	mean = palloc0(sizeof(double) * k);
+	sd = palloc0(sizeof(double) * k);
+	inv_sd = palloc0(sizeof(double) * k);
+	has_nan = palloc0(sizeof(bool) * Max(p, 1));
+	mean[0] = 0.0;
+	sd[0] = 1.0;
+	inv_sd[0] = 1.0;
+
+	/* the pool lives in its own context: deleting it stops the threads */
+	poolcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk logit pool",
+									ALLOCSET_SMALL_SIZES);
+	{
+		MemoryContext old = MemoryContextSwitchTo(poolcxt);
+
+		/*
+		 * A round's tasks each keep a kp x kp sum: with many columns, fewer
+		 * at a time (and as many threads at most).  The sums are added in
+		 * task order across rounds, so this changes nothing in the fit.
+		 */
+		Size		hbytes = sizeof(double) * LOGIT_STRIDE(k) * LOGIT_STRIDE(k);
+
+		round_tasks = (int) Min(LOGIT_ROUND_TASKS, Max(1, LOGIT_ROUND_BYTES / hbytes));
+		pool = PoolCreate(Min(Max(opts->threads, 1), round_tasks));
+		MemoryContextSwitchTo(old);
+	}
+
+	/* the mean and standard deviation of each feature, a feature per task */
+	{
+		LogitStatsJob sj = {cols, impute, rowidx, n, palloc(sizeof(int64) * Max(p, 1)),
+		mean + 1, sd + 1};
+
+		PoolRun(pool, p, LogitStatsTask, &sj);
+		for (int j = 0; j < p; j++)
+		{
+			double		m = mean[j + 1],
+						v = sd[j + 1];
+
+			if (!isfinite(m) || !isfinite(v))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("the values of feature \"%s\" are too large to standardise in double precision",
+								names[j]),
+						 errhint("Scale the column down.")));
+			if (!(v > 1e-12 * Max(1.0, fabs(m))))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" is constant in the training rows", names[j]),
+						 errhint("Remove it from the features.")));
+			inv_sd[j + 1] = 1.0 / v;
+			has_nan[j] = sj.nan[j] > 0;
+		}
+		pfree(sj.nan);
+	}
+	CHECK_FOR_INTERRUPTS();
+	rows.n = n;
+	rows.k = k;
+	rows.kp = LOGIT_STRIDE(k);
+	rows.cols = cols;
+	rows.rowidx = rowidx;
+	rows.has_nan = has_nan;
+	rows.impute = impute;
+	rows.mean = mean;
+	rows.inv_sd = inv_sd;
+
+	memset(&job, 0, sizeof(job));
+	job.d = &rows;
+	job.kern = LogitKernelChoose();
+	job.y = y;
+	job.cw = opts->class_weight;
+	job.beta = palloc0(sizeof(double) * rows.kp);
+	job.round_tasks = round_tasks;
+	job.H = MemoryContextAllocHuge(CurrentMemoryContext,
+								   sizeof(double) * round_tasks * rows.kp * rows.kp);
+	job.g = palloc(sizeof(double) * round_tasks * rows.kp);
+	/* a block of kp columns, eta and r; whole cache lines apart */
+	job.work_doubles = TYPEALIGN(8, (Size) (rows.kp + 2) * LOGIT_BLOCK_ROWS);
+	job.work = MemoryContextAllocHuge(CurrentMemoryContext,
+									  sizeof(double) * job.work_doubles * PoolSize(pool));
+
+	{
+		LocalPass	lp = {&rows, pool, &job};
+
+		fit = LogitNewton(LocalPassRun, &lp, k, ybar, mean, sd, names, opts);
+	}
 
 	HugeFree(y);
 	if (rowidx != NULL)

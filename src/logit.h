@@ -28,6 +28,17 @@ typedef struct CrLogitFit
 } CrLogitFit;
 
 /*
+ * One pass over the training rows at (standardized) coefficients beta, k of
+ * them: returns the weighted log-likelihood, and sets H = X'WX (the upper
+ * triangle of k x k, column-major) and g = X'c(y - p).
+ */
+typedef double (*LogitPassFn) (void *arg, const double *beta, double *H, double *g);
+
+extern CrLogitFit *LogitNewton(LogitPassFn pass, void *arg, int k, double ybar,
+							   const double *mean, const double *sd, char **names,
+							   const CrLogitOptions *opts);
+
+/*
  * cols: p arrays of nrows values, NaN where missing (replaced by impute[j]);
  * label: nrows values 0/1; rows with exclude[i] set (e.g. the holdout) are
  * left out; exclude may be NULL.  names are used in error messages.

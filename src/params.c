@@ -160,6 +160,8 @@ static const ParamDef ParamTable[] = {
 	HANDLED("calibration", COMMON, PARAM_STRING_OR_NULL, 0, 0, CLOSED, Calibration,
 			"none, platt or isotonic: a map from the margin to the PD, fitted on the holdout"),
 
+	BOOLEAN("distributed", LOGISTIC, distributed, 0,
+			"fit from sums computed where the rows are (each shard, worker or partition), never loading them"),
 	HANDLED("reference", LOGISTIC, PARAM_OBJECT, 0, 0, CLOSED, Reference,
 			"feature: level left out of the dummy coding (default: the most frequent level)"),
 	NUMBER("l2", LOGIT_FIT, logit.l2, 0.0, 1e12, CLOSED, 0.0,
@@ -1138,6 +1140,9 @@ ParamsToJsonb(const CrTrainParams *tp)
 			continue;
 		/* how a run reports is not part of what it fitted */
 		if (def->offset == offsetof(CrTrainParams, verbose))
+			continue;
+		/* nor, unless it was used, where it ran */
+		if (def->offset == offsetof(CrTrainParams, distributed) && !tp->distributed)
 			continue;
 		PushString(&st, WJB_KEY, def->name);
 		if (def->push)

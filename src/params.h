@@ -46,6 +46,7 @@ typedef struct CrTrainParams
 	double		drift_major;
 	bool		reasons;		/* cr_predict's jsonb form adds reasons */
 	bool		verbose;		/* phases as NOTICE lines (not stored) */
+	bool		distributed;	/* passes as aggregates where the rows are */
 	CrClassWeight class_weight;	/* params.class_weight as given */
 	double		class_weights[2];	/* given (CR_CLASS_WEIGHT_GIVEN) */
 	char	   *split_column;	/* params.split: out-of-time holdout, or NULL */

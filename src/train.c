@@ -62,23 +62,13 @@ JsonbFromText(const char *s)
 /* --------------------------------------------------------- the fitters */
 
 /* What a trainer hands back besides the model it fills in. */
-typedef struct TrainFit
-{
-	CrMetrics	eval;			/* on the holdout, or on the training rows without one */
-	double		train_auc;
-	double	   *eval_prob;		/* the probabilities eval is computed on */
-	const double *eval_label;
-	int64		neval;
-	StringInfoData extra;		/* the algorithm's own metrics: , "key": value ... */
-	StringInfoData importance;	/* a JSON object, feature -> importance */
-} TrainFit;
 
 /*
  * The metrics of a fit: on the holdout's probabilities when there is a
  * holdout (and the training AUC apart), else on the training rows'.
  */
-static void
-FitEvaluate(TrainFit *fit, double threshold,
+void
+TrainEvaluate(TrainFit *fit, double threshold,
 			double *hold_prob, const double *hold_label, int64 nhold,
 			double *train_prob, const double *train_label, int64 ntrain)
 {
@@ -383,7 +373,7 @@ TrainLogistic(CrDataset *ds, const bool *holdout, int64 ntrain, int64 nhold,
 			tp_label[t++] = ds->label[i];
 		}
 	}
-	FitEvaluate(fit, tp->scoring.threshold, hp_prob, hp_label, has_holdout ? nhold : 0,
+	TrainEvaluate(fit, tp->scoring.threshold, hp_prob, hp_label, has_holdout ? nhold : 0,
 				tp_prob, tp_label, ntrain);
 
 	appendStringInfo(&fit->extra, ", \"iterations\": %d", lf->iterations);
@@ -443,7 +433,7 @@ TrainGbm(CrTrainData *td, CrTrainParams *tp, CrModel *model, TrainFit *fit)
 	model->algorithm = CR_ALGO_GBM;
 	model->forest = res->forest;
 
-	FitEvaluate(fit, tp->scoring.threshold, res->holdout_prob, res->holdout_label,
+	TrainEvaluate(fit, tp->scoring.threshold, res->holdout_prob, res->holdout_label,
 				res->nholdout, res->train_prob, res->train_label, res->ntrain);
 
 	appendStringInfo(&fit->extra, ", \"n_trees\": %d, \"trees_built\": %d, \"best_iteration\": %d",
@@ -479,26 +469,34 @@ TrainCheckSplit(const CrDataset *ds, const bool *holdout, int64 ntrain, int64 nh
 {
 	int64		pos = 0;
 
+	for (int64 i = 0; i < ds->nrows; i++)
+		if (!holdout[i])
+			pos += ds->label[i] > 0.5;
+	TrainCheckCounts(ds->nrows, ntrain, nhold, pos, holdout_share, label);
+	return pos;
+}
+
+/* The same, from the counts: rows, training and holdout rows, training defaults. */
+void
+TrainCheckCounts(int64 nrows, int64 ntrain, int64 nhold, int64 pos, double holdout_share,
+				 const char *label)
+{
 	if (ntrain == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("holdout of %.15g leaves no training rows out of " INT64_FORMAT, holdout_share, ds->nrows),
+				 errmsg("holdout of %.15g leaves no training rows out of " INT64_FORMAT, holdout_share, nrows),
 				 errhint("Use a smaller params.holdout.")));
 	if (holdout_share > 0 && nhold == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("holdout of %g selected no rows out of " INT64_FORMAT, holdout_share, ds->nrows),
+				 errmsg("holdout of %g selected no rows out of " INT64_FORMAT, holdout_share, nrows),
 				 errhint("Use more rows, a larger holdout, or params.holdout = 0 to train and evaluate on every row.")));
-	for (int64 i = 0; i < ds->nrows; i++)
-		if (!holdout[i])
-			pos += ds->label[i] > 0.5;
 	if (pos == 0 || pos == ntrain)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("label column \"%s\" has a single class (%s) in the " INT64_FORMAT " training rows",
 						label, pos == 0 ? "all 0" : "all 1", ntrain),
 				 errhint("A model needs both defaults (1) and non-defaults (0).")));
-	return pos;
 }
 
 /*
@@ -535,7 +533,7 @@ TrainTimeSplit(CrDataset *ds, CrTrainParams *tp, int64 *ntrain, int64 *nhold)
  * or "balanced" (n / (2 n_c) over the ntrain training rows, pos of them
  * defaults, as scikit-learn defines it), or 1 and 1.
  */
-static void
+void
 TrainClassWeights(int64 ntrain, int64 pos, CrTrainParams *tp)
 {
 	double		w[2] = {tp->class_weights[0], tp->class_weights[1]};
@@ -830,16 +828,8 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 {
 	CrTrainData *td = &run->td;
 	CrDataset  *ds = td->ds;
-	int			p = ds->nfeatures;
 	CrModel		model = td->skeleton;
 	TrainFit	fit;
-	bytea	   *bytes;
-	StringInfoData metrics_json;
-	instr_time	fitted;
-	instr_time	elapsed;
-	instr_time	loaded = run->loaded;
-	Datum		params;
-	Datum		result;
 
 	memset(&fit, 0, sizeof(fit));
 	initStringInfo(&fit.extra);
@@ -853,19 +843,40 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 		ProgressPhase("calibrating", -1);
 		TrainCalibrate(tp, &model, &fit, td->nhold, cv);
 	}
+	return TrainRegister(run, tp, &model, &fit, cv, params_extra, td->ntrain, td->nhold);
+}
+
+/*
+ * Register a fitted model (its metrics in fit; cv: its cross-validation,
+ * or NULL) as the run's new version, trained on ntrain rows with nhold
+ * held out; params_extra as TrainFinish's.  Returns the registry row.
+ */
+Datum
+TrainRegister(TrainRun *run, CrTrainParams *tp, CrModel *model, TrainFit *fit,
+			  const CrCvResult *cv, const char *params_extra, int64 ntrain, int64 nhold)
+{
+	int			p = model->nfeatures;
+	bytea	   *bytes;
+	StringInfoData metrics_json;
+	instr_time	fitted;
+	instr_time	elapsed;
+	instr_time	loaded = run->loaded;
+	Datum		params;
+	Datum		result;
+
 	INSTR_TIME_SET_CURRENT(fitted);
 	ProgressPhase("evaluating", -1);
 
 	/* ... and of the score, on the rows the metrics were computed on */
-	DriftBaselineBuild(&model.baseline[p], fit.eval_prob, NULL, fit.neval, tp->seed, NULL);
+	DriftBaselineBuild(&model->baseline[p], fit->eval_prob, NULL, fit->neval, tp->seed, NULL);
 
-	bytes = ModelEncode(&model);
+	bytes = ModelEncode(model);
 
 	initStringInfo(&metrics_json);
 	appendStringInfo(&metrics_json, "{\"evaluated_on\": \"%s\", ",
 					 tp->holdout > 0 ? "holdout" : "train");
-	MetricsAppendJson(&metrics_json, &fit.eval);
-	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", fit.train_auc);
+	MetricsAppendJson(&metrics_json, &fit->eval);
+	AppendKeyDouble(&metrics_json, ", \"train_auc\": ", fit->train_auc);
 	if (tp->class_weight != CR_CLASS_WEIGHT_NONE)
 	{
 		AppendKeyDouble(&metrics_json, ", \"class_weights\": [", tp->gbm.class_weight[0]);
@@ -877,7 +888,7 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 		appendStringInfoString(&metrics_json, ", \"cv\": ");
 		TrainCvAppendJson(&metrics_json, cv);
 	}
-	appendStringInfoString(&metrics_json, fit.extra.data);
+	appendStringInfoString(&metrics_json, fit->extra.data);
 	INSTR_TIME_SUBTRACT(fitted, loaded);
 	INSTR_TIME_SUBTRACT(loaded, run->start);
 	AppendKeyDouble(&metrics_json, ", \"load_seconds\": ", INSTR_TIME_GET_DOUBLE(loaded));
@@ -906,13 +917,13 @@ TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv, const char *
 		nv.algorithm = run->algorithm;
 		nv.source = run->source;
 		nv.label = run->label;
-		nv.features = ds->names;
+		nv.features = model->features;
 		nv.nfeatures = p;
 		nv.params = params;
 		nv.metrics = JsonbFromText(metrics_json.data);
-		nv.importance = JsonbFromText(fit.importance.data);
-		nv.train_rows = td->ntrain;
-		nv.holdout_rows = td->nhold;
+		nv.importance = JsonbFromText(fit->importance.data);
+		nv.train_rows = ntrain;
+		nv.holdout_rows = nhold;
 		nv.train_seconds = INSTR_TIME_GET_DOUBLE(elapsed);
 		nv.model = bytes;
 		result = HeapTupleGetDatum(RegistryInsertVersion(&nv, run->rettupdesc, run->callercxt));
@@ -941,6 +952,12 @@ cr_train(PG_FUNCTION_ARGS)
 	if (run.rettupdesc == NULL)
 		elog(ERROR, "cr_train must return credit_risk.models");
 	ProgressBegin("cr_train", run.name, run.tp.verbose);
+	if (run.tp.distributed)
+	{
+		result = TrainDistributed(&run);
+		ProgressEnd();
+		PG_RETURN_DATUM(result);
+	}
 	TrainLoad(&run);
 	/* cross-validation on the training rows, before the final fit */
 	if (run.tp.cv > 0)

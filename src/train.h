@@ -54,6 +54,18 @@ typedef struct CrCvResult
 	int64		n_oof;
 } CrCvResult;
 
+/* What a fit measured, for its metrics and importance. */
+typedef struct TrainFit
+{
+	CrMetrics	eval;			/* on the holdout, or on the training rows without one */
+	double		train_auc;
+	double	   *eval_prob;		/* the probabilities eval is computed on */
+	const double *eval_label;
+	int64		neval;
+	StringInfoData extra;		/* the algorithm's own metrics: , "key": value ... */
+	StringInfoData importance;	/* a JSON object, feature -> importance */
+} TrainFit;
+
 /* A training run: cr_train's, or a search's (cr_tune). */
 typedef struct TrainRun
 {
@@ -78,7 +90,18 @@ extern void TrainBegin(TrainRun *run, FunctionCallInfo fcinfo, ArrayType *featur
 extern void TrainLoad(TrainRun *run);
 extern Datum TrainFinish(TrainRun *run, CrTrainParams *tp, const CrCvResult *cv,
 						 const char *params_extra);
+extern Datum TrainRegister(TrainRun *run, CrTrainParams *tp, CrModel *model, TrainFit *fit,
+							const CrCvResult *cv, const char *params_extra,
+							int64 ntrain, int64 nhold);
+extern void TrainEvaluate(TrainFit *fit, double threshold,
+						  double *hold_prob, const double *hold_label, int64 nhold,
+						  double *train_prob, const double *train_label, int64 ntrain);
+extern void TrainCheckCounts(int64 nrows, int64 ntrain, int64 nhold, int64 pos,
+							 double holdout_share, const char *label);
+extern void TrainClassWeights(int64 ntrain, int64 pos, CrTrainParams *tp);
 extern void TrainEnd(TrainRun *run);
+/* cr_train with params.distributed: the passes run where the rows are (train_distributed.c) */
+extern Datum TrainDistributed(TrainRun *run);
 
 extern void TrainBaselines(CrDataset *ds, const bool *exclude, const CrTrainParams *tp,
 						   CrBaseline *out);

@@ -68,6 +68,48 @@ cmp_ok($n1, '>', $rows / 3, 'neither shard holds all of them');
 trains_as_one_node($coord, 'foreign partitions',
 	'{"key": "id", "n_trees": 30, "max_depth": 5, "subsample": 0.8, "colsample_bytree": 0.7}');
 
+# params.distributed: every pass over the rows is an aggregate each shard
+# computes, and only sums, scores and a sample come back
+my $log_offset = -s $coord->logfile;
+my $dist = trains_distributed_as_one_node($coord, 'foreign partitions');
+like($dist, qr/"parts": 2\b/, 'distributed: the passes ran on the two foreign partitions');
+my ($npasses) = $dist =~ /"newton_passes": (\d+)/;
+my ($sums_bytes) = $dist =~ /"sums_bytes": (\d+)/;
+cmp_ok($sums_bytes, '<', ($npasses + 1) * 2 * 1024, "distributed: each shard sends back at most a kilobyte a pass ($sums_bytes bytes over $npasses Newton passes and the moments)");
+like($dist, qr/"scored_rows": $rows\b/, 'distributed: every row is scored on its shard for the metrics');
+my ($sampled) = $dist =~ /"sampled_rows": (\d+)/;
+cmp_ok($sampled, '<', $rows * 0.8, "distributed: the drift baselines come from a sample ($sampled rows)");
+# the plan of each pass, as auto_explain logs it: the aggregate is sent to the shards whole
+$coord->safe_psql('postgres', q{
+	LOAD 'auto_explain';
+	SET auto_explain.log_min_duration = 0;
+	SET auto_explain.log_nested_statements = on;
+	SET auto_explain.log_verbose = on;
+	SELECT version FROM credit_risk.cr_train('dist_explained', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')});
+my $log = slurp_file($coord->logfile, $log_offset);
+my $pushed = () = $log =~ /Relations: Aggregate on \(public\.applicants_[01]\)\s+Remote SQL: SELECT credit_risk\.cr_train_partial\(/g;
+cmp_ok($pushed, '>=', 2 * ($npasses + 1), "distributed: EXPLAIN shows each pass's aggregate pushed down to both shards ($pushed foreign aggregates)");
+# what does cross the wire: the scoring pass for the metrics reads each row
+# once (postgres_fdw does not evaluate a plain scan's output expressions on
+# the shard), and the sample pass only the sampled rows
+my $fetched = () = $log =~ /Remote SQL: SELECT id, a, b, c, y FROM public\.applicants\n/g;
+is($fetched, 2, 'distributed: one pass, the scores for the metrics, reads the rows of each shard');
+my $sampled_scans = () = $log =~ /Remote SQL: SELECT id, a, b, c FROM public\.applicants WHERE \(\(credit_risk\.cr_split_unit\(id, 42::bigint\) >= 0\.2::double precision\)\) AND \(\(credit_risk\.cr_split_unit\(id, \d+::bigint\) < /g;
+is($sampled_scans, 2, 'distributed: the sample pass sends its condition to each shard');
+
+# a cancel on the coordinator cancels the shards' passes
+my ($ret, $out, $err) = $coord->psql('postgres', q{SET statement_timeout = '300ms';
+	SELECT credit_risk.cr_train('dist_cancelled', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')});
+like($err, qr/canceling statement due to statement timeout/, 'distributed: a statement timeout cancels the training');
+for my $i (0 .. 1)
+{
+	ok($shards[$i]->poll_query_until('postgres', q{
+		SELECT count(*) = 0 FROM pg_stat_activity
+		 WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%cr_train_partial%'}),
+		"distributed: shard $i runs no pass after the cancel");
+}
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'dist_cancelled'}), '0', 'and nothing is registered');
+
 # model bytes as a parameter: each shard's aggregate runs on the shard with
 # the model in it (PostgreSQL 15 pushes a whole aggregate of one foreign
 # table, not the partial aggregates of a partitioned one: hence one
@@ -138,10 +180,12 @@ is($coord->safe_psql('postgres', q{
 
 # a shard that is down: a clear error, and nothing crashes
 $shards[1]->stop;
-my ($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM applicants_scored});
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM applicants_scored});
 like($err, qr/could not connect to server "shard1"/, 'a shard that is down gives a clear error naming it');
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT credit_risk.cr_train('down', 'applicants', 'y', 'logistic', NULL, '{"key": "id"}')});
 like($err, qr/could not connect to server "shard1"/, 'so does training on the sharded table');
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT credit_risk.cr_train('down', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')});
+like($err, qr/could not connect to server "shard1"/, 'and distributed training');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'down'}), '0', 'and nothing is registered');
 $shards[1]->start;
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM applicants_scored}), $rows, 'back up, every row scores again');

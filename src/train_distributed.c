@@ -1,0 +1,696 @@
+/*
+ * train_distributed.c
+ *	  cr_train with params.distributed: a logistic regression fitted from
+ *	  sums computed where the rows are.
+ *
+ * The coordinator never loads the training rows.  Each pass over them is
+ * the aggregate credit_risk.cr_train_partial (partial.c) over every part
+ * of the source: each leaf of a partitioned table (so that postgres_fdw
+ * sends a foreign partition's aggregate whole to its shard, and the shards
+ * work at once under async_capable), or the source itself (a Citus table,
+ * whose workers each sum their shards; a local table, whose parallel
+ * workers may).  The coordinator adds the parts' sums:
+ *
+ *   1. the moments: training and holdout rows, defaults, and each
+ *      feature's count, mean and spread (the imputed values and the
+ *      standardization);
+ *   2. a Newton step: X'WX, the gradient and the log-likelihood at the
+ *      trial coefficients, (k + 1)(k + 2)/2 doubles per part, whatever
+ *      the rows;
+ *   3. the scores: every row scored where it is with the fitted model
+ *      (cr_predict with the model as a parameter), only the PD, the label
+ *      and the row's split unit coming back, for the metrics;
+ *   4. a sample of the training rows, drawn by their key's hash, for the
+ *      drift baselines.
+ *
+ * The split and the sample depend on each row's key only, and the metrics
+ * and baselines take the rows in the order of their key's hash, so the
+ * model does not depend on how the rows are spread over the parts.  The
+ * Newton steps are those of logit.c, so the coefficients are one node's
+ * to rounding (the sums are added in another order).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/detoast.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/typcache.h"
+
+#include "binning.h"
+#include "credit_risk.h"
+#include "drift.h"
+#include "hugemem.h"
+#include "logit.h"
+#include "metrics.h"
+#include "partial.h"
+#include "progress.h"
+#include "train.h"
+
+/* rows fetched from a cursor at a time */
+#define DIST_FETCH_ROWS		10000
+
+/* the sample of the drift baselines has its own seed, apart from the split's */
+#define DIST_SAMPLE_SEED(seed)	(((seed) + 0x5851F42D) & PG_INT32_MAX)
+
+/* The source as the passes see it: its parts and the SQL of a row's values. */
+typedef struct DistSource
+{
+	char	  **parts;			/* FROM items */
+	int			nparts;
+	int			p;
+	char	  **names;
+	char	   *features;		/* ARRAY[f1::float8, ...] */
+	char	   *label;			/* the label as float8 */
+	char	   *unit;			/* cr_split_unit(key, seed) */
+	char	   *sample_unit;	/* the same with the sample's seed */
+	int			newton_passes;
+	int64		sums_bytes;		/* of the parts' sums (moments, Newton steps) */
+	int64		score_bytes;	/* of the scores (3 doubles a row) */
+	int64		sample_bytes;	/* of the sample ((p + 1) doubles a row) */
+	int64		score_rows;
+	int64		sample_rows;
+} DistSource;
+
+static void
+CheckSupported(const CrTrainParams *tp)
+{
+	const char *what = NULL;
+
+	if (tp->key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("params.distributed needs params.key"),
+				 errhint("The split, and the order the metrics take the rows in, come from each row's key, wherever the row is.")));
+	if (tp->cv > 0)
+		what = "params.cv";
+	else if (tp->split_column != NULL)
+		what = "params.split";
+	else if (tp->calibration != CR_CALIBRATION_NONE)
+		what = "params.calibration";
+	else if (tp->ncategorical > 0)
+		what = "params.categorical";
+	if (what != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("params.distributed does not take %s", what),
+				 errhint("Train without params.distributed (the rows are loaded), or leave out %s.", what)));
+}
+
+/* A column of the source's row type, by name, or an error naming its role. */
+static int
+RequireColumn(TupleDesc tupdesc, const char *name, const char *role)
+{
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return i;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("%s column \"%s\" does not exist in the source", role, name)));
+}
+
+/*
+ * Resolve the source: its columns (features: the given names, or every
+ * numeric column but the label and key), and its parts.
+ */
+static void
+DistResolve(TrainRun *run, DistSource *src)
+{
+	CrTrainParams *tp = &run->tp;
+	Oid			relid;
+	char	   *query = DatasetSourceQueryOf(run->source, &relid);
+	TupleDesc	tupdesc;
+	int			label_att,
+				key_att;
+	Oid			label_type;
+	StringInfoData buf;
+
+	/* the columns: a relation's row type (no query to the shards), or the query's */
+	if (OidIsValid(relid))
+		tupdesc = lookup_rowtype_tupdesc_copy(get_rel_type_id(relid), -1);
+	else
+	{
+		if (SPI_execute(psprintf("%s LIMIT 0", query), true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the columns of the training source");
+		tupdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		SPI_freetuptable(SPI_tuptable);
+	}
+
+	label_att = RequireColumn(tupdesc, run->label, "label");
+	key_att = RequireColumn(tupdesc, tp->key, "key");
+	label_type = TupleDescAttr(tupdesc, label_att)->atttypid;
+	if (!DatasetTypeIsNumeric(label_type) && label_type != BOOLOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("label column \"%s\" has type %s, not a number or boolean",
+						run->label, format_type_be(label_type)),
+				 errhint("The label must hold 1 for default and 0 for no default.")));
+	DatasetCheckKeyType(TupleDescAttr(tupdesc, key_att)->atttypid, tp->key);
+
+	if (run->spec.features != NULL)
+	{
+		src->p = run->spec.nfeatures;
+		src->names = run->spec.features;
+	}
+	else
+	{
+		src->names = palloc(sizeof(char *) * Max(tupdesc->natts, 1));
+		for (int i = 0; i < tupdesc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (!att->attisdropped && i != label_att && i != key_att &&
+				DatasetTypeIsNumeric(att->atttypid))
+				src->names[src->p++] = pstrdup(NameStr(att->attname));
+		}
+		if (src->p == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source has no numeric columns to use as features"),
+					 errhint("List them in the features argument.")));
+	}
+	if (src->p > CR_PARTIAL_MAX_FEATURES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("params.distributed takes at most %d features, not %d",
+						CR_PARTIAL_MAX_FEATURES, src->p)));
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ARRAY[");
+	for (int j = 0; j < src->p; j++)
+	{
+		int			a = RequireColumn(tupdesc, src->names[j], "feature");
+		Oid			t = TupleDescAttr(tupdesc, a)->atttypid;
+
+		if (a == label_att || a == key_att)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s column \"%s\" cannot also be a feature",
+							a == label_att ? "label" : "key", src->names[j])));
+		if (strlen(src->names[j]) > CR_MAX_NAME_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("feature name \"%s\" is longer than %d bytes", src->names[j],
+							CR_MAX_NAME_LEN)));
+		if (!DatasetTypeIsNumeric(t))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("feature column \"%s\" has type %s; params.distributed takes numbers only",
+							src->names[j], format_type_be(t)),
+					 errhint("Train without params.distributed to use categorical features.")));
+		appendStringInfo(&buf, "%s%s::float8", j ? ", " : "", quote_identifier(src->names[j]));
+	}
+	appendStringInfoChar(&buf, ']');
+	src->features = buf.data;
+	src->label = label_type == BOOLOID
+		? psprintf("%s::int::float8", quote_identifier(run->label))
+		: psprintf("%s::float8", quote_identifier(run->label));
+	src->unit = psprintf("credit_risk.cr_split_unit(%s, " INT64_FORMAT ")",
+						 quote_identifier(tp->key), tp->seed);
+	src->sample_unit = psprintf("credit_risk.cr_split_unit(%s, " INT64_FORMAT ")",
+								quote_identifier(tp->key), DIST_SAMPLE_SEED(tp->seed));
+
+	/* the parts: a partitioned table's leaves, else the source */
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		Datum		arg = ObjectIdGetDatum(relid);
+		Oid			argtype = REGCLASSOID;
+
+		if (SPI_execute_with_args("SELECT relid::oid FROM pg_catalog.pg_partition_tree($1)"
+								  " WHERE isleaf ORDER BY 1",
+								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list the partitions of the training source");
+		src->nparts = (int) SPI_processed;
+		src->parts = palloc(sizeof(char *) * Max(src->nparts, 1));
+		for (int i = 0; i < src->nparts; i++)
+		{
+			bool		isnull;
+			Oid			leaf = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+
+			src->parts[i] = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
+													   get_rel_name(leaf));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (src->nparts == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("training source \"%s\" has no partitions", run->source)));
+	}
+	else
+	{
+		src->nparts = 1;
+		src->parts = palloc(sizeof(char *));
+		/* SELECT * FROM x: the FROM item is what follows */
+		src->parts[0] = query + strlen("SELECT * FROM ");
+	}
+}
+
+/*
+ * select (with $1, a bytea, and where, which may be empty) over every part,
+ * one SELECT per part under UNION ALL.
+ */
+static char *
+DistQuery(const DistSource *src, const char *select, const char *where)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < src->nparts; i++)
+		appendStringInfo(&buf, "%sSELECT %s FROM %s%s%s", i ? "\nUNION ALL " : "",
+						 select, src->parts[i], *where ? " WHERE " : "", where);
+	return buf.data;
+}
+
+/* One pass: cr_train_partial with spec over every part, the parts' sums added. */
+static void
+DistPass(DistSource *src, const CrPartialSpec *spec, CrPartialSums *sums)
+{
+	bytea	   *bytes = PartialSpecEncode(spec);
+	Datum		arg = PointerGetDatum(bytes);
+	Oid			argtype = BYTEAOID;
+	char	   *select = psprintf("credit_risk.cr_train_partial($1, %s, %s, %s)",
+								  src->features, src->label, src->unit);
+	char	   *query = DistQuery(src, select, "");
+
+	if (SPI_execute_with_args(query, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run a training pass over the source");
+	PartialSumsInit(sums, spec->kind, spec->p);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (isnull)
+			continue;			/* a part without rows */
+		src->sums_bytes += toast_raw_datum_size(d);
+		PartialSumsAdd(sums, (bytea *) PG_DETOAST_DATUM(d));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	pfree(query);
+	pfree(select);
+	pfree(bytes);
+}
+
+/* LogitNewton's pass: a Newton pass over the parts */
+typedef struct DistNewton
+{
+	DistSource *src;
+	CrPartialSpec spec;
+} DistNewton;
+
+static double
+DistNewtonPass(void *arg, const double *beta, double *H, double *g)
+{
+	DistNewton *dn = (DistNewton *) arg;
+	CrPartialSums sums;
+	int			k = dn->spec.p + 1;
+
+	dn->spec.beta = beta;
+	DistPass(dn->src, &dn->spec, &sums);
+	dn->src->newton_passes++;
+	memcpy(H, sums.H, sizeof(double) * k * k);
+	memcpy(g, sums.g, sizeof(double) * k);
+	pfree(sums.H);
+	pfree(sums.g);
+	return sums.ll;
+}
+
+/* a scored row, for the metrics */
+typedef struct DistScore
+{
+	double		unit;
+	double		label;
+	double		prob;
+} DistScore;
+
+static int
+DistScoreCmp(const void *a, const void *b)
+{
+	const DistScore *x = a;
+	const DistScore *y = b;
+
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	if (x->label != y->label)
+		return x->label < y->label ? -1 : 1;
+	return (x->prob > y->prob) - (x->prob < y->prob);
+}
+
+/*
+ * Rows of query (with $1 = arg, a bytea, or no parameter) a cursor-full
+ * at a time, each given to row(ctx, values) as ncols doubles.
+ */
+static void
+DistFetch(const char *query, bytea *arg, int ncols,
+		  void (*row) (void *ctx, const double *v, const bool *nulls), void *ctx)
+{
+	Datum		argd = PointerGetDatum(arg);
+	Oid			argtype = BYTEAOID;
+	Portal		portal;
+	double	   *v = palloc(sizeof(double) * ncols);
+	bool	   *nulls = palloc(sizeof(bool) * ncols);
+
+	portal = SPI_cursor_open_with_args(NULL, query, arg ? 1 : 0, &argtype, &argd, NULL,
+									   true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, DIST_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			for (int c = 0; c < ncols; c++)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											  c + 1, &isnull);
+
+				nulls[c] = isnull;
+				v[c] = isnull ? NAN : DatumGetFloat8(d);
+			}
+			row(ctx, v, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	pfree(v);
+	pfree(nulls);
+}
+
+typedef struct ScoreCollector
+{
+	DistScore  *rows;
+	int64		n;
+	int64		cap;
+	double		holdout;
+} ScoreCollector;
+
+static void
+CollectScore(void *ctx, const double *v, const bool *nulls)
+{
+	ScoreCollector *sc = (ScoreCollector *) ctx;
+
+	if (sc->n == sc->cap)
+	{
+		sc->cap = Max(sc->cap * 2, 65536);
+		sc->rows = sc->rows == NULL ? HugeAlloc(sizeof(DistScore) * sc->cap)
+			: HugeRealloc(sc->rows, sizeof(DistScore) * sc->cap);
+	}
+	if (nulls[0] || nulls[1] || nulls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("a training row changed while it was being trained on"),
+				 errdetail("Its score, label or key was NULL in the last pass.")));
+	sc->rows[sc->n].prob = v[0];
+	sc->rows[sc->n].label = v[1];
+	sc->rows[sc->n].unit = v[2];
+	sc->n++;
+}
+
+/*
+ * Score every row where it is with the fitted model, and compute the
+ * metrics as cr_train does: the rows in the order of their key's hash.
+ */
+static void
+DistEvaluate(DistSource *src, const CrTrainParams *tp, CrModel *model, TrainFit *fit,
+			 int64 *ntrain, int64 *nhold)
+{
+	CrModel		scorer = *model;
+	bytea	   *bytes;
+	char	   *select = psprintf("credit_risk.cr_predict($1, %s), %s, %s",
+								  src->features, src->label, src->unit);
+	ScoreCollector sc = {NULL, 0, 0, tp->holdout};
+	double	   *hp,
+			   *hl,
+			   *trp,
+			   *trl;
+	int64		h = 0,
+				t = 0;
+
+	/* the score's baseline comes from these scores: the scorer goes without */
+	scorer.baseline = NULL;
+	bytes = ModelEncode(&scorer);
+	DistFetch(DistQuery(src, select, ""), bytes, 3, CollectScore, &sc);
+	src->score_rows = sc.n;
+	src->score_bytes = sc.n * 3 * sizeof(double);
+	if (sc.n > 0)
+		qsort(sc.rows, sc.n, sizeof(DistScore), DistScoreCmp);
+	hp = HugeAlloc(sizeof(double) * Max(sc.n, 1));
+	hl = HugeAlloc(sizeof(double) * Max(sc.n, 1));
+	trp = HugeAlloc(sizeof(double) * Max(sc.n, 1));
+	trl = HugeAlloc(sizeof(double) * Max(sc.n, 1));
+	for (int64 i = 0; i < sc.n; i++)
+	{
+		if (sc.rows[i].unit < tp->holdout)
+		{
+			hp[h] = sc.rows[i].prob;
+			hl[h++] = sc.rows[i].label;
+		}
+		else
+		{
+			trp[t] = sc.rows[i].prob;
+			trl[t++] = sc.rows[i].label;
+		}
+	}
+	if (sc.rows != NULL)
+		HugeFree(sc.rows);
+	/* the rows must be those the fit saw */
+	if (t != *ntrain || h != *nhold)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the training source changed while it was being trained on"),
+				 errdetail("The fit saw " INT64_FORMAT " training and " INT64_FORMAT
+						   " holdout rows; the scores came back for " INT64_FORMAT " and " INT64_FORMAT ".",
+						   *ntrain, *nhold, t, h),
+				 errhint("Train from a source that does not change during the run, or in a REPEATABLE READ transaction on a single node.")));
+	TrainEvaluate(fit, tp->scoring.threshold, hp, hl, h, trp, trl, t);
+	pfree(bytes);
+}
+
+typedef struct SampleCollector
+{
+	int			p;
+	double	  **cols;
+	int64		n;
+	int64		cap;
+} SampleCollector;
+
+static void
+CollectSample(void *ctx, const double *v, const bool *nulls)
+{
+	SampleCollector *sc = (SampleCollector *) ctx;
+
+	if (sc->n == sc->cap)
+	{
+		sc->cap = Max(sc->cap * 2, 16384);
+		for (int j = 0; j < sc->p; j++)
+			sc->cols[j] = sc->cols[j] == NULL ? HugeAlloc(sizeof(double) * sc->cap)
+				: HugeRealloc(sc->cols[j], sizeof(double) * sc->cap);
+	}
+	/* v[0] is the sample unit, which orders the rows */
+	for (int j = 0; j < sc->p; j++)
+		sc->cols[j][sc->n] = v[j + 1];
+	sc->n++;
+}
+
+/*
+ * The drift baselines of the features, from the training rows whose
+ * sample unit is below the share that draws BIN_SAMPLE_MAX of them, in
+ * the order of that unit.
+ */
+static void
+DistBaselines(DistSource *src, const CrTrainParams *tp, int64 ntrain, CrModel *model)
+{
+	StringInfoData select;
+	double		share = Min(1.0, (double) BIN_SAMPLE_MAX / Max(ntrain, 1));
+	char	   *where = psprintf("%s >= %.17g AND %s < %.17g", src->unit, tp->holdout,
+								 src->sample_unit, share);
+	SampleCollector sc;
+	double	   *work;
+
+	initStringInfo(&select);
+	appendStringInfo(&select, "SELECT s.u");
+	for (int j = 0; j < src->p; j++)
+		appendStringInfo(&select, ", s.f[%d]", j + 1);
+	appendStringInfo(&select, " FROM (%s) s ORDER BY s.u, s.f",
+					 DistQuery(src, psprintf("%s AS u, %s AS f", src->sample_unit, src->features),
+							   where));
+	memset(&sc, 0, sizeof(sc));
+	sc.p = src->p;
+	sc.cols = palloc0(sizeof(double *) * src->p);
+	DistFetch(select.data, NULL, src->p + 1, CollectSample, &sc);
+	src->sample_rows = sc.n;
+	src->sample_bytes = sc.n * (src->p + 1) * sizeof(double);
+	work = HugeAlloc(BinWorkBytes(sc.n));
+	for (int j = 0; j < src->p; j++)
+	{
+		DriftBaselineBuild(&model->baseline[j], sc.cols[j] ? sc.cols[j] : work, NULL, sc.n,
+						   (uint64) tp->seed, work);
+		if (sc.cols[j] != NULL)
+			HugeFree(sc.cols[j]);
+	}
+	HugeFree(work);
+}
+
+Datum
+TrainDistributed(TrainRun *run)
+{
+	CrTrainParams *tp = &run->tp;
+	DistSource	src;
+	CrPartialSpec spec;
+	CrPartialSums mom;
+	CrModel		model;
+	TrainFit	fit;
+	CrLogitFit *lf;
+	DistNewton	dn;
+	int64		ntrain,
+				nhold,
+				pos;
+	int			p,
+				k;
+	double	   *mean,
+			   *sd,
+			   *inv_sd;
+	double		wsum,
+				ybar;
+	Datum		result;
+
+	CheckSupported(tp);
+	run->traincxt = AllocSetContextCreate(run->callercxt, "credit_risk train",
+										  ALLOCSET_DEFAULT_SIZES);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(run->traincxt);
+
+	memset(&src, 0, sizeof(src));
+	DistResolve(run, &src);
+	p = src.p;
+	k = p + 1;
+
+	/* 1. the moments */
+	ProgressPhase("summing the rows' moments where they are", -1);
+	memset(&spec, 0, sizeof(spec));
+	spec.kind = CR_PARTIAL_MOMENTS;
+	spec.p = p;
+	spec.holdout = tp->holdout;
+	spec.class_weight[0] = spec.class_weight[1] = 1.0;
+	spec.names = src.names;
+	DistPass(&src, &spec, &mom);
+	ntrain = (int64) mom.rows[0];
+	nhold = (int64) mom.rows[1];
+	pos = (int64) mom.positives[0];
+	if (ntrain + nhold == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("training source returned no rows")));
+	TrainCheckCounts(ntrain + nhold, ntrain, nhold, pos, tp->holdout, run->label);
+	TrainClassWeights(ntrain, pos, tp);
+	INSTR_TIME_SET_CURRENT(run->loaded);
+
+	memset(&model, 0, sizeof(model));
+	model.algorithm = CR_ALGO_LOGISTIC;
+	model.nfeatures = p;
+	model.features = src.names;
+	model.scoring = tp->scoring;
+	model.drift_moderate = tp->drift_moderate;
+	model.drift_major = tp->drift_major;
+	model.impute = palloc(sizeof(double) * p);
+	mean = palloc0(sizeof(double) * k);
+	sd = palloc0(sizeof(double) * k);
+	inv_sd = palloc0(sizeof(double) * k);
+	sd[0] = inv_sd[0] = 1.0;
+	for (int j = 0; j < p; j++)
+	{
+		double		m = mom.mean[j];
+		double		v = sqrt(mom.m2[j] / ntrain);	/* of the imputed values */
+
+		if (mom.count[j] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature column \"%s\" is NULL in every training row", src.names[j])));
+		if (!isfinite(m) || !isfinite(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the values of feature \"%s\" are too large to standardise in double precision",
+							src.names[j]),
+					 errhint("Scale the column down.")));
+		if (!(v > 1e-12 * Max(1.0, fabs(m))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" is constant in the training rows", src.names[j]),
+					 errhint("Remove it from the features.")));
+		model.impute[j] = m;
+		mean[j + 1] = m;
+		sd[j + 1] = v;
+		inv_sd[j + 1] = 1.0 / v;
+	}
+
+	/* 2. Newton's method, a pass over the parts per step */
+	wsum = tp->logit.class_weight[0] * (ntrain - pos) + tp->logit.class_weight[1] * pos;
+	ybar = tp->logit.class_weight[1] * pos / wsum;
+	dn.src = &src;
+	dn.spec = spec;
+	dn.spec.kind = CR_PARTIAL_NEWTON;
+	dn.spec.class_weight[0] = tp->logit.class_weight[0];
+	dn.spec.class_weight[1] = tp->logit.class_weight[1];
+	dn.spec.mean = mean;
+	dn.spec.inv_sd = inv_sd;
+	dn.spec.impute = model.impute;
+	lf = LogitNewton(DistNewtonPass, &dn, k, ybar, mean, sd, src.names, &tp->logit);
+	model.coef = lf->coef;
+	model.std_error = lf->std_error;
+
+	/* 3. the drift baselines and 4. the metrics */
+	ProgressPhase("sampling the rows for the drift baselines", -1);
+	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
+	DistBaselines(&src, tp, ntrain, &model);
+	ProgressPhase("scoring the rows where they are", -1);
+	memset(&fit, 0, sizeof(fit));
+	initStringInfo(&fit.extra);
+	initStringInfo(&fit.importance);
+	DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
+
+	appendStringInfo(&fit.extra, ", \"iterations\": %d", lf->iterations);
+	appendStringInfoString(&fit.extra, ", \"log_likelihood\": ");
+	CrAppendDouble(&fit.extra, lf->log_likelihood);
+	appendStringInfoString(&fit.extra, ", \"null_log_likelihood\": ");
+	CrAppendDouble(&fit.extra, lf->null_log_likelihood);
+	appendStringInfoString(&fit.extra, ", \"pseudo_r2\": ");
+	CrAppendDouble(&fit.extra, 1.0 - lf->log_likelihood / lf->null_log_likelihood);
+	appendStringInfo(&fit.extra,
+					 ", \"distributed\": {\"parts\": %d, \"newton_passes\": %d"
+					 ", \"sums_bytes\": " INT64_FORMAT
+					 ", \"scored_rows\": " INT64_FORMAT ", \"score_bytes\": " INT64_FORMAT
+					 ", \"sampled_rows\": " INT64_FORMAT ", \"sample_bytes\": " INT64_FORMAT "}",
+					 src.nparts, src.newton_passes, src.sums_bytes, src.score_rows,
+					 src.score_bytes, src.sample_rows, src.sample_bytes);
+	appendStringInfoChar(&fit.importance, '{');
+	for (int j = 0; j < p; j++)
+	{
+		if (j)
+			appendStringInfoString(&fit.importance, ", ");
+		escape_json(&fit.importance, src.names[j]);
+		appendStringInfoString(&fit.importance, ": ");
+		CrAppendDouble(&fit.importance, fabs(lf->std_coef[j + 1]));
+	}
+	appendStringInfoChar(&fit.importance, '}');
+
+	ProgressPhase("registering", -1);
+	result = TrainRegister(run, tp, &model, &fit, NULL, NULL, ntrain, nhold);
+	TrainEnd(run);
+	return result;
+}

@@ -1,0 +1,128 @@
+-- params.distributed: a logistic regression fitted from sums each part of
+-- the source computes (cr_train_partial), never loading the rows.
+
+-- German credit hashed over three partitions, and the table itself.
+CREATE TABLE german_parts (LIKE german_credit) PARTITION BY HASH (applicant_id);
+CREATE TABLE german_parts_0 PARTITION OF german_parts FOR VALUES WITH (MODULUS 3, REMAINDER 0);
+CREATE TABLE german_parts_1 PARTITION OF german_parts FOR VALUES WITH (MODULUS 3, REMAINDER 1);
+CREATE TABLE german_parts_2 PARTITION OF german_parts FOR VALUES WITH (MODULUS 3, REMAINDER 2);
+INSERT INTO german_parts SELECT * FROM german_credit ORDER BY random();
+
+SELECT name, train_rows, holdout_rows, params->>'distributed' AS distributed,
+       metrics->'distributed'->>'parts' AS parts,
+       (metrics->'distributed'->>'newton_passes')::int BETWEEN 3 AND 20 AS newton_passes_ok,
+       (metrics->'distributed'->>'scored_rows')::int AS scored_rows,
+       (metrics->'distributed'->>'sampled_rows')::int = train_rows AS whole_sample
+  FROM credit_risk.cr_train('german_dist', 'german_parts', 'bad', 'logistic', NULL,
+                            '{"key": "applicant_id", "distributed": true}');
+SELECT name, train_rows, holdout_rows
+  FROM credit_risk.cr_train('german_loaded', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"key": "applicant_id"}');
+SELECT name, metrics->'distributed'->>'parts' AS parts
+  FROM credit_risk.cr_train('german_dist_one', 'german_credit', 'bad', 'logistic', NULL,
+                            '{"key": "applicant_id", "distributed": true}');
+
+-- the coefficients and standard errors are those of the loaded fit, to 1e-10
+CREATE FUNCTION logit_terms(n text) RETURNS TABLE (k text, v float8) LANGUAGE sql AS $$
+    WITH l AS (SELECT credit_risk.cr_export(n)->'logistic' AS l)
+    SELECT 'intercept', (l->>'intercept')::float8 FROM l
+    UNION ALL SELECT 'intercept_se', (l->>'intercept_std_error')::float8 FROM l
+    UNION ALL SELECT f->>'feature', (f->>'coefficient')::float8 FROM l, jsonb_array_elements(l->'coefficients') f
+    UNION ALL SELECT (f->>'feature') || '_se', (f->>'std_error')::float8 FROM l, jsonb_array_elements(l->'coefficients') f
+$$;
+SELECT count(*) AS terms, max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
+  FROM logit_terms('german_dist') a JOIN logit_terms('german_loaded') b USING (k);
+SELECT count(*) AS terms, max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
+  FROM logit_terms('german_dist_one') a JOIN logit_terms('german_loaded') b USING (k);
+
+-- the metrics and drift baselines are the loaded fit's; the imputed values to 1e-12
+SELECT (a.metrics - 'fit_seconds' - 'load_seconds' - 'distributed' - 'log_likelihood'
+                  - 'null_log_likelihood' - 'pseudo_r2' - 'log_loss' - 'brier')
+       = (b.metrics - 'fit_seconds' - 'load_seconds' - 'log_likelihood'
+                    - 'null_log_likelihood' - 'pseudo_r2' - 'log_loss' - 'brier') AS same_metrics,
+       abs((a.metrics->>'log_likelihood')::float8 - (b.metrics->>'log_likelihood')::float8) < 1e-9 AS same_ll,
+       credit_risk.cr_export('german_dist')->'drift_baseline'->'features'
+         = credit_risk.cr_export('german_loaded')->'drift_baseline'->'features' AS same_baselines,
+       (SELECT bool_and(abs((x->>'impute')::float8 - (y->>'impute')::float8) <= 1e-12 * abs((y->>'impute')::float8))
+          FROM jsonb_array_elements(credit_risk.cr_export('german_dist')->'features') WITH ORDINALITY i(x, o)
+          JOIN jsonb_array_elements(credit_risk.cr_export('german_loaded')->'features') WITH ORDINALITY j(y, o) USING (o)) AS same_impute,
+       a.features = b.features AS same_features
+  FROM credit_risk.models a, credit_risk.models b
+ WHERE a.name = 'german_dist' AND b.name = 'german_loaded';
+
+-- it scores like any logistic model
+SELECT count(*) FILTER (WHERE abs(credit_risk.cr_predict('german_dist', g) - credit_risk.cr_predict('german_loaded', g)) > 1e-12) AS differ
+  FROM german_credit g;
+
+-- a class weight and a ridge penalty go into the passes too
+SELECT max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
+  FROM (SELECT 1 FROM credit_risk.cr_train('w_dist', 'german_parts', 'bad', 'logistic', ARRAY['duration_months', 'credit_amount', 'age'],
+                 '{"key": "applicant_id", "distributed": true, "class_weight": "balanced", "l2": 2}')) t1,
+       (SELECT 1 FROM credit_risk.cr_train('w_loaded', 'german_credit', 'bad', 'logistic', ARRAY['duration_months', 'credit_amount', 'age'],
+                 '{"key": "applicant_id", "class_weight": "balanced", "l2": 2}')) t2,
+       logit_terms('w_dist') a JOIN logit_terms('w_loaded') b USING (k);
+
+-- what it does not take, with a clear error
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', NULL, '{"distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true, "cv": 3}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'gbm', NULL, '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true, "categorical": ["dependents"]}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad, ''a''::text AS t, age FROM german_credit', 'bad', 'logistic', ARRAY['t', 'age'], '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', ARRAY['nope'], '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', ARRAY['bad'], '{"key": "applicant_id", "distributed": true}')$$);
+-- bad rows, found where they are
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad, CASE WHEN applicant_id = 7 THEN ''Infinity''::float8 ELSE age END AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad * 2 AS bad, age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT NULLIF(applicant_id, 9) AS applicant_id, bad, age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad, 5 AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad, NULL::float8 AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true}')$$);
+SELECT count(*) AS registered FROM credit_risk.models WHERE name = 'x';
+
+-- missing values are imputed with the training mean, as when loaded
+SELECT max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
+  FROM (SELECT 1 FROM credit_risk.cr_train('m_dist', 'SELECT applicant_id, bad, NULLIF(age, 30) AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL,
+                 '{"key": "applicant_id", "distributed": true}')) t1,
+       (SELECT 1 FROM credit_risk.cr_train('m_loaded', 'SELECT applicant_id, bad, NULLIF(age, 30) AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL,
+                 '{"key": "applicant_id"}')) t2,
+       logit_terms('m_dist') a JOIN logit_terms('m_loaded') b USING (k);
+
+-- cr_train_partial is handed bytes: a spec or state that is not one is an
+-- error, whatever it holds.  A moments spec over two features (little-endian):
+-- magic, version 1, kind 1, p 2, holdout 0.2, class weights 1 and 1, names.
+SELECT decode('5350524301000100' || '0200000000000000' || '9a9999999999c93f'
+              || '000000000000f03f' || '000000000000f03f' || '6100' || '6200', 'hex') AS spec \gset
+SELECT length(credit_risk.cr_train_partial(:'spec'::bytea, ARRAY[age, duration_months]::float8[], bad::float8,
+                                           credit_risk.cr_split_unit(applicant_id, 42))) AS state_bytes
+  FROM german_credit;
+-- every truncation of the spec, and every byte changed, is an error or a state; never a crash
+SELECT count(*) AS truncations,
+       count(*) FILTER (WHERE expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2]::float8[], 0, 0.5)',
+                                                  substring(:'spec'::bytea FROM 1 FOR n))) LIKE '22023%') AS rejected
+  FROM generate_series(0, length(:'spec'::bytea) - 1) n;
+SELECT count(*) AS alterations,
+       count(*) FILTER (WHERE r LIKE '22023%' OR r = 'no error') AS handled
+  FROM (SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2]::float8[], 0, 0.5)',
+                                   set_byte(:'spec'::bytea, n, (get_byte(:'spec'::bytea, n) + 1) % 256))) AS r
+          FROM generate_series(0, length(:'spec'::bytea) - 1) n) s;
+SELECT expect_error($$SELECT credit_risk.cr_train_partial(NULL, ARRAY[1, 2]::float8[], 0, 0.5)$$);
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2, 3]::float8[], 0, 0.5)', :'spec'));
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2]::int[]::float8[], NULL, 0.5)', :'spec'));
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[[1, 2]]::float8[], 0, 0.5)', :'spec'));
+-- states: added only to states of the same pass; anything else is an error
+SELECT credit_risk.cr_train_partial(:'spec'::bytea, ARRAY[1, 2]::float8[], 1, 0.5) AS state \gset
+SELECT length(credit_risk.cr_train_partial_combine(:'state'::bytea, :'state'::bytea)) AS combined_bytes,
+       credit_risk.cr_train_partial_combine(:'state'::bytea, NULL) = :'state'::bytea AS null_is_nothing,
+       credit_risk.cr_train_partial_step(:'state'::bytea, :'spec'::bytea, ARRAY[3, 4]::float8[], 0, 0.9)
+         <> :'state'::bytea AS step_adds;
+SELECT count(*) AS truncations,
+       count(*) FILTER (WHERE expect_error(format('SELECT credit_risk.cr_train_partial_combine(%L::bytea, %L::bytea)',
+                                                  :'state', substring(:'state'::bytea FROM 1 FOR n))) LIKE '22023%') AS rejected
+  FROM generate_series(0, length(:'state'::bytea) - 1) n;
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial_step(%L::bytea, %L::bytea, ARRAY[1, 2]::float8[], 0, 0.5)',
+                           set_byte(:'state'::bytea, 4, 2), :'spec'));
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial_combine(%L::bytea, %L::bytea)',
+                           :'state', substring(:'state'::bytea FROM 1 FOR 20) || decode(repeat('00', length(:'state'::bytea) - 20), 'hex')
+                                     || decode('00', 'hex')));
+
+DROP FUNCTION logit_terms(text);
+DROP TABLE german_parts;
