@@ -232,7 +232,8 @@ StateDoublesOf(bytea *state, int kind, int p, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cr_train_partial %s has %zu bytes, not the %zu of its kind",
-						what, (Size) VARSIZE(state), StateBytes(h->kind, h->p))));
+						what, (Size) (VARSIZE(state) - VARHDRSZ),
+						StateBytes(h->kind, h->p) - VARHDRSZ)));
 	if (kind != 0 && (h->kind != kind || h->p != p))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

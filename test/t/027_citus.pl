@@ -60,6 +60,16 @@ is($coord->safe_psql('postgres', q{SELECT count(*) || ' ' || count(DISTINCT node
 trains_as_one_node($coord, 'distributed table',
 	'{"key": "id", "n_trees": 20, "max_depth": 5, "subsample": 0.8}');
 
+# params.distributed: each worker sums its shards' rows for every pass (the
+# aggregate's combine function adds them up on the coordinator)
+my $dist = trains_distributed_as_one_node($coord, 'distributed table');
+like($dist, qr/"parts": 1\b/, 'distributed: the distributed table is one part, which Citus splits over its shards');
+my $plan = $coord->safe_psql('postgres', q{EXPLAIN (VERBOSE, COSTS OFF)
+	SELECT credit_risk.cr_train_partial('\x00'::bytea, ARRAY[a, b, c], y::float8, credit_risk.cr_split_unit(id, 42)) FROM applicants});
+like($plan, qr/Task Count: 8/, 'distributed: a pass is a task per shard');
+like($plan, qr/Query: SELECT pg_catalog\.worker_partial_agg\('credit_risk\.cr_train_partial\(bytea,double precision\[\],double precision,double precision\)'::regprocedure/,
+	'distributed: each task sums its shard\'s rows on the worker (worker_partial_agg)');
+
 # by value: the serving model in a reference table, joined in the query
 $coord->safe_psql('postgres', q{
 	CREATE TABLE serving_models AS SELECT name, model FROM credit_risk.models WHERE name = 'pd_gbm';
