@@ -28,6 +28,7 @@ OBJS = \
 	src/pipeline.o \
 	src/predict.o \
 	src/progress.o \
+	src/publish.o \
 	src/registry.o \
 	src/registry_write.o \
 	src/report.o \
@@ -54,7 +55,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 # libopenblas-serial-dev (or libopenblas-dev).
 OPENBLAS_LIB := $(firstword $(wildcard /usr/lib/*/openblas-serial/libopenblas.so.0) libopenblas.so.0)
 PG_CPPFLAGS += -DCR_OPENBLAS_LIB='"$(OPENBLAS_LIB)"'
-SHLIB_LINK = -lpthread -lm
+# libpq: cr_publish reaches the shards itself
+PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
+SHLIB_LINK = -lpthread -lm -L$(shell $(PG_CONFIG) --libdir) -lpq
 
 REGRESS = cr_setup cr_train cr_errors cr_predict cr_registry cr_model_bytes cr_gbm cr_batch cr_drift cr_monitor cr_pipeline cr_explain cr_xgboost cr_categorical cr_categorical_gbm cr_tune cr_woe cr_calibration cr_scorecard cr_distributed
 # inputs in test/sql, expected outputs in test/expected

@@ -150,3 +150,24 @@ for algo in logistic gbm; do
 	timeit "shards: cr_train $algo on the partitioned table" 0 "SELECT credit_risk.cr_train('t2_$algo', 'applicants', 'y', '$algo', NULL, '$params')"
 	echo "  same model bytes: $(q 0 -c "SELECT count(DISTINCT md5(model)) = 1 FROM credit_risk.models WHERE name IN ('t1_$algo', 't2_$algo')")"
 done
+echo
+echo "training from sums where the rows are (params.distributed, logistic; one node's coefficients to 1e-10):"
+dparams='{"key": "id", "distributed": true}'
+timeit "one node: cr_train logistic, distributed (sums on one table)" 0 \
+	"SELECT credit_risk.cr_train('d1', 'applicants_local', 'y', 'logistic', NULL, '$dparams')"
+timeit "shards: cr_train logistic, distributed (sums on each shard)" 0 \
+	"SELECT credit_risk.cr_train('d2', 'applicants', 'y', 'logistic', NULL, '$dparams')"
+# where the time goes, from the last run of each
+q 0 -c "SELECT rpad(CASE name WHEN 'd1' THEN '  one node' ELSE '  shards' END, 11)
+	    || format('Newton pass %s ms (%s passes, %s bytes back a pass)  scores for the metrics %s s (%s bytes/row)  drift sample %s s (%s rows)',
+	              round((d->>'newton_seconds')::numeric * 1000 / (d->>'newton_passes')::int, 1), d->>'newton_passes',
+	              (d->>'sums_bytes')::bigint / ((d->>'newton_passes')::int + 1),
+	              round((d->>'score_seconds')::numeric, 2), round((d->>'score_bytes')::numeric / (d->>'scored_rows')::bigint, 1),
+	              round((d->>'sample_seconds')::numeric, 2), d->>'sampled_rows')
+	  FROM (SELECT DISTINCT ON (name) name, metrics->'distributed' AS d FROM credit_risk.models
+	         WHERE name IN ('d1', 'd2') ORDER BY name, version DESC) m ORDER BY name"
+q 0 -c "SELECT format('  one node, rows loaded: %s Newton iterations, fit %s s (%s ms an iteration), load %s s',
+	              metrics->>'iterations', round((metrics->>'fit_seconds')::numeric, 2),
+	              round((metrics->>'fit_seconds')::numeric * 1000 / (metrics->>'iterations')::int, 1),
+	              round((metrics->>'load_seconds')::numeric, 2))
+	  FROM credit_risk.models WHERE name = 't1_logistic' ORDER BY version DESC LIMIT 1"

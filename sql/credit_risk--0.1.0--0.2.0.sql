@@ -778,6 +778,14 @@ BEGIN
                   FROM unnest(cols) c WHERE NOT c = ANY (key));
 
     PERFORM credit_risk.cr_progress_report(NULL, NULL, 'merging');
+    -- the registry has one champion a name: a champion the source has
+    -- demoted (a promotion back to an older version, say) steps down
+    -- before its successor is merged in
+    IF target = 'credit_risk.models'::regclass AND 'status' = ANY (cols) AND key = ARRAY['id'] THEN
+        UPDATE credit_risk.models t SET status = s.status
+          FROM pg_temp.cr_mirror_stage s
+         WHERE t.id = s.id AND t.status = 'champion' AND s.status IS DISTINCT FROM 'champion';
+    END IF;
     EXECUTE pg_catalog.format('SELECT count(*) FROM pg_temp.cr_mirror_stage s
                                 WHERE NOT EXISTS (SELECT 1 FROM %s t WHERE %s)', tgt_q, on_keys)
        INTO n_new;
@@ -1491,3 +1499,15 @@ CREATE AGGREGATE credit_risk.cr_train_partial(spec bytea, features float8[], lab
     COMBINEFUNC = credit_risk.cr_train_partial_combine,
     PARALLEL = SAFE
 );
+
+-- Publish the coordinator's registry and routes to every shard at once, or
+-- to none: on each foreign server (postgres_fdw, the caller's user mapping,
+-- which must reach the shard as its credit_risk owner), every version and
+-- route in a transaction that is prepared, and committed only when every
+-- shard has prepared and serves what the coordinator serves.  Not in a
+-- transaction block: it publishes what the coordinator has committed.
+CREATE FUNCTION credit_risk.cr_publish(servers text[])
+RETURNS TABLE (server text, versions bigint, inserted bigint, updated bigint, committed boolean)
+AS 'MODULE_PATHNAME', 'cr_publish'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION credit_risk.cr_publish(text[]) FROM PUBLIC;

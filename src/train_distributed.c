@@ -78,7 +78,23 @@ typedef struct DistSource
 	int64		sample_bytes;	/* of the sample ((p + 1) doubles a row) */
 	int64		score_rows;
 	int64		sample_rows;
+	/* seconds in each kind of pass */
+	double		moments_seconds;
+	double		newton_seconds;
+	double		score_seconds;
+	double		sample_seconds;
 } DistSource;
+
+/* seconds since start */
+static double
+SecondsSince(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
 
 static void
 CheckSupported(const CrTrainParams *tp)
@@ -318,9 +334,13 @@ DistNewtonPass(void *arg, const double *beta, double *H, double *g)
 	CrPartialSums sums;
 	int			k = dn->spec.p + 1;
 
+	instr_time	start;
+
+	INSTR_TIME_SET_CURRENT(start);
 	dn->spec.beta = beta;
 	DistPass(dn->src, &dn->spec, &sums);
 	dn->src->newton_passes++;
+	dn->src->newton_seconds += SecondsSince(start);
 	memcpy(H, sums.H, sizeof(double) * k * k);
 	memcpy(g, sums.g, sizeof(double) * k);
 	pfree(sums.H);
@@ -567,6 +587,7 @@ TrainDistributed(TrainRun *run)
 			   *inv_sd;
 	double		wsum,
 				ybar;
+	instr_time	start;
 	Datum		result;
 
 	CheckSupported(tp);
@@ -589,7 +610,9 @@ TrainDistributed(TrainRun *run)
 	spec.holdout = tp->holdout;
 	spec.class_weight[0] = spec.class_weight[1] = 1.0;
 	spec.names = src.names;
+	INSTR_TIME_SET_CURRENT(start);
 	DistPass(&src, &spec, &mom);
+	src.moments_seconds = SecondsSince(start);
 	ntrain = (int64) mom.rows[0];
 	nhold = (int64) mom.rows[1];
 	pos = (int64) mom.positives[0];
@@ -657,12 +680,16 @@ TrainDistributed(TrainRun *run)
 	/* 3. the drift baselines and 4. the metrics */
 	ProgressPhase("sampling the rows for the drift baselines", -1);
 	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
+	INSTR_TIME_SET_CURRENT(start);
 	DistBaselines(&src, tp, ntrain, &model);
+	src.sample_seconds = SecondsSince(start);
 	ProgressPhase("scoring the rows where they are", -1);
 	memset(&fit, 0, sizeof(fit));
 	initStringInfo(&fit.extra);
 	initStringInfo(&fit.importance);
+	INSTR_TIME_SET_CURRENT(start);
 	DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
+	src.score_seconds = SecondsSince(start);
 
 	appendStringInfo(&fit.extra, ", \"iterations\": %d", lf->iterations);
 	appendStringInfoString(&fit.extra, ", \"log_likelihood\": ");
@@ -675,9 +702,18 @@ TrainDistributed(TrainRun *run)
 					 ", \"distributed\": {\"parts\": %d, \"newton_passes\": %d"
 					 ", \"sums_bytes\": " INT64_FORMAT
 					 ", \"scored_rows\": " INT64_FORMAT ", \"score_bytes\": " INT64_FORMAT
-					 ", \"sampled_rows\": " INT64_FORMAT ", \"sample_bytes\": " INT64_FORMAT "}",
+					 ", \"sampled_rows\": " INT64_FORMAT ", \"sample_bytes\": " INT64_FORMAT,
 					 src.nparts, src.newton_passes, src.sums_bytes, src.score_rows,
 					 src.score_bytes, src.sample_rows, src.sample_bytes);
+	appendStringInfoString(&fit.extra, ", \"moments_seconds\": ");
+	CrAppendDouble(&fit.extra, src.moments_seconds);
+	appendStringInfoString(&fit.extra, ", \"newton_seconds\": ");
+	CrAppendDouble(&fit.extra, src.newton_seconds);
+	appendStringInfoString(&fit.extra, ", \"sample_seconds\": ");
+	CrAppendDouble(&fit.extra, src.sample_seconds);
+	appendStringInfoString(&fit.extra, ", \"score_seconds\": ");
+	CrAppendDouble(&fit.extra, src.score_seconds);
+	appendStringInfoChar(&fit.extra, '}');
 	appendStringInfoChar(&fit.importance, '{');
 	for (int j = 0; j < p; j++)
 	{

@@ -26,6 +26,7 @@ my @shards = map { PostgreSQL::Test::Cluster->new("shard$_") } 1 .. 2;
 for my $s (@shards)
 {
 	$s->init;
+	$s->append_conf('postgresql.conf', 'max_prepared_transactions = 4');	# cr_publish
 	$s->start;
 	$s->safe_psql('postgres', q{
 		CREATE EXTENSION credit_risk;
@@ -177,6 +178,64 @@ is($coord->safe_psql('postgres', q{
 	SELECT count(*) FILTER (WHERE s.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
 	  FROM applicants_scored s JOIN applicants_local l USING (id)}),
 	'0', 'after a promotion and a mirror run the shards score with the new champion');
+
+# and a promotion back to the older version (the mirror demotes the old
+# champion before it crowns the new one: the registry has one a name)
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_promote('pd_gbm', 1)});
+$_->safe_psql('postgres', q{SELECT * FROM credit_risk.cr_mirror('coordinator.models', 'credit_risk.models', ARRAY['id'])}) for @shards;
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE s.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM applicants_scored s JOIN applicants_local l USING (id)}),
+	'0', 'after a promotion back to version 1 and a mirror run the shards score with version 1');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT string_agg(version || ':' || status, ' ' ORDER BY version) FROM credit_risk.models WHERE name = 'pd_gbm'}) } @shards),
+	join(',', ($coord->safe_psql('postgres', q{SELECT string_agg(version || ':' || status, ' ' ORDER BY version) FROM credit_risk.models WHERE name = 'pd_gbm'})) x 2),
+	'and every shard has the coordinator\'s statuses');
+
+# cr_publish: the coordinator's registry and routes on both shards in one
+# two-phase commit, or on neither
+my $serving = sub {
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{SELECT string_agg(name || '@' || version || ':' || status, ' ' ORDER BY name, version)
+	  FROM credit_risk.models WHERE status IN ('champion', 'challenger')}) . ' routes '
+	. $node->safe_psql('postgres', q{SELECT string_agg(name || '@' || challenger_version || ':' || share, ' ' ORDER BY name) FROM credit_risk.routes});
+};
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_promote('pd_gbm', 2)});
+is($coord->safe_psql('postgres', q{SELECT string_agg(server || ' ' || committed, ', ' ORDER BY server) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])}),
+	'shard0 true, shard1 true', 'cr_publish commits on both shards');
+is(join(',', map { $serving->($_) } @shards), join(',', ($serving->($coord)) x 2), 'and both serve what the coordinator serves');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE s.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM applicants_scored s JOIN applicants_local l USING (id)}),
+	'0', 'every shard scores with the published champion');
+# shard1 refuses (a version only it has is a champion there): shard0,
+# which has already prepared, is rolled back, and neither changes
+$shards[1]->safe_psql('postgres', q{
+	INSERT INTO credit_risk.models (id, name, version, status, algorithm, source, label, features, train_rows, holdout_rows, train_seconds, model)
+	SELECT 100000, 'shard_only', 1, 'champion', algorithm, source, label, features, train_rows, holdout_rows, train_seconds, model
+	  FROM credit_risk.models WHERE name = 'pd_gbm' AND version = 1});
+my @before = map { $serving->($_) } @shards;
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_promote('pd_gbm', 1)});
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT * FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
+like($err, qr/server "shard1" would not serve what the coordinator serves/, 'a shard that would serve something else fails the publish, named');
+is($serving->($shards[0]), $before[0], 'and the shard that had prepared is rolled back: it serves what it did');
+is($serving->($shards[1]), $before[1], 'as does the shard that failed');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT count(*) FROM pg_prepared_xacts}) } @shards), '0,0', 'no prepared transaction is left behind');
+$shards[1]->safe_psql('postgres', q{DELETE FROM credit_risk.models WHERE name = 'shard_only'});
+is($coord->safe_psql('postgres', q{SELECT bool_and(committed) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])}), 't', 'fixed, the publish goes through');
+is(join(',', map { $serving->($_) } @shards), join(',', ($serving->($coord)) x 2), 'and both shards serve version 1 again');
+# a challenger route reaches the shards with the versions
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_route('pd_gbm', 2, 0.25)});
+$coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
+like($serving->($shards[0]), qr/routes pd_gbm\@2:0\.25$/, 'a challenger route is published with the versions');
+is(join(',', map { $serving->($_) } @shards), join(',', ($serving->($coord)) x 2), 'both shards serve the champion and the challenger');
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_route('pd_gbm', 2, 0)});
+$coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
+is(join(',', map { $serving->($_) } @shards), join(',', ($serving->($coord)) x 2), 'and a route stopped on the coordinator is stopped on the shards');
+($ret, $out, $err) = $coord->psql('postgres', q{BEGIN; SELECT * FROM credit_risk.cr_publish(ARRAY['shard0']); COMMIT;});
+like($err, qr/cr_publish\(\) cannot run inside a transaction block/, 'cr_publish refuses to run in a transaction block (the shards read what is committed)');
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT * FROM credit_risk.cr_publish(ARRAY['shard0', 'nowhere'])});
+like($err, qr/server "nowhere" does not exist/, 'an unknown server is an error');
+is($shards[0]->safe_psql('postgres', q{SELECT count(*) FROM pg_prepared_xacts}), '0', 'before anything is prepared for good');
 
 # a shard that is down: a clear error, and nothing crashes
 $shards[1]->stop;
