@@ -126,3 +126,25 @@ SELECT expect_error(format('SELECT credit_risk.cr_train_partial_combine(%L::byte
 
 DROP FUNCTION logit_terms(text);
 DROP TABLE german_parts;
+
+-- cr_publish: errors before any shard is touched
+SELECT * FROM credit_risk.cr_publish(ARRAY[]::text[]);
+SELECT * FROM credit_risk.cr_publish(ARRAY['nowhere']);
+SELECT * FROM credit_risk.cr_publish(ARRAY[NULL]::text[]);
+CREATE FOREIGN DATA WRAPPER cr_not_pg;
+CREATE SERVER cr_not_pg_server FOREIGN DATA WRAPPER cr_not_pg;
+SELECT * FROM credit_risk.cr_publish(ARRAY['cr_not_pg_server']);
+SELECT * FROM credit_risk.cr_publish(ARRAY['cr_not_pg_server', 'cr_not_pg_server']);
+BEGIN;
+SELECT * FROM credit_risk.cr_publish(ARRAY['cr_not_pg_server']);
+ROLLBACK;
+-- only its owner, and those it grants it to, may publish
+CREATE ROLE cr_publish_nobody;
+GRANT USAGE ON SCHEMA credit_risk TO cr_publish_nobody;
+SET ROLE cr_publish_nobody;
+SELECT * FROM credit_risk.cr_publish(ARRAY['cr_not_pg_server']);
+RESET ROLE;
+REVOKE USAGE ON SCHEMA credit_risk FROM cr_publish_nobody;
+DROP ROLE cr_publish_nobody;
+DROP SERVER cr_not_pg_server;
+DROP FOREIGN DATA WRAPPER cr_not_pg;
