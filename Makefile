@@ -5,6 +5,7 @@ MODULE_big = credit_risk
 OBJS = \
 	src/credit_risk.o \
 	src/batch.o \
+	src/batch_shards.o \
 	src/calibrate.o \
 	src/binning.o \
 	src/category.o \
@@ -31,6 +32,7 @@ OBJS = \
 	src/publish.o \
 	src/registry.o \
 	src/registry_write.o \
+	src/remote.o \
 	src/report.o \
 	src/scorecard.o \
 	src/serving.o \

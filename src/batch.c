@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "batch_shards.h"
 #include "credit_risk.h"
 #include "dataset.h"
 #include "explain.h"
@@ -356,6 +357,16 @@ BatchRun(FunctionCallInfo fcinfo, bool explain, int top)
 	for (int mi = 0; explain && mi < br.nmodels; mi++)
 		br.models[mi].reasons = ExplainLoadReasons(br.models[mi].entry->name, br.cxt);
 
+	/* a sharded source: each shard runs the batch over its rows */
+	if (BatchOnShards(fcinfo, explain ? "cr_explain_batch" : "cr_predict_batch", name, source,
+					  br.keycol, explain, top < 0 ? NULL : psprintf("%d", top),
+					  br.nmodels > 1 ? br.models[1].entry->version_label : NULL, scored))
+	{
+		ServingFinish(&call, scored);
+		ProgressEnd();
+		MemoryContextDelete(br.cxt);
+		return;
+	}
 	DatasetScanSource(source, &br.pub, explain ? "explanation" : "scoring");
 	if (br.n > 0)
 		BatchFlush(&br);

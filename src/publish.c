@@ -24,18 +24,13 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "commands/defrem.h"
 #include "executor/spi.h"
-#include "foreign/foreign.h"
 #include "funcapi.h"
-#include "libpq-fe.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
-#include "storage/latch.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
+
+#include "remote.h"
 
 PG_FUNCTION_INFO_V1(cr_publish);
 
@@ -63,170 +58,13 @@ typedef struct TextRows
 
 typedef struct Shard
 {
-	char	   *server;
-	PGconn	   *conn;
-	bool		in_xact;		/* BEGIN sent */
+	CrRemote	r;				/* first: a Shard is a CrRemote */
 	bool		prepared;		/* PREPARE TRANSACTION done */
 	bool		committed;
 	char	   *gid;
 	int64		counts[3];		/* versions sent, inserted, updated */
 	char	   *failure;		/* of COMMIT PREPARED */
 } Shard;
-
-/* Wait for conn's result, interruptibly; the last result, or NULL. */
-static PGresult *
-RemoteWait(PGconn *conn)
-{
-	PGresult   *last = NULL;
-
-	for (;;)
-	{
-		PGresult   *res;
-
-		while (PQisBusy(conn))
-		{
-			int			rc = WaitLatchOrSocket(MyLatch,
-											   WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
-											   PQsocket(conn), -1L, PG_WAIT_EXTENSION);
-
-			if (rc & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			}
-			if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
-			{
-				if (last)
-					PQclear(last);
-				return NULL;
-			}
-		}
-		res = PQgetResult(conn);
-		if (res == NULL)
-			return last;
-		if (last)
-			PQclear(last);
-		last = res;
-	}
-}
-
-/* Run sql with nparams text params on sh; its result (PGRES_TUPLES_OK or COMMAND_OK), or an ERROR naming the server. */
-static PGresult *
-RemoteExecParams(Shard *sh, const char *sql, int nparams, char **params)
-{
-	PGresult   *res = NULL;
-	ExecStatusType st;
-
-	if (!PQsendQueryParams(sh->conn, sql, nparams, NULL, (const char *const *) params, NULL, NULL, 0) ||
-		(res = RemoteWait(sh->conn)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to server \"%s\" while publishing", sh->server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->conn)))));
-	st = PQresultStatus(res);
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-	{
-		char	   *msg = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-								  ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-								  : pchomp(PQerrorMessage(sh->conn)));
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-		char	   *hint_copy = hint ? pstrdup(hint) : NULL;
-		int			code = state && strlen(state) == 5
-			? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
-			: ERRCODE_CONNECTION_FAILURE;
-
-		PQclear(res);
-		ereport(ERROR,
-				(errcode(code),
-				 errmsg("server \"%s\" refused the publish: %s", sh->server, msg),
-				 hint_copy ? errhint("%s", hint_copy) : 0,
-				 errcontext("remote SQL: %s", sql)));
-	}
-	return res;
-}
-
-static PGresult *
-RemoteExec(Shard *sh, const char *sql)
-{
-	return RemoteExecParams(sh, sql, 0, NULL);
-}
-
-/* One value of a one-row result, copied. */
-static char *
-RemoteValue(Shard *sh, const char *sql)
-{
-	PGresult   *res = RemoteExec(sh, sql);
-	char	   *v = PQntuples(res) == 1 && PQnfields(res) >= 1 ? pstrdup(PQgetvalue(res, 0, 0)) : NULL;
-
-	PQclear(res);
-	if (v == NULL)
-		elog(ERROR, "server \"%s\" returned no row for: %s", sh->server, sql);
-	return v;
-}
-
-/* Connect to a postgres_fdw server with the caller's user mapping. */
-static void
-RemoteConnect(Shard *sh)
-{
-	ForeignServer *server = GetForeignServerByName(sh->server, false);
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
-	UserMapping *um;
-	PQconninfoOption *defaults = PQconndefaults();
-	List	   *opts;
-	ListCell   *lc;
-	const char **keys;
-	const char **vals;
-	int			n = 0;
-	AclResult	acl;
-
-	if (strcmp(fdw->fdwname, "postgres_fdw") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("server \"%s\" is not a postgres_fdw server", sh->server)));
-	acl = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
-	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, server->servername);
-	um = GetUserMapping(GetUserId(), server->serverid);
-	opts = list_concat(list_copy(server->options), um->options);
-
-	keys = palloc(sizeof(char *) * (list_length(opts) + 3));
-	vals = palloc(sizeof(char *) * (list_length(opts) + 3));
-	/* the options libpq knows; postgres_fdw's own (fetch_size, ...) are not for it */
-	foreach(lc, opts)
-	{
-		DefElem    *d = lfirst(lc);
-
-		for (PQconninfoOption *o = defaults; o && o->keyword; o++)
-			if (strcmp(o->keyword, d->defname) == 0 && strchr(o->dispchar, 'D') == NULL &&
-				strcmp(o->keyword, "replication") != 0)
-			{
-				keys[n] = d->defname;
-				vals[n++] = defGetString(d);
-				break;
-			}
-	}
-	PQconninfoFree(defaults);
-	keys[n] = "fallback_application_name";
-	vals[n++] = "credit_risk cr_publish";
-	keys[n] = "client_encoding";
-	vals[n++] = GetDatabaseEncodingName();
-	keys[n] = NULL;
-	vals[n] = NULL;
-
-	sh->conn = PQconnectdbParams(keys, vals, false);
-	if (sh->conn == NULL || PQstatus(sh->conn) != CONNECTION_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("could not connect to server \"%s\"", sh->server),
-				 errdetail_internal("%s", sh->conn ? pchomp(PQerrorMessage(sh->conn)) : "out of memory")));
-	/* as postgres_fdw: only a superuser may connect without a password */
-	if (!superuser() && !PQconnectionUsedPassword(sh->conn))
-		ereport(ERROR,
-				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
-				 errmsg("password is required to publish to server \"%s\"", sh->server),
-				 errdetail("Non-superusers must authenticate to the shard with a password, as postgres_fdw requires.")));
-}
 
 /* Undo whatever a failed publish left on the shards. */
 static void
@@ -236,35 +74,24 @@ PublishAbort(Shard *shards, int n)
 	{
 		Shard	   *sh = &shards[i];
 
-		if (sh->conn == NULL)
+		if (sh->r.conn == NULL)
 			continue;
 		if (sh->prepared && !sh->committed)
 		{
 			char	   *sql = psprintf("ROLLBACK PREPARED '%s'", sh->gid);
 			PGresult   *res;
 
-			/* a running query first (a cancel), then the rollback */
-			res = PQexec(sh->conn, sql);
+			res = PQexec(sh->r.conn, sql);
 			if (PQresultStatus(res) != PGRES_COMMAND_OK)
 				ereport(WARNING,
 						(errmsg("could not roll back prepared transaction \"%s\" on server \"%s\"",
-								sh->gid, sh->server),
+								sh->gid, sh->r.server),
 						 errhint("Run ROLLBACK PREPARED '%s' on that server.", sh->gid)));
 			PQclear(res);
 		}
-		else if (sh->in_xact && PQtransactionStatus(sh->conn) == PQTRANS_ACTIVE)
-		{
-			PGcancel   *c = PQgetCancel(sh->conn);
-			char		err[256];
-
-			if (c)
-			{
-				(void) PQcancel(c, err, sizeof(err));
-				PQfreeCancel(c);
-			}
-		}
-		PQfinish(sh->conn);		/* an open transaction ends with the session */
-		sh->conn = NULL;
+		else
+			RemoteCancel(&sh->r);	/* a query still running there */
+		RemoteClose(&sh->r);	/* an open transaction ends with the session */
 	}
 }
 
@@ -338,7 +165,7 @@ SendRows(Shard *sh, const char *sql, const TextRows *tr, bool count)
 {
 	for (int r = 0; r < tr->nrows; r++)
 	{
-		PGresult   *res = RemoteExecParams(sh, sql, tr->ncols, tr->values[r]);
+		PGresult   *res = RemoteExecParams(&sh->r, sql, tr->ncols, tr->values[r]);
 
 		if (count && PQntuples(res) == 1)
 			sh->counts[strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? 1 : 2]++;
@@ -390,12 +217,12 @@ cr_publish(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("server names must not be null")));
-		shards[i].server = TextDatumGetCString(names[i]);
+		shards[i].r.server = TextDatumGetCString(names[i]);
 		for (int j = 0; j < i; j++)
-			if (strcmp(shards[j].server, shards[i].server) == 0)
+			if (strcmp(shards[j].r.server, shards[i].r.server) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("server \"%s\" is named twice", shards[i].server)));
+						 errmsg("server \"%s\" is named twice", shards[i].r.server)));
 	}
 
 	/*
@@ -435,23 +262,22 @@ cr_publish(PG_FUNCTION_ARGS)
 			char	   *theirs;
 
 			CHECK_FOR_INTERRUPTS();
-			RemoteConnect(sh);
-			PQclear(RemoteExec(sh, "BEGIN ISOLATION LEVEL READ COMMITTED"));
-			sh->in_xact = true;
-			PQclear(RemoteExec(sh, TEXT_SETTINGS("pg_catalog.set_config")));
+			RemoteConnect(&sh->r, "credit_risk cr_publish");
+			PQclear(RemoteExec(&sh->r, "BEGIN ISOLATION LEVEL READ COMMITTED"));
+			PQclear(RemoteExec(&sh->r, TEXT_SETTINGS("pg_catalog.set_config")));
 			SendRows(sh, models_sql, &models, true);
-			PQclear(RemoteExec(sh, route_names));
+			PQclear(RemoteExec(&sh->r, route_names));
 			SendRows(sh, routes_sql, &routes, false);
-			theirs = RemoteValue(sh, SERVING_SQL);
+			theirs = RemoteValue(&sh->r, SERVING_SQL);
 			if (strcmp(theirs, serving) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("server \"%s\" would not serve what the coordinator serves", sh->server),
+						 errmsg("server \"%s\" would not serve what the coordinator serves", sh->r.server),
 						 errdetail("The coordinator serves \"%s\"; the server would serve \"%s\".",
 								   serving, theirs),
 						 errhint("A version only the server has is a champion or challenger there: retire it on the server.")));
 			sh->gid = psprintf("cr_publish_" UINT64_FORMAT "_%d", nonce, i);
-			PQclear(RemoteExec(sh, psprintf("PREPARE TRANSACTION '%s'", sh->gid)));
+			PQclear(RemoteExec(&sh->r, psprintf("PREPARE TRANSACTION '%s'", sh->gid)));
 			sh->prepared = true;
 		}
 	}
@@ -466,22 +292,21 @@ cr_publish(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		Shard	   *sh = &shards[i];
-		PGresult   *res = PQexec(sh->conn, psprintf("COMMIT PREPARED '%s'", sh->gid));
+		PGresult   *res = PQexec(sh->r.conn, psprintf("COMMIT PREPARED '%s'", sh->gid));
 
 		if (PQresultStatus(res) == PGRES_COMMAND_OK)
 			sh->committed = true;
 		else
 		{
-			sh->failure = pstrdup(pchomp(PQerrorMessage(sh->conn)));
+			sh->failure = pstrdup(pchomp(PQerrorMessage(sh->r.conn)));
 			ereport(WARNING,
 					(errmsg("server \"%s\" has prepared the publish but could not commit it: %s",
-							sh->server, sh->failure),
+							sh->r.server, sh->failure),
 					 errhint("Run COMMIT PREPARED '%s' on server \"%s\"; until then it serves what it had.",
-							 sh->gid, sh->server)));
+							 sh->gid, sh->r.server)));
 		}
 		PQclear(res);
-		PQfinish(sh->conn);
-		sh->conn = NULL;
+		RemoteClose(&sh->r);
 	}
 
 	/* the rows */
@@ -490,7 +315,7 @@ cr_publish(PG_FUNCTION_ARGS)
 		Datum		v[5];
 		bool		isnull[5] = {false, false, false, false, false};
 
-		v[0] = CStringGetTextDatum(shards[i].server);
+		v[0] = CStringGetTextDatum(shards[i].r.server);
 		for (int c = 0; c < 3; c++)
 		{
 			v[c + 1] = Int64GetDatum(shards[i].counts[c]);

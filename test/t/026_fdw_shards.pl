@@ -237,6 +237,49 @@ like($err, qr/cr_publish\(\) cannot run inside a transaction block/, 'cr_publish
 like($err, qr/server "nowhere" does not exist/, 'an unknown server is an error');
 is($shards[0]->safe_psql('postgres', q{SELECT count(*) FROM pg_prepared_xacts}), '0', 'before anything is prepared for good');
 
+# batch scoring on the shards: the partitions are postgres_fdw foreign
+# tables of servers that list credit_risk in their extensions, so each
+# shard runs cr_predict_batch over its own table
+is($coord->safe_psql('postgres', q{
+	WITH s AS (SELECT * FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')),
+	     l AS (SELECT * FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants_local', 'id'))
+	SELECT (SELECT count(*) FROM s) || ' ' || (SELECT count(*) FROM (SELECT * FROM s EXCEPT SELECT * FROM l) d)
+	       || ' ' || (SELECT count(*) FROM (SELECT * FROM l EXCEPT SELECT * FROM s) d)}),
+	"$rows 0 0", "cr_predict_batch on the shards: all $rows rows, each one node's (key, PD, category, score, version)");
+is($coord->safe_psql('postgres', q{
+	WITH s AS (SELECT * FROM credit_risk.cr_explain_batch('pd_gbm', 'applicants', 'id', 2)),
+	     l AS (SELECT * FROM credit_risk.cr_explain_batch('pd_gbm', 'applicants_local', 'id', 2))
+	SELECT (SELECT count(*) FROM s) || ' ' || (SELECT count(*) FROM (SELECT * FROM s EXCEPT SELECT * FROM l) d)}),
+	($rows * 2) . ' 0', 'cr_explain_batch on the shards: every reason one node gives');
+# with a challenger route, the shards split the keys as the coordinator would
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_route('pd_gbm', 2, 0.3)});
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')});
+like($err, qr/server "shard0" does not serve model "pd_gbm" as the coordinator does.*\n.*DETAIL:  The coordinator serves "1:champion 2:challenger route 2:0\.3"; the server serves "1:champion route 2:0"/,
+	'a shard that does not serve what the coordinator serves stops the batch, before any row is scored');
+$coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
+is($coord->safe_psql('postgres', q{
+	WITH s AS (SELECT * FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')),
+	     l AS (SELECT * FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants_local', 'id'))
+	SELECT (SELECT count(*) FILTER (WHERE model_version = 'pd_gbm@2') > 0 FROM s)
+	       || ' ' || (SELECT count(*) FROM (SELECT * FROM s EXCEPT SELECT * FROM l) d)}),
+	'true 0', 'published, the shards route a share of keys to the challenger, each key as one node does');
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_route('pd_gbm', 2, 0); SELECT count(*) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
+# a cancel on the coordinator cancels the shards' batches
+($ret, $out, $err) = $coord->psql('postgres', q{SET statement_timeout = '200ms';
+	SELECT count(*) FROM credit_risk.cr_explain_batch('pd_gbm', 'applicants', 'id', NULL)});
+like($err, qr/canceling statement due to statement timeout/, 'a statement timeout cancels a batch on the shards');
+for my $i (0 .. 1)
+{
+	ok($shards[$i]->poll_query_until('postgres', q{
+		SELECT count(*) = 0 FROM pg_stat_activity
+		 WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%cr_explain_batch%'}),
+		"shard $i runs no batch after the cancel");
+}
+# the caller's rights: a role that may not read the source may not run it on the shards
+$coord->safe_psql('postgres', q{CREATE ROLE batch_nobody; GRANT USAGE ON SCHEMA credit_risk TO batch_nobody; GRANT SELECT ON credit_risk.models, credit_risk.routes TO batch_nobody});
+($ret, $out, $err) = $coord->psql('postgres', q{SET ROLE batch_nobody; SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')});
+like($err, qr/permission denied for table applicants/, 'a role that may not read the source may not score it on the shards');
+
 # a shard that is down: a clear error, and nothing crashes
 $shards[1]->stop;
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM applicants_scored});
@@ -245,6 +288,8 @@ like($err, qr/could not connect to server "shard1"/, 'a shard that is down gives
 like($err, qr/could not connect to server "shard1"/, 'so does training on the sharded table');
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT credit_risk.cr_train('down', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')});
 like($err, qr/could not connect to server "shard1"/, 'and distributed training');
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')});
+like($err, qr/could not connect to server "shard1"/, 'and batch scoring on the shards');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'down'}), '0', 'and nothing is registered');
 $shards[1]->start;
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM applicants_scored}), $rows, 'back up, every row scores again');

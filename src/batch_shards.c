@@ -1,0 +1,359 @@
+/*
+ * batch_shards.c
+ *	  cr_predict_batch and cr_explain_batch run on the shards: when the
+ *	  source is a foreign table, or a partitioned table whose partitions all
+ *	  are, of postgres_fdw servers that list credit_risk in their extensions
+ *	  option, each shard runs the same function over its own table and only
+ *	  the results come back.
+ *
+ * postgres_fdw cannot send a set-returning function to a shard, so we reach
+ * each shard with a connection of our own (remote.c), with the caller's
+ * user mapping.  Every shard works at once; their rows stream back as they
+ * come (single-row mode).  On each shard, in one REPEATABLE READ
+ * transaction, the shard must first serve for the name exactly what the
+ * coordinator serves (versions, statuses, the route), or the run stops
+ * before any row is scored: cr_publish brings the shards up to date.  A
+ * cancel on the coordinator cancels every shard's query.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "foreign/foreign.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/tuplestore.h"
+#include "utils/varlena.h"
+#include "utils/wait_event.h"
+
+#include "batch_shards.h"
+#include "remote.h"
+
+/* what a shard serves for a name: its versions that serve, and its route */
+#define NAME_SERVING_SQL \
+	"SELECT coalesce((SELECT string_agg(version || ':' || status, ' ' ORDER BY version)" \
+	"                   FROM credit_risk.models WHERE name = $1 AND status IN ('champion', 'challenger')), '')" \
+	"    || ' route ' ||" \
+	"       coalesce((SELECT challenger_version || ':' || share FROM credit_risk.routes WHERE name = $1), '')"
+
+typedef struct BatchShard
+{
+	CrRemote	r;
+	char	   *table;			/* the shard's table, qualified */
+	bool		done;
+} BatchShard;
+
+/* Does server list credit_risk in its extensions option? */
+static bool
+ServerHasCreditRisk(ForeignServer *server)
+{
+	ListCell   *lc;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *d = lfirst(lc);
+		List	   *names;
+		ListCell   *n;
+
+		if (strcmp(d->defname, "extensions") != 0)
+			continue;
+		if (!SplitIdentifierString(pstrdup(defGetString(d)), ',', &names))
+			return false;
+		foreach(n, names)
+			if (strcmp((char *) lfirst(n), "credit_risk") == 0)
+				return true;
+	}
+	return false;
+}
+
+/* The shard behind foreign table relid, or false if it is not one of ours. */
+static bool
+ShardOf(Oid relid, BatchShard *sh)
+{
+	ForeignTable *ft = GetForeignTable(relid);
+	ForeignServer *server = GetForeignServer(ft->serverid);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	char	   *schema = get_namespace_name(get_rel_namespace(relid));
+	char	   *table = get_rel_name(relid);
+	ListCell   *lc;
+
+	if (strcmp(fdw->fdwname, "postgres_fdw") != 0 || !ServerHasCreditRisk(server))
+		return false;
+	foreach(lc, ft->options)
+	{
+		DefElem    *d = lfirst(lc);
+
+		if (strcmp(d->defname, "schema_name") == 0)
+			schema = defGetString(d);
+		else if (strcmp(d->defname, "table_name") == 0)
+			table = defGetString(d);
+	}
+	memset(sh, 0, sizeof(*sh));
+	sh->r.server = pstrdup(server->servername);
+	sh->table = quote_qualified_identifier(schema, table);
+	return true;
+}
+
+/*
+ * The shards of source, when it is a foreign table or a partitioned table
+ * whose leaves all are (postgres_fdw, credit_risk in the server's
+ * extensions); else NULL.  The caller must be allowed to read the source.
+ */
+static BatchShard *
+BatchShardsOf(const char *source, int *nshards)
+{
+	Oid			relid;
+	char		relkind;
+	List	   *leaves = NIL;
+	BatchShard *shards;
+	ListCell   *lc;
+	int			n = 0;
+
+	/* a relation's name, not a query */
+	{
+		const char *p = source;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '(')
+			p++;
+		if (pg_strncasecmp(p, "select", 6) == 0 || pg_strncasecmp(p, "with", 4) == 0 ||
+			pg_strncasecmp(p, "values", 6) == 0 || pg_strncasecmp(p, "table", 5) == 0)
+			return NULL;
+	}
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source)),
+							 AccessShareLock, true);
+	if (!OidIsValid(relid))
+		return NULL;
+	relkind = get_rel_relkind(relid);
+	if (relkind == RELKIND_FOREIGN_TABLE)
+		leaves = list_make1_oid(relid);
+	else if (relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+		{
+			Oid			child = lfirst_oid(lc);
+			char		k = get_rel_relkind(child);
+
+			if (k == RELKIND_PARTITIONED_TABLE)
+				continue;
+			if (k != RELKIND_FOREIGN_TABLE)
+				return NULL;
+			leaves = lappend_oid(leaves, child);
+		}
+	}
+	if (leaves == NIL)
+		return NULL;
+	shards = palloc0(sizeof(BatchShard) * list_length(leaves));
+	foreach(lc, leaves)
+		if (!ShardOf(lfirst_oid(lc), &shards[n++]))
+			return NULL;
+
+	/* the shards read as the user mapping's role: the caller must be allowed here */
+	{
+		AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
+
+		if (acl != ACLCHECK_OK)
+			aclcheck_error(acl, get_relkind_objtype(relkind), get_rel_name(relid));
+	}
+	*nshards = n;
+	return shards;
+}
+
+static void
+BatchShardsAbort(BatchShard *shards, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		RemoteCancel(&shards[i].r);
+		RemoteClose(&shards[i].r);
+	}
+}
+
+/* Start the run on sh: connect, check what it serves, send the query. */
+static void
+BatchShardStart(BatchShard *sh, const char *name, const char *serving, const char *func,
+				const char *key, bool explain, const char *top)
+{
+	char	   *params[4];
+	char	   *theirs;
+	char	   *sql;
+	PGresult   *res;
+
+	RemoteConnect(&sh->r, "credit_risk batch");
+	PQclear(RemoteExec(&sh->r, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+	params[0] = (char *) name;
+	res = RemoteExecParams(&sh->r, NAME_SERVING_SQL, 1, params);
+	theirs = pstrdup(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	if (strcmp(theirs, serving) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("server \"%s\" does not serve model \"%s\" as the coordinator does",
+						sh->r.server, name),
+				 errdetail("The coordinator serves \"%s\"; the server serves \"%s\".", serving, theirs),
+				 errhint("Publish the registry to the shards with credit_risk.cr_publish.")));
+	params[1] = sh->table;
+	params[2] = (char *) key;
+	params[3] = (char *) top;
+	sql = psprintf("SELECT * FROM credit_risk.%s($1, $2, $3%s)", func, explain ? ", $4::int" : "");
+	if (!PQsendQueryParams(sh->r.conn, sql, explain ? 4 : 3, NULL, (const char *const *) params,
+						   NULL, NULL, 0) ||
+		!PQsetSingleRowMode(sh->r.conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send the batch to server \"%s\"", sh->r.server),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+}
+
+/* Every row sh has ready into the tuplestore; false once sh is done. */
+static bool
+BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, AttInMetadata *attin,
+				MemoryContext rowcxt, int version_col, const char *challenger, int64 *rows)
+{
+	int			natts = rsinfo->setDesc->natts;
+
+	if (!PQconsumeInput(sh->r.conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to server \"%s\"", sh->r.server),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+	while (!PQisBusy(sh->r.conn))
+	{
+		PGresult   *res = PQgetResult(sh->r.conn);
+
+		if (res == NULL)
+		{
+			sh->done = true;
+			PQclear(RemoteExec(&sh->r, "COMMIT"));
+			RemoteClose(&sh->r);
+			return false;
+		}
+		RemoteCheck(&sh->r, res, "the batch");
+		if (PQresultStatus(res) == PGRES_SINGLE_TUPLE)
+		{
+			MemoryContext old = MemoryContextSwitchTo(rowcxt);
+			char	  **values = palloc(sizeof(char *) * natts);
+
+			if (PQnfields(res) != natts)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("server \"%s\" returned %d columns, not %d", sh->r.server,
+								PQnfields(res), natts),
+						 errhint("Install the same version of credit_risk on every shard.")));
+			for (int c = 0; c < natts; c++)
+				values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
+			tuplestore_puttuple(rsinfo->setResult, BuildTupleFromCStrings(attin, values));
+			/* rows[0] the champion's, rows[1] the challenger's */
+			rows[version_col >= 0 && challenger != NULL && values[version_col] != NULL &&
+				 strcmp(values[version_col], challenger) == 0]++;
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(rowcxt);
+			if (((rows[0] + rows[1]) & 0x3FF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		PQclear(res);
+	}
+	return true;
+}
+
+/*
+ * Run func (cr_predict_batch, or cr_explain_batch with top: NULL for all)
+ * for name on every shard of source into fcinfo's tuplestore, if source
+ * is sharded so; false (nothing done) if it is not.  rows[0] and rows[1]
+ * count the rows of the champion and of the challenger (by its version
+ * label; explanations, which do not say, count as the champion's).
+ */
+bool
+BatchOnShards(FunctionCallInfo fcinfo, const char *func, const char *name, const char *source,
+			  const char *key, bool explain, const char *top, const char *challenger,
+			  int64 *rows)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	BatchShard *shards;
+	int			n = 0;
+	char	   *serving;
+	AttInMetadata *attin;
+	MemoryContext rowcxt;
+	volatile int version_col = -1;
+
+	shards = BatchShardsOf(source, &n);
+	if (shards == NULL)
+		return false;
+
+	/* what the coordinator serves for the name */
+	{
+		Oid			argtype = TEXTOID;
+		Datum		arg = CStringGetTextDatum(name);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(NAME_SERVING_SQL, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "could not read what model \"%s\" serves", name);
+		serving = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		serving = MemoryContextStrdup(rsinfo->econtext->ecxt_per_query_memory, serving);
+		SPI_finish();
+	}
+
+	attin = TupleDescGetAttInMetadata(rsinfo->setDesc);
+	for (int c = 0; c < rsinfo->setDesc->natts; c++)
+		if (strcmp(NameStr(TupleDescAttr(rsinfo->setDesc, c)->attname), "model_version") == 0)
+			version_col = c;
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk batch row",
+								   ALLOCSET_SMALL_SIZES);
+	rows[0] = rows[1] = 0;
+	PG_TRY();
+	{
+		int			remaining = n;
+
+		for (int i = 0; i < n; i++)
+			BatchShardStart(&shards[i], name, serving, func, key, explain, top);
+		while (remaining > 0)
+		{
+			bool		waiting = true;
+			int			rc;
+			pgsocket	sock = PGINVALID_SOCKET;
+
+			for (int i = 0; i < n; i++)
+			{
+				if (shards[i].done)
+					continue;
+				if (!BatchShardDrain(&shards[i], rsinfo, attin, rowcxt, version_col, challenger, rows))
+				{
+					remaining--;
+					waiting = false;
+				}
+				else if (sock == PGINVALID_SOCKET)
+					sock = PQsocket(shards[i].r.conn);
+			}
+			if (remaining == 0 || !waiting)
+				continue;
+			/* the first busy shard's socket, or a short nap for the others */
+			rc = WaitLatchOrSocket(MyLatch,
+								   WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH |
+								   (n > 1 ? WL_TIMEOUT : 0),
+								   sock, n > 1 ? 1L : -1L, PG_WAIT_EXTENSION);
+			if (rc & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		BatchShardsAbort(shards, n);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextDelete(rowcxt);
+	return true;
+}

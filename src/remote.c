@@ -1,0 +1,216 @@
+/*
+ * remote.c
+ *	  Connections of our own to the shards behind postgres_fdw servers, for
+ *	  what postgres_fdw cannot send them: a two-phase publish (publish.c)
+ *	  and a batch scoring run on each shard (batch_shards.c).
+ *
+ * A connection uses the server's options and the caller's user mapping,
+ * as postgres_fdw's own would, and its rules: USAGE on the server, and a
+ * password unless the caller is a superuser.  Every wait is interruptible,
+ * and a connection is the caller's to close (PQfinish), on error too.
+ */
+#include "postgres.h"
+
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "libpq-fe.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/acl.h"
+#include "utils/wait_event.h"
+
+#include "remote.h"
+
+/* Wait for conn's result, interruptibly; the last result, or NULL. */
+PGresult *
+RemoteWait(PGconn *conn)
+{
+	PGresult   *last = NULL;
+
+	for (;;)
+	{
+		PGresult   *res;
+
+		while (PQisBusy(conn))
+		{
+			int			rc = WaitLatchOrSocket(MyLatch,
+											   WL_LATCH_SET | WL_SOCKET_READABLE | WL_EXIT_ON_PM_DEATH,
+											   PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+
+			if (rc & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			if ((rc & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+			{
+				if (last)
+					PQclear(last);
+				return NULL;
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			return last;
+		if (last)
+			PQclear(last);
+		last = res;
+	}
+}
+
+/*
+ * An ERROR naming the server with the message (and SQLSTATE and hint) of
+ * res, unless res succeeded (PGRES_TUPLES_OK, PGRES_COMMAND_OK or
+ * PGRES_SINGLE_TUPLE).  sql is what failed, for the context.
+ */
+void
+RemoteCheck(CrRemote *r, PGresult *res, const char *sql)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK || st == PGRES_SINGLE_TUPLE)
+		return;
+	{
+		char	   *msg = pstrdup(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+								  ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+								  : pchomp(PQerrorMessage(r->conn)));
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		char	   *hint_copy = hint ? pstrdup(hint) : NULL;
+		int			code = state && strlen(state) == 5
+			? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
+			: ERRCODE_CONNECTION_FAILURE;
+
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("server \"%s\": %s", r->server, msg),
+				 hint_copy ? errhint("%s", hint_copy) : 0,
+				 errcontext("remote SQL: %s", sql)));
+	}
+}
+
+/* Run sql with nparams text params on r; its result (PGRES_TUPLES_OK or COMMAND_OK), or an ERROR naming the server. */
+PGresult *
+RemoteExecParams(CrRemote *r, const char *sql, int nparams, char **params)
+{
+	PGresult   *res = NULL;
+
+	if (!PQsendQueryParams(r->conn, sql, nparams, NULL, (const char *const *) params, NULL, NULL, 0) ||
+		(res = RemoteWait(r->conn)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to server \"%s\"", r->server),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(r->conn)))));
+	RemoteCheck(r, res, sql);
+	return res;
+}
+
+PGresult *
+RemoteExec(CrRemote *r, const char *sql)
+{
+	return RemoteExecParams(r, sql, 0, NULL);
+}
+
+/* One value of a one-row result, copied. */
+char *
+RemoteValue(CrRemote *r, const char *sql)
+{
+	PGresult   *res = RemoteExec(r, sql);
+	char	   *v = PQntuples(res) == 1 && PQnfields(res) >= 1 ? pstrdup(PQgetvalue(res, 0, 0)) : NULL;
+
+	PQclear(res);
+	if (v == NULL)
+		elog(ERROR, "server \"%s\" returned no row for: %s", r->server, sql);
+	return v;
+}
+
+/* Connect to a postgres_fdw server with the caller's user mapping. */
+void
+RemoteConnect(CrRemote *r, const char *application_name)
+{
+	ForeignServer *server = GetForeignServerByName(r->server, false);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	UserMapping *um;
+	PQconninfoOption *defaults = PQconndefaults();
+	List	   *opts;
+	ListCell   *lc;
+	const char **keys;
+	const char **vals;
+	int			n = 0;
+	AclResult	acl;
+
+	if (strcmp(fdw->fdwname, "postgres_fdw") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("server \"%s\" is not a postgres_fdw server", r->server)));
+	acl = pg_foreign_server_aclcheck(server->serverid, GetUserId(), ACL_USAGE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FOREIGN_SERVER, server->servername);
+	um = GetUserMapping(GetUserId(), server->serverid);
+	opts = list_concat(list_copy(server->options), um->options);
+
+	keys = palloc(sizeof(char *) * (list_length(opts) + 3));
+	vals = palloc(sizeof(char *) * (list_length(opts) + 3));
+	/* the options libpq knows; postgres_fdw's own (fetch_size, ...) are not for it */
+	foreach(lc, opts)
+	{
+		DefElem    *d = lfirst(lc);
+
+		for (PQconninfoOption *o = defaults; o && o->keyword; o++)
+			if (strcmp(o->keyword, d->defname) == 0 && strchr(o->dispchar, 'D') == NULL &&
+				strcmp(o->keyword, "replication") != 0)
+			{
+				keys[n] = d->defname;
+				vals[n++] = defGetString(d);
+				break;
+			}
+	}
+	PQconninfoFree(defaults);
+	keys[n] = "fallback_application_name";
+	vals[n++] = application_name;
+	keys[n] = "client_encoding";
+	vals[n++] = GetDatabaseEncodingName();
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	r->conn = PQconnectdbParams(keys, vals, false);
+	if (r->conn == NULL || PQstatus(r->conn) != CONNECTION_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("could not connect to server \"%s\"", r->server),
+				 errdetail_internal("%s", r->conn ? pchomp(PQerrorMessage(r->conn)) : "out of memory")));
+	/* as postgres_fdw: only a superuser may connect without a password */
+	if (!superuser() && !PQconnectionUsedPassword(r->conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_S_R_E_PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+				 errmsg("password is required to connect to server \"%s\"", r->server),
+				 errdetail("Non-superusers must authenticate to the shard with a password, as postgres_fdw requires.")));
+}
+
+/* Cancel whatever r is running, if anything; the connection stays. */
+void
+RemoteCancel(CrRemote *r)
+{
+	PGcancel   *c;
+	char		err[256];
+
+	if (r->conn == NULL || PQtransactionStatus(r->conn) != PQTRANS_ACTIVE)
+		return;
+	c = PQgetCancel(r->conn);
+	if (c)
+	{
+		(void) PQcancel(c, err, sizeof(err));
+		PQfreeCancel(c);
+	}
+}
+
+/* Close r's connection (an open transaction ends with it). */
+void
+RemoteClose(CrRemote *r)
+{
+	if (r->conn != NULL)
+		PQfinish(r->conn);
+	r->conn = NULL;
+}
