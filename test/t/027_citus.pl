@@ -109,6 +109,25 @@ is($coord->safe_psql('postgres', q{SET jit = off;
 	  FROM by_name d JOIN applicants_local l USING (id)}),
 	'0', 'and the workers\' PDs by name equal one node\'s');
 
+# cr_publish to the workers, reached as postgres_fdw servers: a promotion
+# on the coordinator reaches every worker's registry in one two-phase
+# commit, and by-name scoring on the workers follows it
+my $servers = join '', map {
+	my $w = $workers[$_];
+	sprintf(q{CREATE SERVER w%d FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '%s', port '%d', dbname 'postgres');
+	          CREATE USER MAPPING FOR CURRENT_USER SERVER w%d OPTIONS (user '%s');}, $_, $w->host, $w->port, $_, $user)
+} 0 .. 1;
+$coord->safe_psql('postgres', qq{CREATE EXTENSION postgres_fdw; $servers});
+$coord->safe_psql('postgres', q{SELECT credit_risk.cr_train('pd_gbm', 'applicants_local', 'y', 'gbm', NULL, '{"key": "id", "n_trees": 5}');
+	SELECT credit_risk.cr_promote('pd_gbm', 2)});
+is($coord->safe_psql('postgres', q{SELECT string_agg(server || ' ' || committed, ', ' ORDER BY server) FROM credit_risk.cr_publish(ARRAY['w0', 'w1'])}),
+	'w0 true, w1 true', 'cr_publish commits on both workers');
+is($coord->safe_psql('postgres', q{SET jit = off;
+	CREATE TEMP TABLE published AS SELECT t.id, credit_risk.cr_predict('pd_gbm', t) AS pd FROM applicants t;
+	SELECT count(*) || ' ' || count(*) FILTER (WHERE d.pd IS DISTINCT FROM credit_risk.cr_predict('pd_gbm', l))
+	  FROM published d JOIN applicants_local l USING (id)}),
+	"$rows 0", 'the workers score by name with the published champion (version 2), as the coordinator does');
+
 no_crashes($_) for @nodes;
 $_->stop for @nodes;
 done_testing();
