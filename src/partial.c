@@ -31,15 +31,22 @@ PG_FUNCTION_INFO_V1(cr_train_partial_combine);
 #define STATE_MAGIC		0x43525054	/* "CRPT" */
 #define PARTIAL_VERSION	1
 
-/* the bytes of a spec or a state begin with this (after the varlena header) */
+/*
+ * The bytes of a spec or a state begin with this, after the 4-byte varlena
+ * header: 20 bytes, so that a state's doubles are 8-byte aligned when the
+ * state is.
+ */
 typedef struct PartialHeader
 {
 	uint32		magic;
 	uint16		version;
 	uint16		kind;
 	int32		p;
-	int32		pad;
+	int32		pad[2];
 } PartialHeader;
+
+StaticAssertDecl((VARHDRSZ + sizeof(PartialHeader)) % sizeof(double) == 0,
+				 "a state's doubles are aligned");
 
 /* spec: the header, holdout and the class weights, then (newton) 3k + p doubles, then p names */
 #define SPEC_FIXED_DOUBLES	3

@@ -88,8 +88,8 @@ SELECT max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
 
 -- cr_train_partial is handed bytes: a spec or state that is not one is an
 -- error, whatever it holds.  A moments spec over two features (little-endian):
--- magic, version 1, kind 1, p 2, holdout 0.2, class weights 1 and 1, names.
-SELECT decode('5350524301000100' || '0200000000000000' || '9a9999999999c93f'
+-- magic, version 1, kind 1, p 2, 8 bytes of padding, holdout 0.2, class weights 1 and 1, names.
+SELECT decode('5350524301000100' || '020000000000000000000000' || '9a9999999999c93f'
               || '000000000000f03f' || '000000000000f03f' || '6100' || '6200', 'hex') AS spec \gset
 SELECT length(credit_risk.cr_train_partial(:'spec'::bytea, ARRAY[age, duration_months]::float8[], bad::float8,
                                            credit_risk.cr_split_unit(applicant_id, 42))) AS state_bytes
