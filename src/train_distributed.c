@@ -61,6 +61,17 @@
 /* the sample of the drift baselines has its own seed, apart from the split's */
 #define DIST_SAMPLE_SEED(seed)	(((seed) + 0x5851F42D) & PG_INT32_MAX)
 
+/*
+ * The rows drawn for the drift baselines: BIN_SAMPLE_MAX (what a loaded
+ * fit bins from), fewer for a wide source, so that the sample stays within
+ * 16 million values (128 MB).
+ */
+static int64
+DistSampleRows(int p)
+{
+	return Min(BIN_SAMPLE_MAX, Max(4096, (int64) 16 * 1024 * 1024 / Max(p, 1)));
+}
+
 /* The source as the passes see it: its parts and the SQL of a row's values. */
 typedef struct DistSource
 {
@@ -416,17 +427,28 @@ typedef struct ScoreCollector
 	DistScore  *rows;
 	int64		n;
 	int64		cap;
-	double		holdout;
+	int64		max_rows;		/* within credit_risk.train_memory */
 } ScoreCollector;
+
+/* what the metrics keep a row: its score, and its PD and label on one side */
+#define DIST_SCORE_BYTES	(sizeof(DistScore) + 2 * sizeof(double))
 
 static void
 CollectScore(void *ctx, const double *v, const bool *nulls)
 {
 	ScoreCollector *sc = (ScoreCollector *) ctx;
 
+	if (sc->n == sc->max_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the metrics of more than " INT64_FORMAT " rows need more than credit_risk.train_memory (%d kB)",
+						sc->max_rows, cr_train_memory_kb),
+				 errdetail("A distributed fit keeps %d bytes a row on the coordinator for its metrics.",
+						   (int) DIST_SCORE_BYTES),
+				 errhint("Raise credit_risk.train_memory (a superuser setting).")));
 	if (sc->n == sc->cap)
 	{
-		sc->cap = Max(sc->cap * 2, 65536);
+		sc->cap = Min(Max(sc->cap * 2, 65536), sc->max_rows);
 		sc->rows = sc->rows == NULL ? HugeAlloc(sizeof(DistScore) * sc->cap)
 			: HugeRealloc(sc->rows, sizeof(DistScore) * sc->cap);
 	}
@@ -453,7 +475,7 @@ DistEvaluate(DistSource *src, const CrTrainParams *tp, CrModel *model, TrainFit 
 	bytea	   *bytes;
 	char	   *select = psprintf("credit_risk.cr_predict($1, %s), %s, %s",
 								  src->features, src->label, src->unit);
-	ScoreCollector sc = {NULL, 0, 0, tp->holdout};
+	ScoreCollector sc = {NULL, 0, 0, (int64) cr_train_memory_kb * 1024 / DIST_SCORE_BYTES};
 	double	   *hp,
 			   *hl,
 			   *trp,
@@ -529,14 +551,14 @@ CollectSample(void *ctx, const double *v, const bool *nulls)
 
 /*
  * The drift baselines of the features, from the training rows whose
- * sample unit is below the share that draws BIN_SAMPLE_MAX of them, in
+ * sample unit is below the share that draws DistSampleRows of them, in
  * the order of that unit.
  */
 static void
 DistBaselines(DistSource *src, const CrTrainParams *tp, int64 ntrain, CrModel *model)
 {
 	StringInfoData select;
-	double		share = Min(1.0, (double) BIN_SAMPLE_MAX / Max(ntrain, 1));
+	double		share = Min(1.0, (double) DistSampleRows(src->p) / Max(ntrain, 1));
 	char	   *where = psprintf("%s >= %.17g AND %s < %.17g", src->unit, tp->holdout,
 								 src->sample_unit, share);
 	SampleCollector sc;
