@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/rls.h"
 #include "utils/tuplestore.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
@@ -135,6 +136,9 @@ BatchShardsOf(const char *source, int *nshards)
 	if (!OidIsValid(relid))
 		return NULL;
 	relkind = get_rel_relkind(relid);
+	/* row-level security of the source applies: read it through the coordinator */
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return NULL;
 	if (relkind == RELKIND_FOREIGN_TABLE)
 		leaves = list_make1_oid(relid);
 	else if (relkind == RELKIND_PARTITIONED_TABLE)

@@ -15,8 +15,10 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -42,7 +44,7 @@ typedef struct PartialHeader
 	uint16		version;
 	uint16		kind;
 	int32		p;
-	int32		pad[2];
+	uint32		spec_hash[2];	/* a state: the hash of the spec it sums for */
 } PartialHeader;
 
 StaticAssertDecl((VARHDRSZ + sizeof(PartialHeader)) % sizeof(double) == 0,
@@ -54,6 +56,8 @@ StaticAssertDecl((VARHDRSZ + sizeof(PartialHeader)) % sizeof(double) == 0,
 /* a decoded spec, kept for the rows of one call site */
 typedef struct SpecCache
 {
+	MemoryContext cxt;			/* where the rest lives, or NULL */
+	uint64		hash;			/* of the spec's bytes */
 	bytea	   *bytes;			/* a copy of the spec it was decoded from */
 	CrPartialSpec spec;
 	double	   *x;				/* p: a row's values */
@@ -186,6 +190,9 @@ SpecDecode(const bytea *bytes, SpecCache *sc, MemoryContext cxt)
 
 		if (off >= len || end == NULL)
 			BadSpec("its feature names are cut short");
+		if (end == data + off || end - (data + off) > NAMEDATALEN - 1 ||
+			!pg_verifymbstr(data + off, end - (data + off), true))
+			BadSpec("a feature name is empty, too long or not in the database's encoding");
 		s->names[j] = pstrdup(data + off);
 		off = end - data + 1;
 	}
@@ -199,26 +206,40 @@ SpecDecode(const bytea *bytes, SpecCache *sc, MemoryContext cxt)
 	MemoryContextSwitchTo(old);
 }
 
-/* The decoded spec of this call site's bytes, decoded once per distinct spec. */
-static const CrPartialSpec *
+/* The hash a state records of its spec's bytes. */
+static uint64
+SpecHash(const char *data, Size len)
+{
+	return hash_bytes_extended((const unsigned char *) data, (int) len, 0);
+}
+
+/*
+ * The decoded spec of this call site's bytes, decoded once per distinct
+ * spec: a new spec replaces the old one, whose memory goes with it.
+ */
+static const SpecCache *
 SpecOf(FunctionCallInfo fcinfo, const bytea *bytes)
 {
 	SpecCache  *sc = (SpecCache *) fcinfo->flinfo->fn_extra;
 	Size		len = VARSIZE_ANY_EXHDR(bytes);
+	SpecCache	fresh;
 
 	if (sc != NULL && VARSIZE(sc->bytes) - VARHDRSZ == len &&
 		memcmp(VARDATA(sc->bytes), VARDATA_ANY(bytes), len) == 0)
-		return &sc->spec;
+		return sc;
 	if (sc == NULL)
 		sc = fcinfo->flinfo->fn_extra =
 			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SpecCache));
-	else
-	{
-		/* a new spec: the old one's memory stays until the call site goes */
-		memset(sc, 0, sizeof(*sc));
-	}
-	SpecDecode(bytes, sc, fcinfo->flinfo->fn_mcxt);
-	return &sc->spec;
+	/* decoded into a context of its own, which replaces the old one only if it decodes */
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "cr_train_partial spec",
+									  ALLOCSET_SMALL_SIZES);
+	SpecDecode(bytes, &fresh, fresh.cxt);
+	fresh.hash = SpecHash(VARDATA_ANY(bytes), len);
+	if (sc->cxt != NULL)
+		MemoryContextDelete(sc->cxt);
+	*sc = fresh;
+	return sc;
 }
 
 /* ----------------------------------------------------------------- state */
@@ -249,8 +270,16 @@ StateDoublesOf(bytea *state, int kind, int p, const char *what)
 	return (double *) ((char *) h + sizeof(PartialHeader));
 }
 
+static uint64
+StateSpecHash(const bytea *state)
+{
+	const PartialHeader *h = (const PartialHeader *) VARDATA(state);
+
+	return ((uint64) h->spec_hash[1] << 32) | h->spec_hash[0];
+}
+
 static bytea *
-StateNew(int kind, int p, MemoryContext cxt)
+StateNew(int kind, int p, uint64 spec_hash, MemoryContext cxt)
 {
 	Size		size = StateBytes(kind, p);
 	bytea	   *state = MemoryContextAllocZero(cxt, size);
@@ -261,6 +290,8 @@ StateNew(int kind, int p, MemoryContext cxt)
 	h->version = PARTIAL_VERSION;
 	h->kind = kind;
 	h->p = p;
+	h->spec_hash[0] = (uint32) spec_hash;
+	h->spec_hash[1] = (uint32) (spec_hash >> 32);
 	return state;
 }
 
@@ -357,7 +388,7 @@ cr_train_partial_step(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	const CrPartialSpec *s;
-	SpecCache  *sc;
+	const SpecCache *sc;
 	ArrayType  *arr;
 	bytea	   *state;
 	double	   *d;
@@ -371,14 +402,19 @@ cr_train_partial_step(PG_FUNCTION_ARGS)
 		aggcxt = NULL;
 	if (PG_ARGISNULL(1))
 		BadSpec("it is NULL");
-	s = SpecOf(fcinfo, PG_GETARG_BYTEA_PP(1));
-	sc = (SpecCache *) fcinfo->flinfo->fn_extra;
+	sc = SpecOf(fcinfo, PG_GETARG_BYTEA_PP(1));
+	s = &sc->spec;
 	p = s->p;
 	if (PG_ARGISNULL(0))
-		state = StateNew(s->kind, p, aggcxt ? aggcxt : CurrentMemoryContext);
+		state = StateNew(s->kind, p, sc->hash, aggcxt ? aggcxt : CurrentMemoryContext);
 	else
 		state = StateArg(fcinfo, 0, aggcxt);
 	d = StateDoublesOf(state, s->kind, p, "state");
+	if (StateSpecHash(state) != sc->hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cr_train_partial was given another spec in the middle of its rows"),
+				 errdetail("A state sums the rows of one pass, under one spec.")));
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -429,6 +465,12 @@ cr_train_partial_step(PG_FUNCTION_ARGS)
 	{
 		double		unit = PG_GETARG_FLOAT8(4);
 		bool		holdout = unit < s->holdout;
+
+		if (!(unit >= 0.0 && unit < 1.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the split unit of a training row is %g, not in [0, 1)", unit),
+					 errhint("The unit is cr_split_unit of the row's key.")));
 
 		if (s->kind == CR_PARTIAL_MOMENTS)
 			MomentsRow(s, d, x, y, holdout);
@@ -502,6 +544,11 @@ cr_train_partial_combine(PG_FUNCTION_ARGS)
 	}
 	a = StateArg(fcinfo, 0, aggcxt);
 	da = StateDoublesOf(a, hb.kind, hb.p, "state");
+	if (StateSpecHash(a) != StateSpecHash(b))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cr_train_partial states of different passes cannot be added"),
+				 errdetail("They sum the rows under different specs.")));
 	StateAddInto(da, db, hb.kind, hb.p);
 	PG_RETURN_BYTEA_P(a);
 }
@@ -529,22 +576,67 @@ PartialSumsInit(CrPartialSums *sums, CrPartialKind kind, int p)
 	}
 }
 
-/* Add a part's state (from a shard: checked) into sums. */
-void
-PartialSumsAdd(CrPartialSums *sums, const bytea *part)
+/* Are a state's doubles finite, its counts whole and not negative, its spreads not negative? */
+static bool
+SumsValid(const double *d, int kind, int p)
 {
-	bytea	   *state = palloc(VARSIZE_ANY(part));
+	int			nd = StateDoubles(kind, p);
+
+	for (int i = 0; i < nd; i++)
+	{
+		bool		count;
+		bool		spread;
+
+		if (!isfinite(d[i]))
+			return false;
+		if (kind != CR_PARTIAL_MOMENTS)
+			continue;
+		count = i < 4 || (i - 4) % 3 == 0;
+		spread = i >= 4 && (i - 4) % 3 == 2;
+		if ((count && !(d[i] >= 0.0 && d[i] == floor(d[i]))) || (spread && d[i] < 0.0))
+			return false;
+	}
+	return true;
+}
+
+/* The hash a state of spec records (the coordinator's check of what comes back). */
+uint64
+PartialSpecHash(const bytea *spec)
+{
+	return SpecHash(VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec));
+}
+
+/*
+ * Add a part's state into sums.  It comes from a shard: it must be a state
+ * of the pass spec_hash names, with counts that are counts and sums that
+ * are finite.
+ */
+void
+PartialSumsAdd(CrPartialSums *sums, const bytea *part, uint64 spec_hash)
+{
+	Size		len = VARSIZE_ANY_EXHDR(part);
+	bytea	   *state = palloc(VARHDRSZ + len);
 	double	   *d;
 	int			p = sums->p,
-				k = p + 1;
+				k = p + 1,
+				nd = StateDoubles(sums->kind, p);
 
 	/* an aligned copy with a 4-byte header */
-	SET_VARSIZE(state, VARSIZE_ANY(part));
-	memcpy(VARDATA(state), VARDATA_ANY(part), VARSIZE_ANY_EXHDR(part));
+	SET_VARSIZE(state, VARHDRSZ + len);
+	memcpy(VARDATA(state), VARDATA_ANY(part), len);
 	d = StateDoublesOf(state, sums->kind, p, "result of a part");
+	if (StateSpecHash(state) != spec_hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("a part of the source returned the sums of another pass")));
+	if (!SumsValid(d, sums->kind, p))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a part of the source returned sums that are not finite, or counts that are not counts"),
+				 errhint("A feature's values may be too large to sum in double precision: scale the column down.")));
 	if (sums->kind == CR_PARTIAL_MOMENTS)
 	{
-		double	   *mine = palloc(sizeof(double) * StateDoubles(sums->kind, p));
+		double	   *mine = palloc(sizeof(double) * nd);
 
 		mine[0] = sums->rows[0];
 		mine[1] = sums->rows[1];

@@ -66,6 +66,7 @@ typedef struct CrPartialSums
 
 extern bytea *PartialSpecEncode(const CrPartialSpec *spec);
 extern void PartialSumsInit(CrPartialSums *sums, CrPartialKind kind, int p);
-extern void PartialSumsAdd(CrPartialSums *sums, const bytea *state);
+extern uint64 PartialSpecHash(const bytea *spec);
+extern void PartialSumsAdd(CrPartialSums *sums, const bytea *state, uint64 spec_hash);
 
 #endif							/* CR_PARTIAL_H */

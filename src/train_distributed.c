@@ -35,14 +35,18 @@
 
 #include "access/detoast.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/typcache.h"
 
 #include "binning.h"
@@ -185,6 +189,27 @@ DistResolve(TrainRun *run, DistSource *src)
 						run->label, format_type_be(label_type)),
 				 errhint("The label must hold 1 for default and 0 for no default.")));
 	DatasetCheckKeyType(TupleDescAttr(tupdesc, key_att)->atttypid, tp->key);
+	/* the shards hash the key under their own settings: only types whose text does not depend on them */
+	switch (getBaseType(TupleDescAttr(tupdesc, key_att)->atttypid))
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NUMERICOID:
+		case UUIDOID:
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("params.distributed takes a key of an integer, text, numeric or uuid type, not %s",
+							format_type_be(TupleDescAttr(tupdesc, key_att)->atttypid)),
+					 errdetail("A key of another type is hashed from its text, which depends on settings (DateStyle, TimeZone, extra_float_digits) that the shards may not share."),
+					 errhint("Use a query source that casts the key, e.g. extract(epoch FROM %s)::bigint.",
+							 quote_identifier(tp->key))));
+	}
 
 	if (run->spec.features != NULL)
 	{
@@ -249,39 +274,47 @@ DistResolve(TrainRun *run, DistSource *src)
 	src->sample_unit = psprintf("credit_risk.cr_split_unit(%s, " INT64_FORMAT ")",
 								quote_identifier(tp->key), DIST_SAMPLE_SEED(tp->seed));
 
-	/* the parts: a partitioned table's leaves, else the source */
-	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	/*
+	 * The parts: a partitioned table's leaves when they all are foreign
+	 * tables (each leaf's aggregate then goes whole to its shard), else the
+	 * source.  Leaves are read as themselves, so the caller needs SELECT on
+	 * them, and a parent whose row-level security applies to the caller is
+	 * read through the parent, as a query of it would be.
+	 */
+	src->nparts = 1;
+	src->parts = palloc(sizeof(char *));
+	/* SELECT * FROM x: the FROM item is what follows */
+	src->parts[0] = query + strlen("SELECT * FROM ");
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE &&
+		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
 	{
-		Datum		arg = ObjectIdGetDatum(relid);
-		Oid			argtype = REGCLASSOID;
+		List	   *leaves = NIL;
+		ListCell   *lc;
+		bool		all_foreign = true;
 
-		if (SPI_execute_with_args("SELECT relid::oid FROM pg_catalog.pg_partition_tree($1)"
-								  " WHERE isleaf ORDER BY 1",
-								  1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not list the partitions of the training source");
-		src->nparts = (int) SPI_processed;
-		src->parts = palloc(sizeof(char *) * Max(src->nparts, 1));
-		for (int i = 0; i < src->nparts; i++)
+		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
 		{
-			bool		isnull;
-			Oid			leaf = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															  SPI_tuptable->tupdesc, 1, &isnull));
+			char		k = get_rel_relkind(lfirst_oid(lc));
 
-			src->parts[i] = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
-													   get_rel_name(leaf));
+			if (k == RELKIND_PARTITIONED_TABLE)
+				continue;
+			all_foreign &= k == RELKIND_FOREIGN_TABLE;
+			leaves = lappend_oid(leaves, lfirst_oid(lc));
 		}
-		SPI_freetuptable(SPI_tuptable);
-		if (src->nparts == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("training source \"%s\" has no partitions", run->source)));
-	}
-	else
-	{
-		src->nparts = 1;
-		src->parts = palloc(sizeof(char *));
-		/* SELECT * FROM x: the FROM item is what follows */
-		src->parts[0] = query + strlen("SELECT * FROM ");
+		if (all_foreign && leaves != NIL)
+		{
+			int			i = 0;
+
+			src->nparts = list_length(leaves);
+			src->parts = palloc(sizeof(char *) * src->nparts);
+			foreach(lc, leaves)
+			{
+				Oid			leaf = lfirst_oid(lc);
+
+				src->parts[i++] = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
+															 get_rel_name(leaf));
+			}
+		}
 	}
 }
 
@@ -306,6 +339,7 @@ static void
 DistPass(DistSource *src, const CrPartialSpec *spec, CrPartialSums *sums)
 {
 	bytea	   *bytes = PartialSpecEncode(spec);
+	uint64		hash = PartialSpecHash(bytes);
 	Datum		arg = PointerGetDatum(bytes);
 	Oid			argtype = BYTEAOID;
 	char	   *select = psprintf("credit_risk.cr_train_partial($1, %s, %s, %s)",
@@ -323,7 +357,7 @@ DistPass(DistSource *src, const CrPartialSpec *spec, CrPartialSums *sums)
 		if (isnull)
 			continue;			/* a part without rows */
 		src->sums_bytes += toast_raw_datum_size(d);
-		PartialSumsAdd(sums, (bytea *) PG_DETOAST_DATUM(d));
+		PartialSumsAdd(sums, (bytea *) PG_DETOAST_DATUM(d), hash);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	pfree(query);
@@ -382,17 +416,15 @@ DistScoreCmp(const void *a, const void *b)
 
 /*
  * Rows of query (with $1 = arg, a bytea, or no parameter) a cursor-full
- * at a time, each given to row(ctx, values) as ncols doubles.
+ * at a time, each given to row(ctx, tuple, tupdesc).
  */
 static void
-DistFetch(const char *query, bytea *arg, int ncols,
-		  void (*row) (void *ctx, const double *v, const bool *nulls), void *ctx)
+DistFetch(const char *query, bytea *arg,
+		  void (*row) (void *ctx, HeapTuple tup, TupleDesc td), void *ctx)
 {
 	Datum		argd = PointerGetDatum(arg);
 	Oid			argtype = BYTEAOID;
 	Portal		portal;
-	double	   *v = palloc(sizeof(double) * ncols);
-	bool	   *nulls = palloc(sizeof(bool) * ncols);
 
 	portal = SPI_cursor_open_with_args(NULL, query, arg ? 1 : 0, &argtype, &argd, NULL,
 									   true, 0);
@@ -402,24 +434,26 @@ DistFetch(const char *query, bytea *arg, int ncols,
 		if (SPI_processed == 0)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			for (int c = 0; c < ncols; c++)
-			{
-				bool		isnull;
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-											  c + 1, &isnull);
-
-				nulls[c] = isnull;
-				v[c] = isnull ? NAN : DatumGetFloat8(d);
-			}
-			row(ctx, v, nulls);
-		}
+			row(ctx, SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_cursor_close(portal);
-	pfree(v);
-	pfree(nulls);
+}
+
+/* A float8 column of a fetched row; NULL is an error (the row changed under us). */
+static double
+FetchedDouble(HeapTuple tup, TupleDesc td, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, col, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("a training row changed while it was being trained on"),
+				 errdetail("Its score, label or key was NULL in a later pass.")));
+	return DatumGetFloat8(d);
 }
 
 typedef struct ScoreCollector
@@ -434,7 +468,7 @@ typedef struct ScoreCollector
 #define DIST_SCORE_BYTES	(sizeof(DistScore) + 2 * sizeof(double))
 
 static void
-CollectScore(void *ctx, const double *v, const bool *nulls)
+CollectScore(void *ctx, HeapTuple tup, TupleDesc td)
 {
 	ScoreCollector *sc = (ScoreCollector *) ctx;
 
@@ -452,14 +486,9 @@ CollectScore(void *ctx, const double *v, const bool *nulls)
 		sc->rows = sc->rows == NULL ? HugeAlloc(sizeof(DistScore) * sc->cap)
 			: HugeRealloc(sc->rows, sizeof(DistScore) * sc->cap);
 	}
-	if (nulls[0] || nulls[1] || nulls[2])
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("a training row changed while it was being trained on"),
-				 errdetail("Its score, label or key was NULL in the last pass.")));
-	sc->rows[sc->n].prob = v[0];
-	sc->rows[sc->n].label = v[1];
-	sc->rows[sc->n].unit = v[2];
+	sc->rows[sc->n].prob = FetchedDouble(tup, td, 1);
+	sc->rows[sc->n].label = FetchedDouble(tup, td, 2);
+	sc->rows[sc->n].unit = FetchedDouble(tup, td, 3);
 	sc->n++;
 }
 
@@ -486,7 +515,7 @@ DistEvaluate(DistSource *src, const CrTrainParams *tp, CrModel *model, TrainFit 
 	/* the score's baseline comes from these scores: the scorer goes without */
 	scorer.baseline = NULL;
 	bytes = ModelEncode(&scorer);
-	DistFetch(DistQuery(src, select, ""), bytes, 3, CollectScore, &sc);
+	DistFetch(DistQuery(src, select, ""), bytes, CollectScore, &sc);
 	src->score_rows = sc.n;
 	src->score_bytes = sc.n * 3 * sizeof(double);
 	if (sc.n > 0)
@@ -518,7 +547,7 @@ DistEvaluate(DistSource *src, const CrTrainParams *tp, CrModel *model, TrainFit 
 				 errdetail("The fit saw " INT64_FORMAT " training and " INT64_FORMAT
 						   " holdout rows; the scores came back for " INT64_FORMAT " and " INT64_FORMAT ".",
 						   *ntrain, *nhold, t, h),
-				 errhint("Train from a source that does not change during the run, or in a REPEATABLE READ transaction on a single node.")));
+				 errhint("Train from a source that returns the same rows each time it is read: one that does not change during the run (or a REPEATABLE READ transaction on a single node), without volatile functions such as random().")));
 	TrainEvaluate(fit, tp->scoring.threshold, hp, hl, h, trp, trl, t);
 	pfree(bytes);
 }
@@ -532,10 +561,23 @@ typedef struct SampleCollector
 } SampleCollector;
 
 static void
-CollectSample(void *ctx, const double *v, const bool *nulls)
+CollectSample(void *ctx, HeapTuple tup, TupleDesc td)
 {
 	SampleCollector *sc = (SampleCollector *) ctx;
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, td, 2, &isnull);
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
 
+	if (isnull)
+		elog(ERROR, "a sampled row has no features");
+	arr = DatumGetArrayTypeP(d);
+	deconstruct_array(arr, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &n);
+	if (n != sc->p)
+		elog(ERROR, "a sampled row has %d features, not %d", n, sc->p);
 	if (sc->n == sc->cap)
 	{
 		sc->cap = Max(sc->cap * 2, 16384);
@@ -543,10 +585,11 @@ CollectSample(void *ctx, const double *v, const bool *nulls)
 			sc->cols[j] = sc->cols[j] == NULL ? HugeAlloc(sizeof(double) * sc->cap)
 				: HugeRealloc(sc->cols[j], sizeof(double) * sc->cap);
 	}
-	/* v[0] is the sample unit, which orders the rows */
 	for (int j = 0; j < sc->p; j++)
-		sc->cols[j][sc->n] = v[j + 1];
+		sc->cols[j][sc->n] = nulls[j] ? NAN : DatumGetFloat8(elems[j]);
 	sc->n++;
+	pfree(elems);
+	pfree(nulls);
 }
 
 /*
@@ -564,17 +607,15 @@ DistBaselines(DistSource *src, const CrTrainParams *tp, int64 ntrain, CrModel *m
 	SampleCollector sc;
 	double	   *work;
 
+	/* the array whole (a subscript each would build it p times), in the units' order */
 	initStringInfo(&select);
-	appendStringInfo(&select, "SELECT s.u");
-	for (int j = 0; j < src->p; j++)
-		appendStringInfo(&select, ", s.f[%d]", j + 1);
-	appendStringInfo(&select, " FROM (%s) s ORDER BY s.u, s.f",
+	appendStringInfo(&select, "SELECT s.u, s.f FROM (%s) s ORDER BY s.u, s.f",
 					 DistQuery(src, psprintf("%s AS u, %s AS f", src->sample_unit, src->features),
 							   where));
 	memset(&sc, 0, sizeof(sc));
 	sc.p = src->p;
 	sc.cols = palloc0(sizeof(double *) * src->p);
-	DistFetch(select.data, NULL, src->p + 1, CollectSample, &sc);
+	DistFetch(select.data, NULL, CollectSample, &sc);
 	src->sample_rows = sc.n;
 	src->sample_bytes = sc.n * (src->p + 1) * sizeof(double);
 	work = HugeAlloc(BinWorkBytes(sc.n));
@@ -610,9 +651,17 @@ TrainDistributed(TrainRun *run)
 	double		wsum,
 				ybar;
 	instr_time	start;
+	int			save_nest;
 	Datum		result;
 
 	CheckSupported(tp);
+	/*
+	 * No JIT for the passes: compiling a pass's expressions (an array of p
+	 * features) costs more than the pass, and cannot be interrupted.
+	 */
+	save_nest = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	run->traincxt = AllocSetContextCreate(run->callercxt, "credit_risk train",
 										  ALLOCSET_DEFAULT_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -750,5 +799,6 @@ TrainDistributed(TrainRun *run)
 	ProgressPhase("registering", -1);
 	result = TrainRegister(run, tp, &model, &fit, NULL, NULL, ntrain, nhold);
 	TrainEnd(run);
+	AtEOXact_GUC(true, save_nest);
 	return result;
 }

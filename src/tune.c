@@ -833,6 +833,11 @@ cr_tune(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cr_tune searches gbm and logistic models, not scorecards"),
 				 errhint("Compare scorecards of a few max_bins and min_bin_share values with cr_train.")));
+	if (run.tp.distributed)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cr_tune loads the rows; it does not take params.distributed"),
+				 errhint("Search with the rows loaded, then train the chosen params with cr_train and params.distributed.")));
 	if (run.tp.calibration != CR_CALIBRATION_NONE && run.tp.holdout == 0.0 &&
 		run.tp.split_column == NULL)
 		ereport(ERROR,

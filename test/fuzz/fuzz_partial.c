@@ -152,8 +152,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			StateAddInto((double *) ((char *) VARDATA(copy) + sizeof(PartialHeader)), d,
 						 h.kind, h.p);
 			PartialSumsInit(&sums, h.kind, h.p);
-			PartialSumsAdd(&sums, b);
-			PartialSumsAdd(&sums, copy);
+			PartialSumsAdd(&sums, b, StateSpecHash(b));
+			PartialSumsAdd(&sums, copy, StateSpecHash(copy));
 		}
 		else
 		{

@@ -78,6 +78,31 @@ SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad
 SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad, NULL::float8 AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true}')$$);
 SELECT count(*) AS registered FROM credit_risk.models WHERE name = 'x';
 
+-- cr_tune loads the rows; a key whose text depends on settings is refused
+SELECT expect_error($$SELECT * FROM credit_risk.cr_tune('x', 'german_parts', 'bad', 'logistic', NULL, '{"method": "grid", "space": {"l2": [0, 1]}}', '{"key": "applicant_id", "distributed": true}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT now() + applicant_id * interval ''1 day'' AS k, bad, age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "k", "distributed": true}')$$);
+SELECT name, train_rows FROM credit_risk.cr_train('text_key', 'SELECT applicant_id::text AS k, bad, age, duration_months FROM german_credit', 'bad', 'logistic', NULL, '{"key": "k", "distributed": true}');
+
+-- row-level security on a partitioned source applies as to a query of it
+CREATE ROLE cr_dist_rls;
+GRANT USAGE ON SCHEMA credit_risk TO cr_dist_rls;
+GRANT EXECUTE ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) TO cr_dist_rls;
+GRANT SELECT ON german_parts TO cr_dist_rls;
+ALTER TABLE german_parts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY first_600 ON german_parts FOR SELECT TO cr_dist_rls USING (applicant_id <= 600);
+SET ROLE cr_dist_rls;
+SELECT count(*) AS visible FROM german_parts;
+SELECT train_rows + holdout_rows AS trained_on
+  FROM credit_risk.cr_train('rls_dist', 'german_parts', 'bad', 'logistic', ARRAY['age', 'duration_months'],
+                            '{"key": "applicant_id", "distributed": true}');
+RESET ROLE;
+DROP POLICY first_600 ON german_parts;
+ALTER TABLE german_parts DISABLE ROW LEVEL SECURITY;
+REVOKE ALL ON german_parts FROM cr_dist_rls;
+REVOKE ALL ON FUNCTION credit_risk.cr_train(text, text, text, text, text[], jsonb) FROM cr_dist_rls;
+REVOKE ALL ON SCHEMA credit_risk FROM cr_dist_rls;
+DROP ROLE cr_dist_rls;
+
 -- missing values are imputed with the training mean, as when loaded
 SELECT max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
   FROM (SELECT 1 FROM credit_risk.cr_train('m_dist', 'SELECT applicant_id, bad, NULLIF(age, 30) AS age, duration_months FROM german_credit', 'bad', 'logistic', NULL,
@@ -105,6 +130,11 @@ SELECT count(*) AS alterations,
                                    set_byte(:'spec'::bytea, n, (get_byte(:'spec'::bytea, n) + 1) % 256))) AS r
           FROM generate_series(0, length(:'spec'::bytea) - 1) n) s;
 SELECT expect_error($$SELECT credit_risk.cr_train_partial(NULL, ARRAY[1, 2]::float8[], 0, 0.5)$$);
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2]::float8[], 0, ''NaN'')', :'spec'));
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2]::float8[], 0, 1)', :'spec'));
+-- one state, one spec: a spec that changes between rows is an error
+SELECT expect_error(format('SELECT credit_risk.cr_train_partial(CASE WHEN i = 1 THEN %L::bytea ELSE %L::bytea END, ARRAY[1, 2]::float8[], 0, 0.5) FROM generate_series(1, 2) i',
+                           :'spec', set_byte(:'spec'::bytea, 27, 0)));
 SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2, 3]::float8[], 0, 0.5)', :'spec'));
 SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[1, 2]::int[]::float8[], NULL, 0.5)', :'spec'));
 SELECT expect_error(format('SELECT credit_risk.cr_train_partial(%L::bytea, ARRAY[[1, 2]]::float8[], 0, 0.5)', :'spec'));
