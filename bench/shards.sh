@@ -137,7 +137,7 @@ timeit "one node: the same sum, model bytes as a parameter" 0 \
 	 PREPARE p(bytea) AS SELECT sum(credit_risk.cr_predict(\$1, ARRAY[a, b, c])) FROM applicants_local;
 	 SELECT model AS m FROM credit_risk.models WHERE name = 'pd_gbm' \\gset
 	 EXECUTE p(:'m');"
-timeit "shards: cr_predict_batch on the partitioned table (rows pulled)" 0 \
+timeit "shards: cr_predict_batch on the partitioned table (run on each shard)" 0 \
 	"SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')"
 timeit "one node: cr_predict_batch" 0 \
 	"SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants_local', 'id')"

@@ -107,6 +107,37 @@ HoldoutFolds(const CrDataset *ds, const bool *holdout, int64 seed, int k)
 	return fold;
 }
 
+/* The key's type and output function, looked up once per call site. */
+typedef struct KeyHashInfo
+{
+	Oid			keytype;
+	Oid			outfunc;
+} KeyHashInfo;
+
+static const KeyHashInfo *
+KeyHashInfoOf(FunctionCallInfo fcinfo)
+{
+	KeyHashInfo *ki = (KeyHashInfo *) fcinfo->flinfo->fn_extra;
+	Oid			keytype;
+
+	/* a call site's argument type does not change */
+	if (ki != NULL)
+		return ki;
+	keytype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	if (!OidIsValid(keytype))
+		elog(ERROR, "could not determine the key's type");
+	DatasetCheckKeyType(keytype, NULL);
+	ki = fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+													   sizeof(KeyHashInfo));
+	{
+		bool		isvarlena;
+
+		getTypeOutputInfo(keytype, &ki->outfunc, &isvarlena);
+	}
+	ki->keytype = keytype;
+	return ki;
+}
+
 /*
  * cr_split_unit(key, seed): the number in [0, 1) that cr_train with
  * params.key and seed draws for the row with this key: the row is in the
@@ -116,15 +147,9 @@ HoldoutFolds(const CrDataset *ds, const bool *holdout, int64 seed, int k)
 Datum
 cr_split_unit(PG_FUNCTION_ARGS)
 {
-	Oid			keytype = get_fn_expr_argtype(fcinfo->flinfo, 0);
-	Oid			outfunc;
-	bool		isvarlena;
+	const KeyHashInfo *ki = KeyHashInfoOf(fcinfo);
 
-	if (!OidIsValid(keytype))
-		elog(ERROR, "could not determine the key's type");
-	DatasetCheckKeyType(keytype, NULL);
-	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
-	PG_RETURN_FLOAT8(CrUnit(DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc,
+	PG_RETURN_FLOAT8(CrUnit(DatasetKeyHash(PG_GETARG_DATUM(0), ki->keytype, ki->outfunc,
 										   (uint64) PG_GETARG_INT64(1))));
 }
 
@@ -136,22 +161,16 @@ cr_split_unit(PG_FUNCTION_ARGS)
 Datum
 cr_in_holdout(PG_FUNCTION_ARGS)
 {
-	Oid			keytype = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	const KeyHashInfo *ki = KeyHashInfoOf(fcinfo);
 	int64		seed = PG_GETARG_INT64(1);
 	double		holdout = PG_GETARG_FLOAT8(2);
-	Oid			outfunc;
-	bool		isvarlena;
 	uint64		h;
 
-	if (!OidIsValid(keytype))
-		elog(ERROR, "could not determine the key's type");
-	DatasetCheckKeyType(keytype, NULL);
 	if (isnan(holdout) || holdout < 0.0 || holdout >= 1.0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("holdout is %g, out of range", holdout),
 				 errdetail("It must be at least 0 and below 1, as params.holdout of cr_train.")));
-	getTypeOutputInfo(keytype, &outfunc, &isvarlena);
-	h = DatasetKeyHash(PG_GETARG_DATUM(0), keytype, outfunc, (uint64) seed);
+	h = DatasetKeyHash(PG_GETARG_DATUM(0), ki->keytype, ki->outfunc, (uint64) seed);
 	PG_RETURN_BOOL(CrUnit(h) < holdout);
 }

@@ -98,17 +98,27 @@ is($fetched, 2, 'distributed: one pass, the scores for the metrics, reads the ro
 my $sampled_scans = () = $log =~ /Remote SQL: SELECT id, a, b, c FROM public\.applicants WHERE \(\(credit_risk\.cr_split_unit\(id, 42::bigint\) >= 0\.2::double precision\)\) AND \(\(credit_risk\.cr_split_unit\(id, \d+::bigint\) < /g;
 is($sampled_scans, 2, 'distributed: the sample pass sends its condition to each shard');
 
-# a cancel on the coordinator cancels the shards' passes
-my ($ret, $out, $err) = $coord->psql('postgres', q{SET statement_timeout = '300ms';
-	SELECT credit_risk.cr_train('dist_cancelled', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')});
-like($err, qr/canceling statement due to statement timeout/, 'distributed: a statement timeout cancels the training');
-for my $i (0 .. 1)
+# a statement timeout on the coordinator (sql, in ms) cancels the shards'
+# queries too: afterwards no shard runs a query that mentions what
+sub cancels_on_shards
 {
-	ok($shards[$i]->poll_query_until('postgres', q{
-		SELECT count(*) = 0 FROM pg_stat_activity
-		 WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%cr_train_partial%'}),
-		"distributed: shard $i runs no pass after the cancel");
+	my ($sql, $ms, $what, $name) = @_;
+	my ($ret, $out, $err) = $coord->psql('postgres', "SET statement_timeout = '${ms}ms'; $sql");
+	like($err, qr/canceling statement due to statement timeout/, "a statement timeout cancels $name");
+	for my $i (0 .. 1)
+	{
+		ok($shards[$i]->poll_query_until('postgres', qq{
+			SELECT count(*) = 0 FROM pg_stat_activity
+			 WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%$what%'}),
+			"shard $i runs no $what after the cancel of $name");
+	}
 }
+
+my ($ret, $out, $err);
+
+# a cancel on the coordinator cancels the shards' passes
+cancels_on_shards(q{SELECT credit_risk.cr_train('dist_cancelled', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')},
+	300, 'cr_train_partial', 'distributed training');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'dist_cancelled'}), '0', 'and nothing is registered');
 
 # model bytes as a parameter: each shard's aggregate runs on the shard with
@@ -265,16 +275,8 @@ is($coord->safe_psql('postgres', q{
 	'true 0', 'published, the shards route a share of keys to the challenger, each key as one node does');
 $coord->safe_psql('postgres', q{SELECT credit_risk.cr_route('pd_gbm', 2, 0); SELECT count(*) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
 # a cancel on the coordinator cancels the shards' batches
-($ret, $out, $err) = $coord->psql('postgres', q{SET statement_timeout = '200ms';
-	SELECT count(*) FROM credit_risk.cr_explain_batch('pd_gbm', 'applicants', 'id', NULL)});
-like($err, qr/canceling statement due to statement timeout/, 'a statement timeout cancels a batch on the shards');
-for my $i (0 .. 1)
-{
-	ok($shards[$i]->poll_query_until('postgres', q{
-		SELECT count(*) = 0 FROM pg_stat_activity
-		 WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%cr_explain_batch%'}),
-		"shard $i runs no batch after the cancel");
-}
+cancels_on_shards(q{SELECT count(*) FROM credit_risk.cr_explain_batch('pd_gbm', 'applicants', 'id', NULL)},
+	200, 'cr_explain_batch', 'a batch on the shards');
 # the caller's rights: a role that may not read the source may not run it on the shards
 $coord->safe_psql('postgres', q{CREATE ROLE batch_nobody; GRANT USAGE ON SCHEMA credit_risk TO batch_nobody; GRANT SELECT ON credit_risk.models, credit_risk.routes TO batch_nobody});
 ($ret, $out, $err) = $coord->psql('postgres', q{SET ROLE batch_nobody; SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')});
