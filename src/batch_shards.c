@@ -183,7 +183,24 @@ BatchShardsAbort(BatchShard *shards, int n)
 	}
 }
 
-/* Start the run on sh: connect, check what it serves, send the query. */
+/* rows a FETCH asks a shard for */
+#define BATCH_FETCH_ROWS	10000
+
+/* Ask sh for its next rows, without waiting for them. */
+static void
+BatchShardFetch(BatchShard *sh)
+{
+	if (!PQsendQuery(sh->r.conn, "FETCH " CppAsString2(BATCH_FETCH_ROWS) " FROM cr_batch"))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send the batch to server \"%s\"", sh->r.server),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+}
+
+/*
+ * Start the run on sh: connect, check what it serves, open a cursor over
+ * its batch and ask for the first rows (the shard computes its batch then).
+ */
 static void
 BatchShardStart(BatchShard *sh, const char *name, const char *serving, const char *func,
 				const char *key, bool explain, const char *top)
@@ -209,65 +226,89 @@ BatchShardStart(BatchShard *sh, const char *name, const char *serving, const cha
 	params[1] = sh->table;
 	params[2] = (char *) key;
 	params[3] = (char *) top;
-	sql = psprintf("SELECT * FROM credit_risk.%s($1, $2, $3%s)", func, explain ? ", $4::int" : "");
-	if (!PQsendQueryParams(sh->r.conn, sql, explain ? 4 : 3, NULL, (const char *const *) params,
-						   NULL, NULL, 0) ||
-		!PQsetSingleRowMode(sh->r.conn))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not send the batch to server \"%s\"", sh->r.server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+	sql = psprintf("DECLARE cr_batch NO SCROLL CURSOR FOR SELECT * FROM credit_risk.%s($1, $2, $3%s)",
+				   func, explain ? ", $4::int" : "");
+	PQclear(RemoteExecParams(&sh->r, sql, explain ? 4 : 3, params));
+	BatchShardFetch(sh);
 }
 
-/* Every row sh has ready into the tuplestore; false once sh is done. */
+/*
+ * The rows of sh's FETCH into the tuplestore, when they have come; then the
+ * next FETCH, or, after the last rows, the end of sh's transaction.  False
+ * once sh is done.
+ */
 static bool
 BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, AttInMetadata *attin,
 				MemoryContext rowcxt, int version_col, const char *challenger, int64 *rows)
 {
 	int			natts = rsinfo->setDesc->natts;
+	PGresult   *res;
+	int			n;
 
 	if (!PQconsumeInput(sh->r.conn))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("lost the connection to server \"%s\"", sh->r.server),
 				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
-	while (!PQisBusy(sh->r.conn))
+	if (PQisBusy(sh->r.conn))
+		return true;
+	res = RemoteWait(sh->r.conn);	/* the FETCH's result, the query's end read */
+	if (res == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to server \"%s\"", sh->r.server),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+	RemoteCheck(&sh->r, res, "FETCH FROM cr_batch");
+	if (PQnfields(res) != natts)
 	{
-		PGresult   *res = PQgetResult(sh->r.conn);
+		int			got = PQnfields(res);
 
-		if (res == NULL)
-		{
-			sh->done = true;
-			PQclear(RemoteExec(&sh->r, "COMMIT"));
-			RemoteClose(&sh->r);
-			return false;
-		}
-		RemoteCheck(&sh->r, res, "the batch");
-		if (PQresultStatus(res) == PGRES_SINGLE_TUPLE)
-		{
-			MemoryContext old = MemoryContextSwitchTo(rowcxt);
-			char	  **values = palloc(sizeof(char *) * natts);
+		PQclear(res);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("server \"%s\" returned %d columns, not %d", sh->r.server, got, natts),
+				 errhint("Install the same version of credit_risk on every shard.")));
+	}
+	n = PQntuples(res);
+	PG_TRY();
+	{
+		MemoryContext old = MemoryContextSwitchTo(rowcxt);
+		char	  **values = palloc(sizeof(char *) * natts);
 
-			if (PQnfields(res) != natts)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("server \"%s\" returned %d columns, not %d", sh->r.server,
-								PQnfields(res), natts),
-						 errhint("Install the same version of credit_risk on every shard.")));
+		for (int i = 0; i < n; i++)
+		{
 			for (int c = 0; c < natts; c++)
-				values[c] = PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c);
+				values[c] = PQgetisnull(res, i, c) ? NULL : PQgetvalue(res, i, c);
 			tuplestore_puttuple(rsinfo->setResult, BuildTupleFromCStrings(attin, values));
 			/* rows[0] the champion's, rows[1] the challenger's */
 			rows[version_col >= 0 && challenger != NULL && values[version_col] != NULL &&
 				 strcmp(values[version_col], challenger) == 0]++;
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(rowcxt);
-			if (((rows[0] + rows[1]) & 0x3FF) == 0)
+			if ((i & 0x3FF) == 0x3FF)
+			{
+				MemoryContextReset(rowcxt);
+				values = palloc(sizeof(char *) * natts);
 				CHECK_FOR_INTERRUPTS();
+			}
 		}
-		PQclear(res);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 	}
-	return true;
+	PG_CATCH();
+	{
+		PQclear(res);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PQclear(res);
+	if (n == BATCH_FETCH_ROWS)
+	{
+		BatchShardFetch(sh);
+		return true;
+	}
+	sh->done = true;
+	PQclear(RemoteExec(&sh->r, "COMMIT"));
+	RemoteClose(&sh->r);
+	return false;
 }
 
 /*
