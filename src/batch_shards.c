@@ -8,8 +8,8 @@
  *
  * postgres_fdw cannot send a set-returning function to a shard, so we reach
  * each shard with a connection of our own (remote.c), with the caller's
- * user mapping.  Every shard works at once; their rows stream back as they
- * come (single-row mode).  On each shard, in one REPEATABLE READ
+ * user mapping.  Every shard works at once; their rows come back through a
+ * cursor on each, 10,000 at a fetch.  On each shard, in one REPEATABLE READ
  * transaction, the shard must first serve for the name exactly what the
  * coordinator serves (versions, statuses, the route), or the run stops
  * before any row is scored: cr_publish brings the shards up to date.  A
