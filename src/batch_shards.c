@@ -21,9 +21,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
-#include "commands/defrem.h"
 #include "executor/spi.h"
-#include "foreign/foreign.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -35,7 +33,6 @@
 #include "utils/regproc.h"
 #include "utils/rls.h"
 #include "utils/tuplestore.h"
-#include "utils/varlena.h"
 #include "utils/wait_event.h"
 
 #include "batch_shards.h"
@@ -55,55 +52,12 @@ typedef struct BatchShard
 	bool		done;
 } BatchShard;
 
-/* Does server list credit_risk in its extensions option? */
-static bool
-ServerHasCreditRisk(ForeignServer *server)
-{
-	ListCell   *lc;
-
-	foreach(lc, server->options)
-	{
-		DefElem    *d = lfirst(lc);
-		List	   *names;
-		ListCell   *n;
-
-		if (strcmp(d->defname, "extensions") != 0)
-			continue;
-		if (!SplitIdentifierString(pstrdup(defGetString(d)), ',', &names))
-			return false;
-		foreach(n, names)
-			if (strcmp((char *) lfirst(n), "credit_risk") == 0)
-				return true;
-	}
-	return false;
-}
-
 /* The shard behind foreign table relid, or false if it is not one of ours. */
 static bool
 ShardOf(Oid relid, BatchShard *sh)
 {
-	ForeignTable *ft = GetForeignTable(relid);
-	ForeignServer *server = GetForeignServer(ft->serverid);
-	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
-	char	   *schema = get_namespace_name(get_rel_namespace(relid));
-	char	   *table = get_rel_name(relid);
-	ListCell   *lc;
-
-	if (strcmp(fdw->fdwname, "postgres_fdw") != 0 || !ServerHasCreditRisk(server))
-		return false;
-	foreach(lc, ft->options)
-	{
-		DefElem    *d = lfirst(lc);
-
-		if (strcmp(d->defname, "schema_name") == 0)
-			schema = defGetString(d);
-		else if (strcmp(d->defname, "table_name") == 0)
-			table = defGetString(d);
-	}
 	memset(sh, 0, sizeof(*sh));
-	sh->r.server = pstrdup(server->servername);
-	sh->table = quote_qualified_identifier(schema, table);
-	return true;
+	return RemoteTableOf(relid, &sh->r.server, &sh->table);
 }
 
 /*

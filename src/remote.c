@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
@@ -18,6 +19,10 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/varlena.h"
 #include "utils/wait_event.h"
 
 #include "remote.h"
@@ -213,4 +218,73 @@ RemoteClose(CrRemote *r)
 	if (r->conn != NULL)
 		PQfinish(r->conn);
 	r->conn = NULL;
+}
+
+/* Does server list credit_risk in its extensions option? */
+static bool
+ServerHasCreditRisk(ForeignServer *server)
+{
+	ListCell   *lc;
+
+	foreach(lc, server->options)
+	{
+		DefElem    *d = lfirst(lc);
+		List	   *names;
+		ListCell   *n;
+
+		if (strcmp(d->defname, "extensions") != 0)
+			continue;
+		if (!SplitIdentifierString(pstrdup(defGetString(d)), ',', &names))
+			return false;
+		foreach(n, names)
+			if (strcmp((char *) lfirst(n), "credit_risk") == 0)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Is foreign table relid a table of a shard we may run credit_risk's
+ * functions on: a postgres_fdw server that lists credit_risk in its
+ * extensions option, and no column renamed (column_name), so that the
+ * shard's table has the local column names?  If so, sets *server and
+ * *table (the shard's table, qualified).
+ */
+bool
+RemoteTableOf(Oid relid, char **server_name, char **table_name)
+{
+	ForeignTable *ft = GetForeignTable(relid);
+	ForeignServer *server = GetForeignServer(ft->serverid);
+	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
+	char	   *schema = get_namespace_name(get_rel_namespace(relid));
+	char	   *table = get_rel_name(relid);
+	ListCell   *lc;
+	int			natts;
+
+	if (strcmp(fdw->fdwname, "postgres_fdw") != 0 || !ServerHasCreditRisk(server))
+		return false;
+	{
+		Relation	rel = relation_open(relid, AccessShareLock);
+
+		natts = RelationGetNumberOfAttributes(rel);
+		relation_close(rel, AccessShareLock);
+	}
+	for (AttrNumber a = 1; a <= natts; a++)
+	{
+		foreach(lc, GetForeignColumnOptions(relid, a))
+			if (strcmp(((DefElem *) lfirst(lc))->defname, "column_name") == 0)
+				return false;
+	}
+	foreach(lc, ft->options)
+	{
+		DefElem    *d = lfirst(lc);
+
+		if (strcmp(d->defname, "schema_name") == 0)
+			schema = defGetString(d);
+		else if (strcmp(d->defname, "table_name") == 0)
+			table = defGetString(d);
+	}
+	*server_name = pstrdup(server->servername);
+	*table_name = quote_qualified_identifier(schema, table);
+	return true;
 }

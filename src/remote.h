@@ -13,6 +13,7 @@ typedef struct CrRemote
 	PGconn	   *conn;			/* NULL until connected, and once closed */
 } CrRemote;
 
+extern bool RemoteTableOf(Oid relid, char **server, char **table);
 extern void RemoteConnect(CrRemote *r, const char *application_name);
 extern PGresult *RemoteWait(PGconn *conn);
 extern void RemoteCheck(CrRemote *r, PGresult *res, const char *sql);

@@ -57,6 +57,7 @@
 #include "metrics.h"
 #include "partial.h"
 #include "progress.h"
+#include "remote.h"
 #include "train.h"
 
 /* rows fetched from a cursor at a time */
@@ -80,6 +81,7 @@ DistSampleRows(int p)
 typedef struct DistSource
 {
 	char	  **parts;			/* FROM items */
+	Oid		   *partoids;		/* a leaf's OID, or InvalidOid (the source itself) */
 	int			nparts;
 	int			p;
 	char	  **names;
@@ -88,6 +90,7 @@ typedef struct DistSource
 	char	   *unit;			/* cr_split_unit(key, seed) */
 	char	   *sample_unit;	/* the same with the sample's seed */
 	int			newton_passes;
+	int			remote_score_parts; /* parts scored on their shard */
 	int64		sums_bytes;		/* of the parts' sums (moments, Newton steps) */
 	int64		score_bytes;	/* of the scores (3 doubles a row) */
 	int64		sample_bytes;	/* of the sample ((p + 1) doubles a row) */
@@ -283,6 +286,7 @@ DistResolve(TrainRun *run, DistSource *src)
 	 */
 	src->nparts = 1;
 	src->parts = palloc(sizeof(char *));
+	src->partoids = palloc0(sizeof(Oid));
 	/* SELECT * FROM x: the FROM item is what follows */
 	src->parts[0] = query + strlen("SELECT * FROM ");
 	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE &&
@@ -307,10 +311,12 @@ DistResolve(TrainRun *run, DistSource *src)
 
 			src->nparts = list_length(leaves);
 			src->parts = palloc(sizeof(char *) * src->nparts);
+			src->partoids = palloc(sizeof(Oid) * src->nparts);
 			foreach(lc, leaves)
 			{
 				Oid			leaf = lfirst_oid(lc);
 
+				src->partoids[i] = leaf;
 				src->parts[i++] = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
 															 get_rel_name(leaf));
 			}
@@ -319,19 +325,32 @@ DistResolve(TrainRun *run, DistSource *src)
 }
 
 /*
- * select (with $1, a bytea, and where, which may be empty) over every part,
- * one SELECT per part under UNION ALL.
+ * select (with $1, a bytea, and where, which may be empty) over every part
+ * but those skip marks (skip may be NULL), one SELECT per part under UNION
+ * ALL; NULL if every part is skipped.
  */
 static char *
-DistQuery(const DistSource *src, const char *select, const char *where)
+DistQuerySkipping(const DistSource *src, const char *select, const char *where, const bool *skip)
 {
 	StringInfoData buf;
+	bool		any = false;
 
 	initStringInfo(&buf);
 	for (int i = 0; i < src->nparts; i++)
-		appendStringInfo(&buf, "%sSELECT %s FROM %s%s%s", i ? "\nUNION ALL " : "",
+	{
+		if (skip != NULL && skip[i])
+			continue;
+		appendStringInfo(&buf, "%sSELECT %s FROM %s%s%s", any ? "\nUNION ALL " : "",
 						 select, src->parts[i], *where ? " WHERE " : "", where);
-	return buf.data;
+		any = true;
+	}
+	return any ? buf.data : NULL;
+}
+
+static char *
+DistQuery(const DistSource *src, const char *select, const char *where)
+{
+	return DistQuerySkipping(src, select, where, NULL);
 }
 
 /* One pass: cr_train_partial with spec over every part, the parts' sums added. */
@@ -467,11 +486,10 @@ typedef struct ScoreCollector
 /* what the metrics keep a row: its score, and its PD and label on one side */
 #define DIST_SCORE_BYTES	(sizeof(DistScore) + 2 * sizeof(double))
 
+/* Keep a row's score, label and split unit. */
 static void
-CollectScore(void *ctx, HeapTuple tup, TupleDesc td)
+CollectScoreValues(ScoreCollector *sc, double prob, double label, double unit)
 {
-	ScoreCollector *sc = (ScoreCollector *) ctx;
-
 	if (sc->n == sc->max_rows)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -486,10 +504,93 @@ CollectScore(void *ctx, HeapTuple tup, TupleDesc td)
 		sc->rows = sc->rows == NULL ? HugeAlloc(sizeof(DistScore) * sc->cap)
 			: HugeRealloc(sc->rows, sizeof(DistScore) * sc->cap);
 	}
-	sc->rows[sc->n].prob = FetchedDouble(tup, td, 1);
-	sc->rows[sc->n].label = FetchedDouble(tup, td, 2);
-	sc->rows[sc->n].unit = FetchedDouble(tup, td, 3);
+	sc->rows[sc->n].prob = prob;
+	sc->rows[sc->n].label = label;
+	sc->rows[sc->n].unit = unit;
 	sc->n++;
+}
+
+static void
+CollectScore(void *ctx, HeapTuple tup, TupleDesc td)
+{
+	CollectScoreValues((ScoreCollector *) ctx, FetchedDouble(tup, td, 1),
+					   FetchedDouble(tup, td, 2), FetchedDouble(tup, td, 3));
+}
+
+/* rows a FETCH asks a shard for */
+#define DIST_REMOTE_FETCH	10000
+
+/*
+ * The scores of the rows of a shard's table, computed on the shard (a
+ * connection of our own: postgres_fdw would bring the features here to
+ * compute them), the model as a parameter.
+ */
+static void
+DistRemoteScores(const DistSource *src, const char *server, const char *table,
+				 const bytea *model, ScoreCollector *sc)
+{
+	CrRemote	r = {(char *) server, NULL};
+	Size		len = VARSIZE_ANY_EXHDR(model);
+	char	   *hex = palloc(2 * len + 3);
+	char	   *params[1];
+
+	memcpy(hex, "\\x", 2);
+	hex[2 + hex_encode(VARDATA_ANY(model), len, hex + 2)] = '\0';
+	params[0] = hex;
+	PG_TRY();
+	{
+		RemoteConnect(&r, "credit_risk cr_train");
+		PQclear(RemoteExec(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+		PQclear(RemoteExec(&r, "SET LOCAL extra_float_digits = 3"));
+		PQclear(RemoteExecParams(&r, psprintf("DECLARE cr_scores NO SCROLL CURSOR FOR"
+											  " SELECT credit_risk.cr_predict($1::bytea, %s), %s, %s FROM %s",
+											  src->features, src->label, src->unit, table),
+								 1, params));
+		for (;;)
+		{
+			PGresult   *res = RemoteExec(&r, "FETCH " CppAsString2(DIST_REMOTE_FETCH) " FROM cr_scores");
+			int			n = PQntuples(res);
+			bool		bad = PQnfields(res) != 3;
+
+			for (int i = 0; i < n && !bad; i++)
+			{
+				double		v[3];
+
+				for (int c = 0; c < 3 && !bad; c++)
+				{
+					char	   *end;
+
+					bad = PQgetisnull(res, i, c);
+					if (!bad)
+					{
+						v[c] = strtod(PQgetvalue(res, i, c), &end);
+						bad = *end != '\0';
+					}
+				}
+				if (!bad)
+					CollectScoreValues(sc, v[0], v[1], v[2]);
+			}
+			PQclear(res);
+			if (bad)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("server \"%s\" returned a score, label or key that is not a number", server),
+						 errdetail("A training row may have changed while it was being trained on.")));
+			CHECK_FOR_INTERRUPTS();
+			if (n < DIST_REMOTE_FETCH)
+				break;
+		}
+		PQclear(RemoteExec(&r, "COMMIT"));
+	}
+	PG_CATCH();
+	{
+		RemoteCancel(&r);
+		RemoteClose(&r);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	RemoteClose(&r);
+	pfree(hex);
 }
 
 /*
@@ -515,7 +616,26 @@ DistEvaluate(DistSource *src, const CrTrainParams *tp, CrModel *model, TrainFit 
 	/* the score's baseline comes from these scores: the scorer goes without */
 	scorer.baseline = NULL;
 	bytes = ModelEncode(&scorer);
-	DistFetch(DistQuery(src, select, ""), bytes, CollectScore, &sc);
+	/* a shard's foreign table scored on the shard, the other parts through SPI */
+	{
+		bool	   *remote = palloc0(sizeof(bool) * src->nparts);
+		char	  **server = palloc0(sizeof(char *) * src->nparts);
+		char	  **table = palloc0(sizeof(char *) * src->nparts);
+		char	   *local;
+
+		for (int i = 0; i < src->nparts; i++)
+			remote[i] = OidIsValid(src->partoids[i]) &&
+				RemoteTableOf(src->partoids[i], &server[i], &table[i]);
+		for (int i = 0; i < src->nparts; i++)
+			if (remote[i])
+			{
+				DistRemoteScores(src, server[i], table[i], bytes, &sc);
+				src->remote_score_parts++;
+			}
+		local = DistQuerySkipping(src, select, "", remote);
+		if (local != NULL)
+			DistFetch(local, bytes, CollectScore, &sc);
+	}
 	src->score_rows = sc.n;
 	src->score_bytes = sc.n * 3 * sizeof(double);
 	if (sc.n > 0)
@@ -776,6 +896,7 @@ TrainDistributed(TrainRun *run)
 					 ", \"sampled_rows\": " INT64_FORMAT ", \"sample_bytes\": " INT64_FORMAT,
 					 src.nparts, src.newton_passes, src.sums_bytes, src.score_rows,
 					 src.score_bytes, src.sample_rows, src.sample_bytes);
+	appendStringInfo(&fit.extra, ", \"parts_scored_on_shard\": %d", src.remote_score_parts);
 	appendStringInfoString(&fit.extra, ", \"moments_seconds\": ");
 	CrAppendDouble(&fit.extra, src.moments_seconds);
 	appendStringInfoString(&fit.extra, ", \"newton_seconds\": ");
