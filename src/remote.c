@@ -112,6 +112,22 @@ RemoteExecParams(CrRemote *r, const char *sql, int nparams, char **params)
 	return res;
 }
 
+/* Run sql on r with its result in binary; the result, or an ERROR naming the server. */
+PGresult *
+RemoteExecBinary(CrRemote *r, const char *sql)
+{
+	PGresult   *res = NULL;
+
+	if (!PQsendQueryParams(r->conn, sql, 0, NULL, NULL, NULL, NULL, 1) ||
+		(res = RemoteWait(r->conn)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the connection to server \"%s\"", r->server),
+				 errdetail_internal("%s", pchomp(PQerrorMessage(r->conn)))));
+	RemoteCheck(r, res, sql);
+	return res;
+}
+
 PGresult *
 RemoteExec(CrRemote *r, const char *sql)
 {

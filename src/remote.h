@@ -19,6 +19,7 @@ extern PGresult *RemoteWait(PGconn *conn);
 extern void RemoteCheck(CrRemote *r, PGresult *res, const char *sql);
 extern PGresult *RemoteExecParams(CrRemote *r, const char *sql, int nparams, char **params);
 extern PGresult *RemoteExec(CrRemote *r, const char *sql);
+extern PGresult *RemoteExecBinary(CrRemote *r, const char *sql);
 extern char *RemoteValue(CrRemote *r, const char *sql);
 extern void RemoteCancel(CrRemote *r);
 extern void RemoteClose(CrRemote *r);

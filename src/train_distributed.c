@@ -40,6 +40,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -541,30 +542,33 @@ DistRemoteScores(const DistSource *src, const char *server, const char *table,
 	{
 		RemoteConnect(&r, "credit_risk cr_train");
 		PQclear(RemoteExec(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-		PQclear(RemoteExec(&r, "SET LOCAL extra_float_digits = 3"));
 		PQclear(RemoteExecParams(&r, psprintf("DECLARE cr_scores NO SCROLL CURSOR FOR"
 											  " SELECT credit_risk.cr_predict($1::bytea, %s), %s, %s FROM %s",
 											  src->features, src->label, src->unit, table),
 								 1, params));
 		for (;;)
 		{
-			PGresult   *res = RemoteExec(&r, "FETCH " CppAsString2(DIST_REMOTE_FETCH) " FROM cr_scores");
+			/* in binary: 8 bytes a value, exact, and nothing to parse */
+			PGresult   *res = RemoteExecBinary(&r, "FETCH " CppAsString2(DIST_REMOTE_FETCH) " FROM cr_scores");
 			int			n = PQntuples(res);
 			bool		bad = PQnfields(res) != 3;
 
+			for (int c = 0; c < 3 && !bad; c++)
+				bad = PQftype(res, c) != FLOAT8OID || PQfformat(res, c) != 1;
 			for (int i = 0; i < n && !bad; i++)
 			{
 				double		v[3];
 
 				for (int c = 0; c < 3 && !bad; c++)
 				{
-					char	   *end;
+					uint64		be;
 
-					bad = PQgetisnull(res, i, c);
+					bad = PQgetisnull(res, i, c) || PQgetlength(res, i, c) != sizeof(be);
 					if (!bad)
 					{
-						v[c] = strtod(PQgetvalue(res, i, c), &end);
-						bad = *end != '\0';
+						memcpy(&be, PQgetvalue(res, i, c), sizeof(be));
+						be = pg_ntoh64(be);
+						memcpy(&v[c], &be, sizeof(double));
 					}
 				}
 				if (!bad)
@@ -574,7 +578,7 @@ DistRemoteScores(const DistSource *src, const char *server, const char *table,
 			if (bad)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("server \"%s\" returned a score, label or key that is not a number", server),
+						 errmsg("server \"%s\" returned a score, label or key that is not a float8 value", server),
 						 errdetail("A training row may have changed while it was being trained on.")));
 			CHECK_FOR_INTERRUPTS();
 			if (n < DIST_REMOTE_FETCH)
