@@ -18,24 +18,19 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_inherits.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/regproc.h"
-#include "utils/rls.h"
 #include "utils/tuplestore.h"
 #include "utils/wait_event.h"
 
 #include "batch_shards.h"
+#include "dataset.h"
 #include "remote.h"
 
 /* what a shard serves for a name: its versions that serve, and its route */
@@ -69,46 +64,15 @@ static BatchShard *
 BatchShardsOf(const char *source, int *nshards)
 {
 	Oid			relid;
-	char		relkind;
-	List	   *leaves = NIL;
+	List	   *leaves;
 	BatchShard *shards;
 	ListCell   *lc;
 	int			n = 0;
 
-	/* a relation's name, not a query */
-	{
-		const char *p = source;
-
-		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '(')
-			p++;
-		if (pg_strncasecmp(p, "select", 6) == 0 || pg_strncasecmp(p, "with", 4) == 0 ||
-			pg_strncasecmp(p, "values", 6) == 0 || pg_strncasecmp(p, "table", 5) == 0)
-			return NULL;
-	}
-	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(source)),
-							 AccessShareLock, true);
+	(void) DatasetSourceQueryOf(source, &relid);
 	if (!OidIsValid(relid))
-		return NULL;
-	relkind = get_rel_relkind(relid);
-	/* row-level security of the source applies: read it through the coordinator */
-	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
-		return NULL;
-	if (relkind == RELKIND_FOREIGN_TABLE)
-		leaves = list_make1_oid(relid);
-	else if (relkind == RELKIND_PARTITIONED_TABLE)
-	{
-		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
-		{
-			Oid			child = lfirst_oid(lc);
-			char		k = get_rel_relkind(child);
-
-			if (k == RELKIND_PARTITIONED_TABLE)
-				continue;
-			if (k != RELKIND_FOREIGN_TABLE)
-				return NULL;
-			leaves = lappend_oid(leaves, child);
-		}
-	}
+		return NULL;			/* a query */
+	leaves = RemoteForeignLeaves(relid);
 	if (leaves == NIL)
 		return NULL;
 	shards = palloc0(sizeof(BatchShard) * list_length(leaves));
@@ -121,7 +85,7 @@ BatchShardsOf(const char *source, int *nshards)
 		AclResult	acl = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 
 		if (acl != ACLCHECK_OK)
-			aclcheck_error(acl, get_relkind_objtype(relkind), get_rel_name(relid));
+			aclcheck_error(acl, get_relkind_objtype(get_rel_relkind(relid)), get_rel_name(relid));
 	}
 	*nshards = n;
 	return shards;
@@ -145,10 +109,7 @@ static void
 BatchShardFetch(BatchShard *sh)
 {
 	if (!PQsendQuery(sh->r.conn, "FETCH " CppAsString2(BATCH_FETCH_ROWS) " FROM cr_batch"))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not send the batch to server \"%s\"", sh->r.server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+		RemoteLost(&sh->r);
 }
 
 /*
@@ -200,18 +161,12 @@ BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, AttInMetadata *attin,
 	int			n;
 
 	if (!PQconsumeInput(sh->r.conn))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to server \"%s\"", sh->r.server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+		RemoteLost(&sh->r);
 	if (PQisBusy(sh->r.conn))
 		return true;
 	res = RemoteWait(sh->r.conn);	/* the FETCH's result, the query's end read */
 	if (res == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to server \"%s\"", sh->r.server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(sh->r.conn)))));
+		RemoteLost(&sh->r);
 	RemoteCheck(&sh->r, res, "FETCH FROM cr_batch");
 	if (PQnfields(res) != natts)
 	{

@@ -69,7 +69,7 @@ StateDoubles(CrPartialKind kind, int p)
 {
 	int			k = p + 1;
 
-	return kind == CR_PARTIAL_MOMENTS ? 4 + 3 * p : 1 + k + k * (k + 1) / 2;
+	return kind == CR_PARTIAL_MOMENTS ? PARTIAL_FEATURE(p) : 1 + k + k * (k + 1) / 2;
 }
 
 static Size
@@ -321,13 +321,13 @@ MomentsRow(const CrPartialSpec *s, double *d, const double *x, double y, bool ho
 {
 	int			side = holdout ? 1 : 0;
 
-	d[side] += 1.0;
-	d[2 + side] += y;
+	d[PARTIAL_ROWS + side] += 1.0;
+	d[PARTIAL_DEFAULTS + side] += y;
 	if (holdout)
 		return;
 	for (int j = 0; j < s->p; j++)
 	{
-		double	   *m = d + 4 + 3 * j;	/* count, mean, m2 */
+		double	   *m = d + PARTIAL_FEATURE(j);	/* count, mean, m2 */
 		double		delta;
 
 		if (isnan(x[j]))
@@ -486,12 +486,12 @@ StateAddInto(double *a, const double *b, int kind, int p)
 {
 	if (kind == CR_PARTIAL_MOMENTS)
 	{
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < PARTIAL_FEATURE(0); i++)
 			a[i] += b[i];
 		for (int j = 0; j < p; j++)
 		{
-			double	   *ma = a + 4 + 3 * j;
-			const double *mb = b + 4 + 3 * j;
+			double	   *ma = a + PARTIAL_FEATURE(j);
+			const double *mb = b + PARTIAL_FEATURE(j);
 			double		n = ma[0] + mb[0];
 			double		delta = mb[1] - ma[1];
 
@@ -564,11 +564,7 @@ PartialSumsInit(CrPartialSums *sums, CrPartialKind kind, int p)
 	sums->kind = kind;
 	sums->p = p;
 	if (kind == CR_PARTIAL_MOMENTS)
-	{
-		sums->count = palloc0(sizeof(double) * p);
-		sums->mean = palloc0(sizeof(double) * p);
-		sums->m2 = palloc0(sizeof(double) * p);
-	}
+		sums->moments = palloc0(sizeof(double) * StateDoubles(kind, p));
 	else
 	{
 		sums->g = palloc0(sizeof(double) * k);
@@ -591,8 +587,8 @@ SumsValid(const double *d, int kind, int p)
 			return false;
 		if (kind != CR_PARTIAL_MOMENTS)
 			continue;
-		count = i < 4 || (i - 4) % 3 == 0;
-		spread = i >= 4 && (i - 4) % 3 == 2;
+		count = i < PARTIAL_FEATURE(0) || (i - PARTIAL_FEATURE(0)) % 3 == 0;
+		spread = i >= PARTIAL_FEATURE(0) && (i - PARTIAL_FEATURE(0)) % 3 == 2;
 		if ((count && !(d[i] >= 0.0 && d[i] == floor(d[i]))) || (spread && d[i] < 0.0))
 			return false;
 	}
@@ -618,8 +614,7 @@ PartialSumsAdd(CrPartialSums *sums, const bytea *part, uint64 spec_hash)
 	bytea	   *state = palloc(VARHDRSZ + len);
 	double	   *d;
 	int			p = sums->p,
-				k = p + 1,
-				nd = StateDoubles(sums->kind, p);
+				k = p + 1;
 
 	/* an aligned copy with a 4-byte header */
 	SET_VARSIZE(state, VARHDRSZ + len);
@@ -635,32 +630,7 @@ PartialSumsAdd(CrPartialSums *sums, const bytea *part, uint64 spec_hash)
 				 errmsg("a part of the source returned sums that are not finite, or counts that are not counts"),
 				 errhint("A feature's values may be too large to sum in double precision: scale the column down.")));
 	if (sums->kind == CR_PARTIAL_MOMENTS)
-	{
-		double	   *mine = palloc(sizeof(double) * nd);
-
-		mine[0] = sums->rows[0];
-		mine[1] = sums->rows[1];
-		mine[2] = sums->positives[0];
-		mine[3] = sums->positives[1];
-		for (int j = 0; j < p; j++)
-		{
-			mine[4 + 3 * j] = sums->count[j];
-			mine[5 + 3 * j] = sums->mean[j];
-			mine[6 + 3 * j] = sums->m2[j];
-		}
-		StateAddInto(mine, d, sums->kind, p);
-		sums->rows[0] = mine[0];
-		sums->rows[1] = mine[1];
-		sums->positives[0] = mine[2];
-		sums->positives[1] = mine[3];
-		for (int j = 0; j < p; j++)
-		{
-			sums->count[j] = mine[4 + 3 * j];
-			sums->mean[j] = mine[5 + 3 * j];
-			sums->m2[j] = mine[6 + 3 * j];
-		}
-		pfree(mine);
-	}
+		StateAddInto(sums->moments, d, sums->kind, p);
 	else
 	{
 		const double *g = d + 1;

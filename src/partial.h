@@ -47,17 +47,22 @@ typedef struct CrPartialSpec
 	const double *impute;		/* p */
 } CrPartialSpec;
 
+/*
+ * The doubles of a moments state: the training and holdout rows, their
+ * defaults, then per feature j, at PARTIAL_FEATURE(j), the count of its
+ * values in the training rows, their mean and their sum of squared
+ * deviations.
+ */
+#define PARTIAL_ROWS			0	/* [0] training, [1] holdout */
+#define PARTIAL_DEFAULTS		2	/* the same */
+#define PARTIAL_FEATURE(j)		(4 + 3 * (j))	/* count, mean, m2 */
+
 /* the sums, added up over the parts */
 typedef struct CrPartialSums
 {
 	CrPartialKind kind;
 	int			p;
-	/* moments */
-	double		rows[2];		/* training, holdout */
-	double		positives[2];
-	double	   *count;			/* p: values (not NULL) in the training rows */
-	double	   *mean;			/* p: their mean */
-	double	   *m2;				/* p: their sum of squared deviations */
+	double	   *moments;		/* moments: a state's doubles, laid out as above */
 	/* newton */
 	double		ll;
 	double	   *g;				/* k */

@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
@@ -22,6 +24,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/varlena.h"
 #include "utils/wait_event.h"
 
@@ -96,36 +99,45 @@ RemoteCheck(CrRemote *r, PGresult *res, const char *sql)
 	}
 }
 
-/* Run sql with nparams text params on r; its result (PGRES_TUPLES_OK or COMMAND_OK), or an ERROR naming the server. */
-PGresult *
-RemoteExecParams(CrRemote *r, const char *sql, int nparams, char **params)
+/* The ERROR for a connection to r that failed under us. */
+void
+RemoteLost(CrRemote *r)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("lost the connection to server \"%s\"", r->server),
+			 errdetail_internal("%s", pchomp(PQerrorMessage(r->conn)))));
+}
+
+/*
+ * Run sql with nparams text params on r, its result in format (0 text, 1
+ * binary); the result, or an ERROR naming the server.
+ */
+static PGresult *
+RemoteRun(CrRemote *r, const char *sql, int nparams, char **params, int format)
 {
 	PGresult   *res = NULL;
 
-	if (!PQsendQueryParams(r->conn, sql, nparams, NULL, (const char *const *) params, NULL, NULL, 0) ||
+	if (!PQsendQueryParams(r->conn, sql, nparams, NULL, (const char *const *) params, NULL, NULL,
+						   format) ||
 		(res = RemoteWait(r->conn)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to server \"%s\"", r->server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(r->conn)))));
+		RemoteLost(r);
 	RemoteCheck(r, res, sql);
 	return res;
 }
 
-/* Run sql on r with its result in binary; the result, or an ERROR naming the server. */
+/* Run sql with nparams text params on r: its result (text), or an ERROR naming the server. */
+PGresult *
+RemoteExecParams(CrRemote *r, const char *sql, int nparams, char **params)
+{
+	return RemoteRun(r, sql, nparams, params, 0);
+}
+
+/* The same without params, its result in binary. */
 PGresult *
 RemoteExecBinary(CrRemote *r, const char *sql)
 {
-	PGresult   *res = NULL;
-
-	if (!PQsendQueryParams(r->conn, sql, 0, NULL, NULL, NULL, NULL, 1) ||
-		(res = RemoteWait(r->conn)) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the connection to server \"%s\"", r->server),
-				 errdetail_internal("%s", pchomp(PQerrorMessage(r->conn)))));
-	RemoteCheck(r, res, sql);
-	return res;
+	return RemoteRun(r, sql, 0, NULL, 1);
 }
 
 PGresult *
@@ -303,4 +315,37 @@ RemoteTableOf(Oid relid, char **server_name, char **table_name)
 	*server_name = pstrdup(server->servername);
 	*table_name = quote_qualified_identifier(schema, table);
 	return true;
+}
+
+/*
+ * The foreign tables that together are relid, when reading them one by
+ * one reads what a query of relid would: relid itself if it is a foreign
+ * table, or every leaf of a partitioned relid when all of them are
+ * foreign tables.  NIL when a leaf is local, or when relid's row-level
+ * security applies to the caller (a leaf read as itself would skip it).
+ */
+List *
+RemoteForeignLeaves(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+	List	   *leaves = NIL;
+	ListCell   *lc;
+
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return NIL;
+	if (relkind == RELKIND_FOREIGN_TABLE)
+		return list_make1_oid(relid);
+	if (relkind != RELKIND_PARTITIONED_TABLE)
+		return NIL;
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+	{
+		char		k = get_rel_relkind(lfirst_oid(lc));
+
+		if (k == RELKIND_PARTITIONED_TABLE)
+			continue;
+		if (k != RELKIND_FOREIGN_TABLE)
+			return NIL;
+		leaves = lappend_oid(leaves, lfirst_oid(lc));
+	}
+	return leaves;
 }

@@ -6,6 +6,7 @@
 #define CR_REMOTE_H
 
 #include "libpq-fe.h"
+#include "nodes/pg_list.h"
 
 typedef struct CrRemote
 {
@@ -13,9 +14,11 @@ typedef struct CrRemote
 	PGconn	   *conn;			/* NULL until connected, and once closed */
 } CrRemote;
 
+extern List *RemoteForeignLeaves(Oid relid);
 extern bool RemoteTableOf(Oid relid, char **server, char **table);
 extern void RemoteConnect(CrRemote *r, const char *application_name);
 extern PGresult *RemoteWait(PGconn *conn);
+extern void RemoteLost(CrRemote *r) pg_attribute_noreturn();
 extern void RemoteCheck(CrRemote *r, PGresult *res, const char *sql);
 extern PGresult *RemoteExecParams(CrRemote *r, const char *sql, int nparams, char **params);
 extern PGresult *RemoteExec(CrRemote *r, const char *sql);

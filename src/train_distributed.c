@@ -35,7 +35,6 @@
 
 #include "access/detoast.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -47,7 +46,6 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/rls.h"
 #include "utils/typcache.h"
 
 #include "binning.h"
@@ -140,22 +138,6 @@ CheckSupported(const CrTrainParams *tp)
 				 errhint("Train without params.distributed (the rows are loaded), or leave out %s.", what)));
 }
 
-/* A column of the source's row type, by name, or an error naming its role. */
-static int
-RequireColumn(TupleDesc tupdesc, const char *name, const char *role)
-{
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return i;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("%s column \"%s\" does not exist in the source", role, name)));
-}
-
 /*
  * Resolve the source: its columns (features: the given names, or every
  * numeric column but the label and key), and its parts.
@@ -183,8 +165,8 @@ DistResolve(TrainRun *run, DistSource *src)
 		SPI_freetuptable(SPI_tuptable);
 	}
 
-	label_att = RequireColumn(tupdesc, run->label, "label");
-	key_att = RequireColumn(tupdesc, tp->key, "key");
+	label_att = DatasetRequireColumn(tupdesc, run->label, "label");
+	key_att = DatasetRequireColumn(tupdesc, tp->key, "key");
 	label_type = TupleDescAttr(tupdesc, label_att)->atttypid;
 	if (!DatasetTypeIsNumeric(label_type) && label_type != BOOLOID)
 		ereport(ERROR,
@@ -247,7 +229,7 @@ DistResolve(TrainRun *run, DistSource *src)
 	appendStringInfoString(&buf, "ARRAY[");
 	for (int j = 0; j < src->p; j++)
 	{
-		int			a = RequireColumn(tupdesc, src->names[j], "feature");
+		int			a = DatasetRequireColumn(tupdesc, src->names[j], "feature");
 		Oid			t = TupleDescAttr(tupdesc, a)->atttypid;
 
 		if (a == label_att || a == key_att)
@@ -290,37 +272,24 @@ DistResolve(TrainRun *run, DistSource *src)
 	src->partoids = palloc0(sizeof(Oid));
 	/* SELECT * FROM x: the FROM item is what follows */
 	src->parts[0] = query + strlen("SELECT * FROM ");
-	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE &&
-		check_enable_rls(relid, InvalidOid, true) != RLS_ENABLED)
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
 	{
-		List	   *leaves = NIL;
+		List	   *leaves = RemoteForeignLeaves(relid);
 		ListCell   *lc;
-		bool		all_foreign = true;
+		int			i = 0;
 
-		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+		if (leaves == NIL)
+			return;
+		src->nparts = list_length(leaves);
+		src->parts = palloc(sizeof(char *) * src->nparts);
+		src->partoids = palloc(sizeof(Oid) * src->nparts);
+		foreach(lc, leaves)
 		{
-			char		k = get_rel_relkind(lfirst_oid(lc));
+			Oid			leaf = lfirst_oid(lc);
 
-			if (k == RELKIND_PARTITIONED_TABLE)
-				continue;
-			all_foreign &= k == RELKIND_FOREIGN_TABLE;
-			leaves = lappend_oid(leaves, lfirst_oid(lc));
-		}
-		if (all_foreign && leaves != NIL)
-		{
-			int			i = 0;
-
-			src->nparts = list_length(leaves);
-			src->parts = palloc(sizeof(char *) * src->nparts);
-			src->partoids = palloc(sizeof(Oid) * src->nparts);
-			foreach(lc, leaves)
-			{
-				Oid			leaf = lfirst_oid(lc);
-
-				src->partoids[i] = leaf;
-				src->parts[i++] = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
-															 get_rel_name(leaf));
-			}
+			src->partoids[i] = leaf;
+			src->parts[i++] = quote_qualified_identifier(get_namespace_name(get_rel_namespace(leaf)),
+														 get_rel_name(leaf));
 		}
 	}
 }
@@ -808,9 +777,9 @@ TrainDistributed(TrainRun *run)
 	INSTR_TIME_SET_CURRENT(start);
 	DistPass(&src, &spec, &mom);
 	src.moments_seconds = SecondsSince(start);
-	ntrain = (int64) mom.rows[0];
-	nhold = (int64) mom.rows[1];
-	pos = (int64) mom.positives[0];
+	ntrain = (int64) mom.moments[PARTIAL_ROWS];
+	nhold = (int64) mom.moments[PARTIAL_ROWS + 1];
+	pos = (int64) mom.moments[PARTIAL_DEFAULTS];
 	if (ntrain + nhold == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -833,10 +802,11 @@ TrainDistributed(TrainRun *run)
 	sd[0] = inv_sd[0] = 1.0;
 	for (int j = 0; j < p; j++)
 	{
-		double		m = mom.mean[j];
-		double		v = sqrt(mom.m2[j] / ntrain);	/* of the imputed values */
+		const double *fm = mom.moments + PARTIAL_FEATURE(j);	/* count, mean, m2 */
+		double		m = fm[1];
+		double		v = sqrt(fm[2] / ntrain);	/* of the imputed values */
 
-		if (mom.count[j] == 0)
+		if (fm[0] == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature column \"%s\" is NULL in every training row", src.names[j])));
