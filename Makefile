@@ -18,6 +18,8 @@ OBJS = \
 	src/gbm.o \
 	src/gbm_bins.o \
 	src/gbm_margin.o \
+	src/gbm_dist.o \
+	src/gbm_shard.o \
 	src/holdout.o \
 	src/hugemem.o \
 	src/inspect.o \

@@ -1500,6 +1500,36 @@ CREATE AGGREGATE credit_risk.cr_train_partial(spec bytea, features float8[], lab
     PARALLEL = SAFE
 );
 
+-- A part's side of a distributed tree fit (cr_train with algorithm 'gbm'
+-- and params.distributed): cr_gbm_shard_load bins the rows it aggregates
+-- into this session's memory, with the cut points in spec; cr_gbm_shard
+-- then moves them through each tree level's decisions and returns the
+-- histograms the coordinator asks for.  The rows are freed by the run's
+-- last message, the next load, or the end of the session.  Both are written
+-- for cr_train's own connections; not meant to be called by hand.
+CREATE FUNCTION credit_risk.cr_gbm_shard_load_step(state internal, spec bytea, features float8[],
+                                                   label float8, unit float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'cr_gbm_shard_load_step'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION credit_risk.cr_gbm_shard_load_final(state internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cr_gbm_shard_load_final'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE AGGREGATE credit_risk.cr_gbm_shard_load(spec bytea, features float8[], label float8, unit float8) (
+    SFUNC = credit_risk.cr_gbm_shard_load_step,
+    STYPE = internal,
+    FINALFUNC = credit_risk.cr_gbm_shard_load_final,
+    PARALLEL = UNSAFE
+);
+
+CREATE FUNCTION credit_risk.cr_gbm_shard(message bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cr_gbm_shard'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
 -- Publish the coordinator's registry and routes to every shard at once, or
 -- to none: on each foreign server (postgres_fdw, the caller's user mapping,
 -- which must reach the shard as its credit_risk owner), every version and

@@ -1359,6 +1359,36 @@ CREATE AGGREGATE credit_risk.cr_train_partial(spec bytea, features float8[], lab
     PARALLEL = SAFE
 );
 
+-- A part's side of a distributed tree fit (cr_train with algorithm 'gbm'
+-- and params.distributed): cr_gbm_shard_load bins the rows it aggregates
+-- into this session's memory, with the cut points in spec; cr_gbm_shard
+-- then moves them through each tree level's decisions and returns the
+-- histograms the coordinator asks for.  The rows are freed by the run's
+-- last message, the next load, or the end of the session.  Both are written
+-- for cr_train's own connections; not meant to be called by hand.
+CREATE FUNCTION credit_risk.cr_gbm_shard_load_step(state internal, spec bytea, features float8[],
+                                                   label float8, unit float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'cr_gbm_shard_load_step'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION credit_risk.cr_gbm_shard_load_final(state internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cr_gbm_shard_load_final'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE AGGREGATE credit_risk.cr_gbm_shard_load(spec bytea, features float8[], label float8, unit float8) (
+    SFUNC = credit_risk.cr_gbm_shard_load_step,
+    STYPE = internal,
+    FINALFUNC = credit_risk.cr_gbm_shard_load_final,
+    PARALLEL = UNSAFE
+);
+
+CREATE FUNCTION credit_risk.cr_gbm_shard(message bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'cr_gbm_shard'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
 -- Register if better: train a candidate, score it and the current champion
 -- on the candidate's holdout rows (the same rows), and promote the candidate
 -- only if its AUC beats the champion's by at least params.min_gain.  The

@@ -674,8 +674,8 @@ TreeAddCatSet(Gbm *gbm, int32 k, const uint64 *bits)
 }
 
 /* Room in the forest (and the trainer's per-node arrays) for one more tree. */
-static void
-TreeReserve(Gbm *gbm)
+void
+GbmTreeReserve(Gbm *gbm)
 {
 	int32		had = gbm->forest->capacity;
 
@@ -773,9 +773,14 @@ BuildHistograms(Gbm *gbm, GrowNode **nodes, int n)
 	}
 }
 
-/* Grow one tree over rows[0 .. nrows). Memory: the caller's per-tree context. */
-static void
-GrowTree(Gbm *gbm, int64 nrows)
+/*
+ * Grow one tree over rows[0 .. nrows), or, in a distributed fit
+ * (gbm->dist), over the rows the shards hold: their histograms come from
+ * the shards (GbmDistBuild), which partition their rows by the decisions
+ * of each level (GbmDistLevel).  Memory: the caller's per-tree context.
+ */
+void
+GbmGrowTree(Gbm *gbm, int64 nrows)
 {
 	const CrGbmParams *params = gbm->params;
 	GrowNode   *root = palloc0(sizeof(GrowNode));
@@ -788,6 +793,7 @@ GrowTree(Gbm *gbm, int64 nrows)
 	root->lower = -INFINITY;
 	root->upper = INFINITY;
 	root->out = TreeAddNode(gbm);
+	root->index = 0;
 
 	level = palloc(sizeof(GrowNode *));
 	level[0] = root;
@@ -798,7 +804,10 @@ GrowTree(Gbm *gbm, int64 nrows)
 
 	/* the root's sums are any one feature's histogram, added up */
 	root->hist = NewHist(gbm);
-	BuildHistograms(gbm, level, 1);
+	if (gbm->dist != NULL)
+		GbmDistBuild(gbm, level, 1);
+	else
+		BuildHistograms(gbm, level, 1);
 	{
 		const HistBin *h0 = root->hist + (Size) gbm->feats[0] * GBM_NBINS;
 
@@ -873,11 +882,15 @@ GrowTree(Gbm *gbm, int64 nrows)
 			}
 		}
 
-		/* partition the rows of split nodes */
-		PartitionLevel(gbm, level, nlevel);
+		/* partition the rows of split nodes (on the shards: with the next build) */
+		if (gbm->dist != NULL)
+			GbmDistLevel(gbm, level, nlevel);
+		else
 		{
-			uint32	   *tmp = gbm->rows;
+			uint32	   *tmp;
 
+			PartitionLevel(gbm, level, nlevel);
+			tmp = gbm->rows;
 			gbm->rows = gbm->scratch;
 			gbm->scratch = tmp;
 		}
@@ -930,6 +943,8 @@ GrowTree(Gbm *gbm, int64 nrows)
 
 			l->out = TreeAddNode(gbm);
 			r->out = TreeAddNode(gbm);
+			l->index = nnext;
+			r->index = nnext + 1;
 			{
 				CrForest   *f = gbm->forest;
 				int32		k = gbm->tree_base + node->out;
@@ -953,8 +968,15 @@ GrowTree(Gbm *gbm, int64 nrows)
 			more = depth + 1 < params->max_depth;
 			if (more)
 			{
-				GrowNode   *small = (l->end - l->begin) <= (r->end - r->begin) ? l : r;
-				GrowNode   *large = small == l ? r : l;
+				GrowNode   *small;
+				GrowNode   *large;
+
+				/* the shards' rows are not counted here: the lesser hessian */
+				if (gbm->dist != NULL)
+					small = l->H <= r->H ? l : r;
+				else
+					small = (l->end - l->begin) <= (r->end - r->begin) ? l : r;
+				large = small == l ? r : l;
 
 				small->hist = NewHist(gbm);
 				large->hist = node->hist;	/* becomes parent - small in SplitTask */
@@ -972,7 +994,9 @@ GrowTree(Gbm *gbm, int64 nrows)
 		 * The larger siblings' histograms become parent minus the smaller
 		 * one in SplitTask, one feature per task.
 		 */
-		if (gbm->nbuild > 0)
+		if (gbm->nbuild > 0 && gbm->dist != NULL)
+			GbmDistBuild(gbm, gbm->build, gbm->nbuild);
+		else if (gbm->nbuild > 0)
 			BuildHistograms(gbm, gbm->build, gbm->nbuild);
 		for (int n = 0; n < nlevel; n++)
 			ReleaseHist(gbm, level[n]);
@@ -984,13 +1008,53 @@ GrowTree(Gbm *gbm, int64 nrows)
 	/*
 	 * Every row of the sample is in a leaf's range: its margin takes the
 	 * leaf's value without a walk down the tree.  Only with a sample of
-	 * fewer than all the rows do the others need the walk.
+	 * fewer than all the rows do the others need the walk.  The shards
+	 * add a leaf's value with the decisions of the tree's last level.
 	 */
+	if (gbm->dist != NULL)
+		return;
 	GbmLeafUpdate(gbm);
 	gbm->train_updated = nrows == gbm->ntr;
 }
 
 /* ----------------------------------------------------------- training */
+
+/* gbm->feats: the features of the tree seeded tseed (params.colsample_bytree). */
+void
+GbmTreeFeatures(Gbm *gbm, uint64 tseed)
+{
+	const CrGbmParams *params = gbm->params;
+	int			p = gbm->p;
+
+	gbm->nfeats = 0;
+	if (params->colsample_bytree < 1.0)
+	{
+		int			want = Max(1, (int) rint(params->colsample_bytree * p));
+		int		   *perm = palloc(sizeof(int) * p);
+
+		for (int f = 0; f < p; f++)
+			perm[f] = f;
+		for (int f = 0; f < want; f++)
+		{
+			int			k = f + (int) (CrUnit(CrMix64(tseed + (uint64) f)) * (p - f));
+			int			tmp = perm[f];
+
+			perm[f] = perm[k];
+			perm[k] = tmp;
+		}
+		/* keep feature order, for ties */
+		for (int f = 0; f < p; f++)
+			for (int k = 0; k < want; k++)
+				if (perm[k] == f)
+					gbm->feats[gbm->nfeats++] = f;
+		pfree(perm);
+	}
+	else
+	{
+		for (int f = 0; f < p; f++)
+			gbm->feats[gbm->nfeats++] = f;
+	}
+}
 
 static double
 HoldoutLogLoss(const Gbm *gbm)
@@ -1004,6 +1068,55 @@ HoldoutLogLoss(const Gbm *gbm)
 		ll -= gbm->yho[i] > 0.5 ? log(p) : log(1.0 - p);
 	}
 	return ll / gbm->nho;
+}
+
+/*
+ * Keep trees 0 .. res->best_iteration of the forest grown (res->forest),
+ * with their category sets, and add up the features' gain, cover and
+ * splits over them.
+ */
+void
+GbmForestKeep(Gbm *gbm, CrGbmResult *res)
+{
+	CrForest   *forest = &res->forest;
+	int			p = gbm->p;
+	int			total_nodes;
+
+	/* keep trees 0 .. best_iteration */
+	forest->ntrees = res->best_iteration + 1;
+	total_nodes = forest->tree_start[forest->ntrees];
+
+	/*
+	 * Sets are numbered in node order, so the kept trees' sets are the
+	 * first ones; without any, the forest has no category arrays.
+	 */
+	if (forest->cat_set != NULL)
+	{
+		int32		kept = 0;
+
+		for (int i = 0; i < total_nodes; i++)
+			if (forest->cat_set[i] >= 0)
+				kept++;
+		forest->ncat_sets = kept;
+		if (kept == 0)
+		{
+			pfree(forest->cat_set);
+			pfree(forest->cat_bits);
+			forest->cat_set = NULL;
+			forest->cat_bits = NULL;
+		}
+	}
+
+	res->gain = palloc0(sizeof(double) * p);
+	res->cover = palloc0(sizeof(double) * p);
+	res->splits = palloc0(sizeof(int64) * p);
+	for (int i = 0; i < total_nodes; i++)
+		if (forest->feature[i] >= 0)
+		{
+			res->gain[forest->feature[i]] += gbm->node_gain[i];
+			res->cover[forest->feature[i]] += forest->cover[i];
+			res->splits[forest->feature[i]]++;
+		}
 }
 
 CrGbmResult *
@@ -1106,39 +1219,12 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		nrows = GbmSampleRows(gbm);
 
 		/* features of this tree */
-		gbm->nfeats = 0;
-		if (params->colsample_bytree < 1.0)
-		{
-			int			want = Max(1, (int) rint(params->colsample_bytree * p));
-			int		   *perm = palloc(sizeof(int) * p);
-
-			for (int f = 0; f < p; f++)
-				perm[f] = f;
-			for (int f = 0; f < want; f++)
-			{
-				int			k = f + (int) (CrUnit(CrMix64(tseed + (uint64) f)) * (p - f));
-				int			tmp = perm[f];
-
-				perm[f] = perm[k];
-				perm[k] = tmp;
-			}
-			/* keep feature order, for ties */
-			for (int f = 0; f < p; f++)
-				for (int k = 0; k < want; k++)
-					if (perm[k] == f)
-						gbm->feats[gbm->nfeats++] = f;
-			pfree(perm);
-		}
-		else
-		{
-			for (int f = 0; f < p; f++)
-				gbm->feats[gbm->nfeats++] = f;
-		}
+		GbmTreeFeatures(gbm, tseed);
 
 		gbm->tree_base = total_nodes;
-		TreeReserve(gbm);
+		GbmTreeReserve(gbm);
 		old = MemoryContextSwitchTo(treecxt);
-		GrowTree(gbm, nrows);
+		GbmGrowTree(gbm, nrows);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(treecxt);
 
@@ -1180,41 +1266,8 @@ GbmBoost(const CrGbmBins *b, const CrGbmParams *params)
 		res->best_score = NAN;
 	}
 
-	/* keep trees 0 .. best_iteration */
-	forest->ntrees = res->best_iteration + 1;
+	GbmForestKeep(gbm, res);
 	total_nodes = forest->tree_start[forest->ntrees];
-
-	/*
-	 * Sets are numbered in node order, so the kept trees' sets are the
-	 * first ones; without any, the forest has no category arrays.
-	 */
-	if (forest->cat_set != NULL)
-	{
-		int32		kept = 0;
-
-		for (int i = 0; i < total_nodes; i++)
-			if (forest->cat_set[i] >= 0)
-				kept++;
-		forest->ncat_sets = kept;
-		if (kept == 0)
-		{
-			pfree(forest->cat_set);
-			pfree(forest->cat_bits);
-			forest->cat_set = NULL;
-			forest->cat_bits = NULL;
-		}
-	}
-
-	res->gain = palloc0(sizeof(double) * p);
-	res->cover = palloc0(sizeof(double) * p);
-	res->splits = palloc0(sizeof(int64) * p);
-	for (int i = 0; i < total_nodes; i++)
-		if (forest->feature[i] >= 0)
-		{
-			res->gain[forest->feature[i]] += gbm->node_gain[i];
-			res->cover[forest->feature[i]] += forest->cover[i];
-			res->splits[forest->feature[i]]++;
-		}
 
 	/* probabilities of the kept trees, from the bins */
 	{

@@ -41,6 +41,7 @@ typedef struct GrowNode
 	HistBin    *hist;			/* nfeatures * GBM_NBINS, or NULL */
 	struct GrowNode *sibling;	/* for the larger child: the one built */
 	int			out;			/* index in the tree's output arrays */
+	int			index;			/* index in its level (a distributed fit's name for it) */
 	int64		nleft;			/* rows sent left by the partition */
 	/* the chosen split */
 	bool		split;
@@ -88,6 +89,7 @@ typedef struct WalkNode
 typedef struct Gbm
 {
 	const CrGbmParams *params;
+	struct GbmDist *dist;		/* a distributed fit's shards (gbm_dist.c), or NULL */
 	CrPool	   *pool;
 	int			p;
 	int64		ntr;
@@ -156,6 +158,16 @@ typedef struct Gbm
 	MemoryContext cxt;
 	int32		cat_cap;		/* sets cat_bits has room for */
 } Gbm;
+
+/* gbm.c */
+extern void GbmGrowTree(Gbm *gbm, int64 nrows);
+extern void GbmTreeFeatures(Gbm *gbm, uint64 tseed);
+extern void GbmTreeReserve(Gbm *gbm);
+extern void GbmForestKeep(Gbm *gbm, CrGbmResult *res);
+
+/* gbm_dist.c: a tree level of a distributed fit */
+extern void GbmDistLevel(Gbm *gbm, GrowNode **level, int nlevel);
+extern void GbmDistBuild(Gbm *gbm, GrowNode **nodes, int n);
 
 /* gbm_margin.c */
 extern int64 GbmSampleRows(Gbm *gbm);

@@ -160,7 +160,7 @@ static const ParamDef ParamTable[] = {
 	HANDLED("calibration", COMMON, PARAM_STRING_OR_NULL, 0, 0, CLOSED, Calibration,
 			"none, platt or isotonic: a map from the margin to the PD, fitted on the holdout"),
 
-	BOOLEAN("distributed", LOGISTIC, distributed, 0,
+	BOOLEAN("distributed", LOGISTIC | GBM, distributed, 0,
 			"fit from sums computed where the rows are (each shard, worker or partition), never loading them"),
 	HANDLED("reference", LOGISTIC, PARAM_OBJECT, 0, 0, CLOSED, Reference,
 			"feature: level left out of the dummy coding (default: the most frequent level)"),

@@ -14,6 +14,7 @@
 #include "access/relation.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
 #include "libpq-fe.h"
@@ -121,6 +122,36 @@ RemoteRun(CrRemote *r, const char *sql, int nparams, char **params, int format)
 	if (!PQsendQueryParams(r->conn, sql, nparams, NULL, (const char *const *) params, NULL, NULL,
 						   format) ||
 		(res = RemoteWait(r->conn)) == NULL)
+		RemoteLost(r);
+	RemoteCheck(r, res, sql);
+	return res;
+}
+
+/*
+ * Send sql with param, a bytea, as $1 in binary (or no param when NULL),
+ * its result to come in binary; RemoteReceive waits for it.  Sending to
+ * several servers first and then receiving from each lets them work at
+ * once.
+ */
+void
+RemoteSendBytea(CrRemote *r, const char *sql, const bytea *param)
+{
+	Oid			type = BYTEAOID;
+	const char *value = param ? VARDATA_ANY(param) : NULL;
+	int			length = param ? (int) VARSIZE_ANY_EXHDR(param) : 0;
+	int			format = 1;
+
+	if (!PQsendQueryParams(r->conn, sql, param ? 1 : 0, &type, &value, &length, &format, 1))
+		RemoteLost(r);
+}
+
+/* The result of what RemoteSendBytea sent (sql, for the context), or an ERROR naming the server. */
+PGresult *
+RemoteReceive(CrRemote *r, const char *sql)
+{
+	PGresult   *res = RemoteWait(r->conn);
+
+	if (res == NULL)
 		RemoteLost(r);
 	RemoteCheck(r, res, sql);
 	return res;

@@ -24,6 +24,8 @@ extern PGresult *RemoteExecParams(CrRemote *r, const char *sql, int nparams, cha
 extern PGresult *RemoteExec(CrRemote *r, const char *sql);
 extern PGresult *RemoteExecBinary(CrRemote *r, const char *sql);
 extern char *RemoteValue(CrRemote *r, const char *sql);
+extern void RemoteSendBytea(CrRemote *r, const char *sql, const bytea *param);
+extern PGresult *RemoteReceive(CrRemote *r, const char *sql);
 extern void RemoteCancel(CrRemote *r);
 extern void RemoteClose(CrRemote *r);
 

@@ -435,7 +435,13 @@ TrainGbm(CrTrainData *td, CrTrainParams *tp, CrModel *model, TrainFit *fit)
 
 	TrainEvaluate(fit, tp->scoring.threshold, res->holdout_prob, res->holdout_label,
 				res->nholdout, res->train_prob, res->train_label, res->ntrain);
+	TrainGbmReport(fit, res, ds->names, p);
+}
 
+/* A tree fit's own metrics (its trees, nodes, early stopping) and its importance. */
+void
+TrainGbmReport(TrainFit *fit, const CrGbmResult *res, char **names, int p)
+{
 	appendStringInfo(&fit->extra, ", \"n_trees\": %d, \"trees_built\": %d, \"best_iteration\": %d",
 					 res->forest.ntrees, res->trees_built, res->best_iteration);
 	if (!isnan(res->best_score))
@@ -450,7 +456,7 @@ TrainGbm(CrTrainData *td, CrTrainParams *tp, CrModel *model, TrainFit *fit)
 	{
 		if (j)
 			appendStringInfoString(&fit->importance, ", ");
-		escape_json(&fit->importance, ds->names[j]);
+		escape_json(&fit->importance, names[j]);
 		AppendKeyDouble(&fit->importance, ": {\"gain\": ", res->gain[j]);
 		AppendKeyDouble(&fit->importance, ", \"cover\": ", res->cover[j]);
 		appendStringInfo(&fit->importance, ", \"splits\": " INT64_FORMAT "}", res->splits[j]);

@@ -99,6 +99,7 @@ extern void TrainEvaluate(TrainFit *fit, double threshold,
 extern void TrainCheckCounts(int64 nrows, int64 ntrain, int64 nhold, int64 pos,
 							 double holdout_share, const char *label);
 extern void TrainClassWeights(int64 ntrain, int64 pos, CrTrainParams *tp);
+extern void TrainGbmReport(TrainFit *fit, const CrGbmResult *res, char **names, int p);
 extern void TrainEnd(TrainRun *run);
 /* cr_train with params.distributed: the passes run where the rows are (train_distributed.c) */
 extern Datum TrainDistributed(TrainRun *run);

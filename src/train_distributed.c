@@ -51,10 +51,12 @@
 #include "binning.h"
 #include "credit_risk.h"
 #include "drift.h"
+#include "gbm_dist.h"
 #include "hugemem.h"
 #include "logit.h"
 #include "metrics.h"
 #include "partial.h"
+#include "params.h"
 #include "progress.h"
 #include "remote.h"
 #include "train.h"
@@ -79,6 +81,7 @@ DistSampleRows(int p)
 /* The source as the passes see it: its parts and the SQL of a row's values. */
 typedef struct DistSource
 {
+	char	   *source;			/* the source's FROM item */
 	char	  **parts;			/* FROM items */
 	Oid		   *partoids;		/* a leaf's OID, or InvalidOid (the source itself) */
 	int			nparts;
@@ -131,6 +134,8 @@ CheckSupported(const CrTrainParams *tp)
 		what = "params.calibration";
 	else if (tp->ncategorical > 0)
 		what = "params.categorical";
+	else if (tp->algorithm == CR_ALGO_GBM && tp->gbm.subsample < 1.0)
+		what = "params.subsample";
 	if (what != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -271,7 +276,7 @@ DistResolve(TrainRun *run, DistSource *src)
 	src->parts = palloc(sizeof(char *));
 	src->partoids = palloc0(sizeof(Oid));
 	/* SELECT * FROM x: the FROM item is what follows */
-	src->parts[0] = query + strlen("SELECT * FROM ");
+	src->source = src->parts[0] = query + strlen("SELECT * FROM ");
 	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
 	{
 		List	   *leaves = RemoteForeignLeaves(relid);
@@ -686,40 +691,147 @@ CollectSample(void *ctx, HeapTuple tup, TupleDesc td)
 }
 
 /*
- * The drift baselines of the features, from the training rows whose
- * sample unit is below the share that draws DistSampleRows of them, in
- * the order of that unit.
+ * A sample of the training rows: those whose sample unit is below the
+ * share that draws DistSampleRows of them, in the order of that unit.
  */
 static void
-DistBaselines(DistSource *src, const CrTrainParams *tp, int64 ntrain, CrModel *model)
+DistSample(DistSource *src, const CrTrainParams *tp, int64 ntrain, SampleCollector *sc)
 {
 	StringInfoData select;
 	double		share = Min(1.0, (double) DistSampleRows(src->p) / Max(ntrain, 1));
 	char	   *where = psprintf("%s >= %.17g AND %s < %.17g", src->unit, tp->holdout,
 								 src->sample_unit, share);
-	SampleCollector sc;
-	double	   *work;
+	instr_time	start;
 
+	INSTR_TIME_SET_CURRENT(start);
 	/* the array whole (a subscript each would build it p times), in the units' order */
 	initStringInfo(&select);
 	appendStringInfo(&select, "SELECT s.u, s.f FROM (%s) s ORDER BY s.u, s.f",
 					 DistQuery(src, psprintf("%s AS u, %s AS f", src->sample_unit, src->features),
 							   where));
-	memset(&sc, 0, sizeof(sc));
-	sc.p = src->p;
-	sc.cols = palloc0(sizeof(double *) * src->p);
-	DistFetch(select.data, NULL, CollectSample, &sc);
-	src->sample_rows = sc.n;
-	src->sample_bytes = sc.n * (src->p + 1) * sizeof(double);
-	work = HugeAlloc(BinWorkBytes(sc.n));
-	for (int j = 0; j < src->p; j++)
+	memset(sc, 0, sizeof(*sc));
+	sc->p = src->p;
+	sc->cols = palloc0(sizeof(double *) * src->p);
+	DistFetch(select.data, NULL, CollectSample, sc);
+	src->sample_rows = sc->n;
+	src->sample_bytes = sc->n * (src->p + 1) * sizeof(double);
+	src->sample_seconds = SecondsSince(start);
+}
+
+/* The drift baselines of the features, from the sample (freed). */
+static void
+DistBaselines(SampleCollector *sc, const CrTrainParams *tp, CrModel *model)
+{
+	double	   *work = HugeAlloc(BinWorkBytes(sc->n));
+
+	model->baseline = palloc0(sizeof(CrBaseline) * (sc->p + 1));
+	for (int j = 0; j < sc->p; j++)
 	{
-		DriftBaselineBuild(&model->baseline[j], sc.cols[j] ? sc.cols[j] : work, NULL, sc.n,
+		DriftBaselineBuild(&model->baseline[j], sc->cols[j] ? sc->cols[j] : work, NULL, sc->n,
 						   (uint64) tp->seed, work);
-		if (sc.cols[j] != NULL)
-			HugeFree(sc.cols[j]);
+		if (sc->cols[j] != NULL)
+			HugeFree(sc->cols[j]);
+		sc->cols[j] = NULL;
 	}
 	HugeFree(work);
+}
+
+/*
+ * Gradient-boosted trees from histograms summed over the parts
+ * (gbm_dist.c), with cut points from the sample as a fit of loaded rows
+ * finds them from its training rows.
+ */
+static void
+DistGbm(DistSource *src, CrTrainParams *tp, CrModel *model, TrainFit *fit,
+		int64 ntrain, int64 nhold, int64 pos)
+{
+	int			p = src->p;
+	SampleCollector sc;
+	GbmLoadSpec spec;
+	GbmDistPart *parts;
+	int			nparts = src->nparts;
+	GbmDistStats st;
+	CrGbmResult *res;
+	int64		lt,
+				lh,
+				lp;
+	double		ybar,
+				base;
+	double	   *work;
+	instr_time	start;
+
+	tp->gbm.seed = (uint64) tp->seed;
+	tp->gbm.monotone = ParamsMonotone(tp, src->names, p);
+
+	/* the cut points, then the drift baselines, from one key-hash sample */
+	ProgressPhase("sampling the rows for the cut points and the drift baselines", -1);
+	DistSample(src, tp, ntrain, &sc);
+	INSTR_TIME_SET_CURRENT(start);
+	memset(&spec, 0, sizeof(spec));
+	spec.p = p;
+	spec.edges = palloc(sizeof(CrBinEdges) * p);
+	work = HugeAlloc(BinWorkBytes(sc.n));
+	for (int j = 0; j < p; j++)
+	{
+		spec.edges[j].cuts = palloc(sizeof(double) * CR_MAX_VALUE_BINS);
+		spec.edges[j].ncuts = sc.cols[j] == NULL ? 0
+			: BinFindCuts(sc.cols[j], NULL, sc.n, Min(tp->gbm.max_bin, CR_MAX_VALUE_BINS),
+						  BIN_SAMPLE_MAX, tp->gbm.seed + (uint64) j, work, spec.edges[j].cuts);
+	}
+	HugeFree(work);
+	DistBaselines(&sc, tp, model);
+
+	/* the first margin: the default rate weighted by the class weights */
+	ybar = tp->gbm.class_weight[1] * pos /
+		(tp->gbm.class_weight[0] * (ntrain - pos) + tp->gbm.class_weight[1] * pos);
+	base = tp->gbm.base_score > 0 ? tp->gbm.base_score : ybar;
+	spec.holdout = tp->holdout;
+	spec.weight[0] = tp->gbm.class_weight[0];
+	spec.weight[1] = tp->gbm.scale_pos_weight * tp->gbm.class_weight[1];
+	spec.base_margin = log(base / (1.0 - base));
+
+	/*
+	 * The parts: each shard's table, when every part is one of a server
+	 * that lists credit_risk (the rows stay there); else the source, binned
+	 * in this backend.
+	 */
+	parts = palloc0(sizeof(GbmDistPart) * nparts);
+	for (int i = 0; i < nparts; i++)
+		if (!OidIsValid(src->partoids[i]) ||
+			!RemoteTableOf(src->partoids[i], &parts[i].server, &parts[i].table))
+		{
+			nparts = 1;
+			parts[0].server = NULL;
+			parts[0].table = src->source;
+			break;
+		}
+	res = GbmBoostDistributed(parts, nparts,
+							  psprintf("credit_risk.cr_gbm_shard_load($1, %s, %s, %s)",
+									   src->features, src->label, src->unit),
+							  &spec, &tp->gbm, &lt, &lh, &lp, &st);
+	res->bin_seconds = SecondsSince(start) - st.tree_seconds;
+	if (lt != ntrain || lh != nhold || lp != pos)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the training source changed while it was being trained on"),
+				 errdetail("The first pass saw " INT64_FORMAT " training rows (" INT64_FORMAT
+						   " defaults) and " INT64_FORMAT " holdout rows; the parts binned "
+						   INT64_FORMAT " (" INT64_FORMAT ") and " INT64_FORMAT ".",
+						   ntrain, pos, nhold, lt, lp, lh)));
+	model->algorithm = CR_ALGO_GBM;
+	model->forest = res->forest;
+	TrainGbmReport(fit, res, src->names, p);
+	appendStringInfo(&fit->extra,
+					 ", \"distributed\": {\"parts\": %d, \"parts_binned_on_shard\": %d"
+					 ", \"round_trips\": " INT64_FORMAT ", \"levels\": " INT64_FORMAT
+					 ", \"bytes_sent\": " INT64_FORMAT ", \"bytes_received\": " INT64_FORMAT
+					 ", \"shard_bytes\": " INT64_FORMAT,
+					 src->nparts, parts[0].server != NULL ? nparts : 0, st.round_trips, st.levels,
+					 st.bytes_sent, st.bytes_received, st.shard_bytes);
+	appendStringInfoString(&fit->extra, ", \"load_seconds\": ");
+	CrAppendDouble(&fit->extra, st.load_seconds);
+	appendStringInfoString(&fit->extra, ", \"tree_seconds\": ");
+	CrAppendDouble(&fit->extra, st.tree_seconds);
 }
 
 Datum
@@ -733,6 +845,7 @@ TrainDistributed(TrainRun *run)
 	TrainFit	fit;
 	CrLogitFit *lf;
 	DistNewton	dn;
+	SampleCollector sample;
 	int64		ntrain,
 				nhold,
 				pos;
@@ -796,6 +909,9 @@ TrainDistributed(TrainRun *run)
 	model.drift_moderate = tp->drift_moderate;
 	model.drift_major = tp->drift_major;
 	model.impute = palloc(sizeof(double) * p);
+	memset(&fit, 0, sizeof(fit));
+	initStringInfo(&fit.extra);
+	initStringInfo(&fit.importance);
 	mean = palloc0(sizeof(double) * k);
 	sd = palloc0(sizeof(double) * k);
 	inv_sd = palloc0(sizeof(double) * k);
@@ -810,6 +926,9 @@ TrainDistributed(TrainRun *run)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature column \"%s\" is NULL in every training row", src.names[j])));
+		model.impute[j] = m;
+		if (tp->algorithm == CR_ALGO_GBM)
+			continue;			/* trees need neither the spread nor a varying column */
 		if (!isfinite(m) || !isfinite(v))
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -821,75 +940,84 @@ TrainDistributed(TrainRun *run)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature \"%s\" is constant in the training rows", src.names[j]),
 					 errhint("Remove it from the features.")));
-		model.impute[j] = m;
 		mean[j + 1] = m;
 		sd[j + 1] = v;
 		inv_sd[j + 1] = 1.0 / v;
 	}
 
-	/* 2. Newton's method, a pass over the parts per step */
-	wsum = tp->logit.class_weight[0] * (ntrain - pos) + tp->logit.class_weight[1] * pos;
-	ybar = tp->logit.class_weight[1] * pos / wsum;
-	dn.src = &src;
-	dn.spec = spec;
-	dn.spec.kind = CR_PARTIAL_NEWTON;
-	dn.spec.class_weight[0] = tp->logit.class_weight[0];
-	dn.spec.class_weight[1] = tp->logit.class_weight[1];
-	dn.spec.mean = mean;
-	dn.spec.inv_sd = inv_sd;
-	dn.spec.impute = model.impute;
-	lf = LogitNewton(DistNewtonPass, &dn, k, ybar, mean, sd, src.names, &tp->logit);
-	model.coef = lf->coef;
-	model.std_error = lf->std_error;
+	if (tp->algorithm == CR_ALGO_GBM)
+	{
+		/* 2. the trees, 3. the drift baselines */
+		DistGbm(&src, tp, &model, &fit, ntrain, nhold, pos);
+		ProgressPhase("scoring the rows where they are", -1);
+		INSTR_TIME_SET_CURRENT(start);
+		DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
+		src.score_seconds = SecondsSince(start);
+	}
+	else
+	{
+		/* 2. Newton's method, a pass over the parts per step */
+		wsum = tp->logit.class_weight[0] * (ntrain - pos) + tp->logit.class_weight[1] * pos;
+		ybar = tp->logit.class_weight[1] * pos / wsum;
+		dn.src = &src;
+		dn.spec = spec;
+		dn.spec.kind = CR_PARTIAL_NEWTON;
+		dn.spec.class_weight[0] = tp->logit.class_weight[0];
+		dn.spec.class_weight[1] = tp->logit.class_weight[1];
+		dn.spec.mean = mean;
+		dn.spec.inv_sd = inv_sd;
+		dn.spec.impute = model.impute;
+		lf = LogitNewton(DistNewtonPass, &dn, k, ybar, mean, sd, src.names, &tp->logit);
+		model.coef = lf->coef;
+		model.std_error = lf->std_error;
 
-	/* 3. the drift baselines and 4. the metrics */
-	ProgressPhase("sampling the rows for the drift baselines", -1);
-	model.baseline = palloc0(sizeof(CrBaseline) * (p + 1));
-	INSTR_TIME_SET_CURRENT(start);
-	DistBaselines(&src, tp, ntrain, &model);
-	src.sample_seconds = SecondsSince(start);
-	ProgressPhase("scoring the rows where they are", -1);
-	memset(&fit, 0, sizeof(fit));
-	initStringInfo(&fit.extra);
-	initStringInfo(&fit.importance);
-	INSTR_TIME_SET_CURRENT(start);
-	DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
-	src.score_seconds = SecondsSince(start);
+		/* 3. the drift baselines and 4. the metrics */
+		ProgressPhase("sampling the rows for the drift baselines", -1);
+		DistSample(&src, tp, ntrain, &sample);
+		DistBaselines(&sample, tp, &model);
+		ProgressPhase("scoring the rows where they are", -1);
+		INSTR_TIME_SET_CURRENT(start);
+		DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
+		src.score_seconds = SecondsSince(start);
 
-	appendStringInfo(&fit.extra, ", \"iterations\": %d", lf->iterations);
-	appendStringInfoString(&fit.extra, ", \"log_likelihood\": ");
-	CrAppendDouble(&fit.extra, lf->log_likelihood);
-	appendStringInfoString(&fit.extra, ", \"null_log_likelihood\": ");
-	CrAppendDouble(&fit.extra, lf->null_log_likelihood);
-	appendStringInfoString(&fit.extra, ", \"pseudo_r2\": ");
-	CrAppendDouble(&fit.extra, 1.0 - lf->log_likelihood / lf->null_log_likelihood);
+		appendStringInfo(&fit.extra, ", \"iterations\": %d", lf->iterations);
+		appendStringInfoString(&fit.extra, ", \"log_likelihood\": ");
+		CrAppendDouble(&fit.extra, lf->log_likelihood);
+		appendStringInfoString(&fit.extra, ", \"null_log_likelihood\": ");
+		CrAppendDouble(&fit.extra, lf->null_log_likelihood);
+		appendStringInfoString(&fit.extra, ", \"pseudo_r2\": ");
+		CrAppendDouble(&fit.extra, 1.0 - lf->log_likelihood / lf->null_log_likelihood);
+		appendStringInfo(&fit.extra,
+						 ", \"distributed\": {\"parts\": %d, \"newton_passes\": %d"
+						 ", \"sums_bytes\": " INT64_FORMAT,
+						 src.nparts, src.newton_passes, src.sums_bytes);
+		appendStringInfoString(&fit.extra, ", \"newton_seconds\": ");
+		CrAppendDouble(&fit.extra, src.newton_seconds);
+		appendStringInfoChar(&fit.importance, '{');
+		for (int j = 0; j < p; j++)
+		{
+			if (j)
+				appendStringInfoString(&fit.importance, ", ");
+			escape_json(&fit.importance, src.names[j]);
+			appendStringInfoString(&fit.importance, ": ");
+			CrAppendDouble(&fit.importance, fabs(lf->std_coef[j + 1]));
+		}
+		appendStringInfoChar(&fit.importance, '}');
+	}
+
+	/* the passes both fits make */
 	appendStringInfo(&fit.extra,
-					 ", \"distributed\": {\"parts\": %d, \"newton_passes\": %d"
-					 ", \"sums_bytes\": " INT64_FORMAT
 					 ", \"scored_rows\": " INT64_FORMAT ", \"score_bytes\": " INT64_FORMAT
 					 ", \"sampled_rows\": " INT64_FORMAT ", \"sample_bytes\": " INT64_FORMAT,
-					 src.nparts, src.newton_passes, src.sums_bytes, src.score_rows,
-					 src.score_bytes, src.sample_rows, src.sample_bytes);
+					 src.score_rows, src.score_bytes, src.sample_rows, src.sample_bytes);
 	appendStringInfo(&fit.extra, ", \"parts_scored_on_shard\": %d", src.remote_score_parts);
 	appendStringInfoString(&fit.extra, ", \"moments_seconds\": ");
 	CrAppendDouble(&fit.extra, src.moments_seconds);
-	appendStringInfoString(&fit.extra, ", \"newton_seconds\": ");
-	CrAppendDouble(&fit.extra, src.newton_seconds);
 	appendStringInfoString(&fit.extra, ", \"sample_seconds\": ");
 	CrAppendDouble(&fit.extra, src.sample_seconds);
 	appendStringInfoString(&fit.extra, ", \"score_seconds\": ");
 	CrAppendDouble(&fit.extra, src.score_seconds);
 	appendStringInfoChar(&fit.extra, '}');
-	appendStringInfoChar(&fit.importance, '{');
-	for (int j = 0; j < p; j++)
-	{
-		if (j)
-			appendStringInfoString(&fit.importance, ", ");
-		escape_json(&fit.importance, src.names[j]);
-		appendStringInfoString(&fit.importance, ": ");
-		CrAppendDouble(&fit.importance, fabs(lf->std_coef[j + 1]));
-	}
-	appendStringInfoChar(&fit.importance, '}');
 
 	ProgressPhase("registering", -1);
 	result = TrainRegister(run, tp, &model, &fit, NULL, NULL, ntrain, nhold);

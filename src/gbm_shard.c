@@ -1,0 +1,679 @@
+/*
+ * gbm_shard.c
+ *	  A part's side of a distributed tree fit (gbm_dist.h): its rows binned
+ *	  and kept for the run, and the level messages that grow each tree.
+ *
+ * The aggregate credit_risk.cr_gbm_shard_load(spec, features, label, unit)
+ * bins the rows it is given into this backend's run (one at a time: a new
+ * load drops the last), and credit_risk.cr_gbm_shard(message) then moves
+ * the rows through each level's decisions and returns the histograms the
+ * coordinator asks for.  The run lives in its own memory context, freed by
+ * a message with GBM_MSG_CLOSE, by the next load, or with the backend:
+ * the coordinator's connection ends with the fit.
+ *
+ * A row's histogram sums and margin updates are those of gbm.c: gradients
+ * in single precision, added in double in the order of the rows; a leaf's
+ * value added to the margin once per tree.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/memutils.h"
+
+#include "credit_risk.h"
+#include "gbm_dist.h"
+#include "gbm_int.h"
+
+PG_FUNCTION_INFO_V1(cr_gbm_shard_load_step);
+PG_FUNCTION_INFO_V1(cr_gbm_shard_load_final);
+PG_FUNCTION_INFO_V1(cr_gbm_shard);
+
+/* bytes a row keeps besides its p bins: flags, margin, gradient pair, node */
+#define SHARD_ROW_BYTES		(1 + sizeof(double) + sizeof(GradPair) + sizeof(int32))
+
+#define ROW_HOLDOUT		0x1
+#define ROW_DEFAULT		0x2
+
+typedef struct ShardRun
+{
+	MemoryContext cxt;
+	uint64		id;				/* the load spec's hash */
+	const void *spec_ptr;		/* the spec datum the load was started with */
+	bool		loaded;			/* the load's final function ran */
+	int			p;
+	double		holdout;
+	float		weight[2];
+	CrBinEdges *edges;
+	double		base_margin;	/* every row's margin before the first tree */
+	int64		n;
+	int64		cap;
+	int64		ntrain;
+	int64		nhold;
+	int64		pos;
+	uint8	   *bins;			/* cap rows of p bins */
+	uint8	   *flags;
+	double	   *margin;
+	GradPair   *gp;
+	int32	   *node;			/* in the current level, or -1 in a leaf */
+	int			nnodes;			/* nodes in the current level; 0 between trees */
+	int		   *feats;			/* the tree's features */
+	int			nfeats;			/* 0: no tree yet */
+} ShardRun;
+
+static ShardRun *shard_run = NULL;
+
+void
+GbmWireBad(const char *what, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid %s: %s", what, why),
+			 errdetail("It is made by cr_train with params.distributed for one of its parts.")));
+}
+
+/* FNV-1a over the bytes, mixed: a run's name */
+uint64
+GbmWireHash(const char *data, Size len)
+{
+	uint64		h = UINT64CONST(0xcbf29ce484222325);
+
+	for (Size i = 0; i < len; i++)
+		h = (h ^ (uint8) data[i]) * UINT64CONST(0x100000001b3);
+	return h ^ (h >> 29);
+}
+
+/* ------------------------------------------------------------ the spec */
+
+bytea *
+GbmLoadSpecEncode(const GbmLoadSpec *spec)
+{
+	StringInfoData buf;
+	uint32		head[2] = {GBM_WIRE_LOAD, GBM_WIRE_VERSION};
+	int32		p = spec->p;
+	bytea	   *out;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, (char *) head, sizeof(head));
+	appendBinaryStringInfo(&buf, (char *) &p, sizeof(p));
+	appendBinaryStringInfo(&buf, (char *) &spec->holdout, sizeof(double));
+	appendBinaryStringInfo(&buf, (char *) spec->weight, 2 * sizeof(double));
+	appendBinaryStringInfo(&buf, (char *) &spec->base_margin, sizeof(double));
+	for (int j = 0; j < p; j++)
+	{
+		int32		nc = spec->edges[j].ncuts;
+
+		appendBinaryStringInfo(&buf, (char *) &nc, sizeof(nc));
+		appendBinaryStringInfo(&buf, (char *) spec->edges[j].cuts, sizeof(double) * nc);
+	}
+	out = palloc(VARHDRSZ + buf.len);
+	SET_VARSIZE(out, VARHDRSZ + buf.len);
+	memcpy(VARDATA(out), buf.data, buf.len);
+	pfree(buf.data);
+	return out;
+}
+
+/* A new run, from a load spec's bytes: every field checked. */
+static ShardRun *
+ShardRunNew(const bytea *spec)
+{
+	const char *what = "cr_gbm_shard_load spec";
+	GbmReader	r = {VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec), what};
+	uint32		head[2];
+	MemoryContext cxt;
+	ShardRun   *run;
+	double		w0,
+				w1;
+
+	GbmRead(&r, head, sizeof(head));
+	if (head[0] != GBM_WIRE_LOAD)
+		GbmWireBad(what, "it does not start as one");
+	if (head[1] != GBM_WIRE_VERSION)
+		GbmWireBad(what, "it is of another version of credit_risk");
+
+	GbmShardFree();
+	cxt = AllocSetContextCreate(TopMemoryContext, "credit_risk gbm shard",
+								ALLOCSET_DEFAULT_SIZES);
+	run = MemoryContextAllocZero(cxt, sizeof(ShardRun));
+	run->cxt = cxt;
+	shard_run = run;
+	run->id = GbmWireHash(VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec));
+	run->p = GbmReadInt(&r);
+	if (run->p < 1 || run->p > 1000)
+		GbmWireBad(what, "its feature count is out of range");
+	run->holdout = GbmReadDouble(&r);
+	w0 = GbmReadDouble(&r);
+	w1 = GbmReadDouble(&r);
+	if (!(run->holdout >= 0.0 && run->holdout < 1.0) ||
+		!(w0 > 0.0 && w0 < 1e12) || !(w1 > 0.0 && w1 < 1e12))
+		GbmWireBad(what, "its holdout or class weights are out of range");
+	run->weight[0] = (float) w0;
+	run->weight[1] = (float) w1;
+	run->base_margin = GbmReadDouble(&r);
+	if (!isfinite(run->base_margin))
+		GbmWireBad(what, "its first margin is not finite");
+	run->edges = MemoryContextAllocZero(cxt, sizeof(CrBinEdges) * run->p);
+	for (int j = 0; j < run->p; j++)
+	{
+		int32		nc = GbmReadInt(&r);
+
+		if (nc < 0 || nc > CR_MAX_VALUE_BINS - 1)
+			GbmWireBad(what, "a feature's cut count is out of range");
+		run->edges[j].ncuts = nc;
+		run->edges[j].cuts = MemoryContextAlloc(cxt, sizeof(double) * Max(nc, 1));
+		GbmRead(&r, run->edges[j].cuts, sizeof(double) * nc);
+		for (int c = 0; c < nc; c++)
+			if (!isfinite(run->edges[j].cuts[c]) ||
+				(c > 0 && !(run->edges[j].cuts[c] > run->edges[j].cuts[c - 1])))
+				GbmWireBad(what, "a feature's cut points are not finite and increasing");
+	}
+	if (r.left != 0)
+		GbmWireBad(what, "it has bytes past its end");
+	run->feats = MemoryContextAlloc(cxt, sizeof(int) * run->p);
+	return run;
+}
+
+void
+GbmShardFree(void)
+{
+	if (shard_run != NULL)
+	{
+		MemoryContext cxt = shard_run->cxt;
+
+		shard_run = NULL;
+		MemoryContextDelete(cxt);
+	}
+}
+
+/* -------------------------------------------------------------- loading */
+
+/* Make room for one more row, within credit_risk.train_memory. */
+static void
+ShardGrow(ShardRun *run)
+{
+	int64		cap = Max(run->cap * 2, 16384);
+	Size		row = (Size) run->p + SHARD_ROW_BYTES;
+
+	if ((double) cap * row > (double) cr_train_memory_kb * 1024.0)
+	{
+		cap = (int64) ((double) cr_train_memory_kb * 1024.0 / row);
+		if (cap <= run->n)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the binned rows of this part need more than credit_risk.train_memory (%d kB)",
+							cr_train_memory_kb),
+					 errdetail("A part of a distributed tree fit keeps %d bytes a row for %d features.",
+							   (int) row, run->p),
+					 errhint("Raise credit_risk.train_memory on this server (a superuser setting), or spread the rows over more shards.")));
+	}
+#define GROW(ptr, type, width) \
+	(ptr) = (ptr) == NULL \
+		? MemoryContextAllocHuge(run->cxt, sizeof(type) * (width) * cap) \
+		: repalloc_huge((ptr), sizeof(type) * (width) * cap)
+	GROW(run->bins, uint8, (Size) run->p);
+	GROW(run->flags, uint8, 1);
+	GROW(run->margin, double, 1);
+	GROW(run->gp, GradPair, 1);
+	GROW(run->node, int32, 1);
+#undef GROW
+	run->cap = cap;
+}
+
+/*
+ * cr_gbm_shard_load_step(state internal, spec bytea, features float8[],
+ * label float8, unit float8): bin a row into this backend's run.
+ */
+Datum
+cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
+{
+	ShardRun   *run;
+	bytea	   *spec;
+	ArrayType  *arr;
+	bits8	   *nulls;
+	const char *vals;
+	double		y,
+				unit;
+	uint8	   *rb;
+	int			p;
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "cr_gbm_shard_load_step called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		GbmWireBad("cr_gbm_shard_load spec", "it is NULL");
+	spec = PG_GETARG_BYTEA_PP(1);
+	if (PG_ARGISNULL(0))
+	{
+		run = ShardRunNew(spec);
+		run->spec_ptr = spec;
+	}
+	else
+	{
+		run = (ShardRun *) PG_GETARG_POINTER(0);
+		if (run != shard_run || run->loaded)
+			elog(ERROR, "cr_gbm_shard_load: the run it was loading is gone");
+		if ((const void *) spec != run->spec_ptr &&
+			GbmWireHash(VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec)) != run->id)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("cr_gbm_shard_load was given another spec in the middle of its rows")));
+	}
+	p = run->p;
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the label of a training row is NULL")));
+	y = PG_GETARG_FLOAT8(3);
+	if (y != 0.0 && y != 1.0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the label of a training row is %g, not 0 or 1", y),
+				 errhint("The label must hold 1 for default and 0 for no default.")));
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the key of a training row is NULL"),
+				 errhint("Every row needs a key (params.key) for its place in the split.")));
+	unit = PG_GETARG_FLOAT8(4);
+	if (!(unit >= 0.0 && unit < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the split unit of a training row is %g, not in [0, 1)", unit)));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the features of a training row are NULL")));
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_ELEMTYPE(arr) != FLOAT8OID || ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != p)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("the features of a training row must be a float8 array of %d values", p)));
+
+	if (run->n == run->cap)
+		ShardGrow(run);
+	rb = run->bins + (Size) run->n * p;
+	nulls = ARR_NULLBITMAP(arr);
+	vals = ARR_DATA_PTR(arr);
+	for (int j = 0; j < p; j++)
+	{
+		double		v;
+
+		if (nulls != NULL && !(nulls[j / 8] & (1 << (j % 8))))
+		{
+			rb[j] = CR_MISSING_BIN;
+			continue;
+		}
+		memcpy(&v, vals, sizeof(double));
+		vals += sizeof(double);
+		if (!isfinite(v))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("feature %d of a training row is %g, not a finite number", j + 1, v)));
+		rb[j] = BinValue(&run->edges[j], v);
+	}
+	run->flags[run->n] = (unit < run->holdout ? ROW_HOLDOUT : 0) | (y > 0.5 ? ROW_DEFAULT : 0);
+	run->margin[run->n] = run->base_margin;
+	run->node[run->n] = -1;
+	if (unit < run->holdout)
+		run->nhold++;
+	else
+	{
+		run->ntrain++;
+		run->pos += y > 0.5;
+	}
+	run->n++;
+	PG_RETURN_POINTER(run);
+}
+
+/* The run's counts, as bytes: magic, version, run, ntrain, nhold, pos, bytes. */
+Datum
+cr_gbm_shard_load_final(PG_FUNCTION_ARGS)
+{
+	ShardRun   *run;
+	bytea	   *out;
+	uint32		head[2] = {GBM_WIRE_LOADED, GBM_WIRE_VERSION};
+	int64		v[5];
+
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "cr_gbm_shard_load_final called in non-aggregate context");
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();		/* no rows here */
+	run = (ShardRun *) PG_GETARG_POINTER(0);
+	if (run != shard_run)
+		elog(ERROR, "cr_gbm_shard_load: the run it was loading is gone");
+	run->loaded = true;
+	run->spec_ptr = NULL;
+	memcpy(&v[0], &run->id, sizeof(uint64));
+	v[1] = run->ntrain;
+	v[2] = run->nhold;
+	v[3] = run->pos;
+	v[4] = run->cap * ((int64) run->p + (int64) SHARD_ROW_BYTES);
+	out = palloc(VARHDRSZ + sizeof(head) + sizeof(v));
+	SET_VARSIZE(out, VARHDRSZ + sizeof(head) + sizeof(v));
+	memcpy(VARDATA(out), head, sizeof(head));
+	memcpy(VARDATA(out) + sizeof(head), v, sizeof(v));
+	PG_RETURN_BYTEA_P(out);
+}
+
+void
+GbmLoadedDecode(const bytea *bytes, GbmLoaded *out)
+{
+	const char *what = "cr_gbm_shard_load result";
+	GbmReader	r = {VARDATA_ANY(bytes), VARSIZE_ANY_EXHDR(bytes), what};
+	uint32		head[2];
+	int64		v[5];
+
+	GbmRead(&r, head, sizeof(head));
+	if (head[0] != GBM_WIRE_LOADED || head[1] != GBM_WIRE_VERSION)
+		GbmWireBad(what, "it is not one of this version of credit_risk");
+	GbmRead(&r, v, sizeof(v));
+	if (r.left != 0)
+		GbmWireBad(what, "it has bytes past its end");
+	memcpy(&out->run, &v[0], sizeof(uint64));
+	out->ntrain = v[1];
+	out->nhold = v[2];
+	out->pos = v[3];
+	out->bytes = v[4];
+	if (out->ntrain < 0 || out->nhold < 0 || out->pos < 0 || out->pos > out->ntrain)
+		GbmWireBad(what, "its counts are out of range");
+}
+
+/* ------------------------------------------------------------- messages */
+
+/* a node's decision, as a level message gives it */
+typedef struct ShardNode
+{
+	int			kind;
+	int			feature;
+	int			bin;
+	bool		default_left;
+	uint64		cat[FOREST_CAT_WORDS];
+	double		value;			/* a leaf's */
+	int32		child;			/* a split's left child in the next level */
+} ShardNode;
+
+static inline bool
+ShardGoesLeft(const ShardNode *d, int b)
+{
+	if (b == CR_MISSING_BIN)
+		return d->default_left;
+	if (d->kind == GBM_NODE_CAT)
+		return (d->cat[b >> 6] >> (b & 63)) & 1;
+	return b <= d->bin;
+}
+
+/* Read a level's decisions and move every row of the level on by them. */
+static void
+ShardApplyLevel(ShardRun *run, GbmReader *r)
+{
+	int32		nn = GbmReadInt(r);
+	ShardNode  *d;
+	int			nsplit = 0;
+
+	if (nn != run->nnodes || nn == 0)
+		GbmWireBad(r->what, "a level's node count is not that of the part's current level");
+	d = palloc(sizeof(ShardNode) * nn);
+	for (int i = 0; i < nn; i++)
+	{
+		uint8		kind;
+		uint8		dl;
+
+		GbmRead(r, &kind, 1);
+		d[i].kind = kind;
+		if (kind == GBM_NODE_LEAF)
+		{
+			d[i].value = GbmReadDouble(r);
+			if (!isfinite(d[i].value))
+				GbmWireBad(r->what, "a leaf's value is not finite");
+			continue;
+		}
+		if (kind != GBM_NODE_SPLIT && kind != GBM_NODE_CAT)
+			GbmWireBad(r->what, "a node's kind is unknown");
+		d[i].feature = GbmReadInt(r);
+		if (d[i].feature < 0 || d[i].feature >= run->p)
+			GbmWireBad(r->what, "a split's feature is out of range");
+		GbmRead(r, &dl, 1);
+		d[i].default_left = dl != 0;
+		if (kind == GBM_NODE_SPLIT)
+			d[i].bin = GbmReadInt(r);
+		else
+			GbmRead(r, d[i].cat, sizeof(d[i].cat));
+		d[i].child = 2 * nsplit++;
+	}
+	if (2 * nsplit > GBM_SHARD_MAX_NODES)
+		GbmWireBad(r->what, "a level has too many nodes");
+
+	for (int64 i = 0; i < run->n; i++)
+	{
+		int32		k = run->node[i];
+		const ShardNode *nd;
+
+		if (k < 0)
+			continue;
+		nd = &d[k];
+		if (nd->kind == GBM_NODE_LEAF)
+		{
+			run->margin[i] += nd->value;
+			run->node[i] = -1;
+		}
+		else
+			run->node[i] = nd->child +
+				!ShardGoesLeft(nd, run->bins[(Size) i * run->p + nd->feature]);
+	}
+	run->nnodes = 2 * nsplit;
+	pfree(d);
+}
+
+/* The holdout's log loss at the margins, summed, as gbm.c's HoldoutLogLoss takes it. */
+static double
+ShardHoldoutLoss(const ShardRun *run)
+{
+	double		ll = 0.0;
+
+	for (int64 i = 0; i < run->n; i++)
+	{
+		double		p;
+
+		if (!(run->flags[i] & ROW_HOLDOUT))
+			continue;
+		p = CrClampProbability(CrSigmoid(run->margin[i]));
+		ll -= (run->flags[i] & ROW_DEFAULT) ? log(p) : log(1.0 - p);
+	}
+	return ll;
+}
+
+/* A new tree: its features, every row at the root, the gradients at the margins. */
+static void
+ShardNewTree(ShardRun *run, GbmReader *r)
+{
+	int32		nf = GbmReadInt(r);
+
+	if (run->nnodes != 0)
+		GbmWireBad(r->what, "a tree starts while the last one has rows in no leaf");
+	if (nf < 1 || nf > run->p)
+		GbmWireBad(r->what, "a tree's feature count is out of range");
+	for (int k = 0; k < nf; k++)
+	{
+		run->feats[k] = GbmReadInt(r);
+		if (run->feats[k] < 0 || run->feats[k] >= run->p ||
+			(k > 0 && run->feats[k] <= run->feats[k - 1]))
+			GbmWireBad(r->what, "a tree's features are not increasing feature numbers");
+	}
+	run->nfeats = nf;
+	for (int64 i = 0; i < run->n; i++)
+	{
+		run->node[i] = 0;
+		if (!(run->flags[i] & ROW_HOLDOUT))
+		{
+			/* as gbm.c's GradientTask: single precision */
+			float		p = 1.0f / (1.0f + expf((float) -run->margin[i]));
+			float		y = (run->flags[i] & ROW_DEFAULT) ? 1.0f : 0.0f;
+			float		w = run->weight[y > 0.5f];
+
+			run->gp[i].g = (p - y) * w;
+			run->gp[i].h = Max(p * (1.0f - p), 1e-16f) * w;
+		}
+	}
+	run->nnodes = 1;
+}
+
+/*
+ * Handle a message (gbm_dist.h): apply its levels, report the holdout's
+ * loss, start a tree, and return the histograms of the nodes it names.
+ */
+bytea *
+GbmShardMessage(const char *msg, Size len)
+{
+	const char *what = "cr_gbm_shard message";
+	GbmReader	r = {msg, len, what};
+	ShardRun   *run = shard_run;
+	uint32		head[2];
+	uint64		id;
+	int32		flags,
+				nlevels,
+				nbuild;
+	int32	   *slot = NULL;
+	int32	   *build = NULL;
+	StringInfoData out;
+	double		loss = 0.0;
+	int64		nloss = 0;
+	HistBin    *hist = NULL;
+
+	GbmRead(&r, head, sizeof(head));
+	if (head[0] != GBM_WIRE_MSG)
+		GbmWireBad(what, "it does not start as one");
+	if (head[1] != GBM_WIRE_VERSION)
+		GbmWireBad(what, "it is of another version of credit_risk");
+	GbmRead(&r, &id, sizeof(id));
+	flags = GbmReadInt(&r);
+	if (flags & ~(GBM_MSG_NEW_TREE | GBM_MSG_LOSS | GBM_MSG_CLOSE))
+		GbmWireBad(what, "its flags are unknown");
+	if (flags & GBM_MSG_CLOSE)
+	{
+		GbmShardFree();
+		return NULL;
+	}
+	if (run == NULL || !run->loaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this session holds no binned rows"),
+				 errdetail("credit_risk.cr_gbm_shard_load must bin them first, in the same session.")));
+	if (id != run->id)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this session holds the binned rows of another run")));
+
+	nlevels = GbmReadInt(&r);
+	if (nlevels < 0)
+		GbmWireBad(what, "its level count is negative");
+	for (int l = 0; l < nlevels; l++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		ShardApplyLevel(run, &r);
+	}
+	if (flags & GBM_MSG_LOSS)
+	{
+		loss = ShardHoldoutLoss(run);
+		nloss = run->nhold;
+	}
+	if (flags & GBM_MSG_NEW_TREE)
+		ShardNewTree(run, &r);
+
+	nbuild = GbmReadInt(&r);
+	if (nbuild < 0 || nbuild > run->nnodes)
+		GbmWireBad(what, "it asks for more histograms than the level has nodes");
+	if (nbuild > 0)
+	{
+		Size		size;
+
+		slot = palloc(sizeof(int32) * run->nnodes);
+		build = palloc(sizeof(int32) * nbuild);
+		for (int i = 0; i < run->nnodes; i++)
+			slot[i] = -1;
+		for (int b = 0; b < nbuild; b++)
+		{
+			build[b] = GbmReadInt(&r);
+			if (build[b] < 0 || build[b] >= run->nnodes || slot[build[b]] >= 0)
+				GbmWireBad(what, "a node it asks for is out of range or asked for twice");
+			slot[build[b]] = b;
+		}
+		size = sizeof(HistBin) * GBM_NBINS * (Size) run->nfeats * nbuild;
+		if (!AllocSizeIsValid(size))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the histograms of %d nodes and %d features are too large", nbuild,
+							run->nfeats)));
+		hist = palloc0(size);
+		for (int64 i = 0; i < run->n; i++)
+		{
+			int32		k = run->node[i];
+			int32		s;
+			HistBin    *hs;
+			const uint8 *rb;
+			double		g,
+						h;
+
+			if (k < 0 || (run->flags[i] & ROW_HOLDOUT) || (s = slot[k]) < 0)
+				continue;
+			hs = hist + (Size) s * run->nfeats * GBM_NBINS;
+			rb = run->bins + (Size) i * run->p;
+			g = run->gp[i].g;
+			h = run->gp[i].h;
+			for (int f = 0; f < run->nfeats; f++)
+			{
+				HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
+
+				hb->g += g;
+				hb->h += h;
+			}
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+	}
+	if (r.left != 0)
+		GbmWireBad(what, "it has bytes past its end");
+
+	/* the reply: the loss, then each node's bins 0 .. ncuts and the missing bin, per feature */
+	initStringInfo(&out);
+	appendStringInfoSpaces(&out, VARHDRSZ);
+	{
+		uint32		rhead[2] = {GBM_WIRE_REPLY, GBM_WIRE_VERSION};
+
+		appendBinaryStringInfo(&out, (char *) rhead, sizeof(rhead));
+		appendBinaryStringInfo(&out, (char *) &loss, sizeof(loss));
+		appendBinaryStringInfo(&out, (char *) &nloss, sizeof(nloss));
+	}
+	for (int b = 0; b < nbuild; b++)
+		for (int f = 0; f < run->nfeats; f++)
+		{
+			const HistBin *hb = hist + ((Size) b * run->nfeats + f) * GBM_NBINS;
+			int			nc = run->edges[run->feats[f]].ncuts;
+
+			appendBinaryStringInfo(&out, (char *) hb, sizeof(HistBin) * (nc + 1));
+			appendBinaryStringInfo(&out, (char *) &hb[CR_MISSING_BIN], sizeof(HistBin));
+		}
+	SET_VARSIZE(out.data, out.len);
+	if (hist)
+		pfree(hist);
+	if (slot)
+		pfree(slot);
+	if (build)
+		pfree(build);
+	return (bytea *) out.data;
+}
+
+/* cr_gbm_shard(message bytea) returns bytea: GbmShardMessage */
+Datum
+cr_gbm_shard(PG_FUNCTION_ARGS)
+{
+	bytea	   *msg = PG_GETARG_BYTEA_PP(0);
+	bytea	   *reply = GbmShardMessage(VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg));
+
+	if (reply == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(reply);
+}
