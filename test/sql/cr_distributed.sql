@@ -65,7 +65,6 @@ SELECT max(abs(a.v - b.v) / greatest(abs(a.v), 1e-300)) < 1e-10 AS equal_to_1e10
 -- what it does not take, with a clear error
 SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', NULL, '{"distributed": true}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true, "cv": 3}')$$);
-SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'gbm', NULL, '{"key": "applicant_id", "distributed": true}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', NULL, '{"key": "applicant_id", "distributed": true, "categorical": ["dependents"]}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('x', 'SELECT applicant_id, bad, ''a''::text AS t, age FROM german_credit', 'bad', 'logistic', ARRAY['t', 'age'], '{"key": "applicant_id", "distributed": true}')$$);
 SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'logistic', ARRAY['nope'], '{"key": "applicant_id", "distributed": true}')$$);
@@ -153,6 +152,99 @@ SELECT expect_error(format('SELECT credit_risk.cr_train_partial_step(%L::bytea, 
 SELECT expect_error(format('SELECT credit_risk.cr_train_partial_combine(%L::bytea, %L::bytea)',
                            :'state', substring(:'state'::bytea FROM 1 FOR 20) || decode(repeat('00', length(:'state'::bytea) - 20), 'hex')
                                      || decode('00', 'hex')));
+
+-- gradient-boosted trees with params.distributed: the source's rows binned
+-- once by cr_gbm_shard_load (here the parent, in this backend), each tree
+-- level a cr_gbm_shard message; the trees are those of the loaded fit
+CREATE FUNCTION tree_shape(n text) RETURNS jsonb LANGUAGE sql AS $$
+    SELECT jsonb_agg(t - 'value' - 'cover' ORDER BY i)
+      FROM jsonb_array_elements(credit_risk.cr_export(n)->'gbm'->'trees') WITH ORDINALITY x(t, i)
+$$;
+CREATE FUNCTION leaf_diff(a text, b text) RETURNS float8 LANGUAGE sql AS $$
+    WITH v AS (
+        SELECT n, i, j, e.v::float8 AS v
+          FROM unnest(ARRAY[a, b]) n,
+               LATERAL jsonb_array_elements(credit_risk.cr_export(n)->'gbm'->'trees') WITH ORDINALITY x(t, i),
+               LATERAL jsonb_array_elements_text(t->'value') WITH ORDINALITY e(v, j))
+    SELECT max(abs(x.v - y.v)) FROM v x JOIN v y USING (i, j) WHERE x.n = a AND y.n = b
+$$;
+SELECT name, train_rows, holdout_rows, (metrics->>'n_trees')::int AS n_trees,
+       metrics->'distributed'->>'parts' AS parts,
+       (metrics->'distributed'->>'round_trips')::int <= (metrics->'distributed'->>'levels')::int + 2 AS a_trip_a_level,
+       (metrics->'distributed'->>'scored_rows')::int AS scored_rows
+  FROM credit_risk.cr_train('gbm_dist', 'german_parts', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id", "distributed": true, "n_trees": 30}');
+SELECT name FROM credit_risk.cr_train('gbm_loaded', 'german_credit', 'bad', 'gbm', NULL,
+                                      '{"key": "applicant_id", "n_trees": 30}');
+SELECT jsonb_array_length(tree_shape('gbm_dist')) AS trees,
+       tree_shape('gbm_dist') = tree_shape('gbm_loaded') AS same_splits,
+       leaf_diff('gbm_dist', 'gbm_loaded') < 1e-12 AS same_leaves,
+       (SELECT max(abs(credit_risk.cr_predict('gbm_dist', g) - credit_risk.cr_predict('gbm_loaded', g))) < 1e-12
+          FROM german_credit g) AS same_scores,
+       (SELECT (a.metrics - 'fit_seconds' - 'load_seconds' - 'bin_seconds' - 'distributed' - 'threads')
+               = (b.metrics - 'fit_seconds' - 'load_seconds' - 'bin_seconds' - 'threads')
+          FROM credit_risk.models a, credit_risk.models b
+         WHERE a.name = 'gbm_dist' AND b.name = 'gbm_loaded') AS same_metrics;
+-- early stopping on the holdout, a column sample, a monotone constraint and class weights
+SELECT metrics->>'trees_built' AS trees_built, metrics->>'best_iteration' AS best_iteration
+  FROM credit_risk.cr_train('gbm_dist_es', 'german_parts', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id", "distributed": true, "n_trees": 200, "early_stopping_rounds": 10, "max_depth": 3,
+                              "colsample_bytree": 0.7, "monotone": {"duration_months": 1}, "class_weight": "balanced", "lambda": 3}');
+SELECT metrics->>'trees_built' AS trees_built, metrics->>'best_iteration' AS best_iteration
+  FROM credit_risk.cr_train('gbm_loaded_es', 'german_credit', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id", "n_trees": 200, "early_stopping_rounds": 10, "max_depth": 3,
+                              "colsample_bytree": 0.7, "monotone": {"duration_months": 1}, "class_weight": "balanced", "lambda": 3}');
+SELECT tree_shape('gbm_dist_es') = tree_shape('gbm_loaded_es') AS same_splits,
+       leaf_diff('gbm_dist_es', 'gbm_loaded_es') < 1e-12 AS same_leaves,
+       abs((a.metrics->>'best_holdout_log_loss')::float8 - (b.metrics->>'best_holdout_log_loss')::float8) < 1e-12 AS same_loss
+  FROM credit_risk.models a, credit_risk.models b
+ WHERE a.name = 'gbm_dist_es' AND b.name = 'gbm_loaded_es';
+-- nothing is left in this backend once the fit is done
+SELECT count(*) AS shard_contexts FROM pg_backend_memory_contexts WHERE name LIKE 'credit_risk gbm%';
+-- what it does not take: a row sample drawn by position
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'gbm', NULL, '{"key": "applicant_id", "distributed": true, "subsample": 0.8}')$$);
+SELECT expect_error($$SELECT credit_risk.cr_train('x', 'german_parts', 'bad', 'gbm', NULL, '{"key": "applicant_id", "distributed": true, "categorical": ["dependents"]}')$$);
+
+-- cr_gbm_shard_load and cr_gbm_shard are handed bytes.  A load spec over one
+-- feature (little-endian): magic, version 1, p 1, holdout 0.2, class weights
+-- 1 and 1, first margin 0, one cut point at 30.
+SELECT decode('4c47524301000000' || '01000000' || '9a9999999999c93f' || '000000000000f03f'
+              || '000000000000f03f' || '0000000000000000' || '01000000' || '0000000000003e40', 'hex') AS lspec \gset
+SELECT credit_risk.cr_gbm_shard_load(:'lspec'::bytea, ARRAY[age]::float8[], bad::float8,
+                                     credit_risk.cr_split_unit(applicant_id, 42)) AS loaded
+  FROM german_credit \gset
+SELECT length(:'loaded'::bytea) AS loaded_bytes,
+       (SELECT count(*) FROM pg_backend_memory_contexts WHERE name = 'credit_risk gbm shard') AS shard_contexts;
+-- a tree's root: flags 1 (a new tree), no levels, feature 0, the histogram of node 0
+SELECT decode('4d47524301000000', 'hex') || substring(:'loaded'::bytea FROM 9 FOR 8)
+       || decode('01000000' || '00000000' || '01000000' || '00000000' || '01000000' || '00000000', 'hex') AS msg \gset
+SELECT length(credit_risk.cr_gbm_shard(:'msg'::bytea)) AS reply_bytes;
+-- the rows are at the root now: the same root again is out of step
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard(%L::bytea)', :'msg'));
+-- every truncation of a message is an error; every byte changed an error or a reply
+SELECT count(*) AS truncations,
+       count(*) FILTER (WHERE expect_error(format('SELECT credit_risk.cr_gbm_shard(%L::bytea)',
+                                                  substring(:'msg'::bytea FROM 1 FOR n))) LIKE '22P03%') AS rejected
+  FROM generate_series(0, length(:'msg'::bytea) - 1) n;
+SELECT count(*) AS alterations,
+       count(*) FILTER (WHERE r ~ '^(22P03|55000)' OR r = 'no error') AS handled
+  FROM (SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard(%L::bytea)',
+                                   set_byte(:'msg'::bytea, n, (get_byte(:'msg'::bytea, n) + 1) % 256))) AS r
+          FROM generate_series(0, length(:'msg'::bytea) - 1) n) s;
+SELECT count(*) AS spec_truncations,
+       count(*) FILTER (WHERE expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1]::float8[], 0, 0.5)',
+                                                  substring(:'lspec'::bytea FROM 1 FOR n))) LIKE '22P03%') AS rejected
+  FROM generate_series(0, length(:'lspec'::bytea) - 1) n;
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1, 2]::float8[], 0, 0.5)', :'lspec'));
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[''NaN'']::float8[], 0, 0.5)', :'lspec'));
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1]::float8[], 2, 0.5)', :'lspec'));
+-- the run's last message frees the rows; then there is nothing to grow a tree on
+SELECT credit_risk.cr_gbm_shard(decode('4d47524301000000', 'hex') || substring(:'loaded'::bytea FROM 9 FOR 8)
+                                || decode('04000000', 'hex')) IS NULL AS closed;
+SELECT count(*) AS shard_contexts FROM pg_backend_memory_contexts WHERE name LIKE 'credit_risk gbm%';
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard(%L::bytea)', :'msg'));
+DROP FUNCTION tree_shape(text);
+DROP FUNCTION leaf_diff(text, text);
 
 DROP FUNCTION logit_terms(text);
 DROP TABLE german_parts;

@@ -97,6 +97,22 @@ cmp_ok($pushed, '>=', 2 * ($npasses + 1), "distributed: EXPLAIN shows each pass'
 my $fetched = () = $log =~ /Remote SQL: SELECT id, a, b, c, y FROM public\.applicants\n/g;
 is($fetched, 0, 'distributed: no pass reads the rows of a shard');
 like($dist, qr/"parts_scored_on_shard": 2\b/, 'distributed: the scores for the metrics are computed on both shards');
+# gradient-boosted trees with params.distributed: each shard bins its rows
+# once and keeps them for the run; a tree level is one round trip that
+# brings back only the histograms of the nodes to build
+my $gdist = trains_gbm_distributed_as_one_node($coord, 'foreign partitions');
+like($gdist, qr/"parts_binned_on_shard": 2\b/, 'distributed trees: both shards bin their own rows');
+my ($levels) = $gdist =~ /"levels": (\d+)/;
+my ($trips) = $gdist =~ /"round_trips": (\d+)/;
+my ($received) = $gdist =~ /"bytes_received": (\d+)/;
+cmp_ok($trips, '<=', $levels + 2, "distributed trees: at most one round trip a tree level ($trips for $levels levels)");
+cmp_ok($received, '<', $trips * 2 * 64 * 1024, "distributed trees: only histograms come back ($received bytes in $trips round trips)");
+like($gdist, qr/"parts_scored_on_shard": 2\b/, 'distributed trees: the scores for the metrics are computed on both shards');
+for my $i (0 .. 1)
+{
+	ok($shards[$i]->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'credit_risk cr_train'}),
+		"distributed trees: shard $i keeps no session (and no binned rows) after the run");
+}
 my $sampled_scans = () = $log =~ /Remote SQL: SELECT id, a, b, c FROM public\.applicants WHERE \(\(credit_risk\.cr_split_unit\(id, 42::bigint\) >= 0\.2::double precision\)\) AND \(\(credit_risk\.cr_split_unit\(id, \d+::bigint\) < /g;
 is($sampled_scans, 2, 'distributed: the sample pass sends its condition to each shard');
 
@@ -122,6 +138,10 @@ my ($ret, $out, $err);
 cancels_on_shards(q{SELECT credit_risk.cr_train('dist_cancelled', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')},
 	300, 'cr_train_partial', 'distributed training');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'dist_cancelled'}), '0', 'and nothing is registered');
+cancels_on_shards(q{SELECT credit_risk.cr_train('gdist_cancelled', 'applicants', 'y', 'gbm', NULL, '{"key": "id", "distributed": true, "n_trees": 500}')},
+	1500, 'cr_gbm_shard', 'distributed tree training');
+is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'gdist_cancelled'}), '0', 'and nothing is registered');
+
 
 # model bytes as a parameter: each shard's aggregate runs on the shard with
 # the model in it (PostgreSQL 15 pushes a whole aggregate of one foreign
@@ -292,6 +312,8 @@ like($err, qr/could not connect to server "shard1"/, 'a shard that is down gives
 like($err, qr/could not connect to server "shard1"/, 'so does training on the sharded table');
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT credit_risk.cr_train('down', 'applicants', 'y', 'logistic', NULL, '{"key": "id", "distributed": true}')});
 like($err, qr/could not connect to server "shard1"/, 'and distributed training');
+($ret, $out, $err) = $coord->psql('postgres', q{SELECT credit_risk.cr_train('down', 'applicants', 'y', 'gbm', NULL, '{"key": "id", "distributed": true}')});
+like($err, qr/could not connect to server "shard1"/, 'and distributed tree training');
 ($ret, $out, $err) = $coord->psql('postgres', q{SELECT count(*) FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants', 'id')});
 like($err, qr/could not connect to server "shard1"/, 'and batch scoring on the shards');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM credit_risk.models WHERE name = 'down'}), '0', 'and nothing is registered');
