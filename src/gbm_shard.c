@@ -151,8 +151,11 @@ ShardRunNew(const bytea *spec)
 	if (!(run->holdout >= 0.0 && run->holdout < 1.0) ||
 		!(w0 > 0.0 && w0 < 1e12) || !(w1 > 0.0 && w1 < 1e12))
 		GbmWireBad(what, "its holdout or class weights are out of range");
+	/* single precision, as the gradients take them: a weight must not round to 0 */
 	run->weight[0] = (float) w0;
 	run->weight[1] = (float) w1;
+	if (!(run->weight[0] > 0.0f) || !(run->weight[1] > 0.0f))
+		GbmWireBad(what, "its class weights are out of range");
 	run->base_margin = GbmReadDouble(&r);
 	if (!isfinite(run->base_margin))
 		GbmWireBad(what, "its first margin is not finite");
