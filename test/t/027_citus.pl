@@ -70,12 +70,18 @@ like($plan, qr/Task Count: 8/, 'distributed: a pass is a task per shard');
 like($plan, qr/Query: SELECT pg_catalog\.worker_partial_agg\('credit_risk\.cr_train_partial\(bytea,double precision\[\],double precision,double precision\)'::regprocedure/,
 	'distributed: each task sums its shard\'s rows on the worker (worker_partial_agg)');
 
+# distributed trees: the rows of a distributed table are binned on the
+# coordinator as they stream in (the load aggregate keeps its rows in its
+# session, so Citus gathers them for it); the trees are one node's
+my $gdist = trains_gbm_distributed_as_one_node($coord, 'distributed table');
+like($gdist, qr/"parts_binned_on_shard": 0\b/, 'distributed trees: a Citus table is binned on the coordinator');
+
 # by value: the serving model in a reference table, joined in the query
 $coord->safe_psql('postgres', q{
 	CREATE TABLE serving_models AS SELECT name, model FROM credit_risk.models WHERE name = 'pd_gbm';
 	SELECT create_reference_table('serving_models');
 });
-my $plan = $coord->safe_psql('postgres', q{SET jit = off; EXPLAIN (VERBOSE, COSTS OFF)
+$plan = $coord->safe_psql('postgres', q{SET jit = off; EXPLAIN (VERBOSE, COSTS OFF)
 	SELECT t.id, credit_risk.cr_predict(m.model, t) FROM applicants t JOIN serving_models m ON m.name = 'pd_gbm'});
 like($plan, qr/Task Count: 8/, 'the scoring query is split into a task per shard');
 like($plan, qr/Query: SELECT t\.id, credit_risk\.cr_predict\(m\.model, t\.\*\).*FROM \(public\.applicants_\d+ t JOIN public\.serving_models_\d+ m/s,
