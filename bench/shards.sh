@@ -6,6 +6,9 @@
 #
 #   bench/shards.sh [ROWS]          # 2,000,000 by default (BENCH_ROWS)
 #
+# A second shape, for the distributed trees: BENCH_WIDE_ROWS (500,000) rows
+# of 20 features (the wide table).
+#
 # Run as root (the clusters then run as postgres) or as a user that can
 # initdb.  BENCH_REPS (3) timed runs of each, the best and the median
 # reported; bytes on the loopback interface counted around each query
@@ -15,6 +18,7 @@
 set -euo pipefail
 
 rows=${1:-${BENCH_ROWS:-2000000}}
+wide_rows=${BENCH_WIDE_ROWS:-500000}
 reps=${BENCH_REPS:-3}
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
@@ -52,7 +56,9 @@ q() { psql -X -q -At -h "$dir" -p "${ports[$1]}" -U "$owner" -d postgres -v ON_E
 
 for s in 1 2; do
 	q "$s" -c "CREATE EXTENSION credit_risk;
-	           CREATE TABLE applicants (id int PRIMARY KEY, a float8, b float8, c float8, y int)"
+	           CREATE TABLE applicants (id int PRIMARY KEY, a float8, b float8, c float8, y int);
+	           CREATE TABLE wide (LIKE applicants INCLUDING ALL)"
+	for k in $(seq 1 17); do q "$s" -c "ALTER TABLE wide ADD COLUMN x$k float8"; done
 done
 servers=
 for i in 0 1; do
@@ -64,17 +70,25 @@ for i in 0 1; do
 	CREATE FOREIGN TABLE applicants_$i PARTITION OF applicants
 	    FOR VALUES WITH (MODULUS 2, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'applicants');
 	CREATE FOREIGN TABLE scored_$i PARTITION OF scored
-	    FOR VALUES WITH (MODULUS 2, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'scored');"
+	    FOR VALUES WITH (MODULUS 2, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'scored');
+	CREATE FOREIGN TABLE wide_$i PARTITION OF wide
+	    FOR VALUES WITH (MODULUS 2, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'wide');"
 done
+# the wide table: the applicants' features and 17 more made from them and the id
+xcols=$(for k in $(seq 1 17); do printf ', x%d float8' "$k"; done)
+xvals=$(for k in $(seq 1 17); do printf ', CASE WHEN (id + %d) %% 29 = 0 THEN NULL ELSE ((hashint4(id * %d + %d) %% 1000) / 1000.0 + a * %d) END AS x%d' "$k" "$((k + 2))" "$k" "$((k % 3))" "$k"; done)
 start=$(date +%s.%N)
 q 0 -c "CREATE EXTENSION credit_risk; CREATE EXTENSION postgres_fdw"
 q 0 -v rows="$rows" -f "$here/../test/data/applicants_synth.sql"
 q 0 -c "VACUUM ANALYZE applicants_local" -c "
 	CREATE TABLE applicants (id int, a float8, b float8, c float8, y int) PARTITION BY HASH (id);
 	CREATE TABLE scored (id int, pd float8) PARTITION BY HASH (id);
+	CREATE TABLE wide (id int, a float8, b float8, c float8, y int $xcols) PARTITION BY HASH (id);
 	$servers
-	INSERT INTO applicants SELECT * FROM applicants_local;"
-for s in 1 2; do q "$s" -c "VACUUM ANALYZE applicants"; done
+	INSERT INTO applicants SELECT * FROM applicants_local;
+	CREATE TABLE wide_local AS SELECT id, a, b, c, y $xvals FROM applicants_local WHERE id <= $wide_rows;
+	INSERT INTO wide SELECT * FROM wide_local;" -c "VACUUM ANALYZE wide_local"
+for s in 1 2; do q "$s" -c "VACUUM ANALYZE applicants" -c "VACUUM ANALYZE wide"; done
 echo "credit_risk sharding benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'); $rows rows, two shards, $reps runs each"
 echo "server: $(q 0 -c 'SELECT version()')"
 echo "CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs for all three clusters"
@@ -171,3 +185,38 @@ q 0 -c "SELECT format('  one node, rows loaded: %s Newton iterations, fit %s s (
 	              round((metrics->>'fit_seconds')::numeric * 1000 / (metrics->>'iterations')::int, 1),
 	              round((metrics->>'load_seconds')::numeric, 2))
 	  FROM credit_risk.models WHERE name = 't1_logistic' ORDER BY version DESC LIMIT 1"
+echo
+echo "gradient-boosted trees from histograms where the rows are (params.distributed; the trees of one node given the same cut points):"
+for shape in applicants wide; do
+	n=$rows
+	[ "$shape" = wide ] && n=$wide_rows
+	gparams='{"key": "id", "distributed": true, "n_trees": 50, "max_depth": 6}'
+	lparams='{"key": "id", "n_trees": 50, "max_depth": 6}'
+	echo " $shape: $n rows, $(q 0 -c "SELECT count(*) - 2 FROM information_schema.columns WHERE table_name = '${shape}_local'") features"
+	timeit "one node: cr_train gbm, rows loaded" 0 \
+		"SELECT credit_risk.cr_train('g0_$shape', '${shape}_local', 'y', 'gbm', NULL, '$lparams')"
+	timeit "one node: cr_train gbm, distributed (binned in one backend)" 0 \
+		"SELECT credit_risk.cr_train('g1_$shape', '${shape}_local', 'y', 'gbm', NULL, '$gparams')"
+	timeit "shards: cr_train gbm, distributed (binned on each shard)" 0 \
+		"SELECT credit_risk.cr_train('g2_$shape', '$shape', 'y', 'gbm', NULL, '$gparams')"
+	# where the time goes, from the last run of each
+	q 0 -c "SELECT rpad(CASE WHEN name LIKE 'g1%' THEN '  one node' ELSE '  shards' END, 11)
+		    || format('%s levels in %s round trips: %s ms a level, %s bytes back a level from each part; binning %s s (%s MB kept); scores %s s; sample %s s',
+		              d->>'levels', d->>'round_trips',
+		              round((d->>'tree_seconds')::numeric * 1000 / (d->>'levels')::int, 1),
+		              (d->>'bytes_received')::bigint / (d->>'round_trips')::int / greatest((d->>'parts_binned_on_shard')::int, 1),
+		              round((d->>'load_seconds')::numeric, 2), round((d->>'shard_bytes')::numeric / 1048576, 1),
+		              round((d->>'score_seconds')::numeric, 2), round((d->>'sample_seconds')::numeric, 2))
+		  FROM (SELECT DISTINCT ON (name) name, metrics->'distributed' AS d FROM credit_risk.models
+		         WHERE name IN ('g1_$shape', 'g2_$shape') ORDER BY name, version DESC) m ORDER BY name"
+	q 0 -c "SELECT format('  one node, rows loaded: fit %s s (%s ms a level over %s levels), binning %s s, load %s s',
+		              round((metrics->>'fit_seconds')::numeric, 2),
+		              round((metrics->>'fit_seconds')::numeric * 1000 / ((metrics->>'n_trees')::int * 7), 1),
+		              (metrics->>'n_trees')::int * 7,
+		              round((metrics->>'bin_seconds')::numeric, 2), round((metrics->>'load_seconds')::numeric, 2))
+		  FROM credit_risk.models WHERE name = 'g0_$shape' ORDER BY version DESC LIMIT 1"
+	echo "  the same splits, shards and one node: $(q 0 -c "WITH t AS (
+		    SELECT DISTINCT ON (name) name, credit_risk.cr_export(model)->'gbm'->'trees' AS x
+		      FROM credit_risk.models WHERE name IN ('g1_$shape', 'g2_$shape') ORDER BY name, version DESC)
+		SELECT count(DISTINCT (SELECT jsonb_agg(e - 'value' - 'cover') FROM jsonb_array_elements(x) e)) = 1 FROM t")"
+done

@@ -64,7 +64,17 @@ SecondsSince(instr_time start)
 	return INSTR_TIME_GET_DOUBLE(now);
 }
 
-/* The bytea a part replied with to sql: remote (binary) or this backend's. */
+/* a part's name in messages */
+static const char *
+PartName(const GbmDist *d, int part)
+{
+	return d->parts[part].server ? d->parts[part].server : "(this server)";
+}
+
+/*
+ * The bytea a server replied with to sql (binary), copied, or NULL; res is
+ * cleared either way.
+ */
 static bytea *
 RemoteBytea(CrRemote *r, PGresult *res, const char *sql)
 {
@@ -73,50 +83,56 @@ RemoteBytea(CrRemote *r, PGresult *res, const char *sql)
 
 	if (PQntuples(res) != 1 || PQnfields(res) != 1 || PQftype(res, 0) != BYTEAOID ||
 		PQfformat(res, 0) != 1)
+	{
+		PQclear(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("server \"%s\" did not reply with one bytea value", r->server),
 				 errcontext("remote SQL: %s", sql)));
+	}
 	if (PQgetisnull(res, 0, 0))
+	{
+		PQclear(res);
 		return NULL;
+	}
 	len = PQgetlength(res, 0, 0);
 	out = palloc(VARHDRSZ + len);
 	SET_VARSIZE(out, VARHDRSZ + len);
 	memcpy(VARDATA(out), PQgetvalue(res, 0, 0), len);
+	PQclear(res);
 	return out;
 }
 
-/*
- * Send msg to every part holding rows, all at once, and return their
- * replies in part order (NULL for a part without rows).
- */
-static bytea **
-DistExchange(GbmDist *d, const bytea *msg)
-{
-	bytea	  **replies = palloc0(sizeof(bytea *) * d->nparts);
+/* what to do with a part's reply (NULL for none): its bytes are the caller's */
+typedef void (*ReplyFn) (GbmDist *d, int part, const char *reply, Size len, void *arg);
 
+/*
+ * Send msg to every part holding rows, all at once, and hand each part's
+ * reply to fn in part order, as it is read (one reply held at a time).
+ */
+static void
+DistExchange(GbmDist *d, const bytea *msg, ReplyFn fn, void *arg)
+{
 	for (int i = 0; i < d->nparts; i++)
 		if (d->active[i] && d->remote[i].conn != NULL)
 			RemoteSendBytea(&d->remote[i], SHARD_SQL, msg);
 	for (int i = 0; i < d->nparts; i++)
 	{
+		bytea	   *reply;
+
 		if (!d->active[i])
 			continue;
-		if (d->remote[i].conn != NULL)
-		{
-			PGresult   *res = RemoteReceive(&d->remote[i], SHARD_SQL);
-
-			replies[i] = RemoteBytea(&d->remote[i], res, SHARD_SQL);
-			PQclear(res);
-		}
-		else
-			replies[i] = GbmShardMessage(VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg));
 		d->stats->bytes_sent += VARSIZE_ANY_EXHDR(msg);
-		if (replies[i] != NULL)
-			d->stats->bytes_received += VARSIZE_ANY_EXHDR(replies[i]);
+		reply = d->remote[i].conn != NULL
+			? RemoteBytea(&d->remote[i], RemoteReceive(&d->remote[i], SHARD_SQL), SHARD_SQL)
+			: GbmShardMessage(VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg));
+		if (reply != NULL)
+			d->stats->bytes_received += VARSIZE(reply) - VARHDRSZ;
+		fn(d, i, reply ? VARDATA(reply) : NULL, reply ? VARSIZE(reply) - VARHDRSZ : 0, arg);
+		if (reply != NULL)
+			pfree(reply);
 	}
 	d->stats->round_trips++;
-	return replies;
 }
 
 static void
@@ -155,14 +171,14 @@ MessageEnd(StringInfo buf)
  * asked for it (flags); the rest of the reply is left in r.
  */
 static void
-ReplyStart(GbmDist *d, int32 flags, GbmReader *r, const bytea *reply, const char *server)
+ReplyStart(GbmDist *d, int32 flags, GbmReader *r, const char *reply, Size len, const char *server)
 {
 	uint32		head[2];
 	double		loss;
 	int64		nloss;
 
-	r->at = VARDATA_ANY(reply);
-	r->left = VARSIZE_ANY_EXHDR(reply);
+	r->at = reply;
+	r->left = len;
 	r->what = "cr_gbm_shard reply";
 	GbmRead(r, head, sizeof(head));
 	if (head[0] != GBM_WIRE_REPLY || head[1] != GBM_WIRE_VERSION)
@@ -225,6 +241,55 @@ GbmDistLevel(Gbm *gbm, GrowNode **level, int nlevel)
 	d->stats->levels++;
 }
 
+/* hist += in over a feature's bins (0 .. nc and the missing bin) */
+static void
+HistAdd(HistBin *hist, const HistBin *in, int nc)
+{
+	for (int b = 0; b <= nc; b++)
+	{
+		hist[b].g += in[b].g;
+		hist[b].h += in[b].h;
+	}
+	hist[CR_MISSING_BIN].g += in[CR_MISSING_BIN].g;
+	hist[CR_MISSING_BIN].h += in[CR_MISSING_BIN].h;
+}
+
+/* the nodes a message asked for, nodes[n0 .. n1) */
+typedef struct BuildReply
+{
+	Gbm		   *gbm;
+	GrowNode  **nodes;
+	int			n0;
+	int			n1;
+	int32		flags;
+} BuildReply;
+
+/* Add a part's histograms to the nodes' (ReplyFn). */
+static void
+AddHistograms(GbmDist *d, int part, const char *reply, Size len, void *arg)
+{
+	BuildReply *b = (BuildReply *) arg;
+	Gbm		   *gbm = b->gbm;
+	GbmReader	r;
+	HistBin		in[GBM_NBINS];
+
+	if (reply == NULL)
+		GbmWireBad("cr_gbm_shard reply", "it is NULL");
+	ReplyStart(d, b->flags, &r, reply, len, PartName(d, part));
+	for (int i = b->n0; i < b->n1; i++)
+		for (int k = 0; k < gbm->nfeats; k++)
+		{
+			int			f = gbm->feats[k];
+
+			/* the part's sums, added in part order */
+			memset(in, 0, sizeof(in));
+			GbmHistRead(&r, gbm->edges[f].ncuts, in);
+			HistAdd(b->nodes[i]->hist + (Size) f * GBM_NBINS, in, gbm->edges[f].ncuts);
+		}
+	if (r.left != 0)
+		GbmWireBad(r.what, "it has bytes past its end");
+}
+
 /*
  * The histograms of nodes[0 .. n) (each with its buffer), summed over the
  * parts: one round trip, which also carries the pending decisions and, at
@@ -234,81 +299,83 @@ void
 GbmDistBuild(Gbm *gbm, GrowNode **nodes, int n)
 {
 	GbmDist    *d = gbm->dist;
-	StringInfoData buf;
-	int32		flags = 0;
-	int32		nb = n;
-	bytea	  **replies;
+	Size		node_bytes = 0;
+	int			per;
 
-	if (d->new_tree)
-		flags |= GBM_MSG_NEW_TREE | (d->want_loss ? GBM_MSG_LOSS : 0);
-	MessageStart(&buf, d, flags);
-	MessagePending(&buf, d);
-	if (d->new_tree)
-	{
-		int32		nf = gbm->nfeats;
-
-		appendBinaryStringInfo(&buf, (char *) &nf, sizeof(nf));
-		for (int k = 0; k < gbm->nfeats; k++)
-		{
-			int32		f = gbm->feats[k];
-
-			appendBinaryStringInfo(&buf, (char *) &f, sizeof(f));
-		}
-		d->new_tree = false;
-	}
-	appendBinaryStringInfo(&buf, (char *) &nb, sizeof(nb));
-	for (int i = 0; i < n; i++)
-	{
-		int32		idx = nodes[i]->index;
-
-		appendBinaryStringInfo(&buf, (char *) &idx, sizeof(idx));
-	}
+	/* as many nodes a message as keep its replies within GBM_REPLY_BYTES */
+	for (int k = 0; k < gbm->nfeats; k++)
+		node_bytes += sizeof(uint16) + sizeof(HistBin) * (gbm->edges[gbm->feats[k]].ncuts + 2);
+	per = (int) Max(1, GBM_REPLY_BYTES / node_bytes);
 
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < gbm->nfeats; k++)
 			memset(nodes[i]->hist + (Size) gbm->feats[k] * GBM_NBINS, 0,
 				   sizeof(HistBin) * GBM_NBINS);
-	if (flags & GBM_MSG_LOSS)
+	for (int n0 = 0; n0 < n; n0 += per)
 	{
-		d->loss = 0.0;
-		d->nloss = 0;
-	}
-	replies = DistExchange(d, MessageEnd(&buf));
-	for (int part = 0; part < d->nparts; part++)
-	{
-		GbmReader	r;
-		const char *server = d->parts[part].server ? d->parts[part].server : "(this server)";
+		int			n1 = Min(n0 + per, n);
+		int32		nb = n1 - n0;
+		int32		flags = 0;
+		StringInfoData buf;
+		BuildReply	ctx;
 
-		if (replies[part] == NULL)
-			continue;
-		ReplyStart(d, flags, &r, replies[part], server);
-		for (int i = 0; i < n; i++)
+		/* the first message of a level carries its decisions, and a tree's start */
+		if (n0 == 0 && d->new_tree)
+			flags |= GBM_MSG_NEW_TREE | (d->want_loss ? GBM_MSG_LOSS : 0);
+		MessageStart(&buf, d, flags);
+		MessagePending(&buf, d);
+		if (n0 == 0 && d->new_tree)
+		{
+			int32		nf = gbm->nfeats;
+
+			appendBinaryStringInfo(&buf, (char *) &nf, sizeof(nf));
 			for (int k = 0; k < gbm->nfeats; k++)
 			{
-				int			f = gbm->feats[k];
-				int			nc = gbm->edges[f].ncuts;
-				HistBin    *hist = nodes[i]->hist + (Size) f * GBM_NBINS;
+				int32		f = gbm->feats[k];
 
-				for (int b = 0; b <= nc + 1; b++)
-				{
-					HistBin		in;
-					HistBin    *out = b <= nc ? &hist[b] : &hist[CR_MISSING_BIN];
-
-					GbmRead(&r, &in, sizeof(in));
-					if (!isfinite(in.g) || !isfinite(in.h) || in.h < 0.0)
-						ereport(ERROR,
-								(errcode(ERRCODE_PROTOCOL_VIOLATION),
-								 errmsg("server \"%s\" returned a histogram that is not finite", server)));
-					out->g += in.g;
-					out->h += in.h;
-				}
+				appendBinaryStringInfo(&buf, (char *) &f, sizeof(f));
 			}
-		if (r.left != 0)
-			GbmWireBad(r.what, "it has bytes past its end");
-		pfree(replies[part]);
+			d->new_tree = false;
+		}
+		appendBinaryStringInfo(&buf, (char *) &nb, sizeof(nb));
+		for (int i = n0; i < n1; i++)
+		{
+			int32		idx = nodes[i]->index;
+
+			appendBinaryStringInfo(&buf, (char *) &idx, sizeof(idx));
+		}
+
+		if (flags & GBM_MSG_LOSS)
+		{
+			d->loss = 0.0;
+			d->nloss = 0;
+		}
+		ctx.gbm = gbm;
+		ctx.nodes = nodes;
+		ctx.n0 = n0;
+		ctx.n1 = n1;
+		ctx.flags = flags;
+		DistExchange(d, MessageEnd(&buf), AddHistograms, &ctx);
+		pfree(buf.data);
 	}
-	pfree(replies);
-	pfree(buf.data);
+}
+
+/* A reply without histograms: its loss (ReplyFn); a closed run's is NULL. */
+static void
+TakeLoss(GbmDist *d, int part, const char *reply, Size len, void *arg)
+{
+	int32		flags = *(int32 *) arg;
+	GbmReader	r;
+
+	if (reply == NULL)
+	{
+		if (!(flags & GBM_MSG_CLOSE))
+			GbmWireBad("cr_gbm_shard reply", "it is NULL");
+		return;
+	}
+	ReplyStart(d, flags, &r, reply, len, PartName(d, part));
+	if (r.left != 0)
+		GbmWireBad(r.what, "it has bytes past its end");
 }
 
 /* Send the pending decisions with flags (and no histograms asked for). */
@@ -318,7 +385,6 @@ DistFlush(Gbm *gbm, int32 flags)
 	GbmDist    *d = gbm->dist;
 	StringInfoData buf;
 	int32		zero = 0;
-	bytea	  **replies;
 
 	MessageStart(&buf, d, flags);
 	if (!(flags & GBM_MSG_CLOSE))
@@ -331,17 +397,8 @@ DistFlush(Gbm *gbm, int32 flags)
 		d->loss = 0.0;
 		d->nloss = 0;
 	}
-	replies = DistExchange(d, MessageEnd(&buf));
-	for (int part = 0; part < d->nparts; part++)
-	{
-		GbmReader	r;
-
-		if (replies[part] == NULL)
-			continue;
-		ReplyStart(d, flags, &r, replies[part], d->parts[part].server ? d->parts[part].server : "(this server)");
-		if (r.left != 0)
-			GbmWireBad(r.what, "it has bytes past its end");
-	}
+	DistExchange(d, MessageEnd(&buf), TakeLoss, &flags);
+	pfree(buf.data);
 }
 
 /*
@@ -357,7 +414,16 @@ DistLoad(GbmDist *d, const char *select_list, const bytea *spec, int64 *ntrain,
 	*ntrain = *nhold = *pos = 0;
 	for (int i = 0; i < d->nparts; i++)
 	{
-		sql[i] = psprintf("SELECT %s FROM %s", select_list, d->parts[i].table);
+		/*
+		 * This backend's part is read through a subquery: over a foreign
+		 * table (in a view, say), postgres_fdw would send the aggregate to
+		 * the shard, and the rows would be binned in its session there.
+		 */
+		if (d->parts[i].server != NULL)
+			sql[i] = psprintf("SELECT %s FROM %s", select_list, d->parts[i].table);
+		else
+			sql[i] = psprintf("SELECT %s FROM (SELECT * FROM %s OFFSET 0) cr_rows",
+							  select_list, d->parts[i].table);
 		if (d->parts[i].server != NULL)
 		{
 			d->remote[i].server = d->parts[i].server;
@@ -371,12 +437,7 @@ DistLoad(GbmDist *d, const char *select_list, const bytea *spec, int64 *ntrain,
 		GbmLoaded	loaded;
 
 		if (d->remote[i].conn != NULL)
-		{
-			PGresult   *res = RemoteReceive(&d->remote[i], sql[i]);
-
-			bytes = RemoteBytea(&d->remote[i], res, sql[i]);
-			PQclear(res);
-		}
+			bytes = RemoteBytea(&d->remote[i], RemoteReceive(&d->remote[i], sql[i]), sql[i]);
 		else
 		{
 			Datum		arg = PointerGetDatum(spec);
@@ -397,10 +458,11 @@ DistLoad(GbmDist *d, const char *select_list, const bytea *spec, int64 *ntrain,
 		if (loaded.run != d->run)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("server \"%s\" binned its rows for another run",
-							d->parts[i].server ? d->parts[i].server : "(this server)")));
+					 errmsg("server \"%s\" binned its rows for another run", PartName(d, i))));
 		d->active[i] = true;
 		d->stats->parts++;
+		if (d->parts[i].server != NULL)
+			d->stats->parts_on_shard++;
 		d->stats->shard_bytes += loaded.bytes;
 		*ntrain += loaded.ntrain;
 		*nhold += loaded.nhold;

@@ -27,6 +27,7 @@
 
 #include "binning.h"
 #include "gbm.h"
+#include "lib/stringinfo.h"
 
 #define GBM_WIRE_LOAD		0x4352474C	/* "CRGL": what a part bins its rows with */
 #define GBM_WIRE_LOADED		0x43524753	/* "CRGS": a part's rows, once binned */
@@ -43,6 +44,15 @@
 #define GBM_NODE_LEAF		0
 #define GBM_NODE_SPLIT		1		/* bins up to bin go left */
 #define GBM_NODE_CAT		2		/* the codes in a set go left */
+
+/*
+ * The most histogram bytes a message asks for (the coordinator splits a
+ * level's nodes over messages by it) and a part builds at once.
+ */
+#define GBM_REPLY_BYTES		(64 * 1024 * 1024)
+
+/* a histogram sent whole (gbm_shard.c's GbmHistWrite) */
+#define GBM_HIST_DENSE		0xFFFF
 
 /* the most nodes a level may have on a shard */
 #define GBM_SHARD_MAX_NODES	65536
@@ -109,10 +119,14 @@ GbmReadDouble(GbmReader *r)
 }
 
 /* gbm_shard.c: the part's side, in any backend */
+struct HistBin;
+
 extern bytea *GbmLoadSpecEncode(const GbmLoadSpec *spec);
 extern uint64 GbmWireHash(const char *data, Size len);
 extern void GbmLoadedDecode(const bytea *bytes, GbmLoaded *out);
 extern bytea *GbmShardMessage(const char *msg, Size len);
+extern void GbmHistWrite(StringInfo out, const struct HistBin *hb, int nc);
+extern void GbmHistRead(GbmReader *r, int nc, struct HistBin *out);
 extern void GbmShardFree(void);
 
 /* gbm_dist.c: the coordinator's side */
@@ -125,6 +139,7 @@ typedef struct GbmDistPart
 typedef struct GbmDistStats
 {
 	int			parts;			/* that hold rows */
+	int			parts_on_shard; /* of them, shards binning their own rows */
 	int64		round_trips;	/* messages to every part at once */
 	int64		levels;
 	int64		bytes_sent;		/* over all parts */

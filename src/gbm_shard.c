@@ -43,6 +43,7 @@ typedef struct ShardRun
 {
 	MemoryContext cxt;
 	uint64		id;				/* the load spec's hash */
+	uint64		generation;		/* which run of this session */
 	const void *spec_ptr;		/* the spec datum the load was started with */
 	bool		loaded;			/* the load's final function ran */
 	int			p;
@@ -66,6 +67,20 @@ typedef struct ShardRun
 } ShardRun;
 
 static ShardRun *shard_run = NULL;
+static uint64 shard_generation = 0;
+
+/*
+ * The load aggregate's state: the run it bins into, by generation, so a
+ * state whose run another load replaced is found out even if the new run
+ * has the old one's address.  A reset callback on the aggregate's memory
+ * frees a run whose load did not finish (an error, a cancel).
+ */
+typedef struct LoadState
+{
+	ShardRun   *run;
+	uint64		generation;
+	MemoryContextCallback cb;
+} LoadState;
 
 void
 GbmWireBad(const char *what, const char *why)
@@ -136,11 +151,11 @@ ShardRunNew(const bytea *spec)
 		GbmWireBad(what, "it is of another version of credit_risk");
 
 	GbmShardFree();
-	cxt = AllocSetContextCreate(TopMemoryContext, "credit_risk gbm shard",
+	/* under the caller's memory until the spec is read: an error frees it */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "credit_risk gbm shard",
 								ALLOCSET_DEFAULT_SIZES);
 	run = MemoryContextAllocZero(cxt, sizeof(ShardRun));
 	run->cxt = cxt;
-	shard_run = run;
 	run->id = GbmWireHash(VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec));
 	run->p = GbmReadInt(&r);
 	if (run->p < 1 || run->p > 1000)
@@ -177,6 +192,9 @@ ShardRunNew(const bytea *spec)
 	if (r.left != 0)
 		GbmWireBad(what, "it has bytes past its end");
 	run->feats = MemoryContextAlloc(cxt, sizeof(int) * run->p);
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	run->generation = ++shard_generation;
+	shard_run = run;
 	return run;
 }
 
@@ -226,6 +244,27 @@ ShardGrow(ShardRun *run)
 	run->cap = cap;
 }
 
+/* The load's memory goes (its query ended or failed): an unfinished run goes too. */
+static void
+LoadStateReset(void *arg)
+{
+	LoadState  *st = (LoadState *) arg;
+
+	if (shard_run != NULL && shard_run->generation == st->generation && !shard_run->loaded)
+		GbmShardFree();
+}
+
+/* A state's run must still be the session's, and still loading. */
+static void
+LoadStateCheck(const LoadState *st)
+{
+	if (shard_run == NULL || shard_run->generation != st->generation || shard_run->loaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cr_gbm_shard_load bins one set of rows at a time in a session"),
+				 errdetail("Another load, or the end of this one, replaced the rows it was binning: it cannot be computed for several groups, windows or calls in one query.")));
+}
+
 /*
  * cr_gbm_shard_load_step(state internal, spec bytea, features float8[],
  * label float8, unit float8): bin a row into this backend's run.
@@ -233,6 +272,7 @@ ShardGrow(ShardRun *run)
 Datum
 cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 {
+	LoadState  *st;
 	ShardRun   *run;
 	bytea	   *spec;
 	ArrayType  *arr;
@@ -242,8 +282,9 @@ cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 				unit;
 	uint8	   *rb;
 	int			p;
+	MemoryContext aggcxt;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "cr_gbm_shard_load_step called in non-aggregate context");
 	if (PG_ARGISNULL(1))
 		GbmWireBad("cr_gbm_shard_load spec", "it is NULL");
@@ -252,12 +293,18 @@ cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 	{
 		run = ShardRunNew(spec);
 		run->spec_ptr = spec;
+		st = MemoryContextAllocZero(aggcxt, sizeof(LoadState));
+		st->run = run;
+		st->generation = run->generation;
+		st->cb.func = LoadStateReset;
+		st->cb.arg = st;
+		MemoryContextRegisterResetCallback(aggcxt, &st->cb);
 	}
 	else
 	{
-		run = (ShardRun *) PG_GETARG_POINTER(0);
-		if (run != shard_run || run->loaded)
-			elog(ERROR, "cr_gbm_shard_load: the run it was loading is gone");
+		st = (LoadState *) PG_GETARG_POINTER(0);
+		run = st->run;
+		LoadStateCheck(st);
 		if ((const void *) spec != run->spec_ptr &&
 			GbmWireHash(VARDATA_ANY(spec), VARSIZE_ANY_EXHDR(spec)) != run->id)
 			ereport(ERROR,
@@ -329,13 +376,14 @@ cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 		run->pos += y > 0.5;
 	}
 	run->n++;
-	PG_RETURN_POINTER(run);
+	PG_RETURN_POINTER(st);
 }
 
 /* The run's counts, as bytes: magic, version, run, ntrain, nhold, pos, bytes. */
 Datum
 cr_gbm_shard_load_final(PG_FUNCTION_ARGS)
 {
+	LoadState  *st;
 	ShardRun   *run;
 	bytea	   *out;
 	uint32		head[2] = {GBM_WIRE_LOADED, GBM_WIRE_VERSION};
@@ -345,9 +393,9 @@ cr_gbm_shard_load_final(PG_FUNCTION_ARGS)
 		elog(ERROR, "cr_gbm_shard_load_final called in non-aggregate context");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();		/* no rows here */
-	run = (ShardRun *) PG_GETARG_POINTER(0);
-	if (run != shard_run)
-		elog(ERROR, "cr_gbm_shard_load: the run it was loading is gone");
+	st = (LoadState *) PG_GETARG_POINTER(0);
+	LoadStateCheck(st);
+	run = st->run;
 	run->loaded = true;
 	run->spec_ptr = NULL;
 	memcpy(&v[0], &run->id, sizeof(uint64));
@@ -383,6 +431,79 @@ GbmLoadedDecode(const bytea *bytes, GbmLoaded *out)
 	out->bytes = v[4];
 	if (out->ntrain < 0 || out->nhold < 0 || out->pos < 0 || out->pos > out->ntrain)
 		GbmWireBad(what, "its counts are out of range");
+}
+
+/* ----------------------------------------------------------- histograms */
+
+/*
+ * A feature's histogram of a node, as a reply carries it: a uint16 count
+ * of the bins that hold rows, then each such bin's number (uint8) and sums;
+ * or, when that is no shorter, GBM_HIST_DENSE and the sums of bins 0 ..
+ * ncuts and the missing bin.  A bin holds rows exactly when its hessian is
+ * not 0 (every row adds more than 0), so nothing is lost.
+ */
+void
+GbmHistWrite(StringInfo out, const HistBin *hb, int nc)
+{
+	uint16		n = 0;
+
+	for (int b = 0; b <= nc; b++)
+		n += hb[b].h != 0.0;
+	n += hb[CR_MISSING_BIN].h != 0.0;
+	if ((Size) n * (1 + sizeof(HistBin)) >= (Size) (nc + 2) * sizeof(HistBin))
+	{
+		n = GBM_HIST_DENSE;
+		appendBinaryStringInfo(out, (char *) &n, sizeof(n));
+		appendBinaryStringInfo(out, (char *) hb, sizeof(HistBin) * (nc + 1));
+		appendBinaryStringInfo(out, (char *) &hb[CR_MISSING_BIN], sizeof(HistBin));
+		return;
+	}
+	appendBinaryStringInfo(out, (char *) &n, sizeof(n));
+	for (int b = 0; b < GBM_NBINS; b++)
+		if ((b <= nc || b == CR_MISSING_BIN) && hb[b].h != 0.0)
+		{
+			uint8		bin = (uint8) b;
+
+			appendBinaryStringInfo(out, (char *) &bin, 1);
+			appendBinaryStringInfo(out, (char *) &hb[b], sizeof(HistBin));
+		}
+}
+
+/*
+ * Read a histogram GbmHistWrite wrote for a feature of nc cuts into out
+ * (GBM_NBINS bins, the bins not sent left as they are): sums must be
+ * finite, hessians not negative, bins of the feature and in order.
+ */
+void
+GbmHistRead(GbmReader *r, int nc, HistBin *out)
+{
+	uint16		n;
+	int			last = -1;
+
+	GbmRead(r, &n, sizeof(n));
+	if (n == GBM_HIST_DENSE)
+	{
+		GbmRead(r, out, sizeof(HistBin) * (nc + 1));
+		GbmRead(r, &out[CR_MISSING_BIN], sizeof(HistBin));
+	}
+	else
+	{
+		if (n > nc + 2)
+			GbmWireBad(r->what, "a histogram has more bins than its feature");
+		for (int i = 0; i < n; i++)
+		{
+			uint8		bin;
+
+			GbmRead(r, &bin, 1);
+			if (bin <= last || (bin > nc && bin != CR_MISSING_BIN))
+				GbmWireBad(r->what, "a histogram's bins are out of range or out of order");
+			GbmRead(r, &out[bin], sizeof(HistBin));
+			last = bin;
+		}
+	}
+	for (int b = 0; b < GBM_NBINS; b++)
+		if (!isfinite(out[b].g) || !isfinite(out[b].h) || out[b].h < 0.0)
+			GbmWireBad(r->what, "a histogram's sums are not finite");
 }
 
 /* ------------------------------------------------------------- messages */
@@ -591,7 +712,7 @@ GbmShardMessage(const char *msg, Size len)
 		GbmWireBad(what, "it asks for more histograms than the level has nodes");
 	if (nbuild > 0)
 	{
-		Size		size;
+		Size		most = 0;
 
 		slot = palloc(sizeof(int32) * run->nnodes);
 		build = palloc(sizeof(int32) * nbuild);
@@ -604,43 +725,21 @@ GbmShardMessage(const char *msg, Size len)
 				GbmWireBad(what, "a node it asks for is out of range or asked for twice");
 			slot[build[b]] = b;
 		}
-		size = sizeof(HistBin) * GBM_NBINS * (Size) run->nfeats * nbuild;
-		if (!AllocSizeIsValid(size))
+		/* the longest the reply can be: every histogram sent whole */
+		for (int f = 0; f < run->nfeats; f++)
+			most += sizeof(uint16) + sizeof(HistBin) * (run->edges[run->feats[f]].ncuts + 2);
+		if ((double) most * nbuild > (double) (MaxAllocSize / 2))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the histograms of %d nodes and %d features are too large", nbuild,
-							run->nfeats)));
-		hist = palloc0(size);
-		for (int64 i = 0; i < run->n; i++)
-		{
-			int32		k = run->node[i];
-			int32		s;
-			HistBin    *hs;
-			const uint8 *rb;
-			double		g,
-						h;
-
-			if (k < 0 || (run->flags[i] & ROW_HOLDOUT) || (s = slot[k]) < 0)
-				continue;
-			hs = hist + (Size) s * run->nfeats * GBM_NBINS;
-			rb = run->bins + (Size) i * run->p;
-			g = run->gp[i].g;
-			h = run->gp[i].h;
-			for (int f = 0; f < run->nfeats; f++)
-			{
-				HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
-
-				hb->g += g;
-				hb->h += h;
-			}
-			if ((i & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
-		}
+					 errmsg("the histograms of %d nodes and %d features are more than one reply can hold",
+							nbuild, run->nfeats),
+					 errdetail("cr_train asks for at most %d MB of histograms a message.",
+							   GBM_REPLY_BYTES >> 20)));
 	}
 	if (r.left != 0)
 		GbmWireBad(what, "it has bytes past its end");
 
-	/* the reply: the loss, then each node's bins 0 .. ncuts and the missing bin, per feature */
+	/* the reply: the loss, then each node's histogram of each feature */
 	initStringInfo(&out);
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	{
@@ -650,15 +749,52 @@ GbmShardMessage(const char *msg, Size len)
 		appendBinaryStringInfo(&out, (char *) &loss, sizeof(loss));
 		appendBinaryStringInfo(&out, (char *) &nloss, sizeof(nloss));
 	}
-	for (int b = 0; b < nbuild; b++)
-		for (int f = 0; f < run->nfeats; f++)
-		{
-			const HistBin *hb = hist + ((Size) b * run->nfeats + f) * GBM_NBINS;
-			int			nc = run->edges[run->feats[f]].ncuts;
 
-			appendBinaryStringInfo(&out, (char *) hb, sizeof(HistBin) * (nc + 1));
-			appendBinaryStringInfo(&out, (char *) &hb[CR_MISSING_BIN], sizeof(HistBin));
+	/*
+	 * The histograms, a batch of nodes at a time (at most GBM_REPLY_BYTES of
+	 * sums), each batch a pass over the rows.
+	 */
+	if (nbuild > 0)
+	{
+		int			per = (int) Max(1, GBM_REPLY_BYTES / (sizeof(HistBin) * GBM_NBINS * run->nfeats));
+
+		hist = palloc(sizeof(HistBin) * GBM_NBINS * run->nfeats * Min(per, nbuild));
+		for (int b0 = 0; b0 < nbuild; b0 += per)
+		{
+			int			b1 = Min(b0 + per, nbuild);
+
+			memset(hist, 0, sizeof(HistBin) * GBM_NBINS * run->nfeats * (b1 - b0));
+			for (int64 i = 0; i < run->n; i++)
+			{
+				int32		k = run->node[i];
+				int32		s;
+				HistBin    *hs;
+				const uint8 *rb;
+				double		g,
+							h;
+
+				if ((i & 0xFFFF) == 0)
+					CHECK_FOR_INTERRUPTS();
+				if (k < 0 || (run->flags[i] & ROW_HOLDOUT) || (s = slot[k]) < b0 || s >= b1)
+					continue;
+				hs = hist + (Size) (s - b0) * run->nfeats * GBM_NBINS;
+				rb = run->bins + (Size) i * run->p;
+				g = run->gp[i].g;
+				h = run->gp[i].h;
+				for (int f = 0; f < run->nfeats; f++)
+				{
+					HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
+
+					hb->g += g;
+					hb->h += h;
+				}
+			}
+			for (int b = b0; b < b1; b++)
+				for (int f = 0; f < run->nfeats; f++)
+					GbmHistWrite(&out, hist + ((Size) (b - b0) * run->nfeats + f) * GBM_NBINS,
+								 run->edges[run->feats[f]].ncuts);
 		}
+	}
 	SET_VARSIZE(out.data, out.len);
 	if (hist)
 		pfree(hist);

@@ -69,7 +69,7 @@ RemoteWait(PGconn *conn)
 }
 
 /*
- * An ERROR naming the server with the message (and SQLSTATE and hint) of
+ * An ERROR naming the server with the message (and SQLSTATE, detail and hint) of
  * res, unless res succeeded (PGRES_TUPLES_OK, PGRES_COMMAND_OK or
  * PGRES_SINGLE_TUPLE).  sql is what failed, for the context.
  */
@@ -86,7 +86,9 @@ RemoteCheck(CrRemote *r, PGresult *res, const char *sql)
 								  : pchomp(PQerrorMessage(r->conn)));
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		const char *hint = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
 		char	   *hint_copy = hint ? pstrdup(hint) : NULL;
+		char	   *detail_copy = detail ? pstrdup(detail) : NULL;
 		int			code = state && strlen(state) == 5
 			? MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])
 			: ERRCODE_CONNECTION_FAILURE;
@@ -95,6 +97,7 @@ RemoteCheck(CrRemote *r, PGresult *res, const char *sql)
 		ereport(ERROR,
 				(errcode(code),
 				 errmsg("server \"%s\": %s", r->server, msg),
+				 detail_copy ? errdetail_internal("%s", detail_copy) : 0,
 				 hint_copy ? errhint("%s", hint_copy) : 0,
 				 errcontext("remote SQL: %s", sql)));
 	}

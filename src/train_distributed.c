@@ -267,8 +267,8 @@ DistResolve(TrainRun *run, DistSource *src)
 
 	/*
 	 * The parts: a partitioned table's leaves when they all are foreign
-	 * tables (each leaf's aggregate then goes whole to its shard), else the
-	 * source.  Leaves are read as themselves, so the caller needs SELECT on
+	 * tables (each leaf's aggregate then goes whole to its shard), a
+	 * foreign table itself, else the source.  Leaves are read as themselves, so the caller needs SELECT on
 	 * them, and a parent whose row-level security applies to the caller is
 	 * read through the parent, as a query of it would be.
 	 */
@@ -277,7 +277,8 @@ DistResolve(TrainRun *run, DistSource *src)
 	src->partoids = palloc0(sizeof(Oid));
 	/* SELECT * FROM x: the FROM item is what follows */
 	src->source = src->parts[0] = query + strlen("SELECT * FROM ");
-	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	if (OidIsValid(relid) && (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE ||
+							  get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE))
 	{
 		List	   *leaves = RemoteForeignLeaves(relid);
 		ListCell   *lc;
@@ -826,7 +827,7 @@ DistGbm(DistSource *src, CrTrainParams *tp, CrModel *model, TrainFit *fit,
 					 ", \"round_trips\": " INT64_FORMAT ", \"levels\": " INT64_FORMAT
 					 ", \"bytes_sent\": " INT64_FORMAT ", \"bytes_received\": " INT64_FORMAT
 					 ", \"shard_bytes\": " INT64_FORMAT,
-					 src->nparts, parts[0].server != NULL ? nparts : 0, st.round_trips, st.levels,
+					 src->nparts, st.parts_on_shard, st.round_trips, st.levels,
 					 st.bytes_sent, st.bytes_received, st.shard_bytes);
 	appendStringInfoString(&fit->extra, ", \"load_seconds\": ");
 	CrAppendDouble(&fit->extra, st.load_seconds);

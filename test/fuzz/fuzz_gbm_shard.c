@@ -16,7 +16,8 @@
  *	   8 to 15 when the message is long enough, so that the fuzzer need not
  *	   guess it.  Each message must be rejected with an ERROR or answered;
  *	   after each, every row's node must be in the level or -1, and an
- *	   answer must be as long as the histograms it was asked for.
+ *	   answer must read back as whole histograms (GbmHistRead), no more
+ *	   than the level has nodes.
  *
  * An ERROR is the expected answer to bad bytes; anything else failing is a
  * finding.
@@ -59,6 +60,17 @@ MemoryContextAllocZero(MemoryContext context, Size size)
 
 	MemoryContextSwitchTo(old);
 	return p;
+}
+
+/* the harness's contexts all go with FuzzMemReset: where they hang does not matter */
+void
+MemoryContextSetParent(MemoryContext context, MemoryContext new_parent)
+{
+}
+
+void
+MemoryContextRegisterResetCallback(MemoryContext context, MemoryContextCallback *cb)
+{
 }
 
 void *
@@ -161,7 +173,6 @@ CheckMessages(const uint8_t *data, size_t size)
 		size_t		len = data[0] | (data[1] << 8);
 		uint8	   *msg;
 		bytea	   *reply;
-		int32		nbuild = -1;
 
 		data += 2;
 		size -= 2;
@@ -190,17 +201,19 @@ CheckMessages(const uint8_t *data, size_t size)
 				FuzzFail("row %ld is at node %d of a level of %d", (long) i, run->node[i],
 						 run->nnodes);
 		{
-			Size		per = 0;
-			Size		body = VARSIZE(reply) - VARHDRSZ - 24;
+			GbmReader	r = {VARDATA(reply) + 24, VARSIZE(reply) - VARHDRSZ - 24, "reply"};
+			int			blocks = 0;
+			HistBin		out[GBM_NBINS];
 
-			for (int k = 0; k < run->nfeats; k++)
-				per += (Size) (run->edges[run->feats[k]].ncuts + 2) * sizeof(HistBin);
-			if (per == 0 ? body != 0 : body % per != 0)
-				FuzzFail("a reply of %zu bytes after its head is not whole histograms of %zu", body, per);
-			if (per > 0)
-				nbuild = (int32) (body / per);
-			if (nbuild > run->nnodes)
-				FuzzFail("a reply holds %d histograms of a level of %d", nbuild, run->nnodes);
+			/* whole histograms, each of a feature of the tree, no more than the level has nodes */
+			while (r.left > 0)
+			{
+				GbmHistRead(&r, run->edges[run->feats[blocks % Max(run->nfeats, 1)]].ncuts, out);
+				blocks++;
+			}
+			if (blocks % Max(run->nfeats, 1) != 0 || blocks / Max(run->nfeats, 1) > run->nnodes)
+				FuzzFail("a reply holds %d histograms for %d features and %d nodes", blocks,
+						 run->nfeats, run->nnodes);
 		}
 	}
 }

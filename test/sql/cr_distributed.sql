@@ -238,6 +238,26 @@ SELECT count(*) AS spec_truncations,
 SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1, 2]::float8[], 0, 0.5)', :'lspec'));
 SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[''NaN'']::float8[], 0, 0.5)', :'lspec'));
 SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1]::float8[], 2, 0.5)', :'lspec'));
+-- a session bins one set of rows at a time: not per group, nor twice in a query
+SET enable_sort = off;
+SELECT expect_error(format('SELECT applicant_id %% 3, credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[age]::float8[], bad::float8, 0.5)
+                              FROM german_credit GROUP BY 1', :'lspec'));
+RESET enable_sort;
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[age]::float8[], bad::float8, 0.5),
+                                   credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[duration_months]::float8[], bad::float8, 0.5)
+                              FROM german_credit', :'lspec', :'lspec'));
+-- a load that fails part-way, or a spec that is not one, leaves nothing in the session
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[age]::float8[],
+                                   CASE WHEN applicant_id = 999 THEN 2 ELSE bad END::float8, 0.5)
+                              FROM (SELECT * FROM german_credit ORDER BY applicant_id) g', :'lspec'));
+SELECT count(*) AS shard_contexts FROM pg_backend_memory_contexts WHERE name LIKE 'credit_risk gbm%';
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1]::float8[], 0, 0.5)',
+                           substring(:'lspec'::bytea FROM 1 FOR 50)));
+SELECT count(*) AS shard_contexts FROM pg_backend_memory_contexts WHERE name LIKE 'credit_risk gbm%';
+-- binned again, for the close below
+SELECT credit_risk.cr_gbm_shard_load(:'lspec'::bytea, ARRAY[age]::float8[], bad::float8,
+                                     credit_risk.cr_split_unit(applicant_id, 42)) = :'loaded'::bytea AS same_load
+  FROM german_credit;
 -- the run's last message frees the rows; then there is nothing to grow a tree on
 SELECT credit_risk.cr_gbm_shard(decode('4d47524301000000', 'hex') || substring(:'loaded'::bytea FROM 9 FOR 8)
                                 || decode('04000000', 'hex')) IS NULL AS closed;

@@ -108,6 +108,23 @@ my ($received) = $gdist =~ /"bytes_received": (\d+)/;
 cmp_ok($trips, '<=', $levels + 2, "distributed trees: at most one round trip a tree level ($trips for $levels levels)");
 cmp_ok($received, '<', $trips * 2 * 64 * 1024, "distributed trees: only histograms come back ($received bytes in $trips round trips)");
 like($gdist, qr/"parts_scored_on_shard": 2\b/, 'distributed trees: the scores for the metrics are computed on both shards');
+# a foreign table of one shard is one part, binned there; a view of a
+# foreign partition is binned here (the load is never sent through
+# postgres_fdw to a session of its own on the shard)
+$coord->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE applicants_ft (id int, a float8, b float8, c float8, y int)
+	    SERVER shard0 OPTIONS (table_name 'applicants');
+	CREATE VIEW applicants_0_view AS SELECT * FROM applicants_0;
+});
+my $ft = $coord->safe_psql('postgres', q{SELECT metrics->'distributed'->>'parts_binned_on_shard', train_rows + holdout_rows
+	FROM credit_risk.cr_train('gdist_ft', 'applicants_ft', 'y', 'gbm', NULL, '{"key": "id", "distributed": true, "n_trees": 5}')});
+is($ft, "1|$n1", 'distributed trees: a foreign table is one part, binned on its shard');
+my $fv = $coord->safe_psql('postgres', q{SELECT metrics->'distributed'->>'parts_binned_on_shard', train_rows + holdout_rows
+	FROM credit_risk.cr_train('gdist_fv', 'applicants_0_view', 'y', 'gbm', NULL, '{"key": "id", "distributed": true, "n_trees": 5}')});
+is($fv, "0|$n1", 'distributed trees: a view of a foreign partition is binned on the coordinator');
+is($coord->safe_psql('postgres', q{
+	SELECT credit_risk.cr_export('gdist_ft')->'gbm'->'trees' = credit_risk.cr_export('gdist_fv')->'gbm'->'trees'}),
+	't', 'distributed trees: the same rows give the same trees either way');
 for my $i (0 .. 1)
 {
 	ok($shards[$i]->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'credit_risk cr_train'}),
