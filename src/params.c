@@ -161,7 +161,7 @@ static const ParamDef ParamTable[] = {
 			"none, platt or isotonic: a map from the margin to the PD, fitted on the holdout"),
 
 	BOOLEAN("distributed", LOGISTIC | GBM, distributed, 0,
-			"fit from sums computed where the rows are (each shard, worker or partition), never loading them"),
+			"fit where the rows are (each shard, worker or partition), never loading them: from sums, or trees from histograms"),
 	HANDLED("reference", LOGISTIC, PARAM_OBJECT, 0, 0, CLOSED, Reference,
 			"feature: level left out of the dummy coding (default: the most frequent level)"),
 	NUMBER("l2", LOGIT_FIT, logit.l2, 0.0, 1e12, CLOSED, 0.0,

@@ -1,7 +1,8 @@
 /*
  * train_distributed.c
  *	  cr_train with params.distributed: a logistic regression fitted from
- *	  sums computed where the rows are.
+ *	  sums computed where the rows are, or gradient-boosted trees grown from
+ *	  histograms of rows binned where they are (gbm_dist.c).
  *
  * The coordinator never loads the training rows.  Each pass over them is
  * the aggregate credit_risk.cr_train_partial (partial.c) over every part
@@ -28,6 +29,11 @@
  * model does not depend on how the rows are spread over the parts.  The
  * Newton steps are those of logit.c, so the coefficients are one node's
  * to rounding (the sums are added in another order).
+ *
+ * Trees take the moments pass (counts and imputed values), the sample (the
+ * cut points besides the drift baselines) and the scores pass; in place of
+ * the Newton steps, each part bins its rows once and every tree level is a
+ * round trip for the histograms of the nodes to build (gbm_dist.h).
  */
 #include "postgres.h"
 

@@ -669,8 +669,9 @@ class Case:
             elif k == 'base_score':
                 entries.append((k, r.choice(['null', '0.5', '0.01', '0.99', '1e-9', '0.999999999'])))
                 self.tags.add('param-base_score')
-        if algorithm == 'logistic' and r.random() < 0.3:
-            # fitted from cr_train_partial sums; it needs the key
+        if algorithm in ('logistic', 'gbm') and r.random() < 0.3:
+            # fitted from cr_train_partial sums, or trees from cr_gbm_shard's
+            # histograms (binned in this backend); it needs the key
             entries.append(('distributed', r.choice(['true', 'true', 'true', 'false', '1'])))
             if self.key and not any(e[0] == 'key' for e in entries) and r.random() < 0.9:
                 entries.append(('key', json.dumps(self.key.name)))
