@@ -502,79 +502,114 @@ CollectScore(void *ctx, HeapTuple tup, TupleDesc td)
 /* rows a FETCH asks a shard for */
 #define DIST_REMOTE_FETCH	10000
 
+/* Keep the scores of a FETCH's binary result (PD, label, unit); false if one is not a float8. */
+static bool
+CollectRemoteScores(PGresult *res, ScoreCollector *sc)
+{
+	int			n = PQntuples(res);
+
+	if (PQnfields(res) != 3)
+		return false;
+	for (int c = 0; c < 3; c++)
+		if (PQftype(res, c) != FLOAT8OID || PQfformat(res, c) != 1)
+			return false;
+	for (int i = 0; i < n; i++)
+	{
+		double		v[3];
+
+		for (int c = 0; c < 3; c++)
+		{
+			uint64		be;
+
+			if (PQgetisnull(res, i, c) || PQgetlength(res, i, c) != sizeof(be))
+				return false;
+			memcpy(&be, PQgetvalue(res, i, c), sizeof(be));
+			be = pg_ntoh64(be);
+			memcpy(&v[c], &be, sizeof(double));
+		}
+		CollectScoreValues(sc, v[0], v[1], v[2]);
+	}
+	return true;
+}
+
 /*
- * The scores of the rows of a shard's table, computed on the shard (a
+ * The scores of the rows of n shards' tables, computed on each shard (a
  * connection of our own: postgres_fdw would bring the features here to
- * compute them), the model as a parameter.
+ * compute them), the model as a parameter.  The shards work at once: a
+ * FETCH goes to each before the results are read.
  */
 static void
-DistRemoteScores(const DistSource *src, const char *server, const char *table,
+DistRemoteScores(const DistSource *src, char **server, char **table, int n,
 				 const bytea *model, ScoreCollector *sc)
 {
-	CrRemote	r = {(char *) server, NULL};
+	CrRemote   *r = palloc0(sizeof(CrRemote) * n);
+	bool	   *done = palloc0(sizeof(bool) * n);
 	Size		len = VARSIZE_ANY_EXHDR(model);
 	char	   *hex = palloc(2 * len + 3);
 	char	   *params[1];
+	const char *fetch = "FETCH " CppAsString2(DIST_REMOTE_FETCH) " FROM cr_scores";
+	int			left = n;
 
 	memcpy(hex, "\\x", 2);
 	hex[2 + hex_encode(VARDATA_ANY(model), len, hex + 2)] = '\0';
 	params[0] = hex;
 	PG_TRY();
 	{
-		RemoteConnect(&r, "credit_risk cr_train");
-		PQclear(RemoteExec(&r, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-		PQclear(RemoteExecParams(&r, psprintf("DECLARE cr_scores NO SCROLL CURSOR FOR"
-											  " SELECT credit_risk.cr_predict($1::bytea, %s), %s, %s FROM %s",
-											  src->features, src->label, src->unit, table),
-								 1, params));
-		for (;;)
+		for (int i = 0; i < n; i++)
+		{
+			r[i].server = server[i];
+			RemoteConnect(&r[i], "credit_risk cr_train");
+			PQclear(RemoteExec(&r[i], "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+			PQclear(RemoteExecParams(&r[i], psprintf("DECLARE cr_scores NO SCROLL CURSOR FOR"
+													 " SELECT credit_risk.cr_predict($1::bytea, %s), %s, %s FROM %s",
+													 src->features, src->label, src->unit, table[i]),
+									 1, params));
+		}
+		while (left > 0)
 		{
 			/* in binary: 8 bytes a value, exact, and nothing to parse */
-			PGresult   *res = RemoteExecBinary(&r, "FETCH " CppAsString2(DIST_REMOTE_FETCH) " FROM cr_scores");
-			int			n = PQntuples(res);
-			bool		bad = PQnfields(res) != 3;
-
-			for (int c = 0; c < 3 && !bad; c++)
-				bad = PQftype(res, c) != FLOAT8OID || PQfformat(res, c) != 1;
-			for (int i = 0; i < n && !bad; i++)
+			for (int i = 0; i < n; i++)
+				if (!done[i])
+					RemoteSendBytea(&r[i], fetch, NULL);
+			for (int i = 0; i < n; i++)
 			{
-				double		v[3];
+				PGresult   *res;
+				bool		ok;
 
-				for (int c = 0; c < 3 && !bad; c++)
+				if (done[i])
+					continue;
+				res = RemoteReceive(&r[i], fetch);
+				ok = CollectRemoteScores(res, sc);
+				if (PQntuples(res) < DIST_REMOTE_FETCH)
 				{
-					uint64		be;
-
-					bad = PQgetisnull(res, i, c) || PQgetlength(res, i, c) != sizeof(be);
-					if (!bad)
-					{
-						memcpy(&be, PQgetvalue(res, i, c), sizeof(be));
-						be = pg_ntoh64(be);
-						memcpy(&v[c], &be, sizeof(double));
-					}
+					done[i] = true;
+					left--;
 				}
-				if (!bad)
-					CollectScoreValues(sc, v[0], v[1], v[2]);
+				PQclear(res);
+				if (!ok)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATA_EXCEPTION),
+							 errmsg("server \"%s\" returned a score, label or key that is not a float8 value",
+									server[i]),
+							 errdetail("A training row may have changed while it was being trained on.")));
 			}
-			PQclear(res);
-			if (bad)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("server \"%s\" returned a score, label or key that is not a float8 value", server),
-						 errdetail("A training row may have changed while it was being trained on.")));
 			CHECK_FOR_INTERRUPTS();
-			if (n < DIST_REMOTE_FETCH)
-				break;
 		}
-		PQclear(RemoteExec(&r, "COMMIT"));
+		for (int i = 0; i < n; i++)
+			PQclear(RemoteExec(&r[i], "COMMIT"));
 	}
 	PG_CATCH();
 	{
-		RemoteCancel(&r);
-		RemoteClose(&r);
+		for (int i = 0; i < n; i++)
+		{
+			RemoteCancel(&r[i]);
+			RemoteClose(&r[i]);
+		}
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	RemoteClose(&r);
+	for (int i = 0; i < n; i++)
+		RemoteClose(&r[i]);
 	pfree(hex);
 }
 
@@ -611,12 +646,21 @@ DistEvaluate(DistSource *src, const CrTrainParams *tp, CrModel *model, TrainFit 
 		for (int i = 0; i < src->nparts; i++)
 			remote[i] = OidIsValid(src->partoids[i]) &&
 				RemoteTableOf(src->partoids[i], &server[i], &table[i]);
-		for (int i = 0; i < src->nparts; i++)
-			if (remote[i])
-			{
-				DistRemoteScores(src, server[i], table[i], bytes, &sc);
-				src->remote_score_parts++;
-			}
+		{
+			char	  **rs = palloc(sizeof(char *) * src->nparts);
+			char	  **rt = palloc(sizeof(char *) * src->nparts);
+			int			nr = 0;
+
+			for (int i = 0; i < src->nparts; i++)
+				if (remote[i])
+				{
+					rs[nr] = server[i];
+					rt[nr++] = table[i];
+				}
+			if (nr > 0)
+				DistRemoteScores(src, rs, rt, nr, bytes, &sc);
+			src->remote_score_parts = nr;
+		}
 		local = DistQuerySkipping(src, select, "", remote);
 		if (local != NULL)
 			DistFetch(local, bytes, CollectScore, &sc);
