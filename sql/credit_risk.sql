@@ -1381,6 +1381,7 @@ CREATE AGGREGATE credit_risk.cr_gbm_shard_load(spec bytea, features float8[], la
     SFUNC = credit_risk.cr_gbm_shard_load_step,
     STYPE = internal,
     FINALFUNC = credit_risk.cr_gbm_shard_load_final,
+    FINALFUNC_MODIFY = READ_WRITE,
     PARALLEL = UNSAFE
 );
 

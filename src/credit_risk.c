@@ -25,6 +25,7 @@ PG_MODULE_MAGIC;
 
 int			cr_threads = 1;
 int			cr_train_memory_kb = 4 * 1024 * 1024;	/* 4 GB */
+int			cr_histogram_message_kb = 64 * 1024;	/* 64 MB */
 int			cr_simd = CR_SIMD_AUTO;
 bool		cr_allow_drop = false;
 int			cr_explain_memory_kb = 32 * 1024;	/* 32 MB */
@@ -197,6 +198,16 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_KB,
 							NULL, TrainMemoryAssign, NULL);
+
+	DefineCustomIntVariable("credit_risk.histogram_message",
+							"Most histogram bytes a distributed tree fit asks a part for in one message.",
+							"cr_train with params.distributed splits a tree level's nodes over messages of at most this much; a part builds its histograms in batches of this size. The trees are the same either way.",
+							&cr_histogram_message_kb,
+							cr_histogram_message_kb,
+							1, 512 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("credit_risk.simd",
 							 "Instructions that batch scoring walks tree models with: off, avx2, avx512 or auto.",

@@ -11,6 +11,7 @@
 
 extern int	cr_threads;
 extern int	cr_train_memory_kb;
+extern int	cr_histogram_message_kb;
 extern int	cr_explain_memory_kb;
 extern int	cr_simd;				/* CrSimd */
 extern bool cr_allow_drop;

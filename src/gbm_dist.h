@@ -47,9 +47,10 @@
 
 /*
  * The most histogram bytes a message asks for (the coordinator splits a
- * level's nodes over messages by it) and a part builds at once.
+ * level's nodes over messages by it) and a part builds at once:
+ * credit_risk.histogram_message.
  */
-#define GBM_REPLY_BYTES		(64 * 1024 * 1024)
+#define GBM_REPLY_BYTES		((Size) cr_histogram_message_kb * 1024)
 
 /* a histogram sent whole (gbm_shard.c's GbmHistWrite) */
 #define GBM_HIST_DENSE		0xFFFF

@@ -733,8 +733,8 @@ GbmShardMessage(const char *msg, Size len)
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("the histograms of %d nodes and %d features are more than one reply can hold",
 							nbuild, run->nfeats),
-					 errdetail("cr_train asks for at most %d MB of histograms a message.",
-							   GBM_REPLY_BYTES >> 20)));
+					 errdetail("cr_train asks for at most credit_risk.histogram_message (%d kB) of histograms a message.",
+							   cr_histogram_message_kb)));
 	}
 	if (r.left != 0)
 		GbmWireBad(what, "it has bytes past its end");

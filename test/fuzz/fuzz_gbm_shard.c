@@ -34,6 +34,7 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_P			3
 
 MemoryContext TopMemoryContext = NULL;
+int			cr_histogram_message_kb = 64;	/* small: several batches a message */
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -199,6 +199,15 @@ SELECT tree_shape('gbm_dist_es') = tree_shape('gbm_loaded_es') AS same_splits,
        abs((a.metrics->>'best_holdout_log_loss')::float8 - (b.metrics->>'best_holdout_log_loss')::float8) < 1e-12 AS same_loss
   FROM credit_risk.models a, credit_risk.models b
  WHERE a.name = 'gbm_dist_es' AND b.name = 'gbm_loaded_es';
+-- a level's nodes over several messages (one node a message here), each
+-- built in batches of one node: the same trees
+SET credit_risk.histogram_message = '1kB';
+SELECT (metrics->'distributed'->>'round_trips')::int > (metrics->'distributed'->>'levels')::int + 2 AS more_trips_than_levels
+  FROM credit_risk.cr_train('gbm_dist_small', 'german_parts', 'bad', 'gbm', NULL,
+                            '{"key": "applicant_id", "distributed": true, "n_trees": 30}');
+RESET credit_risk.histogram_message;
+SELECT tree_shape('gbm_dist_small') = tree_shape('gbm_loaded') AS same_splits,
+       leaf_diff('gbm_dist_small', 'gbm_loaded') < 1e-12 AS same_leaves;
 -- nothing is left in this backend once the fit is done
 SELECT count(*) AS shard_contexts FROM pg_backend_memory_contexts WHERE name LIKE 'credit_risk gbm%';
 -- what it does not take: a row sample drawn by position
