@@ -33,8 +33,8 @@ PG_FUNCTION_INFO_V1(cr_gbm_shard_load_step);
 PG_FUNCTION_INFO_V1(cr_gbm_shard_load_final);
 PG_FUNCTION_INFO_V1(cr_gbm_shard);
 
-/* bytes a row keeps besides its p bins: flags, margin, gradient pair, node */
-#define SHARD_ROW_BYTES		(1 + sizeof(double) + sizeof(GradPair) + sizeof(int32))
+/* bytes a row keeps besides its p bins: flags, margin, gradient pair, two row lists */
+#define SHARD_ROW_BYTES		(1 + sizeof(double) + sizeof(GradPair) + 2 * sizeof(uint32))
 
 #define ROW_HOLDOUT		0x1
 #define ROW_DEFAULT		0x2
@@ -60,7 +60,15 @@ typedef struct ShardRun
 	uint8	   *flags;
 	double	   *margin;
 	GradPair   *gp;
-	int32	   *node;			/* in the current level, or -1 in a leaf */
+	/*
+	 * The rows of the current level's nodes, node by node, each node's in
+	 * row order: node k's are rows[nbegin[k] .. nbegin[k + 1]).  Rows in
+	 * a leaf have left the lists.
+	 */
+	uint32	   *rows;
+	uint32	   *scratch;		/* the next level's lists are written here */
+	int64	   *nbegin;			/* GBM_SHARD_MAX_NODES + 1 */
+	int64	   *nbegin_next;
 	int			nnodes;			/* nodes in the current level; 0 between trees */
 	int		   *feats;			/* the tree's features */
 	int			nfeats;			/* 0: no tree yet */
@@ -192,6 +200,8 @@ ShardRunNew(const bytea *spec)
 	if (r.left != 0)
 		GbmWireBad(what, "it has bytes past its end");
 	run->feats = MemoryContextAlloc(cxt, sizeof(int) * run->p);
+	run->nbegin = MemoryContextAlloc(cxt, sizeof(int64) * (GBM_SHARD_MAX_NODES + 1));
+	run->nbegin_next = MemoryContextAlloc(cxt, sizeof(int64) * (GBM_SHARD_MAX_NODES + 1));
 	MemoryContextSetParent(cxt, TopMemoryContext);
 	run->generation = ++shard_generation;
 	shard_run = run;
@@ -219,6 +229,14 @@ ShardGrow(ShardRun *run)
 	int64		cap = Max(run->cap * 2, 16384);
 	Size		row = (Size) run->p + SHARD_ROW_BYTES;
 
+	/* rows are numbered in 32 bits */
+	if (run->n >= (int64) PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a part of a distributed tree fit takes at most %u rows", PG_UINT32_MAX),
+				 errhint("Spread the rows over more shards.")));
+	cap = Min(cap, (int64) PG_UINT32_MAX);
+
 	if ((double) cap * row > (double) cr_train_memory_kb * 1024.0)
 	{
 		cap = (int64) ((double) cr_train_memory_kb * 1024.0 / row);
@@ -239,7 +257,8 @@ ShardGrow(ShardRun *run)
 	GROW(run->flags, uint8, 1);
 	GROW(run->margin, double, 1);
 	GROW(run->gp, GradPair, 1);
-	GROW(run->node, int32, 1);
+	GROW(run->rows, uint32, 1);
+	GROW(run->scratch, uint32, 1);
 #undef GROW
 	run->cap = cap;
 }
@@ -367,7 +386,6 @@ cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 	}
 	run->flags[run->n] = (unit < run->holdout ? ROW_HOLDOUT : 0) | (y > 0.5 ? ROW_DEFAULT : 0);
 	run->margin[run->n] = run->base_margin;
-	run->node[run->n] = -1;
 	if (unit < run->holdout)
 		run->nhold++;
 	else
@@ -571,22 +589,51 @@ ShardApplyLevel(ShardRun *run, GbmReader *r)
 	if (2 * nsplit > GBM_SHARD_MAX_NODES)
 		GbmWireBad(r->what, "a level has too many nodes");
 
-	for (int64 i = 0; i < run->n; i++)
+	/* leaves' rows take the leaf's value; split nodes' rows go to their children, in order */
 	{
-		int32		k = run->node[i];
-		const ShardNode *nd;
+		const uint32 *src = run->rows;
+		uint32	   *dst = run->scratch;
+		int64	   *nb = run->nbegin_next;
+		int64		out = 0;
 
-		if (k < 0)
-			continue;
-		nd = &d[k];
-		if (nd->kind == GBM_NODE_LEAF)
+		for (int k = 0; k < nn; k++)
 		{
-			run->margin[i] += nd->value;
-			run->node[i] = -1;
+			const ShardNode *nd = &d[k];
+			int64		b = run->nbegin[k];
+			int64		e = run->nbegin[k + 1];
+			int64		nl = 0;
+			int64		l,
+						rt;
+
+			CHECK_FOR_INTERRUPTS();
+			if (nd->kind == GBM_NODE_LEAF)
+			{
+				for (int64 i = b; i < e; i++)
+					run->margin[src[i]] += nd->value;
+				continue;
+			}
+			for (int64 i = b; i < e; i++)
+				nl += ShardGoesLeft(nd, run->bins[(Size) src[i] * run->p + nd->feature]);
+			nb[nd->child] = out;
+			nb[nd->child + 1] = out + nl;
+			l = out;
+			rt = out + nl;
+			for (int64 i = b; i < e; i++)
+			{
+				uint32		row = src[i];
+
+				if (ShardGoesLeft(nd, run->bins[(Size) row * run->p + nd->feature]))
+					dst[l++] = row;
+				else
+					dst[rt++] = row;
+			}
+			out += e - b;
 		}
-		else
-			run->node[i] = nd->child +
-				!ShardGoesLeft(nd, run->bins[(Size) i * run->p + nd->feature]);
+		nb[2 * nsplit] = out;
+		run->scratch = run->rows;
+		run->rows = dst;
+		run->nbegin_next = run->nbegin;
+		run->nbegin = nb;
 	}
 	run->nnodes = 2 * nsplit;
 	pfree(d);
@@ -630,7 +677,7 @@ ShardNewTree(ShardRun *run, GbmReader *r)
 	run->nfeats = nf;
 	for (int64 i = 0; i < run->n; i++)
 	{
-		run->node[i] = 0;
+		run->rows[i] = (uint32) i;
 		if (!(run->flags[i] & ROW_HOLDOUT))
 		{
 			/* as gbm.c's GradientTask: single precision */
@@ -642,6 +689,8 @@ ShardNewTree(ShardRun *run, GbmReader *r)
 			run->gp[i].h = Max(p * (1.0f - p), 1e-16f) * w;
 		}
 	}
+	run->nbegin[0] = 0;
+	run->nbegin[1] = run->n;
 	run->nnodes = 1;
 }
 
@@ -752,7 +801,7 @@ GbmShardMessage(const char *msg, Size len)
 
 	/*
 	 * The histograms, a batch of nodes at a time (at most GBM_REPLY_BYTES of
-	 * sums), each batch a pass over the rows.
+	 * sums), each node's from its rows in row order.
 	 */
 	if (nbuild > 0)
 	{
@@ -764,29 +813,29 @@ GbmShardMessage(const char *msg, Size len)
 			int			b1 = Min(b0 + per, nbuild);
 
 			memset(hist, 0, sizeof(HistBin) * GBM_NBINS * run->nfeats * (b1 - b0));
-			for (int64 i = 0; i < run->n; i++)
+			for (int b = b0; b < b1; b++)
 			{
-				int32		k = run->node[i];
-				int32		s;
-				HistBin    *hs;
-				const uint8 *rb;
-				double		g,
-							h;
+				HistBin    *hs = hist + (Size) (b - b0) * run->nfeats * GBM_NBINS;
 
-				if ((i & 0xFFFF) == 0)
-					CHECK_FOR_INTERRUPTS();
-				if (k < 0 || (run->flags[i] & ROW_HOLDOUT) || (s = slot[k]) < b0 || s >= b1)
-					continue;
-				hs = hist + (Size) (s - b0) * run->nfeats * GBM_NBINS;
-				rb = run->bins + (Size) i * run->p;
-				g = run->gp[i].g;
-				h = run->gp[i].h;
-				for (int f = 0; f < run->nfeats; f++)
+				CHECK_FOR_INTERRUPTS();
+				for (int64 i = run->nbegin[build[b]]; i < run->nbegin[build[b] + 1]; i++)
 				{
-					HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
+					uint32		row = run->rows[i];
+					const uint8 *rb = run->bins + (Size) row * run->p;
+					double		g,
+								h;
 
-					hb->g += g;
-					hb->h += h;
+					if (run->flags[row] & ROW_HOLDOUT)
+						continue;
+					g = run->gp[row].g;
+					h = run->gp[row].h;
+					for (int f = 0; f < run->nfeats; f++)
+					{
+						HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
+
+						hb->g += g;
+						hb->h += h;
+					}
 				}
 			}
 			for (int b = b0; b < b1; b++)

@@ -15,7 +15,8 @@
  *	   the holdout).  The run's name is written into each message's bytes
  *	   8 to 15 when the message is long enough, so that the fuzzer need not
  *	   guess it.  Each message must be rejected with an ERROR or answered;
- *	   after each, every row's node must be in the level or -1, and an
+ *	   after each, the level's row lists must be in order, within the rows
+ *	   and hold no row twice, and an
  *	   answer must read back as whole histograms (GbmHistRead), no more
  *	   than the level has nodes.
  *
@@ -157,7 +158,6 @@ FuzzRun(void)
 				: BinValue(&run->edges[j], (double) ((i * (j + 3)) % 11) / 4.0 - 1.25);
 		run->flags[i] = (i % 4 == 0 ? ROW_HOLDOUT : 0) | (i % 3 == 0 ? ROW_DEFAULT : 0);
 		run->margin[i] = run->base_margin;
-		run->node[i] = -1;
 		run->n++;
 	}
 	run->loaded = true;
@@ -196,11 +196,26 @@ CheckMessages(const uint8_t *data, size_t size)
 		}
 		if (shard_run != run)
 			FuzzFail("a message replaced the run");
-		for (int64 i = 0; i < run->n; i++)
-			if (run->node[i] < -1 || run->node[i] >= Max(run->nnodes, 0) ||
-				(run->nnodes == 0 && run->node[i] != -1))
-				FuzzFail("row %ld is at node %d of a level of %d", (long) i, run->node[i],
-						 run->nnodes);
+		/* the level's row lists: in order, within the rows, no row twice */
+		if (run->nnodes < 0 || run->nnodes > GBM_SHARD_MAX_NODES)
+			FuzzFail("a level of %d nodes", run->nnodes);
+		if (run->nnodes > 0)
+		{
+			bool		seen[FUZZ_ROWS] = {0};
+
+			if (run->nbegin[0] != 0 || run->nbegin[run->nnodes] > run->n)
+				FuzzFail("the row lists span %ld to %ld of %ld rows", (long) run->nbegin[0],
+						 (long) run->nbegin[run->nnodes], (long) run->n);
+			for (int k = 0; k < run->nnodes; k++)
+				if (run->nbegin[k + 1] < run->nbegin[k])
+					FuzzFail("node %d's rows end before they start", k);
+			for (int64 i = 0; i < run->nbegin[run->nnodes]; i++)
+			{
+				if (run->rows[i] >= run->n || seen[run->rows[i]])
+					FuzzFail("row %u is out of range or in two nodes", run->rows[i]);
+				seen[run->rows[i]] = true;
+			}
+		}
 		{
 			GbmReader	r = {VARDATA(reply) + 24, VARSIZE(reply) - VARHDRSZ - 24, "reply"};
 			int			blocks = 0;
