@@ -13,11 +13,14 @@
  * transaction, the shard must first serve for the name exactly what the
  * coordinator serves (versions, statuses, the route), or the run stops
  * before any row is scored: cr_publish brings the shards up to date.  A
- * cancel on the coordinator cancels every shard's query.
+ * cancel on the coordinator cancels every shard's query.  The rows come in
+ * binary, read by each column type's receive function (a float8 is its 8
+ * bytes, not text to parse).
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -46,6 +49,18 @@ typedef struct BatchShard
 	char	   *table;			/* the shard's table, qualified */
 	bool		done;
 } BatchShard;
+
+/*
+ * How a result column is read from its binary form.  The batches' columns
+ * are of built-in types (the key as text), whose OIDs and binary forms are
+ * the same on every server.
+ */
+typedef struct BatchColumn
+{
+	FmgrInfo	recv;			/* the type's receive function */
+	Oid			ioparam;
+	int32		typmod;
+} BatchColumn;
 
 /* The shard behind foreign table relid, or false if it is not one of ours. */
 static bool
@@ -104,12 +119,11 @@ BatchShardsAbort(BatchShard *shards, int n)
 /* rows a FETCH asks a shard for */
 #define BATCH_FETCH_ROWS	10000
 
-/* Ask sh for its next rows, without waiting for them. */
+/* Ask sh for its next rows, in binary, without waiting for them. */
 static void
 BatchShardFetch(BatchShard *sh)
 {
-	if (!PQsendQuery(sh->r.conn, "FETCH " CppAsString2(BATCH_FETCH_ROWS) " FROM cr_batch"))
-		RemoteLost(&sh->r);
+	RemoteSendBytea(&sh->r, "FETCH " CppAsString2(BATCH_FETCH_ROWS) " FROM cr_batch", NULL);
 }
 
 /*
@@ -153,9 +167,11 @@ BatchShardStart(BatchShard *sh, const char *name, const char *serving, const cha
  * once sh is done.
  */
 static bool
-BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, AttInMetadata *attin,
+BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, BatchColumn *cols,
 				MemoryContext rowcxt, int version_col, const char *challenger, int64 *rows)
 {
+	TupleDesc	desc = rsinfo->setDesc;
+	Size		challenger_len = challenger ? strlen(challenger) : 0;
 	int			natts = rsinfo->setDesc->natts;
 	PGresult   *res;
 	int			n;
@@ -182,20 +198,49 @@ BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, AttInMetadata *attin,
 	PG_TRY();
 	{
 		MemoryContext old = MemoryContextSwitchTo(rowcxt);
-		char	  **values = palloc(sizeof(char *) * natts);
+		Datum	   *values = palloc(sizeof(Datum) * natts);
+		bool	   *nulls = palloc(sizeof(bool) * natts);
 
+		for (int c = 0; c < natts; c++)
+			if (PQfformat(res, c) != 1 || PQftype(res, c) != TupleDescAttr(desc, c)->atttypid)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("server \"%s\" returned column %d as another type", sh->r.server, c + 1),
+						 errhint("Install the same version of credit_risk on every shard.")));
 		for (int i = 0; i < n; i++)
 		{
 			for (int c = 0; c < natts; c++)
-				values[c] = PQgetisnull(res, i, c) ? NULL : PQgetvalue(res, i, c);
-			tuplestore_puttuple(rsinfo->setResult, BuildTupleFromCStrings(attin, values));
-			/* rows[0] the champion's, rows[1] the challenger's */
-			rows[version_col >= 0 && challenger != NULL && values[version_col] != NULL &&
-				 strcmp(values[version_col], challenger) == 0]++;
+			{
+				StringInfoData buf;
+
+				nulls[c] = PQgetisnull(res, i, c);
+				if (nulls[c])
+				{
+					values[c] = (Datum) 0;
+					continue;
+				}
+				/* libpq ends every value with a zero byte, as receive functions expect */
+				buf.data = PQgetvalue(res, i, c);
+				buf.len = PQgetlength(res, i, c);
+				buf.maxlen = buf.len + 1;
+				buf.cursor = 0;
+				values[c] = ReceiveFunctionCall(&cols[c].recv, &buf, cols[c].ioparam, cols[c].typmod);
+				if (buf.cursor != buf.len)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+							 errmsg("server \"%s\" returned column %d in a binary form it does not read as",
+									sh->r.server, c + 1)));
+			}
+			tuplestore_putvalues(rsinfo->setResult, desc, values, nulls);
+			/* rows[0] the champion's, rows[1] the challenger's (the version label's text) */
+			rows[version_col >= 0 && challenger != NULL && !nulls[version_col] &&
+				 (Size) PQgetlength(res, i, version_col) == challenger_len &&
+				 memcmp(PQgetvalue(res, i, version_col), challenger, challenger_len) == 0]++;
 			if ((i & 0x3FF) == 0x3FF)
 			{
 				MemoryContextReset(rowcxt);
-				values = palloc(sizeof(char *) * natts);
+				values = palloc(sizeof(Datum) * natts);
+				nulls = palloc(sizeof(bool) * natts);
 				CHECK_FOR_INTERRUPTS();
 			}
 		}
@@ -236,7 +281,7 @@ BatchOnShards(FunctionCallInfo fcinfo, const char *func, const char *name, const
 	BatchShard *shards;
 	int			n = 0;
 	char	   *serving;
-	AttInMetadata *attin;
+	BatchColumn *cols;
 	MemoryContext rowcxt;
 	volatile int version_col = -1;
 
@@ -259,7 +304,18 @@ BatchOnShards(FunctionCallInfo fcinfo, const char *func, const char *name, const
 		SPI_finish();
 	}
 
-	attin = TupleDescGetAttInMetadata(rsinfo->setDesc);
+	cols = palloc(sizeof(BatchColumn) * rsinfo->setDesc->natts);
+	for (int c = 0; c < rsinfo->setDesc->natts; c++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rsinfo->setDesc, c);
+		Oid			recv;
+
+		if (att->atttypid >= FirstGenbkiObjectId)
+			elog(ERROR, "a batch's column %d is not of a built-in type", c + 1);
+		getTypeBinaryInputInfo(att->atttypid, &recv, &cols[c].ioparam);
+		fmgr_info(recv, &cols[c].recv);
+		cols[c].typmod = att->atttypmod;
+	}
 	for (int c = 0; c < rsinfo->setDesc->natts; c++)
 		if (strcmp(NameStr(TupleDescAttr(rsinfo->setDesc, c)->attname), "model_version") == 0)
 			version_col = c;
@@ -282,7 +338,7 @@ BatchOnShards(FunctionCallInfo fcinfo, const char *func, const char *name, const
 			{
 				if (shards[i].done)
 					continue;
-				if (!BatchShardDrain(&shards[i], rsinfo, attin, rowcxt, version_col, challenger, rows))
+				if (!BatchShardDrain(&shards[i], rsinfo, cols, rowcxt, version_col, challenger, rows))
 				{
 					remaining--;
 					waiting = false;

@@ -54,16 +54,6 @@ typedef struct GbmDist
 	GbmDistStats *stats;
 } GbmDist;
 
-static double
-SecondsSince(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 /* a part's name in messages */
 static const char *
 PartName(const GbmDist *d, int part)
@@ -591,7 +581,7 @@ GbmBoostDistributed(const GbmDistPart *parts, int nparts, const char *select_lis
 		ProgressPhase("binning the rows where they are", -1);
 		INSTR_TIME_SET_CURRENT(start);
 		DistLoad(&dist, select_list, specbytes, ntrain, nhold, pos);
-		stats->load_seconds = SecondsSince(start);
+		stats->load_seconds = ProgressSecondsSince(start);
 		if (*ntrain == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -601,7 +591,7 @@ GbmBoostDistributed(const GbmDistPart *parts, int nparts, const char *select_lis
 		res->threads_used = PoolSize(gbm->pool);
 		INSTR_TIME_SET_CURRENT(start);
 		DistBoost(gbm, res);
-		stats->tree_seconds = SecondsSince(start);
+		stats->tree_seconds = ProgressSecondsSince(start);
 		DistFlush(gbm, GBM_MSG_CLOSE);
 	}
 	PG_CATCH();

@@ -19,15 +19,14 @@
 
 #include <math.h>
 
-#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "utils/array.h"
 #include "utils/memutils.h"
 
 #include "credit_risk.h"
 #include "gbm_dist.h"
 #include "gbm_int.h"
+#include "partial.h"
 
 PG_FUNCTION_INFO_V1(cr_gbm_shard_load_step);
 PG_FUNCTION_INFO_V1(cr_gbm_shard_load_final);
@@ -51,6 +50,7 @@ typedef struct ShardRun
 	float		weight[2];
 	CrBinEdges *edges;
 	double		base_margin;	/* every row's margin before the first tree */
+	double	   *x;				/* p: the row being binned */
 	int64		n;
 	int64		cap;
 	int64		ntrain;
@@ -200,6 +200,7 @@ ShardRunNew(const bytea *spec)
 	if (r.left != 0)
 		GbmWireBad(what, "it has bytes past its end");
 	run->feats = MemoryContextAlloc(cxt, sizeof(int) * run->p);
+	run->x = MemoryContextAlloc(cxt, sizeof(double) * run->p);
 	run->nbegin = MemoryContextAlloc(cxt, sizeof(int64) * (GBM_SHARD_MAX_NODES + 1));
 	run->nbegin_next = MemoryContextAlloc(cxt, sizeof(int64) * (GBM_SHARD_MAX_NODES + 1));
 	MemoryContextSetParent(cxt, TopMemoryContext);
@@ -294,9 +295,6 @@ cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 	LoadState  *st;
 	ShardRun   *run;
 	bytea	   *spec;
-	ArrayType  *arr;
-	bits8	   *nulls;
-	const char *vals;
 	double		y,
 				unit;
 	uint8	   *rb;
@@ -332,58 +330,12 @@ cr_gbm_shard_load_step(PG_FUNCTION_ARGS)
 	}
 	p = run->p;
 
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the label of a training row is NULL")));
-	y = PG_GETARG_FLOAT8(3);
-	if (y != 0.0 && y != 1.0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the label of a training row is %g, not 0 or 1", y),
-				 errhint("The label must hold 1 for default and 0 for no default.")));
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the key of a training row is NULL"),
-				 errhint("Every row needs a key (params.key) for its place in the split.")));
-	unit = PG_GETARG_FLOAT8(4);
-	if (!(unit >= 0.0 && unit < 1.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the split unit of a training row is %g, not in [0, 1)", unit)));
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("the features of a training row are NULL")));
-	arr = PG_GETARG_ARRAYTYPE_P(2);
-	if (ARR_ELEMTYPE(arr) != FLOAT8OID || ARR_NDIM(arr) != 1 || ARR_DIMS(arr)[0] != p)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("the features of a training row must be a float8 array of %d values", p)));
-
+	y = PartialRowArgs(fcinfo, p, NULL, run->x, &unit);
 	if (run->n == run->cap)
 		ShardGrow(run);
 	rb = run->bins + (Size) run->n * p;
-	nulls = ARR_NULLBITMAP(arr);
-	vals = ARR_DATA_PTR(arr);
 	for (int j = 0; j < p; j++)
-	{
-		double		v;
-
-		if (nulls != NULL && !(nulls[j / 8] & (1 << (j % 8))))
-		{
-			rb[j] = CR_MISSING_BIN;
-			continue;
-		}
-		memcpy(&v, vals, sizeof(double));
-		vals += sizeof(double);
-		if (!isfinite(v))
-			ereport(ERROR,
-					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-					 errmsg("feature %d of a training row is %g, not a finite number", j + 1, v)));
-		rb[j] = BinValue(&run->edges[j], v);
-	}
+		rb[j] = BinValue(&run->edges[j], run->x[j]);
 	run->flags[run->n] = (unit < run->holdout ? ROW_HOLDOUT : 0) | (y > 0.5 ? ROW_DEFAULT : 0);
 	run->margin[run->n] = run->base_margin;
 	if (unit < run->holdout)

@@ -380,41 +380,19 @@ NewtonRow(const CrPartialSpec *s, double *z, double *d, const double *x, double 
 }
 
 /*
- * cr_train_partial_step(state, spec, features, label, unit): state with
- * one more row.
+ * The arguments of a training row as the passes' aggregates take them (2
+ * its features, 3 its label, 4 its split unit): its p values into x, NULL
+ * as NaN (a value that is not finite is an error naming the feature from
+ * names, or its number when names is NULL); the label, 0 or 1, returned;
+ * the unit, in [0, 1), in *unit.
  */
-Datum
-cr_train_partial_step(PG_FUNCTION_ARGS)
+double
+PartialRowArgs(FunctionCallInfo fcinfo, int p, char **names, double *x, double *unit)
 {
-	MemoryContext aggcxt;
-	const CrPartialSpec *s;
-	const SpecCache *sc;
 	ArrayType  *arr;
-	bytea	   *state;
-	double	   *d;
-	double	   *x;
-	double		y;
-	int			p;
 	bits8	   *nulls;
 	const char *vals;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		aggcxt = NULL;
-	if (PG_ARGISNULL(1))
-		BadSpec("it is NULL");
-	sc = SpecOf(fcinfo, PG_GETARG_BYTEA_PP(1));
-	s = &sc->spec;
-	p = s->p;
-	if (PG_ARGISNULL(0))
-		state = StateNew(s->kind, p, sc->hash, aggcxt ? aggcxt : CurrentMemoryContext);
-	else
-		state = StateArg(fcinfo, 0, aggcxt);
-	d = StateDoublesOf(state, s->kind, p, "state");
-	if (StateSpecHash(state) != sc->hash)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cr_train_partial was given another spec in the middle of its rows"),
-				 errdetail("A state sums the rows of one pass, under one spec.")));
+	double		y;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -441,8 +419,6 @@ cr_train_partial_step(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("the features of a training row must be a float8 array of %d values", p)));
 
-	/* the row's values, NULL as NaN; a value that is not finite is an error */
-	x = sc->x;
 	nulls = ARR_NULLBITMAP(arr);
 	vals = ARR_DATA_PTR(arr);
 	for (int j = 0; j < p; j++)
@@ -456,21 +432,62 @@ cr_train_partial_step(PG_FUNCTION_ARGS)
 			if (!isfinite(x[j]))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature \"%s\" holds %s in a training row", s->names[j],
-								isnan(x[j]) ? "NaN" : (x[j] > 0 ? "Infinity" : "-Infinity")),
-						 errhint("Use NULL for a missing value; it is imputed with the training mean.")));
+						 names ? errmsg("feature \"%s\" holds %s in a training row", names[j],
+										isnan(x[j]) ? "NaN" : (x[j] > 0 ? "Infinity" : "-Infinity"))
+						 : errmsg("feature %d holds %s in a training row", j + 1,
+								  isnan(x[j]) ? "NaN" : (x[j] > 0 ? "Infinity" : "-Infinity")),
+						 errhint("Use NULL for a missing value.")));
 		}
 	}
 
-	{
-		double		unit = PG_GETARG_FLOAT8(4);
-		bool		holdout = unit < s->holdout;
+	*unit = PG_GETARG_FLOAT8(4);
+	if (!(*unit >= 0.0 && *unit < 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the split unit of a training row is %g, not in [0, 1)", *unit),
+				 errhint("The unit is cr_split_unit of the row's key.")));
+	return y;
+}
 
-		if (!(unit >= 0.0 && unit < 1.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the split unit of a training row is %g, not in [0, 1)", unit),
-					 errhint("The unit is cr_split_unit of the row's key.")));
+/*
+ * cr_train_partial_step(state, spec, features, label, unit): state with
+ * one more row.
+ */
+Datum
+cr_train_partial_step(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	const CrPartialSpec *s;
+	const SpecCache *sc;
+	bytea	   *state;
+	double	   *d;
+	double	   *x;
+	double		y;
+	double		unit;
+	int			p;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		aggcxt = NULL;
+	if (PG_ARGISNULL(1))
+		BadSpec("it is NULL");
+	sc = SpecOf(fcinfo, PG_GETARG_BYTEA_PP(1));
+	s = &sc->spec;
+	p = s->p;
+	if (PG_ARGISNULL(0))
+		state = StateNew(s->kind, p, sc->hash, aggcxt ? aggcxt : CurrentMemoryContext);
+	else
+		state = StateArg(fcinfo, 0, aggcxt);
+	d = StateDoublesOf(state, s->kind, p, "state");
+	if (StateSpecHash(state) != sc->hash)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cr_train_partial was given another spec in the middle of its rows"),
+				 errdetail("A state sums the rows of one pass, under one spec.")));
+
+	x = sc->x;
+	y = PartialRowArgs(fcinfo, p, s->names, x, &unit);
+	{
+		bool		holdout = unit < s->holdout;
 
 		if (s->kind == CR_PARTIAL_MOMENTS)
 			MomentsRow(s, d, x, y, holdout);

@@ -24,6 +24,8 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
+
 #define CR_PARTIAL_MAX_FEATURES	1000	/* X'WX of 1,001 columns: 4 MB */
 
 typedef enum CrPartialKind
@@ -73,5 +75,8 @@ extern bytea *PartialSpecEncode(const CrPartialSpec *spec);
 extern void PartialSumsInit(CrPartialSums *sums, CrPartialKind kind, int p);
 extern uint64 PartialSpecHash(const bytea *spec);
 extern void PartialSumsAdd(CrPartialSums *sums, const bytea *state, uint64 spec_hash);
+
+extern double PartialRowArgs(FunctionCallInfo fcinfo, int p, char **names, double *x,
+							 double *unit);
 
 #endif							/* CR_PARTIAL_H */

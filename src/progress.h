@@ -9,6 +9,8 @@
 
 #include "postgres.h"
 
+#include "portability/instr_time.h"
+
 /*
  * Begin and End pair up; a command begun inside another (cr_monitor's
  * batch scoring, cr_tune's trials) reports its phases under the outer
@@ -22,6 +24,17 @@ extern void ProgressContext(const char *what);
 /* step k of n within the phase (a tree, a Newton step, a trial) */
 extern void ProgressStep(int step, int steps);
 extern void ProgressRows(int64 rows_done);
+
+/* seconds since start, for a command's timings */
+static inline double
+ProgressSecondsSince(instr_time start)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, start);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
 
 extern Size ProgressShmemSize(void);
 extern void ProgressShmemInit(void);

@@ -111,17 +111,6 @@ typedef struct DistSource
 	double		sample_seconds;
 } DistSource;
 
-/* seconds since start */
-static double
-SecondsSince(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 static void
 CheckSupported(const CrTrainParams *tp)
 {
@@ -386,7 +375,7 @@ DistNewtonPass(void *arg, const double *beta, double *H, double *g)
 	dn->spec.beta = beta;
 	DistPass(dn->src, &dn->spec, &sums);
 	dn->src->newton_passes++;
-	dn->src->newton_seconds += SecondsSince(start);
+	dn->src->newton_seconds += ProgressSecondsSince(start);
 	memcpy(H, sums.H, sizeof(double) * k * k);
 	memcpy(g, sums.g, sizeof(double) * k);
 	pfree(sums.H);
@@ -766,7 +755,7 @@ DistSample(DistSource *src, const CrTrainParams *tp, int64 ntrain, SampleCollect
 	DistFetch(select.data, NULL, CollectSample, sc);
 	src->sample_rows = sc->n;
 	src->sample_bytes = sc->n * (src->p + 1) * sizeof(double);
-	src->sample_seconds = SecondsSince(start);
+	src->sample_seconds = ProgressSecondsSince(start);
 }
 
 /* The drift baselines of the features, from the sample (freed). */
@@ -860,7 +849,7 @@ DistGbm(DistSource *src, CrTrainParams *tp, CrModel *model, TrainFit *fit,
 							  psprintf("credit_risk.cr_gbm_shard_load($1, %s, %s, %s)",
 									   src->features, src->label, src->unit),
 							  &spec, &tp->gbm, &lt, &lh, &lp, &st);
-	res->bin_seconds = SecondsSince(start) - st.tree_seconds;
+	res->bin_seconds = ProgressSecondsSince(start) - st.tree_seconds;
 	if (lt != ntrain || lh != nhold || lp != pos)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -940,7 +929,7 @@ TrainDistributed(TrainRun *run)
 	spec.names = src.names;
 	INSTR_TIME_SET_CURRENT(start);
 	DistPass(&src, &spec, &mom);
-	src.moments_seconds = SecondsSince(start);
+	src.moments_seconds = ProgressSecondsSince(start);
 	ntrain = (int64) mom.moments[PARTIAL_ROWS];
 	nhold = (int64) mom.moments[PARTIAL_ROWS + 1];
 	pos = (int64) mom.moments[PARTIAL_DEFAULTS];
@@ -1003,7 +992,7 @@ TrainDistributed(TrainRun *run)
 		ProgressPhase("scoring the rows where they are", -1);
 		INSTR_TIME_SET_CURRENT(start);
 		DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
-		src.score_seconds = SecondsSince(start);
+		src.score_seconds = ProgressSecondsSince(start);
 	}
 	else
 	{
@@ -1029,7 +1018,7 @@ TrainDistributed(TrainRun *run)
 		ProgressPhase("scoring the rows where they are", -1);
 		INSTR_TIME_SET_CURRENT(start);
 		DistEvaluate(&src, tp, &model, &fit, &ntrain, &nhold);
-		src.score_seconds = SecondsSince(start);
+		src.score_seconds = ProgressSecondsSince(start);
 
 		appendStringInfo(&fit.extra, ", \"iterations\": %d", lf->iterations);
 		appendStringInfoString(&fit.extra, ", \"log_likelihood\": ");

@@ -784,16 +784,6 @@ RunTrial(TrainRun *run, const TuneSearch *s, TuneTrial *t, const int8 *fold, int
 	t->seconds += INSTR_TIME_GET_DOUBLE(t1);
 }
 
-static double
-Elapsed(instr_time start)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, start);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 /*
  * cr_tune(name, source, label, algorithm, features, search, params): the
  * trials of a search on the rows loaded (and, for trees, binned) once, each
@@ -872,7 +862,7 @@ cr_tune(PG_FUNCTION_ARGS)
 	{
 		for (int t = 0; t < search.trials; t++)
 		{
-			if (t > 0 && search.time_budget > 0 && Elapsed(run.start) >= search.time_budget)
+			if (t > 0 && search.time_budget > 0 && ProgressSecondsSince(run.start) >= search.time_budget)
 			{
 				budget_hit = true;
 				break;
@@ -910,7 +900,7 @@ cr_tune(PG_FUNCTION_ARGS)
 		{
 			for (int a = 0; a < nalive; a++)
 			{
-				if (search.time_budget > 0 && Elapsed(run.start) >= search.time_budget &&
+				if (search.time_budget > 0 && ProgressSecondsSince(run.start) >= search.time_budget &&
 					(done > 0 || a > 0))
 				{
 					budget_hit = true;
@@ -970,7 +960,7 @@ cr_tune(PG_FUNCTION_ARGS)
 	row = DatumGetHeapTupleHeader(TrainFinish(&run, &trials[best].tp,
 											  run.tp.cv > 0 ? &cv : NULL, extra));
 	version = DatumGetInt32(GetAttributeByName(row, "version", &isnull));
-	LogRun(&run, &search, run_id, trials, ntrials, best, version, Elapsed(run.start), budget_hit);
+	LogRun(&run, &search, run_id, trials, ntrials, best, version, ProgressSecondsSince(run.start), budget_hit);
 
 	for (int t = 0; t < ntrials; t++)
 	{

@@ -35,25 +35,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The stand-ins partial.c needs beyond pgstub.c's. */
-int
-AggCheckCallContext(FunctionCallInfo fcinfo, MemoryContext *aggcontext)
-{
-	if (aggcontext)
-		*aggcontext = NULL;
-	return 0;
-}
-
-void *
-MemoryContextAllocZero(MemoryContext context, Size size)
-{
-	MemoryContext old = MemoryContextSwitchTo(context);
-	void	   *p = palloc0(size);
-
-	MemoryContextSwitchTo(old);
-	return p;
-}
-
 static bytea *
 Bytes(const uint8_t *data, size_t size)
 {

@@ -308,6 +308,21 @@ MemoryContextAllocExtended(MemoryContext context, Size size, int flags)
 	return MemAlloc(size, (flags & MCXT_ALLOC_ZERO) != 0);
 }
 
+/* an aggregate's support function called outside an aggregate */
+int
+AggCheckCallContext(FunctionCallInfo fcinfo, MemoryContext *aggcontext)
+{
+	if (aggcontext)
+		*aggcontext = NULL;
+	return 0;
+}
+
+void *
+MemoryContextAllocZero(MemoryContext context, Size size)
+{
+	return MemAlloc(size, true);
+}
+
 /*
  * cr_model_trees' categories column: an empty one-dimensional text array
  * is all the harness needs (it reads the other columns).
