@@ -32,8 +32,11 @@ PG_FUNCTION_INFO_V1(cr_gbm_shard_load_step);
 PG_FUNCTION_INFO_V1(cr_gbm_shard_load_final);
 PG_FUNCTION_INFO_V1(cr_gbm_shard);
 
-/* bytes a row keeps besides its p bins: flags, margin, gradient pair, two row lists */
-#define SHARD_ROW_BYTES		(1 + sizeof(double) + sizeof(GradPair) + 2 * sizeof(uint32))
+/*
+ * bytes a row keeps besides its p bins: flags, margin, gradient pair, two
+ * row lists, and where it goes at a split
+ */
+#define SHARD_ROW_BYTES		(1 + sizeof(double) + sizeof(GradPair) + 2 * sizeof(uint32) + 1)
 
 #define ROW_HOLDOUT		0x1
 #define ROW_DEFAULT		0x2
@@ -67,6 +70,7 @@ typedef struct ShardRun
 	 */
 	uint32	   *rows;
 	uint32	   *scratch;		/* the next level's lists are written here */
+	uint8	   *left;			/* by list position: the row goes left */
 	int64	   *nbegin;			/* GBM_SHARD_MAX_NODES + 1 */
 	int64	   *nbegin_next;
 	int			nnodes;			/* nodes in the current level; 0 between trees */
@@ -260,6 +264,7 @@ ShardGrow(ShardRun *run)
 	GROW(run->gp, GradPair, 1);
 	GROW(run->rows, uint32, 1);
 	GROW(run->scratch, uint32, 1);
+	GROW(run->left, uint8, 1);
 #undef GROW
 	run->cap = cap;
 }
@@ -564,20 +569,25 @@ ShardApplyLevel(ShardRun *run, GbmReader *r)
 					run->margin[src[i]] += nd->value;
 				continue;
 			}
+			/* each row's bin read once; then the rows written, without branches */
 			for (int64 i = b; i < e; i++)
-				nl += ShardGoesLeft(nd, run->bins[(Size) src[i] * run->p + nd->feature]);
+			{
+				uint8		go = ShardGoesLeft(nd, run->bins[(Size) src[i] * run->p + nd->feature]);
+
+				run->left[i] = go;
+				nl += go;
+			}
 			nb[nd->child] = out;
 			nb[nd->child + 1] = out + nl;
 			l = out;
 			rt = out + nl;
 			for (int64 i = b; i < e; i++)
 			{
-				uint32		row = src[i];
+				uint8		go = run->left[i];
 
-				if (ShardGoesLeft(nd, run->bins[(Size) row * run->p + nd->feature]))
-					dst[l++] = row;
-				else
-					dst[rt++] = row;
+				dst[go ? l : rt] = src[i];
+				l += go;
+				rt += 1 - go;
 			}
 			out += e - b;
 		}
