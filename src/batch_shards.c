@@ -20,7 +20,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/transam.h"
+#include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -52,12 +53,17 @@ typedef struct BatchShard
 
 /*
  * How a result column is read from its binary form.  The batches' columns
- * are of built-in types (the key as text), whose OIDs and binary forms are
- * the same on every server.
+ * are numbers and text (the key as text), built-in types whose OIDs and
+ * binary forms are the same on every server.  A number goes through its
+ * type's receive function.  Text is taken as it comes: the shard sends it
+ * in this database's encoding (the connection's client_encoding), where
+ * text's receive function would convert it from this session's
+ * client_encoding, which may be another.
  */
 typedef struct BatchColumn
 {
-	FmgrInfo	recv;			/* the type's receive function */
+	bool		is_text;
+	FmgrInfo	recv;			/* a number's receive function */
 	Oid			ioparam;
 	int32		typmod;
 } BatchColumn;
@@ -219,6 +225,15 @@ BatchShardDrain(BatchShard *sh, ReturnSetInfo *rsinfo, BatchColumn *cols,
 					values[c] = (Datum) 0;
 					continue;
 				}
+				if (cols[c].is_text)
+				{
+					const char *v = PQgetvalue(res, i, c);
+					int			len = PQgetlength(res, i, c);
+
+					(void) pg_verifymbstr(v, len, false);
+					values[c] = PointerGetDatum(cstring_to_text_with_len(v, len));
+					continue;
+				}
 				/* libpq ends every value with a zero byte, as receive functions expect */
 				buf.data = PQgetvalue(res, i, c);
 				buf.len = PQgetlength(res, i, c);
@@ -310,11 +325,15 @@ BatchOnShards(FunctionCallInfo fcinfo, const char *func, const char *name, const
 		Form_pg_attribute att = TupleDescAttr(rsinfo->setDesc, c);
 		Oid			recv;
 
-		if (att->atttypid >= FirstGenbkiObjectId)
-			elog(ERROR, "a batch's column %d is not of a built-in type", c + 1);
+		cols[c].is_text = att->atttypid == TEXTOID;
+		cols[c].typmod = att->atttypmod;
+		if (cols[c].is_text)
+			continue;
+		if (att->atttypid != FLOAT8OID && att->atttypid != INT4OID && att->atttypid != INT8OID)
+			elog(ERROR, "a batch's column %d is of type %s, not a number or text",
+				 c + 1, format_type_be(att->atttypid));
 		getTypeBinaryInputInfo(att->atttypid, &recv, &cols[c].ioparam);
 		fmgr_info(recv, &cols[c].recv);
-		cols[c].typmod = att->atttypmod;
 	}
 	for (int c = 0; c < rsinfo->setDesc->natts; c++)
 		if (strcmp(NameStr(TupleDescAttr(rsinfo->setDesc, c)->attname), "model_version") == 0)

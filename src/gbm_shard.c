@@ -48,6 +48,7 @@ typedef struct ShardRun
 	uint64		generation;		/* which run of this session */
 	const void *spec_ptr;		/* the spec datum the load was started with */
 	bool		loaded;			/* the load's final function ran */
+	bool		broken;			/* a message failed part-way: the rows are out of step */
 	int			p;
 	double		holdout;
 	float		weight[2];
@@ -547,6 +548,7 @@ ShardApplyLevel(ShardRun *run, GbmReader *r)
 		GbmWireBad(r->what, "a level has too many nodes");
 
 	/* leaves' rows take the leaf's value; split nodes' rows go to their children, in order */
+	run->broken = true;			/* until the message is done */
 	{
 		const uint32 *src = run->rows;
 		uint32	   *dst = run->scratch;
@@ -637,6 +639,7 @@ ShardNewTree(ShardRun *run, GbmReader *r)
 			GbmWireBad(r->what, "a tree's features are not increasing feature numbers");
 	}
 	run->nfeats = nf;
+	run->broken = true;			/* until the message is done */
 	for (int64 i = 0; i < run->n; i++)
 	{
 		run->rows[i] = (uint32) i;
@@ -692,6 +695,12 @@ GbmShardMessage(const char *msg, Size len)
 		GbmShardFree();
 		return NULL;
 	}
+	if (run != NULL && run->broken)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a message to this session's binned rows failed part-way"),
+				 errdetail("Its rows may have moved through some of its decisions and not others."),
+				 errhint("Bin the rows again with credit_risk.cr_gbm_shard_load.")));
 	if (run == NULL || !run->loaded)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -739,7 +748,7 @@ GbmShardMessage(const char *msg, Size len)
 		/* the longest the reply can be: every histogram sent whole */
 		for (int f = 0; f < run->nfeats; f++)
 			most += sizeof(uint16) + sizeof(HistBin) * (run->edges[run->feats[f]].ncuts + 2);
-		if ((double) most * nbuild > (double) (MaxAllocSize / 2))
+		if ((double) most * nbuild > (double) (MaxAllocSize - 1024))
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("the histograms of %d nodes and %d features are more than one reply can hold",
@@ -807,6 +816,7 @@ GbmShardMessage(const char *msg, Size len)
 		}
 	}
 	SET_VARSIZE(out.data, out.len);
+	run->broken = false;
 	if (hist)
 		pfree(hist);
 	if (slot)

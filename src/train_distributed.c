@@ -457,18 +457,25 @@ typedef struct ScoreCollector
 /* what the metrics keep a row: its score, and its PD and label on one side */
 #define DIST_SCORE_BYTES	(sizeof(DistScore) + 2 * sizeof(double))
 
+/* The ERROR for more scores than the metrics may keep. */
+static void pg_attribute_noreturn()
+ScoreLimitError(const ScoreCollector *sc)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("the metrics of more than " INT64_FORMAT " rows need more than credit_risk.train_memory (%d kB)",
+					sc->max_rows, cr_train_memory_kb),
+			 errdetail("A distributed fit keeps %d bytes a row on the coordinator for its metrics.",
+					   (int) DIST_SCORE_BYTES),
+			 errhint("Raise credit_risk.train_memory (a superuser setting).")));
+}
+
 /* Keep a row's score, label and split unit. */
 static void
 CollectScoreValues(ScoreCollector *sc, double prob, double label, double unit)
 {
 	if (sc->n == sc->max_rows)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the metrics of more than " INT64_FORMAT " rows need more than credit_risk.train_memory (%d kB)",
-						sc->max_rows, cr_train_memory_kb),
-				 errdetail("A distributed fit keeps %d bytes a row on the coordinator for its metrics.",
-						   (int) DIST_SCORE_BYTES),
-				 errhint("Raise credit_risk.train_memory (a superuser setting).")));
+		ScoreLimitError(sc);
 	if (sc->n == sc->cap)
 	{
 		sc->cap = Min(Max(sc->cap * 2, 65536), sc->max_rows);
@@ -568,6 +575,11 @@ DistRemoteScores(const DistSource *src, char **server, char **table, int n,
 				if (done[i])
 					continue;
 				res = RemoteReceive(&r[i], fetch);
+				if (sc->n + PQntuples(res) > sc->max_rows)
+				{
+					PQclear(res);
+					ScoreLimitError(sc);
+				}
 				ok = CollectRemoteScores(res, sc);
 				if (PQntuples(res) < DIST_REMOTE_FETCH)
 				{

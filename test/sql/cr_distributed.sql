@@ -247,6 +247,19 @@ SELECT count(*) AS spec_truncations,
 SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1, 2]::float8[], 0, 0.5)', :'lspec'));
 SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[''NaN'']::float8[], 0, 0.5)', :'lspec'));
 SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[1]::float8[], 2, 0.5)', :'lspec'));
+-- a message that fails part-way (its first level applied, its second out of
+-- step) leaves the rows unusable until they are binned again
+SELECT credit_risk.cr_gbm_shard_load(:'lspec'::bytea, ARRAY[age]::float8[], bad::float8,
+                                     credit_risk.cr_split_unit(applicant_id, 42)) = :'loaded'::bytea AS loaded_again
+  FROM german_credit;
+SELECT length(credit_risk.cr_gbm_shard(:'msg'::bytea)) AS reply_bytes;
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard(%L::bytea)',
+                           decode('4d47524301000000', 'hex') || substring(:'loaded'::bytea FROM 9 FOR 8)
+                           || decode('00000000' || '02000000' || '01000000' || '01' || '00000000' || '00' || '00000000'
+                                     || '05000000', 'hex')));
+SELECT expect_error(format('SELECT credit_risk.cr_gbm_shard(%L::bytea)',
+                           decode('4d47524301000000', 'hex') || substring(:'loaded'::bytea FROM 9 FOR 8)
+                           || decode('00000000' || '00000000' || '00000000', 'hex')));
 -- a session bins one set of rows at a time: not per group, nor twice in a query
 SET enable_sort = off;
 SELECT expect_error(format('SELECT applicant_id %% 3, credit_risk.cr_gbm_shard_load(%L::bytea, ARRAY[age]::float8[], bad::float8, 0.5)

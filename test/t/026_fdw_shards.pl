@@ -313,6 +313,28 @@ is($coord->safe_psql('postgres', q{
 	       || ' ' || (SELECT count(*) FROM (SELECT * FROM s EXCEPT SELECT * FROM l) d)}),
 	'true 0', 'published, the shards route a share of keys to the challenger, each key as one node does');
 $coord->safe_psql('postgres', q{SELECT credit_risk.cr_route('pd_gbm', 2, 0); SELECT count(*) FROM credit_risk.cr_publish(ARRAY['shard0', 'shard1'])});
+# results come in binary; text arrives in the database's encoding, whatever
+# the session's client_encoding (a key with a non-ASCII letter, under LATIN1)
+for my $i (0 .. 1)
+{
+	$shards[$i]->safe_psql('postgres', q{
+		CREATE TABLE applicants_t AS SELECT 'M' || chr(252) || 'ller-' || id AS id, a, b, c, y FROM applicants;
+	});
+}
+$coord->safe_psql('postgres', q{
+	CREATE TABLE applicants_t (id text, a float8, b float8, c float8, y int) PARTITION BY HASH (id);
+	CREATE FOREIGN TABLE applicants_t_0 PARTITION OF applicants_t FOR VALUES WITH (MODULUS 2, REMAINDER 0)
+	    SERVER shard0 OPTIONS (table_name 'applicants_t');
+	CREATE FOREIGN TABLE applicants_t_1 PARTITION OF applicants_t FOR VALUES WITH (MODULUS 2, REMAINDER 1)
+	    SERVER shard1 OPTIONS (table_name 'applicants_t');
+});
+is($coord->safe_psql('postgres', q{
+	SET client_encoding = 'LATIN1';
+	SELECT count(*) FILTER (WHERE key = 'M' || chr(252) || 'ller-' || l.id AND b.default_probability = l.pd)
+	  FROM credit_risk.cr_predict_batch('pd_gbm', 'applicants_t', 'id') b
+	  JOIN (SELECT id, credit_risk.cr_predict('pd_gbm', x) AS pd FROM applicants_local x) l
+	    ON b.key = 'M' || chr(252) || 'ller-' || l.id}),
+	$rows, 'batch results with non-ASCII text keys, under client_encoding LATIN1: every key and PD one node\'s');
 # a cancel on the coordinator cancels the shards' batches
 cancels_on_shards(q{SELECT count(*) FROM credit_risk.cr_explain_batch('pd_gbm', 'applicants', 'id', NULL)},
 	200, 'cr_explain_batch', 'a batch on the shards');
