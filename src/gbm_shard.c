@@ -12,8 +12,9 @@
  * the coordinator's connection ends with the fit.
  *
  * A row's histogram sums and margin updates are those of gbm.c: gradients
- * in single precision, added in double in the order of the rows; a leaf's
- * value added to the margin once per tree.
+ * in single precision, added in double, a node's in the order of its rows
+ * (the loaded fit's order within a node may differ, so the sums agree to
+ * rounding); a leaf's value added to the margin once per tree.
  */
 #include "postgres.h"
 
