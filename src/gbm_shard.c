@@ -28,6 +28,7 @@
 #include "gbm_dist.h"
 #include "gbm_int.h"
 #include "partial.h"
+#include "threads.h"
 
 PG_FUNCTION_INFO_V1(cr_gbm_shard_load_step);
 PG_FUNCTION_INFO_V1(cr_gbm_shard_load_final);
@@ -76,6 +77,7 @@ typedef struct ShardRun
 	int64	   *nbegin;			/* GBM_SHARD_MAX_NODES + 1 */
 	int64	   *nbegin_next;
 	int			nnodes;			/* nodes in the current level; 0 between trees */
+	CrPool	   *pool;			/* credit_risk.threads, for the histograms */
 	int		   *feats;			/* the tree's features */
 	int			nfeats;			/* 0: no tree yet */
 } ShardRun;
@@ -210,6 +212,13 @@ ShardRunNew(const bytea *spec)
 	run->nbegin = MemoryContextAlloc(cxt, sizeof(int64) * (GBM_SHARD_MAX_NODES + 1));
 	run->nbegin_next = MemoryContextAlloc(cxt, sizeof(int64) * (GBM_SHARD_MAX_NODES + 1));
 	MemoryContextSetParent(cxt, TopMemoryContext);
+	/* the run's threads go with its memory (the pool's reset callback) */
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		run->pool = PoolCreate(cr_threads);
+		MemoryContextSwitchTo(old);
+	}
 	run->generation = ++shard_generation;
 	shard_run = run;
 	return run;
@@ -661,6 +670,135 @@ ShardNewTree(ShardRun *run, GbmReader *r)
 }
 
 /*
+ * A node's rows are cut into chunks whose histograms the pool's threads
+ * build at once and the backend then adds up in chunk order.  The cut
+ * depends only on the node's rows, the features and
+ * credit_risk.histogram_message, never on the threads, so neither do the
+ * sums.
+ */
+#define SHARD_CHUNK_ROWS	65536
+#define SHARD_MAX_CHUNKS	8
+
+typedef struct ShardChunk
+{
+	int64		begin;			/* rows[begin .. end) */
+	int64		end;
+	HistBin    *hist;			/* nfeats * GBM_NBINS, zeroed */
+} ShardChunk;
+
+typedef struct ShardHist
+{
+	const ShardRun *run;
+	const ShardChunk *chunks;
+} ShardHist;
+
+/* A chunk's histograms from its rows, in row order.  Plain memory only: this runs in a worker. */
+static void
+ShardHistTask(void *arg, int task, int worker)
+{
+	const ShardHist *t = (const ShardHist *) arg;
+	const ShardRun *run = t->run;
+	const ShardChunk *c = &t->chunks[task];
+	HistBin    *hs = c->hist;
+
+	for (int64 i = c->begin; i < c->end; i++)
+	{
+		uint32		row = run->rows[i];
+		const uint8 *rb = run->bins + (Size) row * run->p;
+		double		g,
+					h;
+
+		if (run->flags[row] & ROW_HOLDOUT)
+			continue;
+		g = run->gp[row].g;
+		h = run->gp[row].h;
+		for (int f = 0; f < run->nfeats; f++)
+		{
+			HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
+
+			hb->g += g;
+			hb->h += h;
+		}
+	}
+}
+
+/*
+ * The histograms of nodes build[0 .. nbuild) into out, in batches of at
+ * most credit_risk.histogram_message of sums.
+ */
+static void
+ShardHistograms(ShardRun *run, const int32 *build, int nbuild, StringInfo out)
+{
+	Size		node_bytes = sizeof(HistBin) * GBM_NBINS * run->nfeats;
+	Size		budget = Max(GBM_REPLY_BYTES, node_bytes);
+	int		   *nchunks = palloc(sizeof(int) * nbuild);
+	ShardChunk *chunks = palloc(sizeof(ShardChunk) * SHARD_MAX_CHUNKS * (Size) nbuild);
+	int			b0 = 0;
+
+	for (int b = 0; b < nbuild; b++)
+	{
+		int64		rows = run->nbegin[build[b] + 1] - run->nbegin[build[b]];
+
+		nchunks[b] = (int) Min(Max(rows / SHARD_CHUNK_ROWS, 1), SHARD_MAX_CHUNKS);
+		nchunks[b] = (int) Min(nchunks[b], Max(budget / node_bytes, 1));
+	}
+	while (b0 < nbuild)
+	{
+		int			b1 = b0;
+		int			nc = 0;
+		Size		used = 0;
+		HistBin    *buf;
+		ShardHist	task;
+
+		while (b1 < nbuild && (b1 == b0 || used + nchunks[b1] * node_bytes <= budget))
+			used += nchunks[b1++] * node_bytes;
+		buf = palloc0(used);
+		for (int b = b0; b < b1; b++)
+		{
+			int64		nb = run->nbegin[build[b]];
+			int64		rows = run->nbegin[build[b] + 1] - nb;
+
+			for (int j = 0; j < nchunks[b]; j++)
+			{
+				chunks[nc].begin = nb + rows * j / nchunks[b];
+				chunks[nc].end = nb + rows * (j + 1) / nchunks[b];
+				chunks[nc].hist = buf + (Size) nc * run->nfeats * GBM_NBINS;
+				nc++;
+			}
+		}
+		CHECK_FOR_INTERRUPTS();
+		task.run = run;
+		task.chunks = chunks;
+		PoolRun(run->pool, nc, ShardHistTask, &task);
+
+		/* each node's chunks added into its first, in chunk order; then written */
+		nc = 0;
+		for (int b = b0; b < b1; b++)
+		{
+			HistBin    *first = chunks[nc].hist;
+
+			for (int j = 1; j < nchunks[b]; j++)
+			{
+				const HistBin *more = chunks[nc + j].hist;
+
+				for (Size i = 0; i < (Size) run->nfeats * GBM_NBINS; i++)
+				{
+					first[i].g += more[i].g;
+					first[i].h += more[i].h;
+				}
+			}
+			for (int f = 0; f < run->nfeats; f++)
+				GbmHistWrite(out, first + (Size) f * GBM_NBINS, run->edges[run->feats[f]].ncuts);
+			nc += nchunks[b];
+		}
+		pfree(buf);
+		b0 = b1;
+	}
+	pfree(chunks);
+	pfree(nchunks);
+}
+
+/*
  * Handle a message (gbm_dist.h): apply its levels, report the holdout's
  * loss, start a tree, and return the histograms of the nodes it names.
  */
@@ -680,7 +818,6 @@ GbmShardMessage(const char *msg, Size len)
 	StringInfoData out;
 	double		loss = 0.0;
 	int64		nloss = 0;
-	HistBin    *hist = NULL;
 
 	GbmRead(&r, head, sizeof(head));
 	if (head[0] != GBM_WIRE_MSG)
@@ -773,53 +910,12 @@ GbmShardMessage(const char *msg, Size len)
 
 	/*
 	 * The histograms, a batch of nodes at a time (at most GBM_REPLY_BYTES of
-	 * sums), each node's from its rows in row order.
+	 * sums), in the pool's threads.
 	 */
 	if (nbuild > 0)
-	{
-		int			per = (int) Max(1, GBM_REPLY_BYTES / (sizeof(HistBin) * GBM_NBINS * run->nfeats));
-
-		hist = palloc(sizeof(HistBin) * GBM_NBINS * run->nfeats * Min(per, nbuild));
-		for (int b0 = 0; b0 < nbuild; b0 += per)
-		{
-			int			b1 = Min(b0 + per, nbuild);
-
-			memset(hist, 0, sizeof(HistBin) * GBM_NBINS * run->nfeats * (b1 - b0));
-			for (int b = b0; b < b1; b++)
-			{
-				HistBin    *hs = hist + (Size) (b - b0) * run->nfeats * GBM_NBINS;
-
-				CHECK_FOR_INTERRUPTS();
-				for (int64 i = run->nbegin[build[b]]; i < run->nbegin[build[b] + 1]; i++)
-				{
-					uint32		row = run->rows[i];
-					const uint8 *rb = run->bins + (Size) row * run->p;
-					double		g,
-								h;
-
-					if (run->flags[row] & ROW_HOLDOUT)
-						continue;
-					g = run->gp[row].g;
-					h = run->gp[row].h;
-					for (int f = 0; f < run->nfeats; f++)
-					{
-						HistBin    *hb = hs + (Size) f * GBM_NBINS + rb[run->feats[f]];
-
-						hb->g += g;
-						hb->h += h;
-					}
-				}
-			}
-			for (int b = b0; b < b1; b++)
-				for (int f = 0; f < run->nfeats; f++)
-					GbmHistWrite(&out, hist + ((Size) (b - b0) * run->nfeats + f) * GBM_NBINS,
-								 run->edges[run->feats[f]].ncuts);
-		}
-	}
+		ShardHistograms(run, build, nbuild, &out);
 	SET_VARSIZE(out.data, out.len);
 	run->broken = false;
-	if (hist)
-		pfree(hist);
 	if (slot)
 		pfree(slot);
 	if (build)

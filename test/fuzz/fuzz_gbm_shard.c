@@ -53,6 +53,20 @@ PartialRowArgs(FunctionCallInfo fcinfo, int p, char **names, double *x, double *
 	return 0.0;
 }
 
+/* the pool, without threads: every task in turn */
+CrPool *
+PoolCreate(int nthreads)
+{
+	return NULL;
+}
+
+void
+PoolRun(CrPool *pool, int ntasks, CrTaskFn fn, void *arg)
+{
+	for (int t = 0; t < ntasks; t++)
+		fn(arg, t, 0);
+}
+
 /* the harness's contexts all go with FuzzMemReset: where they hang does not matter */
 void
 MemoryContextSetParent(MemoryContext context, MemoryContext new_parent)

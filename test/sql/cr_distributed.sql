@@ -208,6 +208,26 @@ SELECT (metrics->'distributed'->>'round_trips')::int > (metrics->'distributed'->
 RESET credit_risk.histogram_message;
 SELECT tree_shape('gbm_dist_small') = tree_shape('gbm_loaded') AS same_splits,
        leaf_diff('gbm_dist_small', 'gbm_loaded') < 1e-12 AS same_leaves;
+-- a part cuts a node of more than 131,072 rows into chunks built in
+-- threads and added in chunk order: the same trees with one thread or two,
+-- and the loaded fit's (120,000 training rows: the same cut points)
+CREATE TABLE gbm_chunks AS
+SELECT i AS id, (hashint4(i) % 1000) / 1000.0 AS a, (hashint4(i * 7 + 1) % 1000) / 1000.0 AS b,
+       ((hashint4(i) % 1000) / 1000.0 + (hashint4(i * 31) % 100) / 150.0 > 0.9)::int AS y
+  FROM generate_series(1, 150000) i;
+SET credit_risk.threads = 1;
+SELECT train_rows FROM credit_risk.cr_train('chunks_t1', 'gbm_chunks', 'y', 'gbm', NULL,
+                                            '{"key": "id", "distributed": true, "n_trees": 5, "max_depth": 3}');
+SET credit_risk.threads = 2;
+SELECT train_rows FROM credit_risk.cr_train('chunks_t2', 'gbm_chunks', 'y', 'gbm', NULL,
+                                            '{"key": "id", "distributed": true, "n_trees": 5, "max_depth": 3}');
+RESET credit_risk.threads;
+SELECT train_rows FROM credit_risk.cr_train('chunks_loaded', 'gbm_chunks', 'y', 'gbm', NULL,
+                                            '{"key": "id", "n_trees": 5, "max_depth": 3}');
+SELECT credit_risk.cr_export('chunks_t1')->'gbm' = credit_risk.cr_export('chunks_t2')->'gbm' AS same_trees_any_threads,
+       tree_shape('chunks_t1') = tree_shape('chunks_loaded') AS same_splits_as_loaded,
+       leaf_diff('chunks_t1', 'chunks_loaded') < 1e-12 AS same_leaves_as_loaded;
+DROP TABLE gbm_chunks;
 -- nothing is left in this backend once the fit is done
 SELECT count(*) AS shard_contexts FROM pg_backend_memory_contexts WHERE name LIKE 'credit_risk gbm%';
 -- what it does not take: a row sample drawn by position
