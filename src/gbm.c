@@ -27,9 +27,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -43,40 +40,6 @@
 #include "threads.h"
 
 #define GBM_MIN_GAIN		1e-6
-
-/*
- * A bin's two sums are added as one pair where SSE2 is there (every x86-64
- * CPU): the same two IEEE additions as the scalar code, in one instruction.
- * Histograms are 16-byte aligned (NewHist).
- */
-#ifdef __SSE2__
-#define HistAddTo(hb, g, h) \
-	_mm_store_pd((double *) (hb), _mm_add_pd(_mm_load_pd((double *) (hb)), _mm_set_pd((h), (g))))
-#else
-#define HistAddTo(hb, g_, h_) \
-	do { (hb)->g += (g_); (hb)->h += (h_); } while (0)
-#endif
-
-/*
- * out[b] += in[b], or out[b] -= in[b] with subtract, for n bins; a pair at
- * a time where SSE2 is there.  Inlined, so subtract is a constant.
- */
-static inline void
-HistMerge(HistBin *restrict out, const HistBin *restrict in, int n, bool subtract)
-{
-	for (int b = 0; b < n; b++)
-	{
-#ifdef __SSE2__
-		__m128d		o = _mm_load_pd((double *) &out[b]);
-		__m128d		i = _mm_load_pd((const double *) &in[b]);
-
-		_mm_store_pd((double *) &out[b], subtract ? _mm_sub_pd(o, i) : _mm_add_pd(o, i));
-#else
-		out[b].g = subtract ? out[b].g - in[b].g : out[b].g + in[b].g;
-		out[b].h = subtract ? out[b].h - in[b].h : out[b].h + in[b].h;
-#endif
-	}
-}
 
 /*
  * A piece of a node's rows whose histogram one task builds.  A node is cut
@@ -414,11 +377,7 @@ SplitTask(void *arg, int task, int worker)
 static inline bool
 NodeGoesLeft(const GrowNode *node, int b)
 {
-	if (b == CR_MISSING_BIN)
-		return node->default_left;
-	if (node->is_cat)
-		return (node->cat[b >> 6] >> (b & 63)) & 1;
-	return b <= node->bin;
+	return GbmGoesLeft(b, node->default_left, node->is_cat, node->cat, node->bin);
 }
 
 /*

@@ -231,19 +231,6 @@ GbmDistLevel(Gbm *gbm, GrowNode **level, int nlevel)
 	d->stats->levels++;
 }
 
-/* hist += in over a feature's bins (0 .. nc and the missing bin) */
-static void
-HistAdd(HistBin *hist, const HistBin *in, int nc)
-{
-	for (int b = 0; b <= nc; b++)
-	{
-		hist[b].g += in[b].g;
-		hist[b].h += in[b].h;
-	}
-	hist[CR_MISSING_BIN].g += in[CR_MISSING_BIN].g;
-	hist[CR_MISSING_BIN].h += in[CR_MISSING_BIN].h;
-}
-
 /* the nodes a message asked for, nodes[n0 .. n1) */
 typedef struct BuildReply
 {
@@ -261,7 +248,7 @@ AddHistograms(GbmDist *d, int part, const char *reply, Size len, void *arg)
 	BuildReply *b = (BuildReply *) arg;
 	Gbm		   *gbm = b->gbm;
 	GbmReader	r;
-	HistBin		in[GBM_NBINS];
+	HistBin		in[GBM_NBINS] pg_attribute_aligned(16);	/* for HistMerge */
 
 	if (reply == NULL)
 		GbmWireBad("cr_gbm_shard reply", "it is NULL");
@@ -272,9 +259,13 @@ AddHistograms(GbmDist *d, int part, const char *reply, Size len, void *arg)
 			int			f = gbm->feats[k];
 
 			/* the part's sums, added in part order */
+			HistBin    *hist = b->nodes[i]->hist + (Size) f * GBM_NBINS;
+			int			nc = gbm->edges[f].ncuts;
+
 			memset(in, 0, sizeof(in));
-			GbmHistRead(&r, gbm->edges[f].ncuts, in);
-			HistAdd(b->nodes[i]->hist + (Size) f * GBM_NBINS, in, gbm->edges[f].ncuts);
+			GbmHistRead(&r, nc, in);
+			HistMerge(hist, in, nc + 1, false);
+			HistMerge(&hist[CR_MISSING_BIN], &in[CR_MISSING_BIN], 1, false);
 		}
 	if (r.left != 0)
 		GbmWireBad(r.what, "it has bytes past its end");

@@ -509,11 +509,7 @@ typedef struct ShardNode
 static inline bool
 ShardGoesLeft(const ShardNode *d, int b)
 {
-	if (b == CR_MISSING_BIN)
-		return d->default_left;
-	if (d->kind == GBM_NODE_CAT)
-		return (d->cat[b >> 6] >> (b & 63)) & 1;
-	return b <= d->bin;
+	return GbmGoesLeft(b, d->default_left, d->kind == GBM_NODE_CAT, d->cat, d->bin);
 }
 
 /* Read a level's decisions and move every row of the level on by them. */

@@ -540,26 +540,23 @@ DistRemoteScores(const DistSource *src, char **server, char **table, int n,
 {
 	CrRemote   *r = palloc0(sizeof(CrRemote) * n);
 	bool	   *done = palloc0(sizeof(bool) * n);
-	Size		len = VARSIZE_ANY_EXHDR(model);
-	char	   *hex = palloc(2 * len + 3);
-	char	   *params[1];
 	const char *fetch = "FETCH " CppAsString2(DIST_REMOTE_FETCH) " FROM cr_scores";
 	int			left = n;
 
-	memcpy(hex, "\\x", 2);
-	hex[2 + hex_encode(VARDATA_ANY(model), len, hex + 2)] = '\0';
-	params[0] = hex;
 	PG_TRY();
 	{
 		for (int i = 0; i < n; i++)
 		{
+			/* the model goes as a binary parameter: its bytes as they are */
+			char	   *declare = psprintf("DECLARE cr_scores NO SCROLL CURSOR FOR"
+										   " SELECT credit_risk.cr_predict($1, %s), %s, %s FROM %s",
+										   src->features, src->label, src->unit, table[i]);
+
 			r[i].server = server[i];
 			RemoteConnect(&r[i], "credit_risk cr_train");
 			PQclear(RemoteExec(&r[i], "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
-			PQclear(RemoteExecParams(&r[i], psprintf("DECLARE cr_scores NO SCROLL CURSOR FOR"
-													 " SELECT credit_risk.cr_predict($1::bytea, %s), %s, %s FROM %s",
-													 src->features, src->label, src->unit, table[i]),
-									 1, params));
+			RemoteSendBytea(&r[i], declare, model);
+			PQclear(RemoteReceive(&r[i], declare));
 		}
 		while (left > 0)
 		{
@@ -611,7 +608,6 @@ DistRemoteScores(const DistSource *src, char **server, char **table, int n,
 	PG_END_TRY();
 	for (int i = 0; i < n; i++)
 		RemoteClose(&r[i]);
-	pfree(hex);
 }
 
 /*
